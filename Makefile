@@ -1,0 +1,36 @@
+# One entry point per job; every target sets up what it needs first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CACHE := $(HOME)/.cache/tidewise
+export PIP_CACHE_DIR := $(CACHE)/pip
+
+.PHONY: demo test lint bench setup browser clean
+
+$(BIN)/tidewise: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/tidewise
+
+browser:
+	@scripts/ensure-chromium
+
+demo: setup
+	$(BIN)/tidewise sim --report report.html --json report.json
+
+test: setup browser
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python bench/sim_speed.py
+
+clean:
+	rm -rf $(VENV) report.html report.json .pytest_cache

@@ -1,0 +1,38 @@
+"""Value types shared by every layer; imports nothing else of ours."""
+
+from tidewise.model.cluster import Node, NodeState, Pod, PodPhase
+from tidewise.model.decisions import Bind, Decision, Drain, Launch, ScaleTo
+from tidewise.model.offering import Billing, InstanceType, Offering, PurchaseOption
+from tidewise.model.resources import (
+    MILLI_PER_GPU,
+    Resources,
+    parse_cpu,
+    parse_duration,
+    parse_memory,
+)
+from tidewise.model.view import ClusterView
+from tidewise.model.workload import WorkloadSpec, WorkloadStatus
+
+__all__ = [
+    "MILLI_PER_GPU",
+    "Billing",
+    "Bind",
+    "ClusterView",
+    "Decision",
+    "Drain",
+    "InstanceType",
+    "Launch",
+    "Node",
+    "NodeState",
+    "Offering",
+    "Pod",
+    "PodPhase",
+    "PurchaseOption",
+    "Resources",
+    "ScaleTo",
+    "WorkloadSpec",
+    "WorkloadStatus",
+    "parse_cpu",
+    "parse_duration",
+    "parse_memory",
+]

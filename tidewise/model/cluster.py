@@ -1,0 +1,78 @@
+"""Nodes and pods as immutable records: the twin and the real adapters replace, never mutate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tidewise.model.offering import Offering
+from tidewise.model.resources import Resources
+
+
+class NodeState(StrEnum):
+    LAUNCHING = "launching"  # bought, booting, not yet Ready: billed, no pods
+    READY = "ready"
+    CORDONED = "cordoned"  # takes no new pods: draining, or an interruption notice arrived
+    TERMINATED = "terminated"
+
+
+class PodPhase(StrEnum):
+    PENDING = "pending"  # not bound to a node
+    STARTING = "starting"  # bound, container starting, not Ready
+    RUNNING = "running"  # Ready, serving
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A VM (or one serverless container's virtual node) and what is bound to it.
+
+    ``gpu_free_milli`` holds the free share of each GPU (1000 = idle); ``allocated`` sums the
+    CPU and memory of the pods bound to it. ``notice_s`` is when an interruption notice
+    arrived (``None`` if none).
+    """
+
+    name: str
+    offering: Offering
+    capacity: Resources
+    state: NodeState
+    launched_s: float
+    ready_s: float | None = None
+    allocated_cpu_milli: int = 0
+    allocated_memory_mib: int = 0
+    gpu_free_milli: tuple[int, ...] = ()
+    gpu_free_memory_mib: tuple[int, ...] = ()
+    pod_count: int = 0
+    notice_s: float | None = None
+
+    @property
+    def free_cpu_milli(self) -> int:
+        return self.capacity.cpu_milli - self.allocated_cpu_milli
+
+    @property
+    def free_memory_mib(self) -> int:
+        return self.capacity.memory_mib - self.allocated_memory_mib
+
+    @property
+    def schedulable(self) -> bool:
+        return self.state is NodeState.READY
+
+    @property
+    def utilisation(self) -> float:
+        """Requested over allocatable, the larger of CPU and memory (cluster-autoscaler's)."""
+        cpu = self.allocated_cpu_milli / self.capacity.cpu_milli if self.capacity.cpu_milli else 0
+        mem = (
+            self.allocated_memory_mib / self.capacity.memory_mib if self.capacity.memory_mib else 0
+        )
+        return max(cpu, mem)
+
+
+@dataclass(frozen=True, slots=True)
+class Pod:
+    name: str
+    workload: str
+    requests: Resources
+    phase: PodPhase
+    created_s: float
+    node: str | None = None
+    gpu_indices: tuple[int, ...] = ()
+    ready_s: float | None = None

@@ -1,0 +1,118 @@
+"""Resource quantities in the project's units (see DESIGN.md §3).
+
+CPU is in millicores, memory and GPU memory in MiB, a GPU share in milli-GPU (1000 = one whole
+GPU). Integers everywhere so that sums and comparisons are exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MILLI_PER_GPU = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """What a pod asks for or what a node offers.
+
+    A pod asks either for ``gpu_count`` whole GPUs, or for a share of one GPU given by
+    ``gpu_milli`` (1..999) and/or ``gpu_memory_mib``; ``gpu_model`` restricts the models it
+    accepts (``None`` accepts any). A node's ``gpu_memory_mib`` is the memory of each GPU.
+    """
+
+    cpu_milli: int = 0
+    memory_mib: int = 0
+    gpu_count: int = 0
+    gpu_milli: int = 0
+    gpu_memory_mib: int = 0
+    gpu_model: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("cpu_milli", "memory_mib", "gpu_count", "gpu_milli", "gpu_memory_mib"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.gpu_count and self.gpu_milli:
+            raise ValueError("ask for whole GPUs (gpu_count) or a GPU share (gpu_milli), not both")
+        if self.gpu_milli >= MILLI_PER_GPU:
+            raise ValueError(f"gpu_milli must be < {MILLI_PER_GPU}; ask for whole GPUs instead")
+
+    @property
+    def wants_gpu(self) -> bool:
+        return bool(self.gpu_count or self.gpu_milli or self.gpu_memory_mib)
+
+    @property
+    def is_gpu_share(self) -> bool:
+        return self.wants_gpu and not self.gpu_count
+
+    @property
+    def vcpus(self) -> float:
+        return self.cpu_milli / 1000
+
+    @property
+    def memory_gib(self) -> float:
+        return self.memory_mib / 1024
+
+
+def parse_cpu(value: str | int | float) -> int:
+    """Kubernetes CPU quantity (``"500m"``, ``"2"``, ``1.5``) to millicores."""
+    if isinstance(value, bool):
+        raise ValueError("a CPU quantity such as '500m' or '2'")
+    if isinstance(value, int | float):
+        milli = value * 1000
+    else:
+        text = value.strip()
+        milli = float(text[:-1]) if text.endswith("m") else float(text) * 1000
+    if milli < 0:
+        raise ValueError("a non-negative CPU quantity")
+    return round(milli)
+
+
+_MEMORY_UNITS_MIB = {
+    "Ki": 1 / 1024,
+    "Mi": 1,
+    "Gi": 1024,
+    "Ti": 1024 * 1024,
+    "K": 1000 / 1024 / 1024,
+    "M": 1000**2 / 1024**2,
+    "G": 1000**3 / 1024**2,
+}
+
+
+def parse_memory(value: str | int) -> int:
+    """Kubernetes memory quantity (``"512Mi"``, ``"2Gi"``) to MiB, rounded up.
+
+    A bare number is rejected: whether it means bytes or MiB is the most common unit mistake.
+    """
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError("a memory quantity with a unit, such as '512Mi' or '2Gi'")
+    text = value.strip()
+    for suffix in sorted(_MEMORY_UNITS_MIB, key=len, reverse=True):
+        if text.endswith(suffix):
+            number = float(text[: -len(suffix)])
+            if number < 0:
+                raise ValueError("a non-negative memory quantity such as '2Gi'")
+            mib = number * _MEMORY_UNITS_MIB[suffix]
+            return int(-(-mib // 1))
+    raise ValueError("a memory quantity with a unit (Ki, Mi, Gi, Ti, K, M, G), such as '2Gi'")
+
+
+_DURATION_UNITS_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: str | int | float) -> float:
+    """``"90s"``, ``"5m"``, ``"7d"`` or a number of seconds to seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration such as '90s', '5m' or '7d'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        text = value.strip()
+        for suffix in sorted(_DURATION_UNITS_S, key=len, reverse=True):
+            if text.endswith(suffix):
+                seconds = float(text[: -len(suffix)]) * _DURATION_UNITS_S[suffix]
+                break
+        else:
+            raise ValueError("a duration with a unit (s, m, h, d, w), such as '90s' or '7d'")
+    if seconds < 0:
+        raise ValueError("a non-negative duration")
+    return seconds

@@ -1,0 +1,64 @@
+"""The result of a replay: the stable JSON schema of ``tidewise sim --json`` (docs/sim-json.md).
+
+Later issues add fields; existing fields keep their name, unit and meaning.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PURCHASE_OPTIONS = ("on-demand", "spot", "reserved", "serverless")
+
+
+class TimeSeries(BaseModel):
+    """Per-step samples for the report; not part of the JSON output.
+
+    ``demand_rps`` and ``capacity_rps`` are step averages per workload; ``cost_usd`` is the
+    cost accrued in each step, per purchase option.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    step_s: float
+    start_unix_s: float
+    demand_rps: dict[str, list[float]]
+    capacity_rps: dict[str, list[float]]
+    cost_usd: dict[str, list[float]]
+
+
+class WorkloadResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    served_fraction: float
+    violation_minutes: float
+    peak_replicas: int
+
+
+class RunResult(BaseModel):
+    """One policy's replay. Costs in USD, hours of provisioned capacity (paid for)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    policy: str
+    cost_usd: float
+    cost_by_option_usd: dict[str, float]
+    served_fraction: float
+    violation_minutes: float
+    vcpu_hours: float
+    gpu_hours: float
+    node_launches: int
+    interruptions: int
+    launch_failures: int
+    workloads: list[WorkloadResult]
+    wall_s: float = Field(exclude=True)
+    timeseries: TimeSeries | None = Field(default=None, exclude=True)
+
+
+class SimReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    scenario: str
+    horizon_s: float
+    seed: int
+    runs: list[RunResult]
