@@ -3,6 +3,7 @@
 from tidewise.model.cluster import Node, NodeState, Pod, PodPhase
 from tidewise.model.decisions import Bind, Decision, Drain, Launch, ScaleTo
 from tidewise.model.offering import Billing, InstanceType, Offering, PurchaseOption
+from tidewise.model.policy import Controller
 from tidewise.model.resources import (
     MILLI_PER_GPU,
     Resources,
@@ -18,6 +19,7 @@ __all__ = [
     "Billing",
     "Bind",
     "ClusterView",
+    "Controller",
     "Decision",
     "Drain",
     "InstanceType",

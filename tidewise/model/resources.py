@@ -61,7 +61,10 @@ def parse_cpu(value: str | int | float) -> int:
         milli = value * 1000
     else:
         text = value.strip()
-        milli = float(text[:-1]) if text.endswith("m") else float(text) * 1000
+        try:
+            milli = float(text[:-1]) if text.endswith("m") else float(text) * 1000
+        except ValueError:
+            raise ValueError("a CPU quantity such as '500m' or '2'") from None
     if milli < 0:
         raise ValueError("a non-negative CPU quantity")
     return round(milli)
@@ -88,7 +91,10 @@ def parse_memory(value: str | int) -> int:
     text = value.strip()
     for suffix in sorted(_MEMORY_UNITS_MIB, key=len, reverse=True):
         if text.endswith(suffix):
-            number = float(text[: -len(suffix)])
+            try:
+                number = float(text[: -len(suffix)])
+            except ValueError:
+                break
             if number < 0:
                 raise ValueError("a non-negative memory quantity such as '2Gi'")
             mib = number * _MEMORY_UNITS_MIB[suffix]
@@ -109,7 +115,10 @@ def parse_duration(value: str | int | float) -> float:
         text = value.strip()
         for suffix in sorted(_DURATION_UNITS_S, key=len, reverse=True):
             if text.endswith(suffix):
-                seconds = float(text[: -len(suffix)]) * _DURATION_UNITS_S[suffix]
+                try:
+                    seconds = float(text[: -len(suffix)]) * _DURATION_UNITS_S[suffix]
+                except ValueError:
+                    break
                 break
         else:
             raise ValueError("a duration with a unit (s, m, h, d, w), such as '90s' or '7d'")

@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+
+from tests.factories import CPU4, offering
+
+from tidewise.capacity import FixedCapacity, NodeAutoscaler
+from tidewise.model import PurchaseOption, Resources, WorkloadSpec
+from tidewise.model.results import PURCHASE_OPTIONS
+from tidewise.scaling import FixedReplicas, HorizontalPodAutoscaler
+from tidewise.sim.cloud import CloudSettings, Shortage
+from tidewise.sim.twin import Twin, TwinSetup
+
+WEB = WorkloadSpec("web", Resources(cpu_milli=1000, memory_mib=2048), rps_per_replica=10,
+                   startup_s=20, min_replicas=1, max_replicas=50, target_utilization=0.5)
+OD = offering(CPU4, price=0.36)
+SPOT = offering(CPU4, PurchaseOption.SPOT, price=0.18, interruptions_per_hour=0.5,
+                notice_s=120)
+
+
+def setup(demand, offerings=(OD,), shortages=()):
+    demand = np.asarray([demand], dtype=float)
+    return TwinSetup(
+        horizon_s=demand.shape[1] * 60.0,
+        start_unix_s=0.0,
+        workloads=(WEB,),
+        demand_rps=demand,
+        offerings=tuple(offerings),
+        cloud=CloudSettings(shortages=tuple(shortages)),
+        price_of=lambda o, size: o.price_per_hour,
+        on_demand_price_of=lambda o: 0.36,
+    )
+
+
+def reactive():
+    return [HorizontalPodAutoscaler(), NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND}))]
+
+
+def ramp():
+    # 2 h at 20 rps, 2 h at 120 rps, 2 h at 20 rps
+    return [20.0] * 120 + [120.0] * 120 + [20.0] * 120
+
+
+def test_same_seed_same_result():
+    a = Twin(setup(ramp()), reactive(), np.random.default_rng(7)).run("reactive")
+    b = Twin(setup(ramp()), reactive(), np.random.default_rng(7)).run("reactive")
+    assert a.model_dump_json() == b.model_dump_json()
+    assert a.timeseries == b.timeseries
+
+
+def test_fixed_fleet_costs_exactly_its_rate_and_serves_everything():
+    result = Twin(setup([20.0] * 60), [FixedReplicas({"web": 4}), FixedCapacity(
+        PurchaseOption.ON_DEMAND)], np.random.default_rng(0)).run("fixed")
+    assert result.node_launches == 1  # 4 pods of 1 vCPU fill one 4-vCPU node
+    assert result.cost_usd == pytest.approx(0.36)
+    assert result.cost_by_option_usd["on-demand"] == pytest.approx(0.36)
+    assert result.served_fraction == 1.0 and result.violation_minutes == 0
+    assert result.vcpu_hours == pytest.approx(4.0)
+
+
+def test_reactive_follows_the_ramp_and_pays_less_than_fixed_for_the_peak():
+    twin = Twin(setup(ramp()), reactive(), np.random.default_rng(1))
+    result = twin.run("reactive")
+    capacity = np.asarray(result.timeseries.capacity_rps["web"])
+    assert capacity[100] < 100  # before the peak: few replicas
+    assert capacity[200] >= 120  # during the peak: enough for the demand
+    assert capacity[350] < 100  # after: scaled back in
+    assert result.served_fraction > 0.98
+    assert 0 < result.violation_minutes < 15  # the ramp costs a few minutes of boot time
+    fixed = Twin(setup(ramp()), [FixedReplicas({"web": 24}), FixedCapacity(
+        PurchaseOption.ON_DEMAND)], np.random.default_rng(1)).run("fixed")
+    assert result.cost_usd < fixed.cost_usd
+
+
+def test_cost_series_sums_to_the_bills():
+    twin = Twin(setup(ramp()), reactive(), np.random.default_rng(3))
+    result = twin.run("reactive")
+    bills = sum(c.usd + c.overrun_usd for c in twin.cloud.charges)
+    series = sum(sum(result.timeseries.cost_usd[o]) for o in PURCHASE_OPTIONS)
+    assert series == pytest.approx(bills, rel=1e-9)
+    assert result.cost_usd == pytest.approx(bills, rel=1e-9)
+    assert all(v >= -1e-12 for o in PURCHASE_OPTIONS for v in result.timeseries.cost_usd[o])
+
+
+def test_spot_interruption_notice_then_node_gone_capacity_drops_cost_stops():
+    seed = 11
+    notice = np.random.default_rng(seed).exponential(3600 / SPOT.interruptions_per_hour)
+    reclaim = notice + SPOT.notice_s
+    minutes = int(reclaim // 60) + 30
+    result = Twin(setup([20.0] * minutes, (SPOT,)), [FixedReplicas({"web": 4}), FixedCapacity(
+        PurchaseOption.SPOT)], np.random.default_rng(seed)).run("spot")
+    assert result.interruptions == 1
+    capacity = result.timeseries.capacity_rps["web"]
+    gone = int(reclaim // 60) + 1
+    assert capacity[gone - 2] == 40 and capacity[gone:] == [0.0] * (minutes - gone)
+    spot_cost = result.timeseries.cost_usd["spot"]
+    assert spot_cost[gone:] == [0.0] * (minutes - gone)
+    assert result.cost_by_option_usd["spot"] == pytest.approx(0.18 * np.ceil(reclaim) / 3600)
+
+
+def test_notice_cordons_the_node_which_keeps_serving():
+    seed = 11
+    notice = np.random.default_rng(seed).exponential(3600 / SPOT.interruptions_per_hour)
+    minutes = int(notice // 60) + 1  # ends after the notice, before the reclaim
+    twin = Twin(setup([20.0] * minutes, (SPOT,)), [FixedReplicas({"web": 4}), FixedCapacity(
+        PurchaseOption.SPOT)], np.random.default_rng(seed))
+    result = twin.run("spot")
+    assert result.served_fraction == 1.0
+    (node,) = twin.nodes.values()
+    assert node.state.value == "cordoned" and node.notice_s == pytest.approx(notice)
+
+
+def test_spot_shortage_fails_launches_and_the_policy_sees_it():
+    shortage = Shortage(0.0, 3600.0)
+    twin = Twin(setup([20.0] * 30, (SPOT,), [shortage]), [FixedReplicas({"web": 4}),
+                FixedCapacity(PurchaseOption.SPOT)], np.random.default_rng(0))
+    result = twin.run("spot")
+    assert result.launch_failures == 1 and result.node_launches == 0
+    assert result.served_fraction == 0.0

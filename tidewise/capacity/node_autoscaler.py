@@ -1,0 +1,118 @@
+"""A cluster-autoscaler-like node autoscaler: the reactive baseline every later policy must beat.
+
+Defaults are cluster-autoscaler's (kubernetes/autoscaler FAQ): scan every 10 s; a node is
+unneeded below 50 % requested (the larger of CPU and memory) and removed after 10 minutes
+unneeded; no scale-down within 10 minutes of a scale-up; empty nodes go in bulk (up to 10),
+non-empty ones one at a time, and only when their pods fit elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from tidewise.capacity.provisioning import absorb_into_launching, plan_launches
+from tidewise.model import (
+    ClusterView,
+    Decision,
+    Drain,
+    Node,
+    NodeState,
+    Offering,
+    Pod,
+    PurchaseOption,
+)
+from tidewise.placement import fit_on, with_pod
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAutoscalerSettings:
+    period_s: float = 10.0
+    utilization_threshold: float = 0.5
+    unneeded_s: float = 600.0
+    delay_after_add_s: float = 600.0
+    max_empty_bulk: int = 10
+
+
+@dataclass
+class NodeAutoscaler:
+    """Buys the cheapest fitting offering of ``options`` for unschedulable pods; removes waste.
+
+    Keeps two explicit memories: when each node became unneeded, and the last scale-up.
+    """
+
+    options: frozenset[PurchaseOption]
+    settings: NodeAutoscalerSettings = field(default_factory=NodeAutoscalerSettings)
+    scale_down: bool = True
+    _unneeded_since: dict[str, float] = field(default_factory=dict, init=False)
+    _last_scale_up_s: float = field(default=float("-inf"), init=False)
+
+    @property
+    def period_s(self) -> float | None:
+        return self.settings.period_s
+
+    def decide(self, view: ClusterView) -> Sequence[Decision]:
+        scale_up = self._scale_up(view)
+        if scale_up:
+            self._last_scale_up_s = view.time_s
+            return scale_up
+        if not self.scale_down:
+            return []
+        return self._scale_down(view)
+
+    def _offerings(self, view: ClusterView) -> list[Offering]:
+        return [o for o in view.offerings if o.option in self.options]
+
+    def _scale_up(self, view: ClusterView) -> list[Decision]:
+        pending = [p.requests for p in view.pending_pods()]
+        if not pending:
+            return []
+        left = absorb_into_launching(pending, view.nodes)
+        launches, _ = plan_launches(left, self._offerings(view), view.unavailable_offerings)
+        return list(launches)
+
+    def _scale_down(self, view: ClusterView) -> list[Decision]:
+        now = view.time_s
+        ready = [n for n in view.nodes if n.state is NodeState.READY]
+        unneeded = {
+            n.name
+            for n in ready
+            if n.offering.option is not PurchaseOption.RESERVED
+            and n.utilisation < self.settings.utilization_threshold
+        }
+        self._unneeded_since = {
+            name: self._unneeded_since.get(name, now) for name in sorted(unneeded)
+        }
+        if now - self._last_scale_up_s < self.settings.delay_after_add_s:
+            return []
+        due = [
+            n
+            for n in ready
+            if n.name in unneeded and now - self._unneeded_since[n.name] >= self.settings.unneeded_s
+        ]
+        empty = [n for n in due if n.pod_count == 0][: self.settings.max_empty_bulk]
+        if empty:
+            return [Drain(node=n.name, reason="empty") for n in empty]
+        others = [n for n in ready if n.name not in unneeded]
+        pods_by_node: dict[str, list[Pod]] = {}
+        for pod in view.pods:
+            if pod.node is not None:
+                pods_by_node.setdefault(pod.node, []).append(pod)
+        for node in sorted(due, key=lambda n: n.utilisation):
+            if _fits_elsewhere(pods_by_node.get(node.name, []), others):
+                return [Drain(node=node.name, reason="underutilized")]
+        return []
+
+
+def _fits_elsewhere(pods: Sequence[Pod], nodes: Sequence[Node]) -> bool:
+    """Whether every pod finds room on the other nodes, placed first-fit, largest first."""
+    room = list(nodes)
+    for pod in sorted(pods, key=lambda p: p.requests.cpu_milli, reverse=True):
+        for i, node in enumerate(room):
+            gpus = fit_on(node, pod.requests)
+            if gpus is not None:
+                room[i] = with_pod(node, pod.requests, gpus)
+                break
+        else:
+            return False
+    return True

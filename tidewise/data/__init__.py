@@ -1,0 +1,1 @@
+"""Data shipped with the package: see data/README.md for sources and licences."""

@@ -1,0 +1,1 @@
+"""Bundled scenarios; `tidewise sim` runs nasa-week.yaml by default."""

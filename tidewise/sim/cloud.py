@@ -1,0 +1,152 @@
+"""The simulated cloud: boot delays, billing, spot interruptions and spot shortages.
+
+Randomness (boot times, when a spot instance is reclaimed) comes from the run's generator,
+drawn in event order, so one seed gives one history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tidewise.model import Offering, PurchaseOption, Resources
+from tidewise.sim.billing import Charge, instance_charge
+from tidewise.sim.ledger import CostLedger
+
+PriceOf = Callable[[Offering, Resources | None], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Shortage:
+    """Spot launches of ``instance_types`` (all when empty) fail in [start_s, end_s)."""
+
+    start_s: float
+    end_s: float
+    instance_types: frozenset[str] = frozenset()
+
+    def blocks(self, offering: Offering, now: float) -> bool:
+        return (
+            offering.option is PurchaseOption.SPOT
+            and self.start_s <= now < self.end_s
+            and (not self.instance_types or offering.instance_type.name in self.instance_types)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CloudSettings:
+    vm_boot_s: tuple[float, float] = (60.0, 120.0)
+    serverless_boot_s: tuple[float, float] = (20.0, 40.0)
+    shortages: tuple[Shortage, ...] = ()
+
+
+@dataclass(slots=True)
+class Instance:
+    name: str
+    offering: Offering
+    size: Resources
+    price_per_hour: float
+    on_demand_per_hour: float
+    launched_s: float
+    ready_s: float
+    reclaim_notice_s: float | None
+    released_s: float | None = None
+
+
+class SimCloud:
+    def __init__(
+        self,
+        settings: CloudSettings,
+        horizon_s: float,
+        rng: np.random.Generator,
+        ledger: CostLedger,
+        price_of: PriceOf,
+        on_demand_price_of: Callable[[Offering], float],
+    ) -> None:
+        self.settings = settings
+        self.horizon_s = horizon_s
+        self.rng = rng
+        self.ledger = ledger
+        self.price_of = price_of
+        self.on_demand_price_of = on_demand_price_of
+        self.charges: list[Charge] = []
+        self.launches = 0
+        self.failures = 0
+        self._count = 0
+
+    def launch(
+        self, offering: Offering, now: float, size: Resources | None, instant: bool = False
+    ) -> Instance | None:
+        """Buy one instance, or ``None`` when spot capacity is short right now."""
+        if any(s.blocks(offering, now) for s in self.settings.shortages):
+            self.failures += 1
+            return None
+        self._count += 1
+        self.launches += 1
+        serverless = offering.option is PurchaseOption.SERVERLESS
+        if serverless and size is None:
+            raise ValueError("a serverless launch needs the pod's size")
+        low, high = self.settings.serverless_boot_s if serverless else self.settings.vm_boot_s
+        boot = 0.0 if instant else float(self.rng.uniform(low, high))
+        shape = size if serverless and size is not None else offering.instance_type.capacity
+        instance = Instance(
+            name=f"{offering.instance_type.name}-{self._count}",
+            offering=offering,
+            size=shape,
+            price_per_hour=self.price_of(offering, size),
+            on_demand_per_hour=(
+                self.on_demand_price_of(offering)
+                if offering.option is PurchaseOption.RESERVED
+                else 0.0
+            ),
+            launched_s=now,
+            ready_s=now + boot,
+            reclaim_notice_s=self._draw_notice(offering, now),
+        )
+        self.ledger.change_rate(offering.option, instance.price_per_hour)
+        self.ledger.change_size(shape.vcpus, shape.gpu_count)
+        return instance
+
+    def term_end(self, instance: Instance) -> None:
+        """A reserved term is over: the commitment stops, a still-running node goes on-demand."""
+        self.ledger.change_rate(PurchaseOption.RESERVED, -instance.price_per_hour)
+        if instance.released_s is None:
+            self.ledger.change_rate(PurchaseOption.ON_DEMAND, instance.on_demand_per_hour)
+
+    def release(self, instance: Instance, now: float, minute: int) -> None:
+        """Stop the instance and its bill; book the exact bill's difference to what accrued."""
+        instance.released_s = now
+        option = instance.offering.option
+        self.ledger.change_size(-instance.size.vcpus, -instance.size.gpu_count)
+        charge = self._charge(instance, now)
+        self.charges.append(charge)
+        if option is PurchaseOption.RESERVED:
+            if now >= instance.launched_s + instance.offering.term_s:
+                self.ledger.change_rate(PurchaseOption.ON_DEMAND, -instance.on_demand_per_hour)
+            return
+        self.ledger.change_rate(option, -instance.price_per_hour)
+        accrued = instance.price_per_hour * (now - instance.launched_s) / 3600
+        self.ledger.book(minute, option, charge.usd - accrued)
+
+    def _charge(self, instance: Instance, end_s: float) -> Charge:
+        return instance_charge(
+            instance.offering,
+            instance.launched_s,
+            end_s,
+            self.horizon_s,
+            instance.price_per_hour,
+            instance.on_demand_per_hour,
+        )
+
+    def _draw_notice(self, offering: Offering, now: float) -> float | None:
+        """When the reclaim notice for a new spot instance arrives (``None``: not in horizon)."""
+        rate = offering.interruptions_per_hour
+        if offering.option is not PurchaseOption.SPOT or rate <= 0:
+            return None
+        notice = now + offering.protection_s + float(self.rng.exponential(3600 / rate))
+        return notice if notice < self.horizon_s else None
+
+
+def shortages_from(windows: Sequence[tuple[float, float, Sequence[str]]]) -> tuple[Shortage, ...]:
+    return tuple(Shortage(start, end, frozenset(types)) for start, end, types in windows)

@@ -1,0 +1,75 @@
+"""Where the twin's money and service go, minute by minute.
+
+Costs accrue as rates between events, so the time series is exact to the second; when an
+instance is released the difference to its exact bill (per-second rounding, minimum charge)
+is booked in that minute, so the series always sums to the bills of ``billing``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tidewise.model import PurchaseOption
+from tidewise.model.results import PURCHASE_OPTIONS
+
+OPTION_INDEX = {PurchaseOption(name): i for i, name in enumerate(PURCHASE_OPTIONS)}
+
+
+class CostLedger:
+    """Cost per minute and per purchase option, from rates and one-off adjustments."""
+
+    def __init__(self, minutes: int) -> None:
+        self.per_minute = np.zeros((len(PURCHASE_OPTIONS), minutes))
+        self.rate_per_s = [0.0] * len(PURCHASE_OPTIONS)
+        self.vcpus = 0.0
+        self.gpus = 0
+        self.vcpu_seconds = 0.0
+        self.gpu_seconds = 0.0
+
+    def change_rate(self, option: PurchaseOption, usd_per_hour: float) -> None:
+        self.rate_per_s[OPTION_INDEX[option]] += usd_per_hour / 3600
+
+    def change_size(self, vcpus: float, gpus: int) -> None:
+        self.vcpus += vcpus
+        self.gpus += gpus
+
+    def book(self, minute: int, option: PurchaseOption, usd: float) -> None:
+        self.per_minute[OPTION_INDEX[option], minute] += usd
+
+    def accrue(self, minute: int, dt: float) -> None:
+        for i, rate in enumerate(self.rate_per_s):
+            if rate:
+                self.per_minute[i, minute] += rate * dt
+        self.vcpu_seconds += self.vcpus * dt
+        self.gpu_seconds += self.gpus * dt
+
+    def totals(self) -> dict[str, float]:
+        return {
+            name: float(self.per_minute[i].sum()) for i, name in enumerate(PURCHASE_OPTIONS)
+        }
+
+
+class ServiceLedger:
+    """Demand and ready capacity per workload per minute, and what was served."""
+
+    def __init__(self, demand_rps: np.ndarray) -> None:
+        self.demand_rps = demand_rps  # workloads x minutes, constant within a minute
+        self.capacity_rps_s = np.zeros_like(demand_rps)  # integral within each minute
+        self.served_rps_s = np.zeros_like(demand_rps)
+
+    def accrue(self, minute: int, dt: float, capacity_rps: list[float]) -> None:
+        demand = self.demand_rps[:, minute]
+        for w, capacity in enumerate(capacity_rps):
+            self.capacity_rps_s[w, minute] += capacity * dt
+            self.served_rps_s[w, minute] += min(capacity, demand[w]) * dt
+
+    def served_fraction(self, w: int | None = None) -> float:
+        rows = slice(None) if w is None else slice(w, w + 1)
+        demand = float(self.demand_rps[rows].sum()) * 60
+        return 1.0 if demand == 0 else float(self.served_rps_s[rows].sum()) / demand
+
+    def violation_minutes(self, w: int | None = None) -> int:
+        """Minutes in which a workload served less than 99.9 % of its demand."""
+        rows = slice(None) if w is None else slice(w, w + 1)
+        short = self.served_rps_s[rows] < 0.999 * self.demand_rps[rows] * 60
+        return int(short.sum())

@@ -1,0 +1,48 @@
+"""The named policies a scenario can compare: each a set of controllers for one run."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from tidewise.capacity import FixedCapacity, NodeAutoscaler
+from tidewise.model import Controller, PurchaseOption
+from tidewise.scaling import FixedReplicas, HorizontalPodAutoscaler
+from tidewise.sim.twin import TwinSetup
+
+
+def peak_replicas(setup: TwinSetup) -> dict[str, int]:
+    """Replicas that serve each workload's observed peak at its target utilisation."""
+    sizes = {}
+    for i, spec in enumerate(setup.workloads):
+        peak = float(setup.demand_rps[i].max())
+        need = math.ceil(peak / (spec.rps_per_replica * spec.target_utilization) - 1e-9)
+        sizes[spec.name] = min(max(need, spec.min_replicas), spec.max_replicas)
+    return sizes
+
+
+def _fixed(option: PurchaseOption) -> Callable[[TwinSetup], list[Controller]]:
+    def build(setup: TwinSetup) -> list[Controller]:
+        return [FixedReplicas(peak_replicas(setup)), FixedCapacity(option)]
+
+    return build
+
+
+def _reactive(setup: TwinSetup) -> list[Controller]:
+    return [HorizontalPodAutoscaler(), NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND}))]
+
+
+POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
+    "fixed-on-demand": (
+        "static on-demand nodes and replicas sized for the observed peak",
+        _fixed(PurchaseOption.ON_DEMAND),
+    ),
+    "fixed-reserved": (
+        "the same static fleet bought as reserved instances / savings plan",
+        _fixed(PurchaseOption.RESERVED),
+    ),
+    "reactive": (
+        "Kubernetes-style HPA plus a cluster-autoscaler on on-demand nodes",
+        _reactive,
+    ),
+}

@@ -1,0 +1,205 @@
+"""From a validated scenario to a report: resolve data, build the twin, run every policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tidewise.catalog import (
+    BUILTIN_CATALOGS,
+    Catalog,
+    ReservedPricing,
+    ServerlessPricing,
+    builtin_catalog_path,
+    load_catalog,
+    serverless_price_per_hour,
+)
+from tidewise.model import Offering, PurchaseOption, Resources, WorkloadSpec
+from tidewise.model.results import SimReport
+from tidewise.placement import pods_per_node
+from tidewise.sim.cloud import CloudSettings, Shortage
+from tidewise.sim.policies import POLICIES
+from tidewise.sim.scenario import Scenario, ScenarioError, resolve_path
+from tidewise.sim.traces import (
+    BUILTIN_TRACES,
+    MinuteTrace,
+    TraceError,
+    builtin_trace_path,
+    load_minute_trace,
+)
+from tidewise.sim.twin import Twin, TwinSetup
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class PreparedScenario:
+    scenario: Scenario
+    catalog: Catalog
+    setup: TwinSetup
+
+
+def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
+    """Load the catalog and traces and check every cross-reference, before any replay."""
+    for i, name in enumerate(scenario.policies):
+        if name not in POLICIES:
+            raise ScenarioError(
+                f"policies[{i}]: unknown policy {name!r}; known: {', '.join(POLICIES)}"
+            )
+    catalog = _load_catalog(scenario, base)
+    offerings = _pool_offerings(scenario, catalog)
+    minutes = int(scenario.horizon // 60)
+    traces: dict[str, MinuteTrace] = {}
+    demand = np.zeros((len(scenario.workloads), minutes))
+    for i, workload in enumerate(scenario.workloads):
+        where = resolve_path(workload.trace.path, base, BUILTIN_TRACES)
+        path = builtin_trace_path(where) if isinstance(where, str) else where
+        try:
+            trace = traces.get(str(path)) or load_minute_trace(path)
+            traces[str(path)] = trace
+            start = workload.trace.start.timestamp() + workload.trace.shift
+            requests = trace.window(start, minutes, workload.trace.on_gap)
+        except TraceError as err:
+            raise ScenarioError(f"workloads[{i}].trace: {err}") from None
+        demand[i] = requests * workload.trace.scale / 60
+    specs = tuple(
+        WorkloadSpec(
+            name=w.name,
+            requests=w.requests.resources(),
+            rps_per_replica=w.rps_per_replica,
+            startup_s=w.startup,
+            min_replicas=w.replicas.min,
+            max_replicas=w.replicas.max,
+            target_utilization=w.target_utilization,
+        )
+        for w in scenario.workloads
+    )
+    _check_hostable(specs, offerings)
+    on_demand = {
+        (o.instance_type.name, o.zone): o.price_per_hour
+        for o in catalog.offerings
+        if o.option is PurchaseOption.ON_DEMAND
+    }
+
+    def price_of(offering: Offering, size: Resources | None) -> float:
+        if offering.option is PurchaseOption.SERVERLESS:
+            assert size is not None
+            return serverless_price_per_hour(offering, size)
+        return offering.price_per_hour
+
+    def on_demand_price_of(offering: Offering) -> float:
+        return on_demand[(offering.instance_type.name, offering.zone)]
+
+    cloud = scenario.cloud
+    setup = TwinSetup(
+        horizon_s=scenario.horizon,
+        start_unix_s=scenario.workloads[0].trace.start.timestamp(),
+        workloads=specs,
+        demand_rps=demand,
+        offerings=offerings,
+        cloud=CloudSettings(
+            vm_boot_s=cloud.vm_boot,
+            serverless_boot_s=cloud.serverless_boot,
+            shortages=tuple(
+                Shortage(s.start, s.end, frozenset(s.instance_types)) for s in cloud.spot_shortages
+            ),
+        ),
+        price_of=price_of,
+        on_demand_price_of=on_demand_price_of,
+    )
+    return PreparedScenario(scenario, catalog, setup)
+
+
+def run(prepared: PreparedScenario, progress: Progress | None = None) -> SimReport:
+    """Replay every policy of the scenario on the same demand and the same seed."""
+    scenario = prepared.scenario
+    runs = []
+    for name in scenario.policies:
+        controllers = POLICIES[name][1](prepared.setup)
+        twin = Twin(prepared.setup, controllers, np.random.default_rng(scenario.seed))
+        report = None if progress is None else _bind_progress(progress, name)
+        runs.append(twin.run(name, report))
+        if progress is not None:
+            progress(name, 1.0)
+    return SimReport(
+        scenario=scenario.name, horizon_s=scenario.horizon, seed=scenario.seed, runs=runs
+    )
+
+
+def _bind_progress(progress: Progress, name: str) -> Callable[[float], None]:
+    return lambda fraction: progress(name, fraction)
+
+
+def _load_catalog(scenario: Scenario, base: Path) -> Catalog:
+    spec = scenario.catalog
+    where = resolve_path(spec.path, base, dict.fromkeys(BUILTIN_CATALOGS))
+    path = builtin_catalog_path(where) if isinstance(where, str) else where
+    if not path.is_file():
+        raise ScenarioError(f"catalog.path: file {path} does not exist")
+    advisor = None
+    if spec.spot_advisor is not None:
+        advisor_path = resolve_path(spec.spot_advisor, base)
+        assert isinstance(advisor_path, Path)
+        if not advisor_path.is_file():
+            raise ScenarioError(f"catalog.spot_advisor: file {advisor_path} does not exist")
+        advisor = advisor_path
+    defaults = ServerlessPricing()
+    serverless = ServerlessPricing(
+        vcpu_second_usd=(
+            spec.serverless.vcpu_second_usd
+            if spec.serverless.vcpu_second_usd is not None
+            else defaults.vcpu_second_usd
+        ),
+        gib_second_usd=(
+            spec.serverless.gib_second_usd
+            if spec.serverless.gib_second_usd is not None
+            else defaults.gib_second_usd
+        ),
+    )
+    try:
+        return load_catalog(
+            path,
+            provider=spec.provider,
+            reserved=ReservedPricing(discount=spec.reserved.discount, term_s=spec.reserved.term),
+            serverless=serverless,
+            spot_advisor=advisor,
+            region=spec.region,
+            zones=spec.zones,
+            default_band=spec.default_spot_band,
+        )
+    except ValueError as err:
+        raise ScenarioError(f"catalog: {err}") from None
+
+
+def _pool_offerings(scenario: Scenario, catalog: Catalog) -> tuple[Offering, ...]:
+    allowed: set[str] = set()
+    for p, pool in enumerate(scenario.node_pools):
+        for t, name in enumerate(pool.instance_types):
+            if name not in catalog.instance_types:
+                known = ", ".join(sorted(catalog.instance_types)[:12])
+                raise ScenarioError(
+                    f"node_pools[{p}].instance_types[{t}]: {name!r} is not in the catalog "
+                    f"(e.g. {known}, ...)"
+                )
+            allowed.add(name)
+    return tuple(
+        o
+        for o in catalog.offerings
+        if o.instance_type.name in allowed or o.option is PurchaseOption.SERVERLESS
+    )
+
+
+def _check_hostable(specs: tuple[WorkloadSpec, ...], offerings: tuple[Offering, ...]) -> None:
+    for i, spec in enumerate(specs):
+        if not any(
+            pods_per_node(o.instance_type.capacity, spec.requests)
+            for o in offerings
+            if o.option is not PurchaseOption.SERVERLESS
+        ):
+            raise ScenarioError(
+                f"workloads[{i}].requests: no instance type of the node pools can host one "
+                "replica; add a larger (or GPU) type to node_pools or lower the requests"
+            )

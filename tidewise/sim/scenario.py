@@ -1,0 +1,258 @@
+"""Scenarios: what to replay, on what, under which policies (YAML, validated by pydantic).
+
+Every field has a unit in its value (``"2Gi"``, ``"90s"``, ``"7d"``) or in its name
+(``rps_per_replica``); unknown fields are errors, so a typo never silently means a default.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from tidewise.model import Resources, parse_cpu, parse_duration, parse_memory
+from tidewise.sim.traces import BUILTIN_TRACES, GapPolicy
+
+BUILTIN_PREFIX = "builtin:"
+
+
+def _duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+def _cpu(value: Any) -> int:
+    return parse_cpu(value)
+
+
+def _memory(value: Any) -> int:
+    return parse_memory(value)
+
+
+Seconds = Annotated[float, BeforeValidator(_duration)]
+CpuMilli = Annotated[int, BeforeValidator(_cpu)]
+MemoryMiB = Annotated[int, BeforeValidator(_memory)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReservedSpec(Strict):
+    discount: float = Field(0.4, ge=0, lt=1)
+    term: Seconds = 365 * 86400.0
+
+
+class ServerlessSpec(Strict):
+    vcpu_second_usd: float | None = Field(None, ge=0)
+    gib_second_usd: float | None = Field(None, ge=0)
+
+
+class CatalogSpec(Strict):
+    path: str = "builtin:aws-us-east-1"
+    provider: Literal["aws", "alicloud"] = "aws"
+    region: str | None = None
+    zones: list[str] | None = None
+    reserved: ReservedSpec = ReservedSpec()
+    serverless: ServerlessSpec = ServerlessSpec()
+    spot_advisor: str | None = None
+    default_spot_band: int = Field(2, ge=0, le=4)
+
+
+class ShortageSpec(Strict):
+    """A window in which spot launches of the listed types (all if empty) fail."""
+
+    start: Seconds
+    end: Seconds
+    instance_types: list[str] = []
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ShortageSpec:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class CloudSpec(Strict):
+    vm_boot: tuple[Seconds, Seconds] = (60.0, 120.0)
+    serverless_boot: tuple[Seconds, Seconds] = (20.0, 40.0)
+    spot_shortages: list[ShortageSpec] = []
+
+    @field_validator("vm_boot", "serverless_boot")
+    @classmethod
+    def _range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[1] < value[0]:
+            raise ValueError("give [shortest, longest] boot time, shortest first")
+        return value
+
+
+class NodePoolSpec(Strict):
+    name: str
+    instance_types: list[str] = Field(min_length=1)
+
+
+class TraceSpec(Strict):
+    path: str = "builtin:nasa-http-1995"
+    start: datetime
+    scale: float = Field(1.0, gt=0)
+    shift: Seconds = 0.0
+    on_gap: GapPolicy = GapPolicy.ERROR
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("give a time zone offset, e.g. 1995-07-10T00:00:00-04:00")
+        return value
+
+
+class RequestsSpec(Strict):
+    cpu: CpuMilli
+    memory: MemoryMiB
+    gpu: int = Field(0, ge=0)
+    gpu_milli: int = Field(0, ge=0, lt=1000)
+    gpu_memory: MemoryMiB = 0
+    gpu_model: str | None = None
+
+    def resources(self) -> Resources:
+        return Resources(
+            cpu_milli=self.cpu,
+            memory_mib=self.memory,
+            gpu_count=self.gpu,
+            gpu_milli=self.gpu_milli,
+            gpu_memory_mib=self.gpu_memory,
+            gpu_model=self.gpu_model,
+        )
+
+    @model_validator(mode="after")
+    def _one_gpu_kind(self) -> RequestsSpec:
+        if self.gpu and self.gpu_milli:
+            raise ValueError("ask for whole GPUs (gpu) or a share (gpu_milli), not both")
+        return self
+
+
+class ReplicasSpec(Strict):
+    min: int = Field(1, ge=0)
+    max: int = Field(1000, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplicasSpec:
+        if self.max < self.min:
+            raise ValueError("max must be >= min")
+        return self
+
+
+class WorkloadSpecIn(Strict):
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    trace: TraceSpec
+    rps_per_replica: float = Field(gt=0)
+    requests: RequestsSpec
+    startup: Seconds = 30.0
+    replicas: ReplicasSpec = ReplicasSpec()
+    target_utilization: float = Field(0.6, gt=0, le=1)
+
+
+class Scenario(Strict):
+    name: str
+    description: str = ""
+    seed: int = 0
+    horizon: Seconds
+    step: Seconds = 60.0
+    catalog: CatalogSpec = CatalogSpec()
+    cloud: CloudSpec = CloudSpec()
+    node_pools: list[NodePoolSpec] = Field(min_length=1)
+    workloads: list[WorkloadSpecIn] = Field(min_length=1)
+    policies: list[str] = Field(min_length=1)
+
+    @field_validator("horizon")
+    @classmethod
+    def _whole_minutes(cls, value: float) -> float:
+        if value < 60 or value % 60:
+            raise ValueError("use a whole number of minutes, at least 1m (e.g. '7d')")
+        return value
+
+    @field_validator("step")
+    @classmethod
+    def _step_is_minute(cls, value: float) -> float:
+        if value != 60:
+            raise ValueError("the twin samples per minute: use '60s'")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Scenario:
+        names = [w.name for w in self.workloads]
+        if len(set(names)) != len(names):
+            raise ValueError("workload names must be unique")
+        return self
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; the message is one line naming the field and the fix."""
+
+
+def resolve_path(text: str, base: Path, builtins: dict[str, Any] | None = None) -> Path | str:
+    """A ``builtin:NAME`` stays a name; anything else is a path relative to the scenario."""
+    if text.startswith(BUILTIN_PREFIX):
+        name = text[len(BUILTIN_PREFIX) :]
+        if builtins is not None and name not in builtins:
+            raise ScenarioError(f"unknown builtin {name!r}; known: {', '.join(builtins)}")
+        return name
+    path = Path(text)
+    return path if path.is_absolute() else base / path
+
+
+def load_scenario(path: Path) -> tuple[Scenario, Path]:
+    """Parse and validate a scenario file; returns it with the folder its paths are relative to."""
+    if not path.is_file():
+        raise ScenarioError(f"scenario file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ScenarioError(f"{path}:{where} is not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{path}: expected a mapping of scenario fields at the top level")
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as err:
+        raise ScenarioError(f"{path}: {describe(err)}") from None
+    base = path.parent
+    for i, workload in enumerate(scenario.workloads):
+        trace = resolve_path(workload.trace.path, base, BUILTIN_TRACES)
+        if isinstance(trace, Path) and not trace.is_file():
+            raise ScenarioError(
+                f"{path}: workloads[{i}].trace.path: file {trace} does not exist; "
+                "give a path relative to the scenario or builtin:nasa-http-1995"
+            )
+    return scenario, base
+
+
+def describe(err: ValidationError) -> str:
+    """The first validation error as ``field.path: what is wrong (got value)``."""
+    first = err.errors()[0]
+    where = ".".join(
+        f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"]
+    ).replace(".[", "[")
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown field; check the spelling (see docs/scenarios.md)"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+        if message.startswith(("a ", "an ")):
+            message = "expected " + message
+    got = first.get("input")
+    suffix = f" (got {got!r})" if first["type"] != "missing" and not isinstance(got, dict) else ""
+    return f"{where}: {message}{suffix}"
