@@ -1,1 +1,6 @@
-"""report package."""
+"""Terminal tables and the self-contained HTML report of a replay."""
+
+from tidewise.report.html import write_html
+from tidewise.report.table import render_table
+
+__all__ = ["render_table", "write_html"]

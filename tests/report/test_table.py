@@ -1,0 +1,76 @@
+import io
+
+from rich.console import Console
+
+from tidewise.model.results import SimReport
+from tidewise.report import render_table
+from tidewise.report.summary import change, horizon, policy_summary
+
+
+def _render(report: SimReport, styles: bool = False) -> str:
+    console = Console(
+        file=io.StringIO(), record=True, width=220, color_system="standard", force_terminal=True
+    )
+    render_table(report, console)
+    return console.export_text(styles=styles)
+
+
+def _row(text: str, policy: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith(f"│ {policy} "))
+
+
+def test_policy_rows_hold_the_figures(report):
+    text = _render(report)
+    fixed = _row(text, "fixed-nodes")
+    elastic = _row(text, "tidewise")
+    for cell in ("$1,000.00", "100.00%", "0.0", "3,200.0", "64.0", "12"):
+        assert cell in fixed
+    for cell in ("$580.00", "\N{MINUS SIGN}42%", "$300.00", "$250.00", "$30.00", "99.25%", "37.5"):
+        assert cell in elastic
+    for cell in ("1,850.2", "40.5", "57", "3"):
+        assert cell in elastic
+
+
+def test_headers_name_the_baseline_and_only_bought_options(report):
+    text = _render(report)
+    assert "vs fixed-nodes" in text
+    assert "On-demand" in text and "Spot" in text and "Serverless" in text
+    assert "Reserved" not in text  # no policy bought reserved capacity
+    assert "nasa-week · 8 h · seed 7" in text
+
+
+def test_cheapest_cost_is_highlighted(report):
+    styled = _render(report, styles=True)
+    assert "\x1b[1;32m$580.00" in styled
+    assert "\x1b[1;32m$1,000.00" not in styled
+
+
+def test_per_workload_table(report):
+    text = _render(report)
+    assert "per workload" in text
+    chat = next(line for line in text.splitlines() if "chat-api" in line)
+    assert "fixed-nodes" in chat and "24" in chat
+    assert any("tidewise" in ln and "99.10%" in ln and "30.0" in ln for ln in text.splitlines())
+    assert any("tidewise" in ln and "99.75%" in ln and "9" in ln for ln in text.splitlines())
+
+
+def test_report_without_runs_renders():
+    text = _render(SimReport(scenario="empty", horizon_s=3600, seed=0, runs=[]))
+    assert "no runs" in text
+
+
+def test_change_is_signed_and_rounded():
+    assert change(580.0, 1000.0) == "\N{MINUS SIGN}42%"
+    assert change(1120.0, 1000.0) == "+12%"
+    assert change(1000.2, 1000.0) == "±0%"
+    assert change(5.0, 0.0) == "n/a"
+
+
+def test_horizon_reads_like_a_person_says_it():
+    assert horizon(7 * 86400) == "7 d"
+    assert horizon(36 * 3600) == "36 h"
+    assert horizon(5400) == "90 min"
+
+
+def test_summary_marks_cheapest_row(report):
+    assert policy_summary(report).cheapest == 1

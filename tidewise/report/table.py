@@ -1,0 +1,67 @@
+"""The terminal comparison: which policy is cheapest, by how much, and at what service level."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from tidewise.model.results import SimReport
+from tidewise.report.summary import (
+    COST_COLUMN,
+    MINUS,
+    VS_FIRST_COLUMN,
+    WORKLOAD_HEADERS,
+    horizon,
+    policy_summary,
+    workload_groups,
+)
+
+
+def render_table(report: SimReport, console: Console) -> None:
+    """Print the policy comparison and, below it, the per-workload service figures."""
+    console.print(_policy_table(report))
+    if any(run.workloads for run in report.runs):
+        console.print(_workload_table(report))
+
+
+def _policy_table(report: SimReport) -> Table:
+    summary = policy_summary(report)
+    table = Table(
+        title=f"{report.scenario} · {horizon(report.horizon_s)} · seed {report.seed}",
+        caption="cheapest policy in bold green" if summary.rows else "no runs",
+    )
+    for i, header in enumerate(summary.headers):
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
+    for r, row in enumerate(summary.rows):
+        cells = [Text(cell) for cell in row]
+        if r == summary.cheapest:
+            cells[COST_COLUMN].stylize("bold green")
+        cells[VS_FIRST_COLUMN].stylize(_change_style(row[VS_FIRST_COLUMN]))
+        table.add_row(*cells)
+    return table
+
+
+def _change_style(cell: str) -> str:
+    """Savings read green and extra cost red, so the sign is seen before it is read."""
+    if cell.startswith(MINUS):
+        return "green"
+    if cell.startswith("+"):
+        return "red"
+    return "dim"
+
+
+def _workload_table(report: SimReport) -> Table:
+    table = Table(title="per workload")
+    table.add_column("Workload", no_wrap=True)
+    for i, header in enumerate(WORKLOAD_HEADERS):
+        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
+    groups = workload_groups(report)
+    for g, group in enumerate(groups):
+        for r, row in enumerate(group.rows):
+            table.add_row(
+                group.workload if r == 0 else "",
+                *row,
+                end_section=r == len(group.rows) - 1 and g < len(groups) - 1,
+            )
+    return table
