@@ -109,19 +109,17 @@ def parse_duration(value: str | int | float) -> float:
     """``"90s"``, ``"5m"``, ``"7d"`` or a number of seconds to seconds."""
     if isinstance(value, bool):
         raise ValueError("a duration such as '90s', '5m' or '7d'")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        text = value.strip()
-        for suffix in sorted(_DURATION_UNITS_S, key=len, reverse=True):
-            if text.endswith(suffix):
-                try:
-                    seconds = float(text[: -len(suffix)]) * _DURATION_UNITS_S[suffix]
-                except ValueError:
-                    break
-                break
-        else:
-            raise ValueError("a duration with a unit (s, m, h, d, w), such as '90s' or '7d'")
+    seconds = float(value) if isinstance(value, int | float) else _duration_text(value.strip())
     if seconds < 0:
         raise ValueError("a non-negative duration")
     return seconds
+
+
+def _duration_text(text: str) -> float:
+    for suffix in sorted(_DURATION_UNITS_S, key=len, reverse=True):
+        if text.endswith(suffix):
+            try:
+                return float(text[: -len(suffix)]) * _DURATION_UNITS_S[suffix]
+            except ValueError:
+                break
+    raise ValueError("a duration with a unit (s, m, h, d, w), such as '90s' or '7d'")
