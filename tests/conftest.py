@@ -1,5 +1,6 @@
 """Shared fixtures."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,3 +12,18 @@ from tests.factories import SHARED_DATA
 def shared_data() -> Path:
     assert SHARED_DATA.is_dir(), f"tests need the shared data folder at {SHARED_DATA}"
     return SHARED_DATA
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI (TIDEWISE_REQUIRE_E2E=1) a skipped test is a failure, not a pass."""
+    if os.environ.get("TIDEWISE_REQUIRE_E2E") == "1" and _skipped:
+        print(f"\nTIDEWISE_REQUIRE_E2E: {len(_skipped)} skipped test(s): {', '.join(_skipped)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -15,17 +15,26 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 CPU4 = InstanceType("cpu4", vcpus=4, memory_mib=16384)
 CPU8 = InstanceType("cpu8", vcpus=8, memory_mib=32768)
-GPU1 = InstanceType("gpu1", vcpus=4, memory_mib=16384, gpu_count=1, gpu_model="A10G",
-                    gpu_memory_mib=24576)
+GPU1 = InstanceType(
+    "gpu1", vcpus=4, memory_mib=16384, gpu_count=1, gpu_model="A10G", gpu_memory_mib=24576
+)
 
 
-def offering(itype: InstanceType, option: PurchaseOption = PurchaseOption.ON_DEMAND,
-             price: float = 1.0, **extra) -> Offering:
+def offering(
+    itype: InstanceType,
+    option: PurchaseOption = PurchaseOption.ON_DEMAND,
+    price: float = 1.0,
+    **extra,
+) -> Offering:
     return Offering(itype, "z1", option, price, billing=Billing(1.0, 60.0), **extra)
 
 
-def node(itype: InstanceType, name: str = "n1", state: NodeState = NodeState.READY,
-         option: PurchaseOption = PurchaseOption.ON_DEMAND) -> Node:
+def node(
+    itype: InstanceType,
+    name: str = "n1",
+    state: NodeState = NodeState.READY,
+    option: PurchaseOption = PurchaseOption.ON_DEMAND,
+) -> Node:
     cap = itype.capacity
     return Node(
         name=name,

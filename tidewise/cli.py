@@ -98,3 +98,7 @@ ATTRIBUTION = (
     "and interruption bands from the AWS Spot Advisor feed via alexei-led/spotinfo "
     "(Apache-2.0). See data/README.md."
 )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,5 +1,4 @@
 from tests.factories import CPU4, node, offering
-
 from tidewise.capacity import NodeAutoscaler
 from tidewise.model import (
     ClusterView,

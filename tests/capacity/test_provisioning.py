@@ -1,5 +1,4 @@
 from tests.factories import CPU4, CPU8, GPU1, node, offering
-
 from tidewise.capacity import cheapest_offering, plan_launches
 from tidewise.capacity.provisioning import absorb_into_launching
 from tidewise.model import NodeState, PurchaseOption, Resources

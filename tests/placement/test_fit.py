@@ -1,5 +1,4 @@
 from tests.factories import CPU4, GPU1, node
-
 from tidewise.model import Resources
 from tidewise.placement import choose_gpus, fit_on, pods_per_node, tolerates, with_pod
 

@@ -1,8 +1,15 @@
 from tidewise.model import ClusterView, Resources, ScaleTo, WorkloadSpec, WorkloadStatus
 from tidewise.scaling import FixedReplicas, HorizontalPodAutoscaler
 
-SPEC = WorkloadSpec("web", Resources(cpu_milli=1000), rps_per_replica=10, startup_s=10,
-                    min_replicas=1, max_replicas=20, target_utilization=0.5)
+SPEC = WorkloadSpec(
+    "web",
+    Resources(cpu_milli=1000),
+    rps_per_replica=10,
+    startup_s=10,
+    min_replicas=1,
+    max_replicas=20,
+    target_utilization=0.5,
+)
 
 
 def view(t, desired, ready, demand):

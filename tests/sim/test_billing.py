@@ -1,7 +1,6 @@
 import pytest
 
 from tests.factories import CPU4, offering
-
 from tidewise.model import PurchaseOption
 from tidewise.sim.billing import billed_seconds, instance_charge
 

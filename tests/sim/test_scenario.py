@@ -49,22 +49,33 @@ def test_good_scenario_parses_units(tmp_path):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"workloads__0__replicas": {"min": 2, "mxa": 5}},
-         "workloads[0].replicas.mxa: unknown field"),
-        ({"workloads__0__requests__memory": 2048},
-         "workloads[0].requests.memory: expected a memory quantity with a unit"),
-        ({"workloads__0__requests__memory": "2GB"},
-         "workloads[0].requests.memory: expected a memory quantity with a unit"),
-        ({"workloads__0__rps_per_replica": -3},
-         "workloads[0].rps_per_replica: Input should be greater than 0"),
+        (
+            {"workloads__0__replicas": {"min": 2, "mxa": 5}},
+            "workloads[0].replicas.mxa: unknown field",
+        ),
+        (
+            {"workloads__0__requests__memory": 2048},
+            "workloads[0].requests.memory: expected a memory quantity with a unit",
+        ),
+        (
+            {"workloads__0__requests__memory": "2GB"},
+            "workloads[0].requests.memory: expected a memory quantity with a unit",
+        ),
+        (
+            {"workloads__0__rps_per_replica": -3},
+            "workloads[0].rps_per_replica: Input should be greater than 0",
+        ),
         ({"horizon": "90s"}, "horizon: use a whole number of minutes"),
         ({"horizon": "2 days"}, "horizon: expected a duration with a unit"),
-        ({"workloads__0__trace__start": "1995-07-10T00:00:00"},
-         "workloads[0].trace.start: give a time zone offset"),
-        ({"workloads__0__trace__path": "nowhere.csv"},
-         "workloads[0].trace.path: file"),
-        ({"workloads__0__replicas": {"min": 5, "max": 2}},
-         "workloads[0].replicas: max must be >= min"),
+        (
+            {"workloads__0__trace__start": "1995-07-10T00:00:00"},
+            "workloads[0].trace.start: give a time zone offset",
+        ),
+        ({"workloads__0__trace__path": "nowhere.csv"}, "workloads[0].trace.path: file"),
+        (
+            {"workloads__0__replicas": {"min": 5, "max": 2}},
+            "workloads[0].replicas: max must be >= min",
+        ),
         ({"node_pools": []}, "node_pools: List should have at least 1 item"),
     ],
 )

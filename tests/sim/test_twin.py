@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from tests.factories import CPU4, offering
-
 from tidewise.capacity import FixedCapacity, NodeAutoscaler
 from tidewise.model import PurchaseOption, Resources, WorkloadSpec
 from tidewise.model.results import PURCHASE_OPTIONS
@@ -10,11 +9,17 @@ from tidewise.scaling import FixedReplicas, HorizontalPodAutoscaler
 from tidewise.sim.cloud import CloudSettings, Shortage
 from tidewise.sim.twin import Twin, TwinSetup
 
-WEB = WorkloadSpec("web", Resources(cpu_milli=1000, memory_mib=2048), rps_per_replica=10,
-                   startup_s=20, min_replicas=1, max_replicas=50, target_utilization=0.5)
+WEB = WorkloadSpec(
+    "web",
+    Resources(cpu_milli=1000, memory_mib=2048),
+    rps_per_replica=10,
+    startup_s=20,
+    min_replicas=1,
+    max_replicas=50,
+    target_utilization=0.5,
+)
 OD = offering(CPU4, price=0.36)
-SPOT = offering(CPU4, PurchaseOption.SPOT, price=0.18, interruptions_per_hour=0.5,
-                notice_s=120)
+SPOT = offering(CPU4, PurchaseOption.SPOT, price=0.18, interruptions_per_hour=0.5, notice_s=120)
 
 
 def setup(demand, offerings=(OD,), shortages=()):
@@ -48,8 +53,11 @@ def test_same_seed_same_result():
 
 
 def test_fixed_fleet_costs_exactly_its_rate_and_serves_everything():
-    result = Twin(setup([20.0] * 60), [FixedReplicas({"web": 4}), FixedCapacity(
-        PurchaseOption.ON_DEMAND)], np.random.default_rng(0)).run("fixed")
+    result = Twin(
+        setup([20.0] * 60),
+        [FixedReplicas({"web": 4}), FixedCapacity(PurchaseOption.ON_DEMAND)],
+        np.random.default_rng(0),
+    ).run("fixed")
     assert result.node_launches == 1  # 4 pods of 1 vCPU fill one 4-vCPU node
     assert result.cost_usd == pytest.approx(0.36)
     assert result.cost_by_option_usd["on-demand"] == pytest.approx(0.36)
@@ -66,8 +74,11 @@ def test_reactive_follows_the_ramp_and_pays_less_than_fixed_for_the_peak():
     assert capacity[350] < 100  # after: scaled back in
     assert result.served_fraction > 0.98
     assert 0 < result.violation_minutes < 15  # the ramp costs a few minutes of boot time
-    fixed = Twin(setup(ramp()), [FixedReplicas({"web": 24}), FixedCapacity(
-        PurchaseOption.ON_DEMAND)], np.random.default_rng(1)).run("fixed")
+    fixed = Twin(
+        setup(ramp()),
+        [FixedReplicas({"web": 24}), FixedCapacity(PurchaseOption.ON_DEMAND)],
+        np.random.default_rng(1),
+    ).run("fixed")
     assert result.cost_usd < fixed.cost_usd
 
 
@@ -86,8 +97,11 @@ def test_spot_interruption_notice_then_node_gone_capacity_drops_cost_stops():
     notice = np.random.default_rng(seed).exponential(3600 / SPOT.interruptions_per_hour)
     reclaim = notice + SPOT.notice_s
     minutes = int(reclaim // 60) + 30
-    result = Twin(setup([20.0] * minutes, (SPOT,)), [FixedReplicas({"web": 4}), FixedCapacity(
-        PurchaseOption.SPOT)], np.random.default_rng(seed)).run("spot")
+    result = Twin(
+        setup([20.0] * minutes, (SPOT,)),
+        [FixedReplicas({"web": 4}), FixedCapacity(PurchaseOption.SPOT)],
+        np.random.default_rng(seed),
+    ).run("spot")
     assert result.interruptions == 1
     capacity = result.timeseries.capacity_rps["web"]
     gone = int(reclaim // 60) + 1
@@ -101,8 +115,11 @@ def test_notice_cordons_the_node_which_keeps_serving():
     seed = 11
     notice = np.random.default_rng(seed).exponential(3600 / SPOT.interruptions_per_hour)
     minutes = int(notice // 60) + 1  # ends after the notice, before the reclaim
-    twin = Twin(setup([20.0] * minutes, (SPOT,)), [FixedReplicas({"web": 4}), FixedCapacity(
-        PurchaseOption.SPOT)], np.random.default_rng(seed))
+    twin = Twin(
+        setup([20.0] * minutes, (SPOT,)),
+        [FixedReplicas({"web": 4}), FixedCapacity(PurchaseOption.SPOT)],
+        np.random.default_rng(seed),
+    )
     result = twin.run("spot")
     assert result.served_fraction == 1.0
     (node,) = twin.nodes.values()
@@ -111,8 +128,11 @@ def test_notice_cordons_the_node_which_keeps_serving():
 
 def test_spot_shortage_fails_launches_and_the_policy_sees_it():
     shortage = Shortage(0.0, 3600.0)
-    twin = Twin(setup([20.0] * 30, (SPOT,), [shortage]), [FixedReplicas({"web": 4}),
-                FixedCapacity(PurchaseOption.SPOT)], np.random.default_rng(0))
+    twin = Twin(
+        setup([20.0] * 30, (SPOT,), [shortage]),
+        [FixedReplicas({"web": 4}), FixedCapacity(PurchaseOption.SPOT)],
+        np.random.default_rng(0),
+    )
     result = twin.run("spot")
     assert result.launch_failures == 1 and result.node_launches == 0
     assert result.served_fraction == 0.0

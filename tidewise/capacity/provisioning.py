@@ -86,4 +86,3 @@ def plan_launches(
 
 def _size_key(r: Resources) -> tuple[int, int, int, int]:
     return (r.gpu_count, r.gpu_milli, r.cpu_milli, r.memory_mib)
-

@@ -177,7 +177,7 @@ def cost_rate_figure(report: SimReport) -> go.Figure:
                     showlegend=opt not in in_legend,
                     stackgroup=f"policy{i}",
                     mode="lines",
-                    line={"color": colour, "width": 0.5},
+                    line={"color": colour, "width": 0},
                     fillcolor=colour,
                 ),
                 row=i // cols + 1,

@@ -38,8 +38,10 @@ class HorizontalPodAutoscaler:
             raw = status.desired
         else:
             ratio = utilization / spec.target_utilization
-            raw = status.desired if abs(ratio - 1) <= self.tolerance else math.ceil(
-                status.ready * ratio
+            raw = (
+                status.desired
+                if abs(ratio - 1) <= self.tolerance
+                else math.ceil(status.ready * ratio)
             )
         raw = min(max(raw, spec.min_replicas), spec.max_replicas)
         window = self._history.setdefault(spec.name, deque())

@@ -25,7 +25,7 @@ class Charge:
 
 
 def billed_seconds(offering: Offering, seconds: float) -> float:
-    """Seconds charged for a run of ``seconds``: rounded up to the increment, at least the minimum."""
+    """Seconds charged for a run: rounded up to the billing increment, at least the minimum."""
     step = offering.billing.increment_s
     rounded = math.ceil(seconds / step - 1e-9) * step
     return max(rounded, offering.billing.minimum_s)

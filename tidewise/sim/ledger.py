@@ -44,9 +44,7 @@ class CostLedger:
         self.gpu_seconds += self.gpus * dt
 
     def totals(self) -> dict[str, float]:
-        return {
-            name: float(self.per_minute[i].sum()) for i, name in enumerate(PURCHASE_OPTIONS)
-        }
+        return {name: float(self.per_minute[i].sum()) for i, name in enumerate(PURCHASE_OPTIONS)}
 
 
 class ServiceLedger:

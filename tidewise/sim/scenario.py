@@ -241,9 +241,9 @@ def load_scenario(path: Path) -> tuple[Scenario, Path]:
 def describe(err: ValidationError) -> str:
     """The first validation error as ``field.path: what is wrong (got value)``."""
     first = err.errors()[0]
-    where = ".".join(
-        f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"]
-    ).replace(".[", "[")
+    where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"]).replace(
+        ".[", "["
+    )
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown field; check the spelling (see docs/scenarios.md)"

@@ -45,7 +45,7 @@ class MinuteTrace:
 
     def window(self, start_unix_s: float, minutes: int, on_gap: GapPolicy) -> np.ndarray:
         """Requests per minute for ``minutes`` minutes from ``start_unix_s``, gaps resolved."""
-        first = int(round((start_unix_s - self.start_unix_s) / STEP_S))
+        first = round((start_unix_s - self.start_unix_s) / STEP_S)
         if first < 0 or first + minutes > len(self.requests):
             raise TraceError(
                 f"window of {minutes} min from unix {start_unix_s:.0f} is outside the trace "

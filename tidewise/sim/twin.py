@@ -162,7 +162,9 @@ class Twin:
     def _advance(self, t: float) -> None:
         dt = t - self.now
         if dt > 0:
-            capacity = [r * w.rps_per_replica for r, w in zip(self.ready, self.setup.workloads)]
+            capacity = [
+                r * w.rps_per_replica for r, w in zip(self.ready, self.setup.workloads, strict=True)
+            ]
             self.service.accrue(self.minute, dt, capacity)
             self.costs.accrue(self.minute, dt)
             self.now = t
@@ -412,8 +414,7 @@ class Twin:
                 demand_rps={n: self.setup.demand_rps[i].tolist() for i, n in enumerate(names)},
                 capacity_rps={n: capacity[i].tolist() for i, n in enumerate(names)},
                 cost_usd={
-                    opt: self.costs.per_minute[k].tolist()
-                    for k, opt in enumerate(PURCHASE_OPTIONS)
+                    opt: self.costs.per_minute[k].tolist() for k, opt in enumerate(PURCHASE_OPTIONS)
                 },
             ),
         )
