@@ -8,9 +8,17 @@ import pytest
 from tests.factories import SHARED_DATA
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not SHARED_DATA.is_dir():
+        pytest.exit(
+            f"the tests read real data from {SHARED_DATA}: check the repository out beside "
+            "shared/ or set TIDEWISE_SHARED_DATA=/path/to/shared/data",
+            returncode=2,
+        )
+
+
 @pytest.fixture
 def shared_data() -> Path:
-    assert SHARED_DATA.is_dir(), f"tests need the shared data folder at {SHARED_DATA}"
     return SHARED_DATA
 
 

@@ -1,5 +1,6 @@
 """Small, hand-checkable offerings and nodes for tests."""
 
+import os
 from pathlib import Path
 
 from tidewise.model import (
@@ -11,7 +12,10 @@ from tidewise.model import (
     PurchaseOption,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# the repository is checked out beside shared/ (as in CI); override with TIDEWISE_SHARED_DATA
+SHARED_DATA = Path(
+    os.environ.get("TIDEWISE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
 
 CPU4 = InstanceType("cpu4", vcpus=4, memory_mib=16384)
 CPU8 = InstanceType("cpu8", vcpus=8, memory_mib=32768)
