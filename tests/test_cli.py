@@ -127,3 +127,20 @@ def test_bad_scenario_one_line_exit_2_no_traceback(tmp_path, changes, message):
 def test_missing_scenario_file(tmp_path):
     out = tidewise("sim", "nope.yaml", cwd=tmp_path)
     assert out.returncode == 2 and "does not exist" in out.stderr
+
+
+def test_output_folder_must_exist_before_the_replay(tmp_path):
+    out = tidewise("sim", str(scenario(tmp_path)), "--json", "no/such/dir/r.json", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "--json: folder no/such/dir does not exist" in out.stderr
+
+
+def test_alibaba_example_replays_on_cn_beijing_prices(tmp_path):
+    example = Path(__file__).resolve().parents[1] / "examples" / "alicloud-inference.yaml"
+    out = tidewise("sim", str(example), "--quiet", "--json", "r.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    runs = json.loads((tmp_path / "r.json").read_text())["runs"]
+    fixed, reserved, reactive = runs
+    assert fixed["gpu_hours"] > 0 and fixed["cost_by_option_usd"]["on-demand"] > 0
+    assert reserved["cost_usd"] == pytest.approx(fixed["cost_usd"] * 0.65, rel=1e-6)
+    assert reactive["cost_usd"] < fixed["cost_usd"]

@@ -48,9 +48,12 @@ def sim(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
 ) -> None:
     """Replay a scenario under each of its policies and compare cost and service."""
-    from tidewise.report import render_table, write_html
+    from tidewise.report import render_table, write_atomically, write_html
 
     path = scenario or default_scenario_path()
+    for option, out in (("--json", json_path), ("--report", report)):
+        if out is not None and not out.parent.is_dir():
+            raise fail(f"{option}: folder {out.parent} does not exist; create it or pick another")
     try:
         parsed, base = load_scenario(path)
         prepared = prepare(parsed, base)
@@ -78,7 +81,7 @@ def sim(
             result = run(prepared, progress)
         render_table(result, console)
     if json_path is not None:
-        json_path.write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
+        write_atomically(json_path, json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
     if report is not None:
         write_html(result, report, attribution=ATTRIBUTION)
         if not quiet:

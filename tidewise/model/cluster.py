@@ -13,7 +13,6 @@ class NodeState(StrEnum):
     LAUNCHING = "launching"  # bought, booting, not yet Ready: billed, no pods
     READY = "ready"
     CORDONED = "cordoned"  # takes no new pods: draining, or an interruption notice arrived
-    TERMINATED = "terminated"
 
 
 class PodPhase(StrEnum):

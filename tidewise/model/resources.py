@@ -48,10 +48,6 @@ class Resources:
     def vcpus(self) -> float:
         return self.cpu_milli / 1000
 
-    @property
-    def memory_gib(self) -> float:
-        return self.memory_mib / 1024
-
 
 def parse_cpu(value: str | int | float) -> int:
     """Kubernetes CPU quantity (``"500m"``, ``"2"``, ``1.5``) to millicores."""

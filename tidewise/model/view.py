@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tidewise.model.cluster import Node, NodeState, Pod, PodPhase
+from tidewise.model.cluster import Node, Pod, PodPhase
 from tidewise.model.offering import Offering
 from tidewise.model.workload import WorkloadStatus
 
@@ -20,9 +20,3 @@ class ClusterView:
 
     def pending_pods(self) -> list[Pod]:
         return [p for p in self.pods if p.phase is PodPhase.PENDING]
-
-    def live_nodes(self) -> list[Node]:
-        return [n for n in self.nodes if n.state is not NodeState.TERMINATED]
-
-    def pods_on(self, node: str) -> list[Pod]:
-        return [p for p in self.pods if p.node == node]

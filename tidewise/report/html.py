@@ -22,6 +22,7 @@ from tidewise.report.figures import (
     traced_runs,
     traced_workloads,
 )
+from tidewise.report.files import write_atomically
 from tidewise.report.series import date
 from tidewise.report.summary import (
     COST_COLUMN,
@@ -68,7 +69,7 @@ _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
 def write_html(report: SimReport, path: Path, attribution: str = "") -> None:
     """Write the report page to ``path``; ``attribution`` credits the replayed data."""
-    Path(path).write_text(render_html(report, attribution), encoding="utf-8")
+    write_atomically(Path(path), render_html(report, attribution))
 
 
 def render_html(report: SimReport, attribution: str = "") -> str:

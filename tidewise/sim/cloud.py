@@ -6,7 +6,7 @@ drawn in event order, so one seed gives one history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,7 +146,3 @@ class SimCloud:
             return None
         notice = now + offering.protection_s + float(self.rng.exponential(3600 / rate))
         return notice if notice < self.horizon_s else None
-
-
-def shortages_from(windows: Sequence[tuple[float, float, Sequence[str]]]) -> tuple[Shortage, ...]:
-    return tuple(Shortage(start, end, frozenset(types)) for start, end, types in windows)

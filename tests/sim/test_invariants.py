@@ -1,0 +1,73 @@
+"""Invariants of the twin under random demand: nothing over-committed, lost or negative."""
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.factories import CPU4, GPU1, offering
+from tidewise.capacity import FixedCapacity, NodeAutoscaler
+from tidewise.model import PurchaseOption, Resources, WorkloadSpec
+from tidewise.scaling import FixedReplicas, HorizontalPodAutoscaler
+from tidewise.sim.cloud import CloudSettings
+from tidewise.sim.twin import Twin, TwinSetup
+
+WEB = WorkloadSpec("web", Resources(cpu_milli=700, memory_mib=1024), 10, 15, 1, 40, 0.6)
+INFER = WorkloadSpec(
+    "infer",
+    Resources(cpu_milli=1000, memory_mib=2048, gpu_milli=300, gpu_memory_mib=4096),
+    2,
+    60,
+    1,
+    30,
+    0.6,
+)
+OFFERINGS = (
+    offering(CPU4, price=0.2),
+    offering(GPU1, price=1.0),
+    offering(CPU4, PurchaseOption.SPOT, price=0.08, interruptions_per_hour=2.0, notice_s=120),
+    offering(GPU1, PurchaseOption.SPOT, price=0.4, interruptions_per_hour=2.0, notice_s=120),
+)
+
+demand = st.lists(st.floats(0, 200), min_size=20, max_size=90)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(web=demand, infer=demand, seed=st.integers(0, 2**16), spot=st.booleans())
+def test_invariants_hold(web, infer, seed, spot):
+    n = min(len(web), len(infer))
+    setup = TwinSetup(
+        horizon_s=n * 60.0,
+        start_unix_s=0.0,
+        workloads=(WEB, INFER),
+        demand_rps=np.asarray([web[:n], [v / 10 for v in infer[:n]]]),
+        offerings=OFFERINGS,
+        cloud=CloudSettings(),
+        price_of=lambda o, size: o.price_per_hour,
+        on_demand_price_of=lambda o: o.price_per_hour,
+    )
+    option = PurchaseOption.SPOT if spot else PurchaseOption.ON_DEMAND
+    controllers = (
+        [HorizontalPodAutoscaler(), NodeAutoscaler(frozenset({option}))]
+        if seed % 2
+        else [FixedReplicas({"web": 5, "infer": 4}), FixedCapacity(option)]
+    )
+    twin = Twin(setup, controllers, np.random.default_rng(seed))
+    result = twin.run("p")
+
+    for node in twin.nodes.values():
+        assert 0 <= node.allocated_cpu_milli <= node.capacity.cpu_milli
+        assert 0 <= node.allocated_memory_mib <= node.capacity.memory_mib
+        assert all(0 <= m <= 1000 for m in node.gpu_free_milli)
+        assert all(0 <= m <= node.capacity.gpu_memory_mib for m in node.gpu_free_memory_mib)
+        bound = [twin.pods[p] for p in twin.pods_on_node[node.name]]
+        assert node.pod_count == len(bound)
+        assert sum(p.requests.cpu_milli for p in bound) == node.allocated_cpu_milli
+    for i, members in enumerate(twin.members):
+        assert len(members) == twin.desired[i]  # no pod lost: every replica exists
+    assert all(p.node is None or p.node in twin.nodes for p in twin.pods.values())
+    assert result.cost_usd >= 0
+    assert all(v >= 0 for v in result.cost_by_option_usd.values())
+    assert 0 <= result.served_fraction <= 1
+    series = result.timeseries
+    for w in ("web", "infer"):
+        assert all(c >= 0 for c in series.capacity_rps[w])
