@@ -35,7 +35,7 @@ from tidewise.model import (
     WorkloadStatus,
 )
 from tidewise.model.results import PURCHASE_OPTIONS, RunResult, TimeSeries, WorkloadResult
-from tidewise.placement import best_fit, with_pod
+from tidewise.placement import NodeTable, best_fit, with_pod
 from tidewise.sim.cloud import CloudSettings, Instance, PriceOf, SimCloud
 from tidewise.sim.ledger import CostLedger, ServiceLedger
 
@@ -105,6 +105,7 @@ class Twin:
         self._version = 0
         self._snapshot: tuple[int, tuple[Node, ...], tuple[Pod, ...]] = (-1, (), ())
         self._instant = False
+        self._placeable = False  # something changed that may let a pending pod fit
 
     # -- running -------------------------------------------------------------------------
 
@@ -129,7 +130,7 @@ class Twin:
             t, _, kind, arg = heapq.heappop(self._heap)
             self._advance(t)
             handlers[kind](arg)
-            if self.pending:
+            if self.pending and self._placeable:
                 self._schedule()
             if progress is not None and kind is Event.MINUTE and self.minute % 60 == 0:
                 progress(self.now / horizon)
@@ -187,6 +188,7 @@ class Twin:
         node = self.nodes.get(str(name))
         if node is not None and node.state is NodeState.LAUNCHING:
             self._put_node(replace(node, state=NodeState.READY, ready_s=self.now))
+            self._placeable = True
 
     def _on_pod_ready(self, name: object) -> None:
         pod = self.pods.get(str(name))
@@ -315,6 +317,7 @@ class Twin:
                 members[pod.name] = None
                 self.pending[pod.name] = None
             self._version += 1
+            self._placeable = True
         elif missing < 0:
             newest_first = [self.pods[name] for name in reversed(members)]
             order = {PodPhase.PENDING: 0, PodPhase.STARTING: 1, PodPhase.RUNNING: 2}
@@ -331,6 +334,7 @@ class Twin:
         if pod.node is not None and release:
             self.pods_on_node[pod.node].discard(pod.name)
             self._put_node(with_pod(self.nodes[pod.node], pod.requests, pod.gpu_indices, -1))
+            self._placeable = True
         self._version += 1
 
     def _bind(self, pod: Pod, node_name: str, gpus: tuple[int, ...]) -> None:
@@ -365,21 +369,20 @@ class Twin:
 
     def _schedule(self) -> None:
         """Bind pending pods in creation order; a shape that fits nowhere is not retried."""
-        candidates = [n for n in self.nodes.values() if n.schedulable]
-        if not candidates:
-            return
-        position = {n.name: k for k, n in enumerate(candidates)}
-        stuck = set()
+        self._placeable = False
+        table = NodeTable([n for n in self.nodes.values() if n.schedulable])
+        stuck: set[Resources] = set()
         for name in list(self.pending):
             pod = self.pods[name]
             if pod.requests in stuck:
                 continue
-            bind = best_fit(pod, candidates)
-            if bind is None:
+            choice = best_fit(pod.requests, table)
+            if choice is None:
                 stuck.add(pod.requests)
                 continue
-            self._bind(pod, bind.node, bind.gpu_indices)
-            candidates[position[bind.node]] = self.nodes[bind.node]
+            node, gpus = choice
+            self._bind(pod, node.name, gpus)
+            table.update(self.nodes[node.name])
 
     # -- the result ----------------------------------------------------------------------
 
