@@ -1,12 +1,24 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from tests.factories import CPU4, offering
 from tidewise.capacity import FixedCapacity, NodeAutoscaler
-from tidewise.model import PurchaseOption, Resources, WorkloadSpec
+from tidewise.catalog import serverless_price_per_hour
+from tidewise.model import (
+    Billing,
+    InstanceType,
+    Launch,
+    Offering,
+    PurchaseOption,
+    Resources,
+    WorkloadSpec,
+)
 from tidewise.model.results import PURCHASE_OPTIONS
 from tidewise.scaling import FixedReplicas, HorizontalPodAutoscaler
-from tidewise.sim.cloud import CloudSettings, Shortage
+from tidewise.sim.cloud import CloudSettings, Shortage, SimCloud
+from tidewise.sim.ledger import CostLedger
 from tidewise.sim.twin import Twin, TwinSetup
 
 WEB = WorkloadSpec(
@@ -136,3 +148,73 @@ def test_spot_shortage_fails_launches_and_the_policy_sees_it():
     result = twin.run("spot")
     assert result.launch_failures == 1 and result.node_launches == 0
     assert result.served_fraction == 0.0
+
+
+class ServerlessForPending:
+    """A test policy: one serverless container for every pending pod, once."""
+
+    period_s = 10.0
+
+    def __init__(self, serverless):
+        self.serverless = serverless
+        self.asked: set[str] = set()
+
+    def decide(self, view):
+        fresh = [p for p in view.pending_pods() if p.name not in self.asked]
+        self.asked.update(p.name for p in fresh)
+        return [Launch(self.serverless, 1, size=p.requests) for p in fresh]
+
+
+def test_serverless_container_is_pod_sized_and_bills_per_vcpu_and_gib_second():
+    serverless = Offering(
+        InstanceType("serverless", vcpus=64, memory_mib=262144),
+        "z1",
+        PurchaseOption.SERVERLESS,
+        0.0,
+        vcpu_second_usd=1e-5,
+        gib_second_usd=1e-6,
+        billing=Billing(1.0, 60.0),
+    )
+    base = setup([10.0] * 60, (OD, serverless))
+    twin_setup = replace(
+        base,
+        price_of=lambda o, size: (
+            serverless_price_per_hour(o, size) if size is not None else o.price_per_hour
+        ),
+    )
+    twin = Twin(
+        twin_setup,
+        [FixedReplicas({"web": 1}), ServerlessForPending(serverless)],
+        np.random.default_rng(5),
+    )
+    twin.run("serverless")
+    (node,) = twin.nodes.values()
+    assert node.capacity == WEB.requests
+    result_cost = twin.costs.totals()["serverless"]
+    per_hour = (1 * 1e-5 + 2 * 1e-6) * 3600  # 1 vCPU, 2 GiB
+    assert result_cost == pytest.approx(per_hour)  # one container for the whole hour
+
+
+def test_serverless_boot_time_is_tens_of_seconds():
+    serverless = Offering(
+        InstanceType("serverless", vcpus=64, memory_mib=262144),
+        "z1",
+        PurchaseOption.SERVERLESS,
+        0.0,
+        vcpu_second_usd=1e-5,
+        gib_second_usd=1e-6,
+    )
+    cloud = SimCloud(
+        CloudSettings(),
+        3600.0,
+        np.random.default_rng(0),
+        CostLedger(60),
+        lambda o, size: 1.0,
+        lambda o: 0.0,
+    )
+    boots = [cloud.launch(serverless, 0.0, WEB.requests).ready_s for _ in range(50)]
+    vm_boots = [cloud.launch(OD, 0.0, None).ready_s for _ in range(50)]
+    assert min(boots) >= 20 and max(boots) <= 40
+    assert min(vm_boots) >= 60 and max(vm_boots) <= 120
+    with pytest.raises(ValueError, match="size"):
+        cloud.launch(serverless, 0.0, None)
