@@ -31,6 +31,15 @@ WEB = WorkloadSpec(
     target_utilization=0.5,
 )
 OD = offering(CPU4, price=0.36)
+SERVERLESS = Offering(
+    InstanceType("serverless", vcpus=64, memory_mib=262144),
+    "z1",
+    PurchaseOption.SERVERLESS,
+    0.0,
+    vcpu_second_usd=1e-5,
+    gib_second_usd=1e-6,
+    billing=Billing(1.0, 60.0),
+)
 SPOT = offering(CPU4, PurchaseOption.SPOT, price=0.18, interruptions_per_hour=0.5, notice_s=120)
 
 
@@ -166,15 +175,7 @@ class ServerlessForPending:
 
 
 def test_serverless_container_is_pod_sized_and_bills_per_vcpu_and_gib_second():
-    serverless = Offering(
-        InstanceType("serverless", vcpus=64, memory_mib=262144),
-        "z1",
-        PurchaseOption.SERVERLESS,
-        0.0,
-        vcpu_second_usd=1e-5,
-        gib_second_usd=1e-6,
-        billing=Billing(1.0, 60.0),
-    )
+    serverless = SERVERLESS
     base = setup([10.0] * 60, (OD, serverless))
     twin_setup = replace(
         base,
@@ -196,14 +197,7 @@ def test_serverless_container_is_pod_sized_and_bills_per_vcpu_and_gib_second():
 
 
 def test_serverless_boot_time_is_tens_of_seconds():
-    serverless = Offering(
-        InstanceType("serverless", vcpus=64, memory_mib=262144),
-        "z1",
-        PurchaseOption.SERVERLESS,
-        0.0,
-        vcpu_second_usd=1e-5,
-        gib_second_usd=1e-6,
-    )
+    serverless = SERVERLESS
     cloud = SimCloud(
         CloudSettings(),
         3600.0,

@@ -38,7 +38,6 @@ Progress = Callable[[str, float], None]
 @dataclass(frozen=True)
 class PreparedScenario:
     scenario: Scenario
-    catalog: Catalog
     setup: TwinSetup
 
 
@@ -110,7 +109,7 @@ def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
         price_of=price_of,
         on_demand_price_of=on_demand_price_of,
     )
-    return PreparedScenario(scenario, catalog, setup)
+    return PreparedScenario(scenario, setup)
 
 
 def run(prepared: PreparedScenario, progress: Progress | None = None) -> SimReport:
@@ -146,19 +145,8 @@ def _load_catalog(scenario: Scenario, base: Path) -> Catalog:
         if not advisor_path.is_file():
             raise ScenarioError(f"catalog.spot_advisor: file {advisor_path} does not exist")
         advisor = advisor_path
-    defaults = ServerlessPricing()
-    serverless = ServerlessPricing(
-        vcpu_second_usd=(
-            spec.serverless.vcpu_second_usd
-            if spec.serverless.vcpu_second_usd is not None
-            else defaults.vcpu_second_usd
-        ),
-        gib_second_usd=(
-            spec.serverless.gib_second_usd
-            if spec.serverless.gib_second_usd is not None
-            else defaults.gib_second_usd
-        ),
-    )
+    overrides = spec.serverless.model_dump(exclude_none=True)
+    serverless = ServerlessPricing(**overrides)
     try:
         return load_catalog(
             path,

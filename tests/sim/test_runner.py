@@ -1,0 +1,77 @@
+from datetime import datetime
+
+import pytest
+import yaml
+
+from tidewise.model import PurchaseOption
+from tidewise.sim.runner import prepare, run
+from tidewise.sim.scenario import load_scenario
+from tidewise.sim.traces import builtin_trace_path, load_minute_trace
+
+SCENARIO = {
+    "name": "r",
+    "seed": 1,
+    "horizon": "1h",
+    "catalog": {
+        "zones": ["use1-az1"],
+        "reserved": {"discount": 0.3, "term": "30d"},
+        "serverless": {"vcpu_second_usd": 2e-5},
+    },
+    "node_pools": [{"name": "g", "instance_types": ["m6i.xlarge", "g5.xlarge"]}],
+    "workloads": [
+        {
+            "name": "web",
+            "trace": {"start": "1995-07-10T12:00:00-04:00", "scale": 30},
+            "rps_per_replica": 5,
+            "requests": {"cpu": "1", "memory": "2Gi"},
+        },
+        {
+            "name": "gpu",
+            "trace": {"start": "1995-07-10T12:00:00-04:00", "scale": 3, "shift": "1h"},
+            "rps_per_replica": 1,
+            "requests": {"cpu": "1", "memory": "4Gi", "gpu_milli": 500, "gpu_memory": "8Gi"},
+        },
+    ],
+    "policies": ["fixed-reserved", "reactive"],
+}
+
+
+@pytest.fixture
+def prepared(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(SCENARIO))
+    return prepare(*load_scenario(path))
+
+
+def test_offerings_follow_pools_zones_and_pricing_overrides(prepared):
+    offerings = prepared.setup.offerings
+    assert {o.zone for o in offerings} == {"use1-az1"}
+    assert {o.instance_type.name for o in offerings} == {"m6i.xlarge", "g5.xlarge", "serverless"}
+    serverless = [o for o in offerings if o.option is PurchaseOption.SERVERLESS]
+    assert [o.vcpu_second_usd for o in serverless] == [2e-5]
+    assert serverless[0].gib_second_usd > 0  # the default stays where not overridden
+    reserved = {o.instance_type.name: o for o in offerings if o.option is PurchaseOption.RESERVED}
+    on_demand = {o.instance_type.name: o for o in offerings if o.option is PurchaseOption.ON_DEMAND}
+    assert reserved["m6i.xlarge"].price_per_hour == pytest.approx(
+        0.7 * on_demand["m6i.xlarge"].price_per_hour
+    )
+    assert reserved["m6i.xlarge"].term_s == 30 * 86400
+
+
+def test_demand_is_the_scaled_and_shifted_trace(prepared):
+    demand = prepared.setup.demand_rps
+    assert demand.shape == (2, 60)
+    # both read the same trace; the second one hour later, a tenth of the scale
+    trace = load_minute_trace(builtin_trace_path("nasa-http-1995"))
+    start = SCENARIO["workloads"][0]["trace"]["start"]
+    first = round((datetime.fromisoformat(start).timestamp() - trace.start_unix_s) / 60)
+    assert list(demand[0]) == pytest.approx(list(trace.requests[first : first + 60] * 30 / 60))
+    assert list(demand[1]) == pytest.approx(list(trace.requests[first + 60 : first + 120] * 3 / 60))
+
+
+def test_every_policy_runs_on_the_same_demand(prepared):
+    report = run(prepared)
+    assert [r.policy for r in report.runs] == ["fixed-reserved", "reactive"]
+    fixed, reactive = report.runs
+    assert fixed.timeseries.demand_rps == reactive.timeseries.demand_rps
+    assert fixed.gpu_hours > 0 and fixed.cost_by_option_usd["reserved"] > 0
