@@ -1,0 +1,191 @@
+"""GPU fragmentation, as defined by FGD (Weng et al., USENIX ATC'23, section 4).
+
+The fragment of node n for a task shape m is the idle GPU share on n that m cannot use: all of
+it if n cannot host m at all (or m wants no GPU), else the GPUs whose free share is smaller
+than m's per-GPU share. Weighted by how common each shape is, it is the GPU the expected next
+task could not use. FGD places each pod where this expected fragmentation grows least.
+
+Everything here is per node x shape matrices, kept up to date row by row: a placement changes
+one node, so only its row is recomputed, and the effect of a hypothetical placement is derived
+from the cached counts instead of recomputing every GPU.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tidewise.placement.gpushare import GpuCluster, PodShape
+
+
+@dataclass(frozen=True)
+class ShapeMix:
+    """A distribution of task shapes: the 'target workload' M of the paper."""
+
+    shapes: tuple[PodShape, ...]
+    weights: np.ndarray  # sums to 1
+
+    @classmethod
+    def from_pods(cls, pods: Iterable[PodShape], coverage: float = 0.95) -> ShapeMix:
+        """The most common shapes covering ``coverage`` of the pods, renormalised.
+
+        This is the simulator's 'typical pods' (shapes grouped ignoring memory, CPU-only pods
+        included, 95 % popularity threshold).
+        """
+        return cls.from_counts(Counter(without_memory(p) for p in pods), coverage)
+
+    @classmethod
+    def from_counts(cls, counts: Counter[PodShape], coverage: float = 0.95) -> ShapeMix:
+        """As :meth:`from_pods`, from shape counts (memory already dropped)."""
+        if not counts:
+            raise ValueError("a shape mix needs at least one pod")
+        total = sum(counts.values())
+        ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+        kept: list[tuple[PodShape, int]] = []
+        covered = 0
+        for shape, count in ordered:
+            kept.append((shape, count))
+            covered += count
+            if covered >= coverage * total:
+                break
+        weights = np.array([c for _, c in kept], dtype=np.float64)
+        return cls(tuple(s for s, _ in kept), weights / weights.sum())
+
+
+def without_memory(pod: PodShape) -> PodShape:
+    return PodShape(pod.cpu_milli, 0, pod.num_gpu, pod.gpu_milli, pod.gpu_models)
+
+
+MAX_SCORE = 100
+
+
+def fgd_score(delta: np.ndarray) -> np.ndarray:
+    """FGD's node score: floor(100 * sigmoid(-delta / 1000)); 50 when nothing changes."""
+    return np.floor(MAX_SCORE / (1 + np.exp(np.asarray(delta) / 1000)))
+
+
+class FragmentationIndex:
+    """Per node and shape: what FGD needs, cached and updated one node at a time."""
+
+    def __init__(self, cluster: GpuCluster, mix: ShapeMix) -> None:
+        self.cluster = cluster
+        self.mix = mix
+        shapes = mix.shapes
+        self.cpu = np.array([s.cpu_milli for s in shapes], dtype=np.int64)
+        self.share = np.array([s.gpu_milli if s.num_gpu else 0 for s in shapes], dtype=np.int64)
+        self.count = np.array([s.num_gpu for s in shapes], dtype=np.int64)
+        self.is_share = np.array([s.is_share for s in shapes], dtype=bool)
+        self.wants_gpu = self.count > 0
+        # model_ok[n, m]: node n's GPU model is acceptable to shape m
+        self.model_ok = np.stack([cluster.model_ok(s) for s in shapes], axis=1)
+        n = len(cluster)
+        self.partial = np.zeros((n, len(shapes)), dtype=np.int64)
+        self.count_fit = np.zeros((n, len(shapes)), dtype=np.int64)
+        self._refresh(slice(None))
+        self.fragments = self._fragments_of(np.arange(n))  # F_n(M), kept current
+        self.version = np.zeros(n, dtype=np.int64)  # bumped on every change of a node
+        self._after: dict[tuple[int, int, int], _AfterCache] = {}
+
+    def _refresh(self, rows: slice | int) -> None:
+        free = self.cluster.gpu_free[rows][..., None]  # n x G x 1
+        share = self.share[None, None, :]
+        self.partial[rows] = (free * (free < share)).sum(axis=-2)
+        self.count_fit[rows] = (free >= share).sum(axis=-2)
+
+    def update(self, node: int) -> None:
+        """Call after a bind or release on ``node``."""
+        self._refresh(slice(node, node + 1))
+        self.fragments[node] = self._fragments_of(np.array([node]))[0]
+        self.version[node] += 1
+
+    def after_cached(self, pod: PodShape, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`after`, recomputed only for nodes changed since this shape last asked.
+
+        A placement changes one node, so for a shape seen a few pods ago almost every answer
+        is still valid; this is what makes FGD cheap per pod.
+        """
+        key = (pod.cpu_milli, pod.num_gpu, pod.gpu_milli)
+        cache = self._after.get(key)
+        if cache is None:
+            size = len(self.cluster)
+            cache = _AfterCache(np.zeros(size), np.zeros(size, np.int64), np.full(size, -1))
+            self._after[key] = cache
+        stale = nodes[cache.stamp[nodes] != self.version[nodes]]
+        if len(stale):
+            cache.frag[stale], cache.gpu[stale] = self.after(pod, stale)
+            cache.stamp[stale] = self.version[stale]
+        return cache.frag[nodes], cache.gpu[nodes]
+
+    def _fragments_of(self, nodes: np.ndarray) -> np.ndarray:
+        c = self.cluster
+        total = c.gpu_free[nodes].sum(axis=1)
+        return self._fragments(
+            c.cpu_free[nodes], total, self.partial[nodes], self.count_fit[nodes], nodes
+        )
+
+    def _fragments(
+        self,
+        cpu_free: np.ndarray,
+        total: np.ndarray,
+        partial: np.ndarray,
+        count_fit: np.ndarray,
+        nodes: np.ndarray,
+    ) -> np.ndarray:
+        """sum_m p_m F(m) for node states given by the arrays (one row per state)."""
+        need = np.where(self.is_share, 1, self.count)[None, :]
+        hostable = (
+            (cpu_free[:, None] >= self.cpu[None, :])
+            & self.model_ok[nodes]
+            & (count_fit >= need)
+            & self.wants_gpu[None, :]
+        )
+        fragment = np.where(hostable, partial, total[:, None])
+        return fragment @ self.mix.weights
+
+    def after(self, pod: PodShape, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """F_n(M) after placing ``pod`` on each of ``nodes``, and the GPU chosen there.
+
+        A share goes on the GPU with the best FGD score (``fgd_score`` of the change, whole
+        numbers as the simulator compares them; lowest index on ties); whole GPUs on the
+        lowest-numbered idle ones (idle GPUs are alike, the choice does not change F).
+        Returns (fragmentation, gpu index or -1) per node.
+        """
+        c = self.cluster
+        cpu = c.cpu_free[nodes] - pod.cpu_milli
+        total = c.gpu_free[nodes].sum(axis=1) - pod.gpu_request
+        partial = self.partial[nodes]
+        count_fit = self.count_fit[nodes]
+        if not pod.is_share:
+            # idle GPUs count towards every shape's fit and never towards a partial fragment
+            count_fit = count_fit - pod.num_gpu
+            frag = self._fragments(cpu, total, partial, count_fit, nodes)
+            return frag, np.full(len(nodes), -1, dtype=np.int64)
+        free = c.gpu_free[nodes]  # k x G
+        width = free.shape[1]
+        before = free[:, :, None]
+        after = before - pod.gpu_milli
+        share = self.share[None, None, :]
+        # per (node, GPU, shape): how partial and count_fit change if the share lands there
+        partial_g = partial[:, None, :] - before * (before < share) + after * (after < share)
+        count_g = count_fit[:, None, :] - (before >= share) + (after >= share)
+        k = len(nodes)
+        frag = self._fragments(
+            np.repeat(cpu, width),
+            np.repeat(total, width),
+            partial_g.reshape(k * width, -1),
+            count_g.reshape(k * width, -1),
+            np.repeat(np.asarray(nodes), width),
+        ).reshape(k, width)
+        score = np.where(free >= pod.gpu_milli, fgd_score(frag - self.fragments[nodes, None]), -1)
+        best = np.argmax(score, axis=1)
+        return frag[np.arange(k), best], best
+
+
+@dataclass
+class _AfterCache:
+    frag: np.ndarray
+    gpu: np.ndarray
+    stamp: np.ndarray  # node version the entry was computed at; -1 never

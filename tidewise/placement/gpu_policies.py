@@ -1,0 +1,323 @@
+"""GPU-sharing placement policies: each scores the feasible nodes and picks GPUs there.
+
+Scores are whole numbers 0..100 as kube-scheduler's (the simulator truncates), and equal
+scores go to the node ranked first in a per-run random order: the simulator's nodes carry
+a random name prefix and ties go to the name that sorts first (research notes,
+gpu-sharing.md section 1.6). Both details move the published figures by points.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from tidewise.model import MILLI_PER_GPU
+from tidewise.placement.frag import (
+    MAX_SCORE,
+    FragmentationIndex,
+    ShapeMix,
+    fgd_score,
+    without_memory,
+)
+from tidewise.placement.gpushare import GpuCluster, PodShape
+
+MAX_CPU_MILLI = 128_000  # the simulator's normalisers: the largest node spec
+MAX_GPU_MILLI = 8 * MILLI_PER_GPU
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    node: int
+    gpus: tuple[int, ...]
+
+
+class GpuPolicy(Protocol):
+    name: str
+
+    def place(
+        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+    ) -> Placement:
+        """Choose among ``candidates`` (indices of feasible nodes, never empty)."""
+        ...
+
+    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+        """Told after every bind, so cached state can follow."""
+        ...
+
+    def arrived(self, pod: PodShape) -> None:
+        """Told of every pod before it is placed (or fails), to learn the workload."""
+        ...
+
+
+def first_ranked(scores: np.ndarray, candidates: np.ndarray, rank: np.ndarray) -> int:
+    """The candidate with the highest score; among equals the one ranked first."""
+    best = candidates[scores == scores.max()]
+    return int(best[np.argmin(rank[best])])
+
+
+@dataclass
+class RandomPolicy:
+    """A random feasible node and a random fitting GPU on it."""
+
+    name: str = "random"
+
+    def place(
+        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+    ) -> Placement:
+        node = int(rng.choice(candidates))
+        free = cluster.gpu_free[node, : cluster.gpu_count[node]]
+        if not pod.num_gpu:
+            return Placement(node, ())
+        if pod.is_share:
+            return Placement(node, (int(rng.choice(np.flatnonzero(free >= pod.gpu_milli))),))
+        idle = np.flatnonzero(free == MILLI_PER_GPU)
+        return Placement(node, tuple(int(g) for g in rng.choice(idle, pod.num_gpu, False)))
+
+    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+        return None
+
+    def arrived(self, pod: PodShape) -> None:
+        return None
+
+
+@dataclass
+class BestFitPolicy:
+    """Least leftover after placing: 1 - sum_d w_d (free_d - req_d) / max_d over CPU and GPU.
+
+    Weights 0.5 each, normalised by the largest node spec (128 cores, 8 GPUs), as the
+    simulator's best-fit plug-in; GPUs chosen tightest-first.
+    """
+
+    rank: np.ndarray
+    name: str = "best-fit"
+
+    def place(
+        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+    ) -> Placement:
+        cpu_left = (cluster.cpu_free[candidates] - pod.cpu_milli) / MAX_CPU_MILLI
+        gpu_total = cluster.gpu_free[candidates].sum(axis=1)
+        gpu_left = (gpu_total - pod.gpu_request) / MAX_GPU_MILLI
+        score = np.floor((1 - 0.5 * cpu_left - 0.5 * gpu_left) * MAX_SCORE)
+        node = first_ranked(score, candidates, self.rank)
+        return Placement(node, cluster.tightest_gpus(node, pod))
+
+    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+        return None
+
+    def arrived(self, pod: PodShape) -> None:
+        return None
+
+
+@dataclass
+class FgdPolicy:
+    """Fragmentation gradient descent: the node (and GPU) where expected fragmentation of the
+    target workload grows least; score = sigmoid(-delta / 1000) scaled to 0..100."""
+
+    rank: np.ndarray
+    mix: ShapeMix
+    name: str = "fgd"
+    _index: FragmentationIndex | None = field(default=None, init=False)
+
+    def _frag(self, cluster: GpuCluster) -> FragmentationIndex:
+        if self._index is None or self._index.cluster is not cluster:
+            self._index = FragmentationIndex(cluster, self.mix)
+        return self._index
+
+    def place(
+        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+    ) -> Placement:
+        index = self._frag(cluster)
+        before = index.fragments[candidates]
+        after, gpu = index.after_cached(pod, candidates)
+        score = fgd_score(after - before)
+        node = first_ranked(score, candidates, self.rank)
+        if pod.is_share:
+            return Placement(node, (int(gpu[np.flatnonzero(candidates == node)[0]]),))
+        return Placement(node, cluster.tightest_gpus(node, pod))
+
+    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+        self._frag(cluster).update(placement.node)
+
+    def arrived(self, pod: PodShape) -> None:
+        return None
+
+
+@dataclass
+class TidewisePolicy:
+    """FGD without the oracle, and with packing to break its ties.
+
+    The shape mix is estimated online from the pods that have arrived so far (every pod,
+    placed or not; the 95 % most common shapes), refreshed after 1, 2, 4, ... arrivals and
+    then every ``refresh_every``. Nodes are ranked by the growth of expected fragmentation;
+    equal growth goes to the node that best-fit packing prefers (least CPU and GPU left),
+    then to the per-run node order.
+    """
+
+    rank: np.ndarray
+    name: str = "tidewise"
+    refresh_every: int = 256
+    primary: str = "int"
+    _seen: Counter[PodShape] = field(default_factory=Counter, init=False)
+    _arrivals: int = field(default=0, init=False)
+    _next_refresh: int = field(default=1, init=False)
+    _index: FragmentationIndex | None = field(default=None, init=False)
+
+    def arrived(self, pod: PodShape) -> None:
+        self._seen[without_memory(pod)] += 1
+        self._arrivals += 1
+
+    def _frag(self, cluster: GpuCluster) -> FragmentationIndex:
+        if self._index is None or self._arrivals >= self._next_refresh:
+            self._index = FragmentationIndex(cluster, ShapeMix.from_counts(self._seen))
+            self._next_refresh = min(2 * self._arrivals, self._arrivals + self.refresh_every)
+        return self._index
+
+    def place(
+        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+    ) -> Placement:
+        index = self._frag(cluster)
+        after, gpu = index.after_cached(pod, candidates)
+        delta = after - index.fragments[candidates]
+        if self.primary == "int":
+            primary = fgd_score(delta)
+        else:
+            primary = -np.round(delta, 6)
+        cpu_left = (cluster.cpu_free[candidates] - pod.cpu_milli) / MAX_CPU_MILLI
+        gpu_left = (cluster.gpu_free[candidates].sum(axis=1) - pod.gpu_request) / MAX_GPU_MILLI
+        packing = -(cpu_left + gpu_left)
+        top = primary == primary.max()
+        packing = np.where(top, packing, -np.inf)
+        best = candidates[packing == packing.max()]
+        node = int(best[np.argmin(self.rank[best])])
+        if pod.is_share:
+            return Placement(node, (int(gpu[np.flatnonzero(candidates == node)[0]]),))
+        return Placement(node, cluster.tightest_gpus(node, pod))
+
+    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+        if self._index is not None:
+            self._index.update(placement.node)
+
+
+@dataclass
+class DotProductPolicy:
+    """Tetris-like alignment: score 1 - (free . request) / 2 with both vectors over (CPU, GPU)
+    normalised by the largest spec; prefers nodes with less free resource. GPUs tightest-first."""
+
+    rank: np.ndarray
+    name: str = "dot-product"
+
+    def place(
+        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+    ) -> Placement:
+        cpu = cluster.cpu_free[candidates] * pod.cpu_milli / MAX_CPU_MILLI**2
+        gpu = cluster.gpu_free[candidates].sum(axis=1) * pod.gpu_request / MAX_GPU_MILLI**2
+        score = np.floor(MAX_SCORE * (1 - (cpu + gpu) / 2))
+        node = first_ranked(score, candidates, self.rank)
+        return Placement(node, cluster.tightest_gpus(node, pod))
+
+    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+        return None
+
+    def arrived(self, pod: PodShape) -> None:
+        return None
+
+
+@dataclass
+class GpuPackingPolicy:
+    """Three tiers: a share on a partly used GPU (the fuller the better), then idle GPUs on a
+    node already in use, then idle nodes (smaller ones first). CPU-only pods: node order."""
+
+    rank: np.ndarray
+    name: str = "gpu-packing"
+
+    def place(
+        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+    ) -> Placement:
+        if not pod.num_gpu:
+            return Placement(int(candidates[np.argmin(self.rank[candidates])]), ())
+        free = cluster.gpu_free[candidates]
+        count = cluster.gpu_count[candidates]
+        idle = (free == MILLI_PER_GPU).sum(axis=1)
+        score = np.empty(len(candidates))
+        for i, node in enumerate(candidates):
+            score[i] = _packing_tier(free[i, : count[i]], idle[i], pod)
+        node = first_ranked(score, candidates, self.rank)
+        return Placement(node, cluster.tightest_gpus(node, pod))
+
+    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+        return None
+
+    def arrived(self, pod: PodShape) -> None:
+        return None
+
+
+def _packing_tier(free: np.ndarray, idle: int, pod: PodShape) -> int:
+    gpus = len(free)
+    if idle == gpus:
+        return max(33 - idle, idle)
+    chosen = [int(f) for f in np.sort(free, kind="stable") if f >= pod.gpu_milli][: pod.num_gpu]
+    used_idle = sum(1 for f in chosen if f == MILLI_PER_GPU)
+    if used_idle:
+        return max(50 - used_idle, 33)
+    left = sum(f * 100 // MILLI_PER_GPU for f in chosen)
+    return max(100 - left // 10, 50)
+
+
+def affinity_class(pod: PodShape) -> str | None:
+    """The GPU-clustering class: all shares together, whole GPUs by count; CPU-only: none."""
+    if not pod.num_gpu:
+        return None
+    return "share-gpu" if pod.is_share else f"{pod.num_gpu}-gpu"
+
+
+@dataclass
+class GpuClusteringPolicy:
+    """Keep pods of one GPU class together: nodes holding only this class first, then nodes
+    holding it among others, then GPU-idle nodes, then the rest; fuller nodes first within a
+    band (fullness measured against 8 GPUs). CPU-only pods: node order."""
+
+    rank: np.ndarray
+    name: str = "gpu-clustering"
+    _classes: dict[int, Counter[str]] = field(default_factory=dict, init=False)
+
+    def place(
+        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+    ) -> Placement:
+        wanted = affinity_class(pod)
+        if wanted is None:
+            return Placement(int(candidates[np.argmin(self.rank[candidates])]), ())
+        left = cluster.gpu_free[candidates].sum(axis=1)
+        fill = 25 * (MAX_GPU_MILLI - left) // MAX_GPU_MILLI
+        band = np.array([self._band(int(n), wanted) for n in candidates])
+        node = first_ranked(fill + band, candidates, self.rank)
+        return Placement(node, cluster.tightest_gpus(node, pod))
+
+    def _band(self, node: int, wanted: str) -> int:
+        held = self._classes.get(node)
+        if not held:
+            return 25
+        if wanted in held:
+            return 75 if len(held) == 1 else 50
+        return 0
+
+    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+        kind = affinity_class(pod)
+        if kind is not None:
+            self._classes.setdefault(placement.node, Counter())[kind] += 1
+
+    def arrived(self, pod: PodShape) -> None:
+        return None
+
+
+def placement_is_feasible(cluster: GpuCluster, pod: PodShape, placement: Placement) -> bool:
+    """Whether the placement fits the node's free resources (used by tests and the harness)."""
+    node = placement.node
+    if not cluster.feasible(pod)[node] or len(placement.gpus) != pod.num_gpu:
+        return False
+    free = cluster.gpu_free[node]
+    return all(
+        0 <= g < cluster.gpu_count[node] and free[g] >= pod.gpu_milli for g in placement.gpus
+    )

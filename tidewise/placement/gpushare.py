@@ -1,0 +1,131 @@
+"""GPU-share cluster state as arrays: per node free CPU and memory, per GPU free milli-share.
+
+A pod asks for CPU, memory and either ``num_gpu`` whole GPUs (``gpu_milli`` = 1000) or a share
+``gpu_milli`` < 1000 of one GPU, optionally only on some GPU models. Whole-cluster filtering is
+one vector pass; binding and releasing touch one row, so a pod costs O(nodes) numpy work, not
+O(nodes) Python steps.
+
+Missing GPUs (a 2-GPU node in an 8-wide table) hold 0 free milli, so they never fit and never
+count as free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tidewise.model import MILLI_PER_GPU
+
+
+@dataclass(frozen=True, slots=True)
+class PodShape:
+    """What placement needs to know of a pod (the openb trace's columns)."""
+
+    cpu_milli: int
+    memory_mib: int = 0
+    num_gpu: int = 0
+    gpu_milli: int = 0  # per GPU; MILLI_PER_GPU for whole GPUs
+    gpu_models: frozenset[str] | None = None  # None: any model
+
+    def __post_init__(self) -> None:
+        if self.num_gpu > 1 and self.gpu_milli != MILLI_PER_GPU:
+            raise ValueError("a multi-GPU pod takes whole GPUs (gpu_milli 1000)")
+        if self.num_gpu and not 0 < self.gpu_milli <= MILLI_PER_GPU:
+            raise ValueError("gpu_milli must be in 1..1000 for a GPU pod")
+
+    @property
+    def is_share(self) -> bool:
+        return self.num_gpu == 1 and self.gpu_milli < MILLI_PER_GPU
+
+    @property
+    def gpu_request(self) -> int:
+        """Total milli-GPU asked for (what 'arrived GPU demand' sums)."""
+        return self.num_gpu * self.gpu_milli
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpec:
+    name: str
+    cpu_milli: int
+    memory_mib: int
+    gpus: int
+    model: str
+
+
+class GpuCluster:
+    """Mutable free-resource arrays of a node pool; policies read them, ``bind`` writes."""
+
+    def __init__(self, nodes: Sequence[NodeSpec]) -> None:
+        self.specs = list(nodes)
+        self.models = sorted({n.model for n in nodes if n.gpus})
+        index = {m: i for i, m in enumerate(self.models)}
+        width = max((n.gpus for n in nodes), default=0)
+        self.model_id = np.array([index.get(n.model, -1) for n in nodes], dtype=np.int64)
+        self.gpu_count = np.array([n.gpus for n in nodes], dtype=np.int64)
+        self.cpu_cap = np.array([n.cpu_milli for n in nodes], dtype=np.int64)
+        self.memory_cap = np.array([n.memory_mib for n in nodes], dtype=np.int64)
+        self.cpu_free = self.cpu_cap.copy()
+        self.memory_free = self.memory_cap.copy()
+        self.gpu_free = np.zeros((len(nodes), width), dtype=np.int64)
+        for i, node in enumerate(nodes):
+            self.gpu_free[i, : node.gpus] = MILLI_PER_GPU
+        self.gpu_capacity = int(self.gpu_count.sum()) * MILLI_PER_GPU
+        self.gpu_allocated = 0
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+    def model_ok(self, pod: PodShape) -> np.ndarray:
+        """Nodes whose GPU model the pod accepts (all nodes for a CPU-only pod)."""
+        if not pod.num_gpu or pod.gpu_models is None:
+            return np.ones(len(self), dtype=bool)
+        allowed = [i for i, m in enumerate(self.models) if m in pod.gpu_models]
+        return np.isin(self.model_id, allowed)
+
+    def feasible(self, pod: PodShape) -> np.ndarray:
+        """Nodes that can host the pod now."""
+        ok = (self.cpu_free >= pod.cpu_milli) & (self.memory_free >= pod.memory_mib)
+        if not pod.num_gpu:
+            return ok
+        ok &= self.model_ok(pod)
+        if pod.is_share:
+            return ok & (self.gpu_free >= pod.gpu_milli).any(axis=1)
+        return ok & ((self.gpu_free == MILLI_PER_GPU).sum(axis=1) >= pod.num_gpu)
+
+    def tightest_gpus(self, node: int, pod: PodShape) -> tuple[int, ...]:
+        """The default GPU choice: for a share the fitting GPU with the least free share
+        (lowest index on ties); for whole GPUs the lowest-numbered idle ones."""
+        free = self.gpu_free[node, : self.gpu_count[node]]
+        if not pod.num_gpu:
+            return ()
+        if pod.is_share:
+            fits = np.flatnonzero(free >= pod.gpu_milli)
+            return (int(fits[np.argmin(free[fits])]),)
+        idle = np.flatnonzero(free == MILLI_PER_GPU)
+        return tuple(int(g) for g in idle[: pod.num_gpu])
+
+    def bind(self, node: int, pod: PodShape, gpus: Sequence[int]) -> None:
+        self._apply(node, pod, gpus, -1)
+
+    def release(self, node: int, pod: PodShape, gpus: Sequence[int]) -> None:
+        self._apply(node, pod, gpus, +1)
+
+    def _apply(self, node: int, pod: PodShape, gpus: Sequence[int], sign: int) -> None:
+        if len(gpus) != pod.num_gpu or any(not 0 <= g < self.gpu_count[node] for g in gpus):
+            raise ValueError(f"pod asks for {pod.num_gpu} GPUs, got indices {list(gpus)}")
+        self.cpu_free[node] += sign * pod.cpu_milli
+        self.memory_free[node] += sign * pod.memory_mib
+        for g in gpus:
+            self.gpu_free[node, g] += sign * pod.gpu_milli
+        self.gpu_allocated -= sign * pod.gpu_request
+        if (
+            self.cpu_free[node] < 0
+            or self.memory_free[node] < 0
+            or (self.gpu_free[node] < 0).any()
+            or self.cpu_free[node] > self.cpu_cap[node]
+            or (self.gpu_free[node] > MILLI_PER_GPU).any()
+        ):
+            self._apply(node, pod, gpus, -sign)
+            raise ValueError(f"{'bind' if sign < 0 else 'release'} would over-commit node {node}")

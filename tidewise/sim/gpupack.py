@@ -1,0 +1,124 @@
+"""The ATC'23 GPU-packing experiment: one-pass online placement of a shuffled, tuned workload.
+
+Protocol (Weng et al., USENIX ATC'23, and their simulator; research notes gpu-sharing.md
+section 1.6): the GPU node list; the pod list sampled with replacement until its GPU requests
+reach ``tune`` x cluster GPUs (or trimmed at random if it asks for more); shuffled per seed;
+no departures; a pod that does not fit fails and is never retried. After every pod we record
+the arrived GPU demand (every pod counts, placed or not) and the allocated GPUs, both as % of
+cluster GPU capacity; the allocation at an arrived level is the mean over the events whose
+arrived % rounds to it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tidewise.placement.frag import FragmentationIndex, ShapeMix
+from tidewise.placement.gpu_policies import GpuPolicy
+from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
+
+LEVELS = np.arange(0, 131)
+
+PolicyFactory = Callable[[np.ndarray, ShapeMix], GpuPolicy]
+
+
+@dataclass(frozen=True)
+class PackRun:
+    policy: str
+    seed: int
+    pods: int
+    failed: int
+    wall_s: float
+    alloc_pct_at: dict[int, float]
+    frag_pct_at: dict[int, float]
+
+
+def tune(
+    pods: Sequence[PodShape], capacity_milli: int, ratio: float, rng: np.random.Generator
+) -> list[PodShape]:
+    """The simulator's workload: the trace shuffled, then resized to ``ratio`` x capacity.
+
+    Short of the target, pods drawn with replacement from the trace are appended (after the
+    shuffled trace, in draw order) until a draw whose per-GPU share would cross the target;
+    past it, random pods are removed until it is met.
+    """
+    workload = [pods[i] for i in rng.permutation(len(pods))]
+    target = ratio * capacity_milli
+    demand = sum(p.gpu_request for p in workload)
+    if demand < target:
+        while True:
+            pod = pods[int(rng.integers(len(pods)))]
+            if demand + pod.gpu_milli > target:
+                break
+            workload.append(pod)
+            demand += pod.gpu_request
+    while demand > target:
+        demand -= workload.pop(int(rng.integers(len(workload)))).gpu_request
+    return workload
+
+
+def level_means(arrived_pct: np.ndarray, values: np.ndarray) -> dict[int, float]:
+    """Per arrived level 0..130: the mean of ``values`` (each rounded to 0.01) over the events
+    whose arrived % rounds to the level, else over those within one level of it."""
+    rounded = np.rint(arrived_pct).astype(np.int64)
+    values = np.round(values, 2)
+    out = {}
+    for level in LEVELS:
+        hit = rounded == level
+        if not hit.any():
+            hit = np.abs(rounded - level) <= 1
+        if hit.any():
+            out[int(level)] = round(float(values[hit].mean()), 2)
+    return out
+
+
+def run_once(
+    nodes: Sequence[NodeSpec],
+    pods: Sequence[PodShape],
+    factory: PolicyFactory,
+    seed: int,
+    ratio: float,
+    mix: ShapeMix,
+) -> PackRun:
+    rng = np.random.default_rng(seed)
+    cluster = GpuCluster(nodes)
+    workload = tune(pods, cluster.gpu_capacity, ratio, rng)
+    rank = rng.permutation(len(cluster))
+    policy = factory(rank, mix)
+    fragments = FragmentationIndex(cluster, mix)
+    arrived = np.zeros(len(workload))
+    allocated = np.zeros(len(workload))
+    fragment = np.zeros(len(workload))
+    demand = 0
+    failed = 0
+    started = time.perf_counter()
+    for i, pod in enumerate(workload):
+        demand += pod.gpu_request
+        policy.arrived(pod)
+        candidates = np.flatnonzero(cluster.feasible(pod))
+        if len(candidates):
+            placement = policy.place(cluster, pod, candidates, rng)
+            cluster.bind(placement.node, pod, placement.gpus)
+            policy.bound(cluster, pod, placement)
+            fragments.update(placement.node)
+        else:
+            failed += 1
+        arrived[i] = demand
+        allocated[i] = cluster.gpu_allocated
+        fragment[i] = fragments.fragments.sum()
+    wall = time.perf_counter() - started
+    scale = 100 / cluster.gpu_capacity
+    arrived_pct = arrived * scale
+    return PackRun(
+        policy=policy.name,
+        seed=seed,
+        pods=len(workload),
+        failed=failed,
+        wall_s=wall,
+        alloc_pct_at=level_means(arrived_pct, allocated * scale),
+        frag_pct_at=level_means(arrived_pct, fragment * scale),
+    )
