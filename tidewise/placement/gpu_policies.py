@@ -181,10 +181,7 @@ class TidewisePolicy:
         index = self._frag(cluster)
         after, gpu = index.after_cached(pod, candidates)
         delta = after - index.fragments[candidates]
-        if self.primary == "int":
-            primary = fgd_score(delta)
-        else:
-            primary = -np.round(delta, 6)
+        primary = fgd_score(delta) if self.primary == "int" else -np.round(delta, 6)
         cpu_left = (cluster.cpu_free[candidates] - pod.cpu_milli) / MAX_CPU_MILLI
         gpu_left = (cluster.gpu_free[candidates].sum(axis=1) - pod.gpu_request) / MAX_GPU_MILLI
         packing = -(cpu_left + gpu_left)
@@ -242,7 +239,7 @@ class GpuPackingPolicy:
         count = cluster.gpu_count[candidates]
         idle = (free == MILLI_PER_GPU).sum(axis=1)
         score = np.empty(len(candidates))
-        for i, node in enumerate(candidates):
+        for i in range(len(candidates)):
             score[i] = _packing_tier(free[i, : count[i]], idle[i], pod)
         node = first_ranked(score, candidates, self.rank)
         return Placement(node, cluster.tightest_gpus(node, pod))
