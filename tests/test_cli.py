@@ -144,3 +144,62 @@ def test_alibaba_example_replays_on_cn_beijing_prices(tmp_path):
     assert fixed["gpu_hours"] > 0 and fixed["cost_by_option_usd"]["on-demand"] > 0
     assert reserved["cost_usd"] == pytest.approx(fixed["cost_usd"] * 0.65, rel=1e-6)
     assert reactive["cost_usd"] < fixed["cost_usd"]
+
+
+def test_bench_gpu_pack_end_to_end(tmp_path, shared_data):
+    folder = shared_data / "alibaba-gpu-v2023"
+    nodes = tmp_path / "nodes.csv"
+    lines = (folder / "openb_node_list_gpu_node.csv").read_text().splitlines()
+    nodes.write_text("\n".join(lines[:41]) + "\n")  # 40 nodes keep the test quick
+    out = tidewise(
+        "bench",
+        "gpu-pack",
+        "--nodes",
+        str(nodes),
+        "--pods",
+        str(folder / "openb_pod_list_default.csv"),
+        "--policy",
+        "best-fit",
+        "--policy",
+        "fgd",
+        "--seeds",
+        "42-43",
+        "--json",
+        "g.json",
+        "--report",
+        "g.html",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads((tmp_path / "g.json").read_text())
+    assert [r["policy"] for r in result["runs"]] == ["best-fit", "fgd"]
+    for run in result["runs"]:
+        assert run["workload"] == "openb_pod_list_default" and run["seeds"] == [42, 43]
+        top = max(run["alloc_pct_at"], key=int)  # a 40-node cluster may stop short of 130
+        assert int(top) >= 120 and 0 < run["alloc_pct_at"][top] <= 100
+        assert set(run["alloc_pct_at_by_seed"]) == {"42", "43"}
+        assert run["pods_per_second"] > 0
+    assert "fgd" in (tmp_path / "g.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--policy", "magic"], "--policy: unknown magic"),
+        (["--seeds", "x"], "--seeds: give a range"),
+        (["--tune", "0"], "--tune"),
+    ],
+)
+def test_bench_gpu_pack_bad_options(tmp_path, shared_data, args, message):
+    folder = shared_data / "alibaba-gpu-v2023"
+    out = tidewise(
+        "bench",
+        "gpu-pack",
+        "--nodes",
+        str(folder / "openb_node_list_gpu_node.csv"),
+        "--pods",
+        str(folder / "openb_pod_list_default.csv"),
+        *args,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr

@@ -62,3 +62,22 @@ class SimReport(BaseModel):
     horizon_s: float
     seed: int
     runs: list[RunResult]
+
+
+class GpuPackSummary(BaseModel):
+    """One policy of ``tidewise bench gpu-pack`` over all its seeds (docs/gpu-pack.md).
+
+    Keys of the ``*_at`` maps are arrived GPU demand in % of cluster GPUs ("0".."130");
+    allocation and fragment amount are in % of cluster GPUs, means over seeds.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    policy: str
+    workload: str
+    seeds: list[int]
+    alloc_pct_at: dict[str, float]
+    alloc_pct_at_by_seed: dict[str, dict[str, float]]
+    frag_pct_at: dict[str, float]
+    failed_pods: float
+    pods_per_second: float

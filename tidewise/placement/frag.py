@@ -179,7 +179,8 @@ class FragmentationIndex:
             count_g.reshape(k * width, -1),
             np.repeat(np.asarray(nodes), width),
         ).reshape(k, width)
-        score = np.where(free >= pod.gpu_milli, fgd_score(frag - self.fragments[nodes, None]), -1)
+        fits = c.fitting_gpus(pod, nodes)
+        score = np.where(fits, fgd_score(frag - self.fragments[nodes, None]), -1)
         best = np.argmax(score, axis=1)
         return frag[np.arange(k), best], best
 

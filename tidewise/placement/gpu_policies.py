@@ -60,7 +60,7 @@ def first_ranked(scores: np.ndarray, candidates: np.ndarray, rank: np.ndarray) -
 
 @dataclass
 class RandomPolicy:
-    """A random feasible node and a random fitting GPU on it."""
+    """A random feasible node; a share on a random fitting GPU, whole GPUs the first idle."""
 
     name: str = "random"
 
@@ -68,13 +68,10 @@ class RandomPolicy:
         self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
     ) -> Placement:
         node = int(rng.choice(candidates))
-        free = cluster.gpu_free[node, : cluster.gpu_count[node]]
-        if not pod.num_gpu:
-            return Placement(node, ())
         if pod.is_share:
-            return Placement(node, (int(rng.choice(np.flatnonzero(free >= pod.gpu_milli))),))
-        idle = np.flatnonzero(free == MILLI_PER_GPU)
-        return Placement(node, tuple(int(g) for g in rng.choice(idle, pod.num_gpu, False)))
+            fits = np.flatnonzero(cluster.fitting_gpus(pod, slice(node, node + 1))[0])
+            return Placement(node, (int(rng.choice(fits)),))
+        return Placement(node, cluster.tightest_gpus(node, pod))
 
     def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
         return None
@@ -236,11 +233,16 @@ class GpuPackingPolicy:
         if not pod.num_gpu:
             return Placement(int(candidates[np.argmin(self.rank[candidates])]), ())
         free = cluster.gpu_free[candidates]
-        count = cluster.gpu_count[candidates]
+        gpus = cluster.gpu_count[candidates]
         idle = (free == MILLI_PER_GPU).sum(axis=1)
-        score = np.empty(len(candidates))
-        for i in range(len(candidates)):
-            score[i] = _packing_tier(free[i, : count[i]], idle[i], pod)
+        if pod.is_share:
+            # the tightest GPU that fits: idle (tier 2) or partly used (tier 1, fuller is better)
+            tightest = np.where(free >= pod.gpu_milli, free, MILLI_PER_GPU + 1).min(axis=1)
+            used = np.maximum(100 - (tightest * 100 // MILLI_PER_GPU) // 10, 50)
+            score = np.where(tightest == MILLI_PER_GPU, 49, used)
+        else:
+            score = np.full(len(candidates), max(50 - pod.num_gpu, 33))
+        score = np.where(idle == gpus, np.maximum(33 - gpus, gpus), score)
         node = first_ranked(score, candidates, self.rank)
         return Placement(node, cluster.tightest_gpus(node, pod))
 
@@ -249,18 +251,6 @@ class GpuPackingPolicy:
 
     def arrived(self, pod: PodShape) -> None:
         return None
-
-
-def _packing_tier(free: np.ndarray, idle: int, pod: PodShape) -> int:
-    gpus = len(free)
-    if idle == gpus:
-        return max(33 - idle, idle)
-    chosen = [int(f) for f in np.sort(free, kind="stable") if f >= pod.gpu_milli][: pod.num_gpu]
-    used_idle = sum(1 for f in chosen if f == MILLI_PER_GPU)
-    if used_idle:
-        return max(50 - used_idle, 33)
-    left = sum(f * 100 // MILLI_PER_GPU for f in chosen)
-    return max(100 - left // 10, 50)
 
 
 def affinity_class(pod: PodShape) -> str | None:
@@ -310,11 +300,9 @@ class GpuClusteringPolicy:
 
 
 def placement_is_feasible(cluster: GpuCluster, pod: PodShape, placement: Placement) -> bool:
-    """Whether the placement fits the node's free resources (used by tests and the harness)."""
+    """Whether the placement fits the node's free resources now."""
     node = placement.node
-    if not cluster.feasible(pod)[node] or len(placement.gpus) != pod.num_gpu:
+    if not cluster.feasible(pod)[node] or len(set(placement.gpus)) != pod.num_gpu:
         return False
-    free = cluster.gpu_free[node]
-    return all(
-        0 <= g < cluster.gpu_count[node] and free[g] >= pod.gpu_milli for g in placement.gpus
-    )
+    fits = cluster.fitting_gpus(pod, slice(node, node + 1))[0]
+    return all(0 <= g < cluster.gpu_count[node] and fits[g] for g in placement.gpus)

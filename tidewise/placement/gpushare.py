@@ -28,6 +28,7 @@ class PodShape:
     num_gpu: int = 0
     gpu_milli: int = 0  # per GPU; MILLI_PER_GPU for whole GPUs
     gpu_models: frozenset[str] | None = None  # None: any model
+    gpu_memory_mib: int = 0  # per GPU (aliyun.com/gpu-mem, nvidia.com/gpumem); 0: any
 
     def __post_init__(self) -> None:
         if self.num_gpu > 1 and self.gpu_milli != MILLI_PER_GPU:
@@ -47,11 +48,17 @@ class PodShape:
 
 @dataclass(frozen=True, slots=True)
 class NodeSpec:
+    """A node; ``gpu_memory_mib`` is per GPU, 0 when unknown (then never the limit)."""
+
     name: str
     cpu_milli: int
     memory_mib: int
     gpus: int
     model: str
+    gpu_memory_mib: int = 0
+
+
+UNTRACKED_MIB = 1 << 40  # GPU memory of a GPU whose size is unknown: never the constraint
 
 
 class GpuCluster:
@@ -69,8 +76,11 @@ class GpuCluster:
         self.cpu_free = self.cpu_cap.copy()
         self.memory_free = self.memory_cap.copy()
         self.gpu_free = np.zeros((len(nodes), width), dtype=np.int64)
+        self.gpu_memory_free = np.zeros((len(nodes), width), dtype=np.int64)
         for i, node in enumerate(nodes):
             self.gpu_free[i, : node.gpus] = MILLI_PER_GPU
+            self.gpu_memory_free[i, : node.gpus] = node.gpu_memory_mib or UNTRACKED_MIB
+        self.gpu_memory_cap = self.gpu_memory_free.copy()
         self.gpu_capacity = int(self.gpu_count.sum()) * MILLI_PER_GPU
         self.gpu_allocated = 0
 
@@ -90,21 +100,30 @@ class GpuCluster:
         if not pod.num_gpu:
             return ok
         ok &= self.model_ok(pod)
+        return ok & (self.fitting_gpus(pod).sum(axis=1) >= pod.num_gpu)
+
+    def fitting_gpus(self, pod: PodShape, nodes: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """Per node and GPU: whether one of the pod's per-GPU slices fits there.
+
+        A share needs its milli-share and GPU memory free; a whole GPU must be idle (and
+        large enough), so shares never mix with whole-GPU pods on one device.
+        """
+        free = self.gpu_free[nodes]
+        memory_ok = self.gpu_memory_free[nodes] >= pod.gpu_memory_mib
         if pod.is_share:
-            return ok & (self.gpu_free >= pod.gpu_milli).any(axis=1)
-        return ok & ((self.gpu_free == MILLI_PER_GPU).sum(axis=1) >= pod.num_gpu)
+            return (free >= pod.gpu_milli) & memory_ok
+        return (free == MILLI_PER_GPU) & memory_ok
 
     def tightest_gpus(self, node: int, pod: PodShape) -> tuple[int, ...]:
         """The default GPU choice: for a share the fitting GPU with the least free share
         (lowest index on ties); for whole GPUs the lowest-numbered idle ones."""
-        free = self.gpu_free[node, : self.gpu_count[node]]
         if not pod.num_gpu:
             return ()
+        fits = np.flatnonzero(self.fitting_gpus(pod, slice(node, node + 1))[0])
         if pod.is_share:
-            fits = np.flatnonzero(free >= pod.gpu_milli)
+            free = self.gpu_free[node]
             return (int(fits[np.argmin(free[fits])]),)
-        idle = np.flatnonzero(free == MILLI_PER_GPU)
-        return tuple(int(g) for g in idle[: pod.num_gpu])
+        return tuple(int(g) for g in fits[: pod.num_gpu])
 
     def bind(self, node: int, pod: PodShape, gpus: Sequence[int]) -> None:
         self._apply(node, pod, gpus, -1)
@@ -119,13 +138,17 @@ class GpuCluster:
         self.memory_free[node] += sign * pod.memory_mib
         for g in gpus:
             self.gpu_free[node, g] += sign * pod.gpu_milli
+            self.gpu_memory_free[node, g] += sign * pod.gpu_memory_mib
         self.gpu_allocated -= sign * pod.gpu_request
         if (
             self.cpu_free[node] < 0
             or self.memory_free[node] < 0
             or (self.gpu_free[node] < 0).any()
+            or (self.gpu_memory_free[node] < 0).any()
             or self.cpu_free[node] > self.cpu_cap[node]
+            or self.memory_free[node] > self.memory_cap[node]
             or (self.gpu_free[node] > MILLI_PER_GPU).any()
+            or (self.gpu_memory_free[node] > self.gpu_memory_cap[node]).any()
         ):
             self._apply(node, pod, gpus, -sign)
             raise ValueError(f"{'bind' if sign < 0 else 'release'} would over-commit node {node}")

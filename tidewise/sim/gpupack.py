@@ -17,8 +17,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tidewise.model.results import GpuPackSummary
 from tidewise.placement.frag import FragmentationIndex, ShapeMix
-from tidewise.placement.gpu_policies import GpuPolicy
+from tidewise.placement.gpu_policies import (
+    BestFitPolicy,
+    DotProductPolicy,
+    FgdPolicy,
+    GpuClusteringPolicy,
+    GpuPackingPolicy,
+    GpuPolicy,
+    RandomPolicy,
+    TidewisePolicy,
+)
 from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
 
 LEVELS = np.arange(0, 131)
@@ -122,3 +132,62 @@ def run_once(
         alloc_pct_at=level_means(arrived_pct, allocated * scale),
         frag_pct_at=level_means(arrived_pct, fragment * scale),
     )
+
+
+GPU_POLICIES: dict[str, PolicyFactory] = {
+    "random": lambda rank, mix: RandomPolicy(),
+    "dot-product": lambda rank, mix: DotProductPolicy(rank),
+    "gpu-clustering": lambda rank, mix: GpuClusteringPolicy(rank),
+    "gpu-packing": lambda rank, mix: GpuPackingPolicy(rank),
+    "best-fit": lambda rank, mix: BestFitPolicy(rank),
+    "fgd": lambda rank, mix: FgdPolicy(rank, mix),
+    "tidewise": lambda rank, mix: TidewisePolicy(rank),
+}
+"""The policies of the benchmark; ``mix`` is FGD's oracle (the trace's typical pods) and only
+FGD reads it."""
+
+
+def summarise(workload: str, runs: Sequence[PackRun]) -> GpuPackSummary:
+    """Means over seeds at every arrived level that all seeds reached."""
+
+    def mean_at(field: str) -> dict[str, float]:
+        levels = sorted(set.intersection(*(set(getattr(r, field)) for r in runs)))
+        return {
+            str(level): round(float(np.mean([getattr(r, field)[level] for r in runs])), 2)
+            for level in levels
+        }
+
+    return GpuPackSummary(
+        policy=runs[0].policy,
+        workload=workload,
+        seeds=[r.seed for r in runs],
+        alloc_pct_at=mean_at("alloc_pct_at"),
+        alloc_pct_at_by_seed={
+            str(r.seed): {str(k): v for k, v in r.alloc_pct_at.items()} for r in runs
+        },
+        frag_pct_at=mean_at("frag_pct_at"),
+        failed_pods=float(np.mean([r.failed for r in runs])),
+        pods_per_second=round(sum(r.pods for r in runs) / sum(r.wall_s for r in runs), 1),
+    )
+
+
+def run_benchmark(
+    nodes: Sequence[NodeSpec],
+    pods: Sequence[PodShape],
+    workload: str,
+    policies: Sequence[str],
+    seeds: Sequence[int],
+    ratio: float,
+    progress: Callable[[str, int], None] | None = None,
+) -> list[GpuPackSummary]:
+    """Every policy on every seed, on the same tuned and shuffled workloads."""
+    mix = ShapeMix.from_pods(pods)
+    summaries = []
+    for name in policies:
+        runs = []
+        for seed in seeds:
+            runs.append(run_once(nodes, pods, GPU_POLICIES[name], seed, ratio, mix))
+            if progress is not None:
+                progress(name, seed)
+        summaries.append(summarise(workload, runs))
+    return summaries

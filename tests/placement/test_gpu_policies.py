@@ -1,0 +1,140 @@
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tidewise.placement.frag import ShapeMix
+from tidewise.placement.gpu_policies import (
+    BestFitPolicy,
+    DotProductPolicy,
+    FgdPolicy,
+    GpuClusteringPolicy,
+    GpuPackingPolicy,
+    Placement,
+    RandomPolicy,
+    TidewisePolicy,
+    first_ranked,
+    placement_is_feasible,
+)
+from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
+
+HALF = PodShape(1000, num_gpu=1, gpu_milli=500)
+WHOLE = PodShape(1000, num_gpu=1, gpu_milli=1000)
+MIX = ShapeMix((HALF, WHOLE), np.array([0.5, 0.5]))
+
+
+def cluster_of(*free, gpus=2, cpu=32000):
+    cluster = GpuCluster([NodeSpec(f"n{i}", cpu, 65536, gpus, "T4") for i in range(len(free))])
+    for i, f in enumerate(free):
+        cluster.gpu_free[i, :gpus] = f
+    return cluster
+
+
+def place(policy, cluster, pod, seed=0):
+    candidates = np.flatnonzero(cluster.feasible(pod))
+    return policy.place(cluster, pod, candidates, np.random.default_rng(seed))
+
+
+def test_ties_go_to_the_first_ranked_node():
+    rank = np.array([2, 0, 1])
+    assert first_ranked(np.array([5.0, 5.0, 5.0]), np.array([0, 1, 2]), rank) == 1
+    assert first_ranked(np.array([5.0, 7.0]), np.array([0, 2]), rank) == 2
+
+
+def test_fgd_fills_the_half_used_gpu():
+    cluster = cluster_of([1000, 1000], [500, 1000])
+    assert place(FgdPolicy(np.array([0, 1]), MIX), cluster, HALF) == Placement(1, (0,))
+
+
+def test_best_fit_prefers_least_leftover():
+    cluster = cluster_of([1000, 1000], [500, 1000])
+    assert place(BestFitPolicy(np.array([0, 1])), cluster, HALF) == Placement(1, (0,))
+
+
+def test_dot_product_prefers_less_free_resource():
+    # scores 98 and 99: 1 - (2000 x 1000 / 8000^2 + cpu) / 2 against 1 - (1000 x 1000 / ...) / 2
+    cluster = cluster_of([1000, 1000], [1000, 0])
+    assert place(DotProductPolicy(np.array([0, 1])), cluster, WHOLE) == Placement(1, (0,))
+    # truncated to whole numbers, small differences tie and the node order decides
+    cluster = cluster_of([1000, 1000], [1000, 300])
+    assert place(DotProductPolicy(np.array([0, 1])), cluster, HALF).node == 0
+
+
+def test_gpu_packing_tiers():
+    # partly used GPU (tier 1) beats idle GPU on a used node (tier 2) beats an idle node
+    cluster = cluster_of([1000, 1000], [1000, 400], [600, 1000])
+    policy = GpuPackingPolicy(np.array([0, 1, 2]))
+    assert place(policy, cluster, PodShape(100, num_gpu=1, gpu_milli=300)) == Placement(1, (1,))
+    assert place(policy, cluster, WHOLE).node == 1  # tier 2: max(50 - 1, 33) on both used nodes
+    assert place(policy, cluster_of([1000, 1000], [1000, 1000], gpus=2), WHOLE).node == 0
+
+
+def test_gpu_clustering_keeps_classes_together():
+    cluster = cluster_of([1000, 1000], [1000, 1000], [1000, 1000])
+    policy = GpuClusteringPolicy(np.array([0, 1, 2]))
+    first = place(policy, cluster, HALF)
+    cluster.bind(first.node, HALF, first.gpus)
+    policy.bound(cluster, HALF, first)
+    whole = place(policy, cluster, WHOLE)
+    assert whole.node != first.node  # an idle node (band 25) beats a node of another class (0)
+    assert place(policy, cluster, HALF).node == first.node  # same class only: band 75
+
+
+def test_cpu_only_pods_follow_node_order_under_packing():
+    cluster = cluster_of([1000, 1000], [1000, 1000])
+    assert place(GpuPackingPolicy(np.array([1, 0])), cluster, PodShape(1000)) == Placement(1, ())
+
+
+def factories():
+    rank = np.array([3, 1, 0, 2])
+    return [
+        RandomPolicy(),
+        DotProductPolicy(rank),
+        GpuPackingPolicy(rank),
+        GpuClusteringPolicy(rank),
+        BestFitPolicy(rank),
+        FgdPolicy(rank, MIX),
+        TidewisePolicy(rank),
+    ]
+
+
+pods = st.lists(
+    st.one_of(
+        st.builds(PodShape, cpu_milli=st.integers(0, 9000)),
+        st.builds(
+            PodShape,
+            cpu_milli=st.integers(0, 6000),
+            num_gpu=st.just(1),
+            gpu_milli=st.integers(1, 1000),
+        ),
+        st.builds(
+            PodShape,
+            cpu_milli=st.integers(0, 6000),
+            num_gpu=st.integers(2, 4),
+            gpu_milli=st.just(1000),
+        ),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(pods=pods, seed=st.integers(0, 1000))
+def test_every_policy_returns_only_feasible_placements(pods, seed):
+    nodes = [
+        NodeSpec("a", 16000, 65536, 4, "V100M16"),
+        NodeSpec("b", 8000, 65536, 2, "T4"),
+        NodeSpec("c", 32000, 65536, 8, "G2"),
+        NodeSpec("d", 4000, 65536, 1, "T4"),
+    ]
+    rng = np.random.default_rng(seed)
+    for policy in factories():
+        cluster = GpuCluster(nodes)
+        for pod in pods:
+            policy.arrived(pod)
+            candidates = np.flatnonzero(cluster.feasible(pod))
+            if not len(candidates):
+                continue
+            placement = policy.place(cluster, pod, candidates, rng)
+            assert placement_is_feasible(cluster, pod, placement), policy.name
+            cluster.bind(placement.node, pod, placement.gpus)
+            policy.bound(cluster, pod, placement)
