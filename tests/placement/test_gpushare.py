@@ -98,3 +98,14 @@ def test_release_restores_exactly_what_bind_took_and_nothing_overflows(pods):
     np.testing.assert_array_equal(cluster.gpu_free, start[1])
     np.testing.assert_array_equal(cluster.gpu_memory_free, start[2])
     assert cluster.gpu_allocated == 0
+
+
+def test_memory_only_share_keeps_whole_gpu_pods_off_its_gpu():
+    cluster = GpuCluster(NODES[1:2])  # one A10, 24 GiB
+    share = PodShape(100, num_gpu=1, gpu_memory_mib=4096)  # aliyun.com/gpu-mem: 4
+    cluster.bind(0, share, cluster.tightest_gpus(0, share))
+    assert cluster.gpu_free[0, 0] == 1000  # no milli asked
+    assert not cluster.feasible(PodShape(100, num_gpu=1, gpu_milli=1000))[0]
+    assert cluster.feasible(PodShape(100, num_gpu=1, gpu_memory_mib=20480))[0]
+    with pytest.raises(ValueError, match="needs gpu_milli or gpu_memory_mib"):
+        PodShape(100, num_gpu=1)

@@ -33,8 +33,10 @@ class PodShape:
     def __post_init__(self) -> None:
         if self.num_gpu > 1 and self.gpu_milli != MILLI_PER_GPU:
             raise ValueError("a multi-GPU pod takes whole GPUs (gpu_milli 1000)")
-        if self.num_gpu and not 0 < self.gpu_milli <= MILLI_PER_GPU:
-            raise ValueError("gpu_milli must be in 1..1000 for a GPU pod")
+        if self.num_gpu and not 0 <= self.gpu_milli <= MILLI_PER_GPU:
+            raise ValueError("gpu_milli must be in 0..1000 for a GPU pod")
+        if self.num_gpu == 1 and not (self.gpu_milli or self.gpu_memory_mib):
+            raise ValueError("a GPU share needs gpu_milli or gpu_memory_mib")
 
     @property
     def is_share(self) -> bool:
@@ -105,14 +107,16 @@ class GpuCluster:
     def fitting_gpus(self, pod: PodShape, nodes: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Per node and GPU: whether one of the pod's per-GPU slices fits there.
 
-        A share needs its milli-share and GPU memory free; a whole GPU must be idle (and
-        large enough), so shares never mix with whole-GPU pods on one device.
+        A share needs its milli-share and GPU memory free (a memory-sized share asks for no
+        milli); a whole GPU must be idle in both (and large enough), so shares never mix with
+        whole-GPU pods on one device.
         """
         free = self.gpu_free[nodes]
-        memory_ok = self.gpu_memory_free[nodes] >= pod.gpu_memory_mib
+        memory = self.gpu_memory_free[nodes]
         if pod.is_share:
-            return (free >= pod.gpu_milli) & memory_ok
-        return (free == MILLI_PER_GPU) & memory_ok
+            return (free >= pod.gpu_milli) & (memory >= pod.gpu_memory_mib)
+        idle = (free == MILLI_PER_GPU) & (memory == self.gpu_memory_cap[nodes])
+        return idle & (memory >= pod.gpu_memory_mib)
 
     def tightest_gpus(self, node: int, pod: PodShape) -> tuple[int, ...]:
         """The default GPU choice: for a share the fitting GPU with the least free share
