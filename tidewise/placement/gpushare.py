@@ -136,23 +136,23 @@ class GpuCluster:
         self._apply(node, pod, gpus, +1)
 
     def _apply(self, node: int, pod: PodShape, gpus: Sequence[int], sign: int) -> None:
-        if len(gpus) != pod.num_gpu or any(not 0 <= g < self.gpu_count[node] for g in gpus):
+        if len(set(gpus)) != pod.num_gpu or any(not 0 <= g < self.gpu_count[node] for g in gpus):
             raise ValueError(f"pod asks for {pod.num_gpu} GPUs, got indices {list(gpus)}")
         self.cpu_free[node] += sign * pod.cpu_milli
         self.memory_free[node] += sign * pod.memory_mib
-        for g in gpus:
-            self.gpu_free[node, g] += sign * pod.gpu_milli
-            self.gpu_memory_free[node, g] += sign * pod.gpu_memory_mib
+        index = list(gpus)
+        self.gpu_free[node, index] += sign * pod.gpu_milli
+        self.gpu_memory_free[node, index] += sign * pod.gpu_memory_mib
         self.gpu_allocated -= sign * pod.gpu_request
+        milli = self.gpu_free[node, index]
+        memory = self.gpu_memory_free[node, index]
         if (
-            self.cpu_free[node] < 0
-            or self.memory_free[node] < 0
-            or (self.gpu_free[node] < 0).any()
-            or (self.gpu_memory_free[node] < 0).any()
-            or self.cpu_free[node] > self.cpu_cap[node]
-            or self.memory_free[node] > self.memory_cap[node]
-            or (self.gpu_free[node] > MILLI_PER_GPU).any()
-            or (self.gpu_memory_free[node] > self.gpu_memory_cap[node]).any()
+            not 0 <= self.cpu_free[node] <= self.cpu_cap[node]
+            or not 0 <= self.memory_free[node] <= self.memory_cap[node]
+            or (milli < 0).any()
+            or (milli > MILLI_PER_GPU).any()
+            or (memory < 0).any()
+            or (memory > self.gpu_memory_cap[node, index]).any()
         ):
             self._apply(node, pod, gpus, -sign)
             raise ValueError(f"{'bind' if sign < 0 else 'release'} would over-commit node {node}")
