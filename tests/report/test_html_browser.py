@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tidewise.report import write_html
+from tidewise.model.results import GpuPackSummary
+from tidewise.report import write_gpu_pack_html, write_html
 
 pytestmark = pytest.mark.e2e
 
@@ -74,3 +75,26 @@ def test_every_figure_renders(report, tmp_path):
     shot = tmp_path / "report.png"
     _browse(tmp_path, f"--screenshot={shot}", "--window-size=1400,2400", page.as_uri())
     assert shot.stat().st_size > 10_000
+
+
+def test_gpu_pack_plot_renders(tmp_path):
+    runs = [
+        GpuPackSummary(
+            policy=name,
+            workload="tiny",
+            seeds=[1],
+            alloc_pct_at={str(k): min(k, top) for k in range(131)},
+            alloc_pct_at_by_seed={"1": {"130": top}},
+            frag_pct_at={"100": 100 - top},
+            failed_pods=3,
+            pods_per_second=1000,
+        )
+        for name, top in (("fgd", 95.4), ("best-fit", 93.1))
+    ]
+    page = tmp_path / "gpu.html"
+    write_gpu_pack_html(runs, page, title="tiny")
+    dom = _browse(tmp_path, "--dump-dom", page.as_uri()).stdout
+    counter = _PlotCounter()
+    counter.feed(dom)
+    assert len(counter.svgs_per_plot) == 1 and counter.svgs_per_plot[0] >= 1
+    assert "fgd" in dom and "95.40" in dom
