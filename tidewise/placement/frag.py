@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -56,7 +56,8 @@ class ShapeMix:
 
 
 def without_memory(pod: PodShape) -> PodShape:
-    return PodShape(pod.cpu_milli, 0, pod.num_gpu, pod.gpu_milli, pod.gpu_models)
+    """The shape with its host memory dropped, as the paper groups shapes."""
+    return replace(pod, memory_mib=0)
 
 
 MAX_SCORE = 100

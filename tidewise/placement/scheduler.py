@@ -1,0 +1,110 @@
+"""The GPU-share engine over the cluster's own records: what the twin (and the scheduler
+extender) schedule with.
+
+Each pass loads the schedulable nodes' free resources into a :class:`GpuCluster`, places the
+pending pods in order with a GPU policy, and returns the binds. The shapes seen so far are
+remembered across passes, so a policy that learns the workload (ours) keeps learning while
+nodes come and go.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from tidewise.model import MILLI_PER_GPU, Bind, Node, Pod, Resources
+from tidewise.placement.frag import ShapeMix, without_memory
+from tidewise.placement.gpu_policies import GpuPolicy
+from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
+
+PolicyFactory = Callable[[np.ndarray, ShapeMix], GpuPolicy]
+
+
+def pod_shape(requests: Resources) -> PodShape:
+    """A pod's requests in the engine's terms (whole GPUs are 1000 milli each)."""
+    if requests.gpu_count:
+        return PodShape(
+            requests.cpu_milli,
+            requests.memory_mib,
+            requests.gpu_count,
+            MILLI_PER_GPU,
+            _models(requests.gpu_model),
+            requests.gpu_memory_mib,
+        )
+    return PodShape(
+        requests.cpu_milli,
+        requests.memory_mib,
+        1 if requests.wants_gpu else 0,
+        requests.gpu_milli,
+        _models(requests.gpu_model),
+        requests.gpu_memory_mib,
+    )
+
+
+def _models(text: str | None) -> frozenset[str] | None:
+    return frozenset(text.split("|")) if text else None
+
+
+def load_cluster(nodes: Sequence[Node]) -> GpuCluster:
+    """A :class:`GpuCluster` holding the nodes' current free resources."""
+    cluster = GpuCluster(
+        [
+            NodeSpec(
+                n.name,
+                n.capacity.cpu_milli,
+                n.capacity.memory_mib,
+                n.capacity.gpu_count,
+                n.capacity.gpu_model or "",
+                n.capacity.gpu_memory_mib,
+            )
+            for n in nodes
+        ]
+    )
+    for i, node in enumerate(nodes):
+        gpus = len(node.gpu_free_milli)
+        cluster.cpu_free[i] = node.free_cpu_milli
+        cluster.memory_free[i] = node.free_memory_mib
+        cluster.gpu_free[i, :gpus] = node.gpu_free_milli
+        if node.capacity.gpu_memory_mib:
+            cluster.gpu_memory_free[i, :gpus] = node.gpu_free_memory_mib
+    cluster.gpu_allocated = int(cluster.gpu_count.sum()) * MILLI_PER_GPU - int(
+        cluster.gpu_free.sum()
+    )
+    return cluster
+
+
+class GpuShareScheduler:
+    """Binds pending pods with a GPU policy; CPU-only pods stay off GPU nodes.
+
+    Ties go to the node listed first (the oldest), so repeated runs bind identically.
+    """
+
+    def __init__(self, factory: PolicyFactory) -> None:
+        self.factory = factory
+        self.seen: Counter[PodShape] = Counter()
+
+    def schedule(
+        self, pending: Sequence[Pod], nodes: Sequence[Node], rng: np.random.Generator
+    ) -> list[Bind]:
+        shapes = [pod_shape(p.requests) for p in pending]
+        self.seen.update(without_memory(s) for s in shapes)
+        if not nodes:
+            return []
+        cluster = load_cluster(nodes)
+        policy = self.factory(np.arange(len(nodes)), ShapeMix.from_counts(self.seen))
+        gpu_node = cluster.gpu_count > 0
+        binds = []
+        for pod, shape in zip(pending, shapes, strict=True):
+            feasible = cluster.feasible(shape)
+            if not shape.num_gpu:
+                feasible &= ~gpu_node
+            candidates = np.flatnonzero(feasible)
+            if not len(candidates):
+                continue
+            placement = policy.place(cluster, shape, candidates, rng)
+            cluster.bind(placement.node, shape, placement.gpus)
+            policy.bound(cluster, shape, placement)
+            binds.append(Bind(pod.name, nodes[placement.node].name, placement.gpus))
+        return binds
