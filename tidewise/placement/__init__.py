@@ -1,14 +1,5 @@
-"""Where each pod goes: fit rules and scheduling policies (pure)."""
+"""Where each pod goes: fit rules, the GPU-share engine and its policies (pure)."""
 
 from tidewise.placement.fit import choose_gpus, fit_on, pods_per_node, tolerates, with_pod
-from tidewise.placement.table import NodeTable, best_fit
 
-__all__ = [
-    "NodeTable",
-    "best_fit",
-    "choose_gpus",
-    "fit_on",
-    "pods_per_node",
-    "tolerates",
-    "with_pod",
-]
+__all__ = ["choose_gpus", "fit_on", "pods_per_node", "tolerates", "with_pod"]

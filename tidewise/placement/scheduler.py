@@ -16,7 +16,7 @@ import numpy as np
 
 from tidewise.model import MILLI_PER_GPU, Bind, Node, Pod, Resources
 from tidewise.placement.frag import ShapeMix, without_memory
-from tidewise.placement.gpu_policies import GpuPolicy
+from tidewise.placement.gpu_policies import FgdPolicy, GpuPolicy
 from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
 
 PolicyFactory = Callable[[np.ndarray, ShapeMix], GpuPolicy]
@@ -73,6 +73,11 @@ def load_cluster(nodes: Sequence[Node]) -> GpuCluster:
         cluster.gpu_free.sum()
     )
     return cluster
+
+
+def default_policy(rank: np.ndarray, mix: ShapeMix) -> GpuPolicy:
+    """The engine's default: fragmentation gradient descent on the shapes seen so far."""
+    return FgdPolicy(rank, mix)
 
 
 class GpuShareScheduler:

@@ -35,7 +35,8 @@ from tidewise.model import (
     WorkloadStatus,
 )
 from tidewise.model.results import PURCHASE_OPTIONS, RunResult, TimeSeries, WorkloadResult
-from tidewise.placement import NodeTable, best_fit, with_pod
+from tidewise.placement import with_pod
+from tidewise.placement.scheduler import GpuShareScheduler, default_policy
 from tidewise.sim.cloud import CloudSettings, Instance, PriceOf, SimCloud
 from tidewise.sim.ledger import CostLedger, ServiceLedger
 
@@ -77,6 +78,8 @@ class Twin:
     ) -> None:
         self.setup = setup
         self.controllers = list(controllers)
+        self.scheduler = GpuShareScheduler(default_policy)
+        self._placement_rng = rng.spawn(1)[0]
         self.minutes = setup.demand_rps.shape[1]
         self.costs = CostLedger(self.minutes)
         self.service = ServiceLedger(setup.demand_rps)
@@ -368,21 +371,12 @@ class Twin:
             self.starting[i] += delta
 
     def _schedule(self) -> None:
-        """Bind pending pods in creation order; a shape that fits nowhere is not retried."""
+        """Bind pending pods, in creation order, with the GPU-share engine."""
         self._placeable = False
-        table = NodeTable([n for n in self.nodes.values() if n.schedulable])
-        stuck: set[Resources] = set()
-        for name in list(self.pending):
-            pod = self.pods[name]
-            if pod.requests in stuck:
-                continue
-            choice = best_fit(pod.requests, table)
-            if choice is None:
-                stuck.add(pod.requests)
-                continue
-            node, gpus = choice
-            self._bind(pod, node.name, gpus)
-            table.update(self.nodes[node.name])
+        nodes = [n for n in self.nodes.values() if n.schedulable]
+        pending = [self.pods[name] for name in self.pending]
+        for bind in self.scheduler.schedule(pending, nodes, self._placement_rng):
+            self._bind(self.pods[bind.pod], bind.node, bind.gpu_indices)
 
     # -- the result ----------------------------------------------------------------------
 
