@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from tidewise.sim.policies import POLICIES
-from tidewise.sim.runner import prepare, run
+from tidewise.sim.runner import attribution, prepare, run
 from tidewise.sim.scenario import ScenarioError, load_scenario
 
 app = typer.Typer(
@@ -83,7 +83,7 @@ def sim(
     if json_path is not None:
         write_atomically(json_path, json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
     if report is not None:
-        write_html(result, report, attribution=ATTRIBUTION)
+        write_html(result, report, attribution=attribution(parsed))
         if not quiet:
             console.print(f"report written to [bold]{report}[/]")
 
@@ -183,14 +183,6 @@ def policies() -> None:
     """List the policies a scenario can compare."""
     for name, (summary, _) in POLICIES.items():
         sys.stdout.write(f"{name:<18} {summary}\n")
-
-
-ATTRIBUTION = (
-    "Traffic: NASA-HTTP trace, Internet Traffic Archive (Arlitt & Williamson, 1996). "
-    "Prices: AWS on-demand prices via aws/karpenter-provider-aws (Apache-2.0); spot savings "
-    "and interruption bands from the AWS Spot Advisor feed via alexei-led/spotinfo "
-    "(Apache-2.0). See data/README.md."
-)
 
 
 if __name__ == "__main__":

@@ -46,3 +46,11 @@ def test_unplaceable_pods_are_left_pending():
     assert scheduler.schedule([huge], [node(GPU1)], np.random.default_rng(0)) == []
     assert scheduler.schedule([huge], [], np.random.default_rng(0)) == []
     assert isinstance(ShapeMix.from_counts(scheduler.seen), ShapeMix)
+
+
+def test_a_pod_that_waits_is_counted_once():
+    scheduler = GpuShareScheduler(lambda rank, mix: FgdPolicy(rank, mix))
+    huge = pending("big", Resources(cpu_milli=1000, gpu_count=2))
+    for _ in range(3):
+        scheduler.schedule([huge], [node(GPU1)], np.random.default_rng(0))
+    assert sum(scheduler.seen.values()) == 1

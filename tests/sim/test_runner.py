@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from tidewise.model import PurchaseOption
-from tidewise.sim.runner import prepare, run
+from tidewise.sim.runner import attribution, prepare, run
 from tidewise.sim.scenario import load_scenario
 from tidewise.sim.traces import builtin_trace_path, load_minute_trace
 
@@ -75,3 +75,12 @@ def test_every_policy_runs_on_the_same_demand(prepared):
     fixed, reactive = report.runs
     assert fixed.timeseries.demand_rps == reactive.timeseries.demand_rps
     assert fixed.gpu_hours > 0 and fixed.cost_by_option_usd["reserved"] > 0
+
+
+def test_attribution_names_builtin_sources_and_paths(prepared):
+    text = attribution(prepared.scenario)
+    assert text.count("NASA-HTTP") == 1 and "karpenter" in text
+    custom = prepared.scenario.model_copy(
+        update={"catalog": prepared.scenario.catalog.model_copy(update={"path": "my.csv"})}
+    )
+    assert "Data: my.csv." in attribution(custom) and "karpenter" not in attribution(custom)

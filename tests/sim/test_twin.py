@@ -212,3 +212,32 @@ def test_serverless_boot_time_is_tens_of_seconds():
     assert min(vm_boots) >= 60 and max(vm_boots) <= 120
     with pytest.raises(ValueError, match="size"):
         cloud.launch(serverless, 0.0, None)
+
+
+def test_gpu_fragmentation_is_sampled_every_quarter_hour_with_gpu_pods():
+    gpu = InstanceType(
+        "gpu1", vcpus=8, memory_mib=32768, gpu_count=1, gpu_model="A10G", gpu_memory_mib=24576
+    )
+    infer = replace(
+        WEB,
+        name="infer",
+        requests=Resources(cpu_milli=1000, memory_mib=2048, gpu_milli=400),
+        rps_per_replica=1,
+    )
+    base = setup([1.0] * 60, (offering(gpu, price=1.0),))
+    twin_setup = replace(base, workloads=(infer,), demand_rps=np.full((1, 60), 1.0))
+    result = Twin(
+        twin_setup,
+        [FixedReplicas({"infer": 3}), FixedCapacity(PurchaseOption.ON_DEMAND)],
+        np.random.default_rng(0),
+    ).run("gpu")
+    series = result.timeseries.gpu_fragment_pct
+    assert len(series) == 4 and result.timeseries.gpu_fragment_step_s == 900
+    # 3 pods of 0.4 GPU on two GPUs: FGD spreads the second (a 0.2 sliver would be useless),
+    # the third then leaves 0.2 on one GPU whichever it takes: 200 of 2000 milli fragmented
+    assert series == pytest.approx([10.0] * 4)
+
+
+def test_no_gpu_no_fragmentation_series():
+    result = Twin(setup([20.0] * 30), reactive(), np.random.default_rng(0)).run("cpu")
+    assert result.timeseries.gpu_fragment_pct == []

@@ -14,7 +14,9 @@ class TimeSeries(BaseModel):
     """Per-step samples for the report; not part of the JSON output.
 
     ``demand_rps`` and ``capacity_rps`` are step averages per workload; ``cost_usd`` is the
-    cost accrued in each step, per purchase option.
+    cost accrued in each step, per purchase option. ``gpu_fragment_pct`` samples, every
+    ``gpu_fragment_step_s``, the share of the cluster's GPUs that is idle but unusable by the
+    GPU pod shapes seen so far (FGD's fragmentation measure; empty without GPU nodes).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -24,6 +26,8 @@ class TimeSeries(BaseModel):
     demand_rps: dict[str, list[float]]
     capacity_rps: dict[str, list[float]]
     cost_usd: dict[str, list[float]]
+    gpu_fragment_pct: list[float] = []
+    gpu_fragment_step_s: float = 900.0
 
 
 class WorkloadResult(BaseModel):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from tidewise.model import MILLI_PER_GPU, Bind, Node, Pod, Resources
-from tidewise.placement.frag import ShapeMix, without_memory
+from tidewise.placement.frag import FragmentationIndex, ShapeMix, without_memory
 from tidewise.placement.gpu_policies import FgdPolicy, GpuPolicy
 from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
 
@@ -75,6 +75,20 @@ def load_cluster(nodes: Sequence[Node]) -> GpuCluster:
     return cluster
 
 
+def fragment_pct(nodes: Sequence[Node], seen: Counter[PodShape]) -> float | None:
+    """Idle GPU that the GPU pod shapes seen so far cannot use, in % of all GPUs of the nodes.
+
+    CPU-only shapes are left out: in a cluster that keeps them off GPU nodes they never
+    could use a GPU. ``None`` without GPU nodes or GPU pods to judge by.
+    """
+    gpu_nodes = [n for n in nodes if n.capacity.gpu_count]
+    shapes = Counter({s: c for s, c in seen.items() if s.num_gpu})
+    if not gpu_nodes or not shapes:
+        return None
+    index = FragmentationIndex(load_cluster(gpu_nodes), ShapeMix.from_counts(shapes))
+    return 100 * float(index.fragments.sum()) / index.cluster.gpu_capacity
+
+
 def default_policy(rank: np.ndarray, mix: ShapeMix) -> GpuPolicy:
     """The engine's default: fragmentation gradient descent on the shapes seen so far."""
     return FgdPolicy(rank, mix)
@@ -88,13 +102,17 @@ class GpuShareScheduler:
 
     def __init__(self, factory: PolicyFactory) -> None:
         self.factory = factory
-        self.seen: Counter[PodShape] = Counter()
+        self.seen: Counter[PodShape] = Counter()  # shapes of the pods asked for, each once
+        self._counted: set[str] = set()
 
     def schedule(
         self, pending: Sequence[Pod], nodes: Sequence[Node], rng: np.random.Generator
     ) -> list[Bind]:
         shapes = [pod_shape(p.requests) for p in pending]
-        self.seen.update(without_memory(s) for s in shapes)
+        for pod, shape in zip(pending, shapes, strict=True):
+            if pod.name not in self._counted:
+                self._counted.add(pod.name)
+                self.seen[without_memory(shape)] += 1
         if not nodes:
             return []
         cluster = load_cluster(nodes)

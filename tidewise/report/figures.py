@@ -215,6 +215,32 @@ def cumulative_cost_figure(report: SimReport) -> go.Figure:
     return fig
 
 
+def fragmentation_figure(report: SimReport) -> go.Figure | None:
+    """Idle GPU no expected pod can use, over time, per policy; ``None`` if never sampled."""
+    colours = policy_colours(report)
+    fig = go.Figure()
+    for run, ts in traced_runs(report):
+        if not ts.gpu_fragment_pct:
+            continue
+        ax = axis(ts.start_unix_s, ts.gpu_fragment_step_s, len(ts.gpu_fragment_pct))
+        fig.add_trace(
+            go.Scatter(
+                x0=ax.x0,
+                dx=ax.dx_ms,
+                y=bucket_means(np.asarray(ts.gpu_fragment_pct), ax.factor),
+                name=run.policy,
+                mode="lines",
+                line={"color": colours[run.policy], "width": 1.6},
+            )
+        )
+    if not fig.data:
+        return None
+    _frame(fig, "fragmented GPUs", height=340, top=72)
+    fig.update_yaxes(title_text="% of GPUs", rangemode="tozero", hoverformat=".2f")
+    fig.update_xaxes(title_text="UTC")
+    return fig
+
+
 def _frame(fig: go.Figure, title: str, height: int, top: int = 100) -> None:
     """Title, then legend, then subplot titles, each on its own line of the top margin.
 

@@ -19,6 +19,7 @@ from tidewise.report.figures import (
     capacity_figure,
     cost_rate_figure,
     cumulative_cost_figure,
+    fragmentation_figure,
     traced_runs,
     traced_workloads,
 )
@@ -187,6 +188,19 @@ def _chart_sections(report: SimReport) -> list[str]:
         "policy on a shared scale; below, the money spent so far.</p>"
         f"{_figure(cost_rate_figure(report))}{_figure(cumulative_cost_figure(report))}"
         "</section>",
+        *_fragmentation_section(report),
+    ]
+
+
+def _fragmentation_section(report: SimReport) -> list[str]:
+    fig = fragmentation_figure(report)
+    if fig is None:
+        return []
+    return [
+        "<section><h2>GPU fragmentation</h2>"
+        '<p class="note">Share of all GPUs that is idle but too small for the GPU pods seen so '
+        "far (the FGD paper's measure), sampled every 15 minutes.</p>"
+        f"{_figure(fig)}</section>"
     ]
 
 

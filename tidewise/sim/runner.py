@@ -128,6 +128,24 @@ def run(prepared: PreparedScenario, progress: Progress | None = None) -> SimRepo
     )
 
 
+BUILTIN_ATTRIBUTION = {
+    "builtin:nasa-http-1995": "Traffic: NASA-HTTP trace, Internet Traffic Archive "
+    "(Arlitt & Williamson, 1996).",
+    "builtin:aws-us-east-1": "Prices: AWS on-demand prices via aws/karpenter-provider-aws "
+    "(Apache-2.0); spot savings and interruption bands from the AWS Spot Advisor feed via "
+    "alexei-led/spotinfo (Apache-2.0).",
+}
+
+
+def attribution(scenario: Scenario) -> str:
+    """Where the replayed data comes from, for the report's footer (data/README.md)."""
+    sources = [w.trace.path for w in scenario.workloads] + [scenario.catalog.path]
+    lines = []
+    for source in dict.fromkeys(sources):
+        lines.append(BUILTIN_ATTRIBUTION.get(source, f"Data: {source}."))
+    return " ".join(lines) + " See data/README.md."
+
+
 def _bind_progress(progress: Progress, name: str) -> Callable[[float], None]:
     return lambda fraction: progress(name, fraction)
 

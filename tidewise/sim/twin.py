@@ -36,11 +36,12 @@ from tidewise.model import (
 )
 from tidewise.model.results import PURCHASE_OPTIONS, RunResult, TimeSeries, WorkloadResult
 from tidewise.placement import with_pod
-from tidewise.placement.scheduler import GpuShareScheduler, default_policy
+from tidewise.placement.scheduler import GpuShareScheduler, default_policy, fragment_pct
 from tidewise.sim.cloud import CloudSettings, Instance, PriceOf, SimCloud
 from tidewise.sim.ledger import CostLedger, ServiceLedger
 
 MINUTE_S = 60.0
+FRAGMENT_EVERY_MINUTES = 15  # how often GPU fragmentation is sampled for the report
 ICE_CACHE_S = 45.0  # how long a failed spot pool is avoided (Karpenter's ICE cache)
 BOOTSTRAP_ROUNDS = 10
 
@@ -79,6 +80,8 @@ class Twin:
         self.setup = setup
         self.controllers = list(controllers)
         self.scheduler = GpuShareScheduler(default_policy)
+        self.gpu_fragment_pct: list[float] = []
+        self.gpu_fragment_sampled = False
         self._placement_rng = rng.spawn(1)[0]
         self.minutes = setup.demand_rps.shape[1]
         self.costs = CostLedger(self.minutes)
@@ -176,6 +179,11 @@ class Twin:
     # -- events --------------------------------------------------------------------------
 
     def _on_minute(self, _: object) -> None:
+        if self.minute % FRAGMENT_EVERY_MINUTES == 0:
+            live = [n for n in self.nodes.values() if n.state is not NodeState.LAUNCHING]
+            sample = fragment_pct(live, self.scheduler.seen)
+            self.gpu_fragment_pct.append(0.0 if sample is None else sample)
+            self.gpu_fragment_sampled |= sample is not None
         self.minute += 1
         if self.minute < self.minutes:
             self._push(self.now + MINUTE_S, Event.MINUTE, None)
@@ -413,5 +421,7 @@ class Twin:
                 cost_usd={
                     opt: self.costs.per_minute[k].tolist() for k, opt in enumerate(PURCHASE_OPTIONS)
                 },
+                gpu_fragment_pct=self.gpu_fragment_pct if self.gpu_fragment_sampled else [],
+                gpu_fragment_step_s=FRAGMENT_EVERY_MINUTES * MINUTE_S,
             ),
         )
