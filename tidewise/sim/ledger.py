@@ -64,7 +64,10 @@ class ServiceLedger:
     def served_fraction(self, w: int | None = None) -> float:
         rows = slice(None) if w is None else slice(w, w + 1)
         demand = float(self.demand_rps[rows].sum()) * 60
-        return 1.0 if demand == 0 else float(self.served_rps_s[rows].sum()) / demand
+        if demand == 0:
+            return 1.0
+        # served never exceeds demand; the sums can differ in the last bit
+        return min(1.0, float(self.served_rps_s[rows].sum()) / demand)
 
     def violation_minutes(self, w: int | None = None) -> int:
         """Minutes in which a workload served less than 99.9 % of its demand."""
