@@ -5,7 +5,12 @@ from tidewise.model import Pod, PodPhase, Resources
 from tidewise.placement import with_pod
 from tidewise.placement.frag import ShapeMix
 from tidewise.placement.gpu_policies import FgdPolicy
-from tidewise.placement.scheduler import GpuShareScheduler, load_cluster, pod_shape
+from tidewise.placement.scheduler import (
+    GpuShareScheduler,
+    default_policy,
+    load_cluster,
+    pod_shape,
+)
 
 SHARE = Resources(cpu_milli=1000, memory_mib=2048, gpu_milli=500, gpu_memory_mib=8192)
 
@@ -30,7 +35,7 @@ def test_cluster_is_loaded_with_the_nodes_free_resources():
 
 
 def test_scheduler_binds_shares_together_and_keeps_cpu_pods_off_gpu_nodes():
-    scheduler = GpuShareScheduler(lambda rank, mix: FgdPolicy(rank, mix))
+    scheduler = GpuShareScheduler(lambda rank, seen: FgdPolicy(rank, ShapeMix.from_counts(seen)))
     nodes = [node(GPU1, "g1"), node(GPU1, "g2"), node(CPU4, "c")]
     pods = [pending("a", SHARE), pending("b", SHARE), pending("web", Resources(cpu_milli=500))]
     binds = scheduler.schedule(pods, nodes, np.random.default_rng(0))
@@ -41,7 +46,7 @@ def test_scheduler_binds_shares_together_and_keeps_cpu_pods_off_gpu_nodes():
 
 
 def test_unplaceable_pods_are_left_pending():
-    scheduler = GpuShareScheduler(lambda rank, mix: FgdPolicy(rank, mix))
+    scheduler = GpuShareScheduler(lambda rank, seen: FgdPolicy(rank, ShapeMix.from_counts(seen)))
     huge = pending("big", Resources(cpu_milli=1000, gpu_count=2))
     assert scheduler.schedule([huge], [node(GPU1)], np.random.default_rng(0)) == []
     assert scheduler.schedule([huge], [], np.random.default_rng(0)) == []
@@ -49,8 +54,16 @@ def test_unplaceable_pods_are_left_pending():
 
 
 def test_a_pod_that_waits_is_counted_once():
-    scheduler = GpuShareScheduler(lambda rank, mix: FgdPolicy(rank, mix))
+    scheduler = GpuShareScheduler(lambda rank, seen: FgdPolicy(rank, ShapeMix.from_counts(seen)))
     huge = pending("big", Resources(cpu_milli=1000, gpu_count=2))
     for _ in range(3):
         scheduler.schedule([huge], [node(GPU1)], np.random.default_rng(0))
     assert sum(scheduler.seen.values()) == 1
+
+
+def test_default_policy_places_like_fgd_on_what_it_has_seen():
+    scheduler = GpuShareScheduler(default_policy)
+    nodes = [node(GPU1, "g1"), node(GPU1, "g2"), node(CPU4, "c")]
+    pods = [pending("a", SHARE), pending("b", SHARE), pending("web", Resources(cpu_milli=500))]
+    binds = {b.pod: b.node for b in scheduler.schedule(pods, nodes, np.random.default_rng(0))}
+    assert binds["a"] == binds["b"] and binds["web"] == "c"

@@ -170,15 +170,19 @@ class TidewisePolicy:
     _next_refresh: int = field(default=1, init=False)
     _index: FragmentationIndex | None = field(default=None, init=False)
 
-    def arrived(self, pod: PodShape) -> None:
-        self._seen[without_memory(pod)] += 1
-        self._arrivals += 1
+    def arrived(self, pod: PodShape, count: int = 1) -> None:
+        self._seen[without_memory(pod)] += count
+        self._arrivals += count
         if pod.num_gpu:
-            self._gpu_pod_cpu += pod.cpu_milli
-            self._gpu_pod_milli += pod.gpu_request
+            self._gpu_pod_cpu += count * pod.cpu_milli
+            self._gpu_pod_milli += count * pod.gpu_request
 
     def _frag(self, cluster: GpuCluster) -> FragmentationIndex:
-        if self._index is None or self._arrivals >= self._next_refresh:
+        if (
+            self._index is None
+            or self._index.cluster is not cluster
+            or self._arrivals >= self._next_refresh
+        ):
             self._index = FragmentationIndex(cluster, ShapeMix.from_counts(self._seen))
             self._next_refresh = min(2 * self._arrivals, self._arrivals + self.refresh_every)
         return self._index

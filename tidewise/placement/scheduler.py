@@ -16,10 +16,11 @@ import numpy as np
 
 from tidewise.model import MILLI_PER_GPU, Bind, Node, Pod, Resources
 from tidewise.placement.frag import FragmentationIndex, ShapeMix, without_memory
-from tidewise.placement.gpu_policies import FgdPolicy, GpuPolicy
+from tidewise.placement.gpu_policies import GpuPolicy, TidewisePolicy
 from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
 
-PolicyFactory = Callable[[np.ndarray, ShapeMix], GpuPolicy]
+PolicyFactory = Callable[[np.ndarray, Counter[PodShape]], GpuPolicy]
+"""Builds a pass's policy from the node order and the shapes of all pods seen so far."""
 
 
 def pod_shape(requests: Resources) -> PodShape:
@@ -89,9 +90,12 @@ def fragment_pct(nodes: Sequence[Node], seen: Counter[PodShape]) -> float | None
     return 100 * float(index.fragments.sum()) / index.cluster.gpu_capacity
 
 
-def default_policy(rank: np.ndarray, mix: ShapeMix) -> GpuPolicy:
-    """The engine's default: fragmentation gradient descent on the shapes seen so far."""
-    return FgdPolicy(rank, mix)
+def default_policy(rank: np.ndarray, seen: Counter[PodShape]) -> GpuPolicy:
+    """The engine's default, ours: FGD on the shapes seen so far (docs/gpu-pack.md)."""
+    policy = TidewisePolicy(rank)
+    for shape, count in seen.items():
+        policy.arrived(shape, count)
+    return policy
 
 
 class GpuShareScheduler:
@@ -116,7 +120,7 @@ class GpuShareScheduler:
         if not nodes:
             return []
         cluster = load_cluster(nodes)
-        policy = self.factory(np.arange(len(nodes)), ShapeMix.from_counts(self.seen))
+        policy = self.factory(np.arange(len(nodes)), self.seen)
         gpu_node = cluster.gpu_count > 0
         binds = []
         for pod, shape in zip(pending, shapes, strict=True):
