@@ -58,8 +58,18 @@ def first_ranked(scores: np.ndarray, candidates: np.ndarray, rank: np.ndarray) -
     return int(best[np.argmin(rank[best])])
 
 
+class Stateless:
+    """For policies that learn nothing from arrivals (and, unless they say so, binds)."""
+
+    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+        return None
+
+    def arrived(self, pod: PodShape) -> None:
+        return None
+
+
 @dataclass
-class RandomPolicy:
+class RandomPolicy(Stateless):
     """A random feasible node; a share on a random fitting GPU, whole GPUs the first idle."""
 
     name: str = "random"
@@ -73,15 +83,9 @@ class RandomPolicy:
             return Placement(node, (int(rng.choice(fits)),))
         return Placement(node, cluster.tightest_gpus(node, pod))
 
-    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
-        return None
-
-    def arrived(self, pod: PodShape) -> None:
-        return None
-
 
 @dataclass
-class BestFitPolicy:
+class BestFitPolicy(Stateless):
     """Least leftover after placing: 1 - sum_d w_d (free_d - req_d) / max_d over CPU and GPU.
 
     Weights 0.5 each, normalised by the largest node spec (128 cores, 8 GPUs), as the
@@ -101,15 +105,9 @@ class BestFitPolicy:
         node = first_ranked(score, candidates, self.rank)
         return Placement(node, cluster.tightest_gpus(node, pod))
 
-    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
-        return None
-
-    def arrived(self, pod: PodShape) -> None:
-        return None
-
 
 @dataclass
-class FgdPolicy:
+class FgdPolicy(Stateless):
     """Fragmentation gradient descent: the node (and GPU) where expected fragmentation of the
     target workload grows least; score = sigmoid(-delta / 1000) scaled to 0..100."""
 
@@ -137,9 +135,6 @@ class FgdPolicy:
 
     def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
         self._frag(cluster).update(placement.node)
-
-    def arrived(self, pod: PodShape) -> None:
-        return None
 
 
 @dataclass
@@ -215,7 +210,7 @@ class TidewisePolicy:
 
 
 @dataclass
-class DotProductPolicy:
+class DotProductPolicy(Stateless):
     """Tetris-like alignment: score 1 - (free . request) / 2 with both vectors over (CPU, GPU)
     normalised by the largest spec; prefers nodes with less free resource. GPUs tightest-first."""
 
@@ -231,15 +226,9 @@ class DotProductPolicy:
         node = first_ranked(score, candidates, self.rank)
         return Placement(node, cluster.tightest_gpus(node, pod))
 
-    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
-        return None
-
-    def arrived(self, pod: PodShape) -> None:
-        return None
-
 
 @dataclass
-class GpuPackingPolicy:
+class GpuPackingPolicy(Stateless):
     """Three tiers: a share on a partly used GPU (the fuller the better), then idle GPUs on a
     node already in use, then idle nodes (smaller ones first). CPU-only pods: node order."""
 
@@ -265,12 +254,6 @@ class GpuPackingPolicy:
         node = first_ranked(score, candidates, self.rank)
         return Placement(node, cluster.tightest_gpus(node, pod))
 
-    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
-        return None
-
-    def arrived(self, pod: PodShape) -> None:
-        return None
-
 
 def affinity_class(pod: PodShape) -> str | None:
     """The GPU-clustering class: all shares together, whole GPUs by count; CPU-only: none."""
@@ -280,7 +263,7 @@ def affinity_class(pod: PodShape) -> str | None:
 
 
 @dataclass
-class GpuClusteringPolicy:
+class GpuClusteringPolicy(Stateless):
     """Keep pods of one GPU class together: nodes holding only this class first, then nodes
     holding it among others, then GPU-idle nodes, then the rest; fuller nodes first within a
     band (fullness measured against 8 GPUs). CPU-only pods: node order."""
@@ -313,9 +296,6 @@ class GpuClusteringPolicy:
         kind = affinity_class(pod)
         if kind is not None:
             self._classes.setdefault(placement.node, Counter())[kind] += 1
-
-    def arrived(self, pod: PodShape) -> None:
-        return None
 
 
 def placement_is_feasible(cluster: GpuCluster, pod: PodShape, placement: Placement) -> bool:
