@@ -8,6 +8,9 @@ def test_writes_whole_file(tmp_path):
     write_atomically(path, "new")
     assert path.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    plain = tmp_path / "plain"
+    plain.write_text("x")
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
 
 
 def test_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
