@@ -136,23 +136,26 @@ class GpuCluster:
         self._apply(node, pod, gpus, +1)
 
     def _apply(self, node: int, pod: PodShape, gpus: Sequence[int], sign: int) -> None:
+        """Check the whole change first (plain ints: this runs once per pod), then write it."""
         if len(set(gpus)) != pod.num_gpu or any(not 0 <= g < self.gpu_count[node] for g in gpus):
             raise ValueError(f"pod asks for {pod.num_gpu} GPUs, got indices {list(gpus)}")
-        self.cpu_free[node] += sign * pod.cpu_milli
-        self.memory_free[node] += sign * pod.memory_mib
-        index = list(gpus)
-        self.gpu_free[node, index] += sign * pod.gpu_milli
-        self.gpu_memory_free[node, index] += sign * pod.gpu_memory_mib
-        self.gpu_allocated -= sign * pod.gpu_request
-        milli = self.gpu_free[node, index]
-        memory = self.gpu_memory_free[node, index]
+        cpu = self.cpu_free.item(node) + sign * pod.cpu_milli
+        memory = self.memory_free.item(node) + sign * pod.memory_mib
+        milli = [self.gpu_free.item(node, g) + sign * pod.gpu_milli for g in gpus]
+        gpu_memory = [self.gpu_memory_free.item(node, g) + sign * pod.gpu_memory_mib for g in gpus]
         if (
-            not 0 <= self.cpu_free[node] <= self.cpu_cap[node]
-            or not 0 <= self.memory_free[node] <= self.memory_cap[node]
-            or (milli < 0).any()
-            or (milli > MILLI_PER_GPU).any()
-            or (memory < 0).any()
-            or (memory > self.gpu_memory_cap[node, index]).any()
+            not 0 <= cpu <= self.cpu_cap.item(node)
+            or not 0 <= memory <= self.memory_cap.item(node)
+            or any(not 0 <= m <= MILLI_PER_GPU for m in milli)
+            or any(
+                not 0 <= m <= self.gpu_memory_cap.item(node, g)
+                for m, g in zip(gpu_memory, gpus, strict=True)
+            )
         ):
-            self._apply(node, pod, gpus, -sign)
             raise ValueError(f"{'bind' if sign < 0 else 'release'} would over-commit node {node}")
+        self.cpu_free[node] = cpu
+        self.memory_free[node] = memory
+        for g, m, gm in zip(gpus, milli, gpu_memory, strict=True):
+            self.gpu_free[node, g] = m
+            self.gpu_memory_free[node, g] = gm
+        self.gpu_allocated -= sign * pod.gpu_request
