@@ -28,6 +28,17 @@ def default_scenario_path() -> Path:
     return Path(str(resources.files("tidewise.scenarios").joinpath(DEFAULT_SCENARIO)))
 
 
+def progress_bar(done: str) -> Progress:
+    """One bar per policy on stderr, so stdout stays clean for tables and pipes."""
+    return Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        TextColumn(done),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )
+
+
 def fail(message: str) -> typer.Exit:
     Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
@@ -63,14 +74,7 @@ def sim(
     if quiet:
         result = run(prepared)
     else:
-        with Progress(
-            TextColumn("{task.description:<18}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}% of the simulated horizon"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        ) as bar:
+        with progress_bar("{task.percentage:>3.0f}% of the simulated horizon") as bar:
             tasks: dict[str, TaskID] = {
                 name: bar.add_task(name, total=1.0) for name in parsed.policies
             }
@@ -147,13 +151,7 @@ def gpu_pack(
     if quiet:
         results = run_benchmark(node_specs, pod_shapes, workload, names, seed_list, tune)
     else:
-        with Progress(
-            TextColumn("{task.description:<18}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} seeds"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        ) as bar:
+        with progress_bar("{task.completed}/{task.total} seeds") as bar:
             tasks = {n: bar.add_task(n, total=len(seed_list)) for n in names}
             results = run_benchmark(
                 node_specs,
