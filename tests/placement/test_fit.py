@@ -18,15 +18,15 @@ def test_gpu_model_restriction_accepts_any_listed_model():
 
 
 def test_share_goes_to_the_fullest_gpu_that_fits():
-    assert choose_gpus(SHARE, [1000, 600, 400], [24576, 24576, 24576]) == (1,)
-    assert choose_gpus(SHARE, [1000, 600], [24576, 8000]) == (0,)
-    assert choose_gpus(SHARE, [400], [24576]) is None
+    assert choose_gpus(SHARE, [1000, 600, 400], [24576, 24576, 24576], 24576) == (1,)
+    assert choose_gpus(SHARE, [1000, 600], [24576, 8000], 24576) == (0,)
+    assert choose_gpus(SHARE, [400], [24576], 24576) is None
 
 
 def test_whole_gpus_take_idle_ones_lowest_first():
     two = Resources(gpu_count=2)
-    assert choose_gpus(two, [1000, 500, 1000, 1000], [1, 1, 1, 1]) == (0, 2)
-    assert choose_gpus(two, [1000, 500], [1, 1]) is None
+    assert choose_gpus(two, [1000, 500, 1000, 1000], [1, 1, 1, 1], 1) == (0, 2)
+    assert choose_gpus(two, [1000, 500], [1, 1], 1) is None
 
 
 def test_pods_per_node_takes_the_tightest_resource():
@@ -45,3 +45,9 @@ def test_bind_then_release_restores_the_node():
     assert bound.gpu_free_milli == (500,) and bound.free_cpu_milli == 3000
     assert bound.pod_count == 1
     assert with_pod(bound, SHARE, gpus, -1) == n
+
+
+def test_a_gpu_holding_a_memory_sized_share_is_not_idle():
+    # a share sized by GPU memory alone (aliyun.com/gpu-mem) takes no milli: still not idle
+    assert choose_gpus(Resources(gpu_count=1), [1000, 1000], [20480, 24576], 24576) == (1,)
+    assert choose_gpus(Resources(gpu_count=2), [1000, 1000], [20480, 24576], 24576) is None

@@ -27,11 +27,13 @@ def choose_gpus(
     requests: Resources,
     gpu_free_milli: Sequence[int],
     gpu_free_memory_mib: Sequence[int],
+    gpu_memory_mib: int,
 ) -> tuple[int, ...] | None:
     """GPU indices for the pod, or ``None`` if its GPU request cannot be met.
 
     A share goes to the fullest GPU that still fits it (best fit keeps whole GPUs free for
-    whole-GPU pods); whole GPUs are the lowest-numbered idle ones.
+    whole-GPU pods); whole GPUs are the lowest-numbered idle ones, idle in share and in
+    memory (``gpu_memory_mib`` per GPU), the same rule as ``GpuCluster.fitting_gpus``.
     """
     if not requests.wants_gpu:
         return ()
@@ -39,7 +41,9 @@ def choose_gpus(
         idle = [
             i
             for i, milli in enumerate(gpu_free_milli)
-            if milli == MILLI_PER_GPU and gpu_free_memory_mib[i] >= requests.gpu_memory_mib
+            if milli == MILLI_PER_GPU
+            and gpu_free_memory_mib[i] == gpu_memory_mib
+            and gpu_memory_mib >= requests.gpu_memory_mib
         ]
         return tuple(idle[: requests.gpu_count]) if len(idle) >= requests.gpu_count else None
     best: int | None = None
@@ -57,7 +61,9 @@ def fit_on(node: Node, requests: Resources) -> tuple[int, ...] | None:
         return None
     if node.free_cpu_milli < requests.cpu_milli or node.free_memory_mib < requests.memory_mib:
         return None
-    return choose_gpus(requests, node.gpu_free_milli, node.gpu_free_memory_mib)
+    return choose_gpus(
+        requests, node.gpu_free_milli, node.gpu_free_memory_mib, node.capacity.gpu_memory_mib
+    )
 
 
 def pods_per_node(capacity: Resources, requests: Resources) -> int:
