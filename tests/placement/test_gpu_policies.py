@@ -13,7 +13,6 @@ from tidewise.placement.gpu_policies import (
     RandomPolicy,
     TidewisePolicy,
     first_ranked,
-    placement_is_feasible,
 )
 from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
 
@@ -82,6 +81,15 @@ def test_gpu_clustering_keeps_classes_together():
 def test_cpu_only_pods_follow_node_order_under_packing():
     cluster = cluster_of([1000, 1000], [1000, 1000])
     assert place(GpuPackingPolicy(np.array([1, 0])), cluster, PodShape(1000)) == Placement(1, ())
+
+
+def placement_is_feasible(cluster: GpuCluster, pod: PodShape, placement: Placement) -> bool:
+    """Whether the placement fits the node's free resources now."""
+    node = placement.node
+    if not cluster.feasible(pod)[node] or len(set(placement.gpus)) != pod.num_gpu:
+        return False
+    fits = cluster.fitting_gpus(pod, slice(node, node + 1))[0]
+    return all(0 <= g < cluster.gpu_count[node] and fits[g] for g in placement.gpus)
 
 
 def factories():

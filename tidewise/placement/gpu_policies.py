@@ -296,12 +296,3 @@ class GpuClusteringPolicy(Stateless):
         kind = affinity_class(pod)
         if kind is not None:
             self._classes.setdefault(placement.node, Counter())[kind] += 1
-
-
-def placement_is_feasible(cluster: GpuCluster, pod: PodShape, placement: Placement) -> bool:
-    """Whether the placement fits the node's free resources now."""
-    node = placement.node
-    if not cluster.feasible(pod)[node] or len(set(placement.gpus)) != pod.num_gpu:
-        return False
-    fits = cluster.fitting_gpus(pod, slice(node, node + 1))[0]
-    return all(0 <= g < cluster.gpu_count[node] and fits[g] for g in placement.gpus)
