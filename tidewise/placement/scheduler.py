@@ -19,7 +19,7 @@ from tidewise.placement.frag import FragmentationIndex, ShapeMix, without_memory
 from tidewise.placement.gpu_policies import GpuPolicy, TidewisePolicy
 from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
 
-PolicyFactory = Callable[[np.ndarray, Counter[PodShape]], GpuPolicy]
+PassPolicyFactory = Callable[[np.ndarray, Counter[PodShape]], GpuPolicy]
 """Builds a pass's policy from the node order and the shapes of all pods seen so far."""
 
 
@@ -104,7 +104,7 @@ class GpuShareScheduler:
     Ties go to the node listed first (the oldest), so repeated runs bind identically.
     """
 
-    def __init__(self, factory: PolicyFactory) -> None:
+    def __init__(self, factory: PassPolicyFactory) -> None:
         self.factory = factory
         self.seen: Counter[PodShape] = Counter()  # shapes of the pods asked for, each once
         self._counted: set[str] = set()
