@@ -1,7 +1,10 @@
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
 from tidewise.placement.frag import ShapeMix
+from tidewise.placement.gpu_policies import FgdPolicy, Placement
 from tidewise.placement.gpushare import NodeSpec, PodShape
 from tidewise.sim.gpupack import GPU_POLICIES, level_means, run_benchmark, run_once, tune
 
@@ -52,3 +55,28 @@ def test_benchmark_summary_is_the_mean_over_seeds():
     level = next(iter(summary.alloc_pct_at))
     by_seed = [summary.alloc_pct_at_by_seed[s][level] for s in ("1", "2")]
     assert summary.alloc_pct_at[level] == pytest.approx(np.mean(by_seed), abs=0.01)
+
+
+def test_fgd_reports_fragmentation_from_its_own_index_as_a_separate_one_would():
+    nodes = [NodeSpec(f"n{i}", 16000, 65536, 4, "T4") for i in range(6)]
+    pods = [SHARE, WHOLE, CPU, PodShape(500, num_gpu=1, gpu_milli=300)] * 4
+    mix = ShapeMix.from_pods(pods)
+
+    @dataclass
+    class Wrapped:  # not an FgdPolicy: the harness keeps its own index
+        inner: FgdPolicy
+        name: str = "fgd"
+
+        def place(self, *args: object) -> Placement:
+            return self.inner.place(*args)  # type: ignore[arg-type]
+
+        def bound(self, *args: object) -> None:
+            self.inner.bound(*args)  # type: ignore[arg-type]
+
+        def arrived(self, pod: PodShape) -> None:
+            return None
+
+    shared = run_once(nodes, pods, GPU_POLICIES["fgd"], 3, 1.3, mix)
+    separate = run_once(nodes, pods, lambda r, m: Wrapped(FgdPolicy(r, m)), 3, 1.3, mix)
+    assert shared.frag_pct_at == separate.frag_pct_at
+    assert shared.alloc_pct_at == separate.alloc_pct_at

@@ -79,9 +79,10 @@ class FragmentationIndex:
         self.share = np.array([s.gpu_milli if s.num_gpu else 0 for s in shapes], dtype=np.int64)
         self.count = np.array([s.num_gpu for s in shapes], dtype=np.int64)
         self.is_share = np.array([s.is_share for s in shapes], dtype=bool)
-        self.wants_gpu = self.count > 0
-        # model_ok[n, m]: node n's GPU model is acceptable to shape m
-        self.model_ok = np.stack([cluster.model_ok(s) for s in shapes], axis=1)
+        self.need = np.where(self.is_share, 1, self.count)  # fitting GPUs a shape needs
+        # gpu_ok[n, m]: shape m wants a GPU and accepts node n's GPU model
+        model_ok = np.stack([cluster.model_ok(s) for s in shapes], axis=1)
+        self.gpu_ok = model_ok & (self.count > 0)[None, :]
         n = len(cluster)
         self.partial = np.zeros((n, len(shapes)), dtype=np.int64)
         self.count_fit = np.zeros((n, len(shapes)), dtype=np.int64)
@@ -124,7 +125,7 @@ class FragmentationIndex:
         c = self.cluster
         total = c.gpu_free[nodes].sum(axis=1)
         return self._fragments(
-            c.cpu_free[nodes], total, self.partial[nodes], self.count_fit[nodes], nodes
+            c.cpu_free[nodes], total, self.partial[nodes], self.count_fit[nodes], self.gpu_ok[nodes]
         )
 
     def _fragments(
@@ -133,17 +134,12 @@ class FragmentationIndex:
         total: np.ndarray,
         partial: np.ndarray,
         count_fit: np.ndarray,
-        nodes: np.ndarray,
+        gpu_ok: np.ndarray,
     ) -> np.ndarray:
-        """sum_m p_m F(m) for node states given by the arrays (one row per state)."""
-        need = np.where(self.is_share, 1, self.count)[None, :]
-        hostable = (
-            (cpu_free[:, None] >= self.cpu[None, :])
-            & self.model_ok[nodes]
-            & (count_fit >= need)
-            & self.wants_gpu[None, :]
-        )
-        fragment = np.where(hostable, partial, total[:, None])
+        """sum_m p_m F(m) for node states given by the arrays: the last axis of ``partial``,
+        ``count_fit`` and ``gpu_ok`` is the shape, the others broadcast (node, GPU tried)."""
+        hostable = (cpu_free[..., None] >= self.cpu) & gpu_ok & (count_fit >= self.need)
+        fragment = np.where(hostable, partial, total[..., None])
         return fragment @ self.mix.weights
 
     def after(self, pod: PodShape, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -162,28 +158,22 @@ class FragmentationIndex:
         if not pod.is_share:
             # idle GPUs count towards every shape's fit and never towards a partial fragment
             count_fit = count_fit - pod.num_gpu
-            frag = self._fragments(cpu, total, partial, count_fit, nodes)
+            frag = self._fragments(cpu, total, partial, count_fit, self.gpu_ok[nodes])
             return frag, np.full(len(nodes), -1, dtype=np.int64)
         free = c.gpu_free[nodes]  # k x G
-        width = free.shape[1]
         before = free[:, :, None]
         after = before - pod.gpu_milli
         share = self.share[None, None, :]
         # per (node, GPU, shape): how partial and count_fit change if the share lands there
         partial_g = partial[:, None, :] - before * (before < share) + after * (after < share)
         count_g = count_fit[:, None, :] - (before >= share) + (after >= share)
-        k = len(nodes)
         frag = self._fragments(
-            np.repeat(cpu, width),
-            np.repeat(total, width),
-            partial_g.reshape(k * width, -1),
-            count_g.reshape(k * width, -1),
-            np.repeat(np.asarray(nodes), width),
-        ).reshape(k, width)
+            cpu[:, None], total[:, None], partial_g, count_g, self.gpu_ok[nodes][:, None, :]
+        )  # k x G
         fits = c.fitting_gpus(pod, nodes)
         score = np.where(fits, fgd_score(frag - self.fragments[nodes, None]), -1)
         best = np.argmax(score, axis=1)
-        return frag[np.arange(k), best], best
+        return frag[np.arange(len(nodes)), best], best
 
 
 @dataclass

@@ -116,7 +116,8 @@ class FgdPolicy(Stateless):
     name: str = "fgd"
     _index: FragmentationIndex | None = field(default=None, init=False)
 
-    def _frag(self, cluster: GpuCluster) -> FragmentationIndex:
+    def index_for(self, cluster: GpuCluster) -> FragmentationIndex:
+        """The fragmentation of ``cluster`` under the target mix, kept current by ``bound``."""
         if self._index is None or self._index.cluster is not cluster:
             self._index = FragmentationIndex(cluster, self.mix)
         return self._index
@@ -124,7 +125,7 @@ class FgdPolicy(Stateless):
     def place(
         self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
     ) -> Placement:
-        index = self._frag(cluster)
+        index = self.index_for(cluster)
         before = index.fragments[candidates]
         after, gpu = index.after_cached(pod, candidates)
         score = fgd_score(after - before)
@@ -134,7 +135,7 @@ class FgdPolicy(Stateless):
         return Placement(node, cluster.tightest_gpus(node, pod))
 
     def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
-        self._frag(cluster).update(placement.node)
+        self.index_for(cluster).update(placement.node)
 
 
 @dataclass

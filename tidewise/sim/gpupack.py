@@ -99,7 +99,12 @@ def run_once(
     workload = tune(pods, cluster.gpu_capacity, ratio, rng)
     rank = rng.permutation(len(cluster))
     policy = factory(rank, mix)
-    fragments = FragmentationIndex(cluster, mix)
+    # FGD keeps this very index (same cluster, same oracle mix) current: read it, not a twin
+    shared = isinstance(policy, FgdPolicy) and policy.mix is mix
+    if isinstance(policy, FgdPolicy) and shared:
+        fragments = policy.index_for(cluster)
+    else:
+        fragments = FragmentationIndex(cluster, mix)
     arrived = np.zeros(len(workload))
     allocated = np.zeros(len(workload))
     fragment = np.zeros(len(workload))
@@ -114,7 +119,8 @@ def run_once(
             placement = policy.place(cluster, pod, candidates, rng)
             cluster.bind(placement.node, pod, placement.gpus)
             policy.bound(cluster, pod, placement)
-            fragments.update(placement.node)
+            if not shared:
+                fragments.update(placement.node)
         else:
             failed += 1
         arrived[i] = demand
