@@ -101,8 +101,10 @@ class GpuCluster:
         ok = (self.cpu_free >= pod.cpu_milli) & (self.memory_free >= pod.memory_mib)
         if not pod.num_gpu:
             return ok
-        ok &= self.model_ok(pod)
-        return ok & (self.fitting_gpus(pod).sum(axis=1) >= pod.num_gpu)
+        if pod.gpu_models is not None:
+            ok &= self.model_ok(pod)
+        fits = self.fitting_gpus(pod)
+        return ok & (fits.any(axis=1) if pod.num_gpu == 1 else fits.sum(axis=1) >= pod.num_gpu)
 
     def fitting_gpus(self, pod: PodShape, nodes: np.ndarray | slice = slice(None)) -> np.ndarray:
         """Per node and GPU: whether one of the pod's per-GPU slices fits there.
