@@ -17,7 +17,10 @@ ALLOWED = {
     "report": {"model"},
 }
 PURE = {"placement", "scaling", "capacity", "queue", "fleet"}
-IMPURE_MODULES = {"time", "datetime", "random", "os", "socket", "subprocess", "pathlib", "io"}
+IMPURE_MODULES = {"time", "random", "os", "socket", "subprocess", "pathlib", "io"}
+CLOCK_READS = {"now", "today", "utcnow", "fromtimestamp", "utcfromtimestamp"}
+# datetime stays allowed as a value type (cron schedules are calendar arithmetic); reading the
+# clock through it is what a policy must not do
 
 
 def imports_of(path: Path) -> set[str]:
@@ -51,3 +54,13 @@ def test_policies_do_no_io_and_read_no_clock(package):
     for path in modules(package):
         bad = {n.split(".")[0] for n in imports_of(path)} & IMPURE_MODULES
         assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("package", sorted(p for p in PURE if (PACKAGE / p).is_dir()))
+def test_policies_never_ask_datetime_for_the_time(package):
+    for path in modules(package):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute):
+                assert node.attr not in CLOCK_READS, (
+                    f"{path.relative_to(PACKAGE)}:{node.lineno} reads the clock ({node.attr})"
+                )
