@@ -1,5 +1,5 @@
 from tidewise.model import ClusterView, Resources, ScaleTo, WorkloadSpec, WorkloadStatus
-from tidewise.scaling import FixedReplicas, HorizontalPodAutoscaler
+from tidewise.scaling import FixedReplicas, HpaController
 
 SPEC = WorkloadSpec(
     "web",
@@ -19,26 +19,26 @@ def view(t, desired, ready, demand):
 
 def test_scales_up_to_ceil_of_ratio():
     # 4 ready at 10 rps each, 35 rps demand -> utilisation 0.875, ratio 1.75 -> ceil(7.0) = 7
-    assert HorizontalPodAutoscaler().decide(view(0, 4, 4, 35)) == [ScaleTo("web", 7)]
+    assert HpaController().decide(view(0, 4, 4, 35)) == [ScaleTo("web", 7)]
 
 
 def test_within_tolerance_nothing_changes():
-    assert HorizontalPodAutoscaler().decide(view(0, 4, 4, 21)) == []
+    assert HpaController().decide(view(0, 4, 4, 21)) == []
 
 
 def test_clamped_to_max_replicas():
-    assert HorizontalPodAutoscaler().decide(view(0, 10, 10, 1000)) == [ScaleTo("web", 20)]
+    assert HpaController().decide(view(0, 10, 10, 1000)) == [ScaleTo("web", 20)]
 
 
 def test_scale_down_waits_for_the_stabilisation_window():
-    hpa = HorizontalPodAutoscaler()
+    hpa = HpaController()
     assert hpa.decide(view(0, 8, 8, 40)) == []  # ratio 1.0
     assert hpa.decide(view(15, 8, 8, 10)) == []  # wants 2, but 8 was recommended 15 s ago
     assert hpa.decide(view(301, 8, 8, 10)) == [ScaleTo("web", 2)]
 
 
 def test_no_ready_pods_keeps_the_current_size():
-    assert HorizontalPodAutoscaler().decide(view(0, 3, 0, 100)) == []
+    assert HpaController().decide(view(0, 3, 0, 100)) == []
 
 
 def test_fixed_replicas_asks_for_its_size():

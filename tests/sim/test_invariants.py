@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from tests.factories import CPU4, GPU1, offering
 from tidewise.capacity import FixedCapacity, NodeAutoscaler
 from tidewise.model import PurchaseOption, Resources, WorkloadSpec
-from tidewise.scaling import FixedReplicas, HorizontalPodAutoscaler
+from tidewise.scaling import FixedReplicas, HpaController
 from tidewise.sim.cloud import CloudSettings
 from tidewise.sim.twin import Twin, TwinSetup
 
@@ -47,7 +47,7 @@ def test_invariants_hold(web, infer, seed, spot):
     )
     option = PurchaseOption.SPOT if spot else PurchaseOption.ON_DEMAND
     controllers = (
-        [HorizontalPodAutoscaler(), NodeAutoscaler(frozenset({option}))]
+        [HpaController(), NodeAutoscaler(frozenset({option}))]
         if seed % 2
         else [FixedReplicas({"web": 5, "infer": 4}), FixedCapacity(option)]
     )

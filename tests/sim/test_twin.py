@@ -16,7 +16,7 @@ from tidewise.model import (
     WorkloadSpec,
 )
 from tidewise.model.results import PURCHASE_OPTIONS
-from tidewise.scaling import FixedReplicas, HorizontalPodAutoscaler
+from tidewise.scaling import FixedReplicas, HpaController
 from tidewise.sim.cloud import CloudSettings, Shortage, SimCloud
 from tidewise.sim.ledger import CostLedger
 from tidewise.sim.twin import Twin, TwinSetup
@@ -58,7 +58,7 @@ def setup(demand, offerings=(OD,), shortages=()):
 
 
 def reactive():
-    return [HorizontalPodAutoscaler(), NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND}))]
+    return [HpaController(), NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND}))]
 
 
 def ramp():

@@ -1,6 +1,6 @@
-"""How many replicas each service needs (pure policies)."""
+"""How many replicas and how big: Kubernetes' HPA, CronHPA, forecasts and right-sizing."""
 
 from tidewise.scaling.fixed import FixedReplicas
-from tidewise.scaling.hpa import HorizontalPodAutoscaler
+from tidewise.scaling.hpa import HorizontalPodAutoscaler, HpaController
 
-__all__ = ["FixedReplicas", "HorizontalPodAutoscaler"]
+__all__ = ["FixedReplicas", "HorizontalPodAutoscaler", "HpaController"]

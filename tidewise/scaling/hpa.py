@@ -1,52 +1,161 @@
-"""A minimal Kubernetes-style HPA on one metric: the reactive baseline.
+"""The HorizontalPodAutoscaler, exactly as Kubernetes' autoscaling/v2 controller.
 
-The algorithm is autoscaling/v2's core: ``desired = ceil(current * metric / target)``, no
-change within a 10 % tolerance, scale-down stabilised over the last 300 s (the highest
-recommendation in the window wins), clamped to min/max replicas. The workload issue replaces
-it with the exact Kubernetes algorithm (readiness rules, behaviour policies).
+One object per scale target: every metric proposes a replica count through Kubernetes'
+replica calculator (``replica_calculator``), the highest proposal wins, and the behaviour
+rules (``behavior``: stabilisation, rate limits, min/max) turn it into the count to set. As
+in Kubernetes, if some metrics fail and the rest propose a scale-down, nothing changes; if
+all fail, nothing changes either. The controller's memory (recommendations and scale events)
+is an explicit field, so the object can be rebuilt from its status after a restart.
+
+``HpaController`` runs one such object per twin workload, on CPU utilisation.
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tidewise.model import ClusterView, Decision, ScaleTo, WorkloadStatus
+from tidewise.scaling.behavior import HpaBehavior, ScaleDecision, ScalingHistory, reconcile
+from tidewise.scaling.metrics import Metric, MetricsSource, propose
+from tidewise.scaling.observation import STARTING_CPU_FRACTION
+from tidewise.scaling.replica_calculator import (
+    DEFAULT_SETTINGS,
+    CalculatorSettings,
+    PodSample,
+    ReplicaCalculationError,
+)
+
+SYNC_PERIOD_S = 15.0  # --horizontal-pod-autoscaler-sync-period
+LONG_AGO_S = 86_400.0
 
 
 @dataclass
 class HorizontalPodAutoscaler:
-    period_s: float = 15.0
-    tolerance: float = 0.1
-    downscale_window_s: float = 300.0
-    _history: dict[str, deque[tuple[float, int]]] = field(default_factory=dict, init=False)
+    min_replicas: int
+    max_replicas: int
+    metrics: tuple[Metric, ...]
+    behavior: HpaBehavior | None = None  # None: no spec.behavior (Kubernetes' legacy rules)
+    settings: CalculatorSettings = DEFAULT_SETTINGS
+    history: ScalingHistory = field(default_factory=ScalingHistory)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_replicas <= self.max_replicas:
+            raise ValueError("need 0 <= minReplicas <= maxReplicas")
+        if not self.metrics:
+            raise ValueError("an HPA needs at least one metric")
+
+    def proposal(self, source: MetricsSource, current: int, now_s: float) -> int | None:
+        """The highest replica count the metrics ask for, or None when they say nothing."""
+        proposals = []
+        failed = False
+        for metric in self.metrics:
+            try:
+                proposals.append(propose(metric, source, current, now_s, self.settings).replicas)
+            except ReplicaCalculationError:
+                failed = True
+        if not proposals or (failed and max(proposals) < current):
+            return None
+        return max(proposals)
+
+    def settle(self, now_s: float, current: int, desired: int, floor: int = 0) -> ScaleDecision:
+        """Apply the behaviour rules to ``desired``; ``floor`` raises minReplicas (a cron
+        floor acts through the HPA's minimum, as the CronHPA controller does)."""
+        low = max(self.min_replicas, floor)
+        decision = reconcile(
+            self.history,
+            now_s,
+            current,
+            desired,
+            low,
+            max(self.max_replicas, low),
+            self.behavior,
+        )
+        self.history = decision.history
+        return decision
+
+
+@dataclass(frozen=True)
+class StatusMetrics:
+    """A twin workload's pods as metrics-server would report their CPU.
+
+    The twin knows counts, not pods: Ready pods are taken as started long ago (past the CPU
+    initialisation period), share the load evenly and burn CPU in
+    proportion to it (at the request when serving at capacity); starting pods are Running
+    and not Ready (inside the CPU initialisation period, so Kubernetes ignores them);
+    pending pods are Pending.
+    """
+
+    status: WorkloadStatus
+    now_s: float
+
+    def pods(self, metric: Metric) -> Sequence[PodSample]:
+        request = self.status.spec.requests.cpu_milli
+        use = self.status.utilization or 0.0
+        samples = [
+            PodSample(
+                f"ready-{i}",
+                "Running",
+                True,
+                self.now_s - LONG_AGO_S,
+                self.now_s - LONG_AGO_S,
+                False,
+                request,
+                round(request * use),
+                self.now_s,
+            )
+            for i in range(self.status.ready)
+        ]
+        samples += [
+            PodSample(
+                f"starting-{i}",
+                "Running",
+                False,
+                self.now_s,
+                self.now_s,
+                False,
+                request,
+                round(request * STARTING_CPU_FRACTION),
+                self.now_s,
+            )
+            for i in range(self.status.starting)
+        ]
+        samples += [
+            PodSample(f"pending-{i}", "Pending", False, None, None, False, request, None)
+            for i in range(self.status.pending)
+        ]
+        return samples
+
+    def value(self, metric: Metric) -> int:
+        raise ReplicaCalculationError(f"the twin has no object or external metric {metric.name}")
+
+
+@dataclass
+class HpaController:
+    """The twin's reactive scaler: a CPU-utilisation HPA per workload, legacy behaviour."""
+
+    period_s: float = SYNC_PERIOD_S
+    behavior: HpaBehavior | None = None
+    _hpas: dict[str, HorizontalPodAutoscaler] = field(default_factory=dict, init=False)
 
     def decide(self, view: ClusterView) -> Sequence[Decision]:
         decisions: list[Decision] = []
         for status in view.workloads:
-            desired = self._recommend(view.time_s, status)
-            if desired != status.desired:
-                decisions.append(ScaleTo(status.spec.name, desired))
-        return decisions
-
-    def _recommend(self, now: float, status: WorkloadStatus) -> int:
-        spec = status.spec
-        utilization = status.utilization
-        if utilization is None:
-            raw = status.desired
-        else:
-            ratio = utilization / spec.target_utilization
-            raw = (
-                status.desired
-                if abs(ratio - 1) <= self.tolerance
-                else math.ceil(status.ready * ratio)
+            spec = status.spec
+            hpa = self._hpas.setdefault(
+                spec.name,
+                HorizontalPodAutoscaler(
+                    spec.min_replicas,
+                    spec.max_replicas,
+                    (Metric.cpu_utilization(round(100 * spec.target_utilization)),),
+                    self.behavior,
+                ),
             )
-        raw = min(max(raw, spec.min_replicas), spec.max_replicas)
-        window = self._history.setdefault(spec.name, deque())
-        window.append((now, raw))
-        while window and window[0][0] < now - self.downscale_window_s:
-            window.popleft()
-        stabilised = max(r for _, r in window)
-        return raw if raw > status.desired else min(stabilised, status.desired)
+            current = status.desired
+            desired = hpa.proposal(StatusMetrics(status, view.time_s), current, view.time_s)
+            if desired is None:
+                continue  # Kubernetes reports the metric error and leaves the target alone
+            decision = hpa.settle(view.time_s, current, desired)
+            if decision.replicas != current:
+                decisions.append(ScaleTo(spec.name, decision.replicas))
+        return decisions

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from tidewise.capacity import FixedCapacity, NodeAutoscaler
 from tidewise.model import Controller, PurchaseOption
-from tidewise.scaling import FixedReplicas, HorizontalPodAutoscaler
+from tidewise.scaling import FixedReplicas, HpaController
 from tidewise.sim.twin import TwinSetup
 
 
@@ -29,7 +29,7 @@ def _fixed(option: PurchaseOption) -> Callable[[TwinSetup], list[Controller]]:
 
 
 def _reactive(setup: TwinSetup) -> list[Controller]:
-    return [HorizontalPodAutoscaler(), NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND}))]
+    return [HpaController(), NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND}))]
 
 
 POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {

@@ -97,7 +97,7 @@ class Twin:
         self.pods_on_node: dict[str, set[str]] = {}
         self.members: list[dict[str, None]] = [{} for _ in setup.workloads]
         self.index = {w.name: i for i, w in enumerate(setup.workloads)}
-        self.desired = [0] * len(setup.workloads)
+        self.desired = [w.min_replicas for w in setup.workloads]  # as the Deployment is created
         self.ready = [0] * len(setup.workloads)
         self.starting = [0] * len(setup.workloads)
         self.peak_ready = [0] * len(setup.workloads)
@@ -151,6 +151,8 @@ class Twin:
         Every policy starts warm, so the replay compares steady behaviour, not a cold start.
         """
         self._instant = True
+        for i in range(len(self.setup.workloads)):
+            self._reconcile(i)  # the Deployments' own replicas
         for _ in range(BOOTSTRAP_ROUNDS):
             acted = False
             for controller in self.controllers:

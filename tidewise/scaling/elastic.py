@@ -1,0 +1,84 @@
+"""tidewise's default replica policy: max(cron floor, predictive, reactive), HPA behaviour on top.
+
+Reactive is the Kubernetes HPA proposal from the service's metrics; predictive the replicas
+that carry the forecast load over the next start-up time and margin; cron the size of the
+last scheduled job. The cron size raises the HPA's minimum (so it applies at once, as the
+CronHPA controller does to an HPA target); the two proposals go through the HPA's behaviour
+rules (stabilisation, rate limits) as extra metrics would, the way Crane's EHPA feeds its
+prediction to an HPA. Each answer says which rule set the count, so a status can explain it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tidewise.scaling.cron import CronScaler
+from tidewise.scaling.hpa import HorizontalPodAutoscaler
+from tidewise.scaling.metrics import Metric
+from tidewise.scaling.observation import ReplicaDecision, ServiceObservation
+from tidewise.scaling.predictive import PredictiveScaler
+from tidewise.scaling.replica_calculator import PodSample, ReplicaCalculationError
+
+
+@dataclass(frozen=True)
+class ObservedPods:
+    """A ``MetricsSource`` over an observation's pods (Resource metrics only)."""
+
+    obs: ServiceObservation
+
+    def pods(self, metric: Metric) -> Sequence[PodSample]:
+        return self.obs.pods
+
+    def value(self, metric: Metric) -> int:
+        raise ReplicaCalculationError(f"no value for {metric.kind} metric {metric.name}")
+
+
+@dataclass
+class ElasticScaler:
+    hpa: HorizontalPodAutoscaler
+    predictive: PredictiveScaler | None = None
+    cron: CronScaler | None = None
+    reactive: bool = True
+
+    def recommend(self, obs: ServiceObservation) -> ReplicaDecision:
+        proposals: dict[str, int] = {}
+        if self.reactive:
+            reactive = self.hpa.proposal(ObservedPods(obs), obs.replicas, obs.now_s)
+            if reactive is not None:
+                proposals["reactive"] = reactive
+        if self.predictive is not None:
+            self.predictive.observe(obs)
+            ahead = self.predictive.replicas(obs)
+            if ahead is not None:
+                proposals["predictive"] = ahead
+        floor = 0
+        if self.cron is not None:
+            self.cron.advance(obs.wall)
+            floor = self.cron.floor or 0
+        if not proposals:
+            if floor <= obs.replicas:
+                return ReplicaDecision(obs.replicas, "no metrics")
+            proposals["cron"] = floor
+        rule = max(proposals, key=lambda r: proposals[r])
+        desired = proposals[rule]
+        decision = self.hpa.settle(obs.now_s, obs.replicas, desired, floor)
+        if floor > desired and decision.replicas == max(floor, self.hpa.min_replicas):
+            rule = "cron"
+        elif decision.replicas != max(min(desired, self.hpa.max_replicas), self.hpa.min_replicas):
+            rule = "behavior"
+        return ReplicaDecision(decision.replicas, rule)
+
+
+@dataclass
+class CronOnly:
+    """A CronHPA pointed at the workload itself: the replicas are the last job's size."""
+
+    cron: CronScaler
+    min_replicas: int = 1
+
+    def recommend(self, obs: ServiceObservation) -> ReplicaDecision:
+        self.cron.advance(obs.wall)
+        if self.cron.floor is None:
+            return ReplicaDecision(max(obs.replicas, self.min_replicas), "before first job")
+        return ReplicaDecision(max(self.cron.floor, self.min_replicas), "cron")

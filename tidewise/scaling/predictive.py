@@ -1,0 +1,74 @@
+"""Pre-scaling from a forecast of the service's own load.
+
+A pod asked for now is Ready ``startup_s`` later, so the count asked for at time t must carry
+the load up to t + lead, with lead = start-up + margin. The scaler keeps the load it observed
+per step (its explicit memory, NaN while unobserved), refits the forecaster every
+``refit_s`` on up to ``history_s`` of it, and asks for the replicas that carry the highest
+forecast load in [t, t + lead]. It never answers below the reactive rule: the combined
+policy takes the max (and a forecast only ever adds replicas, as AWS predictive scaling).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tidewise.scaling.observation import ServiceModel, ServiceObservation
+
+Forecast = Callable[[np.ndarray, float, int], np.ndarray]
+"""(history with NaN gaps, step seconds, steps ahead) -> forecast of the next steps."""
+
+DAY_S = 86_400.0
+
+
+@dataclass
+class PredictiveScaler:
+    service: ServiceModel
+    forecast: Forecast
+    lead_s: float
+    step_s: float = 60.0
+    refit_s: float = 900.0
+    history_s: float = 14 * DAY_S
+    min_history_s: float = DAY_S
+    _history: list[float] = field(default_factory=list, init=False)
+    _step_sum: float = field(default=0.0, init=False)
+    _step_n: int = field(default=0, init=False)
+    _step_index: int = field(default=0, init=False)
+    _predicted: np.ndarray = field(default_factory=lambda: np.empty(0), init=False)
+    _predicted_from: int = field(default=0, init=False)  # step index of _predicted[0]
+    _fitted_at: float = field(default=-math.inf, init=False)
+
+    def observe(self, obs: ServiceObservation) -> None:
+        """Record the load; call once per tick, ticks in time order."""
+        index = int(obs.now_s // self.step_s)
+        while self._step_index < index:
+            self._history.append(self._step_sum / self._step_n if self._step_n else math.nan)
+            self._step_sum, self._step_n = 0.0, 0
+            self._step_index += 1
+        if obs.load is not None:
+            self._step_sum += obs.load
+            self._step_n += 1
+
+    def replicas(self, obs: ServiceObservation) -> int | None:
+        """Replicas for the highest forecast load within the lead; None until enough history."""
+        if len(self._history) * self.step_s < self.min_history_s:
+            return None
+        if obs.now_s - self._fitted_at >= self.refit_s:
+            self._refit(obs.now_s)
+        first = int(obs.now_s // self.step_s) - self._predicted_from
+        last = int((obs.now_s + self.lead_s) // self.step_s) - self._predicted_from
+        window = self._predicted[max(first, 0) : last + 1]
+        if not len(window) or np.all(np.isnan(window)):
+            return None
+        return self.service.replicas_for(float(np.nanmax(window)))
+
+    def _refit(self, now_s: float) -> None:
+        keep = int(self.history_s // self.step_s)
+        history = np.asarray(self._history[-keep:], dtype=float)
+        ahead = math.ceil((self.refit_s + self.lead_s) / self.step_s) + 1
+        self._predicted = np.asarray(self.forecast(history, self.step_s, ahead), dtype=float)
+        self._predicted_from = len(self._history)
+        self._fitted_at = now_s
