@@ -22,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 DEFAULT_SCENARIO = "nasa-week.yaml"
+DEFAULT_FORECASTER = "dsp-max"
 
 
 def default_scenario_path() -> Path:
@@ -174,6 +175,155 @@ def gpu_pack(
         write_atomically(json_path, json.dumps(document, indent=2) + "\n")
     if report is not None:
         write_gpu_pack_html(results, report, title=f"GPU packing on {workload}")
+
+
+@bench_app.command("autoscale")
+def autoscale(
+    trace: Annotated[Path, typer.Option(help="Request-rate CSV with a header (time, value).")],
+    time_col: Annotated[
+        str | None, typer.Option(help="Time column, ISO-8601 or Unix s (default: the first).")
+    ] = None,
+    value_col: Annotated[
+        str | None,
+        typer.Option(help="Load column (default: the first after the time that is not a time)."),
+    ] = None,
+    policy: Annotated[
+        list[str] | None, typer.Option(help="Policy to run; repeat for several (default: all).")
+    ] = None,
+    capacity: Annotated[
+        float | None,
+        typer.Option(help="Load one replica serves at 100 % CPU (default: the load's P95 / 20)."),
+    ] = None,
+    startup: Annotated[float, typer.Option(help="Seconds from pod creation to Ready.")] = 60.0,
+    period: Annotated[float, typer.Option(help="Seconds between scaling decisions.")] = 15.0,
+    target_utilization: Annotated[
+        float, typer.Option(help="CPU utilisation the HPA aims at, 0-1.")
+    ] = 0.7,
+    min_replicas: Annotated[int, typer.Option(help="minReplicas.")] = 1,
+    max_replicas: Annotated[int, typer.Option(help="maxReplicas.")] = 1000,
+    warmup_days: Annotated[
+        float, typer.Option(help="Days the forecasters learn from; measured after them.")
+    ] = 14.0,
+    margin: Annotated[
+        float, typer.Option(help="Seconds of forecast beyond the start-up time.")
+    ] = 120.0,
+    forecaster: Annotated[
+        str, typer.Option(help="Forecaster of the predictive rule.")
+    ] = DEFAULT_FORECASTER,
+    time_zone: Annotated[
+        str, typer.Option(help="IANA zone the cron schedule is learnt and run in.")
+    ] = "UTC",
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write an HTML chart of the replay here.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
+) -> None:
+    """Replica policies on one service replaying a request-rate trace, side by side."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from tidewise.report.autoscale import autoscale_figure, autoscale_table, write_autoscale_html
+    from tidewise.report.files import write_atomically
+    from tidewise.scaling.forecast import forecaster_named
+    from tidewise.sim.autoscale_bench import (
+        AUTOSCALE_POLICIES,
+        AutoscaleSettings,
+        demand_replicas,
+        run_autoscale,
+    )
+    from tidewise.sim.rate_trace import load_rate_trace
+    from tidewise.sim.traces import TraceError
+
+    names = policy or list(AUTOSCALE_POLICIES)
+    try:
+        unknown = [n for n in names if n not in AUTOSCALE_POLICIES]
+        if unknown:
+            raise ValueError(
+                f"--policy: unknown {', '.join(unknown)}; known: {', '.join(AUTOSCALE_POLICIES)}"
+            )
+        try:
+            forecaster_named(forecaster)
+        except ValueError as err:
+            raise ValueError(f"--forecaster: {err}") from None
+        if capacity is not None and capacity <= 0:
+            raise ValueError("--capacity: give the load one replica serves, > 0")
+        if not 0 < target_utilization <= 1:
+            raise ValueError("--target-utilization: a fraction in (0, 1], e.g. 0.7")
+        if startup < 0 or period <= 0 or margin < 0 or warmup_days < 0:
+            raise ValueError("--startup, --margin and --warmup-days >= 0; --period > 0")
+        if not 0 <= min_replicas <= max_replicas:
+            raise ValueError("--min-replicas and --max-replicas: 0 <= min <= max")
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"--time-zone: '{time_zone}' is not an IANA zone") from None
+        for option, out in (("--json", json_path), ("--report", report)):
+            if out is not None and not out.parent.is_dir():
+                raise ValueError(f"{option}: folder {out.parent} does not exist")
+        rates = load_rate_trace(trace, time_col, value_col)
+        settings = AutoscaleSettings(
+            replica_capacity=capacity,
+            startup_s=startup,
+            period_s=period,
+            target_utilization=target_utilization,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            warmup_days=warmup_days,
+            margin_s=margin,
+            forecaster=forecaster,
+            time_zone=time_zone,
+        )
+        if quiet:
+            service, results = run_autoscale(rates, settings, names)
+        else:
+            with progress_bar("{task.percentage:>3.0f}%") as bar:
+                tasks = {n: bar.add_task(n, total=rates.duration_s) for n in names}
+                service, results = run_autoscale(
+                    rates, settings, names, lambda n, t: bar.update(tasks[n], completed=t)
+                )
+    except (ValueError, TraceError) as err:
+        raise fail(str(err)) from None
+    rows = [r.summary() for r in results]
+    measured = int(settings.warmup_s // rates.step_s)
+    notes = (
+        f"{rates.name}, column {rates.value_column}: {len(rates.values):,} steps of "
+        f"{rates.step_s:g} s; replica capacity {service.replica_capacity:.4g} at 100 % CPU, "
+        f"target {service.target_utilization:.0%}, start-up {service.startup_s:g} s; measured "
+        f"after a {settings.warmup_days:g}-day warm-up ({rates.observed[measured:].sum():,} "
+        "observed steps)."
+    )
+    if not quiet:
+        Console().print(autoscale_table(rows, title=f"Autoscaling on {rates.name}"))
+        Console(stderr=True).print(notes, highlight=False)
+    document = {
+        "benchmark": "autoscale",
+        "trace": str(trace),
+        "value_column": rates.value_column,
+        "step_s": rates.step_s,
+        "warmup_s": settings.warmup_s,
+        "service": {
+            "replica_capacity": service.replica_capacity,
+            "startup_s": service.startup_s,
+            "target_utilization": service.target_utilization,
+            "min_replicas": service.min_replicas,
+            "max_replicas": service.max_replicas,
+        },
+        "period_s": settings.period_s,
+        "forecaster": settings.forecaster,
+        "time_zone": settings.time_zone,
+        "policies": rows,
+    }
+    if json_path is not None:
+        write_atomically(json_path, json.dumps(document, indent=2) + "\n")
+    if report is not None:
+        figure = autoscale_figure(
+            rates.start_unix_s,
+            rates.step_s,
+            demand_replicas(rates, service),
+            {r.policy: (r.replicas, r.served) for r in results},
+            measured,
+        )
+        write_autoscale_html(report, f"Autoscaling on {rates.name}", rows, figure, notes)
 
 
 @app.command()

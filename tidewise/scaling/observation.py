@@ -72,22 +72,14 @@ def pod_samples(
 ) -> tuple[PodSample, ...]:
     """Pods as a metrics pipeline reports them: Ready pods share the load evenly and burn CPU
     in proportion; starting pods are Running, not Ready, and nearly idle."""
-    ready = [c for c in created if now_s >= c + service.startup_s]
+    startup = service.startup_s
+    ready = sum(1 for c in created if now_s >= c + startup)
     request = service.cpu_request_milli
-    busy = round(request * load / (len(ready) * service.replica_capacity)) if ready else 0
-    samples = []
-    for i, born in enumerate(created):
-        is_ready = now_s >= born + service.startup_s
-        samples.append(
-            PodSample(
-                name=f"pod-{i}",
-                phase="Running",
-                ready=is_ready,
-                start_s=born,
-                ready_changed_s=born + service.startup_s if is_ready else born,
-                request=request,
-                value=busy if is_ready else round(request * STARTING_CPU_FRACTION),
-                sample_s=now_s,
-            )
-        )
-    return tuple(samples)
+    busy = round(request * load / (ready * service.replica_capacity)) if ready else 0
+    idle = round(request * STARTING_CPU_FRACTION)
+    return tuple(
+        PodSample(f"pod-{i}", "Running", True, born, born + startup, False, request, busy, now_s)
+        if now_s >= born + startup
+        else PodSample(f"pod-{i}", "Running", False, born, born, False, request, idle, now_s)
+        for i, born in enumerate(created)
+    )

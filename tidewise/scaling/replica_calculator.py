@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 PodPhase = Literal["Pending", "Running", "Succeeded", "Failed"]
 
@@ -73,9 +73,11 @@ class CalculatorSettings:
 DEFAULT_SETTINGS = CalculatorSettings()
 
 
-@dataclass(frozen=True)
-class PodSample:
+class PodSample(NamedTuple):
     """One pod the HPA selector matched, with its sample of the metric being computed.
+
+    A named tuple, not a dataclass: a replay builds one per pod per sync, and tuples are built
+    several times faster.
 
     ``ready`` is the Ready condition's status (an ``Unknown`` status counts as not ready here);
     ``ready_changed_s`` is that condition's lastTransitionTime, ``None`` when the pod has no

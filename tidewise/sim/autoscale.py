@@ -16,6 +16,7 @@ schedules may learn from), over observed trace steps only:
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ class ReplayResult:
     # per trace step over the whole replay, for plots
     replicas: np.ndarray = field(repr=False)
     ready: np.ndarray = field(repr=False)
+    served: np.ndarray = field(repr=False)  # fraction of each step's load served; NaN: unmeasured
     rules: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
@@ -65,7 +67,7 @@ class _Pods:
     created: list[float] = field(default_factory=list)
 
     def ready(self, now: float, startup_s: float) -> int:
-        return sum(1 for c in self.created if now >= c + startup_s)
+        return bisect.bisect_right(self.created, now - startup_s)
 
     def scale(self, target: int, now: float, startup_s: float) -> None:
         while len(self.created) < target:
@@ -99,6 +101,7 @@ def replay(
     pods.scale(desired, -service.startup_s, service.startup_s)  # Ready at t=0
     replicas = np.zeros(steps)
     ready_mean = np.zeros(steps)
+    step_served = np.full(steps, np.nan)
     served_min: dict[int, list[float]] = {}
     offered = served = pod_seconds = 0.0
     events = 0
@@ -137,6 +140,8 @@ def replay(
             served_min.setdefault(minute, [0.0, 0.0])
             served_min[minute][0] += load * tick_s
             served_min[minute][1] += got * tick_s
+            so_far = 0.0 if math.isnan(step_served[step]) else step_served[step]
+            step_served[step] = so_far + (got / load if load > 0 else 1.0) / ticks_per_step
         if progress is not None:
             progress((step + 1) * trace.step_s)
     violations = sum(1 for o, s in served_min.values() if o > 0 and s / o < SERVED_OK)
@@ -148,6 +153,7 @@ def replay(
         scale_events=events,
         replicas=replicas,
         ready=ready_mean,
+        served=step_served,
         rules=rules,
     )
 
