@@ -22,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 DEFAULT_SCENARIO = "nasa-week.yaml"
-DEFAULT_FORECASTER = "dsp-max"
+DEFAULT_FORECASTER = "holt-winters"
 
 
 def default_scenario_path() -> Path:

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from tidewise.scaling.observation import ServiceModel, ServiceObservation
-from tidewise.scaling.predictive import PredictiveScaler
+from tidewise.scaling.predictive import PredictiveScaler, dispersion
 
 SERVICE = ServiceModel(replica_capacity=10.0, target_utilization=0.5)
 
@@ -52,3 +52,23 @@ def test_unobserved_steps_reach_the_forecaster_as_nan():
     scaler.observe(now)  # closes the fourth step
     assert scaler.replicas(now) == 2
     np.testing.assert_array_equal(np.isnan(seen[0]), [False, True, False, False])
+
+
+def test_dispersion_of_poisson_counts_is_about_one_and_ignores_a_crowd():
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(40.0, 1440).astype(float)
+    assert 0.8 < dispersion(counts) < 1.25
+    counts[600:660] *= 6  # a one-hour flash crowd
+    assert dispersion(counts) < 1.5
+    assert dispersion(counts[:30]) == 1.0  # too little to tell: Poisson
+
+
+def test_low_load_is_sized_for_its_noise_high_load_for_the_target():
+    service = ServiceModel(replica_capacity=10.0, target_utilization=0.7)
+    flat = PredictiveScaler(service, lambda h, s, a: np.full(a, 20.0), lead_s=60, min_history_s=0)
+    flat.observe(obs(0.0, 20.0))
+    # 20 + 3.09 x sqrt(20) = 33.8 -> 4 replicas at full capacity; at 70 % only 3
+    assert flat.replicas(obs(60.0, 20.0)) == 4
+    busy = PredictiveScaler(service, lambda h, s, a: np.full(a, 2000.0), lead_s=60, min_history_s=0)
+    busy.observe(obs(0.0, 2000.0))
+    assert busy.replicas(obs(60.0, 2000.0)) == 286  # 2000 / 7: the target dominates

@@ -1,0 +1,161 @@
+"""Table and chart of ``tidewise bench autoscale``: demand, each policy's replicas, violations.
+
+One chart, as the issue asks: the demand expressed in replicas (grey area) with every
+policy's replica count over it, and beneath, one row of marks per policy at the times its
+service fell below 99.9 %. Only the measured part (after the warm-up) is drawn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+from rich.table import Table
+
+from tidewise.report.figures import DEMAND_COLOUR, POLICY_COLOURS
+from tidewise.report.files import write_atomically
+from tidewise.report.series import axis, bucket_means
+
+SERVED_OK = 0.999
+
+
+def autoscale_table(rows: Sequence[dict[str, object]], title: str) -> Table:
+    """One row per policy; ratios against ``hpa`` and ``oracle`` when they ran."""
+    table = Table(title=title)
+    for column in (
+        "Policy",
+        "Replica-h",
+        "vs hpa",
+        "vs oracle",
+        "Served",
+        "Violation min",
+        "Scale events",
+    ):
+        table.add_column(column, justify="left" if column == "Policy" else "right")
+    by_name = {str(r["policy"]): r for r in rows}
+
+    def versus(row: dict[str, object], base: str) -> str:
+        other = by_name.get(base)
+        if other is None or not other["replica_hours"]:
+            return "-"
+        return f"{float(row['replica_hours']) / float(other['replica_hours']):.3f}x"  # type: ignore[arg-type]
+
+    for row in rows:
+        table.add_row(
+            str(row["policy"]),
+            f"{float(row['replica_hours']):,.1f}",  # type: ignore[arg-type]
+            versus(row, "hpa"),
+            versus(row, "oracle"),
+            f"{100 * float(row['served_fraction']):.3f} %",  # type: ignore[arg-type]
+            f"{row['violation_minutes']:,}",
+            f"{row['scale_events']:,}",
+        )
+    return table
+
+
+def autoscale_figure(
+    start_unix_s: float,
+    step_s: float,
+    demand_replicas: np.ndarray,
+    series: dict[str, tuple[np.ndarray, np.ndarray]],
+    measured_from: int,
+) -> go.Figure:
+    """``series``: per policy, (replicas per step, served fraction per step)."""
+    first = measured_from
+    ax = axis(start_unix_s + first * step_s, step_s, len(demand_replicas) - first)
+    fig = make_subplots(
+        rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.04
+    )
+    demand = bucket_means(np.nan_to_num(demand_replicas[first:]), ax.factor)
+    fig.add_trace(
+        go.Scatter(
+            x0=ax.x0,
+            dx=ax.dx_ms,
+            y=demand,
+            name="demand (replicas at target)",
+            fill="tozeroy",
+            mode="none",
+            fillcolor=DEMAND_COLOUR,
+            opacity=0.5,
+        ),
+        row=1,
+        col=1,
+    )
+    for k, (name, (replicas, served)) in enumerate(series.items()):
+        colour = POLICY_COLOURS[k % len(POLICY_COLOURS)]
+        fig.add_trace(
+            go.Scatter(
+                x0=ax.x0,
+                dx=ax.dx_ms,
+                y=bucket_means(replicas[first:], ax.factor),
+                name=name,
+                mode="lines",
+                line={"color": colour, "width": 1.2},
+                legendgroup=name,
+            ),
+            row=1,
+            col=1,
+        )
+        low = np.nan_to_num(served[first:], nan=1.0) < SERVED_OK
+        hits = bucket_means(low.astype(float), ax.factor) > 0
+        where = np.flatnonzero(hits)
+        fig.add_trace(
+            go.Scatter(
+                x=[_at(ax.x0, ax.dx_ms, i) for i in where],
+                y=[name] * len(where),
+                mode="markers",
+                marker={"color": colour, "symbol": "line-ns-open", "size": 10},
+                name=f"{name}: below 99.9 %",
+                legendgroup=name,
+                showlegend=False,
+            ),
+            row=2,
+            col=1,
+        )
+    fig.update_layout(
+        title="Demand and replicas after the warm-up; marks: times below 99.9 % served",
+        template="plotly_white",
+        height=620,
+        hovermode="x unified",
+        margin={"l": 60, "r": 20, "t": 80, "b": 40},
+    )
+    fig.update_yaxes(title_text="replicas", row=1, col=1, rangemode="tozero")
+    fig.update_yaxes(title_text="violations", row=2, col=1)
+    return fig
+
+
+def _at(x0: str, dx_ms: float, index: int) -> str:
+    base = np.datetime64(x0.replace(" ", "T"), "ms")
+    return str(base + np.timedelta64(int(index * dx_ms), "ms")).replace("T", " ")
+
+
+def write_autoscale_html(
+    path: Path,
+    title: str,
+    table_rows: Sequence[dict[str, object]],
+    figure: go.Figure,
+    notes: str,
+) -> None:
+    head = "".join(f"<th>{escape(k)}</th>" for k in table_rows[0] if k != "decided_by")
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{escape(str(v))}</td>" for k, v in row.items() if k != "decided_by")
+        + "</tr>"
+        for row in table_rows
+    )
+    chart = pio.to_html(figure, full_html=False, include_plotlyjs=False)
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<script>{get_plotlyjs()}</script>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:right}"
+        "td:first-child{text-align:left}</style></head><body>"
+        f"<h1>{escape(title)}</h1><p>{escape(notes)}</p>{chart}"
+        f"<table><tr>{head}</tr>{body}</table></body></html>"
+    )
+    write_atomically(path, page)
