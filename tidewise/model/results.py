@@ -39,6 +39,26 @@ class WorkloadResult(BaseModel):
     peak_replicas: int
 
 
+class RightsizingLine(BaseModel):
+    """One workload's requests against the VPA-style recommendation from its replayed usage.
+
+    Reclaimable amounts are per replica times the run's mean replicas; dollars at the
+    catalog's price of a vCPU-hour and a GiB-hour, over a 730-hour month.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    workload: str
+    mean_replicas: float
+    cpu_request_milli: int
+    cpu_target_milli: int
+    memory_request_mib: int
+    memory_target_mib: int
+    reclaimable_vcpu: float
+    reclaimable_gib: float
+    reclaimable_usd_per_month: float
+
+
 class RunResult(BaseModel):
     """One policy's replay. Costs in USD, hours of provisioned capacity (paid for)."""
 
@@ -55,6 +75,7 @@ class RunResult(BaseModel):
     interruptions: int
     launch_failures: int
     workloads: list[WorkloadResult]
+    rightsizing: list[RightsizingLine] = []
     wall_s: float = Field(exclude=True)
     timeseries: TimeSeries | None = Field(default=None, exclude=True)
 

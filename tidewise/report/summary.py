@@ -134,3 +134,31 @@ def horizon(seconds: float) -> str:
     if seconds >= 2 * 3600:
         return f"{seconds / 3600:g} h"
     return f"{seconds / 60:g} min"
+
+
+RIGHTSIZING_HEADERS = (
+    "Policy",
+    "Workload",
+    "CPU request → target",
+    "Memory request → target",
+    "Reclaimable",
+    "USD / month",
+)
+
+
+def rightsizing_rows(report: SimReport) -> list[tuple[str, ...]]:
+    """Per run and workload: requests against the VPA-style targets from that run's usage."""
+    rows = []
+    for run in report.runs:
+        for line in run.rightsizing:
+            rows.append(
+                (
+                    run.policy,
+                    line.workload,
+                    f"{line.cpu_request_milli:,} m → {line.cpu_target_milli:,} m",
+                    f"{line.memory_request_mib:,} → {line.memory_target_mib:,} MiB",
+                    f"{line.reclaimable_vcpu:,.1f} vCPU, {line.reclaimable_gib:,.1f} GiB",
+                    usd(line.reclaimable_usd_per_month),
+                )
+            )
+    return rows

@@ -10,10 +10,12 @@ from tidewise.model.results import SimReport
 from tidewise.report.summary import (
     COST_COLUMN,
     MINUS,
+    RIGHTSIZING_HEADERS,
     VS_FIRST_COLUMN,
     WORKLOAD_HEADERS,
     horizon,
     policy_summary,
+    rightsizing_rows,
     workload_groups,
 )
 
@@ -23,6 +25,17 @@ def render_table(report: SimReport, console: Console) -> None:
     console.print(_policy_table(report))
     if any(run.workloads for run in report.runs):
         console.print(_workload_table(report))
+    rows = rightsizing_rows(report)
+    if rows:
+        table = Table(
+            title="right-sizing: requests against what each run's usage needs (VPA's rule)",
+            caption="at mean replicas; an HPA on CPU would add replicas if CPU requests shrink",
+        )
+        for i, header in enumerate(RIGHTSIZING_HEADERS):
+            table.add_column(header, justify="left" if i < 2 else "right", no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
 
 
 def _policy_table(report: SimReport) -> Table:

@@ -22,6 +22,7 @@ from tidewise.model.results import SimReport
 from tidewise.placement import pods_per_node
 from tidewise.sim.cloud import CloudSettings, Shortage
 from tidewise.sim.policies import POLICIES
+from tidewise.sim.rightsizing import rightsize, unit_prices
 from tidewise.sim.scenario import Scenario, ScenarioError, resolve_path
 from tidewise.sim.traces import (
     BUILTIN_TRACES,
@@ -115,12 +116,19 @@ def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
 def run(prepared: PreparedScenario, progress: Progress | None = None) -> SimReport:
     """Replay every policy of the scenario on the same demand and the same seed."""
     scenario = prepared.scenario
+    setup = prepared.setup
+    prices = unit_prices(setup.offerings)
+    usage = [w.usage for w in scenario.workloads]
     runs = []
     for name in scenario.policies:
-        controllers = POLICIES[name][1](prepared.setup)
-        twin = Twin(prepared.setup, controllers, np.random.default_rng(scenario.seed))
+        controllers = POLICIES[name][1](setup)
+        twin = Twin(setup, controllers, np.random.default_rng(scenario.seed))
         report = None if progress is None else _bind_progress(progress, name)
-        runs.append(twin.run(name, report))
+        result = twin.run(name, report)
+        if result.timeseries is not None:
+            lines = rightsize(setup.workloads, usage, result.timeseries, prices)
+            result = result.model_copy(update={"rightsizing": lines})
+        runs.append(result)
         if progress is not None:
             progress(name, 1.0)
     return SimReport(

@@ -152,6 +152,19 @@ class ReplicasSpec(Strict):
         return self
 
 
+class UsageSpec(Strict):
+    """What a replica really uses, as fractions of its requests: the twin's usage model.
+
+    CPU is what the HPA sees (the request times the utilisation of the replica); memory is
+    ``memory_idle`` of the request when idle, rising linearly to ``memory_at_capacity`` when
+    serving at capacity. Real services request well above this (Autopilot, EuroSys 2020:
+    46 % slack on hand-set limits), which is what right-sizing reclaims.
+    """
+
+    memory_idle: float = Field(0.35, gt=0, le=2)
+    memory_at_capacity: float = Field(0.5, gt=0, le=2)
+
+
 class WorkloadSpecIn(Strict):
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     trace: TraceSpec
@@ -160,6 +173,7 @@ class WorkloadSpecIn(Strict):
     startup: Seconds = 30.0
     replicas: ReplicasSpec = ReplicasSpec()
     target_utilization: float = Field(0.6, gt=0, le=1)
+    usage: UsageSpec = UsageSpec()
 
 
 class Scenario(Strict):
