@@ -90,3 +90,14 @@ def test_settle_applies_the_floor_at_once_and_keeps_history():
     assert h.settle(0.0, 4, 2, floor=6).replicas == 6
     assert h.history.recommendations  # the controller's memory is kept on the object
     assert h.settle(15.0, 6, 30).replicas == 12  # legacy scale-up limit: 2 x current
+
+
+def test_a_custom_metric_hpa_scales_on_the_twins_request_rate():
+    per_replica = Metric(MetricKind.EXTERNAL, "rps", TargetType.AVERAGE_VALUE, 5000, query=None)
+    rps = Metric(
+        MetricKind.EXTERNAL, "rps", TargetType.AVERAGE_VALUE, 5000, query="requests_per_second"
+    )
+    # 35 rps at 5 rps per replica -> 7
+    assert HpaController(metrics=(rps,)).decide(view(0, 4, 4, 35)) == [ScaleTo("web", 7)]
+    # an unknown series is a metric error: nothing changes
+    assert HpaController(metrics=(per_replica,)).decide(view(0, 4, 4, 35)) == []

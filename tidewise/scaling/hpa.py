@@ -83,7 +83,8 @@ class StatusMetrics:
     initialisation period), share the load evenly and burn CPU in
     proportion to it (at the request when serving at capacity); starting pods are Running
     and not Ready (inside the CPU initialisation period, so Kubernetes ignores them);
-    pending pods are Pending.
+    pending pods are Pending. Object and External metrics read the twin's named series
+    (``value``), so a custom-metric HPA (a Prometheus query in production) runs here too.
     """
 
     status: WorkloadStatus
@@ -127,15 +128,27 @@ class StatusMetrics:
         return samples
 
     def value(self, metric: Metric) -> int:
-        raise ReplicaCalculationError(f"the twin has no object or external metric {metric.name}")
+        """The twin's named series, in milli-units; a query must name one of them."""
+        series = {
+            "requests_per_second": self.status.demand_rps,
+            "ready_replicas": float(self.status.ready),
+        }
+        name = metric.query or metric.name
+        if name not in series:
+            raise ReplicaCalculationError(
+                f"the twin has no series {name!r}; it offers {', '.join(series)}"
+            )
+        return round(1000 * series[name])
 
 
 @dataclass
 class HpaController:
-    """The twin's reactive scaler: a CPU-utilisation HPA per workload, legacy behaviour."""
+    """The twin's reactive scaler: an HPA per workload, legacy behaviour; on CPU utilisation
+    at the workload's target unless ``metrics`` says otherwise."""
 
     period_s: float = SYNC_PERIOD_S
     behavior: HpaBehavior | None = None
+    metrics: tuple[Metric, ...] | None = None
     _hpas: dict[str, HorizontalPodAutoscaler] = field(default_factory=dict, init=False)
 
     def decide(self, view: ClusterView) -> Sequence[Decision]:
@@ -147,7 +160,7 @@ class HpaController:
                 HorizontalPodAutoscaler(
                     spec.min_replicas,
                     spec.max_replicas,
-                    (Metric.cpu_utilization(round(100 * spec.target_utilization)),),
+                    self.metrics or (Metric.cpu_utilization(round(100 * spec.target_utilization)),),
                     self.behavior,
                 ),
             )
