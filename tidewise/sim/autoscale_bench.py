@@ -25,15 +25,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from tidewise.scaling.behavior import (
-    HpaBehavior,
-    PolicyType,
-    ScalingPolicy,
-    ScalingRules,
-    SelectPolicy,
-)
+from tidewise.scaling.behavior import HpaBehavior
 from tidewise.scaling.cron import CronScaler
-from tidewise.scaling.elastic import CronOnly, ElasticScaler
+from tidewise.scaling.elastic import TIDEWISE_BEHAVIOR, CronOnly, ElasticScaler
 from tidewise.scaling.forecast import forecaster_named
 from tidewise.scaling.hpa import HorizontalPodAutoscaler
 from tidewise.scaling.metrics import Metric
@@ -51,9 +45,6 @@ from tidewise.sim.rate_trace import RateTrace
 AUTOSCALE_POLICIES = ("hpa", "cron", "predictive", "combined", "oracle")
 CRON_QUANTILE = 0.95  # a schedule alone must cover the hour's busy minutes
 COMBINED_CRON_QUANTILE = 0.5
-TIDEWISE_BEHAVIOR = HpaBehavior(
-    scale_down=ScalingRules(180, (ScalingPolicy(PolicyType.PERCENT, 100, 15),), SelectPolicy.MAX)
-)
 AUTO_CAPACITY_REPLICAS = 20  # auto capacity: the load's 95th percentile fills this many
 
 

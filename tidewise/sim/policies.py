@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from tidewise.capacity import FixedCapacity, NodeAutoscaler
 from tidewise.model import Controller, PurchaseOption
 from tidewise.scaling import FixedReplicas, HpaController
+from tidewise.scaling.elastic import ElasticController
+from tidewise.scaling.forecast import forecaster_named
 from tidewise.sim.twin import TwinSetup
+
+ELASTIC_FORECASTER = "recent-level"
 
 
 def peak_replicas(setup: TwinSetup) -> dict[str, int]:
@@ -32,6 +37,15 @@ def _reactive(setup: TwinSetup) -> list[Controller]:
     return [HpaController(), NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND}))]
 
 
+def _elastic(setup: TwinSetup) -> list[Controller]:
+    epoch = datetime.fromtimestamp(setup.start_unix_s, tz=UTC)
+    forecast = forecaster_named(ELASTIC_FORECASTER).forecast
+    return [
+        ElasticController(epoch, forecast),
+        NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND})),
+    ]
+
+
 POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
     "fixed-on-demand": (
         "static on-demand nodes and replicas sized for the observed peak",
@@ -42,7 +56,11 @@ POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
         _fixed(PurchaseOption.RESERVED),
     ),
     "reactive": (
-        "Kubernetes-style HPA plus a cluster-autoscaler on on-demand nodes",
+        "Kubernetes' HPA plus a cluster-autoscaler on on-demand nodes",
         _reactive,
+    ),
+    "elastic": (
+        "tidewise's replica policy (HPA + forecast) plus the same node autoscaler",
+        _elastic,
     ),
 }
