@@ -203,3 +203,77 @@ def test_bench_gpu_pack_bad_options(tmp_path, shared_data, args, message):
         cwd=tmp_path,
     )
     assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def synthetic_trace(tmp_path: Path, days: int = 3) -> Path:
+    """A daily cycle of request counts per minute, in ISO time, with a one-hour gap."""
+    path = tmp_path / "rate.csv"
+    lines = ["time,rps,status"]
+    for minute in range(days * 1440):
+        hour = (minute // 60) % 24
+        stamp = f"2026-11-{1 + minute // 1440:02d}T{hour:02d}:{minute % 60:02d}:00Z"
+        level = 40 + 30 * (8 <= hour < 20)
+        status = "missing" if days * 1440 - 120 <= minute < days * 1440 - 60 else "ok"
+        lines.append(f"{stamp},{level + (minute * 7919) % 9},{status}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_bench_autoscale_end_to_end(tmp_path):
+    trace = synthetic_trace(tmp_path)
+    out = tidewise(
+        "bench",
+        "autoscale",
+        "--trace",
+        str(trace),
+        "--warmup-days",
+        "1.5",
+        "--forecaster",
+        "recent-level",
+        "--capacity",
+        "10",
+        "--json",
+        "a.json",
+        "--report",
+        "a.html",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads((tmp_path / "a.json").read_text())
+    assert result["value_column"] == "rps" and result["warmup_s"] == 1.5 * 86400
+    rows = {r["policy"]: r for r in result["policies"]}
+    assert list(rows) == ["hpa", "cron", "predictive", "combined", "oracle"]
+    for row in rows.values():
+        assert {"replica_hours", "served_fraction", "violation_minutes", "scale_events"} <= set(row)
+        assert 0 < row["served_fraction"] <= 1 and row["replica_hours"] > 0
+    # the oracle is the lower bound at the target: a policy that serves as much pays more
+    served = [r for r in rows.values() if r["served_fraction"] >= 0.999]
+    assert len(served) >= 4
+    assert all(r["replica_hours"] >= rows["oracle"]["replica_hours"] for r in served)
+    assert rows["oracle"]["violation_minutes"] == 0
+    assert "combined" in out.stdout and "combined" in (tmp_path / "a.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--value-col", "qps"], "no column 'qps' for --value-col"),
+        (["--policy", "magic"], "--policy: unknown magic"),
+        (["--forecaster", "tea-leaves"], "--forecaster: unknown forecaster"),
+        (["--warmup-days", "5"], "lower --warmup-days"),
+        (["--time-zone", "Mars/Olympus"], "--time-zone"),
+        (["--target-utilization", "1.5"], "--target-utilization"),
+    ],
+)
+def test_bench_autoscale_bad_options(tmp_path, args, message):
+    out = tidewise(
+        "bench",
+        "autoscale",
+        "--trace",
+        str(synthetic_trace(tmp_path, days=2)),
+        "--quiet",
+        *args,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr

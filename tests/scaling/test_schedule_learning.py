@@ -47,9 +47,15 @@ def test_the_learnt_schedule_scales_before_the_morning_peak():
     assert scaler.floor == 10
 
 
-def test_gaps_are_ignored_and_unseen_hours_keep_the_minimum():
+def test_unseen_hours_borrow_from_the_other_day_type_then_the_whole_history():
     start, load = two_weeks()
-    load[(np.arange(len(load)) // 60) % 24 == 10] = np.nan
+    minutes = np.arange(len(load))
+    weekday = (minutes // 1440) % 7 < 5
+    load[weekday & ((minutes // 60) % 24 == 10)] = np.nan  # weekdays at 10:00 never seen
+    load[(minutes // 60) % 24 == 11] = np.nan  # 11:00 never seen at all
     spec = learn_cron(load, 60.0, start, SERVICE, lead_s=60)
     sizes = {j.name: j.target_size for j in spec.jobs}
-    assert sizes["weekday-10"] == 1 and sizes["weekday-11"] == 10
+    assert sizes["weekday-10"] == sizes["weekend-10"] == 4
+    assert sizes["weekday-11"] == 10  # the 95th percentile of everything: the weekday peak
+    empty = learn_cron(np.full(1440, np.nan), 60.0, start, SERVICE, lead_s=60)
+    assert {j.target_size for j in empty.jobs} == {1}

@@ -23,6 +23,7 @@ from tidewise.report.files import write_atomically
 from tidewise.report.series import axis, bucket_means
 
 SERVED_OK = 0.999
+SHOWN_S = 7 * 86_400.0  # the initial zoom: a week, where single days can still be told apart
 
 
 def autoscale_table(rows: Sequence[dict[str, object]], title: str) -> Table:
@@ -37,7 +38,7 @@ def autoscale_table(rows: Sequence[dict[str, object]], title: str) -> Table:
         "Violation min",
         "Scale events",
     ):
-        table.add_column(column, justify="left" if column == "Policy" else "right")
+        table.add_column(column, justify="left" if column == "Policy" else "right", no_wrap=True)
     by_name = {str(r["policy"]): r for r in rows}
 
     def versus(row: dict[str, object], base: str) -> str:
@@ -118,8 +119,11 @@ def autoscale_figure(
             row=2,
             col=1,
         )
+    shown = min(len(demand_replicas) - first, int(SHOWN_S // step_s))
+    fig.update_xaxes(range=[ax.x0, _at(ax.x0, step_s * 1000, shown)])
     fig.update_layout(
-        title="Demand and replicas after the warm-up; marks: times below 99.9 % served",
+        title="Demand and replicas after the warm-up (first week shown; double-click the chart "
+        "for all); marks: times below 99.9 % served",
         template="plotly_white",
         height=620,
         hovermode="x unified",
