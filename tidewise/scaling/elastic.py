@@ -60,7 +60,8 @@ class ElasticScaler:
     def recommend(self, obs: ServiceObservation) -> ReplicaDecision:
         proposals: dict[str, int] = {}
         if self.reactive:
-            reactive = self.hpa.proposal(ObservedPods(obs), obs.replicas, obs.now_s)
+            source = obs.source or ObservedPods(obs)
+            reactive = self.hpa.proposal(source, obs.replicas, obs.now_s)
             if reactive is not None:
                 proposals["reactive"] = reactive
         if self.predictive is not None:
@@ -109,6 +110,9 @@ class ElasticController:
     forecast: Forecast
     period_s: float = SYNC_PERIOD_S
     _scalers: dict[str, ElasticScaler] = field(default_factory=dict, init=False)
+    _ready: dict[tuple[int, int, int], tuple[PodSample, ...]] = field(
+        default_factory=dict, init=False
+    )
 
     def decide(self, view: ClusterView) -> Sequence[Decision]:
         decisions: list[Decision] = []
@@ -134,13 +138,13 @@ class ElasticController:
                     service, self.forecast, lead_s=spec.startup_s + FORECAST_MARGIN_S
                 )
                 scaler = self._scalers[spec.name] = ElasticScaler(hpa, predictive)
-            source = StatusMetrics(status, view.time_s)
             obs = ServiceObservation(
                 now_s=view.time_s,
                 wall=self.epoch + timedelta(seconds=view.time_s),
                 replicas=status.desired,
-                pods=source.pods(Metric.cpu_utilization(100)),
+                pods=(),
                 load=status.demand_rps,
+                source=StatusMetrics(status, view.time_s, self._ready),
             )
             decision = scaler.recommend(obs)
             if decision.replicas != status.desired:

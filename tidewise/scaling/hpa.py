@@ -12,8 +12,10 @@ is an explicit field, so the object can be rebuilt from its status after a resta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from tidewise.model import ClusterView, Decision, ScaleTo, WorkloadStatus
 from tidewise.scaling.behavior import HpaBehavior, ScaleDecision, ScalingHistory, reconcile
@@ -27,7 +29,15 @@ from tidewise.scaling.replica_calculator import (
 )
 
 SYNC_PERIOD_S = 15.0  # --horizontal-pod-autoscaler-sync-period
-LONG_AGO_S = 86_400.0
+READY_CACHE_SIZE = 4096
+MEMO_SIZE = 4096
+
+
+@runtime_checkable
+class Fingerprinted(Protocol):
+    def fingerprint(self) -> Hashable:
+        """Equal for observations that give every metric the same answer at any time."""
+        ...
 
 
 @dataclass
@@ -38,6 +48,7 @@ class HorizontalPodAutoscaler:
     behavior: HpaBehavior | None = None  # None: no spec.behavior (Kubernetes' legacy rules)
     settings: CalculatorSettings = DEFAULT_SETTINGS
     history: ScalingHistory = field(default_factory=ScalingHistory)
+    _memo: dict[Hashable, int | None] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_replicas <= self.max_replicas:
@@ -46,7 +57,21 @@ class HorizontalPodAutoscaler:
             raise ValueError("an HPA needs at least one metric")
 
     def proposal(self, source: MetricsSource, current: int, now_s: float) -> int | None:
-        """The highest replica count the metrics ask for, or None when they say nothing."""
+        """The highest replica count the metrics ask for, or None when they say nothing.
+
+        A source that can say when two observations are the same (``Fingerprinted``) gets
+        the earlier answer back: the twin's counts repeat for several syncs in a row.
+        """
+        if not isinstance(source, Fingerprinted):
+            return self._propose(source, current, now_s)
+        key = (source.fingerprint(), current)
+        if key not in self._memo:
+            if len(self._memo) > MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = self._propose(source, current, now_s)
+        return self._memo[key]
+
+    def _propose(self, source: MetricsSource, current: int, now_s: float) -> int | None:
         proposals = []
         failed = False
         for metric in self.metrics:
@@ -79,7 +104,7 @@ class HorizontalPodAutoscaler:
 class StatusMetrics:
     """A twin workload's pods as metrics-server would report their CPU.
 
-    The twin knows counts, not pods: Ready pods are taken as started long ago (past the CPU
+    The twin knows counts, not pods: Ready pods are taken as Ready long ago (past the CPU
     initialisation period), share the load evenly and burn CPU in
     proportion to it (at the request when serving at capacity); starting pods are Running
     and not Ready (inside the CPU initialisation period, so Kubernetes ignores them);
@@ -89,24 +114,27 @@ class StatusMetrics:
 
     status: WorkloadStatus
     now_s: float
+    ready_cache: dict[tuple[int, int, int], tuple[PodSample, ...]] | None = None
 
     def pods(self, metric: Metric) -> Sequence[PodSample]:
         request = self.status.spec.requests.cpu_milli
-        use = self.status.utilization or 0.0
-        samples = [
-            PodSample(
-                f"ready-{i}",
-                "Running",
-                True,
-                self.now_s - LONG_AGO_S,
-                self.now_s - LONG_AGO_S,
-                False,
-                request,
-                round(request * use),
-                self.now_s,
+        busy = round(request * (self.status.utilization or 0.0))
+        key = (self.status.ready, request, busy)
+        ready = None if self.ready_cache is None else self.ready_cache.get(key)
+        if ready is None:
+            # Ready since long before any sync: the samples do not depend on the time, so a
+            # controller may keep them while the load and the count stay the same
+            ready = tuple(
+                PodSample(
+                    f"ready-{i}", "Running", True, -math.inf, -math.inf, False, request, busy, None
+                )
+                for i in range(self.status.ready)
             )
-            for i in range(self.status.ready)
-        ]
+            if self.ready_cache is not None:
+                if len(self.ready_cache) > READY_CACHE_SIZE:
+                    self.ready_cache.clear()
+                self.ready_cache[key] = ready
+        samples = list(ready)
         samples += [
             PodSample(
                 f"starting-{i}",
@@ -126,6 +154,12 @@ class StatusMetrics:
             for i in range(self.status.pending)
         ]
         return samples
+
+    def fingerprint(self) -> Hashable:
+        """Starting pods are always inside their CPU initialisation period here and Ready
+        ones long past it, so the counts and the load decide every answer."""
+        s = self.status
+        return (s.ready, s.starting, s.pending, s.spec.requests.cpu_milli, s.demand_rps)
 
     def value(self, metric: Metric) -> int:
         """The twin's named series, in milli-units; a query must name one of them."""
@@ -150,6 +184,9 @@ class HpaController:
     behavior: HpaBehavior | None = None
     metrics: tuple[Metric, ...] | None = None
     _hpas: dict[str, HorizontalPodAutoscaler] = field(default_factory=dict, init=False)
+    _ready: dict[tuple[int, int, int], tuple[PodSample, ...]] = field(
+        default_factory=dict, init=False
+    )
 
     def decide(self, view: ClusterView) -> Sequence[Decision]:
         decisions: list[Decision] = []
@@ -165,7 +202,8 @@ class HpaController:
                 ),
             )
             current = status.desired
-            desired = hpa.proposal(StatusMetrics(status, view.time_s), current, view.time_s)
+            source = StatusMetrics(status, view.time_s, self._ready)
+            desired = hpa.proposal(source, current, view.time_s)
             if desired is None:
                 continue  # Kubernetes reports the metric error and leaves the target alone
             decision = hpa.settle(view.time_s, current, desired)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from tidewise.scaling.metrics import MetricsSource
 from tidewise.scaling.replica_calculator import PodSample
 
 STARTING_CPU_FRACTION = 0.1  # of its request: what a pod that is not Ready yet burns
@@ -55,6 +56,7 @@ class ServiceObservation:
     replicas: int  # the count asked for now (spec.replicas)
     pods: Sequence[PodSample]
     load: float | None  # offered load now; None while unobserved
+    source: MetricsSource | None = None  # where metrics come from; None: from ``pods``
 
 
 @dataclass(frozen=True)
