@@ -130,6 +130,23 @@ def test_spot_interruption_notice_then_node_gone_capacity_drops_cost_stops():
     spot_cost = result.timeseries.cost_usd["spot"]
     assert spot_cost[gone:] == [0.0] * (minutes - gone)
     assert result.cost_by_option_usd["spot"] == pytest.approx(0.18 * np.ceil(reclaim) / 3600)
+    # the four pods went with the node and nothing brought them back: all four lost
+    assert result.evictions == 4 and result.pods_lost == 4
+    assert result.spot_share == 1.0
+
+
+def test_evicted_pods_running_again_elsewhere_are_not_lost():
+    seed = 11
+    notice = np.random.default_rng(seed).exponential(3600 / SPOT.interruptions_per_hour)
+    minutes = int((notice + SPOT.notice_s) // 60) + 30
+    result = Twin(
+        setup([20.0] * minutes, (SPOT, OD)),
+        [FixedReplicas({"web": 4}), NodeAutoscaler(frozenset(PurchaseOption))],
+        np.random.default_rng(seed),
+    ).run("spot-then-anything")
+    assert result.interruptions >= 1 and result.evictions >= 4
+    assert result.pods_lost == 0  # the autoscaler bought a replacement and they run again
+    assert 0 < result.spot_share <= 1
 
 
 def test_notice_cordons_the_node_which_keeps_serving():

@@ -74,6 +74,9 @@ class RunResult(BaseModel):
     node_launches: int
     interruptions: int
     launch_failures: int
+    spot_share: float = 0.0  # share of node-hours on spot
+    evictions: int = 0  # pods removed with their node (interruption, drain)
+    pods_lost: int = 0  # evicted pods not running again by the end, and still wanted
     workloads: list[WorkloadResult]
     rightsizing: list[RightsizingLine] = []
     wall_s: float = Field(exclude=True)

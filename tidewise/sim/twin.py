@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
@@ -104,6 +105,11 @@ class Twin:
         self.pending: dict[str, None] = {}
         self.unavailable: dict[str, float] = {}
         self.interruptions = 0
+        self.evictions = 0
+        # evicted pods of each workload not yet running again elsewhere
+        self.owed = [0] * len(setup.workloads)
+        self.live_nodes: Counter[PurchaseOption] = Counter()
+        self.node_seconds: Counter[PurchaseOption] = Counter()
         self.reserved_terms: dict[str, Instance] = {}
         self._heap: list[tuple[float, int, Event, object]] = []
         self._seq = 0
@@ -176,6 +182,8 @@ class Twin:
             ]
             self.service.accrue(self.minute, dt, capacity)
             self.costs.accrue(self.minute, dt)
+            for option, count in self.live_nodes.items():
+                self.node_seconds[option] += count * dt
             self.now = t
 
     # -- events --------------------------------------------------------------------------
@@ -207,6 +215,8 @@ class Twin:
         pod = self.pods.get(str(name))
         if pod is not None and pod.phase is PodPhase.STARTING:
             self._set_phase(pod, PodPhase.RUNNING)
+            i = self.index[pod.workload]
+            self.owed[i] = max(self.owed[i] - 1, 0)
 
     def _on_notice(self, name: object) -> None:
         node = self.nodes.get(str(name))
@@ -280,6 +290,7 @@ class Twin:
         )
         self._put_node(node)
         self.pods_on_node[node.name] = set()
+        self.live_nodes[offering.option] += 1
         if not self._instant:
             self._push(instance.ready_s, Event.NODE_READY, node.name)
         if instance.reclaim_notice_s is not None:
@@ -290,12 +301,19 @@ class Twin:
             self._push(term_end, Event.TERM_END, instance.name)
 
     def _release_node(self, name: str) -> None:
-        """The node goes away with its pods; their workloads recreate them as pending."""
+        """The node goes away with its pods; their workloads recreate them as pending.
+
+        Each pod it held is an eviction, owed to its workload until a pod of that workload
+        is running again."""
         touched = set()
         for pod_name in sorted(self.pods_on_node.pop(name)):
             pod = self.pods[pod_name]
-            touched.add(self.index[pod.workload])
+            i = self.index[pod.workload]
+            touched.add(i)
+            self.evictions += 1
+            self.owed[i] += 1
             self._delete_pod(pod, release=False)
+        self.live_nodes[self.nodes[name].offering.option] -= 1
         del self.nodes[name]
         self._version += 1
         self.cloud.release(self.instances.pop(name), self.now, min(self.minute, self.minutes - 1))
@@ -390,6 +408,17 @@ class Twin:
 
     # -- the result ----------------------------------------------------------------------
 
+    def _spot_share(self) -> float:
+        total = sum(self.node_seconds.values())
+        return self.node_seconds[PurchaseOption.SPOT] / total if total else 0.0
+
+    def _pods_lost(self) -> int:
+        """Evicted pods still owed at the end and still wanted: a workload that scaled in
+        meanwhile did not lose the pods it no longer asks for."""
+        return sum(
+            min(owed, max(self.desired[i] - self.ready[i], 0)) for i, owed in enumerate(self.owed)
+        )
+
     def _result(self, policy: str, wall_s: float) -> RunResult:
         names = [w.name for w in self.setup.workloads]
         by_option = self.costs.totals()
@@ -405,6 +434,9 @@ class Twin:
             node_launches=self.cloud.launches,
             interruptions=self.interruptions,
             launch_failures=self.cloud.failures,
+            spot_share=self._spot_share(),
+            evictions=self.evictions,
+            pods_lost=self._pods_lost(),
             workloads=[
                 WorkloadResult(
                     name=name,
