@@ -258,3 +258,45 @@ def test_gpu_fragmentation_is_sampled_every_quarter_hour_with_gpu_pods():
 def test_no_gpu_no_fragmentation_series():
     result = Twin(setup([20.0] * 30), reactive(), np.random.default_rng(0)).run("cpu")
     assert result.timeseries.gpu_fragment_pct == []
+
+
+def test_a_storm_multiplies_the_interruption_hazard_inside_its_window():
+    from tidewise.sim.cloud import Storm
+
+    def notices(storms, n=4000):
+        cloud = SimCloud(
+            CloudSettings(storms=storms),
+            1e9,
+            np.random.default_rng(5),
+            CostLedger(1),
+            lambda o, size: o.price_per_hour,
+            lambda o: 0.0,
+        )
+        return np.array([cloud._draw_notice(SPOT, 0.0) for _ in range(n)])
+
+    calm = notices(())
+    storm = notices((Storm(3600.0, 7200.0, hazard_multiplier=10.0, capacity=1.0),))
+    # 0.5 interruptions an hour: P(survive the first hour) = e^-0.5 either way...
+    assert np.mean(calm < 3600) == pytest.approx(1 - np.exp(-0.5), abs=0.03)
+    assert np.mean(storm < 3600) == pytest.approx(1 - np.exp(-0.5), abs=0.03)
+    # ...then inside the storm 5 an hour: surviving it is e^-5 of those that entered it
+    entered = storm >= 3600
+    assert np.mean(storm[entered] >= 7200) == pytest.approx(np.exp(-5), abs=0.01)
+    assert np.mean(calm[calm >= 3600] >= 7200) == pytest.approx(np.exp(-0.5), abs=0.03)
+
+
+def test_a_storm_halves_spot_launches_and_spares_on_demand():
+    from tidewise.sim.cloud import Storm
+
+    cloud = SimCloud(
+        CloudSettings(storms=(Storm(0.0, 100.0, capacity=0.5),)),
+        1e6,
+        np.random.default_rng(2),
+        CostLedger(1),
+        lambda o, size: o.price_per_hour,
+        lambda o: 0.0,
+    )
+    spot = [cloud.launch(SPOT, 10.0, None) for _ in range(2000)]
+    assert np.mean([i is None for i in spot]) == pytest.approx(0.5, abs=0.04)
+    assert all(cloud.launch(OD, 10.0, None) is not None for _ in range(50))
+    assert all(cloud.launch(SPOT, 150.0, None) is not None for _ in range(50))  # storm over

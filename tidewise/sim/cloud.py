@@ -35,10 +35,31 @@ class Shortage:
 
 
 @dataclass(frozen=True, slots=True)
+class Storm:
+    """A spot storm: in [start_s, end_s) interruptions come ``hazard_multiplier`` times as
+    often and only ``capacity`` of spot launches succeed (the pool is that much smaller)."""
+
+    start_s: float
+    end_s: float
+    hazard_multiplier: float = 10.0
+    capacity: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.end_s <= self.start_s or self.hazard_multiplier < 0:
+            raise ValueError("a storm needs start < end and a multiplier >= 0")
+        if not 0 <= self.capacity <= 1:
+            raise ValueError("a storm's spot capacity is a fraction in [0, 1]")
+
+
+@dataclass(frozen=True, slots=True)
 class CloudSettings:
     vm_boot_s: tuple[float, float] = (60.0, 120.0)
     serverless_boot_s: tuple[float, float] = (20.0, 40.0)
     shortages: tuple[Shortage, ...] = ()
+    storms: tuple[Storm, ...] = ()
+
+    def storm_at(self, now: float) -> Storm | None:
+        return next((s for s in self.storms if s.start_s <= now < s.end_s), None)
 
 
 @dataclass(slots=True)
@@ -79,7 +100,12 @@ class SimCloud:
         self, offering: Offering, now: float, size: Resources | None, instant: bool = False
     ) -> Instance | None:
         """Buy one instance, or ``None`` when spot capacity is short right now."""
-        if any(s.blocks(offering, now) for s in self.settings.shortages):
+        storm = self.settings.storm_at(now)
+        if any(s.blocks(offering, now) for s in self.settings.shortages) or (
+            offering.option is PurchaseOption.SPOT
+            and storm is not None
+            and self.rng.random() >= storm.capacity
+        ):
             self.failures += 1
             return None
         self._count += 1
@@ -144,5 +170,26 @@ class SimCloud:
         rate = offering.interruptions_per_hour
         if offering.option is not PurchaseOption.SPOT or rate <= 0:
             return None
-        notice = now + offering.protection_s + float(self.rng.exponential(3600 / rate))
+        start = now + offering.protection_s
+        notice = self._after_hazard(start, float(self.rng.exponential(1.0)), rate / 3600)
         return notice if notice < self.horizon_s else None
+
+    def _after_hazard(self, start: float, budget: float, rate_per_s: float) -> float:
+        """The time at which the cumulative hazard from ``start`` reaches ``budget``: the
+        first arrival of a Poisson process whose rate storms multiply (piecewise constant)."""
+        t = start
+        for storm in sorted(self.settings.storms, key=lambda s: s.start_s):
+            if storm.end_s <= t:
+                continue
+            calm = max(storm.start_s - t, 0.0)
+            if budget <= calm * rate_per_s:
+                return t + budget / rate_per_s
+            budget -= calm * rate_per_s
+            t = max(t, storm.start_s)
+            stormy = rate_per_s * storm.hazard_multiplier
+            span = storm.end_s - t
+            if stormy > 0 and budget <= span * stormy:
+                return t + budget / stormy
+            budget -= span * stormy
+            t = storm.end_s
+        return t + budget / rate_per_s

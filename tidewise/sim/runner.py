@@ -20,7 +20,7 @@ from tidewise.catalog import (
 from tidewise.model import Offering, PurchaseOption, Resources, WorkloadSpec
 from tidewise.model.results import SimReport
 from tidewise.placement import pods_per_node
-from tidewise.sim.cloud import CloudSettings, Shortage
+from tidewise.sim.cloud import CloudSettings, Shortage, Storm
 from tidewise.sim.policies import POLICIES
 from tidewise.sim.rightsizing import rightsize, unit_prices
 from tidewise.sim.scenario import Scenario, ScenarioError, resolve_path
@@ -105,6 +105,10 @@ def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
             serverless_boot_s=cloud.serverless_boot,
             shortages=tuple(
                 Shortage(s.start, s.end, frozenset(s.instance_types)) for s in cloud.spot_shortages
+            ),
+            storms=tuple(
+                Storm(s.start, s.end, s.interruption_multiplier, s.capacity)
+                for s in cloud.spot_storms
             ),
         ),
         price_of=price_of,

@@ -83,10 +83,27 @@ class ShortageSpec(Strict):
         return self
 
 
+class StormSpec(Strict):
+    """A spot storm (issue 5's stress test): interruptions x ``interruption_multiplier`` and
+    only ``capacity`` of spot launches succeeding, from ``start`` to ``end``."""
+
+    start: Seconds
+    end: Seconds
+    interruption_multiplier: float = Field(10.0, ge=0)
+    capacity: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StormSpec:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
 class CloudSpec(Strict):
     vm_boot: tuple[Seconds, Seconds] = (60.0, 120.0)
     serverless_boot: tuple[Seconds, Seconds] = (20.0, 40.0)
     spot_shortages: list[ShortageSpec] = []
+    spot_storms: list[StormSpec] = []
 
     @field_validator("vm_boot", "serverless_boot")
     @classmethod
