@@ -99,12 +99,12 @@ class NodeAutoscaler:
             if pod.node is not None:
                 pods_by_node.setdefault(pod.node, []).append(pod)
         for node in sorted(due, key=lambda n: n.utilisation):
-            if _fits_elsewhere(pods_by_node.get(node.name, []), others):
+            if fits_elsewhere(pods_by_node.get(node.name, []), others):
                 return [Drain(node=node.name, reason="underutilized")]
         return []
 
 
-def _fits_elsewhere(pods: Sequence[Pod], nodes: Sequence[Node]) -> bool:
+def fits_elsewhere(pods: Sequence[Pod], nodes: Sequence[Node]) -> bool:
     """Whether every pod finds room on the other nodes, placed first-fit, largest first."""
     room = list(nodes)
     for pod in sorted(pods, key=lambda p: p.requests.cpu_milli, reverse=True):

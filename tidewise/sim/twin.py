@@ -222,12 +222,12 @@ class Twin:
         node = self.nodes.get(str(name))
         if node is None:
             return
+        self.interruptions += 1
         self._put_node(replace(node, state=NodeState.CORDONED, notice_s=self.now))
         self._push(self.now + node.offering.notice_s, Event.RECLAIM, node.name)
 
     def _on_reclaim(self, name: object) -> None:
         if str(name) in self.nodes:
-            self.interruptions += 1
             self._release_node(str(name))
 
     def _on_term_end(self, name: object) -> None:
