@@ -8,7 +8,8 @@ non-empty ones one at a time, and only when their pods fit elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 from tidewise.capacity.provisioning import absorb_into_launching, plan_launches
@@ -16,6 +17,7 @@ from tidewise.model import (
     ClusterView,
     Decision,
     Drain,
+    Launch,
     Node,
     NodeState,
     Offering,
@@ -23,6 +25,8 @@ from tidewise.model import (
     PurchaseOption,
 )
 from tidewise.placement import fit_on, with_pod
+
+PLAN_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +49,9 @@ class NodeAutoscaler:
     settings: NodeAutoscalerSettings = field(default_factory=NodeAutoscalerSettings)
     scale_down: bool = True
     _unneeded_since: dict[str, float] = field(default_factory=dict, init=False)
+    # plans by (pending shapes, offerings allowed): the same small batches recur all day, and
+    # an exact plan is a MILP solve
+    _plans: dict[Hashable, tuple[Launch, ...]] = field(default_factory=dict, init=False)
     _last_scale_up_s: float = field(default=float("-inf"), init=False)
 
     @property
@@ -68,8 +75,20 @@ class NodeAutoscaler:
         if not pending:
             return []
         left = absorb_into_launching(pending, view.nodes)
-        launches, _ = plan_launches(left, self._offerings(view), view.unavailable_offerings)
-        return list(launches)
+        if not left:
+            return []  # booting nodes will take them all
+        offerings = self._offerings(view)
+        key = (
+            tuple(sorted(Counter(left).items(), key=repr)),
+            tuple(o.key for o in offerings),
+            view.unavailable_offerings,
+        )
+        if key not in self._plans:
+            if len(self._plans) > PLAN_CACHE_SIZE:
+                self._plans.clear()
+            launches, _ = plan_launches(left, offerings, view.unavailable_offerings)
+            self._plans[key] = tuple(launches)
+        return list(self._plans[key])
 
     def _scale_down(self, view: ClusterView) -> list[Decision]:
         now = view.time_s
