@@ -90,4 +90,10 @@ def report() -> SimReport:
             },
         ),
     )
-    return SimReport(scenario="nasa-week", horizon_s=STEPS * STEP_S, seed=7, runs=[fixed, elastic])
+    return SimReport(
+        scenario="nasa-week",
+        horizon_s=STEPS * STEP_S,
+        seed=7,
+        runs=[fixed, elastic],
+        lower_bound_usd=1.0,
+    )

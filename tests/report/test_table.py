@@ -21,6 +21,7 @@ def _row(text: str, policy: str) -> str:
 
 def test_policy_rows_hold_the_figures(report):
     text = _render(report)
+    assert "offline lower bound $1.00" in text
     fixed = _row(text, "fixed-nodes")
     elastic = _row(text, "tidewise")
     for cell in ("$1,000.00", "100.00%", "0.0", "3,200.0", "64.0", "12"):
@@ -55,7 +56,9 @@ def test_per_workload_table(report):
 
 
 def test_report_without_runs_renders():
-    text = _render(SimReport(scenario="empty", horizon_s=3600, seed=0, runs=[]))
+    text = _render(
+        SimReport(scenario="empty", horizon_s=3600, seed=0, runs=[], lower_bound_usd=0.0)
+    )
     assert "no runs" in text
 
 

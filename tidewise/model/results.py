@@ -84,12 +84,19 @@ class RunResult(BaseModel):
 
 
 class SimReport(BaseModel):
+    """All policies of one scenario, with the scenario's offline cost lower bound.
+
+    ``lower_bound_usd`` is what serving all the demand costs at least, whatever the policy
+    (``tidewise.capacity.lower_bound``); it sits below every run that serves everything.
+    """
+
     model_config = ConfigDict(frozen=True)
 
     scenario: str
     horizon_s: float
     seed: int
     runs: list[RunResult]
+    lower_bound_usd: float
 
 
 class GpuPackSummary(BaseModel):

@@ -16,6 +16,7 @@ from tidewise.report.summary import (
     horizon,
     policy_summary,
     rightsizing_rows,
+    usd,
     workload_groups,
 )
 
@@ -40,9 +41,10 @@ def render_table(report: SimReport, console: Console) -> None:
 
 def _policy_table(report: SimReport) -> Table:
     summary = policy_summary(report)
+    floor = f"offline lower bound {usd(report.lower_bound_usd)}"
     table = Table(
         title=f"{report.scenario} · {horizon(report.horizon_s)} · seed {report.seed}",
-        caption="cheapest policy in bold green" if summary.rows else "no runs",
+        caption=f"cheapest policy in bold green · {floor}" if summary.rows else "no runs",
     )
     for i, header in enumerate(summary.headers):
         table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tidewise.capacity.lower_bound import offline_lower_bound
 from tidewise.catalog import (
     BUILTIN_CATALOGS,
     Catalog,
@@ -31,7 +32,7 @@ from tidewise.sim.traces import (
     builtin_trace_path,
     load_minute_trace,
 )
-from tidewise.sim.twin import Twin, TwinSetup
+from tidewise.sim.twin import MINUTE_S, Twin, TwinSetup
 
 Progress = Callable[[str, float], None]
 
@@ -135,8 +136,15 @@ def run(prepared: PreparedScenario, progress: Progress | None = None) -> SimRepo
         runs.append(result)
         if progress is not None:
             progress(name, 1.0)
+    lower_bound = offline_lower_bound(
+        setup.workloads, setup.demand_rps, MINUTE_S, setup.offerings, setup.price_of
+    )
     return SimReport(
-        scenario=scenario.name, horizon_s=scenario.horizon, seed=scenario.seed, runs=runs
+        scenario=scenario.name,
+        horizon_s=scenario.horizon,
+        seed=scenario.seed,
+        runs=runs,
+        lower_bound_usd=lower_bound,
     )
 
 
