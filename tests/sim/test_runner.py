@@ -84,3 +84,25 @@ def test_attribution_names_builtin_sources_and_paths(prepared):
         update={"catalog": prepared.scenario.catalog.model_copy(update={"path": "my.csv"})}
     )
     assert "Data: my.csv." in attribution(custom) and "karpenter" not in attribution(custom)
+
+
+def test_tidewise_rides_out_a_spot_storm_without_losing_a_pod(tmp_path):
+    scenario = {
+        **SCENARIO,
+        "horizon": "4h",
+        "catalog": {"zones": ["use1-az1", "use1-az2"]},
+        "cloud": {
+            "spot_storms": [
+                {"start": "1h", "end": "3h", "interruption_multiplier": 3000, "capacity": 0.3}
+            ]
+        },
+        "node_pools": [{"name": "g", "instance_types": ["m6i.xlarge", "c6i.2xlarge"]}],
+        "workloads": SCENARIO["workloads"][:1],
+        "policies": ["tidewise"],
+    }
+    path = tmp_path / "storm.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    (result,) = run(prepare(*load_scenario(path))).runs
+    assert result.interruptions >= 3 and result.evictions >= 3  # the storm did strike
+    assert result.pods_lost == 0 and result.served_fraction >= 0.995
+    assert result.spot_share > 0.5

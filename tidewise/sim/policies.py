@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from tidewise.capacity import FixedCapacity, NodeAutoscaler
+from tidewise.capacity.interruptions import InterruptionHandler
 from tidewise.model import Controller, PurchaseOption
 from tidewise.scaling import FixedReplicas, HpaController
 from tidewise.scaling.elastic import ElasticController
@@ -37,6 +38,20 @@ def _reactive(setup: TwinSetup) -> list[Controller]:
     return [HpaController(), NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND}))]
 
 
+def _tidewise(setup: TwinSetup) -> list[Controller]:
+    """The replicas of ``elastic`` on spot first: the node autoscaler buys the cheapest
+    offering, which is spot unless spot launches fail (then on-demand, until the 45 s
+    shortage memory expires), and the interruption handler moves pods off a noticed node."""
+    epoch = datetime.fromtimestamp(setup.start_unix_s, tz=UTC)
+    forecast = forecaster_named(ELASTIC_FORECASTER).forecast
+    options = frozenset({PurchaseOption.SPOT, PurchaseOption.ON_DEMAND})
+    return [
+        ElasticController(epoch, forecast),
+        NodeAutoscaler(options),
+        InterruptionHandler(options),
+    ]
+
+
 def _elastic(setup: TwinSetup) -> list[Controller]:
     epoch = datetime.fromtimestamp(setup.start_unix_s, tz=UTC)
     forecast = forecaster_named(ELASTIC_FORECASTER).forecast
@@ -62,5 +77,9 @@ POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
     "elastic": (
         "tidewise's replica policy (HPA + forecast) plus the same node autoscaler",
         _elastic,
+    ),
+    "tidewise": (
+        "elastic replicas on spot first, on-demand fallback, interruption handling (in progress)",
+        _tidewise,
     ),
 }
