@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from tidewise.model import ClusterView, Decision, ScaleTo, WorkloadStatus
 from tidewise.scaling.behavior import HpaBehavior, ScaleDecision, ScalingHistory, reconcile
@@ -31,12 +30,6 @@ from tidewise.scaling.replica_calculator import (
 SYNC_PERIOD_S = 15.0  # --horizontal-pod-autoscaler-sync-period
 READY_CACHE_SIZE = 4096
 MEMO_SIZE = 4096
-
-
-class Fingerprinted(Protocol):
-    def fingerprint(self) -> Hashable:
-        """Equal for observations that give every metric the same answer at any time."""
-        ...
 
 
 @dataclass
@@ -58,8 +51,9 @@ class HorizontalPodAutoscaler:
     def proposal(self, source: MetricsSource, current: int, now_s: float) -> int | None:
         """The highest replica count the metrics ask for, or None when they say nothing.
 
-        A source that can say when two observations are the same (``Fingerprinted``) gets
-        the earlier answer back: the twin's counts repeat for several syncs in a row.
+        A source with a ``fingerprint()`` (equal for observations that give every metric the
+        same answer at any time) gets the earlier answer back: the twin's counts repeat for
+        several syncs in a row.
         """
         fingerprint = getattr(source, "fingerprint", None)  # isinstance on a Protocol is slow
         if fingerprint is None:

@@ -17,7 +17,6 @@ Forecasters and the schedule learn from the warm-up; figures are measured after 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -172,7 +171,3 @@ def run_autoscale(
 def demand_replicas(trace: RateTrace, service: ServiceModel) -> np.ndarray:
     """The load expressed as replicas at the target utilisation (NaN in gaps), for plots."""
     return trace.values / service.load_per_replica
-
-
-def ratio(value: float, base: float) -> float:
-    return value / base if base else math.inf
