@@ -93,7 +93,7 @@ def test_tidewise_rides_out_a_spot_storm_without_losing_a_pod(tmp_path):
         "catalog": {"zones": ["use1-az1", "use1-az2"]},
         "cloud": {
             "spot_storms": [
-                {"start": "1h", "end": "3h", "interruption_multiplier": 3000, "capacity": 0.3}
+                {"start": "1h", "end": "3h", "interruption_multiplier": 10000, "capacity": 0.3}
             ]
         },
         "node_pools": [{"name": "g", "instance_types": ["m6i.xlarge", "c6i.2xlarge"]}],
