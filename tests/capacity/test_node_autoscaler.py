@@ -70,3 +70,15 @@ def test_reserved_nodes_are_never_scaled_down():
     ri = node(CPU4, "ri", option=PurchaseOption.RESERVED)
     scaler.decide(view(0, [ri], []))
     assert scaler.decide(view(3600, [ri], [])) == []
+
+
+def test_a_node_that_never_becomes_ready_is_given_back_after_fifteen_minutes():
+    scaler = NodeAutoscaler(OD)
+    pending = [pod(f"p{i}", phase=PodPhase.PENDING) for i in range(3)]
+    stuck = node(CPU4, "stuck", NodeState.LAUNCHING)  # launched at t=0
+    assert scaler.decide(view(900, [stuck], pending)) == []  # still waiting on it
+    assert scaler.decide(view(901, [stuck], pending)) == [
+        Drain(node="stuck", reason="never became ready")
+    ]
+    # once it is gone its pods are bought for again
+    assert scaler.decide(view(911, [], pending)) == [Launch(offering(CPU4, price=0.2), 1)]

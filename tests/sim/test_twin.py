@@ -340,3 +340,18 @@ def test_interruption_handler_replaces_at_the_notice_and_drains_before_the_recla
     assert lost_handled < lost_plain / 3
     assert handled.evictions == 4 and handled.pods_lost == 0
     assert handled.cost_by_option_usd["spot"] > 0 and handled.spot_share == 1.0
+
+
+def test_vms_that_never_boot_are_replaced_and_billed_only_until_given_back():
+    cloud = CloudSettings(boot_failure=1.0)  # every VM bought after the start hangs
+    minutes = 40
+    demand = [10.0] * 5 + [60.0] * (minutes - 5)  # needs more nodes from minute 5
+    twin_setup = setup(demand)
+    twin_setup = TwinSetup(**{**twin_setup.__dict__, "cloud": cloud})
+    result = Twin(twin_setup, reactive(), np.random.default_rng(3)).run("stuck")
+    # bought at about minute 5, given back 15 minutes later, bought again, given back again
+    assert result.node_launches >= 3
+    # the bootstrap node ran all along; each hung VM is billed for ~15 minutes, not forever
+    hung = result.cost_usd - 0.36 * minutes / 60
+    assert 0 < hung <= 0.36 * (result.node_launches - 1) * 16 / 60
+    assert result.served_fraction < 1  # nothing new ever served: the demand went unmet

@@ -3,7 +3,8 @@
 Defaults are cluster-autoscaler's (kubernetes/autoscaler FAQ): scan every 10 s; a node is
 unneeded below 50 % requested (the larger of CPU and memory) and removed after 10 minutes
 unneeded; no scale-down within 10 minutes of a scale-up; empty nodes go in bulk (up to 10),
-non-empty ones one at a time, and only when their pods fit elsewhere.
+non-empty ones one at a time, and only when their pods fit elsewhere; a node still not Ready
+15 minutes after launch is given back, and what it was for is bought again.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class NodeAutoscalerSettings:
     unneeded_s: float = 600.0
     delay_after_add_s: float = 600.0
     max_empty_bulk: int = 10
+    max_node_provision_s: float = 900.0  # --max-node-provision-time: then it is given back
 
 
 @dataclass
@@ -59,6 +61,14 @@ class NodeAutoscaler:
         return self.settings.period_s
 
     def decide(self, view: ClusterView) -> Sequence[Decision]:
+        stuck = [
+            Drain(node=n.name, reason="never became ready")
+            for n in view.nodes
+            if n.state is NodeState.LAUNCHING
+            and view.time_s - n.launched_s > self.settings.max_node_provision_s
+        ]
+        if stuck:
+            return stuck  # their pods are planned for again on the next scan
         scale_up = self._scale_up(view)
         if scale_up:
             self._last_scale_up_s = view.time_s

@@ -6,6 +6,7 @@ drawn in event order, so one seed gives one history.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ class CloudSettings:
     serverless_boot_s: tuple[float, float] = (20.0, 40.0)
     shortages: tuple[Shortage, ...] = ()
     storms: tuple[Storm, ...] = ()
+    boot_failure: float = 0.0  # chance that a VM never becomes Ready (billed until released)
 
     def storm_at(self, now: float) -> Storm | None:
         return next((s for s in self.storms if s.start_s <= now < s.end_s), None)
@@ -115,6 +117,9 @@ class SimCloud:
             raise ValueError("a serverless launch needs the pod's size")
         low, high = self.settings.serverless_boot_s if serverless else self.settings.vm_boot_s
         boot = 0.0 if instant else float(self.rng.uniform(low, high))
+        failing = self.settings.boot_failure > 0 and not (instant or serverless)
+        if failing and self.rng.random() < self.settings.boot_failure:
+            boot = math.inf  # stuck: the node never joins; a policy must give it back
         shape = size if serverless and size is not None else offering.instance_type.capacity
         instance = Instance(
             name=f"{offering.instance_type.name}-{self._count}",

@@ -111,6 +111,7 @@ def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
                 Storm(s.start, s.end, s.interruption_multiplier, s.capacity)
                 for s in cloud.spot_storms
             ),
+            boot_failure=cloud.boot_failure,
         ),
         price_of=price_of,
         on_demand_price_of=on_demand_price_of,

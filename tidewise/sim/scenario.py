@@ -104,6 +104,7 @@ class CloudSpec(Strict):
     serverless_boot: tuple[Seconds, Seconds] = (20.0, 40.0)
     spot_shortages: list[ShortageSpec] = []
     spot_storms: list[StormSpec] = []
+    boot_failure: float = Field(0.0, ge=0, le=1)  # chance a VM never becomes Ready
 
     @field_validator("vm_boot", "serverless_boot")
     @classmethod

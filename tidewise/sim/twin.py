@@ -291,7 +291,7 @@ class Twin:
         self._put_node(node)
         self.pods_on_node[node.name] = set()
         self.live_nodes[offering.option] += 1
-        if not self._instant:
+        if not self._instant and instance.ready_s < self.setup.horizon_s:
             self._push(instance.ready_s, Event.NODE_READY, node.name)
         if instance.reclaim_notice_s is not None:
             self._push(max(instance.reclaim_notice_s, instance.ready_s), Event.NOTICE, node.name)
