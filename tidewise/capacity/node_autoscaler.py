@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
-from tidewise.capacity.provisioning import absorb_into_launching, plan_launches
+from tidewise.capacity.provisioning import absorb_into_launching, first_fit, plan_launches
 from tidewise.model import (
     ClusterView,
     Decision,
@@ -25,7 +25,6 @@ from tidewise.model import (
     Pod,
     PurchaseOption,
 )
-from tidewise.placement import fit_on, with_pod
 
 PLAN_CACHE_SIZE = 1024
 
@@ -135,13 +134,4 @@ class NodeAutoscaler:
 
 def fits_elsewhere(pods: Sequence[Pod], nodes: Sequence[Node]) -> bool:
     """Whether every pod finds room on the other nodes, placed first-fit, largest first."""
-    room = list(nodes)
-    for pod in sorted(pods, key=lambda p: p.requests.cpu_milli, reverse=True):
-        for i, node in enumerate(room):
-            gpus = fit_on(node, pod.requests)
-            if gpus is not None:
-                room[i] = with_pod(node, pod.requests, gpus)
-                break
-        else:
-            return False
-    return True
+    return not first_fit([p.requests for p in pods], nodes)

@@ -75,19 +75,25 @@ def cheapest_offering(
     return best
 
 
-def absorb_into_launching(pending: Sequence[Resources], nodes: Sequence[Node]) -> list[Resources]:
-    """The pending pods left over after filling booting nodes first-fit, largest first."""
-    booting = [replace(n, state=NodeState.READY) for n in nodes if n.state is NodeState.LAUNCHING]
+def first_fit(pods: Sequence[Resources], nodes: Sequence[Node]) -> list[Resources]:
+    """The pods left over after placing them first-fit, largest first, on ``nodes``."""
+    room = list(nodes)
     left: list[Resources] = []
-    for requests in sorted(pending, key=_size_key, reverse=True):
-        for i, node in enumerate(booting):
+    for requests in sorted(pods, key=_size_key, reverse=True):
+        for i, node in enumerate(room):
             gpus = fit_on(node, requests)
             if gpus is not None:
-                booting[i] = with_pod(node, requests, gpus)
+                room[i] = with_pod(node, requests, gpus)
                 break
         else:
             left.append(requests)
     return left
+
+
+def absorb_into_launching(pending: Sequence[Resources], nodes: Sequence[Node]) -> list[Resources]:
+    """The pending pods left over after filling booting nodes first-fit, largest first."""
+    booting = [replace(n, state=NodeState.READY) for n in nodes if n.state is NodeState.LAUNCHING]
+    return first_fit(pending, booting)
 
 
 def plan_launches(
