@@ -139,15 +139,17 @@ def horizon(seconds: float) -> str:
 RIGHTSIZING_HEADERS = (
     "Policy",
     "Workload",
-    "CPU request → target",
-    "Memory request → target",
-    "Reclaimable",
-    "USD / month",
+    "CPU m",
+    "Memory MiB",
+    "vCPU back",
+    "GiB back",
+    "USD/month",
 )
 
 
 def rightsizing_rows(report: SimReport) -> list[tuple[str, ...]]:
-    """Per run and workload: requests against the VPA-style targets from that run's usage."""
+    """Per run and workload: request → VPA-style target per replica from that run's usage,
+    and what the difference is worth at the run's mean replicas."""
     rows = []
     for run in report.runs:
         for line in run.rightsizing:
@@ -155,9 +157,10 @@ def rightsizing_rows(report: SimReport) -> list[tuple[str, ...]]:
                 (
                     run.policy,
                     line.workload,
-                    f"{line.cpu_request_milli:,} m → {line.cpu_target_milli:,} m",
-                    f"{line.memory_request_mib:,} → {line.memory_target_mib:,} MiB",
-                    f"{line.reclaimable_vcpu:,.1f} vCPU, {line.reclaimable_gib:,.1f} GiB",
+                    f"{line.cpu_request_milli:,}→{line.cpu_target_milli:,}",
+                    f"{line.memory_request_mib:,}→{line.memory_target_mib:,}",
+                    f"{line.reclaimable_vcpu:,.1f}",
+                    f"{line.reclaimable_gib:,.1f}",
                     usd(line.reclaimable_usd_per_month),
                 )
             )

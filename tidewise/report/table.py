@@ -29,8 +29,8 @@ def render_table(report: SimReport, console: Console) -> None:
     rows = rightsizing_rows(report)
     if rows:
         table = Table(
-            title="right-sizing: requests against what each run's usage needs (VPA's rule)",
-            caption="at mean replicas; an HPA on CPU would add replicas if CPU requests shrink",
+            title="right-sizing: request → what the usage needs, per replica (VPA's rule)",
+            caption="back at mean replicas; an HPA on CPU adds replicas if CPU requests shrink",
         )
         for i, header in enumerate(RIGHTSIZING_HEADERS):
             table.add_column(header, justify="left" if i < 2 else "right", no_wrap=True)
