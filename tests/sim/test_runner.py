@@ -2,6 +2,8 @@ from datetime import datetime
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tidewise.model import PurchaseOption
 from tidewise.sim.runner import attribution, prepare, run
@@ -106,3 +108,37 @@ def test_tidewise_rides_out_a_spot_storm_without_losing_a_pod(tmp_path):
     assert result.interruptions >= 3 and result.evictions >= 3  # the storm did strike
     assert result.pods_lost == 0 and result.served_fraction >= 0.995
     assert result.spot_share > 0.5
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    scale=st.floats(5, 120),
+    rps=st.floats(2, 30),
+    cpu=st.sampled_from(["250m", "1", "1500m"]),
+    memory=st.sampled_from(["512Mi", "2Gi", "6Gi"]),
+    start_hour=st.integers(0, 23),
+)
+def test_the_lower_bound_is_below_every_policys_cost(tmp_path, scale, rps, cpu, memory, start_hour):
+    scenario = {
+        **SCENARIO,
+        "horizon": "1h",
+        "catalog": {"zones": ["use1-az1", "use1-az2"]},
+        "node_pools": [{"name": "g", "instance_types": ["m6i.xlarge", "c6i.2xlarge"]}],
+        "workloads": [
+            {
+                "name": "web",
+                "trace": {"start": f"1995-07-11T{start_hour:02d}:00:00-04:00", "scale": scale},
+                "rps_per_replica": rps,
+                "requests": {"cpu": cpu, "memory": memory},
+            }
+        ],
+        "policies": ["fixed-on-demand", "reactive", "tidewise"],
+    }
+    path = tmp_path / f"rand-{scale:.3f}-{rps:.3f}.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    report = run(prepare(*load_scenario(path)))
+    assert report.lower_bound_usd > 0
+    for result in report.runs:
+        assert result.cost_usd >= report.lower_bound_usd - 1e-9, result.policy
