@@ -45,6 +45,15 @@ def progress_bar(done: str) -> Progress:
     )
 
 
+def check_output_folders(outputs: dict[str, Path | None]) -> None:
+    """Refuse before any work when a file the user asked for could not be written."""
+    for option, out in outputs.items():
+        if out is not None and not out.parent.is_dir():
+            raise ValueError(
+                f"{option}: folder {out.parent} does not exist; create it or pick another"
+            )
+
+
 def fail(message: str) -> typer.Exit:
     Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
@@ -68,13 +77,11 @@ def sim(
     from tidewise.report import render_table, write_atomically, write_html
 
     path = scenario or default_scenario_path()
-    for option, out in (("--json", json_path), ("--report", report)):
-        if out is not None and not out.parent.is_dir():
-            raise fail(f"{option}: folder {out.parent} does not exist; create it or pick another")
     try:
+        check_output_folders({"--json": json_path, "--report": report})
         parsed, base = load_scenario(path)
         prepared = prepare(parsed, base)
-    except ScenarioError as err:
+    except (ScenarioError, ValueError) as err:
         raise fail(str(err)) from None
     console = Console()
     if quiet:
@@ -146,9 +153,7 @@ def gpu_pack(
         if tune <= 0:
             raise ValueError("--tune: give a positive multiple of cluster GPUs, e.g. 1.3")
         seed_list = parse_seeds(seeds)
-        for option, out in (("--json", json_path), ("--report", report)):
-            if out is not None and not out.parent.is_dir():
-                raise ValueError(f"{option}: folder {out.parent} does not exist")
+        check_output_folders({"--json": json_path, "--report": report})
         node_specs = load_nodes(nodes)
         pod_shapes = load_pods(pods)
     except (ValueError, TraceFormatError) as err:
@@ -262,9 +267,7 @@ def autoscale(
             ZoneInfo(time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"--time-zone: '{time_zone}' is not an IANA zone") from None
-        for option, out in (("--json", json_path), ("--report", report)):
-            if out is not None and not out.parent.is_dir():
-                raise ValueError(f"{option}: folder {out.parent} does not exist")
+        check_output_folders({"--json": json_path, "--report": report})
         rates = load_rate_trace(trace, time_col, value_col)
         settings = AutoscaleSettings(
             replica_capacity=capacity,
@@ -391,8 +394,7 @@ def commitments(
             )
         if not 0 <= discount < 1:
             raise ValueError("--discount: a fraction in [0, 1), e.g. 0.4 for 40 % off")
-        if json_path is not None and not json_path.parent.is_dir():
-            raise ValueError(f"--json: folder {json_path.parent} does not exist")
+        check_output_folders({"--json": json_path})
         trace = load_rate_trace(history, time_col, value_col)
         demand = hourly(trace.values, trace.step_s)
         committed_price = ReservedPricing(discount).price_per_hour(on_demand_price)
