@@ -13,13 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
-from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 from rich.table import Table
 
 from tidewise.report.figures import DEMAND_COLOUR, POLICY_COLOURS
-from tidewise.report.files import write_atomically
+from tidewise.report.page import write_chart_page
 from tidewise.report.series import axis, bucket_means
 
 SERVED_OK = 0.999
@@ -153,13 +151,5 @@ def write_autoscale_html(
         + "</tr>"
         for row in table_rows
     )
-    chart = pio.to_html(figure, full_html=False, include_plotlyjs=False)
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<script>{get_plotlyjs()}</script>"
-        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:right}"
-        "td:first-child{text-align:left}</style></head><body>"
-        f"<h1>{escape(title)}</h1><p>{escape(notes)}</p>{chart}"
-        f"<table><tr>{head}</tr>{body}</table></body></html>"
-    )
-    write_atomically(path, page)
+    table = f"<table><tr>{head}</tr>{body}</table>"
+    write_chart_page(path, title, figure, table, lead_html=f"<p>{escape(notes)}</p>")

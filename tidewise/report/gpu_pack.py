@@ -6,12 +6,10 @@ from html import escape
 from pathlib import Path
 
 import plotly.graph_objects as go
-import plotly.io as pio
-from plotly.offline import get_plotlyjs
 from rich.table import Table
 
 from tidewise.model.results import GpuPackSummary
-from tidewise.report.files import write_atomically
+from tidewise.report.page import write_chart_page
 
 LEVELS_SHOWN = ("80", "90", "100", "110", "130")
 PLOT_FROM = 75  # below ~90 % arrived every policy but random places everything
@@ -76,13 +74,5 @@ def write_gpu_pack_html(results: list[GpuPackSummary], path: Path, title: str) -
         for r in results
     )
     head = "".join(f"<th>alloc @{k}%</th>" for k in LEVELS_SHOWN)
-    figure = pio.to_html(gpu_pack_figure(results), full_html=False, include_plotlyjs=False)
-    page = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<script>{get_plotlyjs()}</script>"
-        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:right}"
-        "td:first-child{text-align:left}</style></head><body>"
-        f"<h1>{escape(title)}</h1>{figure}"
-        f"<table><tr><th>policy</th>{head}</tr>{rows}</table></body></html>"
-    )
-    write_atomically(path, page)
+    table = f"<table><tr><th>policy</th>{head}</tr>{rows}</table>"
+    write_chart_page(path, title, gpu_pack_figure(results), table)
