@@ -128,10 +128,10 @@ class ElasticController:
                     max_replicas=spec.max_replicas,
                     cpu_request_milli=spec.requests.cpu_milli,
                 )
-                hpa = HorizontalPodAutoscaler(
+                hpa = HorizontalPodAutoscaler.on_cpu(
                     spec.min_replicas,
                     spec.max_replicas,
-                    (Metric.cpu_utilization(round(100 * spec.target_utilization)),),
+                    spec.target_utilization,
                     TIDEWISE_BEHAVIOR,
                 )
                 predictive = PredictiveScaler(

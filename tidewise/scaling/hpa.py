@@ -42,6 +42,18 @@ class HorizontalPodAutoscaler:
     history: ScalingHistory = field(default_factory=ScalingHistory)
     _memo: dict[Hashable, int | None] = field(default_factory=dict, init=False, repr=False)
 
+    @classmethod
+    def on_cpu(
+        cls,
+        min_replicas: int,
+        max_replicas: int,
+        target_utilization: float,
+        behavior: HpaBehavior | None = None,
+    ) -> HorizontalPodAutoscaler:
+        """The common HPA: CPU utilisation at ``target_utilization`` (a fraction)."""
+        metric = Metric.cpu_utilization(round(100 * target_utilization))
+        return cls(min_replicas, max_replicas, (metric,), behavior)
+
     def __post_init__(self) -> None:
         if not 0 <= self.min_replicas <= self.max_replicas:
             raise ValueError("need 0 <= minReplicas <= maxReplicas")
@@ -186,15 +198,20 @@ class HpaController:
         decisions: list[Decision] = []
         for status in view.workloads:
             spec = status.spec
-            hpa = self._hpas.setdefault(
-                spec.name,
-                HorizontalPodAutoscaler(
-                    spec.min_replicas,
-                    spec.max_replicas,
-                    self.metrics or (Metric.cpu_utilization(round(100 * spec.target_utilization)),),
-                    self.behavior,
-                ),
-            )
+            hpa = self._hpas.get(spec.name)
+            if hpa is None:
+                hpa = self._hpas[spec.name] = (
+                    HorizontalPodAutoscaler(
+                        spec.min_replicas, spec.max_replicas, self.metrics, self.behavior
+                    )
+                    if self.metrics
+                    else HorizontalPodAutoscaler.on_cpu(
+                        spec.min_replicas,
+                        spec.max_replicas,
+                        spec.target_utilization,
+                        self.behavior,
+                    )
+                )
             current = status.desired
             source = StatusMetrics(status, view.time_s, self._ready)
             desired = hpa.proposal(source, current, view.time_s)

@@ -29,7 +29,6 @@ from tidewise.scaling.cron import CronScaler
 from tidewise.scaling.elastic import TIDEWISE_BEHAVIOR, CronOnly, ElasticScaler
 from tidewise.scaling.forecast import forecaster_named
 from tidewise.scaling.hpa import HorizontalPodAutoscaler
-from tidewise.scaling.metrics import Metric
 from tidewise.scaling.observation import (
     ReplicaDecision,
     ReplicaPolicy,
@@ -99,11 +98,8 @@ def build_policy(
     name: str, trace: RateTrace, service: ServiceModel, settings: AutoscaleSettings
 ) -> ReplicaPolicy:
     def hpa(behavior: HpaBehavior | None = None) -> HorizontalPodAutoscaler:
-        return HorizontalPodAutoscaler(
-            service.min_replicas,
-            service.max_replicas,
-            (Metric.cpu_utilization(round(100 * service.target_utilization)),),
-            behavior,
+        return HorizontalPodAutoscaler.on_cpu(
+            service.min_replicas, service.max_replicas, service.target_utilization, behavior
         )
 
     def cron(quantile: float) -> CronScaler:
