@@ -9,7 +9,10 @@ from tidewise.model import (
     Node,
     NodeState,
     Offering,
+    Pod,
+    PodPhase,
     PurchaseOption,
+    Resources,
 )
 
 # the repository is checked out beside shared/ (as in CI); override with TIDEWISE_SHARED_DATA
@@ -49,3 +52,14 @@ def node(
         gpu_free_milli=(1000,) * cap.gpu_count,
         gpu_free_memory_mib=(cap.gpu_memory_mib,) * cap.gpu_count,
     )
+
+
+def pod(
+    requests: Resources,
+    name: str = "p",
+    workload: str = "web",
+    node_name: str | None = None,
+    capacity_types: frozenset[PurchaseOption] | None = None,
+) -> Pod:
+    phase = PodPhase.PENDING if node_name is None else PodPhase.RUNNING
+    return Pod(name, workload, requests, phase, 0.0, node_name, capacity_types=capacity_types)

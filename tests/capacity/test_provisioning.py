@@ -2,16 +2,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.factories import CPU4, CPU8, GPU1, node, offering
+from tests.factories import CPU4, CPU8, GPU1, node, offering, pod
 from tidewise.capacity import cheapest_offering, plan_launches
 from tidewise.capacity.provisioning import (
     absorb_into_launching,
     plan_cost,
+    plan_for_pods,
     plan_launches_exact,
     plan_launches_greedy,
     plan_launches_per_shape,
 )
-from tidewise.model import InstanceType, NodeState, PurchaseOption, Resources
+from tidewise.model import GUARANTEED, InstanceType, NodeState, PurchaseOption, Resources
 from tidewise.placement import fit_on, with_pod
 
 WEB = Resources(cpu_milli=1000, memory_mib=2048)
@@ -50,7 +51,24 @@ def test_unhostable_pods_are_reported():
 
 def test_booting_nodes_absorb_pending_pods_first():
     booting = node(CPU4, state=NodeState.LAUNCHING)
-    assert absorb_into_launching([WEB] * 5, [booting, node(CPU4, "ready")]) == [WEB]
+    pods = [pod(WEB, f"p{i}") for i in range(5)]
+    assert absorb_into_launching(pods, [booting, node(CPU4, "ready")]) == [pods[4]]
+
+
+def test_pinned_pods_are_neither_absorbed_nor_planned_on_options_they_refuse():
+    """An on-demand base pod waits for on-demand capacity even when spot is booting and
+    cheaper."""
+    booting_spot = node(CPU4, state=NodeState.LAUNCHING, option=PurchaseOption.SPOT)
+    base = pod(WEB, "base", capacity_types=GUARANTEED)
+    free = pod(WEB, "free")
+    assert absorb_into_launching([base, free], [booting_spot]) == [base]
+    spot = offering(CPU4, PurchaseOption.SPOT, price=0.3)
+    od = offering(CPU4, PurchaseOption.ON_DEMAND, price=1.0)
+    launches = plan_for_pods([base, free], [spot, od])
+    assert sorted((launch.offering.option, launch.count) for launch in launches) == [
+        (PurchaseOption.ON_DEMAND, 1),
+        (PurchaseOption.SPOT, 1),
+    ]
 
 
 # --- batch provisioning: exact (MILP) and greedy against the per-shape plan ---

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tidewise.capacity.node_autoscaler import fits_elsewhere
-from tidewise.capacity.provisioning import absorb_into_launching, plan_launches
+from tidewise.capacity.provisioning import absorb_into_launching, plan_for_pods
 from tidewise.model import (
     ClusterView,
     Decision,
@@ -59,11 +59,10 @@ class InterruptionHandler:
         return decisions
 
     def _replacements(self, view: ClusterView, node: Node, pods: Sequence[Pod]) -> list[Decision]:
-        left = absorb_into_launching([p.requests for p in pods], view.nodes)
+        left = absorb_into_launching(pods, view.nodes)
         pool = (node.offering.instance_type.name, node.offering.zone)
         offerings = [o for o in view.offerings if o.option in self.options and _pool(o) != pool]
-        launches, _ = plan_launches(left, offerings, view.unavailable_offerings)
-        return list(launches)
+        return list(plan_for_pods(left, offerings, view.unavailable_offerings))
 
 
 def _pool(offering: Offering) -> tuple[str, str]:

@@ -3,30 +3,29 @@
 Defaults are cluster-autoscaler's (kubernetes/autoscaler FAQ): scan every 10 s; a node is
 unneeded below 50 % requested (the larger of CPU and memory) and removed after 10 minutes
 unneeded; no scale-down within 10 minutes of a scale-up; empty nodes go in bulk (up to 10),
-non-empty ones one at a time, and only when their pods fit elsewhere; a node still not Ready
-15 minutes after launch is given back, and what it was for is bought again.
+non-empty ones one at a time, only when their pods fit elsewhere and their disruption budgets
+allow it; a node still not Ready 15 minutes after launch, or NotReady for 20 minutes after it
+failed (``--scale-down-unready-time``), is given back, and what it was for is bought again.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
-from tidewise.capacity.provisioning import absorb_into_launching, first_fit, plan_launches
+from tidewise.capacity.disruption import DisruptionBudget
+from tidewise.capacity.provisioning import PlanMemo, absorb_into_launching, first_fit
+from tidewise.capacity.spot_pools import SpotPoolRules
 from tidewise.model import (
     ClusterView,
     Decision,
     Drain,
-    Launch,
     Node,
     NodeState,
     Offering,
     Pod,
     PurchaseOption,
 )
-
-PLAN_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +36,7 @@ class NodeAutoscalerSettings:
     delay_after_add_s: float = 600.0
     max_empty_bulk: int = 10
     max_node_provision_s: float = 900.0  # --max-node-provision-time: then it is given back
+    max_not_ready_s: float = 1200.0  # --scale-down-unready-time: a failed node is given back
 
 
 @dataclass
@@ -49,10 +49,9 @@ class NodeAutoscaler:
     options: frozenset[PurchaseOption]
     settings: NodeAutoscalerSettings = field(default_factory=NodeAutoscalerSettings)
     scale_down: bool = True
+    spot_pools: SpotPoolRules | None = None
     _unneeded_since: dict[str, float] = field(default_factory=dict, init=False)
-    # plans by (pending shapes, offerings allowed): the same small batches recur all day, and
-    # an exact plan is a MILP solve
-    _plans: dict[Hashable, tuple[Launch, ...]] = field(default_factory=dict, init=False)
+    _plans: PlanMemo = field(default_factory=PlanMemo, init=False)
     _last_scale_up_s: float = field(default=float("-inf"), init=False)
 
     @property
@@ -65,6 +64,10 @@ class NodeAutoscaler:
             for n in view.nodes
             if n.state is NodeState.LAUNCHING
             and view.time_s - n.launched_s > self.settings.max_node_provision_s
+        ] + [
+            Drain(node=n.name, reason="not ready")
+            for n in view.nodes
+            if n.failed_s is not None and view.time_s - n.failed_s > self.settings.max_not_ready_s
         ]
         if stuck:
             return stuck  # their pods are planned for again on the next scan
@@ -80,24 +83,21 @@ class NodeAutoscaler:
         return [o for o in view.offerings if o.option in self.options]
 
     def _scale_up(self, view: ClusterView) -> list[Decision]:
-        pending = [p.requests for p in view.pending_pods()]
+        pending = view.pending_pods()
         if not pending:
             return []
         left = absorb_into_launching(pending, view.nodes)
         if not left:
             return []  # booting nodes will take them all
-        offerings = self._offerings(view)
-        key = (
-            tuple(sorted(Counter(left).items(), key=repr)),
-            tuple(o.key for o in offerings),
-            view.unavailable_offerings,
-        )
-        if key not in self._plans:
-            if len(self._plans) > PLAN_CACHE_SIZE:
-                self._plans.clear()
-            launches, _ = plan_launches(left, offerings, view.unavailable_offerings)
-            self._plans[key] = tuple(launches)
-        return list(self._plans[key])
+        bought = self._offerings(view)
+        if self.spot_pools is None:
+            return self._plans.plan(left, bought, view.unavailable_offerings)
+        planning = self.spot_pools.for_planning(bought, view.nodes)
+        by_key = {o.key: o for o in bought}
+        return [
+            replace(launch, offering=by_key[launch.offering.key])
+            for launch in self._plans.plan(left, planning, view.unavailable_offerings)
+        ]
 
     def _scale_down(self, view: ClusterView) -> list[Decision]:
         now = view.time_s
@@ -122,16 +122,13 @@ class NodeAutoscaler:
         if empty:
             return [Drain(node=n.name, reason="empty") for n in empty]
         others = [n for n in ready if n.name not in unneeded]
-        pods_by_node: dict[str, list[Pod]] = {}
-        for pod in view.pods:
-            if pod.node is not None:
-                pods_by_node.setdefault(pod.node, []).append(pod)
+        budget = DisruptionBudget.of(view)
         for node in sorted(due, key=lambda n: n.utilisation):
-            if fits_elsewhere(pods_by_node.get(node.name, []), others):
+            if budget.permits(node) and fits_elsewhere(budget.pods_on(node), others):
                 return [Drain(node=node.name, reason="underutilized")]
         return []
 
 
 def fits_elsewhere(pods: Sequence[Pod], nodes: Sequence[Node]) -> bool:
     """Whether every pod finds room on the other nodes, placed first-fit, largest first."""
-    return not first_fit([p.requests for p in pods], nodes)
+    return not first_fit(pods, nodes)

@@ -12,8 +12,8 @@ purchase on every autoscaler tick is the classic bug of naive provisioners.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
@@ -25,6 +25,7 @@ from tidewise.model import (
     Node,
     NodeState,
     Offering,
+    Pod,
     PurchaseOption,
     Resources,
 )
@@ -75,25 +76,68 @@ def cheapest_offering(
     return best
 
 
-def first_fit(pods: Sequence[Resources], nodes: Sequence[Node]) -> list[Resources]:
-    """The pods left over after placing them first-fit, largest first, on ``nodes``."""
+def first_fit(pods: Sequence[Pod], nodes: Sequence[Node]) -> list[Pod]:
+    """The pods left over after placing them first-fit, largest first, on ``nodes`` they may
+    run on."""
     room = list(nodes)
-    left: list[Resources] = []
-    for requests in sorted(pods, key=_size_key, reverse=True):
+    left: list[Pod] = []
+    for pod in sorted(pods, key=lambda p: _size_key(p.requests), reverse=True):
         for i, node in enumerate(room):
-            gpus = fit_on(node, requests)
+            gpus = fit_on(node, pod.requests) if pod.may_run_on(node) else None
             if gpus is not None:
-                room[i] = with_pod(node, requests, gpus)
+                room[i] = with_pod(node, pod.requests, gpus)
                 break
         else:
-            left.append(requests)
+            left.append(pod)
     return left
 
 
-def absorb_into_launching(pending: Sequence[Resources], nodes: Sequence[Node]) -> list[Resources]:
+def absorb_into_launching(pending: Sequence[Pod], nodes: Sequence[Node]) -> list[Pod]:
     """The pending pods left over after filling booting nodes first-fit, largest first."""
     booting = [replace(n, state=NodeState.READY) for n in nodes if n.state is NodeState.LAUNCHING]
     return first_fit(pending, booting)
+
+
+def plan_for_pods(
+    pods: Sequence[Pod],
+    offerings: Sequence[Offering],
+    unavailable: frozenset[str] = frozenset(),
+) -> list[Launch]:
+    """Launches for ``pods``, each group of pods pinned to the same purchase options planned
+    on the offerings it may use. Groups are planned apart: a pinned pod cannot share a node
+    of an option it refuses, and mixing groups on an allowed node is what the scheduler does
+    anyway when the nodes are up."""
+    groups: dict[frozenset[PurchaseOption] | None, list[Resources]] = {}
+    for pod in pods:
+        groups.setdefault(pod.capacity_types, []).append(pod.requests)
+    launches: list[Launch] = []
+    for types, requests in sorted(groups.items(), key=lambda g: sorted(g[0] or ())):
+        allowed = [o for o in offerings if types is None or o.option in types]
+        launches += plan_launches(requests, allowed, unavailable)[0]
+    return launches
+
+
+@dataclass
+class PlanMemo:
+    """Plans by what they are for (shapes and pins of the pods, offerings, unavailable
+    pools): the same small batches recur all day, and an exact plan is a MILP solve."""
+
+    size: int = 1024
+    _plans: dict[Hashable, tuple[Launch, ...]] = field(default_factory=dict)
+
+    def plan(
+        self, pods: Sequence[Pod], offerings: Sequence[Offering], unavailable: frozenset[str]
+    ) -> list[Launch]:
+        key = (
+            tuple(sorted(Counter((p.requests, p.capacity_types) for p in pods).items(), key=repr)),
+            tuple(o.key for o in offerings),
+            unavailable,
+        )
+        if key not in self._plans:
+            if len(self._plans) >= self.size:
+                self._plans.clear()
+            self._plans[key] = tuple(plan_for_pods(pods, offerings, unavailable))
+        return list(self._plans[key])
 
 
 def plan_launches(

@@ -12,12 +12,14 @@ from tidewise.model.resources import (
     parse_memory,
 )
 from tidewise.model.view import ClusterView
-from tidewise.model.workload import WorkloadSpec, WorkloadStatus
+from tidewise.model.workload import GUARANTEED, CapacityRules, WorkloadSpec, WorkloadStatus
 
 __all__ = [
+    "GUARANTEED",
     "MILLI_PER_GPU",
     "Billing",
     "Bind",
+    "CapacityRules",
     "ClusterView",
     "Controller",
     "Decision",

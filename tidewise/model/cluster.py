@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tidewise.model.offering import Offering
+from tidewise.model.offering import Offering, PurchaseOption
 from tidewise.model.resources import Resources
 
 
@@ -13,6 +13,7 @@ class NodeState(StrEnum):
     LAUNCHING = "launching"  # bought, booting, not yet Ready: billed, no pods
     READY = "ready"
     CORDONED = "cordoned"  # takes no new pods: draining, or an interruption notice arrived
+    NOT_READY = "not-ready"  # was Ready, then failed: billed, its pods do not serve
 
 
 class PodPhase(StrEnum):
@@ -27,7 +28,7 @@ class Node:
 
     ``gpu_free_milli`` holds the free share of each GPU (1000 = idle); ``allocated`` sums the
     CPU and memory of the pods bound to it. ``notice_s`` is when an interruption notice
-    arrived (``None`` if none).
+    arrived, ``failed_s`` when it went NotReady (``None`` if not).
     """
 
     name: str
@@ -42,6 +43,7 @@ class Node:
     gpu_free_memory_mib: tuple[int, ...] = ()
     pod_count: int = 0
     notice_s: float | None = None
+    failed_s: float | None = None
 
     @property
     def free_cpu_milli(self) -> int:
@@ -67,6 +69,8 @@ class Node:
 
 @dataclass(frozen=True, slots=True)
 class Pod:
+    """A replica. ``capacity_types`` is a node selector on purchase options (``None``: any)."""
+
     name: str
     workload: str
     requests: Resources
@@ -75,3 +79,7 @@ class Pod:
     node: str | None = None
     gpu_indices: tuple[int, ...] = ()
     ready_s: float | None = None
+    capacity_types: frozenset[PurchaseOption] | None = None
+
+    def may_run_on(self, node: Node) -> bool:
+        return self.capacity_types is None or node.offering.option in self.capacity_types

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from tidewise.model.resources import Resources
@@ -66,7 +66,9 @@ class Offering:
     vcpu_second_usd: float = 0.0
     gib_second_usd: float = 0.0
     billing: Billing = Billing()
+    # the pool and option as one string; computed once, as every plan memo hashes it
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"{self.instance_type.name}/{self.zone}/{self.option.value}"
+    def __post_init__(self) -> None:
+        key = f"{self.instance_type.name}/{self.zone}/{self.option.value}"
+        object.__setattr__(self, "key", key)

@@ -2,9 +2,37 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from tidewise.model.offering import PurchaseOption
 from tidewise.model.resources import Resources
+
+GUARANTEED = frozenset({PurchaseOption.ON_DEMAND, PurchaseOption.RESERVED})
+"""Capacity no cloud takes back: what an on-demand base may run on."""
+
+
+@dataclass(frozen=True, slots=True)
+class CapacityRules:
+    """What the owner of a service guarantees it, whatever the capacity layer saves.
+
+    ``on_demand_base`` / ``on_demand_base_pct``: that many replicas (the larger of the count
+    and the share of the current replicas, rounded up) run on capacity no cloud reclaims, as
+    a Karpenter ``karpenter.sh/capacity-type`` node selector would pin them; the rest may go
+    to spot. ``max_unavailable`` is a PodDisruptionBudget: voluntary disruptions (consolidation,
+    moving back from serverless) never leave more than that many replicas short of desired.
+    ``do_not_disrupt`` is Karpenter's ``karpenter.sh/do-not-disrupt``: no voluntary disruption
+    of its nodes at all. Interruptions and failures are not voluntary and ignore both.
+    """
+
+    on_demand_base: int = 0
+    on_demand_base_pct: float = 0.0
+    max_unavailable: int | None = None
+    do_not_disrupt: bool = False
+
+    def base(self, replicas: int) -> int:
+        share = math.ceil(self.on_demand_base_pct * replicas - 1e-9)
+        return min(replicas, max(self.on_demand_base, share))
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +46,7 @@ class WorkloadSpec:
     min_replicas: int
     max_replicas: int
     target_utilization: float
+    rules: CapacityRules = CapacityRules()
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,7 +99,8 @@ def default_policy(rank: np.ndarray, seen: Counter[PodShape]) -> GpuPolicy:
 
 
 class GpuShareScheduler:
-    """Binds pending pods with a GPU policy; CPU-only pods stay off GPU nodes.
+    """Binds pending pods with a GPU policy; CPU-only pods stay off GPU nodes, and pods
+    pinned to purchase options (an on-demand base) stay on those.
 
     Ties go to the node listed first (the oldest), so repeated runs bind identically.
     """
@@ -122,11 +123,14 @@ class GpuShareScheduler:
         cluster = load_cluster(nodes)
         policy = self.factory(np.arange(len(nodes)), self.seen)
         gpu_node = cluster.gpu_count > 0
+        options = np.array([n.offering.option.value for n in nodes])
         binds = []
         for pod, shape in zip(pending, shapes, strict=True):
             feasible = cluster.feasible(shape)
             if not shape.num_gpu:
                 feasible &= ~gpu_node
+            if pod.capacity_types is not None:
+                feasible &= np.isin(options, [o.value for o in pod.capacity_types])
             candidates = np.flatnonzero(feasible)
             if not len(candidates):
                 continue

@@ -59,6 +59,7 @@ class CloudSettings:
     shortages: tuple[Shortage, ...] = ()
     storms: tuple[Storm, ...] = ()
     boot_failure: float = 0.0  # chance that a VM never becomes Ready (billed until released)
+    node_failures_per_hour: float = 0.0  # hazard of a Ready VM going NotReady for good
 
     def storm_at(self, now: float) -> Storm | None:
         return next((s for s in self.storms if s.start_s <= now < s.end_s), None)
@@ -74,6 +75,7 @@ class Instance:
     launched_s: float
     ready_s: float
     reclaim_notice_s: float | None
+    fail_s: float | None = None
     released_s: float | None = None
 
 
@@ -134,6 +136,7 @@ class SimCloud:
             launched_s=now,
             ready_s=now + boot,
             reclaim_notice_s=self._draw_notice(offering, now),
+            fail_s=None if serverless else self._draw_failure(now + boot),
         )
         self.ledger.change_rate(offering.option, instance.price_per_hour)
         self.ledger.change_size(shape.vcpus, shape.gpu_count)
@@ -178,6 +181,14 @@ class SimCloud:
         start = now + offering.protection_s
         notice = self._after_hazard(start, float(self.rng.exponential(1.0)), rate / 3600)
         return notice if notice < self.horizon_s else None
+
+    def _draw_failure(self, ready_s: float) -> float | None:
+        """When a VM that is Ready at ``ready_s`` fails (``None``: not in horizon)."""
+        rate = self.settings.node_failures_per_hour
+        if rate <= 0 or not math.isfinite(ready_s):
+            return None
+        fail = ready_s + float(self.rng.exponential(3600 / rate))
+        return fail if fail < self.horizon_s else None
 
     def _after_hazard(self, start: float, budget: float, rate_per_s: float) -> float:
         """The time at which the cumulative hazard from ``start`` reaches ``budget``: the

@@ -7,7 +7,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from tidewise.capacity import FixedCapacity, NodeAutoscaler, NodeAutoscalerSettings
+from tidewise.capacity.consolidation import Consolidator
 from tidewise.capacity.interruptions import InterruptionHandler
+from tidewise.capacity.serverless import ServerlessBurst
+from tidewise.capacity.spot_pools import SpotPoolRules
 from tidewise.model import Controller, PurchaseOption
 from tidewise.scaling import FixedReplicas, HpaController
 from tidewise.scaling.elastic import ElasticController
@@ -15,9 +18,12 @@ from tidewise.scaling.forecast import forecaster_named
 from tidewise.sim.twin import TwinSetup
 
 ELASTIC_FORECASTER = "recent-level"
-TIDEWISE_NODES = NodeAutoscalerSettings(unneeded_s=180.0, delay_after_add_s=180.0)
+TIDEWISE_NODES = NodeAutoscalerSettings(
+    unneeded_s=180.0, delay_after_add_s=180.0, max_not_ready_s=60.0
+)
 """Nodes go after 3 minutes unneeded, not cluster-autoscaler's 10 + 10: measured on the
-default week, 5 % cheaper at 99.91 % served (bench/RESULTS.md)."""
+default week, 5 % cheaper at 99.91 % served (bench/RESULTS.md). A node that fails is given
+back after a minute, not cluster-autoscaler's 20: its pods are not serving meanwhile."""
 
 
 def peak_replicas(setup: TwinSetup) -> dict[str, int]:
@@ -42,16 +48,22 @@ def _reactive(setup: TwinSetup) -> list[Controller]:
 
 
 def _tidewise(setup: TwinSetup) -> list[Controller]:
-    """The replicas of ``elastic`` on spot first: the node autoscaler buys the cheapest
-    offering, which is spot unless spot launches fail (then on-demand, until the 45 s
-    shortage memory expires), and the interruption handler moves pods off a noticed node."""
+    """The replicas of ``elastic`` on the whole capacity stack (docs/capacity.md).
+
+    Pending pods that serverless can host burst there first (listed before the node
+    autoscaler, so it sees them first); the node autoscaler buys the cheapest offering, spot
+    spread over pools and weighted by band, on-demand for the workloads' bases and when spot
+    launches fail; the interruption handler moves pods off a noticed node; consolidation swaps
+    dear nodes (on-demand bought in a shortage) for cheaper ones."""
     epoch = datetime.fromtimestamp(setup.start_unix_s, tz=UTC)
     forecast = forecaster_named(ELASTIC_FORECASTER).forecast
     options = frozenset({PurchaseOption.SPOT, PurchaseOption.ON_DEMAND})
     return [
         ElasticController(epoch, forecast),
-        NodeAutoscaler(options, TIDEWISE_NODES),
+        ServerlessBurst(options),
+        NodeAutoscaler(options, TIDEWISE_NODES, spot_pools=SpotPoolRules()),
         InterruptionHandler(options),
+        Consolidator(options),
     ]
 
 
@@ -82,7 +94,8 @@ POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
         _elastic,
     ),
     "tidewise": (
-        "elastic replicas on spot first, on-demand fallback, interruption handling (in progress)",
+        "elastic replicas on spot spread over pools, serverless bursts, interruption "
+        "handling, consolidation",
         _tidewise,
     ),
 }

@@ -75,6 +75,7 @@ def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
             min_replicas=w.replicas.min,
             max_replicas=w.replicas.max,
             target_utilization=w.target_utilization,
+            rules=w.capacity.rules(),
         )
         for w in scenario.workloads
     )
@@ -112,6 +113,7 @@ def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
                 for s in cloud.spot_storms
             ),
             boot_failure=cloud.boot_failure,
+            node_failures_per_hour=cloud.node_failures_per_hour,
         ),
         price_of=price_of,
         on_demand_price_of=on_demand_price_of,

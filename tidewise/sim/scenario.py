@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from tidewise.model import Resources, parse_cpu, parse_duration, parse_memory
+from tidewise.model import CapacityRules, Resources, parse_cpu, parse_duration, parse_memory
 from tidewise.sim.traces import BUILTIN_TRACES, GapPolicy
 
 BUILTIN_PREFIX = "builtin:"
@@ -105,6 +105,7 @@ class CloudSpec(Strict):
     spot_shortages: list[ShortageSpec] = []
     spot_storms: list[StormSpec] = []
     boot_failure: float = Field(0.0, ge=0, le=1)  # chance a VM never becomes Ready
+    node_failures_per_hour: float = Field(0.0, ge=0)  # per Ready VM: goes NotReady for good
 
     @field_validator("vm_boot", "serverless_boot")
     @classmethod
@@ -183,6 +184,40 @@ class UsageSpec(Strict):
     memory_at_capacity: float = Field(0.5, gt=0, le=2)
 
 
+class CapacitySpec(Strict):
+    """The guarantees of one service (see ``CapacityRules``): an on-demand base as a count
+    (``2``) or a share of the replicas (``"25%"``), a PodDisruptionBudget's
+    ``max_unavailable`` and Karpenter's do-not-disrupt."""
+
+    on_demand_base: int | str = 0
+    max_unavailable: int | None = Field(None, ge=0)
+    do_not_disrupt: bool = False
+
+    @field_validator("on_demand_base")
+    @classmethod
+    def _count_or_share(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value >= 0:
+            return value
+        text = str(value).strip()
+        if text.endswith("%"):
+            try:
+                share = float(text[:-1])
+            except ValueError:
+                share = -1.0
+            if 0 <= share <= 100:
+                return text
+        raise ValueError("give a count >= 0 (e.g. 2) or a share of the replicas (e.g. '25%')")
+
+    def rules(self) -> CapacityRules:
+        base = self.on_demand_base
+        return CapacityRules(
+            on_demand_base=base if isinstance(base, int) else 0,
+            on_demand_base_pct=float(base[:-1]) / 100 if isinstance(base, str) else 0.0,
+            max_unavailable=self.max_unavailable,
+            do_not_disrupt=self.do_not_disrupt,
+        )
+
+
 class WorkloadSpecIn(Strict):
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     trace: TraceSpec
@@ -192,6 +227,7 @@ class WorkloadSpecIn(Strict):
     replicas: ReplicasSpec = ReplicasSpec()
     target_utilization: float = Field(0.6, gt=0, le=1)
     usage: UsageSpec = UsageSpec()
+    capacity: CapacitySpec = CapacitySpec()
 
 
 class Scenario(Strict):

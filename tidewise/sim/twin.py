@@ -18,6 +18,7 @@ from enum import IntEnum
 import numpy as np
 
 from tidewise.model import (
+    GUARANTEED,
     Bind,
     ClusterView,
     Controller,
@@ -45,6 +46,9 @@ MINUTE_S = 60.0
 FRAGMENT_EVERY_MINUTES = 15  # how often GPU fragmentation is sampled for the report
 ICE_CACHE_S = 45.0  # how long a failed spot pool is avoided (Karpenter's ICE cache)
 BOOTSTRAP_ROUNDS = 10
+TAINT_EVICTION_S = 300.0
+"""Pods leave a NotReady node after this long: the default ``tolerationSeconds`` of the
+``node.kubernetes.io/not-ready`` / ``unreachable`` taints (taint-based eviction)."""
 
 
 class Event(IntEnum):
@@ -55,6 +59,8 @@ class Event(IntEnum):
     NOTICE = 4
     RECLAIM = 5
     TERM_END = 6
+    NODE_FAIL = 7
+    TAINT_EVICT = 8
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,8 @@ class Twin:
             Event.NOTICE: self._on_notice,
             Event.RECLAIM: self._on_reclaim,
             Event.TERM_END: self._on_term_end,
+            Event.NODE_FAIL: self._on_node_fail,
+            Event.TAINT_EVICT: self._on_taint_evict,
         }
         while self._heap and self._heap[0][0] < horizon:
             t, _, kind, arg = heapq.heappop(self._heap)
@@ -213,7 +221,12 @@ class Twin:
 
     def _on_pod_ready(self, name: object) -> None:
         pod = self.pods.get(str(name))
-        if pod is not None and pod.phase is PodPhase.STARTING:
+        if (
+            pod is not None
+            and pod.phase is PodPhase.STARTING
+            and pod.node is not None
+            and self.nodes[pod.node].state is not NodeState.NOT_READY
+        ):
             self._set_phase(pod, PodPhase.RUNNING)
             i = self.index[pod.workload]
             self.owed[i] = max(self.owed[i] - 1, 0)
@@ -229,6 +242,22 @@ class Twin:
     def _on_reclaim(self, name: object) -> None:
         if str(name) in self.nodes:
             self._release_node(str(name))
+
+    def _on_node_fail(self, name: object) -> None:
+        """The node stops answering: its pods stop serving now and are evicted once the
+        not-ready taint's toleration runs out; the VM stays, billed, until someone gives it
+        back."""
+        node = self.nodes.get(str(name))
+        if node is None:
+            return
+        self._put_node(replace(node, state=NodeState.NOT_READY, failed_s=self.now))
+        for pod_name in sorted(self.pods_on_node[node.name]):
+            self._set_phase(self.pods[pod_name], PodPhase.STARTING)
+        self._push(self.now + TAINT_EVICTION_S, Event.TAINT_EVICT, node.name)
+
+    def _on_taint_evict(self, name: object) -> None:
+        if str(name) in self.nodes:
+            self._evict_all(str(name))
 
     def _on_term_end(self, name: object) -> None:
         self.cloud.term_end(self.reserved_terms.pop(str(name)))
@@ -295,28 +324,33 @@ class Twin:
             self._push(instance.ready_s, Event.NODE_READY, node.name)
         if instance.reclaim_notice_s is not None:
             self._push(max(instance.reclaim_notice_s, instance.ready_s), Event.NOTICE, node.name)
+        if instance.fail_s is not None:
+            self._push(instance.fail_s, Event.NODE_FAIL, node.name)
         term_end = self.now + offering.term_s
         if offering.option is PurchaseOption.RESERVED and term_end < self.setup.horizon_s:
             self.reserved_terms[instance.name] = instance
             self._push(term_end, Event.TERM_END, instance.name)
 
     def _release_node(self, name: str) -> None:
-        """The node goes away with its pods; their workloads recreate them as pending.
+        """The node goes away with its pods; their workloads recreate them as pending."""
+        self._evict_all(name)
+        del self.pods_on_node[name]
+        self.live_nodes[self.nodes[name].offering.option] -= 1
+        del self.nodes[name]
+        self._version += 1
+        self.cloud.release(self.instances.pop(name), self.now, min(self.minute, self.minutes - 1))
 
-        Each pod it held is an eviction, owed to its workload until a pod of that workload
-        is running again."""
+    def _evict_all(self, name: str) -> None:
+        """Each pod on the node is an eviction, owed to its workload until a pod of that
+        workload is running again; the workloads recreate them as pending."""
         touched = set()
-        for pod_name in sorted(self.pods_on_node.pop(name)):
+        for pod_name in sorted(self.pods_on_node[name]):
             pod = self.pods[pod_name]
             i = self.index[pod.workload]
             touched.add(i)
             self.evictions += 1
             self.owed[i] += 1
-            self._delete_pod(pod, release=False)
-        self.live_nodes[self.nodes[name].offering.option] -= 1
-        del self.nodes[name]
-        self._version += 1
-        self.cloud.release(self.instances.pop(name), self.now, min(self.minute, self.minutes - 1))
+            self._delete_pod(pod, release=True)
         for i in sorted(touched):
             self._reconcile(i)
 
@@ -329,12 +363,28 @@ class Twin:
     def _reconcile(self, i: int) -> None:
         """A ReplicaSet: create or delete pods until the workload has ``desired`` of them.
 
-        Deletes unscheduled pods first, then starting ones, then the newest running ones.
+        The on-demand base is its own group (as if a second ReplicaSet with a capacity-type
+        node selector): ``rules.base(desired)`` pods pinned to guaranteed capacity, the rest
+        free. Deletes unscheduled pods first, then starting ones, then the newest running ones.
         """
-        members = self.members[i]
-        missing = self.desired[i] - len(members)
+        spec = self.setup.workloads[i]
+        base = spec.rules.base(self.desired[i])
+        pods = [self.pods[name] for name in self.members[i]]
+        pinned = [p for p in pods if p.capacity_types is not None]
+        free = [p for p in pods if p.capacity_types is None]
+        self._resize(spec, pinned, base, GUARANTEED)
+        self._resize(spec, free, self.desired[i] - base, None)
+
+    def _resize(
+        self,
+        spec: WorkloadSpec,
+        group: list[Pod],
+        wanted: int,
+        capacity_types: frozenset[PurchaseOption] | None,
+    ) -> None:
+        missing = wanted - len(group)
         if missing > 0:
-            spec = self.setup.workloads[i]
+            members = self.members[self.index[spec.name]]
             for _ in range(missing):
                 self._pod_count += 1
                 pod = Pod(
@@ -343,6 +393,7 @@ class Twin:
                     requests=spec.requests,
                     phase=PodPhase.PENDING,
                     created_s=self.now,
+                    capacity_types=capacity_types,
                 )
                 self.pods[pod.name] = pod
                 members[pod.name] = None
@@ -350,11 +401,13 @@ class Twin:
             self._version += 1
             self._placeable = True
         elif missing < 0:
-            newest_first = [self.pods[name] for name in reversed(members)]
             order = {PodPhase.PENDING: 0, PodPhase.STARTING: 1, PodPhase.RUNNING: 2}
-            victims = sorted(newest_first, key=lambda p: order[p.phase])[:-missing]
+            victims = sorted(reversed(group), key=lambda p: order[p.phase])[:-missing]
             for pod in victims:
                 self._delete_pod(pod, release=True)
+                node = self.nodes.get(pod.node or "")
+                if node and _is_serverless(node) and not node.pod_count:
+                    self._release_node(node.name)  # a serverless container ends with its pod
 
     def _delete_pod(self, pod: Pod, release: bool) -> None:
         i = self.index[pod.workload]
@@ -409,7 +462,8 @@ class Twin:
     # -- the result ----------------------------------------------------------------------
 
     def _spot_share(self) -> float:
-        total = sum(self.node_seconds.values())
+        """Of the VMs' node-hours: a serverless container is a pod's sandbox, not a node."""
+        total = sum(s for o, s in self.node_seconds.items() if o is not PurchaseOption.SERVERLESS)
         return self.node_seconds[PurchaseOption.SPOT] / total if total else 0.0
 
     def _pods_lost(self) -> int:
@@ -459,3 +513,7 @@ class Twin:
                 gpu_fragment_step_s=FRAGMENT_EVERY_MINUTES * MINUTE_S,
             ),
         )
+
+
+def _is_serverless(node: Node) -> bool:
+    return node.offering.option is PurchaseOption.SERVERLESS

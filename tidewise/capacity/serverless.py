@@ -1,0 +1,139 @@
+"""Serverless bursts: pods that would wait for a VM to boot run on serverless containers.
+
+A VM takes one to two minutes to boot, a serverless container (ECI, Fargate) 20-40 s, and a
+spike is served only by what is up. So a pending pod that serverless can host (no GPU, not
+pinned to other purchase options) goes there at once, unless a booting node already has room
+for it. Serverless is dearer per pod-hour than a well-packed spot VM, but a VM bought for a
+spike is paid for its boot and for the time it lingers after the spike too. Over a spike of
+``D`` seconds serverless is cheaper while ``s * D < v * (D + overhead_s)`` (``s``, ``v`` the
+serverless and best VM price per pod-hour), that is for ``D < v * overhead_s / (s - v)``, and
+always when ``s <= v``. A pod still on serverless past that break-even is not in a short
+spike: VM capacity is bought for it. Whenever Ready VMs have room, serverless pods move back
+(drain, within the disruption budgets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+from tidewise.capacity.disruption import DisruptionBudget
+from tidewise.capacity.provisioning import (
+    absorb_into_launching,
+    cheapest_offering,
+    first_fit,
+    plan_for_pods,
+)
+from tidewise.catalog import serverless_price_per_hour
+from tidewise.model import (
+    ClusterView,
+    Decision,
+    Drain,
+    Launch,
+    Node,
+    NodeState,
+    Offering,
+    Pod,
+    PurchaseOption,
+)
+
+
+@dataclass
+class ServerlessBurst:
+    """Runs before the node autoscaler each period, so it sees new pending pods first."""
+
+    vm_options: frozenset[PurchaseOption]
+    overhead_s: float = 330.0  # VM boot (~90 s) + billing minimum (60 s) + unneeded wait (180 s)
+    period_s: float = 10.0
+    _settling: set[str] = field(default_factory=set, init=False)  # VM capacity bought
+    _break_even: dict[Hashable, float] = field(default_factory=dict, init=False)
+
+    def decide(self, view: ClusterView) -> Sequence[Decision]:
+        serverless = [
+            o
+            for o in view.offerings
+            if o.option is PurchaseOption.SERVERLESS and o.key not in view.unavailable_offerings
+        ]
+        vms = [o for o in view.offerings if o.option in self.vm_options]
+        on_serverless = [
+            n
+            for n in view.nodes
+            if n.offering.option is PurchaseOption.SERVERLESS and n.state is NodeState.READY
+        ]
+        self._settling &= {n.name for n in on_serverless}
+        decisions: list[Decision] = []
+        if on_serverless:
+            budget = DisruptionBudget.of(view)
+            decisions += self._move_back(view, on_serverless, budget)
+            if serverless:
+                decisions += self._settle(view, on_serverless, serverless[0], vms, budget)
+        if serverless:
+            decisions += self._burst(view, serverless[0])
+        return decisions
+
+    def _burst(self, view: ClusterView, offering: Offering) -> list[Decision]:
+        hostable = [p for p in view.pending_pods() if _hostable(p, offering)]
+        return [
+            Launch(offering=offering, count=1, size=pod.requests)
+            for pod in absorb_into_launching(hostable, view.nodes)
+        ]
+
+    def _move_back(
+        self, view: ClusterView, on_serverless: list[Node], budget: DisruptionBudget
+    ) -> list[Decision]:
+        room = [
+            n
+            for n in view.nodes
+            if n.schedulable and n.offering.option is not PurchaseOption.SERVERLESS
+        ]
+        moving: list[Pod] = []
+        decisions: list[Decision] = []
+        for node in on_serverless:
+            pods = budget.pods_on(node)
+            if pods and not first_fit(moving + pods, room) and budget.take(node):
+                moving += pods
+                decisions.append(Drain(node=node.name, reason="back to nodes"))
+        return decisions
+
+    def _settle(
+        self,
+        view: ClusterView,
+        on_serverless: list[Node],
+        offering: Offering,
+        vms: list[Offering],
+        budget: DisruptionBudget,
+    ) -> list[Decision]:
+        due: list[Pod] = []
+        for node in on_serverless:
+            if node.name in self._settling:
+                continue
+            pods = budget.pods_on(node)
+            if pods and view.time_s - (node.ready_s or node.launched_s) >= self._break_even_s(
+                pods[0], offering, vms, view.unavailable_offerings
+            ):
+                self._settling.add(node.name)
+                due += pods
+        if not due:
+            return []
+        return list(plan_for_pods(due, vms, view.unavailable_offerings))
+
+    def _break_even_s(
+        self, pod: Pod, offering: Offering, vms: list[Offering], unavailable: frozenset[str]
+    ) -> float:
+        key = (pod.requests, offering.key, unavailable)
+        if key not in self._break_even:
+            choice = cheapest_offering(pod.requests, vms, unavailable)
+            s = serverless_price_per_hour(offering, pod.requests)
+            v = float("inf") if choice is None else choice.price_per_pod
+            self._break_even[key] = v * self.overhead_s / (s - v) if s > v else float("inf")
+        return self._break_even[key]
+
+
+def _hostable(pod: Pod, offering: Offering) -> bool:
+    limit = offering.instance_type.capacity
+    return (
+        not pod.requests.wants_gpu
+        and (pod.capacity_types is None or PurchaseOption.SERVERLESS in pod.capacity_types)
+        and pod.requests.cpu_milli <= limit.cpu_milli
+        and pod.requests.memory_mib <= limit.memory_mib
+    )
