@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,14 @@ import tidewise
 from tests.factories import CPU4, CPU8, GPU1, offering
 from tidewise.capacity.lower_bound import offline_lower_bound
 from tidewise.catalog import serverless_price_per_hour
-from tidewise.model import InstanceType, Offering, PurchaseOption, Resources, WorkloadSpec
+from tidewise.model import (
+    CapacityRules,
+    InstanceType,
+    Offering,
+    PurchaseOption,
+    Resources,
+    WorkloadSpec,
+)
 from tidewise.sim.runner import prepare, run
 from tidewise.sim.scenario import load_scenario
 
@@ -123,6 +131,24 @@ def default_report():
 
 def test_the_default_scenario_bound_is_below_every_policy(default_report):
     assert default_report.lower_bound_usd > 0
-    assert len(default_report.runs) == 4
+    assert len(default_report.runs) == 5
     for result in default_report.runs:
         assert default_report.lower_bound_usd <= result.cost_usd, result.policy
+
+
+def test_an_on_demand_base_is_covered_by_on_demand_capacity_alone():
+    """8 replicas (8 vCPU), spot 0.1 and on-demand 0.4 per CPU4: all spot costs 0.2 an hour.
+    A base of 25 % (2 replicas, half a CPU4) must be on-demand: 0.5 * 0.4 + 1.5 * 0.1 = 0.35;
+    a base of 6 replicas: 1.5 * 0.4 + 0.5 * 0.1 = 0.65."""
+    spot = offering(CPU4, PurchaseOption.SPOT, price=0.1)
+    od = offering(CPU4, price=0.4)
+    demand = [8 * 30.0]
+    assert _bound([WEB], demand, [spot, od]) == pytest.approx(0.2)
+    share = replace(WEB, rules=CapacityRules(on_demand_base_pct=0.25))
+    assert _bound([share], demand, [spot, od]) == pytest.approx(0.35)
+    count = replace(WEB, rules=CapacityRules(on_demand_base=6))
+    assert _bound([count], demand, [spot, od]) == pytest.approx(0.65)
+    # a base larger than the replicas pins them all, no more
+    assert _bound([replace(WEB, rules=CapacityRules(on_demand_base=20))], demand, [spot, od]) == (
+        pytest.approx(0.8)
+    )

@@ -60,3 +60,17 @@ def test_the_autoscaler_buys_the_calm_pool_at_its_real_price():
     pods = (Pod("p", "web", WEB, PodPhase.PENDING, 0.0),)
     decisions = scaler.decide(ClusterView(0.0, (), pods, (), (calm, rough)))
     assert decisions == [Launch(calm, 1)]
+
+
+def test_two_short_spot_pools_make_the_plan_fall_back_to_on_demand():
+    """A regional shortage: trying the other spot pools one scan at a time would leave the
+    pods pending for minutes."""
+    z1, z2, z3 = spot("z1", 0.08), spot("z2", 0.09), spot("z3", 0.10)
+    od = Offering(CPU4, "z1", PurchaseOption.ON_DEMAND, 0.2, billing=Billing(1.0, 60.0))
+    pods = (Pod("p", "web", WEB, PodPhase.PENDING, 0.0),)
+    options = frozenset({PurchaseOption.SPOT, PurchaseOption.ON_DEMAND})
+    offerings = (z1, z2, z3, od)
+    one_short = ClusterView(0.0, (), pods, (), offerings, frozenset({z1.key}))
+    assert NodeAutoscaler(options).decide(one_short) == [Launch(z2, 1)]
+    two_short = ClusterView(0.0, (), pods, (), offerings, frozenset({z1.key, z2.key}))
+    assert NodeAutoscaler(options).decide(two_short) == [Launch(od, 1)]

@@ -1,3 +1,4 @@
+import math
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,14 @@ def test_good_scenario_parses_units(tmp_path):
             "workloads[0].replicas: max must be >= min",
         ),
         ({"node_pools": []}, "node_pools: List should have at least 1 item"),
+        (
+            {"workloads__0__capacity": {"on_demand_base": "120%"}},
+            "workloads[0].capacity.on_demand_base: give a count >= 0 (e.g. 2) or a share",
+        ),
+        (
+            {"workloads__0__capacity": {"max_unavailable": -1}},
+            "workloads[0].capacity.max_unavailable: Input should be greater than or equal to 0",
+        ),
     ],
 )
 def test_bad_input_names_the_field_and_the_fix(tmp_path, changes, message):
@@ -85,6 +94,20 @@ def test_bad_input_names_the_field_and_the_fix(tmp_path, changes, message):
     text = str(err.value)
     assert message in text
     assert "\n" not in text
+
+
+def test_capacity_rules_read_a_count_or_a_share(tmp_path):
+    for given, count, share in ((3, 3, 0.0), ("25%", 0, 0.25), ("12.5 %", 0, 0.125)):
+        data = broken(workloads__0__capacity={"on_demand_base": given, "max_unavailable": 1})
+        rules = load_scenario(write(tmp_path, data))[0].workloads[0].capacity.rules()
+        assert (rules.on_demand_base, rules.on_demand_base_pct) == (count, share)
+        assert rules.max_unavailable == 1 and rules.base(8) == max(count, math.ceil(8 * share))
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "examples").glob("*.yaml")))
+def test_every_example_scenario_loads(path):
+    scenario, _ = load_scenario(path)
+    assert scenario.policies
 
 
 def test_missing_field_is_named(tmp_path):

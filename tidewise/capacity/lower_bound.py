@@ -17,6 +17,10 @@ committed and may only grow (``P_jt <= P_j,t+1``): buying ``y`` at ``t`` costs `
 rate for every later step. A shorter term is relaxed to the discounted rate per used step (a
 node kept past its term pays on-demand, never less), a looser but still valid bound.
 
+On-demand bases. A workload's base (``CapacityRules``) may only run on capacity no cloud
+reclaims, so a second set of rows asks the on-demand and reserved columns alone to cover the
+base replicas' requests; the other rows still cover everything.
+
 Pools. GPU nodes carry the twin's implicit taint (pods without a GPU request never land there)
 and GPU pods need a GPU node, so the CPU pool (non-GPU nodes and serverless) and the GPU pool
 share no capacity and are solved apart, which is exact, not a relaxation. In the GPU pool every
@@ -38,7 +42,14 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
-from tidewise.model import MILLI_PER_GPU, Offering, PurchaseOption, Resources, WorkloadSpec
+from tidewise.model import (
+    GUARANTEED,
+    MILLI_PER_GPU,
+    Offering,
+    PurchaseOption,
+    Resources,
+    WorkloadSpec,
+)
 
 PriceOf = Callable[[Offering, Resources | None], float]
 SECONDS_PER_HOUR = 3600.0
@@ -51,6 +62,7 @@ class _Column:
     covers: np.ndarray  # per resource dimension
     usd_per_hour: float
     committed: bool = False  # reserved with a term past the horizon: may only grow
+    guaranteed: bool = False  # never reclaimed: may host an on-demand base
     serverless_of: int | None = None  # a workload's serverless replica: at most its replicas
 
 
@@ -145,8 +157,17 @@ def _columns(
         committed = offering.option is PurchaseOption.RESERVED and offering.term_s >= horizon_s
         covers = _capacity_vector(offering)
         key = (offering.option, committed, *covers)
-        _keep(cheapest, key, _Column(covers, price_of(offering, None), committed))
+        column = _Column(covers, price_of(offering, None), committed, offering.option in GUARANTEED)
+        _keep(cheapest, key, column)
     return list(cheapest.values())
+
+
+def _base_replicas(members: Sequence[WorkloadSpec], replicas: np.ndarray) -> np.ndarray:
+    """Each workload's on-demand base at fractional replicas ``r``: ``min(r, max(count,
+    share * r))``, never more than any policy serving ``r`` pins (it runs at least ``r``)."""
+    count = np.array([w.rules.on_demand_base for w in members], dtype=float)[:, None]
+    share = np.array([w.rules.on_demand_base_pct for w in members])[:, None]
+    return np.minimum(replicas, np.maximum(count, share * replicas))
 
 
 def _keep(cheapest: dict[tuple[object, ...], _Column], key: tuple[object, ...], c: _Column) -> None:
@@ -182,6 +203,11 @@ def _solve_pool(
             shape=(steps - 1, steps * n),
         )
         rows.append(pairs)
+    base_need = _base_replicas(members, replicas).T @ requests
+    if base_need.any():
+        guaranteed = np.array([c.covers[dims] * c.guaranteed for c in columns]).T
+        rows.insert(0, sparse.kron(sparse.identity(steps), sparse.csr_matrix(-guaranteed)))
+        b_cover = np.concatenate([b_cover, -base_need[:, dims].ravel()])
     a_ub = sparse.vstack([a_cover, *rows], format="csr")
     b_ub = np.concatenate([b_cover, np.zeros(len(committed) * (steps - 1))])
     cost = np.outer(hours, [c.usd_per_hour for c in columns]).ravel()

@@ -37,6 +37,7 @@ class NodeAutoscalerSettings:
     max_empty_bulk: int = 10
     max_node_provision_s: float = 900.0  # --max-node-provision-time: then it is given back
     max_not_ready_s: float = 1200.0  # --scale-down-unready-time: a failed node is given back
+    spot_short_pools: int = 2  # this many spot pools short at once: no spot in this plan
 
 
 @dataclass
@@ -90,6 +91,8 @@ class NodeAutoscaler:
         if not left:
             return []  # booting nodes will take them all
         bought = self._offerings(view)
+        if self._spot_short(view):
+            bought = [o for o in bought if o.option is not PurchaseOption.SPOT]
         if self.spot_pools is None:
             return self._plans.plan(left, bought, view.unavailable_offerings)
         planning = self.spot_pools.for_planning(bought, view.nodes)
@@ -98,6 +101,17 @@ class NodeAutoscaler:
             replace(launch, offering=by_key[launch.offering.key])
             for launch in self._plans.plan(left, planning, view.unavailable_offerings)
         ]
+
+    def _spot_short(self, view: ClusterView) -> bool:
+        """A shortage is usually regional: after a few pools failed, trying the others one
+        scan at a time leaves pods pending for minutes, so the plan falls back at once
+        (consolidation brings the nodes back to spot when spot returns)."""
+        short = sum(
+            1
+            for o in view.offerings
+            if o.option is PurchaseOption.SPOT and o.key in view.unavailable_offerings
+        )
+        return short >= self.settings.spot_short_pools
 
     def _scale_down(self, view: ClusterView) -> list[Decision]:
         now = view.time_s

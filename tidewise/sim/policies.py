@@ -47,8 +47,14 @@ def _reactive(setup: TwinSetup) -> list[Controller]:
     return [HpaController(), NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND}))]
 
 
-def _tidewise(setup: TwinSetup) -> list[Controller]:
-    """The replicas of ``elastic`` on the whole capacity stack (docs/capacity.md).
+def tidewise_controllers(
+    setup: TwinSetup,
+    serverless: bool = True,
+    spot_pools: bool = True,
+    consolidation: bool = True,
+) -> list[Controller]:
+    """The replicas of ``elastic`` on the whole capacity stack (docs/capacity.md); the flags
+    take parts out, for the ablation in ``bench/tidewise_parts.py``.
 
     Pending pods that serverless can host burst there first (listed before the node
     autoscaler, so it sees them first); the node autoscaler buys the cheapest offering, spot
@@ -58,12 +64,13 @@ def _tidewise(setup: TwinSetup) -> list[Controller]:
     epoch = datetime.fromtimestamp(setup.start_unix_s, tz=UTC)
     forecast = forecaster_named(ELASTIC_FORECASTER).forecast
     options = frozenset({PurchaseOption.SPOT, PurchaseOption.ON_DEMAND})
+    pools = SpotPoolRules() if spot_pools else None
     return [
         ElasticController(epoch, forecast),
-        ServerlessBurst(options),
-        NodeAutoscaler(options, TIDEWISE_NODES, spot_pools=SpotPoolRules()),
+        *([ServerlessBurst(options)] if serverless else []),
+        NodeAutoscaler(options, TIDEWISE_NODES, spot_pools=pools),
         InterruptionHandler(options),
-        Consolidator(options),
+        *([Consolidator(options)] if consolidation else []),
     ]
 
 
@@ -96,6 +103,6 @@ POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
     "tidewise": (
         "elastic replicas on spot spread over pools, serverless bursts, interruption "
         "handling, consolidation",
-        _tidewise,
+        tidewise_controllers,
     ),
 }
