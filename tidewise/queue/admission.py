@@ -1,0 +1,321 @@
+"""One admission pass over the waiting jobs: order, quota, gang fit, preemption, backfill.
+
+Orderings:
+
+* ``fifo``: Kueue's StrictFIFO. Priority, then submission time; the head of a queue that
+  cannot start holds back every job behind it in that queue.
+* ``best-effort-fifo``: Kueue's default BestEffortFIFO. Same order, but a job that cannot
+  start lets later ones pass; nothing stops a large job from being passed forever.
+* ``tidewise``: priority; then jobs waiting longer than ``age_s`` (in submission order); then
+  across queues the smallest dominant share first (DRF); within a queue the fewest GPUs
+  first, then submission time. Fewest GPUs first is the shortest-job-first that needs no
+  run-time estimate: on the Philly trace most 1-GPU jobs are short and every wide job waits
+  for a whole node anyway. The first job of each GPU model that does not fit holds a
+  reservation (EASY backfilling, Lifka 1995; Mu'alem & Feitelson 2001): the nodes that would
+  free up soonest for it are off limits to every job after it, so backfilled jobs never
+  delay it; with the aging rule this bounds every job's wait (docs/queue.md).
+
+Level-triggered: the pass derives everything from the snapshot, so repeating it after a
+crash or a lost event gives the same plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from tidewise.model import Job, JobPhase
+from tidewise.placement.gpu_policies import Placement
+from tidewise.placement.scheduler import pod_shape
+from tidewise.queue.config import QueueConfig
+from tidewise.queue.drf import DominantShares
+from tidewise.queue.gang import GangFit
+from tidewise.queue.plan import Admit, Preempt, QueuePlan, QueueSnapshot, Waiting, WaitKind
+from tidewise.queue.preemption import victim_order, victims_needed
+from tidewise.queue.quota import Assignment, QuotaBook, Refusal
+
+DEFAULT_AGE_S = 6 * 3600.0
+
+
+class Ordering(StrEnum):
+    FIFO = "fifo"
+    BEST_EFFORT_FIFO = "best-effort-fifo"
+    TIDEWISE = "tidewise"
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    """The queueing policy: the queues, an ordering and the aging bound (seconds)."""
+
+    queues: tuple[QueueConfig, ...]
+    ordering: Ordering = Ordering.TIDEWISE
+    age_s: float = DEFAULT_AGE_S
+
+    def plan(self, snapshot: QueueSnapshot, rng: np.random.Generator) -> QueuePlan:
+        return _Pass(self, snapshot, rng).run()
+
+
+@dataclass(frozen=True, slots=True)
+class _Reservation:
+    owner: str
+    nodes: np.ndarray  # mask over the pass's nodes
+
+
+class _Pass:
+    def __init__(
+        self, policy: QueuePolicy, snapshot: QueueSnapshot, rng: np.random.Generator
+    ) -> None:
+        self.policy = policy
+        self.time_s = snapshot.time_s
+        self.running = [j for j in snapshot.jobs if j.admitted]
+        self.waiting_jobs = [j for j in snapshot.jobs if j.phase is JobPhase.QUEUING]
+        self.book = QuotaBook(policy.queues, self.running)
+        self.fit = GangFit(snapshot.nodes, snapshot.jobs, snapshot.cached, rng)
+        self.shares = DominantShares(policy.queues, self.fit.nodes, self.running)
+        self.reserved: dict[str | None, _Reservation] = {}
+        self.blocked: dict[str, str] = {}  # strict FIFO: queue -> the head holding it
+        self.failed: set[tuple[object, ...]] = set()  # shapes that found no room this pass
+        self.admits: list[Admit] = []
+        self.preempts: list[Preempt] = []
+        self.waits: list[tuple[Job, WaitKind, str]] = []
+
+    # ordering ----------------------------------------------------------------------------
+
+    def aged(self, job: Job) -> bool:
+        return (
+            self.policy.ordering is Ordering.TIDEWISE
+            and self.time_s - job.submitted_s >= self.policy.age_s
+        )
+
+    def order(self) -> Iterator[Job]:
+        if self.policy.ordering is not Ordering.TIDEWISE:
+            yield from sorted(
+                self.waiting_jobs, key=lambda j: (-j.spec.priority, j.submitted_s, j.name)
+            )
+            return
+        by_queue: dict[str, list[Job]] = {}
+        for job in self.waiting_jobs:
+            by_queue.setdefault(job.spec.queue, []).append(job)
+        for jobs in by_queue.values():
+            jobs.sort(key=self._within_queue, reverse=True)  # pop() from the end
+        while by_queue:
+            queue = min(by_queue, key=lambda q: self._across_queues(by_queue[q][-1]))
+            yield by_queue[queue].pop()
+            if not by_queue[queue]:
+                del by_queue[queue]
+
+    def _within_queue(self, job: Job) -> tuple[object, ...]:
+        aged = self.aged(job)
+        size = 0 if aged else job.spec.gpu_milli
+        return (-job.spec.priority, not aged, size, job.submitted_s, job.name)
+
+    def _across_queues(self, job: Job) -> tuple[object, ...]:
+        key = self._within_queue(job)
+        return (*key[:2], self.shares.share(job.spec.queue), *key[2:])
+
+    # the pass ----------------------------------------------------------------------------
+
+    def run(self) -> QueuePlan:
+        for job in self.order():
+            self.consider(job)
+        positions: dict[str, int] = {}
+        waiting = []
+        for job, kind, reason in self.waits:
+            positions[job.spec.queue] = positions.get(job.spec.queue, 0) + 1
+            waiting.append(
+                Waiting(job.name, job.spec.queue, positions[job.spec.queue], kind, reason)
+            )
+        return QueuePlan(tuple(self.admits), tuple(self.preempts), tuple(waiting))
+
+    def consider(self, job: Job) -> None:
+        spec = job.spec
+        strict = self.policy.ordering is Ordering.FIFO
+        if strict and spec.queue in self.blocked:
+            head = self.blocked[spec.queue]
+            self.wait(job, WaitKind.BEHIND, f"behind {head}, the head of queue {spec.queue!r}")
+            return
+        verdict = self.book.assign(spec)
+        if isinstance(verdict, Refusal):
+            if spec.queue not in self.book.queues:
+                self.wait(job, WaitKind.NO_QUEUE, verdict.reason)
+                return
+            if not self.preempt_for(job, verdict):
+                self.wait(job, WaitKind.QUOTA, verdict.reason)
+            return
+        allowed = self.fit.allowed(spec, verdict.flavor)
+        placed = self.try_place(job, verdict, allowed & ~self.held_from(job, verdict.flavor))
+        if placed is not None:
+            self.admit(job, verdict, placed)
+            return
+        if self.preempt_for(job, None):
+            return
+        self.explain_no_fit(job, verdict.flavor, allowed)
+
+    def wait(self, job: Job, kind: WaitKind, reason: str) -> None:
+        self.waits.append((job, kind, reason))
+        if self.policy.ordering is Ordering.FIFO:
+            self.blocked.setdefault(job.spec.queue, job.name)
+
+    def held_from(self, job: Job, flavor: str | None) -> np.ndarray:
+        """Nodes reserved for another job: this one may not use them."""
+        reservation = self.reserved.get(flavor)
+        if reservation is None or reservation.owner == job.name:
+            return np.zeros(len(self.fit.nodes), dtype=bool)
+        return reservation.nodes
+
+    def try_place(
+        self, job: Job, verdict: Assignment, allowed: np.ndarray
+    ) -> list[Placement] | None:
+        spec = job.spec
+        key = (pod_shape(spec.worker), spec.workers, verdict.flavor, spec.checkpointable)
+        owner = self.reserved.get(verdict.flavor)
+        memo = owner is None or owner.owner != job.name
+        if memo and key in self.failed:
+            return None
+        placed = self.fit.place(spec, allowed)
+        if placed is None and memo:
+            self.failed.add(key)
+        return placed
+
+    def admit(self, job: Job, verdict: Assignment, placed: Sequence[Placement]) -> None:
+        self.book.charge(job.spec, verdict.flavor)
+        self.shares.add(job.spec)
+        binds = self.fit.binds(job.spec, placed)
+        self.admits.append(Admit(job.name, verdict.flavor, verdict.borrowing, binds))
+
+    # no fit: reserve or explain ----------------------------------------------------------
+
+    def explain_no_fit(self, job: Job, flavor: str | None, allowed: np.ndarray) -> None:
+        spec = job.spec
+        reason = self.fit.shortfall(spec, allowed)
+        reservation = self.reserved.get(flavor)
+        if reservation is not None and reservation.owner != job.name:
+            placed = self.fit.place(spec, allowed)
+            if placed is not None:
+                self.fit.unplace(pod_shape(spec.worker), placed)
+                self.wait(
+                    job,
+                    WaitKind.RESERVED,
+                    f"fits only on nodes reserved for {reservation.owner}, which is ahead of it",
+                )
+                return
+        elif (
+            reservation is None
+            and self.policy.ordering is Ordering.TIDEWISE
+            and spec.worker.gpu_count
+        ):
+            nodes = self.reserve(job, flavor, allowed)
+            if nodes:
+                reason += f"; nodes {', '.join(nodes)} are reserved for it"
+        self.wait(job, WaitKind.NO_FIT, reason)
+
+    def reserve(self, job: Job, flavor: str | None, allowed: np.ndarray) -> list[str]:
+        """Hold the nodes likely to free up first for the job's workers.
+
+        Most idle GPUs first; among equals, the node whose running jobs started last: with
+        heavy-tailed run times a job that has run less has less left to run in expectation
+        (the observation behind Tiresias's least-attained-service, NSDI'19).
+        """
+        spec = job.spec
+        cluster = self.fit.cluster
+        nodes = np.flatnonzero(allowed & (cluster.gpu_count >= spec.worker.gpu_count))
+        if not len(nodes):
+            return []
+        started = np.full(len(self.fit.nodes), -np.inf)
+        for other in self.running:
+            for bind in other.binds:
+                i = self.fit.index.get(bind.node)
+                if i is not None and other.admitted_s is not None:
+                    started[i] = max(started[i], other.admitted_s)
+        idle = cluster.gpu_free.sum(axis=1)
+        chosen = []
+        slots = 0
+        for i in sorted(nodes, key=lambda n: (-idle[n], -started[n])):
+            chosen.append(int(i))
+            slots += int(cluster.gpu_count[i]) // spec.worker.gpu_count
+            if slots >= spec.workers:
+                break
+        if slots < spec.workers:
+            return []
+        mask = np.zeros(len(self.fit.nodes), dtype=bool)
+        mask[chosen] = True
+        self.reserved[flavor] = _Reservation(job.name, mask)
+        self.failed.clear()
+        return [self.fit.nodes[i].name for i in chosen]
+
+    # preemption --------------------------------------------------------------------------
+
+    def preempt_for(self, job: Job, refusal: Refusal | None) -> bool:
+        """Evict the fewest running jobs that let ``job`` start now, if there are such.
+
+        Candidates: jobs of other queues in the cohort running on borrowed quota of a flavour
+        the job's own nominal quota covers (reclaim), and lower-priority jobs (of its own
+        queue when quota is the problem, of any queue when room is). The order in which
+        they are taken is :func:`victim_order`.
+        """
+        candidates = [r for r in self.running if self.may_evict(job, r, refusal)]
+        if not candidates:
+            return False
+        candidates.sort(key=victim_order)
+        victims = victims_needed(candidates, lambda vs: self.admissible_without(job, vs))
+        if victims is None:
+            return False
+        for victim in victims:
+            self.evict(victim)
+            kind = (
+                "reclaimed borrowed quota"
+                if victim.borrowing and victim.spec.queue != job.spec.queue
+                else f"has higher priority ({job.spec.priority} > {victim.spec.priority})"
+            )
+            self.preempts.append(Preempt(victim.name, job.name, f"{job.name} {kind}"))
+        self.failed.clear()
+        verdict = self.book.assign(job.spec)
+        assert isinstance(verdict, Assignment)
+        allowed = self.fit.allowed(job.spec, verdict.flavor) & ~self.held_from(job, verdict.flavor)
+        placed = self.fit.place(job.spec, allowed)
+        assert placed is not None
+        self.admit(job, verdict, placed)
+        return True
+
+    def may_evict(self, job: Job, running: Job, refusal: Refusal | None) -> bool:
+        spec, other = job.spec, running.spec
+        if refusal is not None:
+            queue = self.book.queues[spec.queue]
+            reclaim = (
+                running.borrowing
+                and other.queue != spec.queue
+                and running.flavor in refusal.reclaimable
+                and queue.cohort is not None
+                and self.book.queues.get(other.queue, queue).cohort == queue.cohort
+            )
+            return reclaim or (other.priority < spec.priority and other.queue == spec.queue)
+        return other.priority < spec.priority
+
+    def admissible_without(self, job: Job, victims: Sequence[Job]) -> bool:
+        for victim in victims:
+            self.evict(victim, keep=True)
+        verdict = self.book.assign(job.spec)
+        placed = None
+        if isinstance(verdict, Assignment):
+            allowed = self.fit.allowed(job.spec, verdict.flavor)
+            placed = self.fit.place(job.spec, allowed & ~self.held_from(job, verdict.flavor))
+            if placed is not None:
+                self.fit.unplace(pod_shape(job.spec.worker), placed)
+        for victim in victims:
+            self.restore(victim)
+        return placed is not None
+
+    def evict(self, victim: Job, keep: bool = False) -> None:
+        self.book.charge(victim.spec, victim.flavor, -1)
+        self.shares.add(victim.spec, -1)
+        self.fit.evict(victim)
+        if not keep:
+            self.running.remove(victim)
+
+    def restore(self, victim: Job) -> None:
+        self.book.charge(victim.spec, victim.flavor)
+        self.shares.add(victim.spec)
+        self.fit.evict(victim, sign=-1)
