@@ -71,6 +71,7 @@ class _Pass:
         self.policy = policy
         self.time_s = snapshot.time_s
         self.running = [j for j in snapshot.jobs if j.admitted]
+        self.lowest_priority = min((j.spec.priority for j in self.running), default=0)
         self.waiting_jobs = [j for j in snapshot.jobs if j.phase is JobPhase.QUEUING]
         self.book = QuotaBook(policy.queues, self.running)
         self.fit = GangFit(snapshot.nodes, snapshot.jobs, snapshot.cached, rng)
@@ -146,13 +147,23 @@ class _Pass:
                 self.wait(job, WaitKind.QUOTA, verdict.reason)
             return
         allowed = self.fit.allowed(spec, verdict.flavor)
-        placed = self.try_place(job, verdict, allowed & ~self.held_from(job, verdict.flavor))
+        held = self.held_from(job, verdict.flavor)
+        placed = self.try_place(job, verdict, allowed & ~held)
+        if placed is None and held.any() and self.backfills(job):
+            placed = self.try_place(job, verdict, allowed)
         if placed is not None:
             self.admit(job, verdict, placed)
             return
+        self.reserve_if_head(job, verdict.flavor, allowed)
         if self.preempt_for(job, None):
             return
         self.explain_no_fit(job, verdict.flavor, allowed)
+
+    def backfills(self, job: Job) -> bool:
+        """Whether the job may use nodes reserved for another: only a checkpointable one,
+        which the reservation's owner evicts the moment that lets it start (so backfilling
+        never delays the head, and costs the backfilled job at most one checkpoint)."""
+        return self.policy.ordering is Ordering.TIDEWISE and job.spec.checkpointable
 
     def wait(self, job: Job, kind: WaitKind, reason: str) -> None:
         self.waits.append((job, kind, reason))
@@ -170,7 +181,13 @@ class _Pass:
         self, job: Job, verdict: Assignment, allowed: np.ndarray
     ) -> list[Placement] | None:
         spec = job.spec
-        key = (pod_shape(spec.worker), spec.workers, verdict.flavor, spec.checkpointable)
+        key = (
+            pod_shape(spec.worker),
+            spec.workers,
+            verdict.flavor,
+            spec.checkpointable,
+            allowed.tobytes(),
+        )
         owner = self.reserved.get(verdict.flavor)
         memo = owner is None or owner.owner != job.name
         if memo and key in self.failed:
@@ -188,11 +205,23 @@ class _Pass:
 
     # no fit: reserve or explain ----------------------------------------------------------
 
+    def reserve_if_head(self, job: Job, flavor: str | None, allowed: np.ndarray) -> None:
+        """The first job of a flavour that does not fit holds a reservation (tidewise)."""
+        if (
+            self.policy.ordering is Ordering.TIDEWISE
+            and flavor not in self.reserved
+            and job.spec.worker.gpu_count
+        ):
+            self.reserve(job, flavor, allowed)
+
     def explain_no_fit(self, job: Job, flavor: str | None, allowed: np.ndarray) -> None:
         spec = job.spec
         reason = self.fit.shortfall(spec, allowed)
         reservation = self.reserved.get(flavor)
-        if reservation is not None and reservation.owner != job.name:
+        if reservation is not None and reservation.owner == job.name:
+            names = [self.fit.nodes[i].name for i in np.flatnonzero(reservation.nodes)]
+            reason += f"; nodes {', '.join(names)} are reserved for it"
+        elif reservation is not None:
             placed = self.fit.place(spec, allowed)
             if placed is not None:
                 self.fit.unplace(pod_shape(spec.worker), placed)
@@ -202,17 +231,9 @@ class _Pass:
                     f"fits only on nodes reserved for {reservation.owner}, which is ahead of it",
                 )
                 return
-        elif (
-            reservation is None
-            and self.policy.ordering is Ordering.TIDEWISE
-            and spec.worker.gpu_count
-        ):
-            nodes = self.reserve(job, flavor, allowed)
-            if nodes:
-                reason += f"; nodes {', '.join(nodes)} are reserved for it"
         self.wait(job, WaitKind.NO_FIT, reason)
 
-    def reserve(self, job: Job, flavor: str | None, allowed: np.ndarray) -> list[str]:
+    def reserve(self, job: Job, flavor: str | None, allowed: np.ndarray) -> None:
         """Hold the nodes likely to free up first for the job's workers.
 
         Most idle GPUs first; among equals, the node whose running jobs started last: with
@@ -223,7 +244,7 @@ class _Pass:
         cluster = self.fit.cluster
         nodes = np.flatnonzero(allowed & (cluster.gpu_count >= spec.worker.gpu_count))
         if not len(nodes):
-            return []
+            return
         started = np.full(len(self.fit.nodes), -np.inf)
         for other in self.running:
             for bind in other.binds:
@@ -239,12 +260,11 @@ class _Pass:
             if slots >= spec.workers:
                 break
         if slots < spec.workers:
-            return []
+            return
         mask = np.zeros(len(self.fit.nodes), dtype=bool)
         mask[chosen] = True
         self.reserved[flavor] = _Reservation(job.name, mask)
         self.failed.clear()
-        return [self.fit.nodes[i].name for i in chosen]
 
     # preemption --------------------------------------------------------------------------
 
@@ -256,6 +276,12 @@ class _Pass:
         queue when quota is the problem, of any queue when room is). The order in which
         they are taken is :func:`victim_order`.
         """
+        if (
+            refusal is None
+            and job.spec.priority <= self.lowest_priority
+            and not self.may_take_from_overtakers(job)
+        ):
+            return False  # the common case, decided without looking at every running job
         candidates = [r for r in self.running if self.may_evict(job, r, refusal)]
         if not candidates:
             return False
@@ -265,11 +291,12 @@ class _Pass:
             return False
         for victim in victims:
             self.evict(victim)
-            kind = (
-                "reclaimed borrowed quota"
-                if victim.borrowing and victim.spec.queue != job.spec.queue
-                else f"has higher priority ({job.spec.priority} > {victim.spec.priority})"
-            )
+            if victim.borrowing and victim.spec.queue != job.spec.queue:
+                kind = "reclaimed borrowed quota"
+            elif victim.spec.priority < job.spec.priority:
+                kind = f"has higher priority ({job.spec.priority} > {victim.spec.priority})"
+            else:
+                kind = "is ahead of it in the queue and it can resume from a checkpoint"
             self.preempts.append(Preempt(victim.name, job.name, f"{job.name} {kind}"))
         self.failed.clear()
         verdict = self.book.assign(job.spec)
@@ -278,6 +305,7 @@ class _Pass:
         placed = self.fit.place(job.spec, allowed)
         assert placed is not None
         self.admit(job, verdict, placed)
+        self.reserved = {f: r for f, r in self.reserved.items() if r.owner != job.name}
         return True
 
     def may_evict(self, job: Job, running: Job, refusal: Refusal | None) -> bool:
@@ -292,7 +320,32 @@ class _Pass:
                 and self.book.queues.get(other.queue, queue).cohort == queue.cohort
             )
             return reclaim or (other.priority < spec.priority and other.queue == spec.queue)
-        return other.priority < spec.priority
+        if other.priority < spec.priority:
+            return True
+        return (
+            other.checkpointable
+            and other.priority == spec.priority
+            and self._within_queue(running) > self._within_queue(job)
+            and (self.aged(job) or self.on_reserved_for(job, running))
+        )
+
+    def may_take_from_overtakers(self, job: Job) -> bool:
+        """Tidewise: a job past the aging bound, or holding a reservation, may evict
+        checkpointable jobs of its priority that rank behind it (on its reserved nodes
+        unless it is past the bound): what backfilled must not delay it."""
+        if self.policy.ordering is not Ordering.TIDEWISE:
+            return False
+        return self.aged(job) or any(r.owner == job.name for r in self.reserved.values())
+
+    def on_reserved_for(self, job: Job, running: Job) -> bool:
+        reservation = next((r for r in self.reserved.values() if r.owner == job.name), None)
+        if reservation is None:
+            return False
+        return any(
+            reservation.nodes[self.fit.index[b.node]]
+            for b in running.binds
+            if b.node in self.fit.index
+        )
 
     def admissible_without(self, job: Job, victims: Sequence[Job]) -> bool:
         for victim in victims:
