@@ -1,11 +1,13 @@
 """Queue policies on the Philly-derived trace, fixed and elastic GPU pool, as JSON.
 
-    python bench/queue.py [--jobs PATH] [--gpus 64] [--start 1176] [--hours 168] [--sample 12]
+    python bench/queue.py [--jobs PATH] [--gpus 64] [--start 1176] [--hours 168]
+                          [--load 0.95 | --sample 12] [--seed 0] [--overestimate 0]
 
 The defaults are the recorded run of bench/RESULTS.md: one week of arrivals from hour 1,176
-(day 49) thinned to one job in 12, on 64 GPUs; jobs wider than 16 GPUs are dropped (a
-quarter of the pool), half of the jobs taken to checkpoint. Same as
-``tidewise bench queue``, which this calls.
+(day 49) on 64 GPUs, thinned (seeded) to jobs whose GPU-time is 0.95 of the pool's week
+(contended but sustainable); jobs wider than 16 GPUs (a quarter of the pool) are dropped,
+half of the jobs taken to checkpoint. ``--sample 12`` instead keeps one job in 12: the
+earlier run, 1.65x overloaded. Same as ``tidewise bench queue``, which this calls.
 """
 
 from __future__ import annotations
@@ -29,10 +31,20 @@ def main() -> None:
     parser.add_argument("--gpus", type=int, default=64)
     parser.add_argument("--start", type=float, default=1176.0, help="hours into the trace")
     parser.add_argument("--hours", type=float, default=168.0)
-    parser.add_argument("--sample", type=int, default=12)
+    parser.add_argument("--load", type=float, default=0.95)
+    parser.add_argument("--sample", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overestimate", type=float, default=0.0)
     args = parser.parse_args()
-    window = TraceWindow(args.start * 3600, args.hours, args.sample, args.gpus // 4)
-    document, _ = load_and_run(args.jobs, QueueBenchSettings(args.gpus, window))
+    window = TraceWindow(args.start * 3600, args.hours, args.sample or 1, args.gpus // 4)
+    settings = QueueBenchSettings(
+        args.gpus,
+        window,
+        seed=args.seed,
+        load=None if args.sample else args.load,
+        overestimate=args.overestimate,
+    )
+    document, _ = load_and_run(args.jobs, settings)
     json.dump(document, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from tests.test_cli import tidewise
+from tidewise.sim.queue_bench import POLICIES
 
 pytestmark = pytest.mark.e2e
 
@@ -117,7 +118,7 @@ def test_bench_queue_writes_one_entry_per_policy_and_pool(tmp_path):
         "starved_jobs",
     }
     for pool in ("fixed", "elastic"):
-        assert [r["policy"] for r in document[pool]] == ["fifo", "best-effort-fifo", "tidewise"]
+        assert [r["policy"] for r in document[pool]] == list(POLICIES)
         for run in document[pool]:
             assert set(run) == keys
             assert run["jobs"] == 30

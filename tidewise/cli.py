@@ -454,11 +454,24 @@ def queue_bench(
     gpus: Annotated[int, typer.Option(help="GPUs of the fixed pool; most of the elastic one.")],
     policy: Annotated[
         list[str] | None,
-        typer.Option(help="fifo, best-effort-fifo or tidewise; repeat (default: all)."),
+        typer.Option(
+            help="fifo, best-effort-fifo, easy, tidewise-blind or tidewise; repeat (default: all)."
+        ),
     ] = None,
     start: Annotated[float, typer.Option(help="Window start, hours into the trace.")] = 1176.0,
     hours: Annotated[float, typer.Option(help="Hours of arrivals to replay.")] = 168.0,
-    sample: Annotated[int, typer.Option(help="Keep one job in this many.")] = 12,
+    load: Annotated[
+        float,
+        typer.Option(help="Thin the window to this GPU-time over the pool's (unless --sample)."),
+    ] = 0.95,
+    sample: Annotated[
+        int | None,
+        typer.Option(help="Keep one job in this many instead of --load (12: the 1.65x overload)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Which jobs --load keeps; spot interruptions.")] = 0,
+    overestimate: Annotated[
+        float, typer.Option(help="Run-time estimates are run time x (1 + this x U[0,1)).")
+    ] = 0.0,
     max_gpus: Annotated[
         int | None, typer.Option(help="Drop jobs wider than this (default: a quarter of --gpus).")
     ] = None,
@@ -469,33 +482,41 @@ def queue_bench(
     age_hours: Annotated[float, typer.Option(help="tidewise: aging bound, hours.")] = 6.0,
     starvation_hours: Annotated[
         float, typer.Option(help="A job waiting longer counts as starved.")
-    ] = 48.0,
+    ] = 24.0,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
 ) -> None:
     """Queue policies replaying a job trace on a fixed GPU pool and on an elastic one."""
-    from tidewise.queue import Ordering
     from tidewise.report.files import write_atomically
     from tidewise.sim.job_trace import JobTraceError, TraceWindow
-    from tidewise.sim.queue_bench import QueueBenchSettings, load_and_run
+    from tidewise.sim.queue_bench import POLICIES, QueueBenchSettings, load_and_run
 
-    names = tuple(policy or [o.value for o in Ordering])
+    names = tuple(policy or POLICIES)
     try:
-        unknown = [n for n in names if n not in {o.value for o in Ordering}]
+        unknown = [n for n in names if n not in POLICIES]
         if unknown:
-            known = ", ".join(o.value for o in Ordering)
+            known = ", ".join(POLICIES)
             raise ValueError(f"--policy: unknown {', '.join(unknown)}; known: {known}")
         if gpus < 8 or gpus % 8:
             raise ValueError("--gpus: a multiple of 8 (whole 8-GPU nodes), e.g. 64")
-        if hours <= 0 or sample < 1 or age_hours < 0 or starvation_hours <= 0:
+        if hours <= 0 or (sample or 1) < 1 or age_hours < 0 or starvation_hours <= 0:
             raise ValueError("--hours > 0, --sample >= 1, --age-hours >= 0, --starvation-hours > 0")
+        if load <= 0 or overestimate < 0:
+            raise ValueError("--load > 0 (e.g. 0.95) and --overestimate >= 0")
         if not 0 <= checkpointable <= 1:
             raise ValueError("--checkpointable: a share in [0, 1], e.g. 0.5")
         check_output_folders({"--json": json_path})
         window = TraceWindow(
-            start * 3600, hours, sample, max_gpus or gpus // 4, checkpointable, datasets
+            start * 3600, hours, sample or 1, max_gpus or gpus // 4, checkpointable, datasets
         )
         settings = QueueBenchSettings(
-            gpus, window, names, age_hours * 3600, starvation_hours * 3600
+            gpus,
+            window,
+            names,
+            age_hours * 3600,
+            starvation_hours * 3600,
+            seed,
+            None if sample else load,
+            overestimate,
         )
         document, _ = load_and_run(jobs, settings)
     except (ValueError, JobTraceError) as err:

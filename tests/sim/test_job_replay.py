@@ -9,7 +9,7 @@ import pytest
 
 from tests.factories import A100X8, offering
 from tidewise.model import JobSpec, PurchaseOption, Resources
-from tidewise.queue import FlavorQuota, QueueConfig, QueuePolicy
+from tidewise.queue import FlavorQuota, Ordering, QueueConfig, QueuePolicy
 from tidewise.sim.job_replay import JobReplay, PoolSettings
 from tidewise.sim.job_trace import TraceJob
 
@@ -93,3 +93,18 @@ def test_utilisation_counts_only_while_a_job_waits():
     b = trace_job("b", 8, 10, 100)
     _, result = replay([a, b])
     assert result.gpu_utilization == pytest.approx(0.5)
+
+
+def test_the_policy_sees_run_time_estimates_from_the_trace():
+    """b (8 GPUs) waits for a (4 GPUs, 10,000 s); c (4 GPUs, 500 s) ends before a does and
+    backfills beside it; d (4 GPUs, 50,000 s) would not and waits for b."""
+    a = trace_job("a", 4, 0, 10_000)
+    b = trace_job("b", 8, 10, 100)
+    d = trace_job("d", 4, 20, 50_000)
+    c = trace_job("c", 4, 30, 500)
+    easy = QueuePolicy(POLICY.queues, Ordering.EASY)
+    twin = JobReplay([a, b, c, d], easy, FIXED, "easy")
+    twin.run()
+    assert twin.runs["c"].first_start_s == 30
+    assert twin.runs["b"].first_start_s == 10_060  # when a ends (0 + 60 + 10,000)
+    assert twin.runs["d"].first_start_s > twin.runs["b"].first_start_s

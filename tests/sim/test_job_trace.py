@@ -29,3 +29,25 @@ def test_a_file_that_is_not_a_job_trace_is_refused(tmp_path):
     path.write_text("a,b\n")
     with pytest.raises(JobTraceError, match="expected 6 columns"):
         load_job_trace(path, TraceWindow())
+
+
+def test_thinning_to_a_load_keeps_arrival_order_and_stays_within_the_target():
+    from tidewise.model import JobSpec, Resources
+    from tidewise.sim.job_trace import TraceJob, offered_gpu_hours, thin_to_load
+
+    jobs = [
+        TraceJob(JobSpec(f"job-{i}", Resources(gpu_count=1 + i % 4)), 60.0 * i, 3600.0 * (1 + i))
+        for i in range(40)
+    ]
+    target = 0.4 * offered_gpu_hours(jobs)
+    kept = thin_to_load(jobs, target, seed=1)
+    assert [j.arrival_s for j in kept] == sorted(j.arrival_s for j in kept)
+    # first fit in a seeded order: within the target, and no job left out would still fit
+    total = offered_gpu_hours(kept)
+    assert total <= target
+    smallest_left = min(offered_gpu_hours([j]) for j in jobs if j not in kept)
+    assert total + smallest_left > target
+    assert thin_to_load(jobs, target, seed=1) == kept
+    assert thin_to_load(jobs, target, seed=2) != kept
+    # the part of each job's run before a horizon
+    assert offered_gpu_hours(jobs[:1], horizon_s=1800) == 0.5

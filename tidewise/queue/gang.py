@@ -93,6 +93,10 @@ class GangFit:
             self.cluster.release(placement.node, shape, placement.gpus)
             self.policy.bound(self.cluster, shape, placement)  # refreshes the node's row
 
+    def node_indices(self, job: Job) -> list[int]:
+        """Where the job's workers run, among the pass's nodes."""
+        return [self.index[b.node] for b in job.binds if b.node in self.index]
+
     def binds(self, spec: JobSpec, placed: Sequence[Placement]) -> tuple[Bind, ...]:
         return tuple(
             Bind(pod, self.nodes[p.node].name, p.gpus)

@@ -19,13 +19,17 @@ class WaitKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class QueueSnapshot:
-    """The policy's only input: the time, the nodes, every unfinished job, and which nodes
-    cache which dataset (Fluid's Dataset status: dataset name to node names)."""
+    """The policy's only input: the time, the nodes, every unfinished job, which nodes
+    cache which dataset (Fluid's Dataset status: dataset name to node names), and the
+    estimated seconds each job has left to hold its GPUs (a waiting job: its whole run,
+    start-up included; a running one: until it ends), from users' run-time limits or
+    history. A job without an estimate is planned as if its run time were unknown."""
 
     time_s: float
     nodes: tuple[Node, ...]
     jobs: tuple[Job, ...]
     cached: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    remaining_s: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,16 @@ class QuotaBook:
             if job.flavor is not None:
                 self.charge(job.spec, job.flavor)
 
+    def copy(self) -> QuotaBook:
+        book = QuotaBook(tuple(self.queues.values()), ())
+        book.used = self.used.copy()
+        return book
+
+    def pool(self, queue: str) -> str:
+        """The quota pool a queue draws from: its cohort, or itself without one."""
+        config = self.queues.get(queue)
+        return queue if config is None or config.cohort is None else f"cohort:{config.cohort}"
+
     def charge(self, spec: JobSpec, flavor: str | None, sign: int = 1) -> None:
         if flavor is not None:
             self.used[spec.queue, flavor] += sign * spec.gpu_milli

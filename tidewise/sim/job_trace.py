@@ -10,11 +10,19 @@ most 8 GPUs each (one per 8-GPU node); 4 CPUs and 32 GiB per GPU (a third of an 
 node's CPU, a quarter of its memory). The trace says nothing of checkpointing or datasets:
 ``checkpointable_share`` of the jobs (by job id, reproducibly) are taken to checkpoint, and
 with ``datasets`` > 0 each job reads one of that many datasets (by job id).
+
+A fixed stride (``sample``) gives a load that swings with the heavy tail (one job of weeks on
+16 GPUs is a large share of a small pool's week), so :func:`thin_to_load` instead takes the
+window's jobs in a seeded pseudo-random order and keeps each one that still fits under a
+target of offered GPU-hours: the offered load is then what was asked, give or take a job.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,3 +123,36 @@ def load_job_trace(path: Path, window: TraceWindow) -> tuple[list[TraceJob], int
     if not jobs:
         raise JobTraceError(f"{path}: no job arrives in the window; move --start or widen --hours")
     return jobs, dropped
+
+
+def _rank(name: str, seed: int) -> bytes:
+    """A job's place in the seeded order: a hash, so the same on every machine."""
+    return hashlib.blake2b(f"{seed}:{name}".encode(), digest_size=8).digest()
+
+
+def offered_gpu_hours(jobs: Sequence[TraceJob], horizon_s: float = math.inf) -> float:
+    """GPU-hours the jobs ask for before ``horizon_s`` (seconds from the window's start) if
+    each ran from its arrival: the work a cluster of unlimited size would do in the window."""
+    return sum(_work_before(j, horizon_s) for j in jobs) / 3600
+
+
+def _work_before(job: TraceJob, horizon_s: float) -> float:
+    return job.spec.gpus * max(0.0, min(job.duration_s, horizon_s - job.arrival_s))
+
+
+def thin_to_load(jobs: Sequence[TraceJob], gpu_hours: float, seed: int = 0) -> list[TraceJob]:
+    """The jobs, in arrival order, whose run times fill ``gpu_hours`` of GPU time.
+
+    Jobs are taken in a seeded pseudo-random order (uniform over the window, so the arrival
+    pattern is kept) and each is kept if the total stays within ``gpu_hours``; one that
+    would overflow it is skipped and the next tried. A job alone larger than the target is
+    never kept, so the very largest are under-represented when the target is small.
+    """
+    kept: set[str] = set()
+    total = 0.0
+    for job in sorted(jobs, key=lambda j: _rank(j.spec.name, seed)):
+        work = job.spec.gpus * job.duration_s / 3600
+        if total + work <= gpu_hours:
+            kept.add(job.spec.name)
+            total += work
+    return [j for j in jobs if j.spec.name in kept]

@@ -17,7 +17,23 @@ from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.model import DEFAULT_QUEUE, PurchaseOption
 from tidewise.queue import DEFAULT_AGE_S, FlavorQuota, Ordering, QueueConfig, QueuePolicy
 from tidewise.sim.job_replay import JobReplay, PoolSettings, ReplayResult
-from tidewise.sim.job_trace import TraceJob, TraceWindow, load_job_trace
+from tidewise.sim.job_trace import (
+    TraceJob,
+    TraceWindow,
+    load_job_trace,
+    offered_gpu_hours,
+    thin_to_load,
+)
+
+# Benchmark policies: an ordering, and whether it uses the run-time estimates. Kueue's two
+# orderings have none; EASY is Slurm's backfill; tidewise-blind is tidewise without them.
+POLICIES: dict[str, tuple[Ordering, bool]] = {
+    "fifo": (Ordering.FIFO, False),
+    "best-effort-fifo": (Ordering.BEST_EFFORT_FIFO, False),
+    "easy": (Ordering.EASY, True),
+    "tidewise-blind": (Ordering.TIDEWISE, False),
+    "tidewise": (Ordering.TIDEWISE, True),
+}
 
 INSTANCE_TYPE = "p4d.24xlarge"
 ZONE = "use1-az1"
@@ -27,10 +43,12 @@ ZONE = "use1-az1"
 class QueueBenchSettings:
     gpus: int
     window: TraceWindow
-    policies: tuple[str, ...] = tuple(o.value for o in Ordering)
+    policies: tuple[str, ...] = tuple(POLICIES)
     age_s: float = DEFAULT_AGE_S
-    starvation_s: float = 48 * 3600.0
+    starvation_s: float = 24 * 3600.0
     seed: int = 0
+    load: float | None = 0.95  # thin the window to this offered load (None: keep the stride's)
+    overestimate: float = 0.0
 
 
 def pools(settings: QueueBenchSettings) -> dict[str, PoolSettings]:
@@ -39,7 +57,11 @@ def pools(settings: QueueBenchSettings) -> dict[str, PoolSettings]:
     spot = catalog.offering(INSTANCE_TYPE, ZONE, PurchaseOption.SPOT)
     if settings.gpus % on_demand.instance_type.gpu_count:
         raise ValueError(f"--gpus: give a multiple of 8 (whole {INSTANCE_TYPE} nodes)")
-    common = {"gpus": settings.gpus, "starvation_s": settings.starvation_s}
+    common = {
+        "gpus": settings.gpus,
+        "starvation_s": settings.starvation_s,
+        "overestimate": settings.overestimate,
+    }
     return {
         "fixed": PoolSettings(on_demand=on_demand, **common),
         "elastic": PoolSettings(on_demand=on_demand, spot=spot, elastic=True, **common),
@@ -57,7 +79,8 @@ def run_queue_bench(
     results: dict[str, list[ReplayResult]] = {}
     for pool_name, pool in pools(settings).items():
         for name in settings.policies:
-            policy = QueuePolicy(queues, Ordering(name), settings.age_s)
+            ordering, estimates = POLICIES[name]
+            policy = QueuePolicy(queues, ordering, settings.age_s, estimates)
             result = JobReplay(trace, policy, pool, name, settings.seed).run()
             results.setdefault(pool_name, []).append(result)
             if progress is not None:
@@ -69,10 +92,16 @@ def load_and_run(
     path: Path, settings: QueueBenchSettings
 ) -> tuple[dict[str, object], dict[str, list[ReplayResult]]]:
     """The JSON document of ``tidewise bench queue`` and the results behind it."""
-    trace, dropped = load_job_trace(path, settings.window)
-    results = run_queue_bench(trace, settings)
     window = settings.window
-    offered = sum(j.spec.gpus * j.duration_s for j in trace) / 3600
+    trace, dropped = load_job_trace(path, window)
+    in_window = len(trace)
+    capacity = settings.gpus * window.hours
+    horizon_s = window.hours * 3600
+    if settings.load is not None:
+        trace = thin_to_load(trace, settings.load * capacity, settings.seed)
+    results = run_queue_bench(trace, settings)
+    offered = offered_gpu_hours(trace)
+    in_horizon = offered_gpu_hours(trace, horizon_s)
     document: dict[str, object] = {
         "benchmark": "queue",
         "jobs_csv": str(path),
@@ -80,15 +109,22 @@ def load_and_run(
             "start_s": window.start_s,
             "hours": window.hours,
             "sample": window.sample,
+            "jobs_in_window": in_window,
+            "target_load": settings.load,
             "jobs": len(trace),
             "dropped_wider_than_max_gpus": dropped,
             "offered_gpu_hours": round(offered, 1),
+            "offered_gpu_hours_in_window": round(in_horizon, 1),
+            "capacity_gpu_hours": round(capacity, 1),
+            "offered_load": round(offered / capacity, 3),
+            "offered_load_in_window": round(in_horizon / capacity, 3),
             "checkpointable_share": window.checkpointable_share,
             "datasets": window.datasets,
         },
         "gpus": settings.gpus,
         "instance_type": INSTANCE_TYPE,
         "age_s": settings.age_s,
+        "overestimate": settings.overestimate,
         "starvation_bound_s": settings.starvation_s,
         **{pool: [r.summary() for r in runs] for pool, runs in results.items()},
         "details": {
