@@ -122,3 +122,25 @@ def test_bench_queue_writes_one_entry_per_policy_and_pool(tmp_path):
         for run in document[pool]:
             assert set(run) == keys
             assert run["jobs"] == 30
+
+
+def test_the_simulated_cluster_size_is_set_at_first_use_and_kept(tmp_path):
+    def job(command, *args):
+        return tidewise("job", command, "--state", "state.json", *args, cwd=tmp_path)
+
+    out = job("submit", "a", "--gpus", "8", "--image", "img", "--nodes", "3")
+    assert out.returncode == 0, out.stderr
+    top = json.loads(job("top", "-o", "json").stdout)
+    assert len(top["nodes"]) == 3
+    refused = job("submit", "b", "--gpus", "1", "--image", "img", "--nodes", "2")
+    assert refused.returncode != 0
+    assert "holds a cluster of 3 nodes" in refused.stderr
+
+
+def test_dry_run_renders_into_the_namespace_given(tmp_path):
+    args = ("job", "submit", "a", "--gpus", "1", "--image", "img", "--dry-run", "-o", "yaml")
+    out = tidewise(*args, "--namespace", "team-a", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert yaml.safe_load(out.stdout)["metadata"]["namespace"] == "team-a"
+    bad = tidewise(*args, "--namespace", "Team_A", cwd=tmp_path)
+    assert bad.returncode != 0 and "not a DNS label" in bad.stderr

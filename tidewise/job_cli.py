@@ -8,6 +8,7 @@ nothing already written. ``submit --dry-run -o yaml`` prints the Kubernetes obje
 from __future__ import annotations
 
 import json
+import re
 import time
 from enum import StrEnum
 from pathlib import Path
@@ -30,7 +31,7 @@ from tidewise.model import (
 from tidewise.queue import QueuePlan
 from tidewise.queue.manifests import render
 from tidewise.report.files import write_atomically
-from tidewise.sim.job_cluster import SimJobCluster, StateError
+from tidewise.sim.job_cluster import DEFAULT_NODES, SimJobCluster, StateError
 
 DEFAULT_STATE = Path(".tidewise/sim-jobs.json")
 
@@ -45,6 +46,14 @@ class Output(StrEnum):
 
 ClusterOption = Annotated[str, typer.Option("--cluster", help="Where jobs run: 'sim' (the twin).")]
 StateOption = Annotated[Path, typer.Option("--state", help="The simulated cluster's state file.")]
+NodesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--nodes",
+        help="Simulated cluster: 8-GPU nodes, when the state file is made (default 2); "
+        "stored there, so later commands need not repeat it.",
+    ),
+]
 OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table, json or yaml.")]
 
 
@@ -54,18 +63,26 @@ def _fail(message: str) -> typer.Exit:
     return fail(message)
 
 
-def _load(cluster: str, state: Path) -> SimJobCluster:
+def _load(cluster: str, state: Path, nodes: int | None = None) -> SimJobCluster:
     if cluster != "sim":
         raise _fail(
             f"--cluster: only 'sim' is available (got {cluster!r}); real clusters come with "
             "the Kubernetes adapters"
         )
+    if nodes is not None and nodes < 1:
+        raise _fail("--nodes: at least 1 node, e.g. --nodes 4")
     if not state.exists():
-        return SimJobCluster(epoch_unix_s=time.time())
+        return SimJobCluster(epoch_unix_s=time.time(), node_count=nodes or DEFAULT_NODES)
     try:
-        return SimJobCluster.from_json(state.read_text(encoding="utf-8"))
+        sim = SimJobCluster.from_json(state.read_text(encoding="utf-8"))
     except StateError as err:
         raise _fail(f"--state: {state}: {err}; move it away to start afresh") from None
+    if nodes is not None and nodes != sim.node_count:
+        raise _fail(
+            f"--nodes: {state} holds a cluster of {sim.node_count} nodes; its size is set "
+            "when the state file is made (delete the file to start a new one)"
+        )
+    return sim
 
 
 def _save(sim: SimJobCluster, state: Path) -> None:
@@ -168,8 +185,12 @@ def submit(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the Kubernetes objects; submit nothing.")
     ] = False,
+    namespace: Annotated[
+        str, typer.Option("--namespace", "-n", help="Namespace of the rendered objects.")
+    ] = "default",
     cluster: ClusterOption = "sim",
     state: StateOption = DEFAULT_STATE,
+    nodes: NodesOption = None,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Submit a job: tidewise job submit NAME --gpus 2 --image IMG -- python train.py"""
@@ -191,13 +212,15 @@ def submit(
     except ValueError as err:
         raise _fail(str(err)) from None
     if dry_run:
-        manifest = render(spec)
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", namespace):
+            raise _fail(f"--namespace: {namespace!r} is not a DNS label, e.g. team-a")
+        manifest = render(spec, namespace)
         if output is Output.JSON:
             typer.echo(json.dumps(manifest, indent=2))
         else:
             typer.echo(yaml.safe_dump(manifest, sort_keys=False).rstrip())
         return
-    sim = _load(cluster, state)
+    sim = _load(cluster, state, nodes)
     if name in sim.jobs:
         raise _fail(f"NAME: a job {name!r} exists; delete it first or pick another name")
     sim.jobs[name] = Job(spec, phase=JobPhase.QUEUING, submitted_s=_now(sim))
