@@ -5,7 +5,11 @@ from pathlib import Path
 
 from tidewise.model import (
     Billing,
+    Bind,
     InstanceType,
+    Job,
+    JobPhase,
+    JobSpec,
     Node,
     NodeState,
     Offering,
@@ -14,6 +18,7 @@ from tidewise.model import (
     PurchaseOption,
     Resources,
 )
+from tidewise.placement import with_pod
 
 # the repository is checked out beside shared/ (as in CI); override with TIDEWISE_SHARED_DATA
 SHARED_DATA = Path(
@@ -63,3 +68,43 @@ def pod(
 ) -> Pod:
     phase = PodPhase.PENDING if node_name is None else PodPhase.RUNNING
     return Pod(name, workload, requests, phase, 0.0, node_name, capacity_types=capacity_types)
+
+
+A100X8 = InstanceType(
+    "a100x8", vcpus=96, memory_mib=1_179_648, gpu_count=8, gpu_model="A100", gpu_memory_mib=40960
+)
+
+
+def job_spec(name: str, gpus: int = 1, workers: int = 1, **extra) -> JobSpec:
+    """A job of ``workers`` workers with ``gpus`` whole GPUs, 4 CPUs and 16 GiB each."""
+    worker = extra.pop("worker", Resources(cpu_milli=4000, memory_mib=16384, gpu_count=gpus))
+    return JobSpec(name, worker, workers=workers, image="img", **extra)
+
+
+def queued(spec: JobSpec, submitted_s: float = 0.0) -> Job:
+    return Job(spec, JobPhase.QUEUING, submitted_s)
+
+
+def bound(
+    nodes: list[Node],
+    spec: JobSpec,
+    placement: list[tuple[str, tuple[int, ...]]],
+    admitted_s: float = 0.0,
+    flavor: str | None = "A100",
+    borrowing: bool = False,
+) -> Job:
+    """A running job bound as ``placement`` (node, GPU indices per worker); ``nodes`` updated."""
+    binds = []
+    for pod, (name, gpus) in zip(spec.pod_names(), placement, strict=True):
+        i = next(k for k, n in enumerate(nodes) if n.name == name)
+        nodes[i] = with_pod(nodes[i], spec.worker, gpus)
+        binds.append(Bind(pod, name, gpus))
+    return Job(
+        spec,
+        JobPhase.RUNNING,
+        submitted_s=0.0,
+        admitted_s=admitted_s,
+        flavor=flavor,
+        borrowing=borrowing,
+        binds=tuple(binds),
+    )

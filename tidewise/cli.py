@@ -17,6 +17,7 @@ from rich.table import Table
 
 from tidewise.capacity.commitments import CommitmentPlan, plan_commitment
 from tidewise.catalog.pricing import DEFAULT_RESERVED, SECONDS_PER_HOUR, ReservedPricing
+from tidewise.job_cli import job_app
 from tidewise.sim.policies import POLICIES
 from tidewise.sim.runner import attribution, prepare, run
 from tidewise.sim.scenario import ScenarioError, load_scenario
@@ -445,6 +446,88 @@ def commitment_table(plan: CommitmentPlan, unit: str, title: str) -> Table:
     if plan.reason:
         table.caption = plan.reason
     return table
+
+
+@bench_app.command("queue")
+def queue_bench(
+    jobs: Annotated[Path, typer.Option(help="Job trace CSV (the Philly-derived format).")],
+    gpus: Annotated[int, typer.Option(help="GPUs of the fixed pool; most of the elastic one.")],
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="fifo, best-effort-fifo, easy, tidewise-blind or tidewise; repeat (default: all)."
+        ),
+    ] = None,
+    start: Annotated[float, typer.Option(help="Window start, hours into the trace.")] = 1176.0,
+    hours: Annotated[float, typer.Option(help="Hours of arrivals to replay.")] = 168.0,
+    load: Annotated[
+        float,
+        typer.Option(help="Thin the window to this GPU-time over the pool's (unless --sample)."),
+    ] = 0.95,
+    sample: Annotated[
+        int | None,
+        typer.Option(help="Keep one job in this many instead of --load (12: the 1.65x overload)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Which jobs --load keeps; spot interruptions.")] = 0,
+    overestimate: Annotated[
+        float, typer.Option(help="Run-time estimates are run time x (1 + this x U[0,1)).")
+    ] = 0.0,
+    max_gpus: Annotated[
+        int | None, typer.Option(help="Drop jobs wider than this (default: a quarter of --gpus).")
+    ] = None,
+    checkpointable: Annotated[
+        float, typer.Option(help="Share of jobs taken to checkpoint (the trace does not say).")
+    ] = 0.5,
+    datasets: Annotated[int, typer.Option(help="Jobs read one of this many datasets.")] = 0,
+    age_hours: Annotated[float, typer.Option(help="tidewise: aging bound, hours.")] = 6.0,
+    starvation_hours: Annotated[
+        float, typer.Option(help="A job waiting longer counts as starved.")
+    ] = 24.0,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
+) -> None:
+    """Queue policies replaying a job trace on a fixed GPU pool and on an elastic one."""
+    from tidewise.report.files import write_atomically
+    from tidewise.sim.job_trace import JobTraceError, TraceWindow
+    from tidewise.sim.queue_bench import POLICIES, QueueBenchSettings, load_and_run
+
+    names = tuple(policy or POLICIES)
+    try:
+        unknown = [n for n in names if n not in POLICIES]
+        if unknown:
+            known = ", ".join(POLICIES)
+            raise ValueError(f"--policy: unknown {', '.join(unknown)}; known: {known}")
+        if gpus < 8 or gpus % 8:
+            raise ValueError("--gpus: a multiple of 8 (whole 8-GPU nodes), e.g. 64")
+        if hours <= 0 or (sample or 1) < 1 or age_hours < 0 or starvation_hours <= 0:
+            raise ValueError("--hours > 0, --sample >= 1, --age-hours >= 0, --starvation-hours > 0")
+        if load <= 0 or overestimate < 0:
+            raise ValueError("--load > 0 (e.g. 0.95) and --overestimate >= 0")
+        if not 0 <= checkpointable <= 1:
+            raise ValueError("--checkpointable: a share in [0, 1], e.g. 0.5")
+        check_output_folders({"--json": json_path})
+        window = TraceWindow(
+            start * 3600, hours, sample or 1, max_gpus or gpus // 4, checkpointable, datasets
+        )
+        settings = QueueBenchSettings(
+            gpus,
+            window,
+            names,
+            age_hours * 3600,
+            starvation_hours * 3600,
+            seed,
+            None if sample else load,
+            overestimate,
+        )
+        document, _ = load_and_run(jobs, settings)
+    except (ValueError, JobTraceError) as err:
+        raise fail(str(err)) from None
+    text = json.dumps(document, indent=2) + "\n"
+    sys.stdout.write(text)
+    if json_path is not None:
+        write_atomically(json_path, text)
+
+
+app.add_typer(job_app, name="job")
 
 
 @app.command()

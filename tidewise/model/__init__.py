@@ -2,6 +2,7 @@
 
 from tidewise.model.cluster import Node, NodeState, Pod, PodPhase
 from tidewise.model.decisions import Bind, Decision, Drain, Launch, ScaleTo
+from tidewise.model.job import DEFAULT_QUEUE, Job, JobPhase, JobSpec
 from tidewise.model.offering import Billing, InstanceType, Offering, PurchaseOption
 from tidewise.model.policy import Controller
 from tidewise.model.resources import (
@@ -15,6 +16,7 @@ from tidewise.model.view import ClusterView
 from tidewise.model.workload import GUARANTEED, CapacityRules, WorkloadSpec, WorkloadStatus
 
 __all__ = [
+    "DEFAULT_QUEUE",
     "GUARANTEED",
     "MILLI_PER_GPU",
     "Billing",
@@ -25,6 +27,9 @@ __all__ = [
     "Decision",
     "Drain",
     "InstanceType",
+    "Job",
+    "JobPhase",
+    "JobSpec",
     "Launch",
     "Node",
     "NodeState",
