@@ -25,7 +25,8 @@ from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Node, Pod
 
-from tidewise.kube.testenv import FAKE_NODE_ANNOTATION
+from tidewise.kube.testenv import FAKE_NODE_ANNOTATION, Cluster, status
+from tidewise.kube.testenv.cluster import COMPONENTS
 
 pytestmark = pytest.mark.e2e
 
@@ -108,3 +109,7 @@ def test_scheduler_binds_and_kwok_runs_a_gpu_deployment(kube: Client):
     assert all(p.status.podIP for p in running)
     deployment = kube.get(Deployment, "inference", namespace=namespace)
     assert deployment.status.readyReplicas == 3
+
+
+def test_status_reports_every_component_healthy(cluster: Cluster):
+    assert status(cluster.folder) == dict.fromkeys(COMPONENTS, "ok")

@@ -71,7 +71,8 @@ class Binaries:
 
 def cache_root() -> Path:
     """``$TIDEWISE_CACHE`` or ``~/.cache/tidewise``: everything the build writes lives here."""
-    return Path(os.environ.get("TIDEWISE_CACHE", Path.home() / ".cache" / "tidewise"))
+    # resolved, because ``down`` recognises our processes by the real path of their binary
+    return Path(os.environ.get("TIDEWISE_CACHE", Path.home() / ".cache" / "tidewise")).resolve()
 
 
 def required_version(gomod: Path, module: str) -> str:
@@ -153,7 +154,7 @@ def go_build(
     started = time.monotonic()
     command = ["go", "build", "-v", "-trimpath", *flags, "-o", str(output), *packages]
     tail: deque[str] = deque(maxlen=40)
-    compiled = 0
+    compiled = downloaded = 0
     with subprocess.Popen(
         command,
         cwd=module,
@@ -165,6 +166,11 @@ def go_build(
         assert process.stdout is not None
         for line in process.stdout:
             tail.append(line.rstrip())
+            if line.startswith("go: downloading"):
+                downloaded += 1
+                if downloaded == 1:
+                    progress("  downloading modules from the Go module proxy")
+                continue
             compiled += 1
             if compiled % PACKAGES_PER_PROGRESS_LINE == 0:
                 progress(f"  {compiled} packages compiled ({time.monotonic() - started:.0f} s)")
