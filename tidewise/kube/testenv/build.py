@@ -29,7 +29,7 @@ CONTROLPLANE_MODULE = MODULES / "controlplane"
 KWOK_MODULE = MODULES / "kwok"
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # kwok's own default stage set (what kwokctl assembles): nodes become Ready and keep a lease,
-# pods become Ready, finish when their containers would, and go away when deleted
+# pods become Ready, Job pods complete, and deleted pods go away
 KWOK_STAGES = (
     "node/fast/node-initialize.yaml",
     "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
