@@ -14,7 +14,7 @@ import pytest
 from lightkube import Client, KubeConfig
 
 from tidewise.kube.testenv import Cluster, down, ensure_binaries, up
-from tidewise.kube.testenv.build import cached_binaries
+from tidewise.kube.testenv.build import Binaries, cached_binaries
 
 NO_GO = (
     "!!! Go is not installed and no control plane is cached: the end-to-end suite against a "
@@ -32,13 +32,19 @@ def progress(line: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def binaries() -> Binaries:
+    """The cached control plane, built now if needed; skipped (or failed in CI) without Go."""
     if cached_binaries() is None and shutil.which("go") is None:
         if required():
             pytest.fail(NO_GO.replace("is SKIPPED", "cannot run, and CI requires it"))
         progress(NO_GO)
         pytest.skip(NO_GO)
-    running = up(tmp_path_factory.mktemp("testenv"), ensure_binaries(progress), progress)
+    return ensure_binaries(progress)
+
+
+@pytest.fixture(scope="session")
+def cluster(binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    running = up(tmp_path_factory.mktemp("testenv"), binaries, progress)
     try:
         yield running
     finally:
