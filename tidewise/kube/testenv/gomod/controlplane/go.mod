@@ -1,7 +1,7 @@
 // Wrapper module that builds the test control plane from the Go module proxy.
 // k8s.io/kubernetes publishes its staging modules as v0.0.0 with replaces that point into
 // its own tree; consumers must replace each one with the matching v0.X.Y tag.
-// Bump with scripts/pin-controlplane; see docs/testenv.md.
+// To bump the release, follow docs/testenv.md (tests/kube/test_build.py checks the replaces).
 module tidewise.local/testenv/controlplane
 
 go 1.26.0
