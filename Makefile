@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CACHE := $(HOME)/.cache/tidewise
 export PIP_CACHE_DIR := $(CACHE)/pip
 
-.PHONY: demo test lint bench setup browser clean
+.PHONY: demo test lint bench setup browser controlplane clean
 
 $(BIN)/tidewise: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,16 @@ setup: $(BIN)/tidewise
 browser:
 	@scripts/ensure-chromium
 
+# The end-to-end suite's control plane, built from Go modules into $(CACHE)/bin on first use
+# (many minutes when cold, seconds when cached); without Go the suite skips loudly, or fails in CI.
+controlplane: setup
+	@if command -v go >/dev/null 2>&1; then $(BIN)/tidewise testenv build; \
+	else echo "!!! Go not found: the control-plane end-to-end tests will be SKIPPED (docs/testenv.md)"; fi
+
 demo: setup
 	$(BIN)/tidewise sim --report report.html --json report.json
 
-test: setup browser
+test: setup browser controlplane
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

@@ -15,6 +15,7 @@ ALLOWED = {
     "queue": {"model", "placement"},
     "fleet": {"model"},
     "report": {"model"},
+    "kube": {"model", "catalog", "placement", "scaling", "capacity", "queue", "fleet", "report"},
 }
 PURE = {"placement", "scaling", "capacity", "queue", "fleet"}
 IMPURE_MODULES = {"time", "random", "os", "socket", "subprocess", "pathlib", "io"}

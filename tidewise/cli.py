@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
@@ -535,6 +537,75 @@ def policies() -> None:
     """List the policies a scenario can compare."""
     for name, (summary, _) in POLICIES.items():
         sys.stdout.write(f"{name:<18} {summary}\n")
+
+
+testenv_app = typer.Typer(
+    help="A real control plane on loopback (etcd, apiserver, controllers, scheduler, kwok).",
+    no_args_is_help=True,
+)
+app.add_typer(testenv_app, name="testenv")
+TestenvFolder = Annotated[
+    Path, typer.Option("--dir", help="Folder that holds the cluster's keys, data and logs.")
+]
+DEFAULT_TESTENV = Path(".testenv")
+
+
+def testenv_progress(line: str) -> None:
+    """Progress on stderr, so ``up`` can print the kubeconfig path alone on stdout."""
+    Console(stderr=True).print(f"[dim]testenv:[/] {line}", highlight=False)
+
+
+@contextmanager
+def testenv_errors() -> Iterator[None]:
+    """A failed build or a missing cluster is one line and exit code 2, not a traceback."""
+    from tidewise.kube.testenv import BuildError, ClusterError
+
+    try:
+        yield
+    except (BuildError, ClusterError) as error:
+        raise fail(str(error)) from None
+
+
+@testenv_app.command("build")
+def testenv_build() -> None:
+    """Build the control-plane binaries for the pinned versions (once; then cached)."""
+    from tidewise.kube.testenv import ensure_binaries
+
+    with testenv_errors():
+        sys.stdout.write(f"{ensure_binaries(testenv_progress).folder}\n")
+
+
+@testenv_app.command("up")
+def testenv_up(folder: TestenvFolder = DEFAULT_TESTENV) -> None:
+    """Start a throw-away cluster (building it first if needed); prints its kubeconfig."""
+    from tidewise.kube.testenv import ensure_binaries, up
+
+    with testenv_errors():
+        cluster = up(folder, ensure_binaries(testenv_progress), testenv_progress)
+    sys.stdout.write(f"{cluster.kubeconfig}\n")
+
+
+@testenv_app.command("down")
+def testenv_down(folder: TestenvFolder = DEFAULT_TESTENV) -> None:
+    """Stop the cluster in the folder (its data and logs stay until the next ``up``)."""
+    from tidewise.kube.testenv import down
+
+    with testenv_errors():
+        stopped = down(folder)
+    testenv_progress(f"stopped {', '.join(stopped) or 'nothing (it was not running)'}")
+
+
+@testenv_app.command("status")
+def testenv_status(folder: TestenvFolder = DEFAULT_TESTENV) -> None:
+    """Each component's health; exit code 1 unless all are ok."""
+    from tidewise.kube.testenv import status
+
+    with testenv_errors():
+        health = status(folder)
+    for name, answer in health.items():
+        sys.stdout.write(f"{name:<24} {answer}\n")
+    if any(answer != "ok" for answer in health.values()):
+        raise typer.Exit(code=1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Real-cluster adapters, and the control plane the end-to-end suite runs them against."""

@@ -1,0 +1,28 @@
+"""A real Kubernetes control plane for tests: built from Go modules, run on loopback.
+
+``build`` makes (once per pinned version) etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and kwok; ``cluster`` starts them in a folder and stops them again. The
+end-to-end suite and ``tidewise testenv`` use both; docs/testenv.md tells how it works.
+"""
+
+from tidewise.kube.testenv.build import BuildError, ensure_binaries, read_pins
+from tidewise.kube.testenv.cluster import (
+    FAKE_NODE_ANNOTATION,
+    Cluster,
+    ClusterError,
+    down,
+    status,
+    up,
+)
+
+__all__ = [
+    "FAKE_NODE_ANNOTATION",
+    "BuildError",
+    "Cluster",
+    "ClusterError",
+    "down",
+    "ensure_binaries",
+    "read_pins",
+    "status",
+    "up",
+]
