@@ -40,6 +40,8 @@ class InterruptionHandler:
             n for n in view.nodes if n.state is NodeState.CORDONED and n.notice_s is not None
         ]
         self._replaced &= {n.name for n in noticed}
+        if not noticed:
+            return []
         decisions: list[Decision] = []
         pods_by_node: dict[str, list[Pod]] = {}
         for pod in view.pods:

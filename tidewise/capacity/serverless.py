@@ -49,18 +49,20 @@ class ServerlessBurst:
     _break_even: dict[Hashable, float] = field(default_factory=dict, init=False)
 
     def decide(self, view: ClusterView) -> Sequence[Decision]:
-        serverless = [
-            o
-            for o in view.offerings
-            if o.option is PurchaseOption.SERVERLESS and o.key not in view.unavailable_offerings
-        ]
-        vms = [o for o in view.offerings if o.option in self.vm_options]
         on_serverless = [
             n
             for n in view.nodes
             if n.offering.option is PurchaseOption.SERVERLESS and n.state is NodeState.READY
         ]
         self._settling &= {n.name for n in on_serverless}
+        if not on_serverless and not view.pending_pods():
+            return []
+        serverless = [
+            o
+            for o in view.offerings
+            if o.option is PurchaseOption.SERVERLESS and o.key not in view.unavailable_offerings
+        ]
+        vms = [o for o in view.offerings if o.option in self.vm_options]
         decisions: list[Decision] = []
         if on_serverless:
             budget = DisruptionBudget.of(view)
