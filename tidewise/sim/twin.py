@@ -365,7 +365,9 @@ class Twin:
 
         The on-demand base is its own group (as if a second ReplicaSet with a capacity-type
         node selector): ``rules.base(desired)`` pods pinned to guaranteed capacity, the rest
-        free. Deletes unscheduled pods first, then starting ones, then the newest running ones.
+        free. Deletes unscheduled pods first, then starting ones, then running ones; within
+        each, pods on serverless first (the ``controller.kubernetes.io/pod-deletion-cost`` a
+        serverless burst sets lower), then the newest.
         """
         spec = self.setup.workloads[i]
         base = spec.rules.base(self.desired[i])
@@ -402,7 +404,12 @@ class Twin:
             self._placeable = True
         elif missing < 0:
             order = {PodPhase.PENDING: 0, PodPhase.STARTING: 1, PodPhase.RUNNING: 2}
-            victims = sorted(reversed(group), key=lambda p: order[p.phase])[:-missing]
+
+            def cost(pod: Pod) -> tuple[int, bool]:
+                node = self.nodes.get(pod.node or "")
+                return order[pod.phase], not (node and _is_serverless(node))
+
+            victims = sorted(reversed(group), key=cost)[:-missing]
             for pod in victims:
                 self._delete_pod(pod, release=True)
                 node = self.nodes.get(pod.node or "")
