@@ -11,9 +11,13 @@ from tidewise.capacity import NodeAutoscaler, NodeAutoscalerSettings
 from tidewise.capacity.interruptions import InterruptionHandler
 from tidewise.model import (
     GUARANTEED,
+    Billing,
     CapacityRules,
     ClusterView,
     Decision,
+    InstanceType,
+    Launch,
+    Offering,
     PodPhase,
     PurchaseOption,
     Resources,
@@ -129,3 +133,43 @@ def test_a_node_that_fails_after_ready_is_given_back_and_its_pods_run_elsewhere(
     assert all(t > horizon - 70 for t in failed)  # none kept past the minute (+ a scan)
     assert healed.served_fraction > slow.served_fraction
     assert healed.cost_usd < slow.cost_usd  # failed VMs are not paid for 20 minutes each
+
+
+SMALL = InstanceType("small", vcpus=1, memory_mib=2048)
+SERVERLESS = Offering(
+    InstanceType("serverless", vcpus=64, memory_mib=262144),
+    "z1",
+    PurchaseOption.SERVERLESS,
+    0.0,
+    vcpu_second_usd=1e-5,
+    gib_second_usd=1e-6,
+    billing=Billing(1.0, 60.0),
+)
+
+
+@dataclass
+class Script:
+    """One replica on serverless; from minute 1 a second one on a one-pod VM (the newest);
+    back to one replica at minute 4."""
+
+    period_s: float = 60.0
+
+    def decide(self, view: ClusterView) -> list[Decision]:
+        requests = view.workloads[0].spec.requests
+        if view.time_s == 0 and not view.nodes:
+            return [Launch(SERVERLESS, 1, requests)]
+        if view.time_s == 60:
+            return [ScaleTo("web", 2), Launch(offering(SMALL, price=0.05), 1)]
+        return [ScaleTo("web", 1)] if view.time_s == 240 else []
+
+
+def test_scale_in_deletes_the_serverless_pod_first_and_its_container_ends():
+    spec = web(CapacityRules())
+    twin_setup = replace(setup(spec, 6, CloudSettings()), offerings=(OD, SERVERLESS))
+    twin = Twin(twin_setup, [Script()], np.random.default_rng(0))
+    result = twin.run("scale-in")
+    (left,) = twin.pods.values()
+    assert left.name != "web-1"  # the older pod, on serverless, went
+    assert twin.nodes[left.node].offering.instance_type is SMALL
+    assert [n.offering.option for n in twin.nodes.values()] == [PurchaseOption.ON_DEMAND]
+    assert result.evictions == 0
