@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from tidewise.capacity import FixedCapacity, NodeAutoscaler, NodeAutoscalerSettings
 from tidewise.capacity.consolidation import Consolidator
 from tidewise.capacity.interruptions import InterruptionHandler
+from tidewise.capacity.reserved_base import ReservedBase
 from tidewise.capacity.serverless import ServerlessBurst
 from tidewise.capacity.spot_pools import SpotPoolRules
 from tidewise.model import Controller, PurchaseOption
@@ -67,6 +68,7 @@ def tidewise_controllers(
     pools = SpotPoolRules() if spot_pools else None
     return [
         ElasticController(epoch, forecast),
+        ReservedBase(),
         *([ServerlessBurst(options)] if serverless else []),
         NodeAutoscaler(options, TIDEWISE_NODES, spot_pools=pools),
         InterruptionHandler(options),
