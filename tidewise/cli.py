@@ -576,12 +576,23 @@ def testenv_build() -> None:
 
 
 @testenv_app.command("up")
-def testenv_up(folder: TestenvFolder = DEFAULT_TESTENV) -> None:
+def testenv_up(
+    folder: TestenvFolder = DEFAULT_TESTENV,
+    extender: Annotated[
+        str | None,
+        typer.Option(
+            help="URL of a GPU-share extender (`tidewise extender serve`) for the scheduler "
+            "to call, e.g. http://127.0.0.1:8888."
+        ),
+    ] = None,
+) -> None:
     """Start a throw-away cluster (building it first if needed); prints its kubeconfig."""
+    from tidewise.kube.extender.config import extender_stanza
     from tidewise.kube.testenv import ensure_binaries, up
 
+    extenders = [extender_stanza(extender)] if extender else None
     with testenv_errors():
-        cluster = up(folder, ensure_binaries(testenv_progress), testenv_progress)
+        cluster = up(folder, ensure_binaries(testenv_progress), testenv_progress, extenders)
     sys.stdout.write(f"{cluster.kubeconfig}\n")
 
 
@@ -606,6 +617,38 @@ def testenv_status(folder: TestenvFolder = DEFAULT_TESTENV) -> None:
         sys.stdout.write(f"{name:<24} {answer}\n")
     if any(answer != "ok" for answer in health.values()):
         raise typer.Exit(code=1)
+
+
+extender_app = typer.Typer(
+    help="The GPU-share scheduler extender kube-scheduler calls (docs/kubernetes.md).",
+    no_args_is_help=True,
+)
+app.add_typer(extender_app, name="extender")
+
+
+@extender_app.command("serve")
+def extender_serve(
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(help="Kubeconfig to reach the API server; default: in-cluster or ~/.kube."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8888,
+) -> None:
+    """Serve filter, prioritize and bind until interrupted."""
+    import asyncio
+    import contextlib
+    import logging
+
+    from lightkube import AsyncClient, KubeConfig
+
+    from tidewise.kube.extender import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+    client = AsyncClient(config, field_manager="tidewise-extender")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(client, host, port))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 import pytest
 from lightkube import Client, KubeConfig
 
+from tidewise.kube.extender import extender_stanza
 from tidewise.kube.testenv import Cluster, down, ensure_binaries, up
 from tidewise.kube.testenv.build import Binaries, cached_binaries
+from tidewise.kube.testenv.cluster import free_ports
 
 NO_GO = (
     "!!! Go is not installed and no control plane is cached: the end-to-end suite against a "
@@ -43,8 +45,18 @@ def binaries() -> Binaries:
 
 
 @pytest.fixture(scope="session")
-def cluster(binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    running = up(tmp_path_factory.mktemp("testenv"), binaries, progress)
+def extender_port() -> int:
+    """Where the scheduler looks for the GPU-share extender (started by the tests that use it;
+    pods asking for no GPU share never call it)."""
+    return free_ports(("extender",))["extender"]
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    binaries: Binaries, tmp_path_factory: pytest.TempPathFactory, extender_port: int
+) -> Iterator[Cluster]:
+    extenders = [extender_stanza(f"http://127.0.0.1:{extender_port}")]
+    running = up(tmp_path_factory.mktemp("testenv"), binaries, progress, extenders)
     try:
         yield running
     finally:

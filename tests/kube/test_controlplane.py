@@ -4,59 +4,28 @@ The kube-scheduler binds the pods by their GPU request, the controller manager m
 ReplicaSet and its pods, and kwok plays the kubelet that reports them Running and Ready.
 """
 
-import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 from lightkube import Client
 from lightkube.models.apps_v1 import DeploymentSpec
-from lightkube.models.core_v1 import (
-    Container,
-    NodeSpec,
-    NodeStatus,
-    PodSpec,
-    PodTemplateSpec,
-    ResourceRequirements,
-    Taint,
-    Toleration,
-)
+from lightkube.models.core_v1 import PodTemplateSpec
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace, Node, Pod
 
-from tidewise.kube.testenv import FAKE_NODE_ANNOTATION, Cluster, status
+from tests.kube.kwok import condition, fake_node, fake_pod_spec, wait_for
+from tidewise.kube.testenv import Cluster, status
 from tidewise.kube.testenv.cluster import COMPONENTS
 
 pytestmark = pytest.mark.e2e
 
 GPU = "nvidia.com/gpu"
-DEADLINE = 90.0
-
-
-def wait_for(what: str, check: Callable[[], bool]) -> None:
-    """Poll until ``check`` holds; the deadline is generous because the machine is shared."""
-    deadline = time.monotonic() + DEADLINE
-    while not check():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.5)
-
-
-def condition(obj: Node | Pod, kind: str) -> bool:
-    return any(c.type == kind and c.status == "True" for c in obj.status.conditions or [])
 
 
 def fake_gpu_node(name: str, gpus: int) -> Node:
-    """A Node that kwok keeps Ready: annotated as fake and tainted so only tolerant pods land."""
-    capacity = {"cpu": "32", "memory": "128Gi", "pods": "110", GPU: str(gpus)}
-    return Node(
-        metadata=ObjectMeta(
-            name=name,
-            annotations={FAKE_NODE_ANNOTATION: "fake"},
-            labels={"type": "kwok", "node.kubernetes.io/instance-type": "g5.12xlarge"},
-        ),
-        spec=NodeSpec(taints=[Taint(key=FAKE_NODE_ANNOTATION, value="fake", effect="NoSchedule")]),
-        status=NodeStatus(capacity=capacity, allocatable=capacity),
+    return fake_node(
+        name, {GPU: str(gpus)}, {"type": "kwok", "node.kubernetes.io/instance-type": "g5.12xlarge"}
     )
 
 
@@ -70,17 +39,7 @@ def gpu_deployment(name: str, replicas: int) -> Deployment:
             selector=LabelSelector(matchLabels=labels),
             template=PodTemplateSpec(
                 metadata=ObjectMeta(labels=labels),
-                spec=PodSpec(
-                    containers=[
-                        Container(
-                            name="server",
-                            image="fake",
-                            resources=ResourceRequirements(requests=one_gpu, limits=one_gpu),
-                        )
-                    ],
-                    nodeSelector={"type": "kwok"},
-                    tolerations=[Toleration(key=FAKE_NODE_ANNOTATION, operator="Exists")],
-                ),
+                spec=fake_pod_spec(one_gpu, {"type": "kwok"}),
             ),
         ),
     )

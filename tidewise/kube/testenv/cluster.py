@@ -23,6 +23,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from tidewise.kube.testenv.build import Binaries, Progress
 from tidewise.kube.testenv.kubeconfig import write_kubeconfig
@@ -105,8 +108,39 @@ def write_pki(folder: Path) -> None:
     (folder / "service-account.pub").write_bytes(public)
 
 
-def arguments(folder: Path, ports: dict[str, int], binaries: Binaries) -> dict[str, list[str]]:
-    """Each component's command line; flags follow upstream's local-up-cluster and kwokctl."""
+def write_scheduler_config(folder: Path, extenders: list[dict[str, Any]]) -> Path:
+    """A ``KubeSchedulerConfiguration`` with the given ``extenders`` entries.
+
+    Why a file: kube-scheduler takes extenders only from ``--config``, and with ``--config``
+    it ignores the deprecated ``--kubeconfig`` flag, so the file names the kubeconfig too.
+    """
+    config = {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "clientConnection": {"kubeconfig": str(folder / "kube-scheduler.kubeconfig")},
+        "leaderElection": {"leaderElect": False},
+        "extenders": extenders,
+    }
+    path = folder / "kube-scheduler.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def arguments(
+    folder: Path,
+    ports: dict[str, int],
+    binaries: Binaries,
+    extenders: list[dict[str, Any]] | None = None,
+) -> dict[str, list[str]]:
+    """Each component's command line; flags follow upstream's local-up-cluster and kwokctl.
+
+    With ``extenders`` the scheduler calls them (entries of its configuration's list).
+    """
+    scheduler_source = (
+        [f"--config={write_scheduler_config(folder, extenders)}"]
+        if extenders
+        else [f"--kubeconfig={folder / 'kube-scheduler.kubeconfig'}"]
+    )
     pki = folder / "pki"
     etcd_url = f"http://127.0.0.1:{ports['etcd']}"
     peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
@@ -153,7 +187,7 @@ def arguments(folder: Path, ports: dict[str, int], binaries: Binaries) -> dict[s
             "--profiling=false",
         ],
         "kube-scheduler": [
-            f"--kubeconfig={folder / 'kube-scheduler.kubeconfig'}",
+            *scheduler_source,
             "--bind-address=127.0.0.1",
             f"--secure-port={ports['kube-scheduler']}",
             "--leader-elect=false",
@@ -245,8 +279,17 @@ def wait_healthy(cluster: Cluster, name: str, context: ssl.SSLContext, deadline:
         time.sleep(0.25)
 
 
-def up(folder: Path, binaries: Binaries, progress: Progress) -> Cluster:
-    """Start a fresh cluster in ``folder`` (stopping and wiping any earlier one there)."""
+def up(
+    folder: Path,
+    binaries: Binaries,
+    progress: Progress,
+    extenders: list[dict[str, Any]] | None = None,
+) -> Cluster:
+    """Start a fresh cluster in ``folder`` (stopping and wiping any earlier one there).
+
+    ``extenders``: scheduler extender entries (``KubeSchedulerConfiguration.extenders``), for
+    instance ``tidewise.kube.extender.extender_stanza(url)``.
+    """
     folder = folder.resolve()
     if (folder / "cluster.json").exists():
         down(folder)
@@ -263,7 +306,7 @@ def up(folder: Path, binaries: Binaries, progress: Progress) -> Cluster:
     ):
         write_kubeconfig(folder / file, server, folder / "pki", identity)
     cluster = Cluster(folder, ports, {}, binaries.folder)
-    argv = arguments(folder, ports, binaries)
+    argv = arguments(folder, ports, binaries, extenders)
     context = tls_context(folder / "pki")
     deadline = time.monotonic() + START_TIMEOUT
     try:

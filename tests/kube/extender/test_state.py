@@ -1,0 +1,138 @@
+"""The extender's books: filter reasons, the engine's choice, GPU booking, rebuilds."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.kube.extender.factories import gpu_node, share, whole
+from tidewise.kube.extender.resources import node_spec, pod_shape
+from tidewise.kube.extender.state import UNKNOWN_NODE, GpuShareBook, Holding, NoFit
+from tidewise.kube.extender.watch import holding_of, observe_pod
+from tidewise.placement.gpushare import NodeSpec, PodShape
+
+QUARTER = PodShape(1000, 1024, 1, 250, None, 4096)
+HALF = PodShape(1000, 1024, 1, 500, None, 8192)
+ONE = PodShape(1000, 1024, 1, 1000)
+
+
+def book_of(*nodes: NodeSpec) -> GpuShareBook:
+    book = GpuShareBook()
+    for i, node in enumerate(nodes):
+        book.put_node(node, f"2026-01-01T00:00:0{i}Z")
+    return book
+
+
+def node(name, gpus=2, gpu_mib=16384, cpu=32000):
+    return NodeSpec(name, cpu, 131072, gpus, "A10", gpu_mib)
+
+
+def test_filter_says_why_each_node_fails():
+    book = book_of(node("a"), node("cpu", gpus=0), node("small", gpu_mib=2048), node("full"))
+    book.put_pod("x", Holding("full", ONE, (0,)))
+    book.put_pod("y", Holding("full", ONE, (1,)))
+    verdict = book.filter(QUARTER, ["a", "cpu", "small", "full", "new"])
+    assert verdict.passed == ["a"]
+    assert verdict.failed == {
+        "full": "no GPU with 250 milli-GPU and 4096 MiB free",
+        "new": UNKNOWN_NODE,
+    }
+    assert verdict.unresolvable == {
+        "cpu": "node has no GPUs",
+        "small": "node's GPUs have less than 4096 MiB of memory",
+    }
+
+
+def test_prioritize_scores_the_engines_choice_alone():
+    # halves are the workload; a GPU with 250 free is a fragment to them, and FGD fills it
+    # with the quarter rather than cut into an idle GPU (the idle node ranks first on ties)
+    book = book_of(node("idle"), node("used"))
+    for i in range(10):
+        book.meet(f"half-{i}", HALF)
+    book.put_pod("x", Holding("used", PodShape(1000, 1024, 1, 750, None, 4096), (1,)))
+    assert book.prioritize(QUARTER, ["idle", "used"]) == {"idle": 0, "used": 10}
+    assert book.assume("q", QUARTER, "used") == (1,)
+
+
+def test_bind_refuses_a_node_the_pod_no_longer_fits():
+    book = book_of(node("a", gpus=1))
+    book.assume("p1", HALF, "a")
+    book.assume("p2", HALF, "a")
+    with pytest.raises(NoFit):
+        book.assume("p3", QUARTER, "a")
+    assert book.assume("p2", HALF, "a") == (0,)  # the same bind asked twice books once
+
+
+def test_a_failed_bind_frees_what_it_booked():
+    book = book_of(node("a", gpus=1))
+    book.assume("p1", ONE, "a")
+    book.forget_pod("p1")
+    assert book.filter(ONE, ["a"]).passed == ["a"]
+
+
+def test_a_listing_keeps_binds_in_flight_and_takes_the_api_for_the_rest():
+    book = book_of(node("a", gpus=1))
+    book.assume("flying", HALF, "a")
+    book.replace_all([(node("a", gpus=1), "")], [("bound", Holding("a", QUARTER, (0,)))])
+    assert set(book.holdings) == {"flying", "bound"}
+    assert book.filter(HALF, ["a"]).passed == []  # 250 + 500 booked, 250 left
+    assert book.filter(QUARTER, ["a"]).passed == ["a"]
+
+
+def test_books_rebuilt_from_annotated_pods_match_the_books_that_bound_them():
+    nodes = [gpu_node("n1", gpus=2), gpu_node("n2", gpus=2)]
+    first = GpuShareBook()
+    for n in nodes:
+        first.put_node(node_spec(n), "")
+    pods = [share(f"s{i}", 25 if i % 2 else 50, 4096) for i in range(6)] + [whole("w", 1)]
+    bound = []
+    for p in pods:
+        shape = pod_shape(p)
+        name = first.choose_node(shape, first.filter(shape, ["n1", "n2"]).passed)
+        gpus = first.assume(p["metadata"]["uid"], shape, name)
+        p["spec"]["nodeName"] = name
+        p["metadata"]["annotations"]["ALIYUN_COM_GPU_MEM_IDX"] = ",".join(map(str, gpus))
+        bound.append(p)
+    second = GpuShareBook()
+    second.replace_all(
+        [(node_spec(n), "") for n in nodes],
+        [(p["metadata"]["uid"], holding_of(p)) for p in bound],
+    )
+    assert second.holdings == first.holdings
+    for shape in (QUARTER, HALF, ONE):
+        assert second.filter(shape, ["n1", "n2"]) == first.filter(shape, ["n1", "n2"])
+
+
+def test_finished_and_deleted_pods_free_their_gpus():
+    book = book_of(node("a", gpus=1))
+    running = whole("p", 1, node="a", phase="Running")
+    running["metadata"]["annotations"]["ALIYUN_COM_GPU_MEM_IDX"] = "0"
+    observe_pod(book, "ADDED", running)
+    assert book.filter(ONE, ["a"]).passed == []
+    observe_pod(book, "MODIFIED", {**running, "status": {"phase": "Succeeded"}})
+    assert book.filter(ONE, ["a"]).passed == ["a"]
+
+
+SHAPES = st.sampled_from([QUARTER, HALF, ONE, PodShape(1000, 1024, 2, 1000)])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(SHAPES, st.booleans()), max_size=40))
+def test_no_gpu_is_ever_over_committed(steps):
+    """Binds on whatever node the engine picks, and releases, never exceed a GPU."""
+    book = book_of(node("a"), node("b", gpus=4, gpu_mib=24576))
+    for i, (shape, release) in enumerate(steps):
+        passed = book.filter(shape, ["a", "b"]).passed
+        if passed:
+            book.assume(str(i), shape, book.choose_node(shape, passed))
+        if release and book.holdings:
+            book.forget_pod(next(iter(book.holdings)))
+    for name, (spec, _) in book.nodes.items():
+        milli = [0] * spec.gpus
+        memory = [0] * spec.gpus
+        for held in book.holdings.values():
+            if held.node == name:
+                for g in held.gpus:
+                    milli[g] += held.shape.gpu_milli
+                    memory[g] += held.shape.gpu_memory_mib
+        assert max(milli) <= 1000
+        assert max(memory) <= spec.gpu_memory_mib

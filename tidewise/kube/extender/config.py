@@ -1,0 +1,35 @@
+"""The ``extenders`` entry that points kube-scheduler at this extender.
+
+Why in code: the test environment's scheduler, ``tidewise testenv up --extender`` and the
+example in ``deploy/scheduler/`` must say the same thing; a test compares the example with
+this function. Fields: ``k8s.io/kube-scheduler/config/v1`` ``Extender`` (research notes,
+``kubernetes-testenv-and-anchors.md`` §3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tidewise.kube.extender.resources import MANAGED_RESOURCES
+
+WEIGHT = 20
+"""Score x weight x 10 must beat every in-tree score plugin together (weights 1-3 each, 100
+points each: about 1,300 at most), so that the engine's choice (scored 10) wins."""
+
+
+def extender_stanza(url_prefix: str) -> dict[str, Any]:
+    """One ``KubeSchedulerConfiguration.extenders`` entry for the extender at ``url_prefix``."""
+    return {
+        "urlPrefix": url_prefix,
+        "filterVerb": "filter",
+        "prioritizeVerb": "prioritize",
+        "bindVerb": "bind",
+        "weight": WEIGHT,
+        "enableHTTPS": False,
+        "httpTimeout": "5s",
+        "nodeCacheCapable": True,
+        "ignorable": False,  # unreachable: GPU-share pods wait (and say why), never mis-placed
+        "managedResources": [
+            {"name": name, "ignoredByScheduler": True} for name in MANAGED_RESOURCES
+        ],
+    }

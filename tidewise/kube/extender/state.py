@@ -1,0 +1,260 @@
+"""The extender's books: which nodes exist and which pod holds what where; and its three
+answers (filter, prioritize, the GPUs to bind on), all from the placement engine.
+
+Why pure (no I/O, no clock): the watch feeds it what the API server says, bind tells it what
+it just decided, and the same object answers the scheduler; keeping it free of I/O lets the
+tests drive it exactly and keeps every answer consistent with the books.
+
+The books are one :class:`GpuCluster` (free CPU, memory, per-GPU share and memory, as numpy
+arrays), kept current row by row as pods come and go, and rebuilt from the records only when
+the set of nodes changes. A pod's holding is recorded twice over: from the API (bound pods, with
+their GPU indices from the annotations) and, while its bind is in flight, from the extender's
+own decision; the first replaces the second once the watch sees the pod bound.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tidewise.placement.frag import without_memory
+from tidewise.placement.gpu_policies import GpuPolicy
+from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
+from tidewise.placement.scheduler import PassPolicyFactory, default_policy
+
+log = logging.getLogger(__name__)
+
+MAX_PRIORITY = 10  # the extender protocol's MaxExtenderPriority
+UNKNOWN_NODE = "node not yet known to the GPU-share extender"
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """What one pod holds on one node."""
+
+    node: str
+    shape: PodShape
+    gpus: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Filter's answer over the nodes asked about (names, in the order asked)."""
+
+    passed: list[str]
+    failed: dict[str, str]  # preemption might help
+    unresolvable: dict[str, str]  # even an empty node would not do
+
+
+class NoFit(Exception):
+    """The pod does not fit the node it is to be bound to (any more)."""
+
+
+class GpuShareBook:
+    """Nodes, holdings and the engine over them; see the module docstring."""
+
+    def __init__(self, factory: PassPolicyFactory = default_policy) -> None:
+        self.factory = factory
+        self.nodes: dict[str, tuple[NodeSpec, str]] = {}  # name -> (spec, creation time)
+        self.holdings: dict[str, Holding] = {}  # pod uid -> what it holds
+        self.seen: Counter[PodShape] = Counter()  # shapes of the GPU pods met, each pod once
+        self._met: set[str] = set()
+        self._cluster: GpuCluster | None = None
+        self._index: dict[str, int] = {}
+        self._counted: set[str] = set()  # uids whose holding is in the cluster's arrays
+        self._in_flight: set[str] = set()  # booked by bind, not yet seen bound by the watch
+        self._rng = np.random.default_rng(0)  # the default policy draws nothing; protocol needs one
+
+    # -- what the API server says -------------------------------------------------------------
+
+    def put_node(self, spec: NodeSpec, created: str = "") -> None:
+        if self.nodes.get(spec.name) != (spec, created):
+            self.nodes[spec.name] = (spec, created)
+            self._invalidate()
+
+    def remove_node(self, name: str) -> None:
+        if self.nodes.pop(name, None) is not None:
+            self._invalidate()
+
+    def put_pod(self, uid: str, holding: Holding) -> None:
+        """Record (or replace) what a bound pod holds; a no-op when nothing changed."""
+        self.meet(uid, holding.shape)
+        self._in_flight.discard(uid)
+        if self.holdings.get(uid) == holding:
+            return
+        self.remove_pod(uid)
+        self.holdings[uid] = holding
+        if self._cluster is not None:
+            self._count(uid, holding)
+
+    def remove_pod(self, uid: str) -> None:
+        holding = self.holdings.pop(uid, None)
+        if holding is not None and self._cluster is not None and uid in self._counted:
+            self._counted.discard(uid)
+            self._cluster.release(self._index[holding.node], holding.shape, holding.gpus)
+
+    def forget_pod(self, uid: str) -> None:
+        """The pod is gone for good (deleted or finished), or its bind failed."""
+        self.remove_pod(uid)
+        self._met.discard(uid)
+        self._in_flight.discard(uid)
+
+    def replace_all(
+        self, nodes: Iterable[tuple[NodeSpec, str]], pods: Iterable[tuple[str, Holding]]
+    ) -> None:
+        """A fresh listing: forget everything but the given nodes and holdings, and the binds
+        still in flight (the listing may predate them)."""
+        in_flight = {uid: self.holdings[uid] for uid in self._in_flight if uid in self.holdings}
+        self.nodes = {spec.name: (spec, created) for spec, created in nodes}
+        self.holdings = {}
+        self._invalidate()
+        for uid, holding in pods:
+            self.meet(uid, holding.shape)
+            self.holdings[uid] = holding
+            self._in_flight.discard(uid)
+        for uid, holding in in_flight.items():
+            self.holdings.setdefault(uid, holding)
+
+    def meet(self, uid: str, shape: PodShape) -> None:
+        """Learn the workload: the default policy weighs fragmentation by the shapes met."""
+        if uid not in self._met:
+            self._met.add(uid)
+            if shape.num_gpu:
+                self.seen[without_memory(shape)] += 1
+
+    # -- the scheduler's questions ------------------------------------------------------------
+
+    def filter(self, shape: PodShape, names: list[str]) -> Verdict:
+        """Which of the nodes can host the pod now, and why not the others."""
+        cluster = self._ensure()
+        known = [n for n in names if n in self._index]
+        rows = np.array([self._index[n] for n in known], dtype=np.int64)
+        ok = cluster.feasible(shape)[rows]
+        failed = {n: UNKNOWN_NODE for n in names if n not in self._index}
+        unresolvable: dict[str, str] = {}
+        never = ~self._fits_empty(cluster, shape)[rows]
+        for i in np.flatnonzero(~ok):
+            row = int(rows[i])
+            if never[i]:
+                unresolvable[known[i]] = self._never_reason(cluster, shape, row)
+            else:
+                failed[known[i]] = self._busy_reason(cluster, shape, row)
+        passed = [known[i] for i in np.flatnonzero(ok)]
+        return Verdict(passed, failed, unresolvable)
+
+    def prioritize(self, shape: PodShape, names: list[str]) -> dict[str, int]:
+        """The engine's choice among the nodes gets the top score, every other node 0.
+
+        Why all-or-nothing: kube-scheduler adds the extender's score (x weight x 10) to its own
+        plugins' and picks the best total; a weight large enough (deploy/ sets 20) makes the
+        engine's choice win while ties among the rest stay the scheduler's business.
+        """
+        scores = dict.fromkeys(names, 0)
+        choice = self.choose_node(shape, self.filter(shape, names).passed)
+        if choice is not None:
+            scores[choice] = MAX_PRIORITY
+        return scores
+
+    def choose_node(self, shape: PodShape, names: list[str]) -> str | None:
+        """Where the default policy would place the pod among these feasible nodes."""
+        if not names or not shape.num_gpu:
+            return names[0] if names else None
+        cluster = self._ensure()
+        candidates = np.array(sorted(self._index[n] for n in names), dtype=np.int64)
+        return cluster.specs[
+            self._policy(shape).place(cluster, shape, candidates, self._rng).node
+        ].name
+
+    def assume(self, uid: str, shape: PodShape, node: str) -> tuple[int, ...]:
+        """Bind-time: choose the GPUs on ``node`` and book them; :class:`NoFit` if none fit."""
+        self.meet(uid, shape)
+        held = self.holdings.get(uid)
+        if held is not None and held.node == node:
+            return held.gpus  # asked again for a bind already booked
+        cluster = self._ensure()
+        row = self._index.get(node)
+        if row is None or not cluster.feasible(shape)[row]:
+            raise NoFit(f"pod no longer fits node {node} on the extender's books")
+        gpus: tuple[int, ...] = ()
+        if shape.num_gpu:
+            gpus = self._policy(shape).place(cluster, shape, np.array([row]), self._rng).gpus
+        self.put_pod(uid, Holding(node, shape, gpus))
+        self._in_flight.add(uid)
+        return gpus
+
+    def _policy(self, shape: PodShape) -> GpuPolicy:
+        """The engine's policy for this call, over the workload met so far (at least this pod:
+        the server meets every pod it is asked about, a direct caller may not have)."""
+        seen = self.seen or Counter({without_memory(shape): 1})
+        return self.factory(np.arange(len(self._index)), seen)
+
+    def device_memory_mib(self, node: str) -> int:
+        spec = self.nodes.get(node)
+        return spec[0].gpu_memory_mib if spec else 0
+
+    # -- the arrays ---------------------------------------------------------------------------
+
+    def _invalidate(self) -> None:
+        self._cluster = None
+        self._counted = set()
+
+    def _ensure(self) -> GpuCluster:
+        """The cluster arrays, rebuilt from the records if the node set changed."""
+        if self._cluster is not None:
+            return self._cluster
+        ordered = sorted(self.nodes.values(), key=lambda entry: (entry[1], entry[0].name))
+        self._cluster = GpuCluster([spec for spec, _ in ordered])
+        self._index = {spec.name: i for i, (spec, _) in enumerate(ordered)}
+        for uid, holding in self.holdings.items():
+            self._count(uid, holding)
+        return self._cluster
+
+    def _count(self, uid: str, holding: Holding) -> None:
+        """Add a holding to the arrays; one that cannot be booked is logged, not counted."""
+        assert self._cluster is not None
+        row = self._index.get(holding.node)
+        if row is None:
+            return  # its node is not listed yet: counted when the node arrives
+        gpus = holding.gpus
+        if holding.shape.num_gpu and len(gpus) != holding.shape.num_gpu:
+            # bound without our annotations: book the GPUs the default rule would have chosen
+            gpus = self._cluster.tightest_gpus(row, holding.shape)
+            self.holdings[uid] = Holding(holding.node, holding.shape, gpus)
+        try:
+            self._cluster.bind(row, holding.shape, gpus)
+        except ValueError as error:
+            log.error("pod %s on %s cannot be booked (%s): not counted", uid, holding.node, error)
+            return
+        self._counted.add(uid)
+
+    @staticmethod
+    def _fits_empty(cluster: GpuCluster, shape: PodShape) -> np.ndarray:
+        """Nodes that could host the pod if nothing else ran there."""
+        ok = (cluster.cpu_cap >= shape.cpu_milli) & (cluster.memory_cap >= shape.memory_mib)
+        if not shape.num_gpu:
+            return ok
+        big = (cluster.gpu_memory_cap >= shape.gpu_memory_mib).sum(axis=1)
+        return ok & (np.minimum(big, cluster.gpu_count) >= shape.num_gpu)
+
+    @staticmethod
+    def _never_reason(cluster: GpuCluster, shape: PodShape, row: int) -> str:
+        if cluster.cpu_cap[row] < shape.cpu_milli or cluster.memory_cap[row] < shape.memory_mib:
+            return "node too small for the pod's CPU or memory"
+        if not cluster.gpu_count[row]:
+            return "node has no GPUs"
+        if cluster.gpu_count[row] < shape.num_gpu:
+            return f"node has fewer than {shape.num_gpu} GPUs"
+        return f"node's GPUs have less than {shape.gpu_memory_mib} MiB of memory"
+
+    @staticmethod
+    def _busy_reason(cluster: GpuCluster, shape: PodShape, row: int) -> str:
+        if cluster.cpu_free[row] < shape.cpu_milli or cluster.memory_free[row] < shape.memory_mib:
+            return "too little CPU or memory free"
+        if shape.is_share:
+            return f"no GPU with {shape.gpu_milli} milli-GPU and {shape.gpu_memory_mib} MiB free"
+        whole = "GPU" if shape.num_gpu == 1 else "GPUs"
+        return f"fewer than {shape.num_gpu} idle {whole} (1000 milli-GPU each)"
