@@ -651,5 +651,64 @@ def extender_serve(
         asyncio.run(serve(client, host, port))
 
 
+provisioner_app = typer.Typer(
+    help="Node provisioning through a provider (docs/kubernetes.md).", no_args_is_help=True
+)
+app.add_typer(provisioner_app, name="provisioner")
+
+
+@provisioner_app.command("run")
+def provisioner_run(
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(help="Kubeconfig to reach the API server; default: in-cluster or ~/.kube."),
+    ] = None,
+    instance_types: Annotated[
+        str | None, typer.Option(help="Comma-separated instance types it may buy; default all.")
+    ] = None,
+    boot_delay: Annotated[float, typer.Option(help="Seconds a kwok node takes to boot.")] = 5.0,
+    period: Annotated[float, typer.Option(help="Seconds between rounds.")] = 10.0,
+    unneeded: Annotated[
+        float, typer.Option(help="Seconds a node stays under-used before it is removed.")
+    ] = 600.0,
+    delay_after_add: Annotated[
+        float, typer.Option(help="Seconds after a scale-up before any scale-down.")
+    ] = 600.0,
+) -> None:
+    """Buy kwok nodes (on-demand or spot, the cheapest that fit) for unschedulable pods and
+    drain the under-used ones, until interrupted."""
+    import asyncio
+    import contextlib
+    import logging
+
+    from lightkube import AsyncClient, KubeConfig
+
+    from tidewise.capacity import NodeAutoscaler, NodeAutoscalerSettings
+    from tidewise.catalog import builtin_catalog_path, load_catalog
+    from tidewise.kube.provider import KwokProvider, Provisioner
+    from tidewise.model import PurchaseOption
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    options = frozenset({PurchaseOption.ON_DEMAND, PurchaseOption.SPOT})
+    types = instance_types.split(",") if instance_types else None
+    catalog = load_catalog(
+        builtin_catalog_path("aws-us-east-1"), provider="aws", instance_types=types
+    )
+    offerings = [o for o in catalog.offerings if o.option in options]
+    settings = NodeAutoscalerSettings(
+        period_s=period, unneeded_s=unneeded, delay_after_add_s=delay_after_add
+    )
+    config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+
+    async def run() -> None:
+        client = AsyncClient(config, field_manager="tidewise-provisioner")
+        provider = KwokProvider(client, offerings, boot_delay_s=boot_delay)
+        policy = NodeAutoscaler(options, settings)
+        await Provisioner(client, provider, policy, offerings).run(period)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
 if __name__ == "__main__":
     app()
