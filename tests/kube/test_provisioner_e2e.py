@@ -9,20 +9,13 @@ for 3 s goes, no scale-down within 5 s of a scale-up.
 import math
 import subprocess
 import sys
-import threading
-import uuid
 
 import pytest
 from lightkube import Client
-from lightkube.models.apps_v1 import DeploymentSpec
-from lightkube.models.core_v1 import PodTemplateSpec
-from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
-from lightkube.models.policy_v1 import PodDisruptionBudgetSpec
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace, Node, ServiceAccount
-from lightkube.resources.policy_v1 import PodDisruptionBudget
+from lightkube.resources.core_v1 import Node
 
-from tests.kube.kwok import fake_pod_spec, wait_for
+from tests.kube.kwok import LowestAvailable, available, deployment, wait_for, web_budget
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.kube.provider.interface import CAPACITY_TYPE, INSTANCE_TYPE, PROVISIONER
 from tidewise.kube.testenv import Cluster
@@ -50,14 +43,9 @@ def provisioner(cluster: Cluster):
 
 
 @pytest.fixture
-def namespace(kube: Client):
-    name = f"provision-{uuid.uuid4().hex[:6]}"
-    kube.create(Namespace(metadata=ObjectMeta(name=name)))
-    wait_for(
-        "the default service account", lambda: bool(list(kube.list(ServiceAccount, namespace=name)))
-    )
-    yield name
-    kube.delete(Namespace, name)
+def provisioned(kube: Client, namespace: str):
+    """A namespace for the test; every node the provisioner left is deleted afterwards."""
+    yield namespace
     for node in kube.list(Node, labels=KWOK):
         kube.delete(Node, node.metadata.name)
 
@@ -66,30 +54,10 @@ def kwok_nodes(kube: Client) -> list[Node]:
     return list(kube.list(Node, labels=KWOK))
 
 
-def available(kube: Client, namespace: str) -> int:
-    return kube.get(Deployment, "web", namespace=namespace).status.availableReplicas or 0
-
-
-def deployment(replicas: int) -> Deployment:
-    labels = {"app": "web"}
-    spec = fake_pod_spec({"cpu": "600m", "memory": "512Mi"}, KWOK)
-    template = PodTemplateSpec(metadata=ObjectMeta(labels=labels), spec=spec)
-    return Deployment(
-        metadata=ObjectMeta(name="web"),
-        spec=DeploymentSpec(
-            replicas=replicas, selector=LabelSelector(matchLabels=labels), template=template
-        ),
-    )
-
-
-def test_scaled_beyond_the_cluster_then_drained_within_the_budget(kube, provisioner, namespace):
-    kube.create(deployment(REPLICAS), namespace=namespace)
-    budget = PodDisruptionBudgetSpec(
-        maxUnavailable=1, selector=LabelSelector(matchLabels={"app": "web"})
-    )
-    kube.create(
-        PodDisruptionBudget(metadata=ObjectMeta(name="web"), spec=budget), namespace=namespace
-    )
+def test_scaled_beyond_the_cluster_then_drained_within_the_budget(kube, provisioner, provisioned):
+    namespace = provisioned
+    kube.create(deployment(REPLICAS, KWOK), namespace=namespace)
+    kube.create(web_budget(), namespace=namespace)
     wait_for("every replica running", lambda: available(kube, namespace) == REPLICAS, deadline=180)
 
     nodes = kwok_nodes(kube)
@@ -104,23 +72,10 @@ def test_scaled_beyond_the_cluster_then_drained_within_the_budget(kube, provisio
         assert (labels[INSTANCE_TYPE], labels[CAPACITY_TYPE]) == (TYPE, cheapest.option.value)
 
     left = REPLICAS // 2
-    lowest = [left]
-    watching = threading.Event()
-
-    def watch_availability() -> None:
-        while not watching.is_set():
-            lowest[0] = min(lowest[0], available(kube, namespace))
-            watching.wait(0.2)
-
     kube.patch(Deployment, "web", {"spec": {"replicas": left}}, namespace=namespace)
     wait_for("the scale-down seen", lambda: available(kube, namespace) == left)
-    watcher = threading.Thread(target=watch_availability)
-    watcher.start()
-    try:
+    with LowestAvailable(kube, namespace) as lowest:
         wait_for("one node left", lambda: len(kwok_nodes(kube)) == 1, deadline=180)
         wait_for("every replica running again", lambda: available(kube, namespace) == left)
-    finally:
-        watching.set()
-        watcher.join()
-    assert lowest[0] >= left - 1
+    assert lowest.seen >= left - 1
     assert provisioner.poll() is None, "the provisioner died"
