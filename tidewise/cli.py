@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -23,6 +23,9 @@ from tidewise.job_cli import job_app
 from tidewise.sim.policies import POLICIES
 from tidewise.sim.runner import attribution, prepare, run
 from tidewise.sim.scenario import ScenarioError, load_scenario
+
+if TYPE_CHECKING:
+    from lightkube import KubeConfig
 
 app = typer.Typer(
     help="tidewise: elasticity and cost control for Kubernetes fleets that run AI products.",
@@ -619,6 +622,24 @@ def testenv_status(folder: TestenvFolder = DEFAULT_TESTENV) -> None:
         raise typer.Exit(code=1)
 
 
+KubeconfigOption = Annotated[
+    Path | None,
+    typer.Option(help="Kubeconfig to reach the API server; default: in-cluster or ~/.kube."),
+]
+
+
+def kube_service(kubeconfig: Path | None) -> KubeConfig:
+    """Log as a long-running service does (without a line per API request), and the
+    kubeconfig to reach the API server with."""
+    import logging
+
+    from lightkube import KubeConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+
+
 extender_app = typer.Typer(
     help="The GPU-share scheduler extender kube-scheduler calls (docs/kubernetes.md).",
     no_args_is_help=True,
@@ -628,27 +649,79 @@ app.add_typer(extender_app, name="extender")
 
 @extender_app.command("serve")
 def extender_serve(
-    kubeconfig: Annotated[
-        Path | None,
-        typer.Option(help="Kubeconfig to reach the API server; default: in-cluster or ~/.kube."),
-    ] = None,
+    kubeconfig: KubeconfigOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8888,
 ) -> None:
     """Serve filter, prioritize and bind until interrupted."""
     import asyncio
     import contextlib
-    import logging
 
-    from lightkube import AsyncClient, KubeConfig
+    from lightkube import AsyncClient
 
     from tidewise.kube.extender import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+    config = kube_service(kubeconfig)
     client = AsyncClient(config, field_manager="tidewise-extender")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(client, host, port))
+
+
+provisioner_app = typer.Typer(
+    help="Node provisioning through a provider (docs/kubernetes.md).", no_args_is_help=True
+)
+app.add_typer(provisioner_app, name="provisioner")
+
+
+@provisioner_app.command("run")
+def provisioner_run(
+    kubeconfig: KubeconfigOption = None,
+    instance_types: Annotated[
+        str | None, typer.Option(help="Comma-separated instance types it may buy; default all.")
+    ] = None,
+    boot_delay: Annotated[float, typer.Option(help="Seconds a kwok node takes to boot.")] = 5.0,
+    period: Annotated[float, typer.Option(help="Seconds between rounds.")] = 10.0,
+    unneeded: Annotated[
+        float, typer.Option(help="Seconds a node stays under-used before it is removed.")
+    ] = 600.0,
+    delay_after_add: Annotated[
+        float, typer.Option(help="Seconds after a scale-up before any scale-down.")
+    ] = 600.0,
+) -> None:
+    """Buy kwok nodes (on-demand or spot, the cheapest that fit) for unschedulable pods and
+    drain the under-used ones, until interrupted."""
+    import asyncio
+    import contextlib
+
+    from lightkube import AsyncClient
+
+    from tidewise.capacity import NodeAutoscaler, NodeAutoscalerSettings
+    from tidewise.catalog import builtin_catalog_path, load_catalog
+    from tidewise.kube.provider import KwokProvider, Provisioner
+    from tidewise.model import PurchaseOption
+
+    options = frozenset({PurchaseOption.ON_DEMAND, PurchaseOption.SPOT})
+    types = instance_types.split(",") if instance_types else None
+    try:
+        catalog = load_catalog(
+            builtin_catalog_path("aws-us-east-1"), provider="aws", instance_types=types
+        )
+    except ValueError as error:
+        raise fail(str(error)) from None
+    offerings = [o for o in catalog.offerings if o.option in options]
+    settings = NodeAutoscalerSettings(
+        period_s=period, unneeded_s=unneeded, delay_after_add_s=delay_after_add
+    )
+    config = kube_service(kubeconfig)
+
+    async def run() -> None:
+        client = AsyncClient(config, field_manager="tidewise-provisioner")
+        provider = KwokProvider(client, offerings, boot_delay_s=boot_delay)
+        policy = NodeAutoscaler(options, settings)
+        await Provisioner(client, provider, policy, offerings).run(period)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -8,11 +8,15 @@ is skipped with a loud message, except in CI, where it must run.
 import os
 import shutil
 import sys
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from lightkube import Client, KubeConfig
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace, ServiceAccount
 
+from tests.kube.kwok import wait_for
 from tidewise.kube.extender import extender_stanza
 from tidewise.kube.testenv import Cluster, down, ensure_binaries, up
 from tidewise.kube.testenv.build import Binaries, cached_binaries
@@ -66,3 +70,16 @@ def cluster(
 @pytest.fixture(scope="session")
 def kube(cluster: Cluster) -> Client:
     return Client(KubeConfig.from_file(cluster.kubeconfig), field_manager="tidewise-tests")
+
+
+@pytest.fixture
+def namespace(kube: Client) -> Iterator[str]:
+    """A fresh namespace, ready for pods, deleted afterwards."""
+    name = f"e2e-{uuid.uuid4().hex[:6]}"
+    kube.create(Namespace(metadata=ObjectMeta(name=name)))
+    # pods are refused until the controller manager has made the namespace's service account
+    wait_for(
+        "the default service account", lambda: bool(list(kube.list(ServiceAccount, namespace=name)))
+    )
+    yield name
+    kube.delete(Namespace, name)

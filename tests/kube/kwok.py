@@ -1,19 +1,26 @@
 """Fake nodes that kwok keeps Ready, and waiting on the real control plane."""
 
+import threading
 import time
 from collections.abc import Callable
 
+from lightkube import Client
+from lightkube.models.apps_v1 import DeploymentSpec
 from lightkube.models.core_v1 import (
     Container,
     NodeSpec,
     NodeStatus,
     PodSpec,
+    PodTemplateSpec,
     ResourceRequirements,
     Taint,
     Toleration,
 )
-from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
+from lightkube.models.policy_v1 import PodDisruptionBudgetSpec
+from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node, Pod
+from lightkube.resources.policy_v1 import PodDisruptionBudget
 
 from tidewise.kube.testenv import FAKE_NODE_ANNOTATION
 
@@ -52,3 +59,52 @@ def fake_pod_spec(requests: dict[str, str], selector: dict[str, str]) -> PodSpec
         nodeSelector=selector,
         tolerations=[TOLERATE_FAKE],
     )
+
+
+def available(kube: Client, namespace: str) -> int:
+    """The ``web`` Deployment's available replicas, as its controller counts them."""
+    return kube.get(Deployment, "web", namespace=namespace).status.availableReplicas or 0
+
+
+def deployment(replicas: int, selector: dict[str, str]) -> Deployment:
+    """``web``: ``replicas`` pods of 600m and 512Mi, labelled ``app: web``, on fake nodes."""
+    labels = {"app": "web"}
+    spec = fake_pod_spec({"cpu": "600m", "memory": "512Mi"}, selector)
+    template = PodTemplateSpec(metadata=ObjectMeta(labels=labels), spec=spec)
+    return Deployment(
+        metadata=ObjectMeta(name="web"),
+        spec=DeploymentSpec(
+            replicas=replicas, selector=LabelSelector(matchLabels=labels), template=template
+        ),
+    )
+
+
+class LowestAvailable:
+    """The fewest available replicas of ``web`` seen while the block runs (polled every
+    0.2 s: a dip shorter than that can go unseen)."""
+
+    def __init__(self, kube: Client, namespace: str) -> None:
+        self.kube, self.namespace = kube, namespace
+        self.seen = available(kube, namespace)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self.seen = min(self.seen, available(self.kube, self.namespace))
+            self._stop.wait(0.2)
+
+    def __enter__(self) -> "LowestAvailable":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def web_budget() -> PodDisruptionBudget:
+    """``web``'s PodDisruptionBudget: at most one replica unavailable."""
+    selector = LabelSelector(matchLabels={"app": "web"})
+    spec = PodDisruptionBudgetSpec(maxUnavailable=1, selector=selector)
+    return PodDisruptionBudget(metadata=ObjectMeta(name="web"), spec=spec)

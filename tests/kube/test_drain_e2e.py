@@ -1,0 +1,63 @@
+"""A drain evicts through the Eviction API and waits while a PodDisruptionBudget says no."""
+
+import asyncio
+import logging
+
+import pytest
+from lightkube import AsyncClient, Client, KubeConfig
+from lightkube.resources.core_v1 import Node, Pod
+
+from tests.kube.kwok import (
+    LowestAvailable,
+    available,
+    condition,
+    deployment,
+    fake_node,
+    wait_for,
+    web_budget,
+)
+from tidewise.kube.provider.drain import drain
+
+pytestmark = pytest.mark.e2e
+
+REPLICAS = 3
+
+
+async def drain_with_own_client(kubeconfig, node: str) -> None:
+    client = AsyncClient(KubeConfig.from_file(kubeconfig), field_manager="tidewise-tests")
+    try:
+        await asyncio.wait_for(drain(client, node, "test"), timeout=120)
+    finally:
+        await client.close()
+
+
+def add_node(kube: Client, name: str, labels: dict[str, str]) -> None:
+    kube.create(fake_node(name, {}, labels))
+    wait_for(f"{name} Ready", lambda: condition(kube.get(Node, name), "Ready"))
+
+
+def test_drain_waits_for_the_budget_and_empties_the_node(kube, cluster, namespace, caplog):
+    labels = {"drain-e2e": namespace}
+    old, new = f"old-{namespace}", f"new-{namespace}"
+    add_node(kube, old, labels)  # all replicas start on the node to be drained
+    try:
+        kube.create(deployment(REPLICAS, labels), namespace=namespace)
+        kube.create(web_budget(), namespace=namespace)
+        wait_for("every replica running", lambda: available(kube, namespace) == REPLICAS)
+        add_node(kube, new, labels)
+
+        with (
+            caplog.at_level(logging.INFO, logger="tidewise.kube.provider.drain"),
+            LowestAvailable(kube, namespace) as lowest,
+        ):
+            asyncio.run(drain_with_own_client(cluster.kubeconfig, old))
+            wait_for("every replica running again", lambda: available(kube, namespace) == REPLICAS)
+
+        assert "wait for their disruption budgets" in caplog.text  # the budget did say no
+        assert lowest.seen >= REPLICAS - 1
+        assert old not in {n.metadata.name for n in kube.list(Node)}
+        assert {p.spec.nodeName for p in kube.list(Pod, namespace=namespace)} == {new}
+    finally:
+        for name in (old, new):
+            if name in {n.metadata.name for n in kube.list(Node)}:
+                kube.delete(Node, name)

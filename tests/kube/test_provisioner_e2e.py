@@ -1,0 +1,81 @@
+"""The provisioner buys kwok nodes for a Deployment scaled beyond the cluster, then drains
+them away within the Deployment's PodDisruptionBudget.
+
+It runs as its own process (``tidewise provisioner run``), with timings shortened so a
+scale-down comes within a test's patience: 1 s rounds, nodes boot in 2 s, a node under-used
+for 3 s goes, no scale-down within 5 s of a scale-up.
+"""
+
+import math
+import subprocess
+import sys
+
+import pytest
+from lightkube import Client
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Node
+
+from tests.kube.kwok import LowestAvailable, available, deployment, wait_for, web_budget
+from tidewise.catalog import builtin_catalog_path, load_catalog
+from tidewise.kube.provider.interface import CAPACITY_TYPE, INSTANCE_TYPE, PROVISIONER
+from tidewise.kube.testenv import Cluster
+
+pytestmark = pytest.mark.e2e
+
+TYPE = "m6i.large"  # 2 vCPU, 8 GiB: three 600m pods per node
+PODS_PER_NODE = 3
+REPLICAS = 6
+KWOK = {PROVISIONER: "kwok"}
+
+
+@pytest.fixture
+def provisioner(cluster: Cluster):
+    command = [sys.executable, "-m", "tidewise.cli", "provisioner", "run"]
+    options = ["--kubeconfig", str(cluster.kubeconfig), "--instance-types", TYPE]
+    timings = ["--boot-delay", "2", "--period", "1", "--unneeded", "3", "--delay-after-add", "5"]
+    with open(cluster.folder / "logs/provisioner.log", "ab") as log:
+        process = subprocess.Popen([*command, *options, *timings], stdout=log, stderr=log)
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def provisioned(kube: Client, namespace: str):
+    """A namespace for the test; every node the provisioner left is deleted afterwards."""
+    yield namespace
+    for node in kube.list(Node, labels=KWOK):
+        kube.delete(Node, node.metadata.name)
+
+
+def kwok_nodes(kube: Client) -> list[Node]:
+    return list(kube.list(Node, labels=KWOK))
+
+
+def test_scaled_beyond_the_cluster_then_drained_within_the_budget(kube, provisioner, provisioned):
+    namespace = provisioned
+    kube.create(deployment(REPLICAS, KWOK), namespace=namespace)
+    kube.create(web_budget(), namespace=namespace)
+    wait_for("every replica running", lambda: available(kube, namespace) == REPLICAS, deadline=180)
+
+    nodes = kwok_nodes(kube)
+    catalog = load_catalog(
+        builtin_catalog_path("aws-us-east-1"), provider="aws", instance_types=[TYPE]
+    )
+    bought = [o for o in catalog.offerings if o.option in ("on-demand", "spot")]
+    cheapest = min(bought, key=lambda o: o.price_per_hour)
+    assert len(nodes) == math.ceil(REPLICAS / PODS_PER_NODE)
+    for node in nodes:
+        labels = node.metadata.labels
+        assert (labels[INSTANCE_TYPE], labels[CAPACITY_TYPE]) == (TYPE, cheapest.option.value)
+
+    left = REPLICAS // 2
+    kube.patch(Deployment, "web", {"spec": {"replicas": left}}, namespace=namespace)
+    wait_for("the scale-down seen", lambda: available(kube, namespace) == left)
+    with LowestAvailable(kube, namespace) as lowest:
+        wait_for("one node left", lambda: len(kwok_nodes(kube)) == 1, deadline=180)
+        wait_for("every replica running again", lambda: available(kube, namespace) == left)
+    assert lowest.seen >= left - 1
+    assert provisioner.poll() is None, "the provisioner died"

@@ -1,0 +1,104 @@
+"""The provisioner: every period, read the cluster, ask the capacity policy, act.
+
+Why level-triggered polling (a fresh listing each round, no watch): every decision is taken
+from what the API server and the provider hold now, so a missed event, a crash or a restart
+costs at most one period; cluster-autoscaler scans every 10 s the same way. Drains run as
+tasks of their own (an eviction may wait minutes on a disruption budget) while the rounds go
+on; a node annotated as draining is drained again after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from lightkube import AsyncClient
+from lightkube.resources.core_v1 import Node, Pod
+
+from tidewise.kube.provider.drain import DRAINING, drain
+from tidewise.kube.provider.interface import PROVISIONER, NodeProvider
+from tidewise.kube.provider.observe import cluster_view
+from tidewise.model import ClusterView, Controller, Drain, Launch, Offering
+
+log = logging.getLogger(__name__)
+
+
+class Provisioner:
+    """Carries out a capacity policy's Launch and Drain decisions through ``provider``."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        provider: NodeProvider,
+        policy: Controller,
+        offerings: Sequence[Offering],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._provider = provider
+        self._policy = policy
+        self._offerings = tuple(offerings)
+        self._clock = clock
+        self._draining: dict[str, asyncio.Task[None]] = {}
+        self._noticed: dict[str, float] = {}  # node -> when its notice was first seen
+
+    async def observe(self) -> tuple[ClusterView, list[tuple[str, str]]]:
+        """The view, and the nodes to drain whatever the policy says (resumed or noticed)."""
+        instances = await self._provider.list()
+        nodes = [
+            n.to_dict()
+            async for n in self._client.list(Node, labels={PROVISIONER: self._provider.name})
+        ]
+        pods = [p.to_dict() async for p in self._client.list(Pod, namespace="*")]
+        now = self._clock()
+        notices = await self._provider.notices()
+        self._noticed = {n.node: self._noticed.get(n.node, now) for n in notices}
+        view = cluster_view(
+            now, self._provider, instances, nodes, pods, self._offerings, self._noticed
+        )
+        must = [(n.node, "interruption notice") for n in notices]
+        for node in nodes:
+            reason = (node["metadata"].get("annotations") or {}).get(DRAINING)
+            if reason:
+                must.append((node["metadata"]["name"], reason))
+        return view, must
+
+    async def reconcile(self) -> None:
+        """One round: drains that must happen, then the policy's decisions."""
+        view, must = await self.observe()
+        for node, reason in must:
+            self._start_drain(node, reason)
+        for decision in self._policy.decide(view):
+            if isinstance(decision, Launch):
+                for _ in range(decision.count):
+                    name = await self._provider.launch(decision.offering)
+                    log.info("launching %s as %s", decision.offering.key, name)
+            elif isinstance(decision, Drain):
+                self._start_drain(decision.node, decision.reason)
+
+    def _start_drain(self, node: str, reason: str) -> None:
+        if node in self._draining:
+            return
+        log.info("draining %s: %s", node, reason)
+        task = asyncio.create_task(self._drain(node, reason))
+        self._draining[node] = task
+
+    async def _drain(self, node: str, reason: str) -> None:
+        try:
+            await drain(self._client, node, reason)
+            await self._provider.terminate(node)
+        except Exception:  # the next round sees the annotation and drains it again
+            log.exception("draining %s failed", node)
+        finally:
+            del self._draining[node]
+
+    async def run(self, period_s: float) -> None:
+        """Reconcile every ``period_s`` until cancelled; a failed round is retried next."""
+        while True:
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("provisioning round failed")
+            await asyncio.sleep(period_s)

@@ -1,0 +1,184 @@
+"""The cluster as the capacity policies see it, read from API objects (plain dicts).
+
+Why only the provider's nodes and the pods it could serve: the policies buy and remove
+machines; a node someone else manages is not theirs to drain, and a pod that selects a label
+no launched node carries, or does not tolerate their taints, would stay pending whatever was
+bought (Karpenter's rule for a NodePool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from tidewise.capacity.provisioning import first_fit
+from tidewise.kube.extender.resources import NVIDIA_GPU, pod_requests
+from tidewise.kube.provider.interface import CAPACITY_TYPE, Instance, NodeProvider
+from tidewise.model import ClusterView, Node, NodeState, Offering, Pod, PodPhase, PurchaseOption
+from tidewise.model.resources import Resources
+
+FINISHED = ("Succeeded", "Failed")
+
+
+def _condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return next((c for c in conditions if c.get("type") == kind), None)
+
+
+def unschedulable(pod: Mapping[str, Any]) -> bool:
+    """The scheduler tried the pod and found no node (``PodScheduled=False/Unschedulable``)."""
+    scheduled = _condition(pod, "PodScheduled")
+    return (
+        not (pod.get("spec") or {}).get("nodeName")
+        and scheduled is not None
+        and scheduled.get("status") == "False"
+        and scheduled.get("reason") == "Unschedulable"
+    )
+
+
+def _ready(obj: Mapping[str, Any]) -> bool:
+    ready = _condition(obj, "Ready")
+    return ready is not None and ready.get("status") == "True"
+
+
+def tolerates(pod: Mapping[str, Any], taint: tuple[str, str, str]) -> bool:
+    key, value, effect = taint
+    for toleration in (pod.get("spec") or {}).get("tolerations") or []:
+        if toleration.get("effect") not in (None, "", effect):
+            continue
+        if toleration.get("operator") == "Exists" and toleration.get("key") in (None, "", key):
+            return True
+        if toleration.get("key") == key and toleration.get("value", "") == value:
+            return True
+    return False
+
+
+def capacity_types(
+    pod: Mapping[str, Any], provider: NodeProvider
+) -> tuple[bool, frozenset[PurchaseOption] | None]:
+    """Whether the provider's nodes can serve the pod, and the purchase options it selects."""
+    selector = dict((pod.get("spec") or {}).get("nodeSelector") or {})
+    chosen = selector.pop(CAPACITY_TYPE, None)
+    servable = all(provider.labels.get(k) == v for k, v in selector.items()) and all(
+        tolerates(pod, t) for t in provider.taints
+    )
+    if chosen is None:
+        return servable, None
+    try:
+        return servable, frozenset({PurchaseOption(chosen)})
+    except ValueError:
+        return False, None
+
+
+def pod_resources(pod: Mapping[str, Any]) -> Resources:
+    requests = pod_requests(pod)
+    return Resources(
+        cpu_milli=int(-(-requests.get("cpu", 0) * 1000 // 1)),
+        memory_mib=int(-(-requests.get("memory", 0) // 2**20)),
+        gpu_count=int(requests.get(NVIDIA_GPU, 0)),
+    )
+
+
+def _owner(pod: Mapping[str, Any]) -> str:
+    metadata = pod.get("metadata") or {}
+    owners = metadata.get("ownerReferences") or [{"name": metadata.get("name", "")}]
+    return f"{metadata.get('namespace', '')}/{owners[0]['name']}"
+
+
+def _created_s(obj: Mapping[str, Any]) -> float:
+    stamp = (obj.get("metadata") or {}).get("creationTimestamp")
+    if isinstance(stamp, datetime):
+        return stamp.timestamp()
+    return datetime.fromisoformat(stamp).timestamp() if stamp else 0.0
+
+
+def view_pods(
+    pods: Sequence[Mapping[str, Any]], provider: NodeProvider, nodes: set[str]
+) -> list[Pod]:
+    """Pending pods the provider could serve, and the live pods bound to its ``nodes``."""
+    seen = []
+    for pod in pods:
+        if (pod.get("status") or {}).get("phase") in FINISHED:
+            continue
+        bound = (pod.get("spec") or {}).get("nodeName")
+        servable, options = capacity_types(pod, provider)
+        if bound in nodes:
+            phase = PodPhase.RUNNING if _ready(pod) else PodPhase.STARTING
+        elif not bound and servable and unschedulable(pod):
+            phase = PodPhase.PENDING
+        else:
+            continue
+        name = (pod.get("metadata") or {}).get("name", "")
+        seen.append(
+            Pod(
+                name,
+                _owner(pod),
+                pod_resources(pod),
+                phase,
+                _created_s(pod),
+                bound,
+                (),
+                None,
+                options,
+            )
+        )
+    return seen
+
+
+def _state(node: Mapping[str, Any] | None) -> NodeState:
+    if node is None or not _ready(node):
+        return NodeState.LAUNCHING  # booting, or registered and not Ready yet
+    if (node.get("spec") or {}).get("unschedulable"):
+        return NodeState.CORDONED
+    return NodeState.READY
+
+
+def view_node(
+    instance: Instance, node: Mapping[str, Any] | None, pods: Sequence[Pod], notice_s: float | None
+) -> Node:
+    """The instance as a policy's :class:`Node`: capacity from its offering, use from pods."""
+    capacity = instance.offering.instance_type.capacity
+    mine = [p for p in pods if p.node == instance.name]
+    used_gpus = min(sum(p.requests.gpu_count for p in mine), capacity.gpu_count)
+    free = capacity.gpu_count - used_gpus
+    return Node(
+        name=instance.name,
+        offering=instance.offering,
+        capacity=capacity,
+        state=_state(node),
+        launched_s=instance.launched_s,
+        allocated_cpu_milli=sum(p.requests.cpu_milli for p in mine),
+        allocated_memory_mib=sum(p.requests.memory_mib for p in mine),
+        gpu_free_milli=(0,) * used_gpus + (1000,) * free,
+        gpu_free_memory_mib=(0,) * used_gpus + (capacity.gpu_memory_mib,) * free,
+        pod_count=len(mine),
+        notice_s=notice_s,
+    )
+
+
+def cluster_view(
+    now_s: float,
+    provider: NodeProvider,
+    instances: Sequence[Instance],
+    nodes: Sequence[Mapping[str, Any]],
+    pods: Sequence[Mapping[str, Any]],
+    offerings: Sequence[Offering],
+    notices: Mapping[str, float],
+) -> ClusterView:
+    """The snapshot a policy decides on; ``notices`` maps a node to when its notice came."""
+    by_name = {n["metadata"]["name"]: n for n in nodes}
+    seen = view_pods(pods, provider, {i.name for i in instances})
+    view_nodes = [view_node(i, by_name.get(i.name), seen, notices.get(i.name)) for i in instances]
+    # cluster-autoscaler's "filter out schedulable": a pending pod that fits a Ready node now
+    # is the scheduler's to place (it retries when a node registers), not a reason to buy
+    pending = [p for p in seen if p.phase is PodPhase.PENDING]
+    left = {id(p) for p in first_fit(pending, [n for n in view_nodes if n.schedulable])}
+    seen = [p for p in seen if p.phase is not PodPhase.PENDING or id(p) in left]
+    return ClusterView(
+        time_s=now_s,
+        nodes=tuple(view_nodes),
+        pods=tuple(seen),
+        workloads=(),  # PodDisruptionBudgets are enforced by the Eviction API itself
+        offerings=tuple(offerings),
+    )
