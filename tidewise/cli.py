@@ -688,14 +688,16 @@ def provisioner_run(
         float, typer.Option(help="Seconds after a scale-up before any scale-down.")
     ] = 600.0,
 ) -> None:
-    """Buy kwok nodes (on-demand or spot, the cheapest that fit) for unschedulable pods and
-    drain the under-used ones, until interrupted."""
+    """Buy kwok nodes (on-demand or spot, the cheapest that fit) for unschedulable pods, drain
+    the under-used ones, and replace then drain nodes with an interruption notice, until
+    interrupted."""
     import asyncio
     import contextlib
 
     from lightkube import AsyncClient
 
     from tidewise.capacity import NodeAutoscaler, NodeAutoscalerSettings
+    from tidewise.capacity.interruptions import InterruptionHandler
     from tidewise.catalog import builtin_catalog_path, load_catalog
     from tidewise.kube.provider import KwokProvider, Provisioner
     from tidewise.model import PurchaseOption
@@ -718,7 +720,9 @@ def provisioner_run(
         client = AsyncClient(config, field_manager="tidewise-provisioner")
         provider = KwokProvider(client, offerings, boot_delay_s=boot_delay)
         policy = NodeAutoscaler(options, settings)
-        await Provisioner(client, provider, policy, offerings).run(period)
+        interruptions = InterruptionHandler(options, period_s=period)
+        provisioner = Provisioner(client, provider, policy, offerings, interruptions=interruptions)
+        await provisioner.run(period)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())

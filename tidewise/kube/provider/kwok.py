@@ -5,6 +5,13 @@ only once it has booted: the provisioner must count booting machines (``list``) 
 buy again for the same pods. The Node carries the kwok annotation (kwok then keeps it Ready
 and plays its pods' kubelet), kwok's taint (only pods that tolerate fake nodes land there),
 the well-known labels, and capacity from the catalog.
+
+Interruptions are simulated, as no cloud reclaims a kwok node: annotate one of its Nodes with
+:data:`SIMULATED_INTERRUPTION` (the value is the notice in seconds, e.g. ``120``; or call
+:meth:`KwokProvider.interrupt`) and ``notices`` reports it, its deadline counted from when the
+provider first saw the annotation. An annotation on the Node, not provider memory, so that a
+test (or ``kubectl annotate``) outside the provisioner's process can raise it: the kwok
+counterpart of the signal AWS's node termination handler relays.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ from tidewise.model import Offering
 log = logging.getLogger(__name__)
 
 MAX_PODS = "110"  # the kubelet's default --max-pods
+SIMULATED_INTERRUPTION = "tidewise.io/simulated-interruption"
+"""Test and simulation hook: a kwok Node annotated so has a reclaim announced, in this many
+seconds (a number; the AWS spot notice is 120)."""
 
 
 def node_object(name: str, offering: Offering, labels: Mapping[str, str]) -> Node:
@@ -78,6 +88,7 @@ class KwokProvider:
         self._boot_delay_s = boot_delay_s
         self._clock = clock
         self._booting: dict[str, tuple[Instance, asyncio.Task[None]]] = {}
+        self._notice_seen: dict[str, float] = {}  # node -> when its annotation was first seen
 
     @property
     def labels(self) -> Mapping[str, str]:
@@ -129,4 +140,27 @@ class KwokProvider:
         return self._offerings.get(key)
 
     async def notices(self) -> Sequence[InterruptionNotice]:
-        return []  # nothing reclaims a kwok node
+        """Nodes annotated with :data:`SIMULATED_INTERRUPTION` (nothing else reclaims a kwok
+        node); the deadline runs from when the annotation was first seen by this process."""
+        now = self._clock()
+        noticed: list[InterruptionNotice] = []
+        seen: dict[str, float] = {}
+        async for node in self._client.list(Node, labels={PROVISIONER: self.name}):
+            name = node.metadata.name
+            value = (node.metadata.annotations or {}).get(SIMULATED_INTERRUPTION)
+            if value is None:
+                continue
+            try:
+                notice_s = float(value)
+            except ValueError:
+                log.warning("node %s: %s=%r is not seconds", name, SIMULATED_INTERRUPTION, value)
+                continue
+            seen[name] = self._notice_seen.get(name, now)
+            noticed.append(InterruptionNotice(name, seen[name] + notice_s))
+        self._notice_seen = seen
+        return noticed
+
+    async def interrupt(self, name: str, notice_s: float = 120.0) -> None:
+        """Announce a reclaim of ``name`` in ``notice_s`` seconds (the simulation hook)."""
+        patch = {"metadata": {"annotations": {SIMULATED_INTERRUPTION: f"{notice_s:g}"}}}
+        await self._client.patch(Node, name, patch)

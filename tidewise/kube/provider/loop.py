@@ -5,6 +5,11 @@ from what the API server and the provider hold now, so a missed event, a crash o
 costs at most one period; cluster-autoscaler scans every 10 s the same way. Drains run as
 tasks of their own (an eviction may wait minutes on a disruption budget) while the rounds go
 on; a node annotated as draining is drained again after a restart.
+
+An interruption notice cordons the node at once (nothing new lands on a machine about to go);
+what follows is the interruption policy's (``interruptions``, e.g. ``InterruptionHandler``):
+it buys a replacement from another pool, then drains the node once its pods fit elsewhere or
+shortly before the reclaim. Without one, a noticed node is drained at once.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ log = logging.getLogger(__name__)
 
 
 class Provisioner:
-    """Carries out a capacity policy's Launch and Drain decisions through ``provider``."""
+    """Carries out a capacity policy's Launch and Drain decisions through ``provider``, and
+    the ``interruptions`` policy's for nodes the provider has a reclaim notice for."""
 
     def __init__(
         self,
@@ -35,17 +41,19 @@ class Provisioner:
         policy: Controller,
         offerings: Sequence[Offering],
         clock: Callable[[], float] = time.time,
+        interruptions: Controller | None = None,
     ) -> None:
         self._client = client
         self._provider = provider
         self._policy = policy
+        self._interruptions = interruptions
         self._offerings = tuple(offerings)
         self._clock = clock
         self._draining: dict[str, asyncio.Task[None]] = {}
-        self._noticed: dict[str, float] = {}  # node -> when its notice was first seen
 
     async def observe(self) -> tuple[ClusterView, list[tuple[str, str]]]:
-        """The view, and the nodes to drain whatever the policy says (resumed or noticed)."""
+        """The view, and the nodes to drain whatever the policy says (resumed, or noticed
+        when no interruption policy decides); noticed nodes are cordoned on the way."""
         instances = await self._provider.list()
         nodes = [
             n.to_dict()
@@ -53,12 +61,24 @@ class Provisioner:
         ]
         pods = [p.to_dict() async for p in self._client.list(Pod, namespace="*")]
         now = self._clock()
-        notices = await self._provider.notices()
-        self._noticed = {n.node: self._noticed.get(n.node, now) for n in notices}
-        view = cluster_view(
-            now, self._provider, instances, nodes, pods, self._offerings, self._noticed
-        )
-        must = [(n.node, "interruption notice") for n in notices]
+        offerings = {i.name: i.offering for i in instances}
+        # when the notice came as the policies count it (their reclaim is the notice plus the
+        # offering's notice period), so that their reclaim is the provider's deadline
+        noticed = {
+            n.node: n.deadline_s - offerings[n.node].notice_s
+            for n in await self._provider.notices()
+            if n.node in offerings
+        }
+        for node in nodes:
+            name, spec = node["metadata"]["name"], node.get("spec") or {}
+            if name in noticed and not spec.get("unschedulable"):
+                await self._client.patch(Node, name, {"spec": {"unschedulable": True}})
+                node["spec"] = {**spec, "unschedulable": True}
+                log.info("cordoned %s: interruption notice", name)
+        view = cluster_view(now, self._provider, instances, nodes, pods, self._offerings, noticed)
+        must: list[tuple[str, str]] = []
+        if self._interruptions is None:
+            must = [(name, "interruption notice") for name in noticed]
         for node in nodes:
             reason = (node["metadata"].get("annotations") or {}).get(DRAINING)
             if reason:
@@ -70,7 +90,10 @@ class Provisioner:
         view, must = await self.observe()
         for node, reason in must:
             self._start_drain(node, reason)
-        for decision in self._policy.decide(view):
+        decisions = list(self._policy.decide(view))
+        if self._interruptions is not None:
+            decisions += self._interruptions.decide(view)
+        for decision in decisions:
             if isinstance(decision, Launch):
                 for _ in range(decision.count):
                     name = await self._provider.launch(decision.offering)
