@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from importlib import resources
@@ -25,7 +25,9 @@ from tidewise.sim.runner import attribution, prepare, run
 from tidewise.sim.scenario import ScenarioError, load_scenario
 
 if TYPE_CHECKING:
-    from lightkube import KubeConfig
+    from lightkube import AsyncClient, KubeConfig
+
+    from tidewise.kube.provider import Provisioner
 
 app = typer.Typer(
     help="tidewise: elasticity and cost control for Kubernetes fleets that run AI products.",
@@ -673,29 +675,28 @@ provisioner_app = typer.Typer(
 app.add_typer(provisioner_app, name="provisioner")
 
 
-@provisioner_app.command("run")
-def provisioner_run(
-    kubeconfig: KubeconfigOption = None,
-    instance_types: Annotated[
-        str | None, typer.Option(help="Comma-separated instance types it may buy; default all.")
-    ] = None,
-    boot_delay: Annotated[float, typer.Option(help="Seconds a kwok node takes to boot.")] = 5.0,
-    period: Annotated[float, typer.Option(help="Seconds between rounds.")] = 10.0,
-    unneeded: Annotated[
-        float, typer.Option(help="Seconds a node stays under-used before it is removed.")
-    ] = 600.0,
-    delay_after_add: Annotated[
-        float, typer.Option(help="Seconds after a scale-up before any scale-down.")
-    ] = 600.0,
-) -> None:
-    """Buy kwok nodes (on-demand or spot, the cheapest that fit) for unschedulable pods, drain
-    the under-used ones, and replace then drain nodes with an interruption notice, until
-    interrupted."""
-    import asyncio
-    import contextlib
+InstanceTypesOption = Annotated[
+    str | None, typer.Option(help="Comma-separated instance types it may buy; default all.")
+]
+BootDelayOption = Annotated[float, typer.Option(help="Seconds a kwok node takes to boot.")]
+PeriodOption = Annotated[float, typer.Option(help="Seconds between rounds.")]
+UnneededOption = Annotated[
+    float, typer.Option(help="Seconds a node stays under-used before it is removed.")
+]
+DelayAfterAddOption = Annotated[
+    float, typer.Option(help="Seconds after a scale-up before any scale-down.")
+]
 
-    from lightkube import AsyncClient
 
+def kwok_provisioner(
+    instance_types: str | None,
+    boot_delay: float,
+    period: float,
+    unneeded: float,
+    delay_after_add: float,
+) -> Callable[[AsyncClient], Provisioner]:
+    """What builds the provisioner both ``provisioner run`` and ``operator`` run: kwok nodes,
+    on-demand or spot, the node autoscaler and the interruption handler."""
     from tidewise.capacity import NodeAutoscaler, NodeAutoscalerSettings
     from tidewise.capacity.interruptions import InterruptionHandler
     from tidewise.catalog import builtin_catalog_path, load_catalog
@@ -714,18 +715,85 @@ def provisioner_run(
     settings = NodeAutoscalerSettings(
         period_s=period, unneeded_s=unneeded, delay_after_add_s=delay_after_add
     )
+
+    def make(client: AsyncClient) -> Provisioner:
+        provider = KwokProvider(client, offerings, boot_delay_s=boot_delay)
+        policy = NodeAutoscaler(options, settings)
+        interruptions = InterruptionHandler(options, period_s=period)
+        return Provisioner(client, provider, policy, offerings, interruptions=interruptions)
+
+    return make
+
+
+@provisioner_app.command("run")
+def provisioner_run(
+    kubeconfig: KubeconfigOption = None,
+    instance_types: InstanceTypesOption = None,
+    boot_delay: BootDelayOption = 5.0,
+    period: PeriodOption = 10.0,
+    unneeded: UnneededOption = 600.0,
+    delay_after_add: DelayAfterAddOption = 600.0,
+) -> None:
+    """Buy kwok nodes (on-demand or spot, the cheapest that fit) for unschedulable pods, drain
+    the under-used ones, and replace then drain nodes with an interruption notice, until
+    interrupted."""
+    import asyncio
+    import contextlib
+
+    from lightkube import AsyncClient
+
+    make = kwok_provisioner(instance_types, boot_delay, period, unneeded, delay_after_add)
     config = kube_service(kubeconfig)
 
     async def run() -> None:
         client = AsyncClient(config, field_manager="tidewise-provisioner")
-        provider = KwokProvider(client, offerings, boot_delay_s=boot_delay)
-        policy = NodeAutoscaler(options, settings)
-        interruptions = InterruptionHandler(options, period_s=period)
-        provisioner = Provisioner(client, provider, policy, offerings, interruptions=interruptions)
-        await provisioner.run(period)
+        await make(client).run(period)
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+@app.command()
+def operator(
+    kubeconfig: KubeconfigOption = None,
+    health_host: Annotated[str, typer.Option(help="Address of /healthz and /metrics.")] = "0.0.0.0",
+    health_port: Annotated[int, typer.Option(help="Port of /healthz and /metrics.")] = 8080,
+    lease_namespace: Annotated[
+        str, typer.Option(help="Namespace of the leader-election Lease.")
+    ] = "tidewise-system",
+    identity: Annotated[
+        str | None, typer.Option(help="Holder identity in the Lease; default: host name-pid.")
+    ] = None,
+    lease_duration: Annotated[
+        int, typer.Option(help="Seconds before a Lease not renewed may be taken over.")
+    ] = 15,
+    instance_types: InstanceTypesOption = None,
+    boot_delay: BootDelayOption = 5.0,
+    period: PeriodOption = 10.0,
+    unneeded: UnneededOption = 600.0,
+    delay_after_add: DelayAfterAddOption = 600.0,
+) -> None:
+    """The provisioner as a kopf operator: only the holder of a Lease provisions; /healthz
+    and Prometheus /metrics on --health-port (docs/kubernetes.md)."""
+    import os
+    import socket
+
+    from lightkube import AsyncClient
+
+    from tidewise.kube.operator import LeaseElector, Operator, run_operator
+
+    make = kwok_provisioner(instance_types, boot_delay, period, unneeded, delay_after_add)
+    config = kube_service(kubeconfig)
+    if kubeconfig:  # for kopf's own login
+        os.environ["KUBECONFIG"] = str(kubeconfig)
+    holder = identity or f"{socket.gethostname()}-{os.getpid()}"
+
+    def build() -> Operator:
+        client = AsyncClient(config, field_manager="tidewise-operator")
+        elector = LeaseElector(client, lease_namespace, holder, duration_s=lease_duration)
+        return Operator(make(client), elector, period)
+
+    run_operator(build, health_host, health_port, kubeconfig is not None)
 
 
 if __name__ == "__main__":

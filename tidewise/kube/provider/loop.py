@@ -25,7 +25,7 @@ from lightkube.resources.core_v1 import Node, Pod
 from tidewise.kube.provider.drain import DRAINING, drain
 from tidewise.kube.provider.interface import PROVISIONER, NodeProvider
 from tidewise.kube.provider.observe import cluster_view
-from tidewise.model import ClusterView, Controller, Drain, Launch, Offering
+from tidewise.model import ClusterView, Controller, Decision, Drain, Launch, Offering
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,8 @@ class Provisioner:
                 must.append((node["metadata"]["name"], reason))
         return view, must
 
-    async def reconcile(self) -> None:
-        """One round: drains that must happen, then the policy's decisions."""
+    async def reconcile(self) -> list[Decision]:
+        """One round: drains that must happen, then the policy's decisions (returned)."""
         view, must = await self.observe()
         for node, reason in must:
             self._start_drain(node, reason)
@@ -100,6 +100,7 @@ class Provisioner:
                     log.info("launching %s as %s", decision.offering.key, name)
             elif isinstance(decision, Drain):
                 self._start_drain(decision.node, decision.reason)
+        return decisions
 
     def _start_drain(self, node: str, reason: str) -> None:
         if node in self._draining:

@@ -1,0 +1,88 @@
+"""``tidewise operator`` as its own process against the session cluster: it answers /healthz,
+exposes its metrics, holds the leader Lease, and provisions a Deployment scaled beyond the
+cluster; on SIGTERM it releases the Lease."""
+
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+from lightkube import Client
+from lightkube.resources.coordination_v1 import Lease
+from lightkube.resources.core_v1 import Node, Pod
+
+from tests.kube.kwok import available, deployment, wait_for
+from tidewise.kube.operator import LEASE_NAME
+from tidewise.kube.provider.interface import PROVISIONER
+from tidewise.kube.testenv import Cluster
+from tidewise.kube.testenv.cluster import free_ports
+
+pytestmark = pytest.mark.e2e
+
+TYPE = "m6i.large"  # three 600m pods per node
+REPLICAS = 6
+KWOK = {PROVISIONER: "kwok"}
+IDENTITY = "operator-under-test"
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except OSError:
+        return 0, ""
+
+
+@pytest.fixture
+def operator(cluster: Cluster, kube: Client, namespace: str):
+    """The operator, electing in the test's namespace; its nodes are deleted afterwards."""
+    port = free_ports(("operator",))["operator"]
+    command = [sys.executable, "-m", "tidewise.cli", "operator", "--kubeconfig"]
+    options = [str(cluster.kubeconfig), "--health-host", "127.0.0.1", "--health-port", str(port)]
+    options += ["--lease-namespace", namespace, "--identity", IDENTITY, "--lease-duration", "6"]
+    options += ["--instance-types", TYPE, "--boot-delay", "2", "--period", "1"]
+    with open(cluster.folder / "logs/operator.log", "ab") as log:
+        process = subprocess.Popen([*command, *options], stdout=log, stderr=log)
+    try:
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for node in kube.list(Node, labels=KWOK):
+            kube.delete(Node, node.metadata.name)
+
+
+def test_operator_leads_serves_health_and_metrics_and_provisions(kube, namespace, operator):
+    process, base = operator
+    wait_for("/healthz", lambda: get(f"{base}/healthz")[0] == 200, deadline=60)
+
+    def holder() -> str | None:
+        leases = [lease for lease in kube.list(Lease, namespace=namespace)]
+        mine = [lease for lease in leases if lease.metadata.name == LEASE_NAME]
+        return mine[0].spec.holderIdentity if mine else None
+
+    wait_for("the Lease held", lambda: holder() == IDENTITY)
+
+    kube.create(deployment(REPLICAS, KWOK), namespace=namespace)
+    wait_for("every replica running", lambda: available(kube, namespace) == REPLICAS, deadline=180)
+    pods = list(kube.list(Pod, namespace=namespace))
+    assert len(pods) == REPLICAS
+    assert all(pod.status.phase == "Running" for pod in pods)
+    assert list(kube.list(Node, labels=KWOK)), "no node was provisioned"
+
+    status, metrics = get(f"{base}/metrics")
+    assert status == 200
+    assert 'tidewise_decisions_applied_total{kind="launch"} 2.0' in metrics
+    assert "tidewise_errors_total" in metrics
+    assert "tidewise_round_seconds_count" in metrics
+    assert "tidewise_leader 1.0" in metrics
+    assert process.poll() is None, "the operator died"
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert holder() is None, "the Lease was not released on shutdown"
