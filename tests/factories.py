@@ -108,3 +108,17 @@ def bound(
         borrowing=borrowing,
         binds=tuple(binds),
     )
+
+
+def serverless(vcpu_second_usd: float = 1e-5, gib_second_usd: float = 1e-6) -> Offering:
+    """A serverless offering whose template holds any CPU pod (64 vCPU, 256 GiB)."""
+    template = InstanceType("serverless", vcpus=64, memory_mib=262144)
+    return Offering(
+        template,
+        "z1",
+        PurchaseOption.SERVERLESS,
+        0.0,
+        vcpu_second_usd=vcpu_second_usd,
+        gib_second_usd=gib_second_usd,
+        billing=Billing(1.0, 60.0),
+    )

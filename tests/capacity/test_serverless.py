@@ -1,16 +1,14 @@
 from dataclasses import replace
 
 from tests.capacity.views import WEB, running, view
-from tests.factories import CPU4, GPU1, node, offering
+from tests.factories import CPU4, GPU1, node, offering, serverless
 from tidewise.capacity.serverless import ServerlessBurst
 from tidewise.model import (
     GUARANTEED,
-    Billing,
     Drain,
     InstanceType,
     Launch,
     NodeState,
-    Offering,
     Pod,
     PodPhase,
     PurchaseOption,
@@ -18,15 +16,7 @@ from tidewise.model import (
 )
 
 SPOT_OD = frozenset({PurchaseOption.SPOT, PurchaseOption.ON_DEMAND})
-SERVERLESS = Offering(
-    InstanceType("serverless", vcpus=64, memory_mib=262144),
-    "z1",
-    PurchaseOption.SERVERLESS,
-    0.0,
-    vcpu_second_usd=0.03 / 3600,  # 1 vCPU + 2 GiB: 0.03 + 2 * 0.005 = 0.04 USD/h
-    gib_second_usd=0.005 / 3600,
-    billing=Billing(1.0, 60.0),
-)
+SERVERLESS = serverless(0.03 / 3600, 0.005 / 3600)  # 1 vCPU + 2 GiB: 0.03 + 2 * 0.005 USD/h
 SPOT4 = offering(CPU4, PurchaseOption.SPOT, price=0.08)  # four web pods: 0.02 USD/h each
 SHARE = Resources(cpu_milli=1000, memory_mib=4096, gpu_milli=500, gpu_memory_mib=8192)
 

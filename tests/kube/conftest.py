@@ -14,10 +14,11 @@ from collections.abc import Iterator
 import pytest
 from lightkube import Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace, ServiceAccount
+from lightkube.resources.core_v1 import Namespace, Node, ServiceAccount
 
 from tests.kube.kwok import wait_for
 from tidewise.kube.extender import extender_stanza
+from tidewise.kube.provider.interface import PROVISIONER
 from tidewise.kube.testenv import Cluster, down, ensure_binaries, up
 from tidewise.kube.testenv.build import Binaries, cached_binaries
 from tidewise.kube.testenv.cluster import free_ports
@@ -83,3 +84,11 @@ def namespace(kube: Client) -> Iterator[str]:
     )
     yield name
     kube.delete(Namespace, name)
+
+
+@pytest.fixture
+def provisioned(kube: Client, namespace: str) -> Iterator[str]:
+    """A namespace for the test; every node a provisioner left is deleted afterwards."""
+    yield namespace
+    for node in kube.list(Node, labels={PROVISIONER: "kwok"}):
+        kube.delete(Node, node.metadata.name)

@@ -1,8 +1,12 @@
 """Fake nodes that kwok keeps Ready, and waiting on the real control plane."""
 
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from lightkube import Client
 from lightkube.models.apps_v1 import DeploymentSpec
@@ -108,3 +112,18 @@ def web_budget() -> PodDisruptionBudget:
     selector = LabelSelector(matchLabels={"app": "web"})
     spec = PodDisruptionBudgetSpec(maxUnavailable=1, selector=selector)
     return PodDisruptionBudget(metadata=ObjectMeta(name="web"), spec=spec)
+
+
+@contextmanager
+def tidewise_process(log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``tidewise ARGS...`` as a subprocess logging to ``log``, killed when the test ends."""
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tidewise.cli", *args], stdout=out, stderr=out
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()

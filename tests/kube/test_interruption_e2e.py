@@ -7,8 +7,6 @@ a cloud's termination signal would come. Scale-down waits 60 s, so the empty rep
 taken back before the drain fills it.
 """
 
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 
@@ -16,7 +14,7 @@ import pytest
 from lightkube import Client
 from lightkube.resources.core_v1 import Node, Pod
 
-from tests.kube.kwok import available, deployment, wait_for
+from tests.kube.kwok import available, deployment, tidewise_process, wait_for
 from tidewise.kube.provider.drain import DRAINING
 from tidewise.kube.provider.interface import CAPACITY_TYPE, INSTANCE_TYPE, PROVISIONER, ZONE
 from tidewise.kube.provider.kwok import SIMULATED_INTERRUPTION
@@ -31,24 +29,16 @@ KWOK = {PROVISIONER: "kwok"}
 
 @pytest.fixture
 def provisioner(cluster: Cluster):
-    command = [sys.executable, "-m", "tidewise.cli", "provisioner", "run"]
     options = ["--kubeconfig", str(cluster.kubeconfig), "--instance-types", TYPE]
     timings = ["--boot-delay", "2", "--period", "1", "--unneeded", "60", "--delay-after-add", "5"]
-    with open(cluster.folder / "logs/provisioner-interruption.log", "ab") as log:
-        process = subprocess.Popen([*command, *options, *timings], stdout=log, stderr=log)
-    try:
+    with tidewise_process(
+        cluster.folder / "logs/provisioner-interruption.log",
+        "provisioner",
+        "run",
+        *options,
+        *timings,
+    ) as process:
         yield process
-    finally:
-        process.kill()
-        process.wait()
-
-
-@pytest.fixture
-def provisioned(kube: Client, namespace: str):
-    """A namespace for the test; every node the provisioner left is deleted afterwards."""
-    yield namespace
-    for node in kube.list(Node, labels=KWOK):
-        kube.delete(Node, node.metadata.name)
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,14 @@ exposes its metrics, holds the leader Lease, and provisions a Deployment scaled 
 cluster; on SIGTERM it releases the Lease."""
 
 import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
 import pytest
-from lightkube import Client
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Node, Pod
 
-from tests.kube.kwok import available, deployment, wait_for
+from tests.kube.kwok import available, deployment, tidewise_process, wait_for
 from tidewise.kube.operator import LEASE_NAME
 from tidewise.kube.provider.interface import PROVISIONER
 from tidewise.kube.testenv import Cluster
@@ -38,23 +35,15 @@ def get(url: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def operator(cluster: Cluster, kube: Client, namespace: str):
+def operator(cluster: Cluster, provisioned: str):
     """The operator, electing in the test's namespace; its nodes are deleted afterwards."""
     port = free_ports(("operator",))["operator"]
-    command = [sys.executable, "-m", "tidewise.cli", "operator", "--kubeconfig"]
     options = [str(cluster.kubeconfig), "--health-host", "127.0.0.1", "--health-port", str(port)]
-    options += ["--lease-namespace", namespace, "--identity", IDENTITY, "--lease-duration", "6"]
+    options += ["--lease-namespace", provisioned, "--identity", IDENTITY, "--lease-duration", "6"]
     options += ["--instance-types", TYPE, "--boot-delay", "2", "--period", "1"]
-    with open(cluster.folder / "logs/operator.log", "ab") as log:
-        process = subprocess.Popen([*command, *options], stdout=log, stderr=log)
-    try:
+    log = cluster.folder / "logs/operator.log"
+    with tidewise_process(log, "operator", "--kubeconfig", *options) as process:
         yield process, f"http://127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        for node in kube.list(Node, labels=KWOK):
-            kube.delete(Node, node.metadata.name)
 
 
 def test_operator_leads_serves_health_and_metrics_and_provisions(kube, namespace, operator):

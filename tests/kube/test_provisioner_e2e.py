@@ -7,15 +7,20 @@ for 3 s goes, no scale-down within 5 s of a scale-up.
 """
 
 import math
-import subprocess
-import sys
 
 import pytest
 from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node
 
-from tests.kube.kwok import LowestAvailable, available, deployment, wait_for, web_budget
+from tests.kube.kwok import (
+    LowestAvailable,
+    available,
+    deployment,
+    tidewise_process,
+    wait_for,
+    web_budget,
+)
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.kube.provider.interface import CAPACITY_TYPE, INSTANCE_TYPE, PROVISIONER
 from tidewise.kube.testenv import Cluster
@@ -30,24 +35,12 @@ KWOK = {PROVISIONER: "kwok"}
 
 @pytest.fixture
 def provisioner(cluster: Cluster):
-    command = [sys.executable, "-m", "tidewise.cli", "provisioner", "run"]
     options = ["--kubeconfig", str(cluster.kubeconfig), "--instance-types", TYPE]
     timings = ["--boot-delay", "2", "--period", "1", "--unneeded", "3", "--delay-after-add", "5"]
-    with open(cluster.folder / "logs/provisioner.log", "ab") as log:
-        process = subprocess.Popen([*command, *options, *timings], stdout=log, stderr=log)
-    try:
+    with tidewise_process(
+        cluster.folder / "logs/provisioner.log", "provisioner", "run", *options, *timings
+    ) as process:
         yield process
-    finally:
-        process.kill()
-        process.wait()
-
-
-@pytest.fixture
-def provisioned(kube: Client, namespace: str):
-    """A namespace for the test; every node the provisioner left is deleted afterwards."""
-    yield namespace
-    for node in kube.list(Node, labels=KWOK):
-        kube.delete(Node, node.metadata.name)
 
 
 def kwok_nodes(kube: Client) -> list[Node]:

@@ -3,7 +3,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tests.factories import CPU4, offering
+from tests.factories import CPU4, offering, serverless
 from tidewise.capacity import FixedCapacity, NodeAutoscaler
 from tidewise.catalog import serverless_price_per_hour
 from tidewise.model import (
@@ -31,15 +31,7 @@ WEB = WorkloadSpec(
     target_utilization=0.5,
 )
 OD = offering(CPU4, price=0.36)
-SERVERLESS = Offering(
-    InstanceType("serverless", vcpus=64, memory_mib=262144),
-    "z1",
-    PurchaseOption.SERVERLESS,
-    0.0,
-    vcpu_second_usd=1e-5,
-    gib_second_usd=1e-6,
-    billing=Billing(1.0, 60.0),
-)
+SERVERLESS = serverless()
 SPOT = offering(CPU4, PurchaseOption.SPOT, price=0.18, interruptions_per_hour=0.5, notice_s=120)
 
 

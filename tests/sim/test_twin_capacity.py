@@ -6,18 +6,16 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.factories import CPU4, offering
+from tests.factories import CPU4, offering, serverless
 from tidewise.capacity import NodeAutoscaler, NodeAutoscalerSettings
 from tidewise.capacity.interruptions import InterruptionHandler
 from tidewise.model import (
     GUARANTEED,
-    Billing,
     CapacityRules,
     ClusterView,
     Decision,
     InstanceType,
     Launch,
-    Offering,
     PodPhase,
     PurchaseOption,
     Resources,
@@ -136,15 +134,7 @@ def test_a_node_that_fails_after_ready_is_given_back_and_its_pods_run_elsewhere(
 
 
 SMALL = InstanceType("small", vcpus=1, memory_mib=2048)
-SERVERLESS = Offering(
-    InstanceType("serverless", vcpus=64, memory_mib=262144),
-    "z1",
-    PurchaseOption.SERVERLESS,
-    0.0,
-    vcpu_second_usd=1e-5,
-    gib_second_usd=1e-6,
-    billing=Billing(1.0, 60.0),
-)
+SERVERLESS = serverless()
 
 
 @dataclass
