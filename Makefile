@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CACHE := $(HOME)/.cache/tidewise
 export PIP_CACHE_DIR := $(CACHE)/pip
 
-.PHONY: demo test lint bench setup browser controlplane clean
+.PHONY: demo test lint bench setup debs controlplane clean
 
 $(BIN)/tidewise: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,8 @@ $(BIN)/tidewise: pyproject.toml
 
 setup: $(BIN)/tidewise
 
-browser:
-	@scripts/ensure-chromium
+debs:
+	@scripts/ensure-debs
 
 # The end-to-end suite's control plane, built from Go modules into $(CACHE)/bin on first use
 # (many minutes when cold, seconds when cached); without Go the suite skips loudly, or fails in CI.
@@ -27,7 +27,7 @@ controlplane: setup
 demo: setup
 	$(BIN)/tidewise sim --report report.html --json report.json
 
-test: setup browser controlplane
+test: setup debs controlplane
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 

@@ -38,7 +38,7 @@ class _PlotCounter(HTMLParser):
 def _chromium() -> str:
     binary = shutil.which("chromium")
     if binary is None:
-        pytest.fail("chromium is missing: run `make test` or `scripts/ensure-chromium` first")
+        pytest.fail("chromium is missing: run `make test` or `scripts/ensure-debs` first")
     return binary
 
 
