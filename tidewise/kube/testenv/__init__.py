@@ -11,7 +11,9 @@ from tidewise.kube.testenv.cluster import (
     Cluster,
     ClusterError,
     down,
+    start_component,
     status,
+    stop_component,
     up,
 )
 
@@ -23,6 +25,8 @@ __all__ = [
     "down",
     "ensure_binaries",
     "read_pins",
+    "start_component",
     "status",
+    "stop_component",
     "up",
 ]

@@ -21,7 +21,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,8 @@ class Cluster:
     ports: dict[str, int]
     pids: dict[str, int]
     binaries: Path
+    # each component's command line, kept so one component can be stopped and started again
+    argv: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def kubeconfig(self) -> Path:
@@ -65,7 +67,12 @@ class Cluster:
         return f"https://127.0.0.1:{self.ports['kube-apiserver']}"
 
     def save(self) -> None:
-        record = {"ports": self.ports, "pids": self.pids, "binaries": str(self.binaries)}
+        record = {
+            "ports": self.ports,
+            "pids": self.pids,
+            "binaries": str(self.binaries),
+            "argv": self.argv,
+        }
         (self.folder / "cluster.json").write_text(json.dumps(record, indent=2) + "\n")
 
     @classmethod
@@ -76,7 +83,13 @@ class Cluster:
                 f"no test cluster in {folder} (start one with `tidewise testenv up`)"
             )
         record = json.loads(path.read_text())
-        return cls(folder, record["ports"], record["pids"], Path(record["binaries"]))
+        return cls(
+            folder,
+            record["ports"],
+            record["pids"],
+            Path(record["binaries"]),
+            record.get("argv", {}),
+        )
 
 
 def free_ports(names: tuple[str, ...]) -> dict[str, int]:
@@ -305,8 +318,8 @@ def up(
         ("kube-scheduler", "kube-scheduler.kubeconfig"),
     ):
         write_kubeconfig(folder / file, server, folder / "pki", identity)
-    cluster = Cluster(folder, ports, {}, binaries.folder)
     argv = arguments(folder, ports, binaries, extenders)
+    cluster = Cluster(folder, ports, {}, binaries.folder, argv)
     context = tls_context(folder / "pki")
     deadline = time.monotonic() + START_TIMEOUT
     try:
@@ -345,6 +358,24 @@ def down(folder: Path) -> list[str]:
     ]
     (folder / "cluster.json").unlink()
     return stopped
+
+
+def stop_component(folder: Path, name: str) -> None:
+    """Stop one component (a fault for the end-to-end tests: an API server that goes away)."""
+    cluster = Cluster.load(folder)
+    stop(cluster.pids[name], cluster.binaries)
+
+
+def start_component(folder: Path, name: str) -> None:
+    """Start a stopped component again with its first command line, on the same port, and wait
+    until it is healthy (the API server finds its objects in etcd, so clients resume)."""
+    cluster = Cluster.load(folder)
+    if running(cluster.pids[name], cluster.binaries):
+        raise ClusterError(f"{name} is already running (pid {cluster.pids[name]})")
+    cluster.pids[name] = start(folder, Binaries(cluster.binaries), name, cluster.argv[name])
+    cluster.save()
+    deadline = time.monotonic() + START_TIMEOUT
+    wait_healthy(cluster, name, tls_context(folder / "pki"), deadline)
 
 
 def status(folder: Path) -> dict[str, str]:
