@@ -16,6 +16,7 @@ from lightkube import Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Node, ServiceAccount
 
+from tests.kube.gpushare import Extender
 from tests.kube.kwok import wait_for
 from tidewise.kube.extender import extender_stanza
 from tidewise.kube.provider.interface import PROVISIONER
@@ -92,3 +93,13 @@ def provisioned(kube: Client, namespace: str) -> Iterator[str]:
     yield namespace
     for node in kube.list(Node, labels={PROVISIONER: "kwok"}):
         kube.delete(Node, node.metadata.name)
+
+
+@pytest.fixture
+def extender(cluster: Cluster, extender_port: int) -> Iterator[Extender]:
+    """The GPU-share extender the session's scheduler calls; started by the test, killed after."""
+    process = Extender(cluster.kubeconfig, extender_port, cluster.folder / "logs/extender.log")
+    try:
+        yield process
+    finally:
+        process.kill()

@@ -5,125 +5,30 @@ cluster, so that restarting it loses all its memory: what it knows after a resta
 only have read back from the API server.
 """
 
-import subprocess
-import sys
-import urllib.request
-import uuid
-from collections import defaultdict
-from pathlib import Path
-
 import pytest
-from lightkube import Client
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Event, Namespace, Node, Pod, ServiceAccount
+from lightkube.resources.core_v1 import Event, Pod
 
-from tests.kube.kwok import condition, fake_node, fake_pod_spec, wait_for
-from tidewise.kube.extender.annotations import GPU_INDEX, recorded_gpus
-from tidewise.kube.extender.resources import (
-    GPU_COUNT,
-    GPU_MEM,
-    HAMI_GPU_CORES,
-    HAMI_GPU_MEM,
-    MODEL_LABEL,
-    pod_shape,
+from tests.kube.gpushare import (
+    HALF,
+    ONE,
+    QUARTER,
+    assert_no_gpu_over_committed,
+    bound,
+    gpu_nodes,
+    gpu_pod,
 )
-from tidewise.kube.testenv import Cluster
+from tests.kube.kwok import wait_for
+from tidewise.kube.extender.annotations import GPU_INDEX, recorded_gpus
+from tidewise.kube.extender.resources import MODEL_LABEL
 
 pytestmark = pytest.mark.e2e
 
-QUARTER = {HAMI_GPU_CORES: "25", HAMI_GPU_MEM: "4096"}  # HAMi's names
-HALF = {HAMI_GPU_CORES: "50", GPU_MEM: "8"}  # gpushare's GiB
-ONE = {GPU_COUNT: "1"}
-GPUS_PER_NODE = 4
-GIB = {"A10": 24, "Tesla-T4": 16}
-
-
-class Extender:
-    """``tidewise extender serve`` in a process of its own, started and stopped at will."""
-
-    def __init__(self, kubeconfig: Path, port: int, log: Path) -> None:
-        self.kubeconfig, self.port, self.log = kubeconfig, port, log
-        self.process: subprocess.Popen | None = None
-
-    def healthy(self) -> bool:
-        try:
-            url = f"http://127.0.0.1:{self.port}/healthz"
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                return answer.status == 200
-        except OSError:
-            return False
-
-    def start(self) -> None:
-        command = [sys.executable, "-m", "tidewise.cli", "extender", "serve"]
-        options = ["--kubeconfig", str(self.kubeconfig), "--port", str(self.port)]
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([*command, *options], stdout=log, stderr=log)
-        wait_for("the extender to list the cluster", self.healthy, deadline=60)
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to tidy up, as in a crash."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
-
 
 @pytest.fixture
-def extender(cluster: Cluster, extender_port: int):
-    process = Extender(cluster.kubeconfig, extender_port, cluster.folder / "logs/extender.log")
-    try:
-        yield process
-    finally:
-        process.kill()
-
-
-@pytest.fixture
-def place(kube: Client):
+def place(kube):
     """A fresh namespace and GPU nodes (two A10, one T4) that only this test's pods select."""
-    suffix = uuid.uuid4().hex[:6]
-    namespace = f"gpushare-{suffix}"
-    kube.create(Namespace(metadata=ObjectMeta(name=namespace)))
-    nodes = {f"a10-{i}-{suffix}": "A10" for i in range(2)} | {f"t4-{suffix}": "Tesla-T4"}
-    for name, model in nodes.items():
-        resources = {GPU_COUNT: str(GPUS_PER_NODE), GPU_MEM: str(GPUS_PER_NODE * GIB[model])}
-        kube.create(fake_node(name, resources, {MODEL_LABEL: model, "e2e": suffix}))
-    for name in nodes:
-        wait_for(f"{name} Ready", lambda name=name: condition(kube.get(Node, name), "Ready"))
-    # pods are refused until the controller manager has made the namespace's service account
-    wait_for(
-        "the default service account",
-        lambda: bool(list(kube.list(ServiceAccount, namespace=namespace))),
-    )
-    yield namespace, suffix, nodes
-    for name in nodes:
-        kube.delete(Node, name)
-    kube.delete(Namespace, namespace)
-
-
-def gpu_pod(name: str, gpu: dict[str, str], selector: dict[str, str]) -> Pod:
-    spec = fake_pod_spec({"cpu": "500m", "memory": "1Gi", **gpu}, selector)
-    return Pod(metadata=ObjectMeta(name=name), spec=spec)
-
-
-def bound(kube: Client, namespace: str) -> list[Pod]:
-    return [p for p in kube.list(Pod, namespace=namespace) if p.spec.nodeName]
-
-
-def assert_no_gpu_over_committed(pods: list[Pod], nodes: dict[str, str]) -> None:
-    """From the API alone: every pod's recorded GPUs, summed per GPU, within one GPU."""
-    milli: dict[tuple[str, int], int] = defaultdict(int)
-    memory: dict[tuple[str, int], int] = defaultdict(int)
-    for pod in pods:
-        body = pod.to_dict()
-        shape, gpus = pod_shape(body), recorded_gpus(body)
-        assert gpus is not None and len(gpus) == shape.num_gpu, f"{pod.metadata.name}: {gpus}"
-        for gpu in gpus:
-            assert 0 <= gpu < GPUS_PER_NODE
-            milli[pod.spec.nodeName, gpu] += shape.gpu_milli
-            memory[pod.spec.nodeName, gpu] += shape.gpu_memory_mib
-    assert max(milli.values()) <= 1000, dict(milli)
-    for (node, gpu), used in memory.items():
-        assert used <= GIB[nodes[node]] * 1024, (node, gpu, used)
+    with gpu_nodes(kube) as placed:
+        yield placed
 
 
 def test_twenty_gpu_share_pods_placed_through_a_restarted_extender(kube, extender, place):

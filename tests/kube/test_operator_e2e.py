@@ -10,7 +10,7 @@ import pytest
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Node, Pod
 
-from tests.kube.kwok import available, deployment, tidewise_process, wait_for
+from tests.kube.kwok import available, deployment, operator_process, wait_for
 from tidewise.kube.operator import LEASE_NAME
 from tidewise.kube.provider.interface import PROVISIONER
 from tidewise.kube.testenv import Cluster
@@ -18,7 +18,6 @@ from tidewise.kube.testenv.cluster import free_ports
 
 pytestmark = pytest.mark.e2e
 
-TYPE = "m6i.large"  # three 600m pods per node
 REPLICAS = 6
 KWOK = {PROVISIONER: "kwok"}
 IDENTITY = "operator-under-test"
@@ -38,12 +37,8 @@ def get(url: str) -> tuple[int, str]:
 def operator(cluster: Cluster, provisioned: str):
     """The operator, electing in the test's namespace; its nodes are deleted afterwards."""
     port = free_ports(("operator",))["operator"]
-    options = [str(cluster.kubeconfig), "--health-host", "127.0.0.1", "--health-port", str(port)]
-    options += ["--lease-namespace", provisioned, "--identity", IDENTITY, "--lease-duration", "6"]
-    options += ["--instance-types", TYPE, "--boot-delay", "2", "--period", "1"]
-    log = cluster.folder / "logs/operator.log"
-    with tidewise_process(log, "operator", "--kubeconfig", *options) as process:
-        yield process, f"http://127.0.0.1:{port}"
+    with operator_process(cluster.folder, cluster.kubeconfig, provisioned, IDENTITY, port) as p:
+        yield p, f"http://127.0.0.1:{port}"
 
 
 def test_operator_leads_serves_health_and_metrics_and_provisions(kube, namespace, operator):
