@@ -25,14 +25,17 @@ def offerings():
     return [o for o in catalog.offerings if o.option in OPTIONS]
 
 
-def pod(name, cpu="600m", node=None, tolerations=TOLERATE, selector=None, conditions=None):
+def pod(
+    name, cpu="600m", node=None, tolerations=TOLERATE, selector=None, conditions=None, extra=None
+):
+    requests = {"cpu": cpu, "memory": "512Mi", **(extra or {})}
     return {
         "metadata": {"name": name, "namespace": "ns", "ownerReferences": [{"name": "web"}]},
         "spec": {
             "nodeName": node,
             "nodeSelector": selector or {},
             "tolerations": tolerations,
-            "containers": [{"resources": {"requests": {"cpu": cpu, "memory": "512Mi"}}}],
+            "containers": [{"resources": {"requests": requests}}],
         },
         "status": {"conditions": [UNSCHEDULABLE] if conditions is None else conditions},
     }
@@ -90,3 +93,30 @@ def test_a_booting_instance_is_launching_and_gpu_nodes_carry_their_gpus(offering
     assert body["metadata"]["annotations"] == {FAKE_NODE_ANNOTATION: "fake"}
     (node,) = view(offerings, [], [Instance("g", gpu, 0.0)]).nodes
     assert node.state is NodeState.LAUNCHING and node.gpu_free_milli == (1000,)
+
+
+def test_gpu_share_pods_buy_shares_of_one_gpu_not_a_gpu_each(offerings):
+    # three quarter-GPU pods (gpushare's GiB of a 16 GiB T4, HAMi's percent) fit one g4dn
+    shares = [
+        pod("mem-4g", "200m", extra={"aliyun.com/gpu-mem": "4"}),
+        pod("cores-25", "200m", extra={"nvidia.com/gpucores": "25", "nvidia.com/gpumem": "4096"}),
+        pod("mem-8g", "200m", extra={"aliyun.com/gpu-mem": "8"}),
+    ]
+    seen = {p.name: p.requests for p in view(offerings, shares).pods}
+    assert (seen["mem-4g"].gpu_count, seen["mem-4g"].gpu_memory_mib) == (0, 4096)
+    assert (seen["cores-25"].gpu_milli, seen["cores-25"].gpu_memory_mib) == (250, 4096)
+    decisions = NodeAutoscaler(OPTIONS).decide(view(offerings, shares))
+    assert [(d.offering.instance_type.name, d.count) for d in decisions] == [("g4dn.xlarge", 1)]
+
+
+def test_a_gpu_node_counts_the_shares_its_annotations_record(offerings):
+    gpu = next(o for o in offerings if o.instance_type.name == "g4dn.xlarge")
+    running = [{"type": "Ready", "status": "True"}]
+    half = pod("half", "200m", node="g", conditions=running, extra={"nvidia.com/gpucores": "50"})
+    half["metadata"]["annotations"] = {"ALIYUN_COM_GPU_MEM_IDX": "0"}
+    memory = pod("mem", "200m", node="g", conditions=running, extra={"aliyun.com/gpu-mem": "4"})
+    instances, nodes = [Instance("g", gpu, 0.0)], [ready_node("g", gpu)]
+    (node,) = view(offerings, [half, memory], instances, nodes).nodes
+    assert node.gpu_free_milli == (500,)
+    assert node.gpu_free_memory_mib == (gpu.instance_type.gpu_memory_mib - 4096,)
+    assert (node.allocated_cpu_milli, node.pod_count) == (400, 2)

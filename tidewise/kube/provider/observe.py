@@ -13,10 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from tidewise.capacity.provisioning import first_fit
-from tidewise.kube.extender.resources import NVIDIA_GPU, pod_requests
+from tidewise.kube.extender.annotations import recorded_gpus
+from tidewise.kube.extender.resources import PodRequestError, pod_requests, pod_shape
 from tidewise.kube.provider.interface import CAPACITY_TYPE, Instance, NodeProvider
 from tidewise.model import ClusterView, Node, NodeState, Offering, Pod, PodPhase, PurchaseOption
-from tidewise.model.resources import Resources
+from tidewise.model.resources import MILLI_PER_GPU, Resources
+from tidewise.placement.fit import choose_gpus, with_pod
 
 FINISHED = ("Succeeded", "Failed")
 
@@ -72,11 +74,23 @@ def capacity_types(
 
 
 def pod_resources(pod: Mapping[str, Any]) -> Resources:
-    requests = pod_requests(pod)
+    """What the pod asks for, read by the extender's rules, so that a GPU-share pod
+    (``aliyun.com/gpu-mem``, HAMi's ``nvidia.com/gpucores``...) buys the share it will get and
+    not a whole GPU, or nothing at all. A request the extender refuses counts its CPU and
+    memory only: no GPU bought could serve it."""
+    try:
+        shape = pod_shape(pod)
+    except PodRequestError:
+        requests = pod_requests(pod)
+        cpu = int(-(-requests.get("cpu", 0) * 1000 // 1))
+        return Resources(cpu_milli=cpu, memory_mib=int(-(-requests.get("memory", 0) // 2**20)))
+    share = shape.num_gpu == 1 and shape.gpu_milli < MILLI_PER_GPU
     return Resources(
-        cpu_milli=int(-(-requests.get("cpu", 0) * 1000 // 1)),
-        memory_mib=int(-(-requests.get("memory", 0) // 2**20)),
-        gpu_count=int(requests.get(NVIDIA_GPU, 0)),
+        cpu_milli=shape.cpu_milli,
+        memory_mib=shape.memory_mib,
+        gpu_count=0 if share else shape.num_gpu,
+        gpu_milli=shape.gpu_milli if share else 0,
+        gpu_memory_mib=shape.gpu_memory_mib,
     )
 
 
@@ -118,7 +132,7 @@ def view_pods(
                 phase,
                 _created_s(pod),
                 bound,
-                (),
+                recorded_gpus(pod) or (),
                 None,
                 options,
             )
@@ -137,24 +151,33 @@ def _state(node: Mapping[str, Any] | None) -> NodeState:
 def view_node(
     instance: Instance, node: Mapping[str, Any] | None, pods: Sequence[Pod], notice_s: float | None
 ) -> Node:
-    """The instance as a policy's :class:`Node`: capacity from its offering, use from pods."""
+    """The instance as a policy's :class:`Node`: capacity from its offering, use from pods.
+
+    A pod uses the GPUs its annotations record (the extender's binding); a pod bound without
+    a record (whole GPUs from the device plugin) takes the first GPUs it fits on.
+    """
     capacity = instance.offering.instance_type.capacity
-    mine = [p for p in pods if p.node == instance.name]
-    used_gpus = min(sum(p.requests.gpu_count for p in mine), capacity.gpu_count)
-    free = capacity.gpu_count - used_gpus
-    return Node(
+    seen = Node(
         name=instance.name,
         offering=instance.offering,
         capacity=capacity,
         state=_state(node),
         launched_s=instance.launched_s,
-        allocated_cpu_milli=sum(p.requests.cpu_milli for p in mine),
-        allocated_memory_mib=sum(p.requests.memory_mib for p in mine),
-        gpu_free_milli=(0,) * used_gpus + (1000,) * free,
-        gpu_free_memory_mib=(0,) * used_gpus + (capacity.gpu_memory_mib,) * free,
-        pod_count=len(mine),
+        gpu_free_milli=(MILLI_PER_GPU,) * capacity.gpu_count,
+        gpu_free_memory_mib=(capacity.gpu_memory_mib,) * capacity.gpu_count,
         notice_s=notice_s,
     )
+    for pod in (p for p in pods if p.node == instance.name):
+        gpus = pod.gpu_indices if _valid(pod.gpu_indices, capacity.gpu_count) else None
+        if gpus is None and pod.requests.wants_gpu:
+            free = (seen.gpu_free_milli, seen.gpu_free_memory_mib, capacity.gpu_memory_mib)
+            gpus = choose_gpus(pod.requests, *free)
+        seen = with_pod(seen, pod.requests, gpus or ())
+    return seen
+
+
+def _valid(gpus: tuple[int, ...], count: int) -> bool:
+    return bool(gpus) and all(0 <= i < count for i in gpus)
 
 
 def cluster_view(
