@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 from lightkube import Client
-from lightkube.resources.core_v1 import Node, Pod
+from lightkube.resources.core_v1 import Event, Node, Pod
 
 from tests.kube.kwok import available, deployment, tidewise_process, wait_for
 from tidewise.kube.provider.drain import DRAINING
@@ -116,3 +116,5 @@ def test_noticed_node_is_cordoned_replaced_then_drained(kube, provisioner, provi
     assert all(p.status.phase == "Running" for p in pods)
     assert {p.spec.nodeName for p in pods} == {replacement.metadata.name}
     assert provisioner.poll() is None, "the provisioner died"
+    told = kube.list(Event, namespace="default", fields={"involvedObject.name": noticed})
+    assert {"InterruptionNotice", "ScaleDown"} <= {e.reason for e in told}

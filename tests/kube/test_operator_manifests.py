@@ -19,10 +19,10 @@ VERBS |= {"patch": "patch", "replace": "update"}
 # what the first argument of a client call names: a resource class or a local variable
 RESOURCES = {"Node": "nodes", "Pod": "pods", "Lease": "leases", "node_object": "nodes"}
 RESOURCES |= {"eviction": "pods/eviction", "fresh": "leases", "lease": "leases"}
+RESOURCES |= {"posted": "events"}
 # granted beyond the calls: read access the provisioner's listings imply (get, watch; it is
-# level-triggered today) and events (kopf's posting, off for now)
+# level-triggered today)
 EXTRA = {("nodes", "get"), ("nodes", "watch"), ("pods", "get"), ("pods", "watch")}
-EXTRA |= {("events", "create")}
 
 
 def calls() -> set[tuple[str, str]]:

@@ -11,7 +11,7 @@ import math
 import pytest
 from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Node
+from lightkube.resources.core_v1 import Event, Node
 
 from tests.kube.kwok import (
     LowestAvailable,
@@ -72,3 +72,11 @@ def test_scaled_beyond_the_cluster_then_drained_within_the_budget(kube, provisio
         wait_for("every replica running again", lambda: available(kube, namespace) == left)
     assert lowest.seen >= left - 1
     assert provisioner.poll() is None, "the provisioner died"
+
+    # the decisions explained where `kubectl describe` looks: on the pods and on the node
+    scale_ups = [e for e in kube.list(Event, namespace=namespace) if e.reason == "TriggeredScaleUp"]
+    assert scale_ups, "no pod was told why a node was bought"
+    assert all(f"{TYPE}/" in e.message and e.involvedObject.kind == "Pod" for e in scale_ups)
+    gone = {n.metadata.name for n in nodes} - {n.metadata.name for n in kwok_nodes(kube)}
+    node_events = kube.list(Event, namespace="default", fields={"reason": "ScaleDown"})
+    assert gone <= {e.involvedObject.name for e in node_events}

@@ -23,11 +23,14 @@ from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Node, Pod
 
 from tidewise.kube.provider.drain import DRAINING, drain
+from tidewise.kube.provider.events import event, record
 from tidewise.kube.provider.interface import PROVISIONER, NodeProvider
 from tidewise.kube.provider.observe import cluster_view
-from tidewise.model import ClusterView, Controller, Decision, Drain, Launch, Offering
+from tidewise.model import ClusterView, Controller, Decision, Drain, Launch, Offering, PodPhase
 
 log = logging.getLogger(__name__)
+
+EVENTS_PER_ROUND = 50  # a burst of pending pods gets this many TriggeredScaleUp events at most
 
 
 class Provisioner:
@@ -75,6 +78,11 @@ class Provisioner:
                 await self._client.patch(Node, name, {"spec": {"unschedulable": True}})
                 node["spec"] = {**spec, "unschedulable": True}
                 log.info("cordoned %s: interruption notice", name)
+                message = "interruption notice: cordoned, its pods move before the reclaim"
+                await record(
+                    self._client,
+                    event("Node", name, None, "InterruptionNotice", message, warning=True),
+                )
         view = cluster_view(now, self._provider, instances, nodes, pods, self._offerings, noticed)
         must: list[tuple[str, str]] = []
         if self._interruptions is None:
@@ -100,7 +108,21 @@ class Provisioner:
                     log.info("launching %s as %s", decision.offering.key, name)
             elif isinstance(decision, Drain):
                 self._start_drain(decision.node, decision.reason)
+        await self._explain_launches(view, [d for d in decisions if isinstance(d, Launch)])
         return decisions
+
+    async def _explain_launches(self, view: ClusterView, launches: list[Launch]) -> None:
+        """``TriggeredScaleUp`` on the pending pods a round's launches are for."""
+        if not launches:
+            return
+        bought = ", ".join(f"{launch.offering.key} x{launch.count}" for launch in launches)
+        pending = [p for p in view.pods if p.phase is PodPhase.PENDING][:EVENTS_PER_ROUND]
+        for pod in pending:
+            namespace = pod.workload.split("/", 1)[0]
+            message = f"pod triggered scale-up: {bought}"
+            await record(
+                self._client, event("Pod", pod.name, namespace, "TriggeredScaleUp", message)
+            )
 
     def _start_drain(self, node: str, reason: str) -> None:
         if node in self._draining:
@@ -110,11 +132,14 @@ class Provisioner:
         self._draining[node] = task
 
     async def _drain(self, node: str, reason: str) -> None:
+        await record(self._client, event("Node", node, None, "ScaleDown", f"draining: {reason}"))
         try:
             await drain(self._client, node, reason)
             await self._provider.terminate(node)
-        except Exception:  # the next round sees the annotation and drains it again
+        except Exception as error:  # the next round sees the annotation and drains it again
             log.exception("draining %s failed", node)
+            message = f"draining failed ({error}); retried next round"
+            await record(self._client, event("Node", node, None, "DrainFailed", message, True))
         finally:
             del self._draining[node]
 

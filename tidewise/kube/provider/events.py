@@ -1,0 +1,54 @@
+"""Kubernetes Events for what the provisioner does, where ``kubectl describe`` shows them.
+
+Why Events: a user whose pod waits asks the pod, not the operator's log; cluster-autoscaler
+answers there (``TriggeredScaleUp`` on the pod, ``ScaleDown`` on the node), and so do we, with
+the same reasons where the meaning is the same. Events are best effort: a failure to post one
+is logged and never stops a launch or a drain.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+
+from lightkube import AsyncClient
+from lightkube.models.core_v1 import EventSource, ObjectReference
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Event
+
+log = logging.getLogger(__name__)
+
+COMPONENT = "tidewise-provisioner"
+NODE_EVENTS_NAMESPACE = "default"  # where the kubelet and cluster-autoscaler put node events
+
+
+def event(
+    kind: str, name: str, namespace: str | None, reason: str, message: str, warning: bool = False
+) -> Event:
+    """A core/v1 Event about one object (a Node when ``namespace`` is ``None``)."""
+    now = datetime.datetime.now(datetime.UTC)
+    where = namespace or NODE_EVENTS_NAMESPACE
+    return Event(
+        metadata=ObjectMeta(name=f"{name}.{uuid.uuid4().hex[:16]}", namespace=where),
+        involvedObject=ObjectReference(apiVersion="v1", kind=kind, name=name, namespace=namespace),
+        reason=reason,
+        message=message,
+        type="Warning" if warning else "Normal",
+        source=EventSource(component=COMPONENT),
+        reportingComponent=COMPONENT,
+        firstTimestamp=now,
+        lastTimestamp=now,
+        count=1,
+    )
+
+
+async def record(client: AsyncClient, posted: Event) -> None:
+    """Post ``posted``; log, never raise, when the API refuses it."""
+    try:
+        await client.create(posted)
+    except Exception as error:
+        reference = posted.involvedObject
+        log.warning(
+            "event %s on %s %s not posted: %s", posted.reason, reference.kind, reference.name, error
+        )
