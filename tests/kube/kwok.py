@@ -23,9 +23,11 @@ from lightkube.models.core_v1 import (
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.models.policy_v1 import PodDisruptionBudgetSpec
 from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Node, Pod
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
+from tidewise.kube.operator import LEASE_NAME
 from tidewise.kube.testenv import FAKE_NODE_ANNOTATION
 
 DEADLINE = 90.0
@@ -142,3 +144,10 @@ def operator_process(
     log = cluster_folder / f"logs/operator-{identity}.log"
     with tidewise_process(log, "operator", "--kubeconfig", *options) as process:
         yield process
+
+
+def lease_holder(kube: Client, namespace: str) -> str | None:
+    """Who holds the operator's leader Lease in ``namespace`` (``None``: nobody, or no Lease)."""
+    leases = [lease for lease in kube.list(Lease, namespace=namespace)]
+    mine = [lease for lease in leases if lease.metadata.name == LEASE_NAME]
+    return mine[0].spec.holderIdentity if mine else None

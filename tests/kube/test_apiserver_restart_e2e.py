@@ -12,13 +12,11 @@ import urllib.request
 
 import pytest
 from lightkube import Client
-from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Node, Pod
 
 from tests.kube.gpushare import HALF, bound, gpu_nodes, gpu_pod
-from tests.kube.kwok import available, deployment, operator_process, wait_for
+from tests.kube.kwok import available, deployment, lease_holder, operator_process, wait_for
 from tidewise.kube.extender.annotations import recorded_gpus
-from tidewise.kube.operator import LEASE_NAME
 from tidewise.kube.provider.interface import PROVISIONER
 from tidewise.kube.testenv import Cluster, start_component, stop_component
 from tidewise.kube.testenv.cluster import free_ports
@@ -28,12 +26,6 @@ pytestmark = pytest.mark.e2e
 IDENTITY = "survivor"
 KWOK = {PROVISIONER: "kwok"}
 OUTAGE_S = 15.0  # more than the operator's 6 s Lease: it must notice, step back and re-elect
-
-
-def holder(kube: Client, namespace: str) -> str | None:
-    leases = [lease for lease in kube.list(Lease, namespace=namespace)]
-    mine = [lease for lease in leases if lease.metadata.name == LEASE_NAME]
-    return mine[0].spec.holderIdentity if mine else None
 
 
 def metric(base: str, line_start: str) -> float:
@@ -52,7 +44,7 @@ def test_operator_and_extender_resume_after_the_api_server_restarts(
     port = free_ports(("operator",))["operator"]
     base = f"http://127.0.0.1:{port}"
     with operator_process(cluster.folder, cluster.kubeconfig, namespace, IDENTITY, port) as op:
-        wait_for("the Lease held", lambda: holder(kube, namespace) == IDENTITY, deadline=60)
+        wait_for("the Lease held", lambda: lease_holder(kube, namespace) == IDENTITY)
 
         stop_component(cluster.folder, "kube-apiserver")
         time.sleep(OUTAGE_S)
@@ -61,7 +53,7 @@ def test_operator_and_extender_resume_after_the_api_server_restarts(
         assert op.poll() is None, "the operator died while the API server was away"
         assert extender.process is not None and extender.process.poll() is None
         assert metric(base, 'tidewise_errors_total{where="lease"}') > 0, "the outage went unseen"
-        wait_for("the Lease held again", lambda: holder(kube, namespace) == IDENTITY, deadline=60)
+        wait_for("the Lease held again", lambda: lease_holder(kube, namespace) == IDENTITY)
 
         kube.create(deployment(6, KWOK), namespace=namespace)
         wait_for("every replica running", lambda: available(kube, namespace) == 6, deadline=180)

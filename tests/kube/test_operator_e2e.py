@@ -3,15 +3,15 @@ exposes its metrics, holds the leader Lease, and provisions a Deployment scaled 
 cluster; on SIGTERM it releases the Lease."""
 
 import signal
+import time
 import urllib.error
 import urllib.request
 
 import pytest
-from lightkube.resources.coordination_v1 import Lease
+from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node, Pod
 
-from tests.kube.kwok import available, deployment, operator_process, wait_for
-from tidewise.kube.operator import LEASE_NAME
+from tests.kube.kwok import available, deployment, lease_holder, operator_process, wait_for
 from tidewise.kube.provider.interface import PROVISIONER
 from tidewise.kube.testenv import Cluster
 from tidewise.kube.testenv.cluster import free_ports
@@ -46,9 +46,7 @@ def test_operator_leads_serves_health_and_metrics_and_provisions(kube, namespace
     wait_for("/healthz", lambda: get(f"{base}/healthz")[0] == 200, deadline=60)
 
     def holder() -> str | None:
-        leases = [lease for lease in kube.list(Lease, namespace=namespace)]
-        mine = [lease for lease in leases if lease.metadata.name == LEASE_NAME]
-        return mine[0].spec.holderIdentity if mine else None
+        return lease_holder(kube, namespace)
 
     wait_for("the Lease held", lambda: holder() == IDENTITY)
 
@@ -70,3 +68,43 @@ def test_operator_leads_serves_health_and_metrics_and_provisions(kube, namespace
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert holder() is None, "the Lease was not released on shutdown"
+
+
+def test_a_standby_takes_over_when_the_leader_dies_and_nothing_is_bought_twice(
+    cluster: Cluster, kube, provisioned
+):
+    namespace = provisioned
+    ports = free_ports(("first", "second"))
+    bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    folder, config = cluster.folder, cluster.kubeconfig
+    with (
+        operator_process(folder, config, namespace, "first", ports["first"]) as first,
+        operator_process(folder, config, namespace, "second", ports["second"]) as second,
+    ):
+        processes = {"first": first, "second": second}
+
+        def holder() -> str | None:
+            return lease_holder(kube, namespace)
+
+        wait_for("one operator leading", lambda: holder() in processes, deadline=60)
+        leader = holder()
+        standby = next(name for name in processes if name != leader)
+        wait_for("the standby up", lambda: get(f"{bases[standby]}/healthz")[0] == 200)
+        assert "tidewise_leader 0.0" in get(f"{bases[standby]}/metrics")[1]
+
+        kube.create(deployment(REPLICAS, KWOK), namespace=namespace)
+        wait_for("6 replicas running", lambda: available(kube, namespace) == REPLICAS, deadline=180)
+        assert len(list(kube.list(Node, labels=KWOK))) == 2
+
+        processes[leader].kill()  # SIGKILL: the Lease is not released, it must expire
+        killed = time.monotonic()
+        wait_for("the standby leading", lambda: holder() == standby, deadline=60)
+        takeover_s = time.monotonic() - killed
+        assert takeover_s < 6 + 2 + 5, f"took {takeover_s:.1f} s for a 6 s Lease"
+
+        kube.patch(Deployment, "web", {"spec": {"replicas": REPLICAS + 3}}, namespace=namespace)
+        wait_for("9 replicas running", lambda: available(kube, namespace) == REPLICAS + 3)
+        assert len(list(kube.list(Node, labels=KWOK))) == 3, "a node was bought twice"
+        metrics = get(f"{bases[standby]}/metrics")[1]
+        assert 'tidewise_decisions_applied_total{kind="launch"} 1.0' in metrics
+        assert processes[standby].poll() is None
