@@ -82,3 +82,13 @@ def test_rbac_grants_exactly_what_the_code_calls():
     assert cluster == (used - leases) | EXTRA
     assert not any(r == "leases" for r, _ in cluster), "no Lease anywhere but its namespace"
     assert not any("*" in r or v == "*" for r, v in cluster | leader)
+
+
+def test_the_image_runs_as_the_user_and_command_the_deployment_expects():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (deployment,) = [d for d in documents() if d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    user = pod["securityContext"]["runAsUser"]
+    assert f"USER {user}:{user}" in dockerfile.splitlines()
+    assert pod["containers"][0]["command"][:2] == ["tidewise", "operator"]
+    assert 'ENTRYPOINT ["tidewise"]' in dockerfile
