@@ -7,6 +7,7 @@ for 3 s goes, no scale-down within 5 s of a scale-up.
 """
 
 import math
+import time
 
 import pytest
 from lightkube import Client
@@ -80,3 +81,22 @@ def test_scaled_beyond_the_cluster_then_drained_within_the_budget(kube, provisio
     gone = {n.metadata.name for n in nodes} - {n.metadata.name for n in kwok_nodes(kube)}
     node_events = kube.list(Event, namespace="default", fields={"reason": "ScaleDown"})
     assert gone <= {e.involvedObject.name for e in node_events}
+
+
+def test_an_unschedulable_pod_starts_a_round_without_waiting_for_the_period(
+    cluster: Cluster, kube, provisioned
+):
+    namespace = provisioned
+    options = ["--kubeconfig", str(cluster.kubeconfig), "--instance-types", TYPE]
+    slow = ["--boot-delay", "2", "--period", "120"]  # rounds 2 minutes apart unless woken
+    log = cluster.folder / "logs/provisioner-slow.log"
+    with tidewise_process(log, "provisioner", "run", *options, *slow) as process:
+        wait_for("the provisioner started", lambda: "rounds every 120 s" in log.read_text())
+        time.sleep(3)  # its first round, on an idle cluster, is over
+        asked = time.monotonic()
+        kube.create(deployment(PODS_PER_NODE, KWOK), namespace=namespace)
+        wait_for("a node bought", lambda: bool(kwok_nodes(kube)), deadline=100)
+        reaction_s = time.monotonic() - asked
+        wait_for("every replica running", lambda: available(kube, namespace) == PODS_PER_NODE)
+        assert process.poll() is None
+    assert reaction_s < 60, f"a node came {reaction_s:.0f} s after the pods: the period's pace"

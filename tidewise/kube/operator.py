@@ -194,9 +194,7 @@ class Operator:
             self.metrics.round_seconds.observe(time.monotonic() - start)
 
     async def rounds(self) -> None:
-        while True:
-            await self.one_round()
-            await asyncio.sleep(self.period_s)
+        await self.provisioner.rounds(self.period_s, self.one_round)
 
     async def elect(self) -> None:
         """Acquire or renew every ``renew_s``; start rounds when leading, stop them when not."""

@@ -1,8 +1,11 @@
 """The provisioner: every period, read the cluster, ask the capacity policy, act.
 
-Why level-triggered polling (a fresh listing each round, no watch): every decision is taken
-from what the API server and the provider hold now, so a missed event, a crash or a restart
-costs at most one period; cluster-autoscaler scans every 10 s the same way. Drains run as
+Why level-triggered rounds (a fresh listing each round): every decision is taken from what
+the API server and the provider hold now, so a missed event, a crash or a restart costs at
+most one period; cluster-autoscaler scans every 10 s the same way. A watch on pods only says
+*when*: a pod the scheduler marks unschedulable starts the next round at once (at most one
+round a second), so a long period costs no reaction time and a dropped watch costs only the
+period. Drains run as
 tasks of their own (an eviction may wait minutes on a disruption budget) while the rounds go
 on; a node annotated as draining is drained again after a restart.
 
@@ -15,9 +18,10 @@ shortly before the reclaim. Without one, a noticed node is drained at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Node, Pod
@@ -25,12 +29,14 @@ from lightkube.resources.core_v1 import Node, Pod
 from tidewise.kube.provider.drain import DRAINING, drain
 from tidewise.kube.provider.events import event, record
 from tidewise.kube.provider.interface import PROVISIONER, NodeProvider
-from tidewise.kube.provider.observe import cluster_view
+from tidewise.kube.provider.observe import cluster_view, unschedulable
 from tidewise.model import ClusterView, Controller, Decision, Drain, Launch, Offering, PodPhase
 
 log = logging.getLogger(__name__)
 
 EVENTS_PER_ROUND = 50  # a burst of pending pods gets this many TriggeredScaleUp events at most
+MIN_GAP_S = 1.0  # between two rounds, however many pods turn unschedulable
+REWATCH_S = 1.0
 
 
 class Provisioner:
@@ -53,6 +59,7 @@ class Provisioner:
         self._offerings = tuple(offerings)
         self._clock = clock
         self._draining: dict[str, asyncio.Task[None]] = {}
+        self._work = asyncio.Event()
 
     async def observe(self) -> tuple[ClusterView, list[tuple[str, str]]]:
         """The view, and the nodes to drain whatever the policy says (resumed, or noticed
@@ -143,11 +150,42 @@ class Provisioner:
         finally:
             del self._draining[node]
 
-    async def run(self, period_s: float) -> None:
-        """Reconcile every ``period_s`` until cancelled; a failed round is retried next."""
+    async def watch_unschedulable(self) -> None:
+        """Set the wake-up whenever a pod is (or is found) unschedulable; forever."""
         while True:
+            try:
+                async for _, pod in self._client.watch(Pod, namespace="*"):
+                    if unschedulable(pod.to_dict()):
+                        self._work.set()
+            except Exception as error:  # the rounds go on; the watch is only a shortcut
+                log.warning("pod watch ended (%s); watching again", error)
+            await asyncio.sleep(REWATCH_S)
+
+    async def rounds(self, period_s: float, one_round: Callable[[], Awaitable[None]]) -> None:
+        """``one_round`` every ``period_s``, or sooner when a pod turns unschedulable."""
+        watch = asyncio.create_task(self.watch_unschedulable())
+        log.info("rounds every %g s, and when a pod turns unschedulable", period_s)
+        gap = min(MIN_GAP_S, period_s)
+        try:
+            while True:
+                self._work.clear()
+                await one_round()
+                await asyncio.sleep(gap)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._work.wait(), period_s - gap)
+        finally:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
+
+    async def run(self, period_s: float) -> None:
+        """Reconcile every ``period_s`` (or when woken) until cancelled; a failed round is
+        retried next."""
+
+        async def one_round() -> None:
             try:
                 await self.reconcile()
             except Exception:
                 log.exception("provisioning round failed")
-            await asyncio.sleep(period_s)
+
+        await self.rounds(period_s, one_round)
