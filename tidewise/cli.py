@@ -19,7 +19,7 @@ from rich.table import Table
 
 from tidewise.capacity.commitments import CommitmentPlan, plan_commitment
 from tidewise.catalog.pricing import DEFAULT_RESERVED, SECONDS_PER_HOUR, ReservedPricing
-from tidewise.job_cli import job_app
+from tidewise.job_cli import job_app, queue_app
 from tidewise.sim.policies import POLICIES
 from tidewise.sim.runner import attribution, prepare, run
 from tidewise.sim.scenario import ScenarioError, load_scenario
@@ -535,6 +535,8 @@ def queue_bench(
 
 
 app.add_typer(job_app, name="job")
+app.add_typer(queue_app, name="queue")
+app.add_typer(queue_app, name="queue")
 
 
 @app.command()

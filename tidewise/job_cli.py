@@ -1,8 +1,10 @@
 """``tidewise job``: submit, list, inspect and delete training jobs (Arena's shape).
 
-Against the twin for now (``--cluster sim``): state lives in one JSON file (``--state``),
-written whole or not at all, so successive commands see each other and a crash loses
-nothing already written. ``submit --dry-run -o yaml`` prints the Kubernetes objects instead.
+Against the twin (``--cluster sim``): state lives in one JSON file (``--state``), written
+whole or not at all, so successive commands see each other and a crash loses nothing already
+written. Against a real cluster (``--cluster kube``): the job is created suspended and the
+queue controller (``tidewise queue run``) starts it; list and get read the cluster.
+``submit --dry-run -o yaml`` prints the Kubernetes objects instead.
 """
 
 from __future__ import annotations
@@ -10,15 +12,19 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import yaml
+from lightkube import Client
 from rich.console import Console
 from rich.table import Table
 
+from tidewise.kube.jobs import client as kube_jobs
 from tidewise.model import (
     DEFAULT_QUEUE,
     Job,
@@ -28,7 +34,7 @@ from tidewise.model import (
     parse_cpu,
     parse_memory,
 )
-from tidewise.queue import QueuePlan
+from tidewise.queue import FlavorQuota, Ordering, QueueConfig, QueuePlan
 from tidewise.queue.manifests import render
 from tidewise.report.files import write_atomically
 from tidewise.sim.job_cluster import DEFAULT_NODES, SimJobCluster, StateError
@@ -44,7 +50,20 @@ class Output(StrEnum):
     YAML = "yaml"
 
 
-ClusterOption = Annotated[str, typer.Option("--cluster", help="Where jobs run: 'sim' (the twin).")]
+ClusterOption = Annotated[
+    str,
+    typer.Option(
+        "--cluster",
+        help="Where jobs run: 'sim' (the twin) or 'kube' (the cluster of --kubeconfig, "
+        "$KUBECONFIG or ~/.kube/config).",
+    ),
+]
+KubeconfigOption = Annotated[
+    Path | None, typer.Option(help="--cluster kube: the kubeconfig; default $KUBECONFIG.")
+]
+NamespaceOption = Annotated[
+    str, typer.Option("--namespace", "-n", help="Namespace of the job (--cluster kube).")
+]
 StateOption = Annotated[Path, typer.Option("--state", help="The simulated cluster's state file.")]
 NodesOption = Annotated[
     int | None,
@@ -63,12 +82,25 @@ def _fail(message: str) -> typer.Exit:
     return fail(message)
 
 
+def _kube(cluster: str, kubeconfig: Path | None) -> Client | None:
+    """A client when ``--cluster kube``, ``None`` for the twin."""
+    if cluster == "sim":
+        return None
+    if cluster != "kube":
+        raise _fail(f"--cluster: 'sim' or 'kube', got {cluster!r}")
+    from lightkube import Client, KubeConfig
+    from lightkube.core.exceptions import ConfigError
+
+    try:
+        config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
+    except (ConfigError, OSError) as error:
+        raise _fail(f"--kubeconfig: {error}; give a readable kubeconfig") from None
+    return Client(config, field_manager="tidewise-job")
+
+
 def _load(cluster: str, state: Path, nodes: int | None = None) -> SimJobCluster:
     if cluster != "sim":
-        raise _fail(
-            f"--cluster: only 'sim' is available (got {cluster!r}); real clusters come with "
-            "the Kubernetes adapters"
-        )
+        raise _fail(f"--cluster: 'sim' or 'kube', got {cluster!r}")
     if nodes is not None and nodes < 1:
         raise _fail("--nodes: at least 1 node, e.g. --nodes 4")
     if not state.exists():
@@ -118,6 +150,34 @@ def _row(job: Job, plan: QueuePlan) -> dict[str, Any]:
         "dataset": job.spec.dataset,
         "checkpointable": job.spec.checkpointable,
     }
+
+
+def _rows(
+    cluster: str, kubeconfig: Path | None, namespace: str, state: Path
+) -> list[dict[str, Any]]:
+    client = _kube(cluster, kubeconfig)
+    if client is not None:
+        with _kube_errors():
+            return kube_jobs.rows(client, namespace)
+    sim = _load(cluster, state)
+    plan = _reconciled(sim, state)
+    return [_row(j, plan) for j in sim.jobs.values()]
+
+
+@contextmanager
+def _kube_errors() -> Iterator[None]:
+    """The cluster's refusals and unreachability as one line and exit code 2."""
+    from httpx2 import HTTPError  # what lightkube speaks HTTP with
+    from lightkube.core.exceptions import ApiError
+
+    try:
+        yield
+    except kube_jobs.JobClientError as error:
+        raise _fail(str(error)) from None
+    except ApiError as error:
+        raise _fail(f"the API server refused: {error.status.message}") from None
+    except HTTPError as error:
+        raise _fail(f"--kubeconfig: the API server is unreachable ({error})") from None
 
 
 def _emit(rows: Any, output: Output, table: Table | None = None) -> None:
@@ -185,10 +245,9 @@ def submit(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the Kubernetes objects; submit nothing.")
     ] = False,
-    namespace: Annotated[
-        str, typer.Option("--namespace", "-n", help="Namespace of the rendered objects.")
-    ] = "default",
+    namespace: NamespaceOption = "default",
     cluster: ClusterOption = "sim",
+    kubeconfig: KubeconfigOption = None,
     state: StateOption = DEFAULT_STATE,
     nodes: NodesOption = None,
     output: OutputOption = Output.TABLE,
@@ -211,14 +270,20 @@ def submit(
         )
     except ValueError as err:
         raise _fail(str(err)) from None
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", namespace):
+        raise _fail(f"--namespace: {namespace!r} is not a DNS label, e.g. team-a")
+    manifest = render(spec, namespace)
     if dry_run:
-        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", namespace):
-            raise _fail(f"--namespace: {namespace!r} is not a DNS label, e.g. team-a")
-        manifest = render(spec, namespace)
         if output is Output.JSON:
             typer.echo(json.dumps(manifest, indent=2))
         else:
             typer.echo(yaml.safe_dump(manifest, sort_keys=False).rstrip())
+        return
+    client = _kube(cluster, kubeconfig)
+    if client is not None:
+        with _kube_errors():
+            kube_jobs.submit(client, manifest)
+        typer.echo(f"{manifest['kind'].lower()} {namespace}/{name} submitted (suspended: queued)")
         return
     sim = _load(cluster, state, nodes)
     if name in sim.jobs:
@@ -236,13 +301,13 @@ def submit(
 @job_app.command("list")
 def list_jobs(
     cluster: ClusterOption = "sim",
+    kubeconfig: KubeconfigOption = None,
+    namespace: NamespaceOption = "default",
     state: StateOption = DEFAULT_STATE,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Every job: status, GPUs, queue position."""
-    sim = _load(cluster, state)
-    plan = _reconciled(sim, state)
-    rows = [_row(j, plan) for j in sim.jobs.values()]
+    rows = _rows(cluster, kubeconfig, namespace, state)
     table = Table(title=f"jobs ({len(rows)})")
     for column in ("NAME", "STATUS", "QUEUE", "GPUS", "WORKERS", "POSITION", "NODES"):
         table.add_column(column)
@@ -263,15 +328,15 @@ def list_jobs(
 def get(
     name: Annotated[str, typer.Argument(help="Job name.")],
     cluster: ClusterOption = "sim",
+    kubeconfig: KubeconfigOption = None,
+    namespace: NamespaceOption = "default",
     state: StateOption = DEFAULT_STATE,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """One job: status, queue position and, if waiting, why."""
-    sim = _load(cluster, state)
-    plan = _reconciled(sim, state)
-    if name not in sim.jobs:
+    row = next((r for r in _rows(cluster, kubeconfig, namespace, state) if r["name"] == name), None)
+    if row is None:
         raise _fail(f"NAME: no job {name!r}; `tidewise job list` shows the jobs")
-    row = _row(sim.jobs[name], plan)
     table = Table(show_header=False, title=f"job {name}")
     table.add_column("field")
     table.add_column("value")
@@ -285,9 +350,17 @@ def get(
 def delete(
     name: Annotated[str, typer.Argument(help="Job name.")],
     cluster: ClusterOption = "sim",
+    kubeconfig: KubeconfigOption = None,
+    namespace: NamespaceOption = "default",
     state: StateOption = DEFAULT_STATE,
 ) -> None:
     """Delete a job; waiting jobs that now fit start."""
+    client = _kube(cluster, kubeconfig)
+    if client is not None:
+        with _kube_errors():
+            kube_jobs.delete(client, name, namespace)
+        typer.echo(f"job {namespace}/{name} deleted; the queue controller starts what now fits")
+        return
     sim = _load(cluster, state)
     if sim.jobs.pop(name, None) is None:
         raise _fail(f"NAME: no job {name!r}; `tidewise job list` shows the jobs")
@@ -303,6 +376,11 @@ def top(
     output: OutputOption = Output.TABLE,
 ) -> None:
     """GPUs allocated per node and per running job."""
+    if cluster == "kube":
+        raise _fail(
+            "--cluster: top reads the twin only for now; on a cluster, "
+            "`kubectl describe nodes` shows what is allocated"
+        )
     sim = _load(cluster, state)
     _reconciled(sim, state)
     nodes = [
@@ -327,3 +405,60 @@ def top(
     for n in nodes:
         table.add_row(n["node"], str(n["gpus"]), f"{n['allocated_gpus']:g}", ", ".join(n["jobs"]))
     _emit({"nodes": nodes, "jobs": jobs}, output, table)
+
+
+queue_app = typer.Typer(
+    help="The training queue's controller on a real cluster.", no_args_is_help=True
+)
+
+
+def parse_queue(text: str) -> QueueConfig:
+    """``NAME=MODEL:GPUS[,MODEL:GPUS...]`` as a queue; ``ValueError`` names the fix."""
+    name, _, quotas = text.partition("=")
+    try:
+        pairs = [q.rsplit(":", 1) for q in quotas.split(",")]
+        return QueueConfig(name, tuple(FlavorQuota.gpus(m, float(g)) for m, g in pairs))
+    except ValueError:
+        raise ValueError(
+            f"--queue: {text!r} is not NAME=MODEL:GPUS[,MODEL:GPUS], e.g. "
+            "--queue team-a=NVIDIA-A100-SXM4-80GB:16"
+        ) from None
+
+
+@queue_app.command("run")
+def queue_run(
+    kubeconfig: KubeconfigOption = None,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A queue, NAME=MODEL:GPUS (GPU model as nodes label it); repeatable. "
+            "Default: one 'default' queue with every GPU."
+        ),
+    ] = None,
+    ordering: Annotated[Ordering, typer.Option(help="Admission order.")] = Ordering.TIDEWISE,
+    period: Annotated[float, typer.Option(help="Seconds between admission passes.")] = 5.0,
+) -> None:
+    """Admit queued Jobs and PyTorchJobs (un-suspend) once every worker fits; write each
+    waiting job's position and reason on it; until interrupted."""
+    import asyncio
+    import contextlib
+
+    from lightkube import AsyncClient
+
+    from tidewise.cli import kube_service
+    from tidewise.kube.jobs.controller import QueueController
+
+    try:
+        queues = tuple(parse_queue(q) for q in queue) if queue else None
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    if period <= 0:
+        raise _fail("--period: seconds between passes, > 0, e.g. --period 5")
+    config = kube_service(kubeconfig)
+
+    async def run() -> None:
+        client = AsyncClient(config, field_manager="tidewise-queue")
+        await QueueController(client, queues, ordering).run(period)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())

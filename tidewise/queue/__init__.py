@@ -2,7 +2,7 @@
 preemption, fair share and why each waiting job waits (pure; docs/queue.md)."""
 
 from tidewise.queue.admission import DEFAULT_AGE_S, Ordering, QueuePolicy
-from tidewise.queue.config import FlavorQuota, QueueConfig
+from tidewise.queue.config import FlavorQuota, QueueConfig, whole_cluster_queue
 from tidewise.queue.plan import Admit, Preempt, QueuePlan, QueueSnapshot, Waiting, WaitKind
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "QueueSnapshot",
     "WaitKind",
     "Waiting",
+    "whole_cluster_queue",
 ]

@@ -79,3 +79,10 @@ class QueueConfig:
 
     def quota(self, flavor: str) -> FlavorQuota | None:
         return next((q for q in self.quotas if q.flavor == flavor), None)
+
+
+def whole_cluster_queue(gpus_by_model: dict[str, int], name: str) -> QueueConfig:
+    """One queue whose quota is every GPU there is: the fit check alone decides (a cluster
+    with no queues configured, as a newcomer's first run)."""
+    quotas = sorted(gpus_by_model.items())
+    return QueueConfig(name, tuple(FlavorQuota.gpus(model, count) for model, count in quotas))

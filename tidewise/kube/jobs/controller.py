@@ -1,0 +1,153 @@
+"""The queue controller: each round, one admission pass over the cluster's jobs, applied.
+
+Admit is un-suspend (the Job controller, or the training operator, then creates the pods and
+kube-scheduler binds them where the pass found room); preempt is suspend again (their pods
+are deleted and the job waits in its queue); a waiting job gets its position and reason in
+annotations, which ``tidewise job list/get`` show, and an Event when the reason changes.
+Level-triggered like the provisioner: a restart or a missed update costs one period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from httpx2 import HTTPStatusError  # lightkube's HTTP client; ApiError derives from it
+from lightkube import AsyncClient
+from lightkube.core.resource import NamespacedResource
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.batch_v1 import Job as KubeJob
+from lightkube.resources.core_v1 import Node, Pod
+from lightkube.types import PatchType
+
+from tidewise.kube.jobs.observe import (
+    ADMITTED,
+    POSITION,
+    REASON,
+    admission_record,
+    job_key,
+    snapshot,
+)
+from tidewise.kube.provider.events import event, record
+from tidewise.model import DEFAULT_QUEUE
+from tidewise.queue import Ordering, QueueConfig, QueuePlan, QueuePolicy, whole_cluster_queue
+from tidewise.queue.manifests import QUEUE_LABEL
+
+log = logging.getLogger(__name__)
+
+PyTorchJob = create_namespaced_resource("kubeflow.org", "v1", "PyTorchJob", "pytorchjobs")
+KINDS: tuple[type[NamespacedResource], ...] = (KubeJob, PyTorchJob)
+
+
+def not_served(error: HTTPStatusError) -> bool:
+    """The API has no such resource (a CRD not installed): a bare 404, not a Status."""
+    return error.response.status_code == 404
+
+
+def _suspend_patch(kind: str, suspend: bool) -> dict[str, Any]:
+    if kind == "PyTorchJob":
+        return {"spec": {"runPolicy": {"suspend": suspend}}}
+    return {"spec": {"suspend": suspend}}
+
+
+class QueueController:
+    """Applies the queue policy's plan to the Jobs and PyTorchJobs that carry a queue label.
+
+    ``queues``: the configured queues; ``None`` is one ``default`` queue holding every GPU the
+    nodes have at each pass, so nodes that arrive raise the quota with the room.
+    """
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        queues: tuple[QueueConfig, ...] | None = None,
+        ordering: Ordering = Ordering.TIDEWISE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._queues = queues
+        self._ordering = ordering
+        self._clock = clock
+        self._kinds = list(KINDS)
+
+    async def _jobs(self) -> list[tuple[type[NamespacedResource], dict[str, Any]]]:
+        found = []
+        for kind in list(self._kinds):
+            try:
+                listing = self._client.list(kind, namespace="*", labels={QUEUE_LABEL: None})
+                found += [(kind, obj.to_dict()) async for obj in listing]
+            except HTTPStatusError as error:
+                if not not_served(error):
+                    raise
+                self._kinds.remove(kind)  # the CRD is not installed: never ask again
+                log.info("%s is not served here; queueing batch/v1 Jobs only", kind.__name__)
+        return found
+
+    async def reconcile(self) -> QueuePlan:
+        """One pass: read, plan, apply; returns the plan."""
+        nodes = [n.to_dict() async for n in self._client.list(Node)]
+        pods = [p.to_dict() async for p in self._client.list(Pod, namespace="*")]
+        jobs = await self._jobs()
+        now = self._clock()
+        seen = snapshot(now, nodes, pods, [obj for _, obj in jobs])
+        queues = self._queues
+        if queues is None:
+            models = Counter[str]()
+            for node in seen.nodes:
+                models[node.capacity.gpu_model or ""] += node.capacity.gpu_count
+            queues = (whole_cluster_queue(dict(models), DEFAULT_QUEUE),)
+        plan = QueuePolicy(queues, self._ordering).plan(seen, np.random.default_rng(0))
+        by_name = {job_key(obj): (kind, obj) for kind, obj in jobs}
+        for admit in plan.admit:
+            kind, obj = by_name[admit.job]
+            patch = _suspend_patch(obj["kind"], False)
+            admitted = admission_record(now, admit.flavor, admit.binds)
+            patch["metadata"] = {"annotations": {ADMITTED: admitted, POSITION: None, REASON: None}}
+            await self._patch(kind, obj, patch)
+            nodes_used = ", ".join(sorted({b.node for b in admit.binds}))
+            await self._tell(obj, "Admitted", f"every worker fits: started on {nodes_used}")
+        for preempt in plan.preempt:
+            kind, obj = by_name[preempt.job]
+            patch = _suspend_patch(obj["kind"], True)
+            patch["metadata"] = {"annotations": {ADMITTED: None}}
+            await self._patch(kind, obj, patch)
+            await self._tell(obj, "Preempted", f"suspended for {preempt.by}: {preempt.reason}")
+        for waiting in plan.waiting:
+            kind, obj = by_name[waiting.job]
+            annotations = obj["metadata"].get("annotations") or {}
+            position = str(waiting.position)
+            if annotations.get(POSITION) == position and annotations.get(REASON) == waiting.reason:
+                continue
+            changed = annotations.get(REASON) != waiting.reason
+            patch = {"metadata": {"annotations": {POSITION: position, REASON: waiting.reason}}}
+            await self._patch(kind, obj, patch)
+            if changed:
+                await self._tell(obj, "Waiting", f"{waiting.kind}: {waiting.reason}")
+        return plan
+
+    async def _patch(
+        self, kind: type[NamespacedResource], obj: Mapping[str, Any], patch: dict[str, Any]
+    ) -> None:
+        name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+        merge = PatchType.MERGE  # the training operator's CRDs take no strategic merge
+        await self._client.patch(kind, name, patch, namespace=namespace, patch_type=merge)
+
+    async def _tell(self, obj: Mapping[str, Any], reason: str, message: str) -> None:
+        metadata = obj["metadata"]
+        told = event(obj["kind"], metadata["name"], metadata["namespace"], reason, message)
+        told.involvedObject.apiVersion = obj["apiVersion"]
+        await record(self._client, told)
+
+    async def run(self, period_s: float) -> None:
+        """A pass every ``period_s`` until cancelled; a failed pass is retried next."""
+        while True:
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("queue pass failed")
+            await asyncio.sleep(period_s)
