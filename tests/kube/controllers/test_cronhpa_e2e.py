@@ -11,7 +11,7 @@ from lightkube import Client
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.apps_v1 import Deployment
 
-from tests.kube.controllers.conftest import ReplicaRecorder, parked_deployment
+from tests.kube.controllers.support import ReplicaRecorder, parked_deployment
 from tests.kube.kwok import wait_for
 from tidewise.kube.controllers.resources import CronHpa
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from lightkube import Client
 
-from tests.kube.controllers.conftest import ReplicaRecorder, parked_deployment
+from tests.kube.controllers.support import ReplicaRecorder, parked_deployment
 from tests.kube.kwok import wait_for
 from tidewise.kube.controllers.resources import ElasticScalerResource
 
@@ -72,7 +72,7 @@ def test_follows_a_prometheus_metric_within_the_behaviour_across_a_restart(
 
     with ReplicaRecorder(kube, TARGET, namespace) as seen:
         stepped = time.time()
-        prometheus.exporter.gauge.set(7 * PER_REPLICA)  # wants 7 replicas
+        prometheus.gauge.set(7 * PER_REPLICA)  # wants 7 replicas
         wait_for("the first step up", lambda: seen.current() > 1, deadline=30)
         reacted = seen.changes[-1][0] - stepped
         operator.kill()  # mid-scale: 3 of 7
@@ -80,7 +80,7 @@ def test_follows_a_prometheus_metric_within_the_behaviour_across_a_restart(
         operator.start()
         wait_for("7 replicas", lambda: seen.current() == 7, deadline=90)
         up = list(seen.changes)
-        prometheus.exporter.gauge.set(2 * PER_REPLICA)
+        prometheus.gauge.set(2 * PER_REPLICA)
         wait_for("2 replicas", lambda: seen.current() == 2, deadline=90)
     assert killed_at < 7
     steps_up = [r for _, r in up]
