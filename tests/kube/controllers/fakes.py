@@ -29,6 +29,7 @@ class FakeClient:
     objects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # by kind
     replicas: dict[tuple[str, str], int] = field(default_factory=dict)  # (kind, name)
     hpas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    selectors: dict[str, str] = field(default_factory=dict)  # a target's /scale selector
     writes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
     @staticmethod
@@ -39,7 +40,10 @@ class FakeClient:
         return info.resource.kind + ("Status" if info.action == "status" else "")
 
     async def list(self, res: Any, **_: Any) -> AsyncIterator[Wrapped]:
-        for obj in self.objects.get(self.kind(res), []):
+        kind = self.kind(res)
+        if kind not in self.objects and kind == "PodMetrics":
+            raise not_found("the server could not find the requested resource; metrics.k8s.io")
+        for obj in self.objects.get(kind, []):
             yield Wrapped(obj)
 
     async def get(self, res: Any, name: str, namespace: str | None = None) -> Any:
@@ -48,7 +52,9 @@ class FakeClient:
             if key not in self.replicas:
                 raise not_found(name)
             spec = SimpleNamespace(replicas=self.replicas[key])
-            return SimpleNamespace(spec=spec, status=SimpleNamespace(selector=None))
+            return SimpleNamespace(
+                spec=spec, status=SimpleNamespace(selector=self.selectors.get(name))
+            )
         hpa = self.hpas[name]
         ref = SimpleNamespace(apiVersion="apps/v1", kind="Deployment", name=hpa["target"])
         spec = SimpleNamespace(minReplicas=hpa["min"], maxReplicas=hpa["max"], scaleTargetRef=ref)

@@ -132,3 +132,55 @@ def test_a_missing_target_is_a_condition():
     ready = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "False" and ready["reason"] == "FailedGetScale"
     assert "gone not found" in ready["message"]
+
+
+def pod(name, ready=True):
+    status = "True" if ready else "False"
+    started = (T0 - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "metadata": {"name": name, "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "main", "resources": {"requests": {"cpu": "500m"}}}]},
+        "status": {
+            "phase": "Running",
+            "startTime": started,
+            "conditions": [{"type": "Ready", "status": status, "lastTransitionTime": started}],
+        },
+    }
+
+
+def usage(name, cpu, at):
+    return {
+        "metadata": {"name": name},
+        "timestamp": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "window": "30s",
+        "containers": [{"name": "main", "usage": {"cpu": cpu}}],
+    }
+
+
+CPU = {
+    "type": "Resource",
+    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 50}},
+}
+
+
+def test_resource_metrics_come_from_the_metrics_api():
+    obj = scaler(metrics=[CPU], behavior={})
+    rig = Rig(obj, value=None, replicas=2)
+    rig.client.selectors["web"] = "app=web"
+    rig.client.objects["Pod"] = [pod("web-1"), pod("web-2")]
+    now = T0 + timedelta(seconds=15)
+    rig.client.objects["PodMetrics"] = [usage("web-1", "500m", now), usage("web-2", "500m", now)]
+    rig.sync()
+    assert rig.replicas == 4  # 100 % of the request against a 50 % target
+    assert obj["status"]["rule"] == "reactive"
+
+
+def test_resource_metrics_without_a_metrics_api_say_so():
+    obj = scaler(metrics=[CPU])
+    rig = Rig(obj, value=None, replicas=2)
+    rig.client.selectors["web"] = "app=web"
+    rig.client.objects["Pod"] = [pod("web-1"), pod("web-2")]
+    rig.sync()
+    assert rig.replicas == 2
+    active = next(c for c in obj["status"]["conditions"] if c["type"] == "ScalingActive")
+    assert active["reason"] == "FailedGetMetrics" and "install metrics-server" in active["message"]
