@@ -184,3 +184,17 @@ def test_resource_metrics_without_a_metrics_api_say_so():
     assert rig.replicas == 2
     active = next(c for c in obj["status"]["conditions"] if c["type"] == "ScalingActive")
     assert active["reason"] == "FailedGetMetrics" and "install metrics-server" in active["message"]
+
+
+def test_predictive_adds_replicas_once_it_has_a_day_of_load():
+    """The stand-in Prometheus answers 40 to every query: the queue metric asks for 4
+    replicas, the load (40, replicas carrying 10 at 100 %, aimed at 50 %) forecasts 8."""
+    predictive = {"enabled": True, "loadQuery": "sum(rate(requests_total[1m]))"}
+    predictive |= {"replicaCapacity": 10, "targetUtilization": 0.5, "startupSeconds": 30}
+    obj = scaler(predictive=predictive, behavior={})
+    rig = Rig(obj, value=40.0)
+    rig.sync(after_s=60.0)
+    assert rig.replicas == 4 and obj["status"]["rule"] == "reactive"
+    for _ in range(24 * 60):
+        rig.sync(after_s=60.0)
+    assert rig.replicas == 8 and obj["status"]["rule"] == "predictive"

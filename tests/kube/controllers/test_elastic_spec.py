@@ -2,7 +2,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tidewise.kube.controllers.cronhpa import parse_stamp
 from tidewise.kube.controllers.elastic_spec import (
     SpecError,
     history_from_status,
@@ -120,5 +119,5 @@ def test_history_round_trips_through_status():
 
 def test_resume_times_read_the_recorded_firings():
     raw = {"since": {"morning": "2026-11-28T08:00:00Z"}}
-    assert resume_times(raw, parse_stamp) == {"morning": datetime(2026, 11, 28, 8, tzinfo=UTC)}
-    assert resume_times(None, parse_stamp) == {}
+    assert resume_times(raw) == {"morning": datetime(2026, 11, 28, 8, tzinfo=UTC)}
+    assert resume_times(None) == {}

@@ -34,6 +34,7 @@ from lightkube.types import PatchType
 
 from tidewise.kube.controllers.metrics import ControllerMetrics
 from tidewise.kube.controllers.resources import CronHpa
+from tidewise.kube.controllers.status import parse_stamp, stamp
 from tidewise.kube.controllers.targets import Targets
 from tidewise.scaling.cron import CronError, CronHpaSpec, CronScaler, Firing
 
@@ -41,14 +42,6 @@ log = logging.getLogger(__name__)
 
 NAME = "cronhpa"
 SUBMITTED, SUCCEED, FAILED = "Submitted", "Succeed", "Failed"
-
-
-def stamp(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_stamp(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 def job_id(uid: str, job: Mapping[str, Any]) -> str:
@@ -214,8 +207,8 @@ class CronHpaController:
             return f"HPA {target.name} range {bounds.min_replicas}..{bounds.max_replicas}" + (
                 f", scaled to {bounds.scale_to}" if bounds.scale_to is not None else ""
             )
-        before = (await self.targets.read(target, namespace)).replicas
-        if await self.targets.scale(target, namespace, size):
+        before = await self.targets.scale(target, namespace, size)
+        if before != size:
             self.metrics.decisions.labels(controller=NAME, rule="cron").inc()
             return f"scaled {target.kind} {target.name} from {before} to {size}"
         return f"{target.kind} {target.name} already at {size}"

@@ -24,7 +24,6 @@ from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
-from tidewise.kube.controllers.cronhpa import parse_stamp, stamp
 from tidewise.kube.controllers.elastic_spec import (
     ElasticSpec,
     SpecError,
@@ -37,6 +36,7 @@ from tidewise.kube.controllers.metrics import ControllerMetrics
 from tidewise.kube.controllers.pods import Usage, epoch, equality_selector, milli, samples
 from tidewise.kube.controllers.prometheus import Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import ElasticScalerResource
+from tidewise.kube.controllers.status import parse_stamp, set_condition, stamp
 from tidewise.kube.controllers.targets import ScaleState, Targets
 from tidewise.scaling.cron import CronScaler
 from tidewise.scaling.elastic import ElasticScaler
@@ -92,11 +92,10 @@ def build_scaler(spec: ElasticSpec, status: Mapping[str, Any], now: datetime) ->
         recorded = status.get("cron") or {}
         cron = CronScaler(spec.cron)
         started = parse_stamp(recorded["startedAt"]) if recorded.get("startedAt") else now
-        since = {job.name: started for job in spec.cron.jobs}
-        since.update(resume_times(recorded, parse_stamp))
-        cron.start(now, {k: v for k, v in since.items() if k in {j.name for j in spec.cron.jobs}})
+        ran = resume_times(recorded)
+        cron.start(now, {job.name: ran.get(job.name, started) for job in spec.cron.jobs})
         cron.floor, cron.last_job = recorded.get("floor"), recorded.get("job")
-    predictive = spec.predictive.scaler() if spec.predictive is not None else None
+    predictive = spec.predictive.scaler(now.timestamp()) if spec.predictive else None
     return ElasticScaler(hpa, predictive, cron, reactive=bool(spec.metrics))
 
 
@@ -107,18 +106,6 @@ class Tracked:
     scaler: ElasticScaler | None
     cron_since: dict[str, str]
     cron_started: str
-
-
-def set_condition(
-    conditions: list[dict[str, Any]], type_: str, ok: bool, reason: str, message: str, at: str
-) -> list[dict[str, Any]]:
-    """Kubernetes' rule: ``lastTransitionTime`` moves only when ``status`` does."""
-    status = "True" if ok else "False"
-    old = next((c for c in conditions if c.get("type") == type_), None)
-    since = old["lastTransitionTime"] if old and old.get("status") == status else at
-    new = {"type": type_, "status": status, "reason": reason, "message": message}
-    new["lastTransitionTime"] = since
-    return [c for c in conditions if c.get("type") != type_] + [new]
 
 
 @dataclass

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from tidewise.kube.controllers.resources import target_ref
+from tidewise.kube.controllers.status import parse_stamp
 from tidewise.scaling.behavior import (
     BehaviorError,
     HpaBehavior,
@@ -42,11 +43,12 @@ class PredictiveSpec:
     load_query: str
     service: ServiceModel
 
-    def scaler(self) -> PredictiveScaler:
+    def scaler(self, origin_s: float) -> PredictiveScaler:
+        """A forecaster whose history starts at ``origin_s`` (epoch seconds, the controllers'
+        clock); it proposes once it has ``min_history_s`` of load (a day)."""
         forecast = forecaster_named(FORECASTER).forecast
-        return PredictiveScaler(
-            self.service, forecast, lead_s=self.service.startup_s + FORECAST_MARGIN_S
-        )
+        lead_s = self.service.startup_s + FORECAST_MARGIN_S
+        return PredictiveScaler(self.service, forecast, lead_s=lead_s, origin_s=origin_s)
 
 
 @dataclass(frozen=True)
@@ -157,5 +159,6 @@ def history_from_status(raw: Mapping[str, Any] | None) -> ScalingHistory:
         return ScalingHistory()
 
 
-def resume_times(raw: Mapping[str, Any] | None, parse: Any) -> dict[str, datetime]:
-    return {name: parse(at) for name, at in ((raw or {}).get("since") or {}).items()}
+def resume_times(raw: Mapping[str, Any] | None) -> dict[str, datetime]:
+    """Each cron job's last firing, from ``status.cron.since``."""
+    return {name: parse_stamp(at) for name, at in ((raw or {}).get("since") or {}).items()}

@@ -32,16 +32,16 @@ class Targets:
         scale = await self.client.get(target_scale, ref.name, namespace=namespace)
         return ScaleState(scale.spec.replicas or 0, scale.status.selector if scale.status else None)
 
-    async def scale(self, ref: ScaleTargetRef, namespace: str, replicas: int) -> bool:
-        """Set ``spec.replicas``; whether it changed."""
-        if (await self.read(ref, namespace)).replicas == replicas:
-            return False
-        target_scale = scalable(ref).Scale
-        body: dict[str, Any] = {"spec": {"replicas": replicas}}
-        await self.client.patch(
-            target_scale, ref.name, body, namespace=namespace, patch_type=PatchType.MERGE
-        )
-        return True
+    async def scale(self, ref: ScaleTargetRef, namespace: str, replicas: int) -> int:
+        """Set ``spec.replicas``; the count before (equal: nothing was written)."""
+        before = (await self.read(ref, namespace)).replicas
+        if before != replicas:
+            target_scale = scalable(ref).Scale
+            body: dict[str, Any] = {"spec": {"replicas": replicas}}
+            await self.client.patch(
+                target_scale, ref.name, body, namespace=namespace, patch_type=PatchType.MERGE
+            )
+        return before
 
     async def raise_hpa_floor(self, name: str, namespace: str, size: int) -> tuple[HpaBounds, bool]:
         """The CronHPA rule for an HPA target (``apply_to_hpa``): move its range so ``size``
@@ -62,5 +62,7 @@ class Targets:
         if bounds.scale_to is not None:
             ref = hpa.spec.scaleTargetRef
             target = ScaleTargetRef(ref.apiVersion or "", ref.kind, ref.name)
-            changed = await self.scale(target, namespace, bounds.scale_to) or changed
+            changed = (
+                await self.scale(target, namespace, bounds.scale_to) != bounds.scale_to or changed
+            )
         return bounds, changed
