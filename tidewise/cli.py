@@ -786,6 +786,9 @@ def operator(
     """The provisioner and the CronHPA and ElasticScaler controllers as a kopf operator: only
     the holder of a Lease acts; /healthz and Prometheus /metrics on --health-port
     (docs/kubernetes.md, docs/controllers.md)."""
+    for option, value in (("--cron-period", cron_period), ("--elastic-period", elastic_period)):
+        if value <= 0:
+            raise fail(f"{option}: a number of seconds > 0")
     import os
     import socket
 
@@ -805,9 +808,6 @@ def operator(
         elector = LeaseElector(client, lease_namespace, holder, duration_s=lease_duration)
         return Operator(make(client), elector, period)
 
-    for option, value in (("--cron-period", cron_period), ("--elastic-period", elastic_period)):
-        if value <= 0:
-            raise fail(f"{option}: a number of seconds > 0")
     controllers = ControllerSettings(prometheus_url, cron_period, elastic_period)
     run_operator(build, health_host, health_port, kubeconfig is not None, controllers)
 
