@@ -153,3 +153,22 @@ def test_a_bad_object_is_reported_and_the_others_still_fire():
     assert "spec.timeZone: 'Mars/Olympus'" in zone["status"]["conditions"][0]["message"]
     (gone,) = missing["status"]["conditions"]
     assert gone["state"] == "Failed" and "gone not found" in gone["message"]
+
+
+def test_a_fixed_object_does_not_catch_up_what_never_ran():
+    """Malformed from 08:00 to 10:00: 'up' (09:00) was never submitted, so fixing the other
+    job at 10:00 does not run it late."""
+    typo = {"name": "down", "schedule": "0 18 * * *", "targetSize": 1}
+    obj = cronhpa("web", [UP, typo])
+    client = FakeClient({"CronHorizontalPodAutoscaler": [obj]})
+    client.replicas[("Deployment", "web")] = 2
+    clock = Clock(T0)
+    cron = controller(client, clock)
+    run(cron, clock, T0)
+    assert {c["state"] for c in obj["status"]["conditions"]} == {"Failed"}
+    obj["spec"]["jobs"] = [UP, DOWN]
+    run(cron, clock, T0 + timedelta(hours=2))
+    assert client.scale_writes() == []
+    assert {c["state"] for c in obj["status"]["conditions"]} == {"Submitted"}
+    run(cron, clock, T0 + timedelta(hours=10))
+    assert client.scale_writes() == [("web", 1)]

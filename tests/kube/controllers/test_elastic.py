@@ -198,3 +198,13 @@ def test_predictive_adds_replicas_once_it_has_a_day_of_load():
     for _ in range(24 * 60):
         rig.sync(after_s=60.0)
     assert rig.replicas == 8 and obj["status"]["rule"] == "predictive"
+
+
+def test_a_set_based_selector_is_a_metric_condition():
+    obj = scaler(metrics=[CPU])
+    rig = Rig(obj, value=None, replicas=2)
+    rig.client.selectors["web"] = "app in (web)"
+    rig.sync()
+    assert rig.replicas == 2
+    active = next(c for c in obj["status"]["conditions"] if c["type"] == "ScalingActive")
+    assert "only key=value terms" in active["message"]

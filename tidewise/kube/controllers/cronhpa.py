@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 NAME = "cronhpa"
 SUBMITTED, SUCCEED, FAILED = "Submitted", "Succeed", "Failed"
+INVALID = "invalid spec, no job runs: "
 
 
 def job_id(uid: str, job: Mapping[str, Any]) -> str:
@@ -68,6 +69,12 @@ def same_job(old: Mapping[str, Any], job: Mapping[str, Any]) -> bool:
     return all(old.get(k) == job.get(k) for k in ("name", "schedule", "targetSize")) and bool(
         old.get("runOnce", False)
     ) == bool(job.get("runOnce", False))
+
+
+def ran_or_waited(old: Mapping[str, Any]) -> bool:
+    """Whether a recorded condition is a time to resume from: a job submitted or run, not
+    one that never ran because the object was malformed then."""
+    return bool(old.get("lastProbeTime")) and not str(old.get("message", "")).startswith(INVALID)
 
 
 @dataclass
@@ -146,7 +153,7 @@ class CronHpaController:
             resume, conditions, done = {}, [], set()
             for job in raw_jobs:
                 old = recorded.get(job["name"])
-                if old is not None and same_job(old, job) and old.get("lastProbeTime"):
+                if old is not None and same_job(old, job) and ran_or_waited(old):
                     resume[job["name"]] = parse_stamp(old["lastProbeTime"])
                     conditions.append(old)
                     if old.get("runOnce") and old.get("state") == SUCCEED:
@@ -160,7 +167,7 @@ class CronHpaController:
         except CronError as error:
             self.metrics.errors.labels(controller=NAME, reason="InvalidSpec").inc()
             log.warning("cronhpa %s/%s: %s", meta["namespace"], meta["name"], error)
-            message = f"invalid spec, no job runs: {error}"
+            message = f"{INVALID}{error}"
             jobs = raw_jobs or [{"name": "spec", "schedule": "", "targetSize": 0}]
             conditions = [condition(uid, job, FAILED, now, message) for job in jobs]
             scaler = None

@@ -270,8 +270,12 @@ class ElasticScalerController:
             except PrometheusError as error:
                 problems["predictive"] = str(error)
         pods: dict[str | None, tuple[PodSample, ...]] = {}
-        if scale.selector:
-            labels = equality_selector(scale.selector)
+        try:
+            labels = equality_selector(scale.selector) if scale.selector else None
+        except ValueError as error:
+            problems["selector"] = str(error)
+            labels = None
+        if labels is not None:
             objects = [
                 p.to_dict() async for p in self.client.list(Pod, namespace=namespace, labels=labels)
             ]
@@ -287,7 +291,7 @@ class ElasticScalerController:
                         )
                         continue
                     pods[metric.name] = samples(objects, metric.name, usage)
-        elif any(m.kind is MetricKind.RESOURCE for m in spec.metrics):
+        elif not scale.selector and any(m.kind is MetricKind.RESOURCE for m in spec.metrics):
             problems["selector"] = f"{spec.target.kind} {spec.target.name} reports no pod selector"
         return FetchedMetrics(pods, values, problems), load
 
