@@ -277,3 +277,10 @@ def test_bench_autoscale_bad_options(tmp_path, args, message):
     )
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("option", ["--cron-period", "--elastic-period"])
+def test_operator_refuses_a_period_that_is_not_positive(tmp_path, option):
+    out = tidewise("operator", option, "0", cwd=tmp_path)
+    assert out.returncode != 0
+    assert f"{option}: a number of seconds > 0" in out.stderr

@@ -774,14 +774,29 @@ def operator(
     period: PeriodOption = 10.0,
     unneeded: UnneededOption = 600.0,
     delay_after_add: DelayAfterAddOption = 600.0,
+    prometheus_url: Annotated[
+        str | None,
+        typer.Option(help="Prometheus for ElasticScaler queries (objects may name their own)."),
+    ] = None,
+    cron_period: Annotated[
+        float, typer.Option(help="Seconds between CronHPA re-listings (jobs fire on time).")
+    ] = 1.0,
+    elastic_period: Annotated[
+        float, typer.Option(help="Seconds between ElasticScaler syncs (the HPA's period).")
+    ] = 15.0,
 ) -> None:
-    """The provisioner as a kopf operator: only the holder of a Lease provisions; /healthz
-    and Prometheus /metrics on --health-port (docs/kubernetes.md)."""
+    """The provisioner and the CronHPA and ElasticScaler controllers as a kopf operator: only
+    the holder of a Lease acts; /healthz and Prometheus /metrics on --health-port
+    (docs/kubernetes.md, docs/controllers.md)."""
+    for option, value in (("--cron-period", cron_period), ("--elastic-period", elastic_period)):
+        if value <= 0:
+            raise fail(f"{option}: a number of seconds > 0")
     import os
     import socket
 
     from lightkube import AsyncClient
 
+    from tidewise.kube.controllers import ControllerSettings
     from tidewise.kube.operator import LeaseElector, Operator, run_operator
 
     make = kwok_provisioner(instance_types, boot_delay, period, unneeded, delay_after_add)
@@ -795,7 +810,8 @@ def operator(
         elector = LeaseElector(client, lease_namespace, holder, duration_s=lease_duration)
         return Operator(make(client), elector, period)
 
-    run_operator(build, health_host, health_port, kubeconfig is not None)
+    controllers = ControllerSettings(prometheus_url, cron_period, elastic_period)
+    run_operator(build, health_host, health_port, kubeconfig is not None, controllers)
 
 
 if __name__ == "__main__":

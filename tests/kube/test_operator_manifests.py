@@ -1,7 +1,8 @@
 """deploy/operator: the kustomize base loads, and its RBAC grants what the code calls, no more.
 
-The calls are found in the source (every ``client.<verb>(...)`` of the provider and the
-operator), so a new API call without its rule, or a rule left behind, fails here."""
+The calls are found in the source (every ``client.<verb>(...)`` of the provider, the
+controllers and the operator), so a new API call without its rule, or a rule left behind,
+fails here."""
 
 import ast
 from pathlib import Path
@@ -12,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "deploy/operator"
 SOURCES = [
     *sorted((ROOT / "tidewise/kube/provider").glob("*.py")),
+    *sorted((ROOT / "tidewise/kube/controllers").glob("*.py")),
     ROOT / "tidewise/kube/operator.py",
 ]
 VERBS = {"get": "get", "list": "list", "watch": "watch", "create": "create", "delete": "delete"}
@@ -20,6 +22,13 @@ VERBS |= {"patch": "patch", "replace": "update"}
 RESOURCES = {"Node": "nodes", "Pod": "pods", "Lease": "leases", "node_object": "nodes"}
 RESOURCES |= {"eviction": "pods/eviction", "fresh": "leases", "lease": "leases"}
 RESOURCES |= {"posted": "events"}
+RESOURCES |= {"CronHpa": "cronhorizontalpodautoscalers", "PodMetrics": "pods"}
+RESOURCES |= {"CronHpa.Status": "cronhorizontalpodautoscalers/status"}
+RESOURCES |= {"ElasticScalerResource": "elasticscalers"}
+RESOURCES |= {"ElasticScalerResource.Status": "elasticscalers/status"}
+RESOURCES |= {"HorizontalPodAutoscaler": "horizontalpodautoscalers"}
+# a scale target's /scale: the built-in scalable kinds (tidewise/kube/controllers/resources.py)
+SCALE = ("deployments", "statefulsets", "replicasets", "replicationcontrollers")
 # granted beyond the calls: read access the provisioner's listings imply (get; watch on
 # nodes, which it lists each round)
 EXTRA = {("nodes", "get"), ("nodes", "watch"), ("pods", "get")}
@@ -36,8 +45,12 @@ def calls() -> set[tuple[str, str]]:
                 continue
             first = node.args[0]
             name = ast.unparse(first.func if isinstance(first, ast.Call) else first)
+            verb = VERBS[node.func.attr]
+            if name == "target_scale":
+                found |= {(f"{kind}/scale", verb) for kind in SCALE}
+                continue
             assert name in RESOURCES, f"{path.name}: client.{node.func.attr}({name}) is unmapped"
-            found.add((RESOURCES[name], VERBS[node.func.attr]))
+            found.add((RESOURCES[name], verb))
     return found
 
 
@@ -45,7 +58,14 @@ def documents() -> list[dict]:
     kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
     docs = []
     for resource in kustomization["resources"]:
-        docs += [d for d in yaml.safe_load_all((BASE / resource).read_text()) if d]
+        path = BASE / resource
+        if path.is_dir():  # a base of its own (../crds)
+            inner = yaml.safe_load((path / "kustomization.yaml").read_text())["resources"]
+            files = [path / name for name in inner]
+        else:
+            files = [path]
+        for file in files:
+            docs += [d for d in yaml.safe_load_all(file.read_text()) if d]
     return docs
 
 
@@ -63,7 +83,8 @@ def granted(kind: str) -> set[tuple[str, str]]:
 def test_the_base_holds_what_a_deployment_needs():
     kinds = sorted(d["kind"] for d in documents())
     expected = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role"}
-    assert kinds == sorted(expected | {"RoleBinding", "Deployment"})
+    crds = ["CustomResourceDefinition"] * 2  # CronHorizontalPodAutoscaler, ElasticScaler
+    assert kinds == sorted([*expected, "RoleBinding", "Deployment", *crds])
     (deployment,) = [d for d in documents() if d["kind"] == "Deployment"]
     assert deployment["spec"]["replicas"] == 1
     pod = deployment["spec"]["template"]["spec"]
@@ -76,6 +97,7 @@ def test_the_base_holds_what_a_deployment_needs():
 def test_rbac_grants_exactly_what_the_code_calls():
     used = calls()
     assert ("nodes", "create") in used and ("pods/eviction", "create") in used  # the scan works
+    assert ("deployments/scale", "patch") in used and ("elasticscalers/status", "patch") in used
     cluster, leader = granted("ClusterRole"), granted("Role")
     leases = {(r, v) for r, v in used if r == "leases"}
     assert leader == leases, "the Role is for the leader-election Lease alone"

@@ -10,6 +10,9 @@ from hypothesis import strategies as st
 
 from tidewise.scaling import behavior as hb
 from tidewise.scaling.behavior import (
+    DEFAULT_SCALE_DOWN,
+    DEFAULT_SCALE_UP,
+    BehaviorError,
     HpaBehavior,
     PolicyType,
     ScaleEvent,
@@ -18,6 +21,7 @@ from tidewise.scaling.behavior import (
     ScalingRules,
     SelectPolicy,
     TimedRecommendation,
+    behavior_from_spec,
 )
 
 DATA = yaml.safe_load((Path(__file__).parent / "data" / "k8s_behavior_cases.yaml").read_text())
@@ -293,3 +297,36 @@ def test_default_behavior_never_scales_below_a_recommendation_of_the_last_300_s(
             assert all(decision.replicas >= r for t, r in seen if now - t < 300)
         seen.append((now, desired))
         history, current = decision.history, decision.replicas
+
+
+def test_behavior_from_spec_defaults_what_is_left_out():
+    behavior = behavior_from_spec(
+        {"scaleDown": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 60}]}}
+    )
+    assert behavior.scale_up == DEFAULT_SCALE_UP
+    assert behavior.scale_down.stabilization_window_s == DEFAULT_SCALE_DOWN.stabilization_window_s
+    assert behavior.scale_down.policies == (ScalingPolicy(PolicyType.PODS, 1, 60),)
+    assert behavior_from_spec(None) == HpaBehavior()
+    up = behavior_from_spec({"scaleUp": {"stabilizationWindowSeconds": 30, "selectPolicy": "Min"}})
+    assert up.scale_up.stabilization_window_s == 30
+    assert up.scale_up.select_policy is SelectPolicy.MIN
+    assert up.scale_up.policies == DEFAULT_SCALE_UP.policies
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"scaleUp": {"stabilizationWindowSeconds": -1}}, "scaleUp.stabilizationWindowSeconds"),
+        ({"scaleUp": {"selectPolicy": "Most"}}, "scaleUp.selectPolicy"),
+        ({"scaleDown": {"policies": []}}, "scaleDown.policies"),
+        ({"scaleDown": {"policies": [{"type": "Nodes", "value": 1}]}}, "policies[0].type"),
+        (
+            {"scaleDown": {"policies": [{"type": "Pods", "value": 0, "periodSeconds": 1}]}},
+            "policies[0].value",
+        ),
+        ({"scaleUp": {"policies": [{"type": "Pods", "value": 1}]}}, "policies[0].periodSeconds"),
+    ],
+)
+def test_behavior_from_spec_names_the_bad_field(spec, field):
+    with pytest.raises(BehaviorError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        behavior_from_spec(spec)

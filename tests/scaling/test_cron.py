@@ -110,6 +110,33 @@ def test_floor_follows_the_last_job_that_fired():
     assert scaler.floor == 10 and scaler.last_job == "up"
 
 
+def test_a_resumed_scaler_catches_up_a_missed_firing_and_repeats_none():
+    """Restarted at 09:00 with 'up' last run at 08:00 and 'down' submitted at 07:00: 'up'
+    next fires tomorrow, 'down' at 20:00 today; nothing fires at the restart itself."""
+    scaler = CronScaler(CronHpaSpec.from_manifest(manifest(UP_DOWN)))
+    day = datetime(2026, 11, 28, tzinfo=UTC)
+    resume = {"up": day.replace(hour=8), "down": day.replace(hour=7)}
+    scaler.start(day.replace(hour=9), resume)
+    assert scaler.advance(day.replace(hour=9)) == []
+    assert scaler.next_firing() == day.replace(hour=20)
+    # down since 07:00 and restarted at 21:00: the 20:00 firing is caught up at once
+    late = CronScaler(CronHpaSpec.from_manifest(manifest(UP_DOWN)))
+    late.start(day.replace(hour=21), resume)
+    fired = late.advance(day.replace(hour=21))
+    assert [(f.job, f.at.hour) for f in fired] == [("down", 20)] and late.floor == 2
+
+
+def test_a_resumed_one_shot_job_already_run_is_no_error():
+    job = {"name": "launch", "schedule": "@date 2026-11-28 08:00:00", "targetSize": 9}
+    spec = CronHpaSpec.from_manifest(manifest([job]))
+    after = datetime(2026, 11, 28, 9, tzinfo=UTC)
+    with pytest.raises(CronError, match="in the past"):
+        CronScaler(spec).start(after)
+    scaler = CronScaler(spec)
+    scaler.start(after, {"launch": datetime(2026, 11, 28, 8, tzinfo=UTC)})
+    assert scaler.advance(after) == [] and scaler.next_firing() is None
+
+
 def test_the_object_time_zone_decides_when_a_job_fires():
     spec = CronHpaSpec.from_manifest(manifest(UP_DOWN[:1], timeZone="Asia/Shanghai"))
     scaler = CronScaler(spec, default_zone="UTC")

@@ -38,6 +38,22 @@ def test_asks_for_the_peak_within_the_lead_and_waits_for_a_day_of_history():
     assert calls[0] == 1440 and len(calls) >= 2
 
 
+def test_a_clock_in_epoch_seconds_starts_the_history_at_origin():
+    """A controller's clock reads 1.7e9 s; with ``origin_s`` at its start the scaler keeps
+    the same history (and answers) as one whose clock starts at 0."""
+    epoch = 1_764_316_800.0
+    plain = PredictiveScaler(SERVICE, repeat_yesterday, lead_s=180)
+    shifted = PredictiveScaler(SERVICE, repeat_yesterday, lead_s=180, origin_s=epoch)
+    for minute in range(1440 + 30):
+        load = 10.0 + minute % 7
+        plain.observe(obs(minute * 60.0, load))
+        shifted.observe(obs(epoch + minute * 60.0, load))
+    assert shifted.replicas(obs(epoch + 1469 * 60.0, None)) == plain.replicas(
+        obs(1469 * 60.0, None)
+    )
+    assert plain.replicas(obs(1469 * 60.0, None)) is not None
+
+
 def test_unobserved_steps_reach_the_forecaster_as_nan():
     seen = []
 

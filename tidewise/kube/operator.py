@@ -50,6 +50,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from tidewise.kube.controllers import ControllerSettings, register_controllers
 from tidewise.kube.provider import Provisioner
 from tidewise.model import Drain, Launch
 
@@ -173,6 +174,10 @@ class Operator:
     _rounds: asyncio.Task[None] | None = None
 
     @property
+    def leading(self) -> bool:
+        return self._rounds is not None
+
+    @property
     def renew_s(self) -> float:
         return self.elector.duration_s / 3
 
@@ -246,7 +251,11 @@ class Operator:
 
 
 def registry(
-    make: Callable[[], Operator], health_host: str, health_port: int, kubeconfig: bool
+    make: Callable[[], Operator],
+    health_host: str,
+    health_port: int,
+    kubeconfig: bool,
+    controllers: ControllerSettings | None = None,
 ) -> kopf.OperatorRegistry:
     """kopf handlers: log in (the kubeconfig in ``$KUBECONFIG`` when ``kubeconfig``, else the
     pod's service account), turn peering off, and start/stop the operator's tasks."""
@@ -276,12 +285,18 @@ def registry(
             await memo.election
         await memo.health.cleanup()
 
+    if controllers is not None:  # CronHPA and ElasticScaler (tidewise/kube/controllers)
+        register_controllers(handlers, controllers)
     return handlers
 
 
 def run_operator(
-    make: Callable[[], Operator], health_host: str, health_port: int, kubeconfig: bool
+    make: Callable[[], Operator],
+    health_host: str,
+    health_port: int,
+    kubeconfig: bool,
+    controllers: ControllerSettings | None = None,
 ) -> None:
     """Run kopf with the operator's handlers until SIGINT/SIGTERM."""
-    handlers = registry(make, health_host, health_port, kubeconfig)
+    handlers = registry(make, health_host, health_port, kubeconfig, controllers)
     asyncio.run(kopf.operator(registry=handlers, standalone=True, clusterwide=True))

@@ -14,10 +14,10 @@ window still counts a recommendation exactly one window old.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -417,3 +417,57 @@ def _put(items: tuple[T, ...], index: int | None, item: T) -> tuple[T, ...]:
     if index is None:
         return (*items, item)
     return (*items[:index], item, *items[index + 1 :])
+
+
+class BehaviorError(ValueError):
+    """A ``spec.behavior`` that Kubernetes would refuse; the message names the field."""
+
+
+def behavior_from_spec(spec: Mapping[str, Any] | None) -> HpaBehavior:
+    """Read an autoscaling/v2 ``spec.behavior`` as Kubernetes defaults it: a direction left
+    out, or a field of one left out, keeps its default (``DEFAULT_SCALE_UP``/``_DOWN``)."""
+    spec = spec or {}
+    if not isinstance(spec, Mapping):
+        raise BehaviorError("behavior: a mapping with scaleUp and/or scaleDown")
+    return HpaBehavior(
+        _rules(spec.get("scaleUp"), DEFAULT_SCALE_UP, "behavior.scaleUp"),
+        _rules(spec.get("scaleDown"), DEFAULT_SCALE_DOWN, "behavior.scaleDown"),
+    )
+
+
+def _rules(raw: object, default: ScalingRules, where: str) -> ScalingRules:
+    if raw is None:
+        return default
+    if not isinstance(raw, Mapping):
+        raise BehaviorError(f"{where}: a mapping (stabilizationWindowSeconds, policies, ...)")
+    window = raw.get("stabilizationWindowSeconds", default.stabilization_window_s)
+    if not isinstance(window, int) or isinstance(window, bool) or not 0 <= window <= 3600:
+        raise BehaviorError(f"{where}.stabilizationWindowSeconds: whole seconds in 0..3600")
+    try:
+        select = SelectPolicy(raw.get("selectPolicy", SelectPolicy.MAX))
+    except ValueError:
+        raise BehaviorError(f"{where}.selectPolicy: one of {', '.join(SelectPolicy)}") from None
+    policies = default.policies
+    if "policies" in raw:
+        items = raw["policies"]
+        if not isinstance(items, list) or not items:
+            raise BehaviorError(
+                f"{where}.policies: a non-empty list of {{type, value, periodSeconds}}"
+            )
+        policies = tuple(_policy(p, f"{where}.policies[{i}]") for i, p in enumerate(items))
+    return ScalingRules(window, policies, select)
+
+
+def _policy(raw: object, where: str) -> ScalingPolicy:
+    if not isinstance(raw, Mapping):
+        raise BehaviorError(f"{where}: a mapping {{type, value, periodSeconds}}")
+    try:
+        kind = PolicyType(raw.get("type"))
+    except ValueError:
+        raise BehaviorError(f"{where}.type: one of {', '.join(PolicyType)}") from None
+    value, period = raw.get("value"), raw.get("periodSeconds")
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise BehaviorError(f"{where}.value: a whole number > 0")
+    if not isinstance(period, int) or isinstance(period, bool) or not 0 < period <= 1800:
+        raise BehaviorError(f"{where}.periodSeconds: whole seconds in 1..1800")
+    return ScalingPolicy(kind, value, period)

@@ -254,13 +254,20 @@ class CronScaler:
     def zone(self) -> ZoneInfo:
         return _zone(self.spec.time_zone or self.default_zone, "timeZone")
 
-    def start(self, now: datetime) -> None:
-        """Submit the jobs at ``now`` (aware). A ``@date`` already past is an error."""
+    def start(self, now: datetime, resume: Mapping[str, datetime] | None = None) -> None:
+        """Submit the jobs at ``now`` (aware). A ``@date`` already past is an error.
+
+        ``resume`` maps a job's name to when it last ran (or was submitted), as a controller
+        restarted from its status knows it: that job fires next strictly after that instant,
+        so a firing missed while nothing ran is caught up and one already done is not redone.
+        """
         local = now.astimezone(self.zone)
         self.added = local
+        since = resume or {}
         for job in self.spec.jobs:
-            fire = job.schedule.next_after(local, local)
-            if job.schedule.one_shot and fire is None:
+            after = since[job.name].astimezone(self.zone) if job.name in since else local
+            fire = job.schedule.next_after(after, local)
+            if job.schedule.one_shot and fire is None and job.name not in since:
                 raise CronError(
                     f"job '{job.name}': {job.schedule.text} is in the past "
                     f"(now {local:%Y-%m-%d %H:%M:%S %Z}); give a future date or remove the job"

@@ -58,6 +58,7 @@ class PredictiveScaler:
     history_s: float = 14 * DAY_S
     min_history_s: float = DAY_S
     z: float = UPPER_Z
+    origin_s: float = 0.0  # the time of step 0: a controller on epoch seconds starts it now
     _dispersion: float = field(default=1.0, init=False)
     _history: list[float] = field(default_factory=list, init=False)
     _step_sum: float = field(default=0.0, init=False)
@@ -69,7 +70,7 @@ class PredictiveScaler:
 
     def observe(self, obs: ServiceObservation) -> None:
         """Record the load; call once per tick, ticks in time order."""
-        index = int(obs.now_s // self.step_s)
+        index = self._step_of(obs.now_s)
         while self._step_index < index:
             self._history.append(self._step_sum / self._step_n if self._step_n else math.nan)
             self._step_sum, self._step_n = 0.0, 0
@@ -84,8 +85,8 @@ class PredictiveScaler:
             return None
         if obs.now_s - self._fitted_at >= self.refit_s:
             self._refit(obs.now_s)
-        first = int(obs.now_s // self.step_s) - self._predicted_from
-        last = int((obs.now_s + self.lead_s) // self.step_s) - self._predicted_from
+        first = self._step_of(obs.now_s) - self._predicted_from
+        last = self._step_of(obs.now_s + self.lead_s) - self._predicted_from
         window = self._predicted[max(first, 0) : last + 1]
         if not len(window) or np.all(np.isnan(window)):
             return None
@@ -93,6 +94,9 @@ class PredictiveScaler:
         bound = peak + self.z * math.sqrt(self._dispersion * max(peak, 0.0))
         full = math.ceil(bound / self.service.replica_capacity - 1e-9)
         return max(full, self.service.replicas_for(peak))
+
+    def _step_of(self, now_s: float) -> int:
+        return int((now_s - self.origin_s) // self.step_s)
 
     def _refit(self, now_s: float) -> None:
         keep = int(self.history_s // self.step_s)

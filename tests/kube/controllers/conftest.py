@@ -1,0 +1,49 @@
+"""Fixtures for the controllers' end-to-end tests: the CRDs from deploy/crds applied to the
+session cluster, the operator as its own process (restartable), and a real Prometheus."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from lightkube import Client
+
+from tests.kube.controllers.support import (
+    PROMETHEUS,
+    OperatorProcess,
+    PrometheusServer,
+    apply_crds,
+    running_prometheus,
+)
+from tidewise.kube.testenv import Cluster
+
+
+@pytest.fixture(scope="session")
+def crds(kube: Client) -> None:
+    apply_crds(kube)
+
+
+@pytest.fixture
+def operator_factory(
+    cluster: Cluster, crds: None, provisioned: str
+) -> Iterator[Callable[..., OperatorProcess]]:
+    """Starts ``tidewise operator`` with extra options, leading in the test's namespace;
+    every one started is killed when the test ends."""
+    made: list[OperatorProcess] = []
+
+    def make(*extra: str) -> OperatorProcess:
+        operator = OperatorProcess(cluster, provisioned, list(extra))
+        made.append(operator)
+        operator.start()
+        return operator
+
+    yield make
+    for operator in made:
+        operator.stack.close()
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[PrometheusServer]:
+    if not PROMETHEUS.exists():
+        pytest.fail(f"{PROMETHEUS} is missing: install Debian's prometheus package (make test)")
+    with running_prometheus(tmp_path) as running:
+        yield running

@@ -1,0 +1,209 @@
+"""What the controllers' end-to-end tests and their benchmark (bench/controllers.py) share:
+the CRDs applied from deploy/crds, the operator as a restartable process, a real Prometheus
+scraping a gauge the caller sets, and a recorder of a Deployment's replica changes."""
+
+import json
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from lightkube import Client
+from lightkube.codecs import load_all_yaml
+from lightkube.models.apps_v1 import DeploymentSpec
+from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec
+from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.resources.apps_v1 import Deployment
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+from tests.kube.kwok import tidewise_process, wait_for
+from tidewise.kube.testenv import Cluster
+from tidewise.kube.testenv.cluster import free_ports
+
+ROOT = Path(__file__).resolve().parents[3]
+CRDS = ROOT / "deploy/crds"
+PROMETHEUS = Path("/usr/bin/prometheus")
+IDENTITY = "controllers-under-test"
+
+
+def http_get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except OSError:
+        return 0, ""
+
+
+def apply_crds(kube: Client) -> None:
+    """The CRDs of deploy/crds, applied as a user would, and waited for until established."""
+    kustomization = yaml.safe_load((CRDS / "kustomization.yaml").read_text())
+    for name in kustomization["resources"]:
+        for crd in load_all_yaml((CRDS / name).read_text()):
+            kube.apply(crd, field_manager="tidewise-tests", force=True)
+
+            def established(name: str = crd.metadata.name) -> bool:
+                got = kube.get(CustomResourceDefinition, name)
+                return any(
+                    c.type == "Established" and c.status == "True"
+                    for c in (got.status.conditions or [])
+                )
+
+            wait_for(f"CRD {crd.metadata.name} established", established)
+
+
+def parked_deployment(name: str, replicas: int) -> Deployment:
+    """A Deployment whose pods select a node label nobody has: they stay Pending, so no
+    provisioner buys nodes for them and only ``spec.replicas`` is under test."""
+    labels = {"app": name}
+    spec = PodSpec(
+        containers=[Container(name="main", image="fake")],
+        nodeSelector={"tidewise.io/e2e-parked": "true"},
+    )
+    template = PodTemplateSpec(metadata=ObjectMeta(labels=labels), spec=spec)
+    return Deployment(
+        metadata=ObjectMeta(name=name),
+        spec=DeploymentSpec(
+            replicas=replicas, selector=LabelSelector(matchLabels=labels), template=template
+        ),
+    )
+
+
+@dataclass
+class OperatorProcess:
+    """``tidewise operator`` electing in ``namespace``; the caller may kill and start it."""
+
+    cluster: Cluster
+    namespace: str
+    extra: list[str]
+    port: int = field(default_factory=lambda: free_ports(("operator",))["operator"])
+    stack: ExitStack = field(default_factory=ExitStack)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        options = ["--kubeconfig", str(self.cluster.kubeconfig), "--health-host", "127.0.0.1"]
+        options += ["--health-port", str(self.port), "--lease-namespace", self.namespace]
+        options += ["--identity", IDENTITY, "--lease-duration", "6", "--period", "1"]
+        options += ["--instance-types", "m6i.large", "--boot-delay", "2", *self.extra]
+        log = self.cluster.folder / "logs/controllers-operator.log"
+        self.process = self.stack.enter_context(tidewise_process(log, "operator", *options))
+        wait_for(
+            "the operator leading",
+            lambda: "tidewise_leader 1.0" in self.metrics(),
+            deadline=90,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup; the Lease stays held until it expires or the same identity
+        renews it."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def metrics(self) -> str:
+        return http_get(f"{self.base}/metrics")[1]
+
+    def metric(self, sample: str) -> float:
+        for line in self.metrics().splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+        raise AssertionError(f"no metric {sample}")
+
+
+@dataclass
+class PrometheusServer:
+    url: str
+    gauge: Gauge  # e2e_queue_depth, served by the exporter Prometheus scrapes
+
+    def value(self, query: str) -> float | None:
+        params = urllib.parse.urlencode({"query": query})
+        status, body = http_get(f"{self.url}/api/v1/query?{params}")
+        if status != 200:
+            return None
+        result = json.loads(body)["data"]["result"]
+        return float(result[0]["value"][1]) if result else None
+
+
+@contextmanager
+def running_prometheus(folder: Path) -> Iterator[PrometheusServer]:
+    """Debian's Prometheus (config and data in ``folder``) scraping, every second, a
+    prometheus_client exporter that serves the gauge ``e2e_queue_depth``."""
+    ports = free_ports(("exporter", "prometheus"))
+    registry = CollectorRegistry()
+    gauge = Gauge("e2e_queue_depth", "Jobs waiting, set by the caller.", registry=registry)
+    server, thread = start_http_server(ports["exporter"], "127.0.0.1", registry=registry)
+    target = {"targets": [f"127.0.0.1:{ports['exporter']}"]}
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [{"job_name": "e2e", "static_configs": [target]}],
+    }
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    address = f"127.0.0.1:{ports['prometheus']}"
+    command = [str(PROMETHEUS), f"--config.file={folder / 'prometheus.yml'}"]
+    command += [f"--storage.tsdb.path={folder / 'tsdb'}", f"--web.listen-address={address}"]
+    with open(folder / "prometheus.log", "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=log)
+    try:
+        running = PrometheusServer(f"http://{address}", gauge)
+        gauge.set(0)
+        wait_for("Prometheus scraping", lambda: running.value("e2e_queue_depth") == 0, 60)
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        server.shutdown()
+        thread.join()
+
+
+class ReplicaRecorder:
+    """Every change of a Deployment's ``spec.replicas`` with its wall-clock time (polled
+    every 50 ms, so a change is stamped up to 50 ms late)."""
+
+    def __init__(self, kube: Client, name: str, namespace: str) -> None:
+        self.kube, self.name, self.namespace = kube, name, namespace
+        self.changes: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def current(self) -> int:
+        return self.kube.get(Deployment, self.name, namespace=self.namespace).spec.replicas
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                replicas = self.current()
+            except Exception:  # a slow API server: try again
+                replicas = None
+            at = time.time()
+            if replicas is not None and (not self.changes or self.changes[-1][1] != replicas):
+                self.changes.append((at, replicas))
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> "ReplicaRecorder":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def first_time_at(self, replicas: int, after: float = 0.0) -> float | None:
+        return next((t for t, r in self.changes if r == replicas and t >= after), None)

@@ -1,0 +1,315 @@
+"""The ElasticScaler controller: the combined policy (``tidewise.scaling.elastic``) per object.
+
+Every ``period_s`` (the HPA's sync period) and for each object: read the target's ``/scale``,
+fetch what the policy needs (the target's pods; Prometheus for queries; metrics.k8s.io for
+Resource metrics), ask the policy, write the target when the count changes, and write the
+decision, the rule that set it, the metric values, the behaviour's memory and the conditions
+to ``status``. Errors land in a condition of the object they belong to and never stop the
+pass: ``Ready`` (the spec and the target), ``ScalingActive`` (the metrics).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.core_v1 import Pod
+from lightkube.types import PatchType
+
+from tidewise.kube.controllers.elastic_spec import (
+    ElasticSpec,
+    SpecError,
+    history_from_status,
+    history_to_status,
+    read_spec,
+    resume_times,
+)
+from tidewise.kube.controllers.metrics import ControllerMetrics
+from tidewise.kube.controllers.pods import Usage, epoch, equality_selector, milli, samples
+from tidewise.kube.controllers.prometheus import Prometheus, PrometheusError
+from tidewise.kube.controllers.resources import ElasticScalerResource
+from tidewise.kube.controllers.status import parse_stamp, set_condition, stamp
+from tidewise.kube.controllers.targets import ScaleState, Targets
+from tidewise.scaling.cron import CronScaler
+from tidewise.scaling.elastic import ElasticScaler
+from tidewise.scaling.hpa import HorizontalPodAutoscaler
+from tidewise.scaling.metrics import Metric, MetricKind
+from tidewise.scaling.observation import ServiceObservation
+from tidewise.scaling.replica_calculator import PodSample, ReplicaCalculationError
+
+log = logging.getLogger(__name__)
+
+NAME = "elasticscaler"
+PodMetrics = create_namespaced_resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods")
+
+
+def metric_key(metric: Metric) -> str:
+    return metric.query or f"{metric.kind}/{metric.name}"
+
+
+@dataclass(frozen=True)
+class FetchedMetrics:
+    """A ``MetricsSource`` over what one sync fetched; a failed fetch raises here, so the
+    HPA rules see it as that metric's error."""
+
+    pods_by_resource: Mapping[str | None, tuple[PodSample, ...]]
+    values: Mapping[str, int]
+    problems: Mapping[str, str]
+
+    def pods(self, metric: Metric) -> Sequence[PodSample]:
+        resource = metric.name if metric.kind is MetricKind.RESOURCE else None
+        if resource is not None and metric_key(metric) in self.problems:
+            raise ReplicaCalculationError(self.problems[metric_key(metric)])
+        return self.pods_by_resource.get(resource, ())
+
+    def value(self, metric: Metric) -> int:
+        key = metric_key(metric)
+        if key in self.problems:
+            raise ReplicaCalculationError(self.problems[key])
+        return self.values[key]
+
+
+def build_scaler(spec: ElasticSpec, status: Mapping[str, Any], now: datetime) -> ElasticScaler:
+    """The policy for ``spec``, resuming the behaviour's history and the cron floor that
+    ``status`` recorded."""
+    hpa = HorizontalPodAutoscaler(
+        spec.min_replicas,
+        spec.max_replicas,
+        spec.metrics or (Metric.cpu_utilization(100),),  # unused when not reactive
+        spec.behavior,
+        history=history_from_status(status.get("history")),
+    )
+    cron = None
+    if spec.cron is not None:
+        recorded = status.get("cron") or {}
+        cron = CronScaler(spec.cron)
+        started = parse_stamp(recorded["startedAt"]) if recorded.get("startedAt") else now
+        ran = resume_times(recorded)
+        cron.start(now, {job.name: ran.get(job.name, started) for job in spec.cron.jobs})
+        cron.floor, cron.last_job = recorded.get("floor"), recorded.get("job")
+    predictive = spec.predictive.scaler(now.timestamp()) if spec.predictive else None
+    return ElasticScaler(hpa, predictive, cron, reactive=bool(spec.metrics))
+
+
+@dataclass
+class Tracked:
+    fingerprint: str
+    spec: ElasticSpec | None  # None: the spec is malformed
+    scaler: ElasticScaler | None
+    cron_since: dict[str, str]
+    cron_started: str
+
+
+@dataclass
+class ElasticScalerController:
+    client: AsyncClient
+    metrics: ControllerMetrics
+    prometheus: Prometheus
+    period_s: float = 15.0
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    name: str = NAME
+
+    def __post_init__(self) -> None:
+        self.targets = Targets(self.client)
+        self._tracked: dict[str, Tracked] = {}
+
+    def forget(self) -> None:
+        self._tracked.clear()
+
+    async def sync(self) -> float:
+        objects = [
+            o.to_dict() async for o in self.client.list(ElasticScalerResource, namespace="*")
+        ]
+        self.metrics.objects.labels(controller=NAME).set(len(objects))
+        live = {o["metadata"]["uid"] for o in objects}
+        for uid in set(self._tracked) - live:
+            del self._tracked[uid]
+        for obj in objects:
+            start = time.monotonic()
+            meta = obj["metadata"]
+            try:
+                await self.reconcile(obj)
+            except Exception as error:  # one object must never stop the others
+                self.metrics.errors.labels(controller=NAME, reason=type(error).__name__).inc()
+                log.exception(
+                    "elasticscaler %s/%s: reconcile failed", meta["namespace"], meta["name"]
+                )
+            finally:
+                self.metrics.reconcile_seconds.labels(controller=NAME).observe(
+                    time.monotonic() - start
+                )
+        return self.period_s
+
+    async def reconcile(self, obj: dict[str, Any]) -> None:
+        meta, status = obj["metadata"], obj.get("status") or {}
+        uid, now = meta["uid"], self.clock()
+        conditions = list(status.get("conditions") or [])
+        fingerprint = json.dumps(obj.get("spec") or {}, sort_keys=True)
+        tracked = self._tracked.get(uid)
+        if tracked is None or tracked.fingerprint != fingerprint:
+            try:
+                spec = read_spec(obj)
+                scaler = build_scaler(spec, status, now)
+            except SpecError as error:
+                self.metrics.errors.labels(controller=NAME, reason="InvalidSpec").inc()
+                self._tracked[uid] = Tracked(fingerprint, None, None, {}, stamp(now))
+                conditions = set_condition(
+                    conditions, "Ready", False, "InvalidSpec", str(error), stamp(now)
+                )
+                await self._write(obj, {"conditions": conditions})
+                return
+            recorded = status.get("cron") or {}
+            tracked = self._tracked[uid] = Tracked(
+                fingerprint,
+                spec,
+                scaler,
+                dict(recorded.get("since") or {}),
+                recorded.get("startedAt") or stamp(now),
+            )
+        if tracked.spec is None or tracked.scaler is None:
+            return
+        spec, scaler, namespace = tracked.spec, tracked.scaler, meta["namespace"]
+        try:
+            scale = await self.targets.read(spec.target, namespace)
+        except ApiError as error:
+            self.metrics.errors.labels(controller=NAME, reason="FailedGetScale").inc()
+            message = f"{spec.target.kind} {spec.target.name}: {error.status.message}"
+            conditions = set_condition(
+                conditions, "Ready", False, "FailedGetScale", message, stamp(now)
+            )
+            await self._write(obj, {"conditions": conditions})
+            return
+        source, load = await self._fetch(spec, namespace, scale)
+        if scaler.cron is not None:
+            for firing in scaler.cron.advance(now):
+                tracked.cron_since[firing.job] = stamp(firing.at)
+        obs = ServiceObservation(now.timestamp(), now, scale.replicas, (), load, source)
+        decision = scaler.recommend(obs)
+        update: dict[str, Any] = {}
+        if decision.replicas != scale.replicas:
+            await self.targets.scale(spec.target, namespace, decision.replicas)
+            self.metrics.decisions.labels(controller=NAME, rule=decision.rule).inc()
+            update["lastScaleTime"] = stamp(now)
+            log.info(
+                "elasticscaler %s/%s: %s %d -> %d",
+                namespace,
+                meta["name"],
+                decision.rule,
+                scale.replicas,
+                decision.replicas,
+            )
+        self.metrics.desired_replicas.labels(namespace=namespace, name=meta["name"]).set(
+            decision.replicas
+        )
+        at = stamp(now)
+        conditions = set_condition(conditions, "Ready", True, "Scaling", "target found", at)
+        if source.problems:
+            problems = "; ".join(source.problems.values())
+            self.metrics.errors.labels(controller=NAME, reason="FailedGetMetrics").inc()
+            conditions = set_condition(
+                conditions, "ScalingActive", False, "FailedGetMetrics", problems, at
+            )
+        else:
+            conditions = set_condition(
+                conditions, "ScalingActive", True, "ValidMetricFound", "every metric read", at
+            )
+        update |= {
+            "observedGeneration": meta.get("generation"),
+            "currentReplicas": scale.replicas,
+            "desiredReplicas": decision.replicas,
+            "rule": decision.rule,
+            "message": f"{decision.rule} set {decision.replicas} (was {scale.replicas})",
+            "metrics": [
+                {"name": key, "value": f"{value / 1000:g}"} for key, value in source.values.items()
+            ],
+            "history": history_to_status(scaler.hpa.history),
+            "conditions": conditions,
+        }
+        if scaler.cron is not None:
+            update["cron"] = {
+                "floor": scaler.cron.floor,
+                "job": scaler.cron.last_job,
+                "since": tracked.cron_since,
+                "startedAt": tracked.cron_started,
+            }
+        await self._write(obj, update)
+
+    async def _fetch(
+        self, spec: ElasticSpec, namespace: str, scale: ScaleState
+    ) -> tuple[FetchedMetrics, float | None]:
+        values: dict[str, int] = {}
+        problems: dict[str, str] = {}
+        for metric in spec.metrics:
+            if metric.kind is MetricKind.RESOURCE or metric.kind is MetricKind.PODS:
+                continue
+            key = metric_key(metric)
+            if metric.query is None:
+                problems[key] = (
+                    f"{metric.kind} metric {metric.name}: add metric.query (PromQL); "
+                    "tidewise reads Object and External metrics from Prometheus"
+                )
+                continue
+            try:
+                values[key] = round(
+                    1000 * await self.prometheus.query(metric.query, spec.prometheus_url)
+                )
+            except PrometheusError as error:
+                problems[key] = str(error)
+        load = None
+        if spec.predictive is not None:
+            try:
+                load = await self.prometheus.query(spec.predictive.load_query, spec.prometheus_url)
+            except PrometheusError as error:
+                problems["predictive"] = str(error)
+        pods: dict[str | None, tuple[PodSample, ...]] = {}
+        try:
+            labels = equality_selector(scale.selector) if scale.selector else None
+        except ValueError as error:
+            problems["selector"] = str(error)
+            labels = None
+        if labels is not None:
+            objects = [
+                p.to_dict() async for p in self.client.list(Pod, namespace=namespace, labels=labels)
+            ]
+            pods[None] = samples(objects, None, None)
+            for metric in spec.metrics:
+                if metric.kind is MetricKind.RESOURCE:
+                    try:
+                        usage = await self._usage(namespace, labels, metric.name)
+                    except ApiError as error:
+                        problems[metric_key(metric)] = (
+                            f"resource metric {metric.name}: metrics.k8s.io unavailable "
+                            f"({error.status.message}); install metrics-server"
+                        )
+                        continue
+                    pods[metric.name] = samples(objects, metric.name, usage)
+        elif not scale.selector and any(m.kind is MetricKind.RESOURCE for m in spec.metrics):
+            problems["selector"] = f"{spec.target.kind} {spec.target.name} reports no pod selector"
+        return FetchedMetrics(pods, values, problems), load
+
+    async def _usage(self, namespace: str, labels: dict[str, str], resource: str) -> Usage:
+        usage = {}
+        async for item in self.client.list(PodMetrics, namespace=namespace, labels=labels):
+            raw = item.to_dict()
+            total = sum(milli(c["usage"].get(resource, "0")) for c in raw.get("containers", []))
+            window = float(str(raw.get("window", "60s")).rstrip("s") or 60)
+            usage[raw["metadata"]["name"]] = (total, epoch(raw.get("timestamp")) or 0.0, window)
+        return usage
+
+    async def _write(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        await self.client.patch(
+            ElasticScalerResource.Status,
+            meta["name"],
+            {"status": status},
+            namespace=meta["namespace"],
+            patch_type=PatchType.MERGE,
+        )
