@@ -49,7 +49,7 @@ def not_served(error: HTTPStatusError) -> bool:
     return error.response.status_code == 404
 
 
-def _suspend_patch(kind: str, suspend: bool) -> dict[str, Any]:
+def suspend_patch(kind: str, suspend: bool) -> dict[str, Any]:
     if kind == "PyTorchJob":
         return {"spec": {"runPolicy": {"suspend": suspend}}}
     return {"spec": {"suspend": suspend}}
@@ -105,7 +105,7 @@ class QueueController:
         by_name = {job_key(obj): (kind, obj) for kind, obj in jobs}
         for admit in plan.admit:
             kind, obj = by_name[admit.job]
-            patch = _suspend_patch(obj["kind"], False)
+            patch = suspend_patch(obj["kind"], False)
             admitted = admission_record(now, admit.flavor, admit.binds)
             patch["metadata"] = {"annotations": {ADMITTED: admitted, POSITION: None, REASON: None}}
             await self._patch(kind, obj, patch)
@@ -113,7 +113,7 @@ class QueueController:
             await self._tell(obj, "Admitted", f"every worker fits: started on {nodes_used}")
         for preempt in plan.preempt:
             kind, obj = by_name[preempt.job]
-            patch = _suspend_patch(obj["kind"], True)
+            patch = suspend_patch(obj["kind"], True)
             patch["metadata"] = {"annotations": {ADMITTED: None}}
             await self._patch(kind, obj, patch)
             await self._tell(obj, "Preempted", f"suspended for {preempt.by}: {preempt.reason}")
