@@ -784,11 +784,20 @@ def operator(
     elastic_period: Annotated[
         float, typer.Option(help="Seconds between ElasticScaler syncs (the HPA's period).")
     ] = 15.0,
+    recommend_period: Annotated[
+        float,
+        typer.Option(help="Seconds between ResourceRecommendation usage samples (VPA's 60)."),
+    ] = 60.0,
 ) -> None:
-    """The provisioner and the CronHPA and ElasticScaler controllers as a kopf operator: only
-    the holder of a Lease acts; /healthz and Prometheus /metrics on --health-port
-    (docs/kubernetes.md, docs/controllers.md)."""
-    for option, value in (("--cron-period", cron_period), ("--elastic-period", elastic_period)):
+    """The provisioner and the CronHPA, ElasticScaler and ResourceRecommendation controllers
+    as a kopf operator: only the holder of a Lease acts; /healthz and Prometheus /metrics on
+    --health-port (docs/kubernetes.md, docs/controllers.md)."""
+    periods = (
+        ("--cron-period", cron_period),
+        ("--elastic-period", elastic_period),
+        ("--recommend-period", recommend_period),
+    )
+    for option, value in periods:
         if value <= 0:
             raise fail(f"{option}: a number of seconds > 0")
     import os
@@ -810,7 +819,7 @@ def operator(
         elector = LeaseElector(client, lease_namespace, holder, duration_s=lease_duration)
         return Operator(make(client), elector, period)
 
-    controllers = ControllerSettings(prometheus_url, cron_period, elastic_period)
+    controllers = ControllerSettings(prometheus_url, cron_period, elastic_period, recommend_period)
     run_operator(build, health_host, health_port, kubeconfig is not None, controllers)
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from tidewise.kube.controllers.recommendation import TARGETS
+
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "deploy/operator"
 SOURCES = [
@@ -27,6 +29,10 @@ RESOURCES |= {"CronHpa.Status": "cronhorizontalpodautoscalers/status"}
 RESOURCES |= {"ElasticScalerResource": "elasticscalers"}
 RESOURCES |= {"ElasticScalerResource.Status": "elasticscalers/status"}
 RESOURCES |= {"HorizontalPodAutoscaler": "horizontalpodautoscalers"}
+RESOURCES |= {"ResourceRecommendationResource": "resourcerecommendations"}
+RESOURCES |= {"ResourceRecommendationResource.Status": "resourcerecommendations/status"}
+# a ResourceRecommendation's target (tidewise/kube/controllers/recommendation.py TARGETS)
+WORKLOADS = tuple(f"{kind.lower()}s" for kind in TARGETS)
 # a scale target's /scale: the built-in scalable kinds (tidewise/kube/controllers/resources.py)
 SCALE = ("deployments", "statefulsets", "replicasets", "replicationcontrollers")
 # granted beyond the calls: read access the provisioner's listings imply (get; watch on
@@ -48,6 +54,9 @@ def calls() -> set[tuple[str, str]]:
             verb = VERBS[node.func.attr]
             if name == "target_scale":
                 found |= {(f"{kind}/scale", verb) for kind in SCALE}
+                continue
+            if name == "spec.kind":
+                found |= {(kind, verb) for kind in WORKLOADS}
                 continue
             assert name in RESOURCES, f"{path.name}: client.{node.func.attr}({name}) is unmapped"
             found.add((RESOURCES[name], verb))
@@ -83,7 +92,7 @@ def granted(kind: str) -> set[tuple[str, str]]:
 def test_the_base_holds_what_a_deployment_needs():
     kinds = sorted(d["kind"] for d in documents())
     expected = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role"}
-    crds = ["CustomResourceDefinition"] * 2  # CronHorizontalPodAutoscaler, ElasticScaler
+    crds = ["CustomResourceDefinition"] * 3  # CronHPA, ElasticScaler, ResourceRecommendation
     assert kinds == sorted([*expected, "RoleBinding", "Deployment", *crds])
     (deployment,) = [d for d in documents() if d["kind"] == "Deployment"]
     assert deployment["spec"]["replicas"] == 1

@@ -128,6 +128,7 @@ class OperatorProcess:
 class PrometheusServer:
     url: str
     gauge: Gauge  # e2e_queue_depth, served by the exporter Prometheus scrapes
+    registry: CollectorRegistry  # what the exporter serves: a test may add collectors
 
     def value(self, query: str) -> float | None:
         params = urllib.parse.urlencode({"query": query})
@@ -158,7 +159,7 @@ def running_prometheus(folder: Path) -> Iterator[PrometheusServer]:
     with open(folder / "prometheus.log", "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=log)
     try:
-        running = PrometheusServer(f"http://{address}", gauge)
+        running = PrometheusServer(f"http://{address}", gauge, registry)
         gauge.set(0)
         wait_for("Prometheus scraping", lambda: running.value("e2e_queue_depth") == 0, 60)
         yield running

@@ -1,10 +1,11 @@
 """Controllers for the autoscaling custom resources, run inside ``tidewise operator``.
 
-``CronHorizontalPodAutoscaler`` (the Alibaba CronHPA format, unchanged) and ``ElasticScaler``
-(tidewise's combined policy) each run as a level-triggered loop in the operator process.
-Only the holder of the operator's Lease acts, as for the provisioner: a standby keeps no
-schedule and writes nothing, and a replica that loses the Lease forgets its in-memory state,
-so whoever leads next resumes from the objects' status. docs/controllers.md has the details.
+``CronHorizontalPodAutoscaler`` (the Alibaba CronHPA format, unchanged), ``ElasticScaler``
+(tidewise's combined policy) and ``ResourceRecommendation`` (right-sized requests) each run
+as a level-triggered loop in the operator process. Only the holder of the operator's Lease
+acts, as for the provisioner: a standby keeps no schedule and writes nothing, and a replica
+that loses the Lease forgets its in-memory state, so whoever leads next resumes from the
+objects' status. docs/controllers.md has the details.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tidewise.kube.controllers.cronhpa import CronHpaController
 from tidewise.kube.controllers.elastic import ElasticScalerController
 from tidewise.kube.controllers.metrics import ControllerMetrics
 from tidewise.kube.controllers.prometheus import Prometheus
+from tidewise.kube.controllers.recommendation import RecommendationController
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class ControllerSettings:
     prometheus_url: str | None = None  # default for ElasticScalers that name none
     cron_period_s: float = 1.0  # object re-listing; firings wake the loop on their second
     elastic_period_s: float = 15.0  # the HPA's sync period
+    recommend_period_s: float = 60.0  # VPA's recommender samples once a minute
 
 
 class Controller(Protocol):
@@ -89,6 +92,7 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
         controllers: list[Controller] = [
             CronHpaController(client, metrics, settings.cron_period_s),
             ElasticScalerController(client, metrics, prometheus, settings.elastic_period_s),
+            RecommendationController(client, metrics, prometheus, settings.recommend_period_s),
         ]
         memo.prometheus = prometheus
         memo.controller_tasks = [

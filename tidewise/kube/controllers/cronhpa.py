@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from lightkube import AsyncClient
 from lightkube.types import PatchType
 
 from tidewise.kube.controllers.metrics import ControllerMetrics
+from tidewise.kube.controllers.passes import reconcile_all
 from tidewise.kube.controllers.resources import CronHpa
 from tidewise.kube.controllers.status import parse_stamp, stamp
 from tidewise.kube.controllers.targets import Targets
@@ -103,23 +103,7 @@ class CronHpaController:
 
     async def sync(self) -> float:
         """One pass over every object; the seconds until the next pass is due."""
-        objects = [o.to_dict() async for o in self.client.list(CronHpa, namespace="*")]
-        self.metrics.objects.labels(controller=NAME).set(len(objects))
-        live = {o["metadata"]["uid"] for o in objects}
-        for uid in set(self._tracked) - live:
-            del self._tracked[uid]
-        for obj in objects:
-            start = time.monotonic()
-            try:
-                await self.reconcile(obj)
-            except Exception as error:  # one object must never stop the others
-                self.metrics.errors.labels(controller=NAME, reason=type(error).__name__).inc()
-                meta = obj["metadata"]
-                log.exception("cronhpa %s/%s: reconcile failed", meta["namespace"], meta["name"])
-            finally:
-                self.metrics.reconcile_seconds.labels(controller=NAME).observe(
-                    time.monotonic() - start
-                )
+        await reconcile_all(NAME, CronHpa, self.client, self.metrics, self._tracked, self.reconcile)
         return self._until_next()
 
     def _until_next(self) -> float:

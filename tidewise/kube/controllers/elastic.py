@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +19,6 @@ from typing import Any
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
@@ -33,9 +31,10 @@ from tidewise.kube.controllers.elastic_spec import (
     resume_times,
 )
 from tidewise.kube.controllers.metrics import ControllerMetrics
+from tidewise.kube.controllers.passes import reconcile_all
 from tidewise.kube.controllers.pods import Usage, epoch, equality_selector, milli, samples
 from tidewise.kube.controllers.prometheus import Prometheus, PrometheusError
-from tidewise.kube.controllers.resources import ElasticScalerResource
+from tidewise.kube.controllers.resources import ElasticScalerResource, PodMetrics
 from tidewise.kube.controllers.status import parse_stamp, set_condition, stamp
 from tidewise.kube.controllers.targets import ScaleState, Targets
 from tidewise.scaling.cron import CronScaler
@@ -48,7 +47,6 @@ from tidewise.scaling.replica_calculator import PodSample, ReplicaCalculationErr
 log = logging.getLogger(__name__)
 
 NAME = "elasticscaler"
-PodMetrics = create_namespaced_resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods")
 
 
 def metric_key(metric: Metric) -> str:
@@ -125,27 +123,9 @@ class ElasticScalerController:
         self._tracked.clear()
 
     async def sync(self) -> float:
-        objects = [
-            o.to_dict() async for o in self.client.list(ElasticScalerResource, namespace="*")
-        ]
-        self.metrics.objects.labels(controller=NAME).set(len(objects))
-        live = {o["metadata"]["uid"] for o in objects}
-        for uid in set(self._tracked) - live:
-            del self._tracked[uid]
-        for obj in objects:
-            start = time.monotonic()
-            meta = obj["metadata"]
-            try:
-                await self.reconcile(obj)
-            except Exception as error:  # one object must never stop the others
-                self.metrics.errors.labels(controller=NAME, reason=type(error).__name__).inc()
-                log.exception(
-                    "elasticscaler %s/%s: reconcile failed", meta["namespace"], meta["name"]
-                )
-            finally:
-                self.metrics.reconcile_seconds.labels(controller=NAME).observe(
-                    time.monotonic() - start
-                )
+        await reconcile_all(
+            NAME, ElasticScalerResource, self.client, self.metrics, self._tracked, self.reconcile
+        )
         return self.period_s
 
     async def reconcile(self, obj: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
@@ -24,6 +25,30 @@ class Prometheus:
     _session: aiohttp.ClientSession | None = field(default=None, init=False)
 
     async def query(self, promql: str, url: str | None = None) -> float:
+        data = await self._data(promql, url)
+        if data["resultType"] == "scalar":
+            value = float(data["result"][1])
+        elif data["resultType"] == "vector":
+            if not data["result"]:
+                raise PrometheusError(f"query {promql!r} returned no series")
+            value = sum(float(sample["value"][1]) for sample in data["result"])
+        else:
+            raise PrometheusError(f"query {promql!r}: a {data['resultType']}, not a number")
+        if not math.isfinite(value):
+            raise PrometheusError(f"query {promql!r} returned {value}")
+        return value
+
+    async def vector(
+        self, promql: str, url: str | None = None
+    ) -> list[tuple[dict[str, str], float]]:
+        """Each series' labels and value (NaN and infinities left out)."""
+        data = await self._data(promql, url)
+        if data["resultType"] != "vector":
+            raise PrometheusError(f"query {promql!r}: a {data['resultType']}, not a vector")
+        series = [(s["metric"], float(s["value"][1])) for s in data["result"]]
+        return [(labels, value) for labels, value in series if math.isfinite(value)]
+
+    async def _data(self, promql: str, url: str | None) -> dict[str, Any]:
         base = url or self.default_url
         if not base:
             raise PrometheusError(
@@ -42,18 +67,7 @@ class Prometheus:
             raise PrometheusError(f"query {promql!r}: {base} unreachable ({error})") from None
         if body.get("status") != "success":
             raise PrometheusError(f"query {promql!r}: {body.get('error', 'failed')}")
-        data = body["data"]
-        if data["resultType"] == "scalar":
-            value = float(data["result"][1])
-        elif data["resultType"] == "vector":
-            if not data["result"]:
-                raise PrometheusError(f"query {promql!r} returned no series")
-            value = sum(float(sample["value"][1]) for sample in data["result"])
-        else:
-            raise PrometheusError(f"query {promql!r}: a {data['resultType']}, not a number")
-        if not math.isfinite(value):
-            raise PrometheusError(f"query {promql!r} returned {value}")
-        return value
+        return body["data"]
 
     async def close(self) -> None:
         if self._session is not None:

@@ -1,6 +1,6 @@
 """The API objects the controllers read and write, and a scale target's ``/scale``.
 
-The two custom resources are lightkube generic resources (their CRDs live in deploy/crds).
+The custom resources are lightkube generic resources (their CRDs live in deploy/crds).
 A scale target is named by ``apiVersion``, ``kind`` and ``name``; its ``/scale`` subresource
 is what every autoscaler writes, so any kind that has one can be scaled. The built-in kinds
 are matched on group and kind, whatever the version (CronHPA manifests in the wild still say
@@ -29,6 +29,13 @@ ELASTIC_KIND = "ElasticScaler"
 ElasticScalerResource = create_namespaced_resource(
     *ELASTIC_API_VERSION.split("/"), ELASTIC_KIND, "elasticscalers"
 )
+
+RECOMMENDATION_KIND = "ResourceRecommendation"
+ResourceRecommendationResource = create_namespaced_resource(
+    *ELASTIC_API_VERSION.split("/"), RECOMMENDATION_KIND, "resourcerecommendations"
+)
+# metrics-server's per-pod usage (metrics.k8s.io), read by ElasticScaler and ResourceRecommendation
+PodMetrics = create_namespaced_resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods")
 
 BUILTIN_SCALABLE: dict[tuple[str, str], type[NamespacedResourceG]] = {
     ("apps", "Deployment"): Deployment,
