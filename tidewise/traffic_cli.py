@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from tidewise.fleet.failover import ScaleOptionalDown
 from tidewise.fleet.traffic import ShiftRun, ShiftStatus, TrafficError
@@ -107,12 +109,11 @@ def shift(
     settings = _config(config, adapter, socket, backend, admin_url, upstream)
     if interval_s < 0:
         raise _fail(f"--interval-s: 0 or more seconds (got {interval_s})")
-    urls = {name: c.health_url for name, c in settings.clusters.items()}
-    prober = Prober(urls, settings.failover.timeout_s)
+    prober = Prober(settings.health_urls(), settings.failover.timeout_s)
+    gates = settings.gates()
     try:
         gateway = settings.gateway_for()
         run = ShiftRun.plan(gateway.read_weights(), to, ratio, step)
-        gates = {name: c.gates_green for name, c in settings.clusters.items()}
         run = run_shift(gateway, run, prober, lambda c: gates[c], interval_s, _emit)
     except (ConfigError, TrafficError, GatewayError) as err:
         raise _fail(str(err)) from None
@@ -145,10 +146,9 @@ def watch(
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     end = None if duration_s is None else time.monotonic() + duration_s
-    urls = {name: c.health_url for name, c in settings.clusters.items()}
-    prober = Prober(urls, f.timeout_s)
+    prober = Prober(settings.health_urls(), f.timeout_s)
     capacity = {n: c.capacity for n, c in settings.clusters.items() if c.capacity is not None}
-    gates = {name: c.gates_green for name, c in settings.clusters.items()}
+    gates = settings.gates()
     _emit({"event": "started", "bound_s": settings.bound_s(), "desired": settings.desired()})
     try:
         run_watch(
@@ -169,6 +169,39 @@ def watch(
         pass
     finally:
         prober.close()
+
+
+@traffic_app.command()
+def status(
+    config: ConfigOption,
+    adapter: AdapterOption = None,
+    socket: SocketOption = None,
+    backend: BackendOption = None,
+    admin_url: AdminUrlOption = None,
+    upstream: UpstreamOption = None,
+) -> None:
+    """The traffic model now: each cluster's weight and share at the gateway, health, gates."""
+    settings = _config(config, adapter, socket, backend, admin_url, upstream)
+    prober = Prober(settings.health_urls(), settings.failover.timeout_s)
+    try:
+        model = settings.model(settings.gateway_for().read_weights(), prober())
+    except (ConfigError, GatewayError) as err:
+        raise _fail(str(err)) from None
+    finally:
+        prober.close()
+    table = Table("cluster", "address", "weight", "share", "healthy", "sync gates")
+    share = model.shares()
+    for t in model.targets:
+        gates = "green" if t.gates_green else "pending"
+        table.add_row(
+            t.cluster,
+            t.address,
+            str(t.weight),
+            f"{share[t.cluster]:.0%}",
+            "yes" if t.healthy else "NO",
+            gates,
+        )
+    Console().print(table)
 
 
 @traffic_app.command()

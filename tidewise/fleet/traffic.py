@@ -58,11 +58,6 @@ class TrafficModel:
     def shares(self) -> dict[str, float]:
         return shares(self.weights())
 
-    def with_weights(self, weights: Weights) -> TrafficModel:
-        return TrafficModel(
-            tuple(replace(t, weight=weights.get(t.cluster, t.weight)) for t in self.targets)
-        )
-
 
 def shares(weights: Weights) -> dict[str, float]:
     """Each cluster's fraction of the requests (all 0 when no cluster takes traffic)."""

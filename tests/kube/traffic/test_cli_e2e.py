@@ -169,3 +169,14 @@ def test_watch_fails_over_within_the_bound_and_comes_back_gradually(stand, tmp_p
     series = [e["weights"]["a"] for e in record if e["event"] == "weights"]
     drops = [i for i in range(1, len(series)) if series[i] < series[i - 1]]
     assert len(drops) == 1, f"a's weight went down more than once: {series}"
+
+
+def test_status_shows_the_model_as_the_gateway_and_the_probes_see_it(stand):
+    config = stand.write_config({"a": 100, "b": 0})
+    stand.clusters["b"].stop()
+    done = tidewise("fleet", "status", "-c", str(config))
+    assert done.returncode == 0, done.stderr
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in done.stdout.splitlines()]
+    rows = {row[0]: row[2:] for row in cells if len(row) == 6}
+    assert rows["a"] == ["100", "100%", "yes", "green"]
+    assert rows["b"] == ["0", "0%", "NO", "green"]

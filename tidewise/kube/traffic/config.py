@@ -6,6 +6,7 @@ which address is which cluster. docs/traffic.md shows a complete one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -88,14 +89,20 @@ class FleetTraffic(Strict):
     failover: FailoverSettings = FailoverSettings()
     service: Service = Service()
 
-    def model(self, weights: dict[str, int] | None = None) -> TrafficModel:
-        weights = weights or {}
+    def model(self, weights: Mapping[str, int], healthy: Mapping[str, bool]) -> TrafficModel:
+        """What the gateway carries now (``weights``) with what the probes found."""
         return TrafficModel(
             tuple(
-                Target(name, c.address, weights.get(name, c.weight), gates_green=c.gates_green)
+                Target(name, c.address, weights[name], healthy[name], c.gates_green)
                 for name, c in self.clusters.items()
             )
         )
+
+    def health_urls(self) -> dict[str, str]:
+        return {name: c.health_url for name, c in self.clusters.items()}
+
+    def gates(self) -> dict[str, bool]:
+        return {name: c.gates_green for name, c in self.clusters.items()}
 
     def desired(self) -> dict[str, int]:
         return {name: c.weight for name, c in self.clusters.items()}
