@@ -4,6 +4,7 @@ import pytest
 
 from tidewise.fleet.failover import FailoverPolicy, ScaleOptionalDown
 from tidewise.fleet.traffic import ShiftRun, ShiftStatus
+from tidewise.kube.traffic import GatewayError
 from tidewise.kube.traffic.loop import run_shift, run_watch
 
 
@@ -91,3 +92,35 @@ def test_shift_rolls_back_on_the_gateway_too():
     assert run.status is ShiftStatus.ROLLED_BACK
     assert gateway.applied == [{"b": 10, "a": 90}, {"b": 20, "a": 80}, {"b": 10, "a": 90}]
     assert events[-1]["event"] == "rolled-back" and events[-1]["weights"] == {"b": 10, "a": 90}
+
+
+def test_watch_puts_back_a_drifted_gateway_and_survives_gateway_errors():
+    clock = Clock()
+    gateway = Recorder({"a": 0, "b": 0})
+    events = []
+    reads = {"n": 0}
+
+    def read_weights():
+        reads["n"] += 1
+        if reads["n"] == 1:
+            gateway.weights["a"] = 256  # someone reloaded HAProxy between ticks
+        if reads["n"] == 2:
+            raise GatewayError("HAProxy runtime API at /run/admin.sock: refused")
+        return dict(gateway.weights)
+
+    gateway.read_weights = read_weights
+    run_watch(
+        gateway,
+        FailoverPolicy(),
+        {"a": 50, "b": 50},
+        lambda: {"a": True, "b": True},
+        dict,
+        1.0,
+        events.append,
+        stop=lambda: len(clock.slept) == 4,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert gateway.applied == [{"a": 50, "b": 50}, {"a": 50, "b": 50}]
+    assert [e["event"] for e in events] == ["weights", "drift", "gateway-error", "stopped"]
+    assert events[1]["found"] == {"a": 256, "b": 50}

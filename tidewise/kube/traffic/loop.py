@@ -20,7 +20,7 @@ from tidewise.fleet.failover import (
     shortfalls,
 )
 from tidewise.fleet.traffic import GateCheck, ShiftRun, ShiftStatus, fmt
-from tidewise.kube.traffic import Gateway
+from tidewise.kube.traffic import Gateway, GatewayError
 
 Emit = Callable[[dict[str, Any]], None]
 Probe = Callable[[], Mapping[str, bool]]
@@ -68,14 +68,15 @@ def run_watch(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
-    """Probe on a fixed-rate tick, feed the policy, apply only when the weights change.
+    """Probe on a fixed-rate tick, feed the policy, keep the gateway at what it decides.
 
     Ticks are scheduled from the start (``start + k * interval``), not from the end of the last
-    one, so slow probes do not stretch the failover bound; the gateway is written once at the
-    start (it may carry anything) and then only on a change.
+    one, so slow probes do not stretch the failover bound. A change of decision is applied at
+    once; otherwise the gateway is read and put back if it drifted (a reload, a hand edit), so
+    the loop is level-triggered. A gateway error is reported and retried on the next tick.
     """
     state: dict[str, ClusterHealth] = {}
-    applied: dict[str, int] | None = None
+    decided: dict[str, int] | None = None
     short: dict[str, Shortfall] = {}
     start = clock()
     tick = 0
@@ -83,30 +84,36 @@ def run_watch(
         health = check()
         state = policy.observe(state, health, gates())
         weights = effective_weights(desired, state)
-        if weights != applied:
-            gateway.apply(weights)
-            applied = weights
-            emit(
-                {
-                    "event": "weights",
-                    "t": clock() - start,
-                    "weights": weights,
-                    "healthy": dict(health),
-                    "admitted": {c: h.admitted for c, h in state.items()},
-                }
-            )
-            if hook is not None:
-                now_short = shortfalls(weights, capacity or {})
-                for action in degradation(short, now_short, hook):
-                    emit(
-                        {
-                            "event": "degrade",
-                            "cluster": action.cluster,
-                            "workload": action.workload,
-                            "replicas": action.replicas,
-                        }
-                    )
-                short = now_short
+        try:
+            if weights != decided:
+                emit(
+                    {
+                        "event": "weights",
+                        "t": clock() - start,
+                        "weights": weights,
+                        "healthy": dict(health),
+                        "admitted": {c: h.admitted for c, h in state.items()},
+                    }
+                )
+                decided = weights
+                gateway.apply(weights)
+                if hook is not None:
+                    now_short = shortfalls(weights, capacity or {})
+                    for action in degradation(short, now_short, hook):
+                        emit(
+                            {
+                                "event": "degrade",
+                                "cluster": action.cluster,
+                                "workload": action.workload,
+                                "replicas": action.replicas,
+                            }
+                        )
+                    short = now_short
+            elif (found := gateway.read_weights()) != weights:
+                emit({"event": "drift", "t": clock() - start, "found": found, "weights": weights})
+                gateway.apply(weights)
+        except GatewayError as err:
+            emit({"event": "gateway-error", "t": clock() - start, "error": str(err)})
         tick += 1
         sleep(max(0.0, start + tick * interval_s - clock()))
-    emit({"event": "stopped", "weights": applied or {}, "summary": fmt(applied or {})})
+    emit({"event": "stopped", "weights": decided or {}, "summary": fmt(decided or {})})
