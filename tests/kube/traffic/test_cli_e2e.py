@@ -15,6 +15,7 @@ import yaml
 
 from tests.kube.traffic.stand import BACKEND, measure_split
 from tidewise.fleet.failover import FailoverPolicy, failover_bound_s
+from tidewise.kube.traffic.config import load
 from tidewise.kube.traffic.haproxy import HAProxyRuntime
 
 pytestmark = pytest.mark.e2e
@@ -119,7 +120,9 @@ def wait_for_weights(
 
 def test_watch_fails_over_within_the_bound_and_comes_back_gradually(stand, tmp_path):
     config = stand.write_config({"a": 50, "b": 50}, **FAILOVER)
-    bound = failover_bound_s(FAILOVER["interval_s"], FAILOVER["fall"], FAILOVER["timeout_s"], 0.5)
+    bound = load(config).bound_s()
+    # 3 x 0.5 s + 0.25 s probe + two set-weight calls of at most 0.5 s each
+    assert bound == pytest.approx(failover_bound_s(0.5, 3, 0.25, 2 * 0.5))
     policy = FailoverPolicy(FAILOVER["fall"], FAILOVER["rise"], FAILOVER["step"], 2)
     log = tmp_path / "watch.jsonl"
     with open(log, "w") as out:

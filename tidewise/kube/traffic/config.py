@@ -108,8 +108,12 @@ class FleetTraffic(Strict):
         return {name: c.weight for name, c in self.clusters.items()}
 
     def bound_s(self) -> float:
+        """The failover bound for this file: one apply is one gateway call per cluster
+        (HAProxy ``set server``, Kong ``PATCH``) plus, for Kong, the target list before them,
+        each within the gateway timeout."""
         f = self.failover
-        return failover_bound_s(f.interval_s, f.fall, f.timeout_s, self.gateway.timeout_s)
+        calls = len(self.clusters) + (self.gateway.adapter == "kong")
+        return failover_bound_s(f.interval_s, f.fall, f.timeout_s, calls * self.gateway.timeout_s)
 
     def gateway_for(self) -> Gateway:
         g = self.gateway
