@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from lightkube import Client, KubeConfig
 from rich.console import Console
 from rich.table import Table
 
@@ -25,6 +26,7 @@ from tidewise.fleet.traffic import ShiftRun, ShiftStatus, TrafficError
 from tidewise.kube.traffic import GatewayError
 from tidewise.kube.traffic.config import ConfigError, FleetTraffic, load
 from tidewise.kube.traffic.deck import render_deck
+from tidewise.kube.traffic.degrade import DeploymentScaler
 from tidewise.kube.traffic.loop import run_shift, run_watch
 from tidewise.kube.traffic.probe import Prober
 from tidewise.report.files import write_atomically
@@ -162,6 +164,7 @@ def watch(
             stop=lambda: stopping.is_set() or (end is not None and time.monotonic() >= end),
             capacity=capacity,
             hook=ScaleOptionalDown({n: c.optional for n, c in settings.clusters.items()}),
+            degrade=_scaler(settings),
         )
     except (ConfigError, TrafficError, GatewayError) as err:
         raise _fail(str(err)) from None
@@ -169,6 +172,22 @@ def watch(
         pass
     finally:
         prober.close()
+
+
+def _scaler(settings: FleetTraffic) -> DeploymentScaler | None:
+    """Clients for the clusters that name a kubeconfig; none at all: decisions only reported."""
+    kubeconfigs = {n: c.kubeconfig for n, c in settings.clusters.items() if c.kubeconfig}
+    if not kubeconfigs:
+        return None
+    for name, path in kubeconfigs.items():
+        if not path.is_file():
+            raise _fail(f"clusters.{name}.kubeconfig: {path} does not exist")
+    return DeploymentScaler(
+        {
+            n: Client(KubeConfig.from_file(p), field_manager="tidewise-fleet")
+            for n, p in kubeconfigs.items()
+        }
+    )
 
 
 @traffic_app.command()

@@ -18,13 +18,18 @@ class Stand:
             folder, {n: (c.address, initial[n]) for n, c in self.clusters.items()}
         )
 
-    def write_config(self, weights: dict[str, int], **failover: float) -> Path:
+    def write_config(
+        self, weights: dict[str, int], extra: dict[str, dict] | None = None, **failover: float
+    ) -> Path:
+        """The file for this stand; ``extra`` adds fields per cluster."""
+        extra = extra or {}
         document = {
             "clusters": {
                 n: {
                     "address": c.address,
                     "health_url": f"http://{c.address}/healthz",
                     "weight": weights[n],
+                    **extra.get(n, {}),
                 }
                 for n, c in self.clusters.items()
             },

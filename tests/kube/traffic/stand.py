@@ -19,6 +19,8 @@ from tidewise.kube.traffic import GatewayError
 from tidewise.kube.traffic.haproxy import HAProxyRuntime
 
 BACKEND = "clusters"
+# a fast failover for the end-to-end runs: out after 3 x 0.5 s, back in 4.5 s
+FAILOVER = {"interval_s": 0.5, "timeout_s": 0.25, "fall": 3, "rise": 3, "step": 25, "step_every": 2}
 
 
 def free_port() -> int:

@@ -13,14 +13,13 @@ from itertools import pairwise
 import pytest
 import yaml
 
-from tests.kube.traffic.stand import BACKEND, measure_split
+from tests.kube.traffic.stand import BACKEND, FAILOVER, measure_split
 from tidewise.fleet.failover import FailoverPolicy, failover_bound_s
 from tidewise.kube.traffic.config import load
 from tidewise.kube.traffic.haproxy import HAProxyRuntime
 
 pytestmark = pytest.mark.e2e
 REQUESTS = 1000
-FAILOVER = {"interval_s": 0.5, "timeout_s": 0.25, "fall": 3, "rise": 3, "step": 25, "step_every": 2}
 
 
 def tidewise(*args: str) -> subprocess.CompletedProcess[str]:

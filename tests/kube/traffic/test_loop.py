@@ -2,9 +2,10 @@
 
 import pytest
 
-from tidewise.fleet.failover import FailoverPolicy, ScaleOptionalDown
+from tidewise.fleet.failover import FailoverPolicy, ScaleOnCluster, ScaleOptionalDown
 from tidewise.fleet.traffic import ShiftRun, ShiftStatus
 from tidewise.kube.traffic import GatewayError
+from tidewise.kube.traffic.degrade import DegradeError
 from tidewise.kube.traffic.loop import run_shift, run_watch
 
 
@@ -42,6 +43,13 @@ def test_watch_applies_only_changes_degrades_the_survivor_and_keeps_a_fixed_rate
     clock = Clock()
     gateway = Recorder({"a": 0, "b": 0})
     events = []
+    carried_out = []
+
+    def degrade(action):
+        if action.replicas == 0:
+            carried_out.append(action)
+        else:
+            raise DegradeError("b: web/recommend: scale to 3: connection refused")
 
     def check():
         clock.now += 0.3  # a slow probe must not stretch the tick
@@ -58,6 +66,7 @@ def test_watch_applies_only_changes_degrades_the_survivor_and_keeps_a_fixed_rate
         stop=lambda: len(clock.slept) == len(script),
         capacity={"b": 0.6},
         hook=ScaleOptionalDown({"b": {"web/recommend": 3}}),
+        degrade=degrade,
         clock=clock,
         sleep=clock.sleep,
     )
@@ -70,11 +79,14 @@ def test_watch_applies_only_changes_degrades_the_survivor_and_keeps_a_fixed_rate
     assert clock.slept == pytest.approx([0.7] * len(script))
     kinds = [e["event"] for e in events]
     assert kinds == ["weights", "weights", "degrade", "weights", "weights", "degrade", "stopped"]
-    degrade = [e for e in events if e["event"] == "degrade"]
-    assert [(e["workload"], e["replicas"]) for e in degrade] == [
+    reported = [e for e in events if e["event"] == "degrade"]
+    assert [(e["workload"], e["replicas"]) for e in reported] == [
         ("web/recommend", 0),
         ("web/recommend", 3),
     ]
+    assert carried_out == [ScaleOnCluster("b", "web/recommend", 0)]
+    assert reported[0]["applied"] is True
+    assert "connection refused" in reported[1]["error"]
 
 
 def test_shift_rolls_back_on_the_gateway_too():

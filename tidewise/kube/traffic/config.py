@@ -36,7 +36,8 @@ class Cluster(Strict):
     server: str | None = None  # HAProxy server name (default: the cluster's name)
     capacity: float | None = Field(default=None, gt=0, le=1)  # share of all traffic it carries
     gates_green: bool = True  # replace with the fleet sync's verdict when it is wired in
-    optional: dict[str, int] = {}  # workload -> usual replicas, scaled to 0 when short
+    optional: dict[str, int] = {}  # namespace/deployment -> usual replicas, 0 when short
+    kubeconfig: Path | None = None  # where to scale ``optional`` (none: only reported)
 
     @field_validator("address")
     @classmethod

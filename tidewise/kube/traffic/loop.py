@@ -14,6 +14,7 @@ from tidewise.fleet.failover import (
     ClusterHealth,
     DegradationHook,
     FailoverPolicy,
+    ScaleOnCluster,
     Shortfall,
     degradation,
     effective_weights,
@@ -21,6 +22,7 @@ from tidewise.fleet.failover import (
 )
 from tidewise.fleet.traffic import GateCheck, ShiftRun, ShiftStatus, fmt
 from tidewise.kube.traffic import Gateway, GatewayError
+from tidewise.kube.traffic.degrade import DegradeError
 
 Emit = Callable[[dict[str, Any]], None]
 Probe = Callable[[], Mapping[str, bool]]
@@ -65,6 +67,7 @@ def run_watch(
     stop: Callable[[], bool],
     capacity: Mapping[str, float] | None = None,
     hook: DegradationHook | None = None,
+    degrade: Callable[[ScaleOnCluster], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
@@ -74,6 +77,8 @@ def run_watch(
     one, so slow probes do not stretch the failover bound. A change of decision is applied at
     once; otherwise the gateway is read and put back if it drifted (a reload, a hand edit), so
     the loop is level-triggered. A gateway error is reported and retried on the next tick.
+    The hook's decisions are reported and, given ``degrade``, carried out (once: a failure is
+    reported, not retried).
     """
     state: dict[str, ClusterHealth] = {}
     decided: dict[str, int] | None = None
@@ -100,14 +105,7 @@ def run_watch(
                 if hook is not None:
                     now_short = shortfalls(weights, capacity or {})
                     for action in degradation(short, now_short, hook):
-                        emit(
-                            {
-                                "event": "degrade",
-                                "cluster": action.cluster,
-                                "workload": action.workload,
-                                "replicas": action.replicas,
-                            }
-                        )
+                        _degrade(action, degrade, emit)
                     short = now_short
             elif (found := gateway.read_weights()) != weights:
                 emit({"event": "drift", "t": clock() - start, "found": found, "weights": weights})
@@ -117,3 +115,21 @@ def run_watch(
         tick += 1
         sleep(max(0.0, start + tick * interval_s - clock()))
     emit({"event": "stopped", "weights": decided or {}, "summary": fmt(decided or {})})
+
+
+def _degrade(
+    action: ScaleOnCluster, degrade: Callable[[ScaleOnCluster], None] | None, emit: Emit
+) -> None:
+    event = {
+        "event": "degrade",
+        "cluster": action.cluster,
+        "workload": action.workload,
+        "replicas": action.replicas,
+    }
+    if degrade is not None:
+        try:
+            degrade(action)
+            event["applied"] = True
+        except DegradeError as err:
+            event["error"] = str(err)
+    emit(event)
