@@ -151,10 +151,15 @@ def watch(
     prober = Prober(settings.health_urls(), f.timeout_s)
     capacity = {n: c.capacity for n, c in settings.clusters.items() if c.capacity is not None}
     gates = settings.gates()
+    scaler = _scaler(settings)
+    try:
+        gateway = settings.gateway_for()
+    except ConfigError as err:
+        raise _fail(str(err)) from None
     _emit({"event": "started", "bound_s": settings.bound_s(), "desired": settings.desired()})
     try:
         run_watch(
-            settings.gateway_for(),
+            gateway,
             f.policy(),
             settings.desired(),
             prober,
@@ -164,10 +169,8 @@ def watch(
             stop=lambda: stopping.is_set() or (end is not None and time.monotonic() >= end),
             capacity=capacity,
             hook=ScaleOptionalDown({n: c.optional for n, c in settings.clusters.items()}),
-            degrade=_scaler(settings),
+            degrade=scaler,
         )
-    except (ConfigError, TrafficError, GatewayError) as err:
-        raise _fail(str(err)) from None
     except KeyboardInterrupt:
         pass
     finally:
@@ -176,7 +179,9 @@ def watch(
 
 def _scaler(settings: FleetTraffic) -> DeploymentScaler | None:
     """Clients for the clusters that name a kubeconfig; none at all: decisions only reported."""
-    kubeconfigs = {n: c.kubeconfig for n, c in settings.clusters.items() if c.kubeconfig}
+    kubeconfigs = {
+        n: c.kubeconfig.expanduser() for n, c in settings.clusters.items() if c.kubeconfig
+    }
     if not kubeconfigs:
         return None
     for name, path in kubeconfigs.items():

@@ -57,3 +57,12 @@ def test_bad_input_is_one_line_naming_the_field(tmp_path, document, args, says):
 def test_a_missing_file_says_so(tmp_path):
     result = CliRunner().invoke(app, ["fleet", "deck", "-c", str(tmp_path / "none.yaml")])
     assert result.exit_code == 2 and "--config:" in result.output
+
+
+def test_a_missing_kubeconfig_is_named_before_the_watch_starts(tmp_path):
+    document = {
+        **with_cluster(kubeconfig=str(tmp_path / "none.yaml")),
+        "failover": {"interval_s": 1, "timeout_s": 0.5},
+    }
+    result = run(tmp_path, document, "watch", "--duration-s", "0")
+    assert result.exit_code == 2 and "clusters.a.kubeconfig" in result.output
