@@ -3,8 +3,11 @@
 import asyncio
 
 import pytest
+import yaml
 from aiohttp import web
+from typer.testing import CliRunner
 
+from tidewise.cli import app
 from tidewise.kube.traffic import GatewayError
 from tidewise.kube.traffic.kong import KongAdmin, KongGateway
 
@@ -46,6 +49,10 @@ class FakeKong:
         targets[target] = body["weight"]  # PATCH
         return web.json_response({"target": target, "weight": body["weight"]})
 
+    async def healthz(self, request: web.Request) -> web.Response:
+        """The clusters' health URL (both clusters answer here)."""
+        return web.json_response({"ok": True})
+
     async def health(self, request: web.Request) -> web.Response:
         self.calls.append((request.method, request.raw_path, None))
         data = [
@@ -63,6 +70,7 @@ def with_kong(scenario):
         app.router.add_route("*", "/upstreams/{upstream}/targets", kong.handle)
         app.router.add_route("*", "/upstreams/{upstream}/targets/{target}", kong.handle)
         app.router.add_get("/upstreams/{upstream}/health", kong.health)
+        app.router.add_get("/healthz", kong.healthz)
         runner = web.AppRunner(app)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -110,3 +118,26 @@ def test_kong_errors_name_the_call_and_its_answer():
     with_kong(scenario)
     with pytest.raises(GatewayError, match=r"Kong Admin API at http://127\.0\.0\.1:9"):
         KongAdmin("http://127.0.0.1:9", timeout_s=2).targets("app")
+
+
+def test_fleet_shift_through_kong_patches_weight_step_by_step(tmp_path):
+    def scenario(url, kong):
+        kong.targets["app"] = {TARGETS["a"]: 100, TARGETS["b"]: 0}
+        clusters = {
+            c: {"address": address, "health_url": f"{url}/healthz"}
+            for c, address in TARGETS.items()
+        }
+        config = tmp_path / "fleet.yaml"
+        config.write_text(yaml.safe_dump({"clusters": clusters}))
+        args = ["fleet", "shift", "-c", str(config), "--to", "b", "--ratio", "30"]
+        args += ["--interval-s", "0", "--adapter", "kong", "--admin-url", url, "--upstream", "app"]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        patches = [
+            (path.rsplit("/", 1)[1], body["weight"]) for m, path, body in kong.calls if m == "PATCH"
+        ]
+        a, b = TARGETS["a"], TARGETS["b"]
+        assert patches == [(a, 90), (b, 10), (a, 80), (b, 20), (a, 70), (b, 30)]
+        assert kong.targets["app"] == {a: 70, b: 30}
+
+    with_kong(scenario)
