@@ -89,29 +89,31 @@ def run_watch(
         health = check()
         state = policy.observe(state, health, gates())
         weights = effective_weights(desired, state)
+        changed = weights != decided
+        if changed:
+            emit(
+                {
+                    "event": "weights",
+                    "t": clock() - start,
+                    "weights": weights,
+                    "healthy": dict(health),
+                    "admitted": {c: h.admitted for c, h in state.items()},
+                }
+            )
+            decided = weights
         try:
-            if weights != decided:
-                emit(
-                    {
-                        "event": "weights",
-                        "t": clock() - start,
-                        "weights": weights,
-                        "healthy": dict(health),
-                        "admitted": {c: h.admitted for c, h in state.items()},
-                    }
-                )
-                decided = weights
+            if changed:
                 gateway.apply(weights)
-                if hook is not None:
-                    now_short = shortfalls(weights, capacity or {})
-                    for action in degradation(short, now_short, hook):
-                        _degrade(action, degrade, emit)
-                    short = now_short
             elif (found := gateway.read_weights()) != weights:
                 emit({"event": "drift", "t": clock() - start, "found": found, "weights": weights})
                 gateway.apply(weights)
         except GatewayError as err:
             emit({"event": "gateway-error", "t": clock() - start, "error": str(err)})
+        if changed and hook is not None:
+            now_short = shortfalls(weights, capacity or {})
+            for action in degradation(short, now_short, hook):
+                _degrade(action, degrade, emit)
+            short = now_short
         tick += 1
         sleep(max(0.0, start + tick * interval_s - clock()))
     emit({"event": "stopped", "weights": decided or {}, "summary": fmt(decided or {})})
