@@ -23,6 +23,7 @@ from tidewise.job_cli import job_app, queue_app
 from tidewise.sim.policies import POLICIES
 from tidewise.sim.runner import attribution, prepare, run
 from tidewise.sim.scenario import ScenarioError, load_scenario
+from tidewise.traffic_cli import traffic_app
 
 if TYPE_CHECKING:
     from lightkube import AsyncClient, KubeConfig
@@ -536,7 +537,7 @@ def queue_bench(
 
 app.add_typer(job_app, name="job")
 app.add_typer(queue_app, name="queue")
-app.add_typer(queue_app, name="queue")
+app.add_typer(traffic_app, name="fleet")
 
 
 @app.command()

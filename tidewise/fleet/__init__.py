@@ -1,0 +1,1 @@
+"""Several clusters as one fleet: pure planning of replication, traffic weights and failover."""
