@@ -76,8 +76,10 @@ class Selection:
         ref = ref_of(manifest)
         if self.kinds and ref.kind not in self.kinds:
             return False
-        if self.namespaces and (ref.namespace or ref.name) not in self.namespaces:
-            # a Namespace object is selected by its own name
+        # a Namespace is selected by its own name; other cluster-scoped objects (CRDs,
+        # ClusterRoles) only come when their kind is asked for, so no namespace filters them
+        home = ref.name if ref.kind == "Namespace" else ref.namespace
+        if self.namespaces and home and home not in self.namespaces:
             return False
         if ref.kind == "Namespace" and self.labels:
             return True  # the namespace is the home of what matched, not a workload to match
