@@ -137,6 +137,7 @@ def make_plan(
 ) -> Plan:
     """Read the selection from the source and plan it (no change anywhere yet)."""
     import httpx2
+    from lightkube import ApiError
 
     from tidewise.kube.fleet_read import read_selection
 
@@ -151,6 +152,8 @@ def make_plan(
             objects = list(read_selection(source, selection))
         except httpx2.TransportError as error:
             raise _fail(f"--source: cannot reach its API server ({error})") from None
+        except ApiError as error:
+            raise _fail(f"--source: the API server refused to list ({error})") from None
         plan = build_plan(objects, selection, changes, timeout_s, retries)
     if not plan.steps:
         raise _fail("nothing selected: check --namespace, --selector and --kinds")
@@ -239,10 +242,16 @@ def fleet_sync(
 
     if not run_file.parent.is_dir():
         raise _fail(f"--run-file: folder {run_file.parent} does not exist")
+    started = time.monotonic()
     source_client = client_for("--source", source)
     plan = make_plan(source_client, namespace, selector, kinds, transform, timeout, retries)
     console = Console(stderr=True)
-    started = time.monotonic()
+    planned = time.monotonic()
+    console.print(
+        f"plan {plan.fingerprint()}: {len(plan.steps)} steps, read and planned in "
+        f"{planned - started:.1f} s",
+        highlight=False,
+    )
     total = len(plan.steps)
     index = {step.id: i for i, step in enumerate(plan.steps, start=1)}
     counts = {"done": 0, "skip": 0}
@@ -263,6 +272,6 @@ def fleet_sync(
         Sync(plan, clusters, run_file, progress, api_deadline).run()
     console.print(
         f"synced: {counts['done']} steps done now, {counts['skip']} done before, in "
-        f"{time.monotonic() - started:.1f} s; record in {run_file}",
+        f"{time.monotonic() - planned:.1f} s; record in {run_file}",
         highlight=False,
     )

@@ -122,7 +122,10 @@ class Sync:
                 self._call(step, "apply", lambda: self._apply(client, step))
             last = self._wait(client, step)
             if last.ready:
-                return f"{step.action.value}ed; {step.gate.kind.value}: {last.detail}"
+                verb = "applied" if step.action == Action.APPLY else "waited"
+                if step.gate.kind == GateKind.EXISTS:
+                    return verb
+                return f"{verb}; {step.gate.kind.value}: {last.detail}"
             if attempt < step.gate.retries:
                 self.progress("retry", step, last.detail)
         raise SyncError(
@@ -171,6 +174,11 @@ class Sync:
             tries += 1
             try:
                 return action()
+            except LoadResourceError as error:
+                raise SyncError(
+                    f"step {step.id}: the {step.cluster.value} cluster does not serve this kind "
+                    f"({error}); add its CustomResourceDefinition to the sync (--kinds) first"
+                ) from error
             except (httpx2.TransportError, ApiError) as error:
                 if not transient(error):
                     raise SyncError(f"step {step.id}: {what} refused: {error}") from error
