@@ -3,6 +3,11 @@
 from typing import Any
 
 NS = "shop"
+# db mounts its claim and its settings: edges the planner must find by itself
+DB_VOLUMES = [
+    {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
+    {"name": "conf", "configMap": {"name": "settings"}},
+]
 
 
 def obj(kind: str, name: str, namespace: str = NS, **rest: Any) -> dict[str, Any]:
@@ -43,10 +48,7 @@ def shop() -> list[dict[str, Any]]:
         workload(
             "Deployment",
             "db",
-            volumes=[
-                {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
-                {"name": "conf", "configMap": {"name": "settings"}},
-            ],
+            volumes=DB_VOLUMES,
         ),
         obj("Service", "api", spec={"clusterIP": "10.96.0.7", "ports": [{"port": 80}]}),
         obj("PersistentVolumeClaim", "data", spec={"storageClassName": "local-a"}),

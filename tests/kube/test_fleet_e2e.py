@@ -14,11 +14,15 @@ from typing import Any
 
 import pytest
 import yaml
-from lightkube import Client, KubeConfig
+from lightkube import ApiError, Client, KubeConfig
 from lightkube.codecs import from_dict
+from lightkube.core.exceptions import LoadResourceError
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node, PersistentVolume, PersistentVolumeClaim
+from lightkube.types import PatchType
 
+from tests.fleet.app import DB_VOLUMES
 from tests.kube.conftest import progress
 from tests.kube.kwok import TOLERATE_FAKE, condition, fake_node, tidewise_process, wait_for
 from tests.test_cli import tidewise
@@ -88,12 +92,16 @@ def workload(kind: str, name: str, depends_on: str = "", **pod: Any) -> dict[str
     return {"apiVersion": api, "kind": kind, "metadata": meta, "spec": spec}
 
 
+def core(kind: str, name: str, **fields: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}, **fields}
+
+
 def application(namespace: str) -> list[dict[str, Any]]:
     """A dozen objects: identity, RBAC, configuration, a claim, services, two Deployments (api
     declared to need db), a Job that needs db on both clusters."""
     rbac = "rbac.authorization.k8s.io"
     objects = [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "shop"}},
+        core("ServiceAccount", "shop"),
         {
             "apiVersion": f"{rbac}/v1",
             "kind": "Role",
@@ -107,24 +115,9 @@ def application(namespace: str) -> list[dict[str, Any]]:
             "roleRef": {"apiGroup": rbac, "kind": "Role", "name": "reader"},
             "subjects": [{"kind": "ServiceAccount", "name": "shop", "namespace": namespace}],
         },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "settings"},
-            "data": {"a": "1"},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "api-env"},
-            "data": {"b": "2"},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "creds"},
-            "stringData": {"pw": "x"},
-        },
+        core("ConfigMap", "settings", data={"a": "1"}),
+        core("ConfigMap", "api-env", data={"b": "2"}),
+        core("Secret", "creds", stringData={"pw": "x"}),
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
@@ -147,10 +140,7 @@ def application(namespace: str) -> list[dict[str, Any]]:
         workload(
             "Deployment",
             "db",
-            volumes=[
-                {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
-                {"name": "conf", "configMap": {"name": "settings"}},
-            ],
+            volumes=DB_VOLUMES,
         ),
         workload(
             "Deployment",
@@ -417,3 +407,93 @@ def test_plan_prints_the_order_and_what_the_target_has(replication, cluster):
     )
     assert table.returncode == 0, table.stderr
     assert "replication plan" in table.stdout and "available" in table.stdout
+
+
+def widget_crd() -> dict[str, Any]:
+    schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.fleet.tidewise.io", "labels": {"app": "widgets"}},
+        "spec": {
+            "group": "fleet.tidewise.io",
+            "scope": "Namespaced",
+            "names": {"kind": "Widget", "plural": "widgets", "singular": "widget"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }
+
+
+def test_a_custom_resource_waits_for_its_crd_and_its_ready_condition(
+    replication, cluster, cluster_b, tmp_path
+):
+    """The CRD goes first (gate: Established), the Widget's step holds until something on B
+    (here the test, standing for its controller) sets its condition Ready."""
+    source, target = replication.source, replication.target
+    namespace = f"widgets-{uuid.uuid4().hex[:6]}"
+    widget = {
+        "apiVersion": "fleet.tidewise.io/v1",
+        "kind": "Widget",
+        "metadata": {
+            "name": "w",
+            "namespace": namespace,
+            "labels": {"app": "widgets"},
+            "annotations": {"tidewise.io/ready-condition": "Ready"},
+        },
+        "spec": {"size": 3},
+    }
+    namespace_manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    for manifest in (widget_crd(), namespace_manifest):
+        source.apply(resource_for_manifest(source, manifest).from_dict(manifest), force=True)
+    wait_for(
+        "the Widget CRD established on A",
+        lambda: (
+            source.get(CustomResourceDefinition, "widgets.fleet.tidewise.io").status.conditions
+            is not None
+        ),
+    )
+    wait_for("Widgets served on A", lambda: _applied(source, widget))
+    run_file = tmp_path / "widgets.json"
+    args = ("--source", str(cluster.kubeconfig), "--target", str(cluster_b.kubeconfig))
+    kinds = "CustomResourceDefinition,Namespace,Widget"
+    args += ("-n", namespace, "-l", "app=widgets", "--kinds", kinds)
+    args += ("--run-file", str(run_file), "--timeout", "120")
+    step = f"Widget/{namespace}/w"
+    with tidewise_process(tmp_path / "sync.log", "fleet", "sync", *args) as process:
+        wait_for(
+            "the Widget's gate",
+            lambda: run_file.exists() and record(run_file)[step]["status"] == "running",
+            SYNC_DEADLINE,
+        )
+        time.sleep(2)
+        assert process.poll() is None and record(run_file)[step]["status"] == "running"
+        ready_at = time.time()
+        resource = resource_for_manifest(target, widget)
+        status = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+        target.patch(resource.Status, "w", status, namespace=namespace, patch_type=PatchType.MERGE)
+        assert process.wait(timeout=SYNC_DEADLINE) == 0, (tmp_path / "sync.log").read_text()
+    steps = record(run_file)
+    assert list(steps) == [
+        "CustomResourceDefinition/widgets.fleet.tidewise.io",
+        f"Namespace/{namespace}",
+        step,
+    ]
+    assert steps[step]["ended"] >= ready_at
+    assert steps[step]["result"] == "applied; condition: Ready=True"
+
+
+def _applied(kube: Client, manifest: dict[str, Any]) -> bool:
+    """Apply ``manifest``; False while its kind is not served yet (a CRD just created)."""
+    try:
+        kube.apply(resource_for_manifest(kube, manifest).from_dict(manifest), force=True)
+    except (ApiError, LoadResourceError):
+        return False
+    return True
