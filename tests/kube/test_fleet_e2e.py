@@ -17,7 +17,6 @@ import yaml
 from lightkube import ApiError, Client, KubeConfig
 from lightkube.codecs import from_dict
 from lightkube.core.exceptions import LoadResourceError
-from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node, PersistentVolume, PersistentVolumeClaim
 from lightkube.types import PatchType
@@ -432,42 +431,54 @@ def widget_crd() -> dict[str, Any]:
     }
 
 
-def test_a_custom_resource_waits_for_its_crd_and_its_ready_condition(
-    replication, cluster, cluster_b, tmp_path
-):
-    """The CRD goes first (gate: Established), the Widget's step holds until something on B
-    (here the test, standing for its controller) sets its condition Ready."""
-    source, target = replication.source, replication.target
+def widgets_on_a(source: Client) -> tuple[str, dict[str, Any]]:
+    """A namespace on A holding a ConfigMap and a Widget whose gate is its Ready condition."""
     namespace = f"widgets-{uuid.uuid4().hex[:6]}"
+    labelled = {"labels": {"app": "widgets"}}
     widget = {
         "apiVersion": "fleet.tidewise.io/v1",
         "kind": "Widget",
         "metadata": {
             "name": "w",
             "namespace": namespace,
-            "labels": {"app": "widgets"},
+            **labelled,
             "annotations": {"tidewise.io/ready-condition": "Ready"},
         },
         "spec": {"size": 3},
     }
-    namespace_manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-    for manifest in (widget_crd(), namespace_manifest):
+    config = core("ConfigMap", "widget-settings", data={"size": "3"})
+    config["metadata"] |= {"namespace": namespace, **labelled}
+    for manifest in (widget_crd(), core("Namespace", namespace), config):
         source.apply(resource_for_manifest(source, manifest).from_dict(manifest), force=True)
-    wait_for(
-        "the Widget CRD established on A",
-        lambda: (
-            source.get(CustomResourceDefinition, "widgets.fleet.tidewise.io").status.conditions
-            is not None
-        ),
-    )
     wait_for("Widgets served on A", lambda: _applied(source, widget))
-    run_file = tmp_path / "widgets.json"
+    return namespace, widget
+
+
+def widget_sync(cluster: Cluster, cluster_b: Cluster, namespace: str, run_file: Path) -> tuple:
     args = ("--source", str(cluster.kubeconfig), "--target", str(cluster_b.kubeconfig))
-    kinds = "CustomResourceDefinition,Namespace,Widget"
+    kinds = "CustomResourceDefinition,Namespace,ConfigMap,Widget"
     args += ("-n", namespace, "-l", "app=widgets", "--kinds", kinds)
-    args += ("--run-file", str(run_file), "--timeout", "120")
+    return ("fleet", "sync", *args, "--run-file", str(run_file), "--timeout", "120")
+
+
+def set_ready(target: Client, widget: dict[str, Any]) -> None:
+    """What the Widget's controller on B would do."""
+    resource = resource_for_manifest(target, widget)
+    status = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    name, namespace = widget["metadata"]["name"], widget["metadata"]["namespace"]
+    target.patch(resource.Status, name, status, namespace=namespace, patch_type=PatchType.MERGE)
+
+
+def test_a_custom_resource_waits_for_its_crd_and_its_ready_condition(
+    replication, cluster, cluster_b, tmp_path
+):
+    """The CRD goes first (gate: Established), the Widget's step holds until something on B
+    (here the test, standing for its controller) sets its condition Ready."""
+    namespace, widget = widgets_on_a(replication.source)
+    run_file = tmp_path / "widgets.json"
     step = f"Widget/{namespace}/w"
-    with tidewise_process(tmp_path / "sync.log", "fleet", "sync", *args) as process:
+    log = tmp_path / "sync.log"
+    with tidewise_process(log, *widget_sync(cluster, cluster_b, namespace, run_file)) as process:
         wait_for(
             "the Widget's gate",
             lambda: run_file.exists() and record(run_file)[step]["status"] == "running",
@@ -476,18 +487,48 @@ def test_a_custom_resource_waits_for_its_crd_and_its_ready_condition(
         time.sleep(2)
         assert process.poll() is None and record(run_file)[step]["status"] == "running"
         ready_at = time.time()
-        resource = resource_for_manifest(target, widget)
-        status = {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
-        target.patch(resource.Status, "w", status, namespace=namespace, patch_type=PatchType.MERGE)
-        assert process.wait(timeout=SYNC_DEADLINE) == 0, (tmp_path / "sync.log").read_text()
+        set_ready(replication.target, widget)
+        assert process.wait(timeout=SYNC_DEADLINE) == 0, log.read_text()
     steps = record(run_file)
     assert list(steps) == [
         "CustomResourceDefinition/widgets.fleet.tidewise.io",
         f"Namespace/{namespace}",
+        f"ConfigMap/{namespace}/widget-settings",
         step,
     ]
     assert steps[step]["ended"] >= ready_at
     assert steps[step]["result"] == "applied; condition: Ready=True"
+
+
+def test_a_killed_sync_resumes_at_the_step_it_was_in(replication, cluster, cluster_b, tmp_path):
+    """A crash (SIGKILL while a gate is waited for) leaves that step running; the same command
+    skips what was done and does that step again."""
+    namespace, widget = widgets_on_a(replication.source)
+    run_file = tmp_path / "widgets.json"
+    step = f"Widget/{namespace}/w"
+    log = tmp_path / "sync.log"
+    command = widget_sync(cluster, cluster_b, namespace, run_file)
+    with tidewise_process(log, *command) as process:
+        wait_for(
+            "the Widget's gate",
+            lambda: run_file.exists() and record(run_file)[step]["status"] == "running",
+            SYNC_DEADLINE,
+        )
+        process.kill()
+        process.wait()
+    crashed = record(run_file)
+    assert crashed[step]["status"] == "running" and crashed[step]["ended"] is None
+    before = live_objects(replication.target, namespace)
+    set_ready(replication.target, widget)
+    code, _ = run_sync(log, *command[2:])
+    assert code == 0, log.read_text()
+    steps = record(run_file)
+    for sid in (sid for sid in crashed if sid != step):
+        assert crashed[sid]["status"] == "done", sid
+        assert (steps[sid]["attempts"], steps[sid]["skipped"]) == (1, 1), sid
+    assert (steps[step]["status"], steps[step]["attempts"]) == ("done", 2)
+    after = live_objects(replication.target, namespace)
+    assert after == before  # Namespace and ConfigMap untouched by the resume
 
 
 def _applied(kube: Client, manifest: dict[str, Any]) -> bool:
