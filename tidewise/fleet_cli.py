@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tidewise.fleet.gates import GateError
@@ -181,6 +182,15 @@ def plan_table(plan: Plan, present: dict[str, bool] | None = None) -> Table:
     return table
 
 
+def redact(manifest: dict[str, Any] | None) -> None:
+    """A plan printed for review must not leak a Secret's values (the keys stay)."""
+    if manifest is None or manifest["kind"] != "Secret":
+        return
+    for field in ("data", "stringData"):
+        if field in manifest:
+            manifest[field] = dict.fromkeys(manifest[field], "(redacted)")
+
+
 @fleet_app.command("plan")
 def fleet_plan(
     source: SourceOption,
@@ -209,8 +219,9 @@ def fleet_plan(
         present = present_on(client_for("--target", target), plan)
     if output == Output.JSON:
         data = plan.to_dict()
-        if present is not None:
-            for step in data["steps"]:
+        for step in data["steps"]:
+            redact(step["manifest"])
+            if present is not None:
                 step["on_target"] = present.get(step["id"])
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
@@ -261,8 +272,8 @@ def fleet_sync(
             counts[event] += 1
         style = {"done": "green", "skip": "dim", "unreachable": "yellow", "retry": "yellow"}
         console.print(
-            f"[{style.get(event, 'bold')}]{event:<11}[/] [{index[step.id]}/{total}] "
-            f"{step.action.value} {step.id}: {detail}",
+            f"[{style.get(event, 'bold')}]{event:<11}[/] \\[{index[step.id]}/{total}] "
+            f"{step.action.value} {escape(step.id)}: {escape(detail)}",
             highlight=False,
             soft_wrap=True,
         )

@@ -395,6 +395,8 @@ def test_plan_prints_the_order_and_what_the_target_has(replication, cluster):
     plan = json.loads(out.stdout)
     assert [s["id"] for s in plan["steps"]] == list(record(replication.run_file))
     assert all(s["on_target"] for s in plan["steps"] if s["action"] == "apply")
+    secret = next(s["manifest"] for s in plan["steps"] if s["kind"] == "Secret")
+    assert secret["data"] == {"pw": "(redacted)"}
     table = tidewise(
         "fleet",
         "plan",
@@ -431,8 +433,9 @@ def widget_crd() -> dict[str, Any]:
     }
 
 
-def widgets_on_a(source: Client) -> tuple[str, dict[str, Any]]:
-    """A namespace on A holding a ConfigMap and a Widget whose gate is its Ready condition."""
+def widgets_on_a(source: Client, **gate: str) -> tuple[str, dict[str, Any]]:
+    """A namespace on A holding a ConfigMap and a Widget whose gate is its Ready condition
+    (``gate``: more ``tidewise.io/`` annotations, e.g. ``{"ready-timeout": "2"}``)."""
     namespace = f"widgets-{uuid.uuid4().hex[:6]}"
     labelled = {"labels": {"app": "widgets"}}
     widget = {
@@ -442,7 +445,10 @@ def widgets_on_a(source: Client) -> tuple[str, dict[str, Any]]:
             "name": "w",
             "namespace": namespace,
             **labelled,
-            "annotations": {"tidewise.io/ready-condition": "Ready"},
+            "annotations": {
+                "tidewise.io/ready-condition": "Ready",
+                **{f"tidewise.io/{key}": value for key, value in gate.items()},
+            },
         },
         "spec": {"size": 3},
     }
@@ -538,3 +544,20 @@ def _applied(kube: Client, manifest: dict[str, Any]) -> bool:
     except (ApiError, LoadResourceError):
         return False
     return True
+
+
+def test_a_gate_that_never_passes_stops_the_sync_after_its_retries(
+    replication, cluster, cluster_b, tmp_path
+):
+    namespace, _ = widgets_on_a(replication.source, **{"ready-timeout": "2", "ready-retries": "1"})
+    run_file = tmp_path / "widgets.json"
+    log = tmp_path / "sync.log"
+    code, _ = run_sync(log, *widget_sync(cluster, cluster_b, namespace, run_file)[2:])
+    assert code == 2
+    step = f"Widget/{namespace}/w"
+    message = f"step {step}: gate condition Ready=True (≤2s, 2 tries) not passed (Ready=absent)"
+    assert message in " ".join(log.read_text().split())
+    assert "retry" in log.read_text()
+    steps = record(run_file)
+    assert steps[step]["status"] == "failed" and steps[step]["ended"] - steps[step]["started"] >= 4
+    assert [s["status"] for sid, s in steps.items() if sid != step] == ["done"] * 3
