@@ -19,6 +19,7 @@ from rich.table import Table
 
 from tidewise.capacity.commitments import CommitmentPlan, plan_commitment
 from tidewise.catalog.pricing import DEFAULT_RESERVED, SECONDS_PER_HOUR, ReservedPricing
+from tidewise.fleet_cli import fleet_app
 from tidewise.job_cli import job_app, queue_app
 from tidewise.sim.policies import POLICIES
 from tidewise.sim.runner import attribution, prepare, run
@@ -537,7 +538,8 @@ def queue_bench(
 
 app.add_typer(job_app, name="job")
 app.add_typer(queue_app, name="queue")
-app.add_typer(traffic_app, name="fleet")
+fleet_app.add_typer(traffic_app)  # one `fleet` group: plan and sync, then shift, watch, ...
+app.add_typer(fleet_app, name="fleet")
 
 
 @app.command()

@@ -34,12 +34,14 @@ DEADLINE = 90.0
 TOLERATE_FAKE = Toleration(key=FAKE_NODE_ANNOTATION, operator="Exists")
 
 
-def wait_for(what: str, check: Callable[[], bool], deadline: float = DEADLINE) -> None:
+def wait_for(
+    what: str, check: Callable[[], bool], deadline: float = DEADLINE, poll_s: float = 0.5
+) -> None:
     """Poll until ``check`` holds; the deadline is generous because the machine is shared."""
     end = time.monotonic() + deadline
     while not check():
         assert time.monotonic() < end, f"gave up waiting for {what}"
-        time.sleep(0.5)
+        time.sleep(poll_s)
 
 
 def condition(obj: Node | Pod, kind: str) -> bool:

@@ -345,6 +345,10 @@ def stop(pid: int, binaries: Path) -> bool:
         time.sleep(0.1)
     if running(pid, binaries):
         os.kill(pid, signal.SIGKILL)
+        # the kernel takes a moment to end it; until then a restart finds it still running
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while running(pid, binaries) and time.monotonic() < deadline:
+            time.sleep(0.1)
     return True
 
 
