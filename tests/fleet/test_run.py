@@ -3,7 +3,7 @@ import pytest
 from tests.fleet.app import NS, shop
 from tidewise.fleet.manifests import Selection
 from tidewise.fleet.plan import build_plan
-from tidewise.fleet.run import RunError, RunRecord, StepStatus
+from tidewise.fleet.run import RunError, RunRecord, StepStatus, sync_finished
 from tidewise.fleet.transform import Transform
 
 PLAN = build_plan(shop(), Selection(namespaces=(NS,)))
@@ -46,3 +46,15 @@ def test_complete_when_every_step_is_done():
         record.start(step.id, 1.0)
         record.finish(step.id, 2.0, ok=True, result="")
     assert record.complete
+
+
+def test_a_sync_is_finished_only_when_its_run_file_has_every_step_done():
+    plan = PLAN
+    record = RunRecord.for_plan(plan)
+    assert not sync_finished(None) and not sync_finished("not json")
+    assert not sync_finished(record.to_json())
+    for step in plan.steps[:-1]:
+        record.finish(step.id, 1.0, True, "ready")
+    assert not sync_finished(record.to_json())
+    record.finish(plan.steps[-1].id, 2.0, True, "ready")
+    assert sync_finished(record.to_json())

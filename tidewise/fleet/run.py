@@ -96,3 +96,17 @@ class RunRecord:
     def to_json(self) -> str:
         data: dict[str, Any] = {"format": FORMAT, **asdict(self)}
         return json.dumps(data, indent=2) + "\n"
+
+
+def sync_finished(text: str | None) -> bool:
+    """Whether a run file's content records a sync whose every step is done: the gate that
+    lets traffic rise on the cluster it synced into (docs/traffic.md). No file, an unreadable
+    one or one of another format is not finished."""
+    if text is None:
+        return False
+    try:
+        data = json.loads(text)
+        steps = data["steps"] if data.get("format") == FORMAT else []
+        return bool(steps) and all(s["status"] == StepStatus.DONE for s in steps)
+    except (ValueError, KeyError, TypeError):
+        return False

@@ -1,10 +1,13 @@
 """Bad fleet traffic files and options: one line naming the field, exit 2."""
 
+import json
+
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from tidewise.cli import app
+from tidewise.kube.traffic.config import load
 
 GOOD = {
     "clusters": {
@@ -66,3 +69,18 @@ def test_a_missing_kubeconfig_is_named_before_the_watch_starts(tmp_path):
     }
     result = run(tmp_path, document, "watch", "--duration-s", "0")
     assert result.exit_code == 2 and "clusters.a.kubeconfig" in result.output
+
+
+def test_a_clusters_gates_follow_its_sync_run_file(tmp_path):
+    run_file = tmp_path / "b.json"
+    document = {**GOOD, "clusters": {**GOOD["clusters"]}}
+    document["clusters"]["b"] = {**GOOD["clusters"]["b"], "sync_run": str(run_file)}
+    config = tmp_path / "fleet.yaml"
+    config.write_text(yaml.safe_dump(document))
+    settings = load(config)
+    assert settings.gates() == {"a": True, "b": False}  # no run file yet
+    steps = [{"status": "done"}, {"status": "running"}]
+    run_file.write_text(json.dumps({"format": 1, "steps": steps}))
+    assert settings.gates()["b"] is False
+    run_file.write_text(json.dumps({"format": 1, "steps": [{"status": "done"}] * 2}))
+    assert settings.gates()["b"] is True  # read afresh: the watch sees the sync finish

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tidewise.fleet.failover import FailoverPolicy, failover_bound_s
+from tidewise.fleet.run import sync_finished
 from tidewise.fleet.traffic import Target, TrafficModel
 from tidewise.kube.traffic import Gateway
 from tidewise.kube.traffic.haproxy import HAProxyGateway, HAProxyRuntime
@@ -35,7 +36,8 @@ class Cluster(Strict):
     weight: int = Field(default=100, ge=0)
     server: str | None = None  # HAProxy server name (default: the cluster's name)
     capacity: float | None = Field(default=None, gt=0, le=1)  # share of all traffic it carries
-    gates_green: bool = True  # replace with the fleet sync's verdict when it is wired in
+    gates_green: bool = True  # set by hand; ``sync_run`` decides instead when given
+    sync_run: Path | None = None  # the `tidewise fleet sync --run-file` into this cluster
     optional: dict[str, int] = {}  # namespace/deployment -> usual replicas, 0 when short
     kubeconfig: Path | None = None  # where to scale ``optional`` (none: only reported)
 
@@ -55,6 +57,13 @@ class Cluster(Strict):
         if urlsplit(value).scheme not in ("http", "https"):
             raise ValueError(f"expected an http(s) URL, e.g. http://10.0.0.1/healthz (got {value})")
         return value
+
+
+def _gates_green(cluster: Cluster) -> bool:
+    if cluster.sync_run is None:
+        return cluster.gates_green
+    path = cluster.sync_run.expanduser()
+    return sync_finished(path.read_text() if path.is_file() else None)
 
 
 class GatewaySettings(Strict):
@@ -94,7 +103,7 @@ class FleetTraffic(Strict):
         """What the gateway carries now (``weights``) with what the probes found."""
         return TrafficModel(
             tuple(
-                Target(name, c.address, weights[name], healthy[name], c.gates_green)
+                Target(name, c.address, weights[name], healthy[name], _gates_green(c))
                 for name, c in self.clusters.items()
             )
         )
@@ -103,7 +112,9 @@ class FleetTraffic(Strict):
         return {name: c.health_url for name, c in self.clusters.items()}
 
     def gates(self) -> dict[str, bool]:
-        return {name: c.gates_green for name, c in self.clusters.items()}
+        """Each cluster's sync gates, read afresh: green once its sync's run file records
+        every step done (or, without a run file, its ``gates_green``)."""
+        return {name: _gates_green(c) for name, c in self.clusters.items()}
 
     def desired(self) -> dict[str, int]:
         return {name: c.weight for name, c in self.clusters.items()}
