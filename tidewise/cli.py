@@ -20,7 +20,7 @@ from rich.table import Table
 from tidewise.capacity.commitments import CommitmentPlan, plan_commitment
 from tidewise.catalog.pricing import DEFAULT_RESERVED, SECONDS_PER_HOUR, ReservedPricing
 from tidewise.fleet_cli import fleet_app
-from tidewise.job_cli import job_app, queue_app
+from tidewise.job_cli import job_app, parse_queue, queue_app
 from tidewise.sim.policies import POLICIES
 from tidewise.sim.runner import attribution, prepare, run
 from tidewise.sim.scenario import ScenarioError, load_scenario
@@ -791,6 +791,18 @@ def operator(
         float,
         typer.Option(help="Seconds between ResourceRecommendation usage samples (VPA's 60)."),
     ] = 60.0,
+    training_queue: Annotated[
+        bool,
+        typer.Option(
+            help="Also run the training queue: admit Jobs with Kueue's queue label (not "
+            "beside Kueue)."
+        ),
+    ] = False,
+    queue_period: Annotated[float, typer.Option(help="Seconds between queue passes.")] = 5.0,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(help="--training-queue: a queue, NAME=MODEL:GPUS; repeatable."),
+    ] = None,
 ) -> None:
     """The provisioner and the CronHPA, ElasticScaler and ResourceRecommendation controllers
     as a kopf operator: only the holder of a Lease acts; /healthz and Prometheus /metrics on
@@ -799,6 +811,7 @@ def operator(
         ("--cron-period", cron_period),
         ("--elastic-period", elastic_period),
         ("--recommend-period", recommend_period),
+        ("--queue-period", queue_period),
     )
     for option, value in periods:
         if value <= 0:
@@ -822,7 +835,19 @@ def operator(
         elector = LeaseElector(client, lease_namespace, holder, duration_s=lease_duration)
         return Operator(make(client), elector, period)
 
-    controllers = ControllerSettings(prometheus_url, cron_period, elastic_period, recommend_period)
+    try:
+        queues = tuple(parse_queue(q) for q in queue) if queue else None
+    except ValueError as error:
+        raise fail(str(error)) from None
+    controllers = ControllerSettings(
+        prometheus_url,
+        cron_period,
+        elastic_period,
+        recommend_period,
+        training_queue,
+        queue_period,
+        queues,
+    )
     run_operator(build, health_host, health_port, kubeconfig is not None, controllers)
 
 

@@ -135,14 +135,20 @@ def tidewise_process(log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]
 
 @contextmanager
 def operator_process(
-    cluster_folder: Path, kubeconfig: Path, lease_namespace: str, identity: str, port: int
+    cluster_folder: Path,
+    kubeconfig: Path,
+    lease_namespace: str,
+    identity: str,
+    port: int,
+    *extra: str,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``tidewise operator`` electing in ``lease_namespace`` (6 s Lease), provisioning
-    m6i.large kwok nodes (three 600m pods each) every second, health on ``port``."""
+    m6i.large kwok nodes (three 600m pods each) every second, health on ``port``; ``extra``
+    options after these."""
     options = [str(kubeconfig), "--health-host", "127.0.0.1", "--health-port", str(port)]
     options += ["--lease-namespace", lease_namespace, "--identity", identity]
     options += ["--lease-duration", "6", "--instance-types", "m6i.large"]
-    options += ["--boot-delay", "2", "--period", "1"]
+    options += ["--boot-delay", "2", "--period", "1", *extra]
     log = cluster_folder / f"logs/operator-{identity}.log"
     with tidewise_process(log, "operator", "--kubeconfig", *options) as process:
         yield process

@@ -10,12 +10,14 @@ from pathlib import Path
 import yaml
 
 from tidewise.kube.controllers.recommendation import TARGETS
+from tidewise.kube.jobs.controller import KINDS
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "deploy/operator"
 SOURCES = [
     *sorted((ROOT / "tidewise/kube/provider").glob("*.py")),
     *sorted((ROOT / "tidewise/kube/controllers").glob("*.py")),
+    ROOT / "tidewise/kube/jobs/controller.py",  # --training-queue
     ROOT / "tidewise/kube/operator.py",
 ]
 VERBS = {"get": "get", "list": "list", "watch": "watch", "create": "create", "delete": "delete"}
@@ -31,8 +33,14 @@ RESOURCES |= {"ElasticScalerResource.Status": "elasticscalers/status"}
 RESOURCES |= {"HorizontalPodAutoscaler": "horizontalpodautoscalers"}
 RESOURCES |= {"ResourceRecommendationResource": "resourcerecommendations"}
 RESOURCES |= {"ResourceRecommendationResource.Status": "resourcerecommendations/status"}
-# a ResourceRecommendation's target (tidewise/kube/controllers/recommendation.py TARGETS)
-WORKLOADS = tuple(f"{kind.lower()}s" for kind in TARGETS)
+# names that stand for several resources: a ResourceRecommendation's target
+# (recommendation.py TARGETS), the kinds one controller pass lists (passes.py), the training
+# queue's job kinds (tidewise/kube/jobs/controller.py KINDS)
+MULTI = {
+    "spec.kind": tuple(f"{kind.lower()}s" for kind in TARGETS),
+    "resource": ("cronhorizontalpodautoscalers", "elasticscalers", "resourcerecommendations"),
+    "kind": tuple(kind._api_info.plural for kind in KINDS),
+}
 # a scale target's /scale: the built-in scalable kinds (tidewise/kube/controllers/resources.py)
 SCALE = ("deployments", "statefulsets", "replicasets", "replicationcontrollers")
 # granted beyond the calls: read access the provisioner's listings imply (get; watch on
@@ -55,8 +63,8 @@ def calls() -> set[tuple[str, str]]:
             if name == "target_scale":
                 found |= {(f"{kind}/scale", verb) for kind in SCALE}
                 continue
-            if name == "spec.kind":
-                found |= {(kind, verb) for kind in WORKLOADS}
+            if name in MULTI:
+                found |= {(resource, verb) for resource in MULTI[name]}
                 continue
             assert name in RESOURCES, f"{path.name}: client.{node.func.attr}({name}) is unmapped"
             found.add((RESOURCES[name], verb))

@@ -18,9 +18,10 @@ from lightkube import Client
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Node, Pod
 
-from tests.kube.kwok import condition, fake_node, tidewise_process, wait_for
+from tests.kube.kwok import condition, fake_node, operator_process, tidewise_process, wait_for
 from tidewise.kube.extender.resources import MODEL_LABEL
 from tidewise.kube.testenv import Cluster
+from tidewise.kube.testenv.cluster import free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -49,6 +50,24 @@ def get(cluster: Cluster, namespace: str, name: str) -> dict:
     return json.loads(answer.stdout)
 
 
+@pytest.fixture(params=["queue run", "operator --training-queue"])
+def queue_controller(request, cluster: Cluster, provisioned: str):
+    """The queue controller on its own, or inside ``tidewise operator`` (leading in the test's
+    namespace); the process, for its liveness."""
+    log = cluster.folder / "logs/queue.log"
+    if request.param == "queue run":
+        options = ["--kubeconfig", str(cluster.kubeconfig), "--period", "1"]
+        with tidewise_process(log, "queue", "run", *options) as process:
+            yield process
+        return
+    port = free_ports(("operator",))["operator"]
+    extra = ("--training-queue", "--queue-period", "1")
+    with operator_process(
+        cluster.folder, cluster.kubeconfig, provisioned, "queue-leader", port, *extra
+    ) as process:
+        yield process
+
+
 @pytest.fixture
 def gpu_pool(kube: Client):
     names: list[str] = []
@@ -58,49 +77,45 @@ def gpu_pool(kube: Client):
 
 
 def test_a_job_waits_while_it_cannot_fit_and_starts_when_nodes_arrive(
-    cluster: Cluster, kube: Client, namespace: str, gpu_pool: list[str]
+    cluster: Cluster, kube: Client, namespace: str, gpu_pool: list[str], queue_controller
 ):
     suffix = uuid.uuid4().hex[:6]
     gpu_pool.append(f"gpu4-{suffix}")
     gpu_node(kube, gpu_pool[0], 4)
-    log = cluster.folder / "logs/queue.log"
-    options = ["--kubeconfig", str(cluster.kubeconfig), "--period", "1"]
-    with tidewise_process(log, "queue", "run", *options) as controller:
-        image = ["--image", "busybox", "--cpu", "1", "--memory", "1Gi"]
-        submitted = job(cluster, namespace, "submit", "big", "--gpus", "8", *image, "--", "train")
-        assert submitted.returncode == 0, submitted.stderr
-        small = job(cluster, namespace, "submit", "small", "--gpus", "1", *image)
-        assert small.returncode == 0, small.stderr
+    controller = queue_controller
+    image = ["--image", "busybox", "--cpu", "1", "--memory", "1Gi"]
+    submitted = job(cluster, namespace, "submit", "big", "--gpus", "8", *image, "--", "train")
+    assert submitted.returncode == 0, submitted.stderr
+    small = job(cluster, namespace, "submit", "small", "--gpus", "1", *image)
+    assert small.returncode == 0, small.stderr
 
-        wait_for(
-            "the small job admitted",
-            lambda: get(cluster, namespace, "small")["status"] in STARTED,
-        )
-        wait_for("the big job's reason", lambda: bool(get(cluster, namespace, "big")["reason"]))
-        waiting = get(cluster, namespace, "big")
-        assert waiting["status"] == "QUEUING" and waiting["position"] == 1
-        assert "8" in waiting["reason"] or "fit" in waiting["reason"], waiting["reason"]
-        assert kube.get(Job, "big", namespace=namespace).spec.suspend is True
-        assert not list(kube.list(Pod, namespace=namespace, labels={"tidewise.io/job": "big"}))
+    wait_for(
+        "the small job admitted",
+        lambda: get(cluster, namespace, "small")["status"] in STARTED,
+    )
+    wait_for("the big job's reason", lambda: bool(get(cluster, namespace, "big")["reason"]))
+    waiting = get(cluster, namespace, "big")
+    assert waiting["status"] == "QUEUING" and waiting["position"] == 1
+    assert "8" in waiting["reason"] or "fit" in waiting["reason"], waiting["reason"]
+    assert kube.get(Job, "big", namespace=namespace).spec.suspend is True
+    assert not list(kube.list(Pod, namespace=namespace, labels={"tidewise.io/job": "big"}))
 
-        gpu_pool.append(f"gpu8-{suffix}")
-        gpu_node(kube, gpu_pool[1], 8)  # the nodes arrive
-        wait_for(
-            "the big job's pod run",
-            lambda: bool(get(cluster, namespace, "big")["nodes"]),
-            deadline=120,
-        )
-        running = get(cluster, namespace, "big")
-        assert running["status"] in STARTED and running["position"] is None
-        assert running["nodes"] == [gpu_pool[1]]
-        assert get(cluster, namespace, "small")["nodes"] == [gpu_pool[0]]
-        reasons = {
-            e.reason
-            for e in kube.list(Event, namespace=namespace)
-            if e.involvedObject.name == "big"
-        }
-        assert {"Waiting", "Admitted"} <= reasons
-        assert controller.poll() is None, "the queue controller died"
+    gpu_pool.append(f"gpu8-{suffix}")
+    gpu_node(kube, gpu_pool[1], 8)  # the nodes arrive
+    wait_for(
+        "the big job's pod run",
+        lambda: bool(get(cluster, namespace, "big")["nodes"]),
+        deadline=120,
+    )
+    running = get(cluster, namespace, "big")
+    assert running["status"] in STARTED and running["position"] is None
+    assert running["nodes"] == [gpu_pool[1]]
+    assert get(cluster, namespace, "small")["nodes"] == [gpu_pool[0]]
+    reasons = {
+        e.reason for e in kube.list(Event, namespace=namespace) if e.involvedObject.name == "big"
+    }
+    assert {"Waiting", "Admitted"} <= reasons
+    assert controller.poll() is None, "the queue controller died"
 
     listed = job(cluster, namespace, "list", "-o", "json")
     assert sorted(r["name"] for r in json.loads(listed.stdout)) == ["big", "small"]

@@ -25,6 +25,8 @@ from tidewise.kube.controllers.elastic import ElasticScalerController
 from tidewise.kube.controllers.metrics import ControllerMetrics
 from tidewise.kube.controllers.prometheus import Prometheus
 from tidewise.kube.controllers.recommendation import RecommendationController
+from tidewise.kube.jobs.controller import QueueController
+from tidewise.queue import QueueConfig
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,11 @@ class ControllerSettings:
     cron_period_s: float = 1.0  # object re-listing; firings wake the loop on their second
     elastic_period_s: float = 15.0  # the HPA's sync period
     recommend_period_s: float = 60.0  # VPA's recommender samples once a minute
+    # the training queue (tidewise/kube/jobs): off unless asked, as it admits every Job with
+    # Kueue's queue label and must not run beside Kueue
+    training_queue: bool = False
+    queue_period_s: float = 5.0
+    queues: tuple[QueueConfig, ...] | None = None  # None: one default queue of every GPU
 
 
 class Controller(Protocol):
@@ -94,6 +101,11 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
             ElasticScalerController(client, metrics, prometheus, settings.elastic_period_s),
             RecommendationController(client, metrics, prometheus, settings.recommend_period_s),
         ]
+        if settings.training_queue:
+            queue = QueueController(
+                client, settings.queues, period_s=settings.queue_period_s, metrics=metrics
+            )
+            controllers.append(queue)
         memo.prometheus = prometheus
         memo.controller_tasks = [
             asyncio.create_task(drive(c, lambda: operator.leading, metrics)) for c in controllers

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-CONTROLLERS = ("cronhpa", "elasticscaler")
+CONTROLLERS = ("cronhpa", "elasticscaler", "resourcerecommendation", "queue")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DELAY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0)
 
@@ -15,7 +15,8 @@ class ControllerMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.decisions = Counter(
             "tidewise_controller_decisions",
-            "Scale actions written to a target's /scale or an HPA, by the rule that chose them.",
+            "Actions written (a /scale or an HPA, requests on a rollout, a job admitted or "
+            "preempted), by the rule that chose them.",
             ["controller", "rule"],
             registry=registry,
         )
