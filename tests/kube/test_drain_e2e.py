@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import threading
 
 import pytest
 from lightkube import AsyncClient, Client, KubeConfig
@@ -44,16 +45,24 @@ def test_drain_waits_for_the_budget_and_empties_the_node(kube, cluster, namespac
         kube.create(deployment(REPLICAS, labels), namespace=namespace)
         kube.create(web_budget(), namespace=namespace)
         wait_for("every replica running", lambda: available(kube, namespace) == REPLICAS)
-        add_node(kube, new, labels)
 
         with (
             caplog.at_level(logging.INFO, logger="tidewise.kube.provider.drain"),
             LowestAvailable(kube, namespace) as lowest,
         ):
-            asyncio.run(drain_with_own_client(cluster.kubeconfig, old))
+            # no room for the first evicted replica's replacement yet: the budget must say no
+            # to the second eviction, however fast or slow the machine is
+            draining = threading.Thread(
+                target=asyncio.run, args=(drain_with_own_client(cluster.kubeconfig, old),)
+            )
+            draining.start()
+            said_no = "wait for their disruption budgets"
+            wait_for("the budget to refuse an eviction", lambda: said_no in caplog.text)
+            add_node(kube, new, labels)
+            draining.join(timeout=150)
+            assert not draining.is_alive(), "the drain did not finish"
             wait_for("every replica running again", lambda: available(kube, namespace) == REPLICAS)
 
-        assert "wait for their disruption budgets" in caplog.text  # the budget did say no
         assert lowest.seen >= REPLICAS - 1
         assert old not in {n.metadata.name for n in kube.list(Node)}
         assert {p.spec.nodeName for p in kube.list(Pod, namespace=namespace)} == {new}
