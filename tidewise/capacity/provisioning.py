@@ -16,8 +16,6 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import lil_matrix
 
 from tidewise.model import (
     MILLI_PER_GPU,
@@ -269,6 +267,10 @@ def _plan_exact(shapes: Shapes, offerings: Sequence[Offering], time_limit_s: flo
 
 def _solve(shapes: Shapes, offerings: Sequence[Offering], time_limit_s: float) -> list[int] | None:
     """Node counts per offering at least cost, or ``None`` if HiGHS finds no solution in time."""
+    # imported here: scipy.optimize is most of a `tidewise` command's start-up otherwise
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import lil_matrix
+
     n_off, n_shapes = len(offerings), len(shapes)
     per_node = [[pods_per_node(o.instance_type.capacity, s) for o in offerings] for s, _ in shapes]
 

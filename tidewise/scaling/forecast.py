@@ -31,7 +31,6 @@ from typing import Literal, Protocol
 
 import numpy as np
 from scipy.ndimage import median_filter
-from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
 DAY_S = 86_400.0
 WEEK_S = 7 * DAY_S
@@ -214,6 +213,10 @@ class HoltWinters:
         if np.ptp(buckets) == 0:
             predicted = np.full(ahead, buckets[0])
         else:
+            # imported here: statsmodels takes over a second to load, which every `tidewise`
+            # command would pay at start-up otherwise
+            from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
             seasonal = self.seasonal if buckets.min() > 0 else "add"
             model = ExponentialSmoothing(
                 buckets,
