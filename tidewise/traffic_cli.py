@@ -112,11 +112,11 @@ def shift(
     if interval_s < 0:
         raise _fail(f"--interval-s: 0 or more seconds (got {interval_s})")
     prober = Prober(settings.health_urls(), settings.failover.timeout_s)
-    gates = settings.gates()
     try:
         gateway = settings.gateway_for()
         run = ShiftRun.plan(gateway.read_weights(), to, ratio, step)
-        run = run_shift(gateway, run, prober, lambda c: gates[c], interval_s, _emit)
+        # the gates are read afresh at each step: a sync finishing mid-shift unblocks it
+        run = run_shift(gateway, run, prober, lambda c: settings.gates()[c], interval_s, _emit)
     except (ConfigError, TrafficError, GatewayError) as err:
         raise _fail(str(err)) from None
     finally:
@@ -150,7 +150,6 @@ def watch(
     end = None if duration_s is None else time.monotonic() + duration_s
     prober = Prober(settings.health_urls(), f.timeout_s)
     capacity = {n: c.capacity for n, c in settings.clusters.items() if c.capacity is not None}
-    gates = settings.gates()
     scaler = _scaler(settings)
     try:
         gateway = settings.gateway_for()
@@ -163,7 +162,7 @@ def watch(
             f.policy(),
             settings.desired(),
             prober,
-            lambda: gates,
+            settings.gates,  # read afresh each tick: a sync's run file turns them green
             f.interval_s,
             _emit,
             stop=lambda: stopping.is_set() or (end is not None and time.monotonic() >= end),
