@@ -10,6 +10,7 @@ import yaml
 from lightkube import Client
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Event
 
 from tests.kube.controllers.support import ReplicaRecorder, parked_deployment
 from tests.kube.kwok import wait_for
@@ -92,6 +93,9 @@ def test_the_upstream_example_scales_at_the_scheduled_second(kube, operator_fact
     assert "spec.jobs[1].schedule" in failed["scale-up"]["message"]
     assert "six fields" in failed["scale-up"]["message"]
     assert operator.metric("tidewise_cronhpa_fire_delay_seconds_count") == 2
+    told = kube.list(Event, namespace=namespace, fields={"involvedObject.name": "cronhpa-sample"})
+    rescales = [e.message for e in told if e.reason == "SuccessfulRescale"]
+    assert len(rescales) == 2 and "from 2 to 3" in " ".join(rescales), rescales
     assert (
         operator.metric('tidewise_controller_decisions_total{controller="cronhpa",rule="cron"}')
         == 2

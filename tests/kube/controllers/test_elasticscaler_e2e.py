@@ -6,6 +6,7 @@ import time
 
 import pytest
 from lightkube import Client
+from lightkube.resources.core_v1 import Event
 
 from tests.kube.controllers.support import ReplicaRecorder, parked_deployment
 from tests.kube.kwok import wait_for
@@ -100,6 +101,8 @@ def test_follows_a_prometheus_metric_within_the_behaviour_across_a_restart(
     assert ready["Ready"]["status"] == "True" and ready["ScalingActive"]["status"] == "True"
     decisions = 'tidewise_controller_decisions_total{controller="elasticscaler"'
     assert decisions in operator.metrics()
+    told = kube.list(Event, namespace=namespace, fields={"involvedObject.name": "queue"})
+    assert any(e.reason == "SuccessfulRescale" and "New size: 7" in e.message for e in told)
 
 
 def test_a_malformed_object_gets_a_clear_condition(kube, operator_factory, provisioned, prometheus):

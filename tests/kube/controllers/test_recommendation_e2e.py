@@ -8,7 +8,7 @@ import time
 import pytest
 from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Pod
+from lightkube.resources.core_v1 import Event, Pod
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -113,6 +113,9 @@ def test_usage_becomes_targets_applied_on_the_next_rollout(
     assert kube.get(Deployment, "web", namespace=namespace).metadata.generation == 3
     time.sleep(3)  # and it does not chase its own change
     assert kube.get(Deployment, "web", namespace=namespace).metadata.generation == 3
+
+    told = kube.list(Event, namespace=namespace, fields={"involvedObject.name": "web"})
+    assert "RequestsApplied" in {e.reason for e in told}
 
     ghost = {c["type"]: c for c in status(kube, namespace, "ghost")["conditions"]}
     assert ghost["Ready"]["status"] == "False" and ghost["Ready"]["reason"] == "TargetNotFound"

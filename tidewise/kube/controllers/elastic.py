@@ -35,7 +35,7 @@ from tidewise.kube.controllers.passes import reconcile_all
 from tidewise.kube.controllers.pods import Usage, epoch, equality_selector, milli, samples
 from tidewise.kube.controllers.prometheus import Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import ElasticScalerResource, PodMetrics
-from tidewise.kube.controllers.status import parse_stamp, set_condition, stamp
+from tidewise.kube.controllers.status import parse_stamp, set_condition, stamp, tell
 from tidewise.kube.controllers.targets import ScaleState, Targets
 from tidewise.scaling.cron import CronScaler
 from tidewise.scaling.elastic import ElasticScaler
@@ -177,6 +177,10 @@ class ElasticScalerController:
         if decision.replicas != scale.replicas:
             await self.targets.scale(spec.target, namespace, decision.replicas)
             self.metrics.decisions.labels(controller=NAME, rule=decision.rule).inc()
+            message = (
+                f"New size: {decision.replicas}; reason: {decision.rule} (was {scale.replicas})"
+            )
+            await tell(self.client, obj, "SuccessfulRescale", message)
             update["lastScaleTime"] = stamp(now)
             log.info(
                 "elasticscaler %s/%s: %s %d -> %d",

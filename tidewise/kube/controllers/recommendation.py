@@ -36,7 +36,7 @@ from tidewise.kube.controllers.passes import reconcile_all
 from tidewise.kube.controllers.pods import milli
 from tidewise.kube.controllers.prometheus import Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import PodMetrics, ResourceRecommendationResource
-from tidewise.kube.controllers.status import set_condition, stamp
+from tidewise.kube.controllers.status import set_condition, stamp, tell
 from tidewise.scaling.rightsizing import (
     ContainerKey,
     ContainerPolicy,
@@ -275,7 +275,7 @@ class RecommendationController:
         }
         if spec.on_rollout and provided:
             update["appliedGeneration"] = await self._apply_on_rollout(
-                spec, workload, status, recommendations
+                obj, spec, workload, status, recommendations
             )
         await self._write(obj, update)
 
@@ -317,6 +317,7 @@ class RecommendationController:
 
     async def _apply_on_rollout(
         self,
+        recommendation: Mapping[str, Any],
         spec: RecommendationSpec,
         workload: dict[str, Any],
         status: Mapping[str, Any],
@@ -340,6 +341,9 @@ class RecommendationController:
         patch = {"spec": {"template": {"spec": {"containers": changed}}}}
         await self.client.patch(spec.kind, meta["name"], patch, namespace=meta["namespace"])
         self.metrics.decisions.labels(controller=NAME, rule="on-rollout").inc()
+        names = ", ".join(c["name"] for c in changed)
+        message = f"requests of {names} set on {spec.kind.__name__} {meta['name']}'s rollout"
+        await tell(self.client, recommendation, "RequestsApplied", message)
         log.info("%s %s/%s: requests set on its rollout", NAME, meta["namespace"], meta["name"])
         return generation + 1  # our own template change is not a rollout to follow
 

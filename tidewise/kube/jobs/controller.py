@@ -149,9 +149,16 @@ class QueueController:
         await self._client.patch(kind, name, patch, namespace=namespace, patch_type=merge)
 
     async def _tell(self, obj: Mapping[str, Any], reason: str, message: str) -> None:
-        metadata = obj["metadata"]
-        told = event(obj["kind"], metadata["name"], metadata["namespace"], reason, message)
-        told.involvedObject.apiVersion = obj["apiVersion"]
+        meta = obj["metadata"]
+        told = event(
+            obj["kind"],
+            meta["name"],
+            meta["namespace"],
+            reason,
+            message,
+            api_version=obj["apiVersion"],
+            component="tidewise-queue",
+        )
         await record(self._client, told)
 
     async def sync(self) -> float:

@@ -24,19 +24,28 @@ NODE_EVENTS_NAMESPACE = "default"  # where the kubelet and cluster-autoscaler pu
 
 
 def event(
-    kind: str, name: str, namespace: str | None, reason: str, message: str, warning: bool = False
+    kind: str,
+    name: str,
+    namespace: str | None,
+    reason: str,
+    message: str,
+    warning: bool = False,
+    api_version: str = "v1",
+    component: str = COMPONENT,
 ) -> Event:
-    """A core/v1 Event about one object (a Node when ``namespace`` is ``None``)."""
+    """A core/v1 Event about one object (a Node when ``namespace`` is ``None``), reported by
+    ``component``."""
     now = datetime.datetime.now(datetime.UTC)
     where = namespace or NODE_EVENTS_NAMESPACE
+    reference = ObjectReference(apiVersion=api_version, kind=kind, name=name, namespace=namespace)
     return Event(
         metadata=ObjectMeta(name=f"{name}.{uuid.uuid4().hex[:16]}", namespace=where),
-        involvedObject=ObjectReference(apiVersion="v1", kind=kind, name=name, namespace=namespace),
+        involvedObject=reference,
         reason=reason,
         message=message,
         type="Warning" if warning else "Normal",
-        source=EventSource(component=COMPONENT),
-        reportingComponent=COMPONENT,
+        source=EventSource(component=component),
+        reportingComponent=component,
         firstTimestamp=now,
         lastTimestamp=now,
         count=1,
