@@ -666,7 +666,7 @@ def extender_serve(
 
     from lightkube import AsyncClient
 
-    from tidewise.kube.extender import serve
+    from tidewise.kube.extender.server import serve
 
     config = kube_service(kubeconfig)
     client = AsyncClient(config, field_manager="tidewise-extender")
