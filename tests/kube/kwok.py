@@ -159,3 +159,18 @@ def lease_holder(kube: Client, namespace: str) -> str | None:
     leases = [lease for lease in kube.list(Lease, namespace=namespace)]
     mine = [lease for lease in leases if lease.metadata.name == LEASE_NAME]
     return mine[0].spec.holderIdentity if mine else None
+
+
+@contextmanager
+def provisioner_process(
+    cluster_folder: Path, kubeconfig: Path, log_name: str, unneeded_s: int
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``tidewise provisioner run`` buying m6i.large kwok nodes (three 600m pods each), with
+    timings shortened for a test: 1 s rounds, 2 s boots, no scale-down within 5 s of a
+    scale-up, a node under-used for ``unneeded_s`` goes."""
+    options = ["--kubeconfig", str(kubeconfig), "--instance-types", "m6i.large"]
+    options += ["--boot-delay", "2", "--period", "1", "--unneeded", str(unneeded_s)]
+    options += ["--delay-after-add", "5"]
+    log = cluster_folder / f"logs/{log_name}.log"
+    with tidewise_process(log, "provisioner", "run", *options) as process:
+        yield process

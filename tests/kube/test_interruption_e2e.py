@@ -14,7 +14,7 @@ import pytest
 from lightkube import Client
 from lightkube.resources.core_v1 import Event, Node, Pod
 
-from tests.kube.kwok import available, deployment, tidewise_process, wait_for
+from tests.kube.kwok import available, deployment, provisioner_process, wait_for
 from tidewise.kube.provider.drain import DRAINING
 from tidewise.kube.provider.interface import CAPACITY_TYPE, INSTANCE_TYPE, PROVISIONER, ZONE
 from tidewise.kube.provider.kwok import SIMULATED_INTERRUPTION
@@ -22,22 +22,14 @@ from tidewise.kube.testenv import Cluster
 
 pytestmark = pytest.mark.e2e
 
-TYPE = "m6i.large"  # 2 vCPU, 8 GiB: three 600m pods fill one node
 REPLICAS = 3
 KWOK = {PROVISIONER: "kwok"}
 
 
 @pytest.fixture
 def provisioner(cluster: Cluster):
-    options = ["--kubeconfig", str(cluster.kubeconfig), "--instance-types", TYPE]
-    timings = ["--boot-delay", "2", "--period", "1", "--unneeded", "60", "--delay-after-add", "5"]
-    with tidewise_process(
-        cluster.folder / "logs/provisioner-interruption.log",
-        "provisioner",
-        "run",
-        *options,
-        *timings,
-    ) as process:
+    log = "provisioner-interruption"
+    with provisioner_process(cluster.folder, cluster.kubeconfig, log, 60) as process:
         yield process
 
 

@@ -4,13 +4,12 @@ cluster; on SIGTERM it releases the Lease."""
 
 import signal
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node, Pod
 
+from tests.kube.controllers.support import http_get
 from tests.kube.kwok import available, deployment, lease_holder, operator_process, wait_for
 from tidewise.kube.provider.interface import PROVISIONER
 from tidewise.kube.testenv import Cluster
@@ -23,16 +22,6 @@ KWOK = {PROVISIONER: "kwok"}
 IDENTITY = "operator-under-test"
 
 
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, ""
-    except OSError:
-        return 0, ""
-
-
 @pytest.fixture
 def operator(cluster: Cluster, provisioned: str):
     """The operator, electing in the test's namespace; its nodes are deleted afterwards."""
@@ -43,7 +32,7 @@ def operator(cluster: Cluster, provisioned: str):
 
 def test_operator_leads_serves_health_and_metrics_and_provisions(kube, namespace, operator):
     process, base = operator
-    wait_for("/healthz", lambda: get(f"{base}/healthz")[0] == 200, deadline=60)
+    wait_for("/healthz", lambda: http_get(f"{base}/healthz")[0] == 200, deadline=60)
 
     def holder() -> str | None:
         return lease_holder(kube, namespace)
@@ -57,7 +46,7 @@ def test_operator_leads_serves_health_and_metrics_and_provisions(kube, namespace
     assert all(pod.status.phase == "Running" for pod in pods)
     assert list(kube.list(Node, labels=KWOK)), "no node was provisioned"
 
-    status, metrics = get(f"{base}/metrics")
+    status, metrics = http_get(f"{base}/metrics")
     assert status == 200
     assert 'tidewise_decisions_applied_total{kind="launch"} 2.0' in metrics
     assert "tidewise_errors_total" in metrics
@@ -89,8 +78,8 @@ def test_a_standby_takes_over_when_the_leader_dies_and_nothing_is_bought_twice(
         wait_for("one operator leading", lambda: holder() in processes, deadline=60)
         leader = holder()
         standby = next(name for name in processes if name != leader)
-        wait_for("the standby up", lambda: get(f"{bases[standby]}/healthz")[0] == 200)
-        assert "tidewise_leader 0.0" in get(f"{bases[standby]}/metrics")[1]
+        wait_for("the standby up", lambda: http_get(f"{bases[standby]}/healthz")[0] == 200)
+        assert "tidewise_leader 0.0" in http_get(f"{bases[standby]}/metrics")[1]
 
         kube.create(deployment(REPLICAS, KWOK), namespace=namespace)
         wait_for("6 replicas running", lambda: available(kube, namespace) == REPLICAS, deadline=180)
@@ -105,6 +94,6 @@ def test_a_standby_takes_over_when_the_leader_dies_and_nothing_is_bought_twice(
         kube.patch(Deployment, "web", {"spec": {"replicas": REPLICAS + 3}}, namespace=namespace)
         wait_for("9 replicas running", lambda: available(kube, namespace) == REPLICAS + 3)
         assert len(list(kube.list(Node, labels=KWOK))) == 3, "a node was bought twice"
-        metrics = get(f"{bases[standby]}/metrics")[1]
+        metrics = http_get(f"{bases[standby]}/metrics")[1]
         assert 'tidewise_decisions_applied_total{kind="launch"} 1.0' in metrics
         assert processes[standby].poll() is None

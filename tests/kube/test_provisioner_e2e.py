@@ -18,6 +18,7 @@ from tests.kube.kwok import (
     LowestAvailable,
     available,
     deployment,
+    provisioner_process,
     tidewise_process,
     wait_for,
     web_budget,
@@ -36,11 +37,7 @@ KWOK = {PROVISIONER: "kwok"}
 
 @pytest.fixture
 def provisioner(cluster: Cluster):
-    options = ["--kubeconfig", str(cluster.kubeconfig), "--instance-types", TYPE]
-    timings = ["--boot-delay", "2", "--period", "1", "--unneeded", "3", "--delay-after-add", "5"]
-    with tidewise_process(
-        cluster.folder / "logs/provisioner.log", "provisioner", "run", *options, *timings
-    ) as process:
+    with provisioner_process(cluster.folder, cluster.kubeconfig, "provisioner", 3) as process:
         yield process
 
 

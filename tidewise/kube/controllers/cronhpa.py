@@ -34,8 +34,9 @@ from lightkube.types import PatchType
 from tidewise.kube.controllers.metrics import ControllerMetrics
 from tidewise.kube.controllers.passes import reconcile_all
 from tidewise.kube.controllers.resources import CronHpa
-from tidewise.kube.controllers.status import parse_stamp, stamp, tell
+from tidewise.kube.controllers.status import COMPONENT, parse_stamp, stamp
 from tidewise.kube.controllers.targets import Targets
+from tidewise.kube.provider.events import tell
 from tidewise.scaling.cron import CronError, CronHpaSpec, CronScaler, Firing
 
 log = logging.getLogger(__name__)
@@ -174,12 +175,16 @@ class CronHpaController:
                 message = await self._apply(scaler, namespace, last.target_size)
                 self.metrics.cron_delay_seconds.observe((self.clock() - last.at).total_seconds())
                 state = SUCCEED
-                await tell(self.client, obj, "SuccessfulRescale", f"job {last.job}: {message}")
+                told = f"job {last.job}: {message}"
+                await tell(self.client, obj, "SuccessfulRescale", told, component=COMPONENT)
             except Exception as error:
                 self.metrics.errors.labels(controller=NAME, reason="ScaleFailed").inc()
                 log.warning("cronhpa %s/%s job %s: %s", namespace, meta["name"], last.job, error)
                 message, state = f"scale failed: {error}", FAILED
-                await tell(self.client, obj, "FailedRescale", f"job {last.job}: {message}", True)
+                told = f"job {last.job}: {message}"
+                await tell(
+                    self.client, obj, "FailedRescale", told, component=COMPONENT, warning=True
+                )
             for firing in applied:
                 note = message if firing is last else f"superseded by job '{last.job}'"
                 outcome[firing.job] = condition(uid, jobs[firing.job], state, firing.at, note)

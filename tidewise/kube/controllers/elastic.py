@@ -35,8 +35,9 @@ from tidewise.kube.controllers.passes import reconcile_all
 from tidewise.kube.controllers.pods import Usage, epoch, equality_selector, milli, samples
 from tidewise.kube.controllers.prometheus import Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import ElasticScalerResource, PodMetrics
-from tidewise.kube.controllers.status import parse_stamp, set_condition, stamp, tell
+from tidewise.kube.controllers.status import COMPONENT, parse_stamp, set_condition, stamp
 from tidewise.kube.controllers.targets import ScaleState, Targets
+from tidewise.kube.provider.events import tell
 from tidewise.scaling.cron import CronScaler
 from tidewise.scaling.elastic import ElasticScaler
 from tidewise.scaling.hpa import HorizontalPodAutoscaler
@@ -180,7 +181,7 @@ class ElasticScalerController:
             message = (
                 f"New size: {decision.replicas}; reason: {decision.rule} (was {scale.replicas})"
             )
-            await tell(self.client, obj, "SuccessfulRescale", message)
+            await tell(self.client, obj, "SuccessfulRescale", message, component=COMPONENT)
             update["lastScaleTime"] = stamp(now)
             log.info(
                 "elasticscaler %s/%s: %s %d -> %d",

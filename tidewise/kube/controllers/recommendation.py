@@ -36,7 +36,8 @@ from tidewise.kube.controllers.passes import reconcile_all
 from tidewise.kube.controllers.pods import milli
 from tidewise.kube.controllers.prometheus import Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import PodMetrics, ResourceRecommendationResource
-from tidewise.kube.controllers.status import set_condition, stamp, tell
+from tidewise.kube.controllers.status import COMPONENT, set_condition, stamp
+from tidewise.kube.provider.events import tell
 from tidewise.scaling.rightsizing import (
     ContainerKey,
     ContainerPolicy,
@@ -343,7 +344,7 @@ class RecommendationController:
         self.metrics.decisions.labels(controller=NAME, rule="on-rollout").inc()
         names = ", ".join(c["name"] for c in changed)
         message = f"requests of {names} set on {spec.kind.__name__} {meta['name']}'s rollout"
-        await tell(self.client, recommendation, "RequestsApplied", message)
+        await tell(self.client, recommendation, "RequestsApplied", message, component=COMPONENT)
         log.info("%s %s/%s: requests set on its rollout", NAME, meta["namespace"], meta["name"])
         return generation + 1  # our own template change is not a rollout to follow
 

@@ -33,7 +33,7 @@ from tidewise.kube.jobs.observe import (
     job_key,
     snapshot,
 )
-from tidewise.kube.provider.events import event, record
+from tidewise.kube.provider.events import tell
 from tidewise.model import DEFAULT_QUEUE
 from tidewise.queue import Ordering, QueueConfig, QueuePlan, QueuePolicy, whole_cluster_queue
 from tidewise.queue.manifests import QUEUE_LABEL
@@ -42,6 +42,8 @@ if TYPE_CHECKING:  # the controllers package imports this module
     from tidewise.kube.controllers.metrics import ControllerMetrics
 
 log = logging.getLogger(__name__)
+
+COMPONENT = "tidewise-queue"  # who reports the queue's Events
 
 PyTorchJob = create_namespaced_resource("kubeflow.org", "v1", "PyTorchJob", "pytorchjobs")
 KINDS: tuple[type[NamespacedResource], ...] = (KubeJob, PyTorchJob)
@@ -121,13 +123,15 @@ class QueueController:
             patch["metadata"] = {"annotations": {ADMITTED: admitted, POSITION: None, REASON: None}}
             await self._patch(kind, obj, patch)
             nodes_used = ", ".join(sorted({b.node for b in admit.binds}))
-            await self._tell(obj, "Admitted", f"every worker fits: started on {nodes_used}")
+            message = f"every worker fits: started on {nodes_used}"
+            await tell(self._client, obj, "Admitted", message, component=COMPONENT)
         for preempt in plan.preempt:
             kind, obj = by_name[preempt.job]
             patch = suspend_patch(obj["kind"], True)
             patch["metadata"] = {"annotations": {ADMITTED: None}}
             await self._patch(kind, obj, patch)
-            await self._tell(obj, "Preempted", f"suspended for {preempt.by}: {preempt.reason}")
+            message = f"suspended for {preempt.by}: {preempt.reason}"
+            await tell(self._client, obj, "Preempted", message, component=COMPONENT)
         for waiting in plan.waiting:
             kind, obj = by_name[waiting.job]
             annotations = obj["metadata"].get("annotations") or {}
@@ -138,7 +142,8 @@ class QueueController:
             patch = {"metadata": {"annotations": {POSITION: position, REASON: waiting.reason}}}
             await self._patch(kind, obj, patch)
             if changed:
-                await self._tell(obj, "Waiting", f"{waiting.kind}: {waiting.reason}")
+                message = f"{waiting.kind}: {waiting.reason}"
+                await tell(self._client, obj, "Waiting", message, component=COMPONENT)
         return plan
 
     async def _patch(
@@ -147,19 +152,6 @@ class QueueController:
         name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
         merge = PatchType.MERGE  # the training operator's CRDs take no strategic merge
         await self._client.patch(kind, name, patch, namespace=namespace, patch_type=merge)
-
-    async def _tell(self, obj: Mapping[str, Any], reason: str, message: str) -> None:
-        meta = obj["metadata"]
-        told = event(
-            obj["kind"],
-            meta["name"],
-            meta["namespace"],
-            reason,
-            message,
-            api_version=obj["apiVersion"],
-            component="tidewise-queue",
-        )
-        await record(self._client, told)
 
     async def sync(self) -> float:
         """One pass, measured; the seconds until the next (the operator's controller loop)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from lightkube import AsyncClient
 from lightkube.models.core_v1 import EventSource, ObjectReference
@@ -61,3 +63,28 @@ async def record(client: AsyncClient, posted: Event) -> None:
         log.warning(
             "event %s on %s %s not posted: %s", posted.reason, reference.kind, reference.name, error
         )
+
+
+async def tell(
+    client: AsyncClient,
+    obj: Mapping[str, Any],
+    reason: str,
+    message: str,
+    *,
+    component: str,
+    warning: bool = False,
+) -> None:
+    """An Event about an API object read as a dict (a custom resource, a Job), reported by
+    ``component``; never raises."""
+    meta = obj["metadata"]
+    told = event(
+        obj.get("kind", ""),
+        meta["name"],
+        meta["namespace"],
+        reason,
+        message,
+        warning,
+        api_version=obj.get("apiVersion", ""),
+        component=component,
+    )
+    await record(client, told)
