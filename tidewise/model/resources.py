@@ -6,7 +6,10 @@ GPU). Integers everywhere so that sums and comparisons are exact.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from tidewise.model.quantity import quantity, quantity_suffix
 
 MILLI_PER_GPU = 1000
 
@@ -50,52 +53,31 @@ class Resources:
 
 
 def parse_cpu(value: str | int | float) -> int:
-    """Kubernetes CPU quantity (``"500m"``, ``"2"``, ``1.5``) to millicores."""
-    if isinstance(value, bool):
-        raise ValueError("a CPU quantity such as '500m' or '2'")
-    if isinstance(value, int | float):
-        milli = value * 1000
-    else:
-        text = value.strip()
-        try:
-            milli = float(text[:-1]) if text.endswith("m") else float(text) * 1000
-        except ValueError:
-            raise ValueError("a CPU quantity such as '500m' or '2'") from None
-    if milli < 0:
+    """A Kubernetes CPU quantity (``"500m"``, ``"2"``, ``1.5``) in millicores, rounded up as
+    Kubernetes' ``MilliValue`` rounds it."""
+    cores = quantity(value)
+    if cores < 0:
         raise ValueError("a non-negative CPU quantity")
-    return round(milli)
-
-
-_MEMORY_UNITS_MIB = {
-    "Ki": 1 / 1024,
-    "Mi": 1,
-    "Gi": 1024,
-    "Ti": 1024 * 1024,
-    "K": 1000 / 1024 / 1024,
-    "M": 1000**2 / 1024**2,
-    "G": 1000**3 / 1024**2,
-}
+    return math.ceil(cores * 1000)
 
 
 def parse_memory(value: str | int) -> int:
-    """Kubernetes memory quantity (``"512Mi"``, ``"2Gi"``) to MiB, rounded up.
+    """A Kubernetes memory quantity (``"512Mi"``, ``"2Gi"``) in MiB, rounded up.
 
-    A bare number is rejected: whether it means bytes or MiB is the most common unit mistake.
+    A number without a unit is refused, although Kubernetes would read it as bytes: whether
+    ``512`` means bytes or MiB is the most common unit mistake in a request.
     """
-    if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError("a memory quantity with a unit, such as '512Mi' or '2Gi'")
-    text = value.strip()
-    for suffix in sorted(_MEMORY_UNITS_MIB, key=len, reverse=True):
-        if text.endswith(suffix):
-            try:
-                number = float(text[: -len(suffix)])
-            except ValueError:
-                break
-            if number < 0:
-                raise ValueError("a non-negative memory quantity such as '2Gi'")
-            mib = number * _MEMORY_UNITS_MIB[suffix]
-            return int(-(-mib // 1))
-    raise ValueError("a memory quantity with a unit (Ki, Mi, Gi, Ti, K, M, G), such as '2Gi'")
+    amount = quantity(value)
+    text = value.strip() if isinstance(value, str) else repr(value)
+    suffix = quantity_suffix(text)
+    if suffix == "" or suffix[0] in "eE":
+        raise ValueError(
+            f"{text!r} has no unit and Kubernetes would read it as {text} bytes: "
+            "write the unit, such as '512Mi' or '2Gi'"
+        )
+    if amount < 0:
+        raise ValueError("a non-negative memory quantity such as '2Gi'")
+    return math.ceil(amount / 2**20)
 
 
 _DURATION_UNITS_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

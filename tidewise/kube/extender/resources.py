@@ -21,11 +21,13 @@ A node's GPU model and per-GPU memory come from NVIDIA GPU feature discovery's l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from typing import Any
 
 from tidewise.model import MILLI_PER_GPU
+from tidewise.model.quantity import QuantityError, quantity
 from tidewise.placement.gpushare import NodeSpec, PodShape
 
 GPU_MEM = "aliyun.com/gpu-mem"
@@ -40,76 +42,40 @@ leaves their fit to it (``ignoredByScheduler``)."""
 MODEL_LABEL = "nvidia.com/gpu.product"
 GPU_MEMORY_LABEL = "nvidia.com/gpu.memory"
 
-_SUFFIXES = {
-    "Ki": Decimal(2) ** 10,
-    "Mi": Decimal(2) ** 20,
-    "Gi": Decimal(2) ** 30,
-    "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50,
-    "Ei": Decimal(2) ** 60,
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "k": Decimal("1e3"),
-    "M": Decimal("1e6"),
-    "G": Decimal("1e9"),
-    "T": Decimal("1e12"),
-    "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-}
-
 
 class PodRequestError(ValueError):
     """The pod asks for something the extender cannot place (said back to the scheduler)."""
 
 
-def quantity(text: str | int | float) -> Decimal:
-    """A Kubernetes quantity (``"500m"``, ``"2Gi"``, ``"1e3"``, ``"4"``) as an exact number.
-
-    The API server sends what the user wrote, so bare numbers (bytes, for memory) and decimal
-    exponents occur as well as the binary suffixes.
-    """
-    value = str(text).strip()
-    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
-        if value.endswith(suffix):
-            return _number(value[: -len(suffix)], value) * _SUFFIXES[suffix]
-    return _number(value, value)
-
-
-def _number(digits: str, whole: str) -> Decimal:
+def _read(resources: Mapping[str, Any]) -> dict[str, Fraction]:
     try:
-        return Decimal(digits)
-    except InvalidOperation:
-        raise ValueError(f"not a Kubernetes quantity: {whole!r}") from None
+        return {name: quantity(value) for name, value in resources.items()}
+    except QuantityError as error:
+        raise PodRequestError(str(error)) from None
 
 
-def _ceil(value: Decimal) -> int:
-    return int(-(-value // 1))
-
-
-def _container_requests(container: Mapping[str, Any]) -> dict[str, Decimal]:
+def _container_requests(container: Mapping[str, Any]) -> dict[str, Fraction]:
     """Requests, falling back to limits (as the API server defaults them)."""
     resources = container.get("resources") or {}
-    merged = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
-    return {name: quantity(value) for name, value in merged.items()}
+    return _read({**(resources.get("limits") or {}), **(resources.get("requests") or {})})
 
 
-def pod_requests(pod: Mapping[str, Any]) -> dict[str, Decimal]:
+def pod_requests(pod: Mapping[str, Any]) -> dict[str, Fraction]:
     """The pod's effective requests: the larger of its containers' sum and any init container.
 
     This is kube-scheduler's own rule (init containers run one at a time, before the rest),
-    plus the pod overhead.
+    plus the pod overhead. :class:`PodRequestError` if a quantity cannot be read.
     """
     spec = pod.get("spec") or {}
-    total: dict[str, Decimal] = {}
+    total: dict[str, Fraction] = {}
     for container in spec.get("containers") or []:
         for name, value in _container_requests(container).items():
-            total[name] = total.get(name, Decimal(0)) + value
+            total[name] = total.get(name, Fraction(0)) + value
     for container in spec.get("initContainers") or []:
         for name, value in _container_requests(container).items():
-            total[name] = max(total.get(name, Decimal(0)), value)
-    for name, value in (spec.get("overhead") or {}).items():
-        total[name] = total.get(name, Decimal(0)) + quantity(value)
+            total[name] = max(total.get(name, Fraction(0)), value)
+    for name, value in _read(spec.get("overhead") or {}).items():
+        total[name] = total.get(name, Fraction(0)) + value
     return total
 
 
@@ -122,12 +88,13 @@ def is_managed(pod: Mapping[str, Any]) -> bool:
 def pod_shape(pod: Mapping[str, Any]) -> PodShape:
     """The pod in the engine's terms; :class:`PodRequestError` if it cannot be placed."""
     requests = pod_requests(pod)
-    cpu = _ceil(requests.get("cpu", Decimal(0)) * 1000)
-    memory = _ceil(requests.get("memory", Decimal(0)) / 2**20)
-    whole = int(requests.get(GPU_COUNT, 0))
-    gpu_memory = _ceil(requests.get(GPU_MEM, Decimal(0)) * 1024 + requests.get(HAMI_GPU_MEM, 0))
-    milli = _ceil(requests.get(HAMI_GPU_CORES, Decimal(0)) * MILLI_PER_GPU / 100)
-    shared = int(requests.get(NVIDIA_GPU, 0))
+    zero = Fraction(0)
+    cpu = math.ceil(requests.get("cpu", zero) * 1000)
+    memory = math.ceil(requests.get("memory", zero) / 2**20)
+    whole = int(requests.get(GPU_COUNT, zero))
+    gpu_memory = math.ceil(requests.get(GPU_MEM, zero) * 1024 + requests.get(HAMI_GPU_MEM, zero))
+    milli = math.ceil(requests.get(HAMI_GPU_CORES, zero) * MILLI_PER_GPU / 100)
+    shared = int(requests.get(NVIDIA_GPU, zero))
     if whole and (milli or shared):
         raise PodRequestError(f"{GPU_COUNT} asks for whole GPUs: no share resources with it")
     if whole:
@@ -160,7 +127,7 @@ def node_spec(node: Mapping[str, Any]) -> NodeSpec:
         per_gpu = 0  # unknown: memory never limits a share there
     return NodeSpec(
         metadata.get("name", ""),
-        _ceil(quantity(allocatable.get("cpu", 0)) * 1000),
+        math.ceil(quantity(allocatable.get("cpu", 0)) * 1000),
         int(quantity(allocatable.get("memory", 0)) / 2**20),
         gpus,
         labels.get(MODEL_LABEL, ""),
