@@ -13,6 +13,9 @@ from tidewise.model.quantity import quantity, quantity_suffix
 
 MILLI_PER_GPU = 1000
 
+UNTRACKED_GPU_MEMORY_MIB = 1 << 40
+"""The memory of a GPU whose size is unknown: so large that it never limits a pod."""
+
 
 @dataclass(frozen=True, slots=True)
 class Resources:
@@ -20,7 +23,10 @@ class Resources:
 
     A pod asks either for ``gpu_count`` whole GPUs, or for a share of one GPU given by
     ``gpu_milli`` (1..999) and/or ``gpu_memory_mib``; ``gpu_model`` restricts the models it
-    accepts (``None`` accepts any). A node's ``gpu_memory_mib`` is the memory of each GPU.
+    accepts (``None`` accepts any; alternatives as ``"A10G|L4"``, kept sorted so that equal
+    sets compare equal). With whole GPUs, ``gpu_memory_mib`` is the least memory each must
+    have. A node offers ``gpu_count`` GPUs of model ``gpu_model`` with ``gpu_memory_mib`` each
+    (0: unknown).
     """
 
     cpu_milli: int = 0
@@ -38,6 +44,9 @@ class Resources:
             raise ValueError("ask for whole GPUs (gpu_count) or a GPU share (gpu_milli), not both")
         if self.gpu_milli >= MILLI_PER_GPU:
             raise ValueError(f"gpu_milli must be < {MILLI_PER_GPU}; ask for whole GPUs instead")
+        if self.gpu_model is not None and "|" in self.gpu_model:
+            canonical = "|".join(sorted(set(self.gpu_model.split("|"))))
+            object.__setattr__(self, "gpu_model", canonical)
 
     @property
     def wants_gpu(self) -> bool:
@@ -46,6 +55,31 @@ class Resources:
     @property
     def is_gpu_share(self) -> bool:
         return self.wants_gpu and not self.gpu_count
+
+    @property
+    def gpu_models(self) -> frozenset[str] | None:
+        """The GPU models a pod accepts; ``None``: any."""
+        return frozenset(self.gpu_model.split("|")) if self.gpu_model else None
+
+    @property
+    def gpu_devices(self) -> int:
+        """How many GPUs a pod takes part of: its whole GPUs, 1 for a share, else 0."""
+        return self.gpu_count or int(self.wants_gpu)
+
+    @property
+    def gpu_milli_each(self) -> int:
+        """The milli-GPU a pod takes on each of its GPUs: all of it for whole GPUs."""
+        return MILLI_PER_GPU if self.gpu_count else self.gpu_milli
+
+    @property
+    def gpu_milli_total(self) -> int:
+        """The milli-GPU a pod asks for in all (a share sized by memory alone asks for 0)."""
+        return self.gpu_devices * self.gpu_milli_each
+
+    @property
+    def device_memory_mib(self) -> int:
+        """A node's memory per GPU, :data:`UNTRACKED_GPU_MEMORY_MIB` when unknown."""
+        return self.gpu_memory_mib or UNTRACKED_GPU_MEMORY_MIB
 
     @property
     def vcpus(self) -> float:
