@@ -68,6 +68,4 @@ def node_of(capacity: Resources, name: str = "n") -> Node:
         capacity=capacity,
         state=NodeState.READY,
         launched_s=0.0,
-        gpu_free_milli=(1000,) * capacity.gpu_count,
-        gpu_free_memory_mib=(capacity.device_memory_mib,) * capacity.gpu_count,
     )

@@ -1,4 +1,4 @@
-"""Pods and nodes as Kubernetes JSON, read in the placement engine's units.
+"""Pods and nodes as Kubernetes JSON, read as the one resource model (:class:`Resources`).
 
 Why a module of its own: the scheduler sends pods in the extender protocol, the watch sends
 them as API objects; both must be read by the same rules, or the extender's books and its
@@ -26,9 +26,8 @@ from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
-from tidewise.model import MILLI_PER_GPU
+from tidewise.model import MILLI_PER_GPU, Resources
 from tidewise.model.quantity import QuantityError, quantity
-from tidewise.placement.gpushare import NodeSpec, PodShape
 
 GPU_MEM = "aliyun.com/gpu-mem"
 GPU_COUNT = "aliyun.com/gpu-count"
@@ -47,21 +46,30 @@ class PodRequestError(ValueError):
     """The pod asks for something the extender cannot place (said back to the scheduler)."""
 
 
-def _read(resources: Mapping[str, Any]) -> dict[str, Fraction]:
+Names = tuple[str, ...] | None
+
+
+def _read(resources: Mapping[str, Any], names: Names) -> dict[str, Fraction]:
     try:
-        return {name: quantity(value) for name, value in resources.items()}
+        return {
+            name: quantity(value)
+            for name, value in resources.items()
+            if names is None or name in names
+        }
     except QuantityError as error:
         raise PodRequestError(str(error)) from None
 
 
-def _container_requests(container: Mapping[str, Any]) -> dict[str, Fraction]:
+def _container_requests(container: Mapping[str, Any], names: Names) -> dict[str, Fraction]:
     """Requests, falling back to limits (as the API server defaults them)."""
     resources = container.get("resources") or {}
-    return _read({**(resources.get("limits") or {}), **(resources.get("requests") or {})})
+    merged = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
+    return _read(merged, names)
 
 
-def pod_requests(pod: Mapping[str, Any]) -> dict[str, Fraction]:
-    """The pod's effective requests: the larger of its containers' sum and any init container.
+def pod_requests(pod: Mapping[str, Any], names: Names = None) -> dict[str, Fraction]:
+    """The pod's effective requests (of ``names`` only, if given): the larger of its
+    containers' sum and any init container.
 
     This is kube-scheduler's own rule (init containers run one at a time, before the rest),
     plus the pod overhead. :class:`PodRequestError` if a quantity cannot be read.
@@ -69,28 +77,40 @@ def pod_requests(pod: Mapping[str, Any]) -> dict[str, Fraction]:
     spec = pod.get("spec") or {}
     total: dict[str, Fraction] = {}
     for container in spec.get("containers") or []:
-        for name, value in _container_requests(container).items():
+        for name, value in _container_requests(container, names).items():
             total[name] = total.get(name, Fraction(0)) + value
     for container in spec.get("initContainers") or []:
-        for name, value in _container_requests(container).items():
+        for name, value in _container_requests(container, names).items():
             total[name] = max(total.get(name, Fraction(0)), value)
-    for name, value in _read(spec.get("overhead") or {}).items():
+    for name, value in _read(spec.get("overhead") or {}, names).items():
         total[name] = total.get(name, Fraction(0)) + value
     return total
 
 
 def is_managed(pod: Mapping[str, Any]) -> bool:
     """Whether kube-scheduler sends this pod to the extender (it asks for a managed resource)."""
-    requests = pod_requests(pod)
+    requests = pod_requests(pod, MANAGED_RESOURCES)
     return any(requests.get(name, 0) > 0 for name in MANAGED_RESOURCES)
 
 
-def pod_shape(pod: Mapping[str, Any]) -> PodShape:
-    """The pod in the engine's terms; :class:`PodRequestError` if it cannot be placed."""
-    requests = pod_requests(pod)
+def _cpu_memory(requests: Mapping[str, Fraction]) -> tuple[int, int]:
+    """Millicores and MiB, rounded up (kube-scheduler's ``MilliValue`` and ``Value``)."""
     zero = Fraction(0)
     cpu = math.ceil(requests.get("cpu", zero) * 1000)
-    memory = math.ceil(requests.get("memory", zero) / 2**20)
+    return cpu, math.ceil(requests.get("memory", zero) / 2**20)
+
+
+def pod_resources(pod: Mapping[str, Any]) -> Resources:
+    """What the pod asks for; :class:`PodRequestError` if the extender cannot place it."""
+    try:
+        return _resources(pod_requests(pod))
+    except ValueError as error:  # a negative request, which the API server never lets by
+        raise PodRequestError(str(error)) from None
+
+
+def _resources(requests: Mapping[str, Fraction]) -> Resources:
+    cpu, memory = _cpu_memory(requests)
+    zero = Fraction(0)
     whole = int(requests.get(GPU_COUNT, zero))
     gpu_memory = math.ceil(requests.get(GPU_MEM, zero) * 1024 + requests.get(HAMI_GPU_MEM, zero))
     milli = math.ceil(requests.get(HAMI_GPU_CORES, zero) * MILLI_PER_GPU / 100)
@@ -99,23 +119,35 @@ def pod_shape(pod: Mapping[str, Any]) -> PodShape:
         raise PodRequestError(f"{GPU_COUNT} asks for whole GPUs: no share resources with it")
     if whole:
         # a memory request with whole GPUs is the least memory each GPU must have
-        return PodShape(cpu, memory, whole, MILLI_PER_GPU, None, -(-gpu_memory // whole))
+        per_gpu = -(-gpu_memory // whole)
+        return Resources(cpu, memory, gpu_count=whole, gpu_memory_mib=per_gpu)
     if not (milli or gpu_memory):
-        return PodShape(cpu, memory, shared, MILLI_PER_GPU if shared else 0)
+        return Resources(cpu, memory, gpu_count=shared)
     if shared > 1:
         raise PodRequestError("a GPU share on more than one GPU is not supported")
     if milli > MILLI_PER_GPU:
         raise PodRequestError(f"{HAMI_GPU_CORES} over 100 (one GPU)")
+    if milli == MILLI_PER_GPU:  # all of one GPU's cores: the GPU whole
+        return Resources(cpu, memory, gpu_count=1, gpu_memory_mib=gpu_memory)
+    return Resources(cpu, memory, gpu_milli=milli, gpu_memory_mib=gpu_memory)
+
+
+def cpu_and_memory(pod: Mapping[str, Any]) -> Resources:
+    """The CPU and memory alone: what a pod the extender cannot place still takes on its node
+    (nothing, if even those cannot be read)."""
     try:
-        return PodShape(cpu, memory, 1, milli, None, gpu_memory)
-    except ValueError as error:
-        raise PodRequestError(str(error)) from None
+        return Resources(*_cpu_memory(pod_requests(pod, ("cpu", "memory"))))
+    except PodRequestError:
+        return Resources()
 
 
-def node_spec(node: Mapping[str, Any]) -> NodeSpec:
+def node_name(node: Mapping[str, Any]) -> str:
+    return str((node.get("metadata") or {}).get("name", ""))
+
+
+def node_capacity(node: Mapping[str, Any]) -> Resources:
     """The node's allocatable CPU and memory, and its GPUs: count, model, memory of each."""
-    metadata = node.get("metadata") or {}
-    labels = metadata.get("labels") or {}
+    labels = (node.get("metadata") or {}).get("labels") or {}
     status = node.get("status") or {}
     allocatable = status.get("allocatable") or status.get("capacity") or {}
     gpus = int(quantity(allocatable.get(GPU_COUNT, allocatable.get(NVIDIA_GPU, 0))))
@@ -125,11 +157,10 @@ def node_spec(node: Mapping[str, Any]) -> NodeSpec:
         per_gpu = int(quantity(allocatable[GPU_MEM]) * 1024 / gpus)
     else:
         per_gpu = 0  # unknown: memory never limits a share there
-    return NodeSpec(
-        metadata.get("name", ""),
-        math.ceil(quantity(allocatable.get("cpu", 0)) * 1000),
-        int(quantity(allocatable.get("memory", 0)) / 2**20),
-        gpus,
-        labels.get(MODEL_LABEL, ""),
-        per_gpu,
+    return Resources(
+        cpu_milli=math.ceil(quantity(allocatable.get("cpu", 0)) * 1000),
+        memory_mib=int(quantity(allocatable.get("memory", 0)) / 2**20),
+        gpu_count=gpus,
+        gpu_memory_mib=per_gpu,
+        gpu_model=(labels.get(MODEL_LABEL) or None) if gpus else None,
     )

@@ -29,10 +29,10 @@ from tidewise.kube.extender.protocol import (
     filter_result,
     host_priority_list,
 )
-from tidewise.kube.extender.resources import PodRequestError, pod_shape
+from tidewise.kube.extender.resources import PodRequestError, pod_resources
 from tidewise.kube.extender.state import GpuShareBook
 from tidewise.kube.extender.watch import follow
-from tidewise.placement.gpushare import PodShape
+from tidewise.model import Resources
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ async def _body(request: web.Request) -> Any:
         raise ProtocolError(f"body is not JSON: {error}") from None
 
 
-def _shape(book: GpuShareBook, pod: dict[str, Any]) -> PodShape:
-    shape = pod_shape(pod)
+def _shape(book: GpuShareBook, pod: dict[str, Any]) -> Resources:
+    shape = pod_resources(pod)
     book.meet(str((pod.get("metadata") or {}).get("uid", "")), shape)
     return shape
 

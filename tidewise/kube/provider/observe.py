@@ -14,10 +14,10 @@ from typing import Any
 
 from tidewise.capacity.provisioning import first_fit
 from tidewise.kube.extender.annotations import recorded_gpus
-from tidewise.kube.extender.resources import PodRequestError, pod_requests, pod_shape
+from tidewise.kube.extender.resources import PodRequestError, cpu_and_memory, pod_resources
 from tidewise.kube.provider.interface import CAPACITY_TYPE, Instance, NodeProvider
 from tidewise.model import ClusterView, Node, NodeState, Offering, Pod, PodPhase, PurchaseOption
-from tidewise.model.resources import MILLI_PER_GPU, Resources
+from tidewise.model.resources import Resources
 from tidewise.placement.fit import choose_gpus, with_pod
 
 FINISHED = ("Succeeded", "Failed")
@@ -73,25 +73,15 @@ def capacity_types(
         return False, None
 
 
-def pod_resources(pod: Mapping[str, Any]) -> Resources:
+def pod_needs(pod: Mapping[str, Any]) -> Resources:
     """What the pod asks for, read by the extender's rules, so that a GPU-share pod
     (``aliyun.com/gpu-mem``, HAMi's ``nvidia.com/gpucores``...) buys the share it will get and
     not a whole GPU, or nothing at all. A request the extender refuses counts its CPU and
     memory only: no GPU bought could serve it."""
     try:
-        shape = pod_shape(pod)
+        return pod_resources(pod)
     except PodRequestError:
-        requests = pod_requests(pod)
-        cpu = int(-(-requests.get("cpu", 0) * 1000 // 1))
-        return Resources(cpu_milli=cpu, memory_mib=int(-(-requests.get("memory", 0) // 2**20)))
-    share = shape.num_gpu == 1 and shape.gpu_milli < MILLI_PER_GPU
-    return Resources(
-        cpu_milli=shape.cpu_milli,
-        memory_mib=shape.memory_mib,
-        gpu_count=0 if share else shape.num_gpu,
-        gpu_milli=shape.gpu_milli if share else 0,
-        gpu_memory_mib=shape.gpu_memory_mib,
-    )
+        return cpu_and_memory(pod)
 
 
 def _owner(pod: Mapping[str, Any]) -> str:
@@ -128,7 +118,7 @@ def view_pods(
             Pod(
                 name,
                 _owner(pod),
-                pod_resources(pod),
+                pod_needs(pod),
                 phase,
                 _created_s(pod),
                 bound,
@@ -163,14 +153,12 @@ def view_node(
         capacity=capacity,
         state=_state(node),
         launched_s=instance.launched_s,
-        gpu_free_milli=(MILLI_PER_GPU,) * capacity.gpu_count,
-        gpu_free_memory_mib=(capacity.gpu_memory_mib,) * capacity.gpu_count,
         notice_s=notice_s,
     )
     for pod in (p for p in pods if p.node == instance.name):
         gpus = pod.gpu_indices if _valid(pod.gpu_indices, capacity.gpu_count) else None
         if gpus is None and pod.requests.wants_gpu:
-            free = (seen.gpu_free_milli, seen.gpu_free_memory_mib, capacity.gpu_memory_mib)
+            free = (seen.gpu_free_milli, seen.gpu_free_memory_mib, capacity.device_memory_mib)
             gpus = choose_gpus(pod.requests, *free)
         seen = with_pod(seen, pod.requests, gpus or ())
     return seen
