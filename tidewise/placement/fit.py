@@ -77,8 +77,10 @@ def node_fits(
 
 def model_accepted(pod: Resources, capacity: Resources) -> bool:
     """The node's GPU model is one the pod accepts."""
+    if pod.gpu_model is None:  # the common case, without building the set
+        return True
     models = pod.gpu_models
-    return models is None or (capacity.gpu_model or "") in models
+    return models is not None and (capacity.gpu_model or "") in models
 
 
 def pick_gpus(
@@ -109,13 +111,19 @@ def choose_gpus(
 
 
 def fit_on(node: Node, pod: Resources, *, cpu_pods_on_gpu_nodes: bool) -> tuple[int, ...] | None:
-    """GPU indices if the pod fits the node's free resources now, else ``None``."""
+    """GPU indices if the pod fits the node's free resources now, else ``None``.
+
+    Called for every pending pod on every node by the provisioner's first fit, so the cheap
+    tests come first.
+    """
+    if not node_fits(pod, True, node.free_cpu_milli, node.free_memory_mib, True):
+        return None
     capacity = node.capacity
     model_ok = model_accepted(pod, capacity)
     if not admits(pod, capacity.gpu_count, model_ok, cpu_pods_on_gpu_nodes=cpu_pods_on_gpu_nodes):
         return None
-    if not node_fits(pod, True, node.free_cpu_milli, node.free_memory_mib, True):
-        return None
+    if not pod.wants_gpu:
+        return ()
     free = node.gpu_free_milli, node.gpu_free_memory_mib
     return choose_gpus(pod, *free, capacity.device_memory_mib)  # None: too few GPUs fit
 
