@@ -1,5 +1,5 @@
 """``tidewise fleet`` refuses bad input in one line, before it touches a cluster (the
-commands against real clusters are in tests/kube/test_fleet_e2e.py)."""
+commands against real clusters are in tests/kube/fleet/test_sync_e2e.py)."""
 
 import pytest
 import yaml

@@ -84,7 +84,8 @@ def sim(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
 ) -> None:
     """Replay a scenario under each of its policies and compare cost and service."""
-    from tidewise.report import render_table, write_atomically, write_html
+    from tidewise.files import write_atomically
+    from tidewise.report import render_table, write_html
 
     path = scenario or default_scenario_path()
     try:
@@ -149,7 +150,8 @@ def gpu_pack(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")] = False,
 ) -> None:
     """GPU-sharing placement on Alibaba's openb trace, as the FGD paper (USENIX ATC'23)."""
-    from tidewise.report import gpu_pack_table, write_atomically, write_gpu_pack_html
+    from tidewise.files import write_atomically
+    from tidewise.report import gpu_pack_table, write_gpu_pack_html
     from tidewise.sim.gpupack import GPU_POLICIES, run_benchmark
     from tidewise.sim.openb import TraceFormatError, load_nodes, load_pods
 
@@ -242,8 +244,8 @@ def autoscale(
     """Replica policies on one service replaying a request-rate trace, side by side."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+    from tidewise.files import write_atomically
     from tidewise.report.autoscale import autoscale_figure, autoscale_table, write_autoscale_html
-    from tidewise.report.files import write_atomically
     from tidewise.scaling.forecast import forecaster_named
     from tidewise.sim.autoscale_bench import (
         AUTOSCALE_POLICIES,
@@ -392,7 +394,7 @@ def commitments(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the plan here.")] = None,
 ) -> None:
     """How many units to commit to (reserved / savings plan), from an hourly demand history."""
-    from tidewise.report.files import write_atomically
+    from tidewise.files import write_atomically
     from tidewise.sim.rate_trace import load_rate_trace
     from tidewise.sim.traces import TraceError
 
@@ -495,7 +497,7 @@ def queue_bench(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results here.")] = None,
 ) -> None:
     """Queue policies replaying a job trace on a fixed GPU pool and on an elastic one."""
-    from tidewise.report.files import write_atomically
+    from tidewise.files import write_atomically
     from tidewise.sim.job_trace import JobTraceError, TraceWindow
     from tidewise.sim.queue_bench import POLICIES, QueueBenchSettings, load_and_run
 
@@ -565,10 +567,24 @@ def testenv_progress(line: str) -> None:
     Console(stderr=True).print(f"[dim]testenv:[/] {line}", highlight=False)
 
 
+@testenv_app.callback()
+def testenv_available() -> None:
+    """The test control plane is a development tool: a source checkout has it, a wheel not."""
+    try:
+        import tidewise.testenv  # noqa: F401
+    except ModuleNotFoundError as missing:
+        lacking = (missing.name or "").startswith("tidewise")
+        where = "not in an installed wheel" if lacking else f"it needs {missing.name}"
+        raise fail(
+            f"tidewise testenv is a development tool ({where}): run it from a source checkout "
+            "installed with its dev extra (docs/testenv.md)"
+        ) from None
+
+
 @contextmanager
 def testenv_errors() -> Iterator[None]:
     """A failed build or a missing cluster is one line and exit code 2, not a traceback."""
-    from tidewise.kube.testenv import BuildError, ClusterError
+    from tidewise.testenv import BuildError, ClusterError
 
     try:
         yield
@@ -579,7 +595,7 @@ def testenv_errors() -> Iterator[None]:
 @testenv_app.command("build")
 def testenv_build() -> None:
     """Build the control-plane binaries for the pinned versions (once; then cached)."""
-    from tidewise.kube.testenv import ensure_binaries
+    from tidewise.testenv import ensure_binaries
 
     with testenv_errors():
         sys.stdout.write(f"{ensure_binaries(testenv_progress).folder}\n")
@@ -598,7 +614,7 @@ def testenv_up(
 ) -> None:
     """Start a throw-away cluster (building it first if needed); prints its kubeconfig."""
     from tidewise.kube.extender.config import extender_stanza
-    from tidewise.kube.testenv import ensure_binaries, up
+    from tidewise.testenv import ensure_binaries, up
 
     extenders = [extender_stanza(extender)] if extender else None
     with testenv_errors():
@@ -609,7 +625,7 @@ def testenv_up(
 @testenv_app.command("down")
 def testenv_down(folder: TestenvFolder = DEFAULT_TESTENV) -> None:
     """Stop the cluster in the folder (its data and logs stay until the next ``up``)."""
-    from tidewise.kube.testenv import down
+    from tidewise.testenv import down
 
     with testenv_errors():
         stopped = down(folder)
@@ -619,7 +635,7 @@ def testenv_down(folder: TestenvFolder = DEFAULT_TESTENV) -> None:
 @testenv_app.command("status")
 def testenv_status(folder: TestenvFolder = DEFAULT_TESTENV) -> None:
     """Each component's health; exit code 1 unless all are ok."""
-    from tidewise.kube.testenv import status
+    from tidewise.testenv import status
 
     with testenv_errors():
         health = status(folder)
@@ -821,8 +837,8 @@ def operator(
 
     from lightkube import AsyncClient
 
-    from tidewise.kube.controllers import ControllerSettings
-    from tidewise.kube.operator import LeaseElector, Operator, run_operator
+    from tidewise.kube.api.lease import LeaseElector
+    from tidewise.kube.operator import ControllerSettings, Operator, run_operator
 
     make = kwok_provisioner(instance_types, boot_delay, period, unneeded, delay_after_add)
     config = kube_service(kubeconfig)

@@ -83,8 +83,8 @@ def _fail(message: str) -> typer.Exit:
 @contextmanager
 def fleet_errors() -> Iterator[None]:
     """Bad input and stopped syncs are one line and exit code 2, not a traceback."""
-    from tidewise.kube.fleet import SyncError
-    from tidewise.kube.fleet_read import UnknownKind
+    from tidewise.kube.fleet.read import UnknownKind
+    from tidewise.kube.fleet.sync import SyncError
 
     try:
         yield
@@ -120,7 +120,7 @@ def load_transform(path: Path | None) -> Transform:
 
 
 def client_for(option: str, kubeconfig: Path) -> Client:
-    from tidewise.kube.fleet import fleet_client
+    from tidewise.kube.fleet.sync import fleet_client
 
     if not kubeconfig.is_file():
         raise _fail(f"{option}: no kubeconfig at {kubeconfig}")
@@ -140,7 +140,7 @@ def make_plan(
     import httpx2
     from lightkube import ApiError
 
-    from tidewise.kube.fleet_read import read_selection
+    from tidewise.kube.fleet.read import read_selection
 
     selection = Selection(
         namespaces=tuple(namespaces),
@@ -214,7 +214,7 @@ def fleet_plan(
     )
     present = None
     if target is not None:
-        from tidewise.kube.fleet import present_on
+        from tidewise.kube.fleet.sync import present_on
 
         present = present_on(client_for("--target", target), plan)
     if output == Output.JSON:
@@ -249,7 +249,7 @@ def fleet_sync(
 ) -> None:
     """Apply the plan step by step (server-side apply as tidewise-fleet), waiting at each gate;
     resumes from the run file, skipping steps it records as done."""
-    from tidewise.kube.fleet import Clusters, Sync
+    from tidewise.kube.fleet.sync import Clusters, Sync
 
     if not run_file.parent.is_dir():
         raise _fail(f"--run-file: folder {run_file.parent} does not exist")

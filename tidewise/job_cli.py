@@ -24,6 +24,7 @@ from lightkube import Client
 from rich.console import Console
 from rich.table import Table
 
+from tidewise.files import write_atomically
 from tidewise.kube.jobs import client as kube_jobs
 from tidewise.model import (
     DEFAULT_QUEUE,
@@ -36,7 +37,6 @@ from tidewise.model import (
 )
 from tidewise.queue import FlavorQuota, Ordering, QueueConfig, QueuePlan
 from tidewise.queue.manifests import render
-from tidewise.report.files import write_atomically
 from tidewise.sim.job_cluster import DEFAULT_NODES, SimJobCluster, StateError
 
 DEFAULT_STATE = Path(".tidewise/sim-jobs.json")

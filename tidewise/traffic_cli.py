@@ -21,15 +21,15 @@ from lightkube import Client, KubeConfig
 from rich.console import Console
 from rich.table import Table
 
+from tidewise.files import write_atomically
 from tidewise.fleet.failover import ScaleOptionalDown
 from tidewise.fleet.traffic import ShiftRun, ShiftStatus, TrafficError
-from tidewise.kube.traffic import GatewayError
-from tidewise.kube.traffic.config import ConfigError, FleetTraffic, load
-from tidewise.kube.traffic.deck import render_deck
-from tidewise.kube.traffic.degrade import DeploymentScaler
-from tidewise.kube.traffic.loop import run_shift, run_watch
-from tidewise.kube.traffic.probe import Prober
-from tidewise.report.files import write_atomically
+from tidewise.gateways import GatewayError
+from tidewise.gateways.config import ConfigError, FleetTraffic, load
+from tidewise.gateways.deck import render_deck
+from tidewise.gateways.degrade import DeploymentScaler
+from tidewise.gateways.loop import run_shift, run_watch
+from tidewise.gateways.probe import Prober
 
 traffic_app = typer.Typer(
     help="Weighted traffic between clusters: gradual shifts, failover, Kong decK files.",

@@ -19,8 +19,8 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Node, Pod, ServiceAccount
 
 from tests.kube.kwok import condition, fake_node, fake_pod_spec, wait_for
-from tidewise.kube.extender.annotations import recorded_gpus
-from tidewise.kube.extender.resources import (
+from tidewise.kube.api.annotations import recorded_gpus
+from tidewise.kube.api.resources import (
     GPU_COUNT,
     GPU_MEM,
     HAMI_GPU_CORES,

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.kube.extender.factories import gpu_node, share, whole
-from tidewise.kube.extender.resources import node_spec, pod_shape
+from tests.kube.api.factories import gpu_node, share, whole
+from tidewise.kube.api.resources import node_spec, pod_shape
 from tidewise.kube.extender.state import UNKNOWN_NODE, GpuShareBook, Holding, NoFit
 from tidewise.kube.extender.watch import holding_of, observe_pod
 from tidewise.placement.gpushare import NodeSpec, PodShape

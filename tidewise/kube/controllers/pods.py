@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from tidewise.kube.extender.resources import quantity
+from tidewise.kube.api.resources import quantity
 from tidewise.scaling.replica_calculator import PodSample
 
 Usage = Mapping[str, tuple[int, float, float]]

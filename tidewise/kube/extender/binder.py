@@ -18,9 +18,9 @@ from lightkube.models.core_v1 import ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
-from tidewise.kube.extender.annotations import gpu_annotations
+from tidewise.kube.api.annotations import gpu_annotations
+from tidewise.kube.api.resources import PodRequestError, is_managed, pod_shape
 from tidewise.kube.extender.protocol import BindingArgs
-from tidewise.kube.extender.resources import PodRequestError, is_managed, pod_shape
 from tidewise.kube.extender.state import GpuShareBook, NoFit
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from typing import Any
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Node, Pod
 
-from tidewise.kube.extender.annotations import recorded_gpus
-from tidewise.kube.extender.resources import PodRequestError, node_spec, pod_requests, pod_shape
+from tidewise.kube.api.annotations import recorded_gpus
+from tidewise.kube.api.resources import PodRequestError, node_spec, pod_requests, pod_shape
 from tidewise.kube.extender.state import GpuShareBook, Holding
 from tidewise.placement.gpushare import PodShape
 

@@ -13,8 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from tidewise.kube.extender.resources import node_spec
-from tidewise.kube.provider.observe import pod_resources
+from tidewise.kube.api.resources import node_spec, pod_resources
 from tidewise.model import (
     DEFAULT_QUEUE,
     Bind,

@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from tidewise.capacity.provisioning import first_fit
-from tidewise.kube.extender.annotations import recorded_gpus
-from tidewise.kube.extender.resources import PodRequestError, pod_requests, pod_shape
+from tidewise.kube.api.annotations import recorded_gpus
+from tidewise.kube.api.resources import pod_resources
 from tidewise.kube.provider.interface import CAPACITY_TYPE, Instance, NodeProvider
 from tidewise.model import ClusterView, Node, NodeState, Offering, Pod, PodPhase, PurchaseOption
-from tidewise.model.resources import MILLI_PER_GPU, Resources
+from tidewise.model.resources import MILLI_PER_GPU
 from tidewise.placement.fit import choose_gpus, with_pod
 
 FINISHED = ("Succeeded", "Failed")
@@ -71,27 +71,6 @@ def capacity_types(
         return servable, frozenset({PurchaseOption(chosen)})
     except ValueError:
         return False, None
-
-
-def pod_resources(pod: Mapping[str, Any]) -> Resources:
-    """What the pod asks for, read by the extender's rules, so that a GPU-share pod
-    (``aliyun.com/gpu-mem``, HAMi's ``nvidia.com/gpucores``...) buys the share it will get and
-    not a whole GPU, or nothing at all. A request the extender refuses counts its CPU and
-    memory only: no GPU bought could serve it."""
-    try:
-        shape = pod_shape(pod)
-    except PodRequestError:
-        requests = pod_requests(pod)
-        cpu = int(-(-requests.get("cpu", 0) * 1000 // 1))
-        return Resources(cpu_milli=cpu, memory_mib=int(-(-requests.get("memory", 0) // 2**20)))
-    share = shape.num_gpu == 1 and shape.gpu_milli < MILLI_PER_GPU
-    return Resources(
-        cpu_milli=shape.cpu_milli,
-        memory_mib=shape.memory_mib,
-        gpu_count=0 if share else shape.num_gpu,
-        gpu_milli=shape.gpu_milli if share else 0,
-        gpu_memory_mib=shape.gpu_memory_mib,
-    )
 
 
 def _owner(pod: Mapping[str, Any]) -> str:
