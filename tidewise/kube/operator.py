@@ -188,6 +188,10 @@ class ControllerSettings:
     training_queue: bool = False
     queue_period_s: float = 5.0
     queues: tuple[QueueConfig, ...] | None = None  # None: one default queue of every GPU
+    # each autoscaling controller can be left out (the operator's configuration says which)
+    cronhpa: bool = True
+    elasticscaler: bool = True
+    resourcerecommendation: bool = True
 
 
 def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSettings) -> None:
@@ -202,11 +206,17 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
         client = operator.elector.client
         metrics = ControllerMetrics(operator.metrics.registry)
         prometheus = Prometheus(settings.prometheus_url)
-        controllers: list[Controller] = [
-            CronHpaController(client, metrics, settings.cron_period_s),
-            ElasticScalerController(client, metrics, prometheus, settings.elastic_period_s),
-            RecommendationController(client, metrics, prometheus, settings.recommend_period_s),
-        ]
+        controllers: list[Controller] = []
+        if settings.cronhpa:
+            controllers.append(CronHpaController(client, metrics, settings.cron_period_s))
+        if settings.elasticscaler:
+            controllers.append(
+                ElasticScalerController(client, metrics, prometheus, settings.elastic_period_s)
+            )
+        if settings.resourcerecommendation:
+            controllers.append(
+                RecommendationController(client, metrics, prometheus, settings.recommend_period_s)
+            )
         if settings.training_queue:
             queue = QueueController(
                 client, settings.queues, period_s=settings.queue_period_s, metrics=metrics

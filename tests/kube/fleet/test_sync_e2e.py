@@ -21,10 +21,10 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node, PersistentVolume, PersistentVolumeClaim
 from lightkube.types import PatchType
 
+from tests.cli.run import tidewise
 from tests.controlplane import progress
 from tests.fleet.app import DB_VOLUMES
 from tests.kube.kwok import TOLERATE_FAKE, condition, fake_node, tidewise_process, wait_for
-from tests.test_cli import tidewise
 from tidewise.kube.fleet.read import DEFAULT_KINDS, resource_for_manifest
 from tidewise.testenv import Cluster, down, start_component, stop_component, up
 from tidewise.testenv.build import Binaries

@@ -16,16 +16,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import yaml
-from lightkube import Client
 from rich.console import Console
 from rich.table import Table
 
+from tidewise.cli.errors import fail
+from tidewise.cli.kube import kube_config
 from tidewise.files import write_atomically
-from tidewise.kube.jobs import client as kube_jobs
 from tidewise.model import (
     DEFAULT_QUEUE,
     Job,
@@ -35,13 +36,20 @@ from tidewise.model import (
     parse_cpu,
     parse_memory,
 )
-from tidewise.queue import FlavorQuota, Ordering, QueueConfig, QueuePlan
-from tidewise.queue.manifests import render
-from tidewise.sim.job_cluster import DEFAULT_NODES, SimJobCluster, StateError
+
+if TYPE_CHECKING:
+    from lightkube import Client
+
+    from tidewise.queue import QueuePlan
+    from tidewise.sim.job_cluster import SimJobCluster
 
 DEFAULT_STATE = Path(".tidewise/sim-jobs.json")
 
-job_app = typer.Typer(help="Training jobs: submit, list, get, delete, top.", no_args_is_help=True)
+app = typer.Typer(
+    help="Training jobs: submit, list, get, delete, top.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 class Output(StrEnum):
@@ -76,41 +84,32 @@ NodesOption = Annotated[
 OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table, json or yaml.")]
 
 
-def _fail(message: str) -> typer.Exit:
-    from tidewise.cli import fail  # the one error style of the command
-
-    return fail(message)
-
-
 def _kube(cluster: str, kubeconfig: Path | None) -> Client | None:
     """A client when ``--cluster kube``, ``None`` for the twin."""
     if cluster == "sim":
         return None
     if cluster != "kube":
-        raise _fail(f"--cluster: 'sim' or 'kube', got {cluster!r}")
-    from lightkube import Client, KubeConfig
-    from lightkube.core.exceptions import ConfigError
+        raise fail(f"--cluster: 'sim' or 'kube', got {cluster!r}")
+    from lightkube import Client
 
-    try:
-        config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
-    except (ConfigError, OSError) as error:
-        raise _fail(f"--kubeconfig: {error}; give a readable kubeconfig") from None
-    return Client(config, field_manager="tidewise-job")
+    return Client(kube_config(kubeconfig), field_manager="tidewise-job")
 
 
 def _load(cluster: str, state: Path, nodes: int | None = None) -> SimJobCluster:
+    from tidewise.sim.job_cluster import DEFAULT_NODES, SimJobCluster, StateError
+
     if cluster != "sim":
-        raise _fail(f"--cluster: 'sim' or 'kube', got {cluster!r}")
+        raise fail(f"--cluster: 'sim' or 'kube', got {cluster!r}")
     if nodes is not None and nodes < 1:
-        raise _fail("--nodes: at least 1 node, e.g. --nodes 4")
+        raise fail("--nodes: at least 1 node, e.g. --nodes 4")
     if not state.exists():
         return SimJobCluster(epoch_unix_s=time.time(), node_count=nodes or DEFAULT_NODES)
     try:
         sim = SimJobCluster.from_json(state.read_text(encoding="utf-8"))
     except StateError as err:
-        raise _fail(f"--state: {state}: {err}; move it away to start afresh") from None
+        raise fail(f"--state: {state}: {err}; move it away to start afresh") from None
     if nodes is not None and nodes != sim.node_count:
-        raise _fail(
+        raise fail(
             f"--nodes: {state} holds a cluster of {sim.node_count} nodes; its size is set "
             "when the state file is made (delete the file to start a new one)"
         )
@@ -157,7 +156,7 @@ def _rows(
 ) -> list[dict[str, Any]]:
     client = _kube(cluster, kubeconfig)
     if client is not None:
-        with _kube_errors():
+        with _kube_jobs() as kube_jobs:
             return kube_jobs.rows(client, namespace)
     sim = _load(cluster, state)
     plan = _reconciled(sim, state)
@@ -165,19 +164,21 @@ def _rows(
 
 
 @contextmanager
-def _kube_errors() -> Iterator[None]:
-    """The cluster's refusals and unreachability as one line and exit code 2."""
+def _kube_jobs() -> Iterator[ModuleType]:
+    """The cluster's job client; its refusals and unreachability as one line and exit 2."""
     from httpx2 import HTTPError  # what lightkube speaks HTTP with
     from lightkube.core.exceptions import ApiError
 
+    from tidewise.kube.jobs import client as kube_jobs
+
     try:
-        yield
+        yield kube_jobs
     except kube_jobs.JobClientError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except ApiError as error:
-        raise _fail(f"the API server refused: {error.status.message}") from None
+        raise fail(f"the API server refused: {error.status.message}") from None
     except HTTPError as error:
-        raise _fail(f"--kubeconfig: the API server is unreachable ({error})") from None
+        raise fail(f"--kubeconfig: the API server is unreachable ({error})") from None
 
 
 def _emit(rows: Any, output: Output, table: Table | None = None) -> None:
@@ -223,7 +224,7 @@ def spec_from_flags(
     return JobSpec(name, worker, workers=workers, image=image, command=tuple(command), **extra)
 
 
-@job_app.command("submit")
+@app.command("submit")
 def submit(
     name: Annotated[str, typer.Argument(help="Job name, unique in the cluster.")],
     command: Annotated[list[str] | None, typer.Argument(help="After --: the command.")] = None,
@@ -269,9 +270,11 @@ def submit(
             checkpointable=checkpointable,
         )
     except ValueError as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", namespace):
-        raise _fail(f"--namespace: {namespace!r} is not a DNS label, e.g. team-a")
+        raise fail(f"--namespace: {namespace!r} is not a DNS label, e.g. team-a")
+    from tidewise.queue.manifests import render
+
     manifest = render(spec, namespace)
     if dry_run:
         if output is Output.JSON:
@@ -281,13 +284,13 @@ def submit(
         return
     client = _kube(cluster, kubeconfig)
     if client is not None:
-        with _kube_errors():
+        with _kube_jobs() as kube_jobs:
             kube_jobs.submit(client, manifest)
         typer.echo(f"{manifest['kind'].lower()} {namespace}/{name} submitted (suspended: queued)")
         return
     sim = _load(cluster, state, nodes)
     if name in sim.jobs:
-        raise _fail(f"NAME: a job {name!r} exists; delete it first or pick another name")
+        raise fail(f"NAME: a job {name!r} exists; delete it first or pick another name")
     sim.jobs[name] = Job(spec, phase=JobPhase.QUEUING, submitted_s=_now(sim))
     plan = _reconciled(sim, state)
     row = _row(sim.jobs[name], plan)
@@ -298,7 +301,7 @@ def submit(
         _emit(row, output)
 
 
-@job_app.command("list")
+@app.command("list")
 def list_jobs(
     cluster: ClusterOption = "sim",
     kubeconfig: KubeconfigOption = None,
@@ -324,7 +327,7 @@ def list_jobs(
     _emit(rows, output, table)
 
 
-@job_app.command("get")
+@app.command("get")
 def get(
     name: Annotated[str, typer.Argument(help="Job name.")],
     cluster: ClusterOption = "sim",
@@ -336,7 +339,7 @@ def get(
     """One job: status, queue position and, if waiting, why."""
     row = next((r for r in _rows(cluster, kubeconfig, namespace, state) if r["name"] == name), None)
     if row is None:
-        raise _fail(f"NAME: no job {name!r}; `tidewise job list` shows the jobs")
+        raise fail(f"NAME: no job {name!r}; `tidewise job list` shows the jobs")
     table = Table(show_header=False, title=f"job {name}")
     table.add_column("field")
     table.add_column("value")
@@ -346,7 +349,7 @@ def get(
     _emit(row, output, table)
 
 
-@job_app.command("delete")
+@app.command("delete")
 def delete(
     name: Annotated[str, typer.Argument(help="Job name.")],
     cluster: ClusterOption = "sim",
@@ -357,19 +360,19 @@ def delete(
     """Delete a job; waiting jobs that now fit start."""
     client = _kube(cluster, kubeconfig)
     if client is not None:
-        with _kube_errors():
+        with _kube_jobs() as kube_jobs:
             kube_jobs.delete(client, name, namespace)
         typer.echo(f"job {namespace}/{name} deleted; the queue controller starts what now fits")
         return
     sim = _load(cluster, state)
     if sim.jobs.pop(name, None) is None:
-        raise _fail(f"NAME: no job {name!r}; `tidewise job list` shows the jobs")
+        raise fail(f"NAME: no job {name!r}; `tidewise job list` shows the jobs")
     plan = _reconciled(sim, state)
     started = ", ".join(a.job for a in plan.admit)
     typer.echo(f"job {name} deleted" + (f"; started: {started}" if started else ""))
 
 
-@job_app.command("top")
+@app.command("top")
 def top(
     cluster: ClusterOption = "sim",
     state: StateOption = DEFAULT_STATE,
@@ -377,13 +380,13 @@ def top(
 ) -> None:
     """GPUs allocated per node and per running job."""
     if cluster == "kube":
-        raise _fail(
+        raise fail(
             "--cluster: top reads the twin only for now; on a cluster, "
             "`kubectl describe nodes` shows what is allocated"
         )
     sim = _load(cluster, state)
     _reconciled(sim, state)
-    nodes = [
+    nodes: list[dict[str, Any]] = [
         {
             "node": n.name,
             "gpus": n.capacity.gpu_count,
@@ -405,60 +408,3 @@ def top(
     for n in nodes:
         table.add_row(n["node"], str(n["gpus"]), f"{n['allocated_gpus']:g}", ", ".join(n["jobs"]))
     _emit({"nodes": nodes, "jobs": jobs}, output, table)
-
-
-queue_app = typer.Typer(
-    help="The training queue's controller on a real cluster.", no_args_is_help=True
-)
-
-
-def parse_queue(text: str) -> QueueConfig:
-    """``NAME=MODEL:GPUS[,MODEL:GPUS...]`` as a queue; ``ValueError`` names the fix."""
-    name, _, quotas = text.partition("=")
-    try:
-        pairs = [q.rsplit(":", 1) for q in quotas.split(",")]
-        return QueueConfig(name, tuple(FlavorQuota.gpus(m, float(g)) for m, g in pairs))
-    except ValueError:
-        raise ValueError(
-            f"--queue: {text!r} is not NAME=MODEL:GPUS[,MODEL:GPUS], e.g. "
-            "--queue team-a=NVIDIA-A100-SXM4-80GB:16"
-        ) from None
-
-
-@queue_app.command("run")
-def queue_run(
-    kubeconfig: KubeconfigOption = None,
-    queue: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="A queue, NAME=MODEL:GPUS (GPU model as nodes label it); repeatable. "
-            "Default: one 'default' queue with every GPU."
-        ),
-    ] = None,
-    ordering: Annotated[Ordering, typer.Option(help="Admission order.")] = Ordering.TIDEWISE,
-    period: Annotated[float, typer.Option(help="Seconds between admission passes.")] = 5.0,
-) -> None:
-    """Admit queued Jobs and PyTorchJobs (un-suspend) once every worker fits; write each
-    waiting job's position and reason on it; until interrupted."""
-    import asyncio
-    import contextlib
-
-    from lightkube import AsyncClient
-
-    from tidewise.cli import kube_service
-    from tidewise.kube.jobs.controller import QueueController
-
-    try:
-        queues = tuple(parse_queue(q) for q in queue) if queue else None
-    except ValueError as error:
-        raise _fail(str(error)) from None
-    if period <= 0:
-        raise _fail("--period: seconds between passes, > 0, e.g. --period 5")
-    config = kube_service(kubeconfig)
-
-    async def run() -> None:
-        client = AsyncClient(config, field_manager="tidewise-queue")
-        await QueueController(client, queues, ordering).run(period)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())

@@ -1,12 +1,12 @@
-"""``tidewise job`` and ``tidewise bench queue`` end to end, as a user runs them."""
+"""``tidewise job`` end to end on the twin, as a user runs it (against a real cluster:
+tests/kube/test_queue_e2e.py)."""
 
 import json
 
 import pytest
 import yaml
 
-from tests.test_cli import tidewise
-from tidewise.sim.queue_bench import POLICIES
+from tests.cli.run import tidewise
 
 pytestmark = pytest.mark.e2e
 
@@ -78,50 +78,6 @@ def test_dry_run_prints_the_manifest_and_submits_nothing(tmp_path):
     manifest = yaml.safe_load(out.stdout)
     assert manifest["kind"] == "PyTorchJob"
     assert not (tmp_path / ".tidewise").exists()
-
-
-def test_bench_queue_writes_one_entry_per_policy_and_pool(tmp_path):
-    rows = "".join(
-        f"{i},{600 * i}.0,CLOS,1,{1 + (i % 3 == 0) * 7},{3000 + 500 * i}.0\n" for i in range(30)
-    )
-    (tmp_path / "jobs.csv").write_text("#job id,arrival,topology,shape,size,duration\n" + rows)
-    out = tidewise(
-        "bench",
-        "queue",
-        "--jobs",
-        "jobs.csv",
-        "--gpus",
-        "16",
-        "--start",
-        "0",
-        "--hours",
-        "10",
-        "--sample",
-        "1",
-        "--max-gpus",
-        "8",
-        "--json",
-        "q.json",
-        cwd=tmp_path,
-    )
-    assert out.returncode == 0, out.stderr
-    document = json.loads((tmp_path / "q.json").read_text())
-    keys = {
-        "policy",
-        "jobs",
-        "avg_jct_s",
-        "avg_wait_s",
-        "p95_wait_s",
-        "gpu_utilization",
-        "gpu_hours",
-        "cost_usd",
-        "starved_jobs",
-    }
-    for pool in ("fixed", "elastic"):
-        assert [r["policy"] for r in document[pool]] == list(POLICIES)
-        for run in document[pool]:
-            assert set(run) == keys
-            assert run["jobs"] == 30
 
 
 def test_the_simulated_cluster_size_is_set_at_first_use_and_kept(tmp_path):

@@ -4,7 +4,7 @@ commands against real clusters are in tests/kube/fleet/test_sync_e2e.py)."""
 import pytest
 import yaml
 
-from tests.test_cli import tidewise
+from tests.cli.run import tidewise
 
 pytestmark = pytest.mark.e2e
 

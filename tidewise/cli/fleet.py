@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tidewise.cli.errors import fail
+from tidewise.cli.traffic import app as traffic_app
 from tidewise.fleet.gates import GateError
 from tidewise.fleet.manifests import Selection
 from tidewise.fleet.plan import Plan, PlanError, Step, build_plan
@@ -31,9 +33,10 @@ from tidewise.fleet.transform import Transform, TransformError
 if TYPE_CHECKING:
     from lightkube import Client
 
-fleet_app = typer.Typer(
+app = typer.Typer(
     help="Several clusters: ordered replication, weighted traffic, failover.",
     no_args_is_help=True,
+    add_completion=False,
 )
 
 
@@ -74,12 +77,6 @@ RetriesOption = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
-    from tidewise.cli import fail  # the one error style of the command
-
-    return fail(message)
-
-
 @contextmanager
 def fleet_errors() -> Iterator[None]:
     """Bad input and stopped syncs are one line and exit code 2, not a traceback."""
@@ -89,9 +86,9 @@ def fleet_errors() -> Iterator[None]:
     try:
         yield
     except (PlanError, TransformError, GateError, UnknownKind, SyncError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     except RunError as error:
-        raise _fail(f"--run-file: {error}") from None
+        raise fail(f"--run-file: {error}") from None
 
 
 def parse_selector(selector: list[str] | None) -> dict[str, str]:
@@ -99,7 +96,7 @@ def parse_selector(selector: list[str] | None) -> dict[str, str]:
     for item in (part for entry in selector or [] for part in entry.split(",")):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise _fail(f"--selector: write key=value (got {item!r})")
+            raise fail(f"--selector: write key=value (got {item!r})")
         labels[key.strip()] = value.strip()
     return labels
 
@@ -110,20 +107,20 @@ def load_transform(path: Path | None) -> Transform:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except OSError as error:
-        raise _fail(f"--transform: cannot read {path} ({error.strerror})") from None
+        raise fail(f"--transform: cannot read {path} ({error.strerror})") from None
     except yaml.YAMLError as error:
-        raise _fail(f"--transform: {path} is not YAML ({error})") from None
+        raise fail(f"--transform: {path} is not YAML ({error})") from None
     try:
         return Transform.from_dict(data)
     except TransformError as error:
-        raise _fail(f"--transform: {path}: {error}") from None
+        raise fail(f"--transform: {path}: {error}") from None
 
 
 def client_for(option: str, kubeconfig: Path) -> Client:
     from tidewise.kube.fleet.sync import fleet_client
 
     if not kubeconfig.is_file():
-        raise _fail(f"{option}: no kubeconfig at {kubeconfig}")
+        raise fail(f"{option}: no kubeconfig at {kubeconfig}")
     return fleet_client(kubeconfig)
 
 
@@ -152,12 +149,12 @@ def make_plan(
         try:
             objects = list(read_selection(source, selection))
         except httpx2.TransportError as error:
-            raise _fail(f"--source: cannot reach its API server ({error})") from None
+            raise fail(f"--source: cannot reach its API server ({error})") from None
         except ApiError as error:
-            raise _fail(f"--source: the API server refused to list ({error})") from None
+            raise fail(f"--source: the API server refused to list ({error})") from None
         plan = build_plan(objects, selection, changes, timeout_s, retries)
     if not plan.steps:
-        raise _fail("nothing selected: check --namespace, --selector and --kinds")
+        raise fail("nothing selected: check --namespace, --selector and --kinds")
     return plan
 
 
@@ -191,7 +188,7 @@ def redact(manifest: dict[str, Any] | None) -> None:
             manifest[field] = dict.fromkeys(manifest[field], "(redacted)")
 
 
-@fleet_app.command("plan")
+@app.command("plan")
 def fleet_plan(
     source: SourceOption,
     namespace: NamespaceOption,
@@ -228,7 +225,7 @@ def fleet_plan(
         Console().print(plan_table(plan, present))
 
 
-@fleet_app.command("sync")
+@app.command("sync")
 def fleet_sync(
     source: SourceOption,
     target: Annotated[Path, typer.Option("--target", help="Kubeconfig of the cluster to fill.")],
@@ -252,7 +249,7 @@ def fleet_sync(
     from tidewise.kube.fleet.sync import Clusters, Sync
 
     if not run_file.parent.is_dir():
-        raise _fail(f"--run-file: folder {run_file.parent} does not exist")
+        raise fail(f"--run-file: folder {run_file.parent} does not exist")
     started = time.monotonic()
     source_client = client_for("--source", source)
     plan = make_plan(source_client, namespace, selector, kinds, transform, timeout, retries)
@@ -286,3 +283,6 @@ def fleet_sync(
         f"{time.monotonic() - planned:.1f} s; record in {run_file}",
         highlight=False,
     )
+
+
+app.add_typer(traffic_app)  # one `fleet` group: plan and sync, then shift, watch, status, deck

@@ -21,6 +21,8 @@ from lightkube import Client, KubeConfig
 from rich.console import Console
 from rich.table import Table
 
+from tidewise.cli.errors import fail, user_errors
+from tidewise.cli.output import check_output_folders
 from tidewise.files import write_atomically
 from tidewise.fleet.failover import ScaleOptionalDown
 from tidewise.fleet.traffic import ShiftRun, ShiftStatus, TrafficError
@@ -31,9 +33,10 @@ from tidewise.gateways.degrade import DeploymentScaler
 from tidewise.gateways.loop import run_shift, run_watch
 from tidewise.gateways.probe import Prober
 
-traffic_app = typer.Typer(
+app = typer.Typer(
     help="Weighted traffic between clusters: gradual shifts, failover, Kong decK files.",
     no_args_is_help=True,
+    add_completion=False,
 )
 
 
@@ -60,12 +63,6 @@ UpstreamOption = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
-    from tidewise.cli import fail  # the one error style of the command
-
-    return fail(message)
-
-
 def _emit(event: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(event) + "\n")
     sys.stdout.flush()
@@ -89,10 +86,10 @@ def _config(
     try:
         return load(path, **overrides)
     except ConfigError as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
 
 
-@traffic_app.command()
+@app.command()
 def shift(
     to: Annotated[str, typer.Option("--to", help="The cluster whose share changes.")],
     ratio: Annotated[int, typer.Option("--ratio", help="Its share at the end, in percent.")],
@@ -110,7 +107,7 @@ def shift(
     """Move traffic gradually to --ratio percent on --to; roll back if a health check fails."""
     settings = _config(config, adapter, socket, backend, admin_url, upstream)
     if interval_s < 0:
-        raise _fail(f"--interval-s: 0 or more seconds (got {interval_s})")
+        raise fail(f"--interval-s: 0 or more seconds (got {interval_s})")
     prober = Prober(settings.health_urls(), settings.failover.timeout_s)
     try:
         gateway = settings.gateway_for()
@@ -118,14 +115,14 @@ def shift(
         # the gates are read afresh at each step: a sync finishing mid-shift unblocks it
         run = run_shift(gateway, run, prober, lambda c: settings.gates()[c], interval_s, _emit)
     except (ConfigError, TrafficError, GatewayError) as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
     finally:
         prober.close()
     if run.status is not ShiftStatus.DONE:
-        raise _fail(f"shift {run.status.value}: {run.reason}")
+        raise fail(f"shift {run.status.value}: {run.reason}")
 
 
-@traffic_app.command()
+@app.command()
 def watch(
     config: ConfigOption,
     duration_s: Annotated[
@@ -141,7 +138,7 @@ def watch(
     settings = _config(config, adapter, socket, backend, admin_url, upstream)
     f = settings.failover
     if f.timeout_s >= f.interval_s:
-        raise _fail(
+        raise fail(
             f"failover.timeout_s: must be below interval_s ({f.timeout_s} >= {f.interval_s}), "
             "or probes would overlap ticks and stretch the failover bound"
         )
@@ -154,7 +151,7 @@ def watch(
     try:
         gateway = settings.gateway_for()
     except ConfigError as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
     _emit({"event": "started", "bound_s": settings.bound_s(), "desired": settings.desired()})
     try:
         run_watch(
@@ -185,7 +182,7 @@ def _scaler(settings: FleetTraffic) -> DeploymentScaler | None:
         return None
     for name, path in kubeconfigs.items():
         if not path.is_file():
-            raise _fail(f"clusters.{name}.kubeconfig: {path} does not exist")
+            raise fail(f"clusters.{name}.kubeconfig: {path} does not exist")
     return DeploymentScaler(
         {
             n: Client(KubeConfig.from_file(p), field_manager="tidewise-fleet")
@@ -194,7 +191,7 @@ def _scaler(settings: FleetTraffic) -> DeploymentScaler | None:
     )
 
 
-@traffic_app.command()
+@app.command()
 def status(
     config: ConfigOption,
     adapter: AdapterOption = None,
@@ -209,7 +206,7 @@ def status(
     try:
         model = settings.model(settings.gateway_for().read_weights(), prober())
     except (ConfigError, GatewayError) as err:
-        raise _fail(str(err)) from None
+        raise fail(str(err)) from None
     finally:
         prober.close()
     table = Table("cluster", "address", "weight", "share", "healthy", "sync gates")
@@ -227,7 +224,7 @@ def status(
     Console().print(table)
 
 
-@traffic_app.command()
+@app.command()
 def deck(
     config: ConfigOption,
     upstream: UpstreamOption = None,
@@ -241,6 +238,6 @@ def deck(
     if output is None:
         sys.stdout.write(text)
         return
-    if not output.parent.is_dir():
-        raise _fail(f"--output: folder {output.parent} does not exist; create it or pick another")
+    with user_errors(ValueError):
+        check_output_folders({"--output": output})
     write_atomically(output, text)

@@ -7,31 +7,27 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.run import tidewise
 from tidewise.testenv.build import Binaries
-
-
-def tidewise(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "tidewise.cli", "testenv", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
 
 
 @pytest.mark.e2e
 def test_up_status_down(binaries: Binaries, tmp_path: Path):
     folder = tmp_path / "cluster"
-    started = tidewise("up", "--dir", str(folder))
+    started = tidewise("testenv", "up", "--dir", str(folder), cwd=tmp_path)
     assert started.returncode == 0, started.stderr
     try:
         assert started.stdout == f"{folder / 'kubeconfig'}\n"
-        healthy = tidewise("status", "--dir", str(folder))
+        healthy = tidewise("testenv", "status", "--dir", str(folder), cwd=tmp_path)
         assert healthy.returncode == 0, healthy.stdout
         assert healthy.stdout.count(" ok\n") == 5
     finally:
-        stopped = tidewise("down", "--dir", str(folder))
+        stopped = tidewise("testenv", "down", "--dir", str(folder), cwd=tmp_path)
     assert stopped.returncode == 0
     assert "stopped kwok, kube-scheduler, kube-controller-manager, kube-apiserver" in " ".join(
         stopped.stderr.split()
     )
-    gone = tidewise("status", "--dir", str(folder))
+    gone = tidewise("testenv", "status", "--dir", str(folder), cwd=tmp_path)
     assert gone.returncode == 2
     assert "no test cluster" in gone.stderr
 
