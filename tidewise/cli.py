@@ -674,6 +674,60 @@ def extender_serve(
         asyncio.run(serve(client, host, port))
 
 
+@app.command("device-plugin")
+def device_plugin(
+    kubeconfig: KubeconfigOption = None,
+    node_name: Annotated[
+        str, typer.Option(envvar="NODE_NAME", help="This node's name (NODE_NAME in the pod).")
+    ] = "",
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="Isolation: auto (hami-core if its library is here, else mps), mps, "
+            "hami-core or none."
+        ),
+    ] = "auto",
+    resources: Annotated[
+        str | None, typer.Option(help="Comma-separated resources to serve; default all five.")
+    ] = None,
+    gpu_split: Annotated[int, typer.Option(help="nvidia.com/gpu devices per GPU.")] = 10,
+    device_plugin_dir: Annotated[
+        Path, typer.Option(help="The kubelet's device plugin folder (kubelet.sock in it).")
+    ] = Path("/var/lib/kubelet/device-plugins"),
+    pod_resources_socket: Annotated[
+        Path, typer.Option(help="The kubelet's PodResources API socket.")
+    ] = Path("/var/lib/kubelet/pod-resources/kubelet.sock"),
+    mps_root: Annotated[
+        Path, typer.Option(help="Host folder for the MPS daemons' pipes, logs, shared memory.")
+    ] = Path("/run/tidewise/mps"),
+    hami_core_library: Annotated[
+        Path, typer.Option(help="HAMi-core's libvgpu.so on the host.")
+    ] = Path("/usr/local/vgpu/libvgpu.so"),
+) -> None:
+    """Serve the GPU-share resources to the kubelet: each container gets the GPU the extender
+    chose, with its memory and compute limits (docs/device-plugin.md)."""
+    from lightkube import ConfigError
+
+    from tidewise.kube.deviceplugin import PluginError, PluginSettings, main
+    from tidewise.kube.deviceplugin.devices import RESOURCES
+    from tidewise.kube.deviceplugin.gpus import NvmlUnavailable
+
+    settings = PluginSettings(
+        mode=mode,
+        folder=device_plugin_dir,
+        mps_root=mps_root,
+        hami_library=hami_core_library,
+        resources=tuple(resources.split(",")) if resources else RESOURCES,
+        gpu_split=gpu_split,
+    )
+    try:
+        main(settings, lambda: kube_service(kubeconfig), node_name, pod_resources_socket)
+    except (PluginError, NvmlUnavailable) as error:
+        raise fail(str(error)) from None
+    except ConfigError as error:
+        raise fail(f"--kubeconfig: {error}") from None
+
+
 provisioner_app = typer.Typer(
     help="Node provisioning through a provider (docs/kubernetes.md).", no_args_is_help=True
 )
