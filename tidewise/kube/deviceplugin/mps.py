@@ -66,10 +66,12 @@ class MpsDaemons:
         )
         try:
             output, _ = await asyncio.wait_for(process.communicate(stdin), self.timeout_s)
-        except TimeoutError:
+        except (TimeoutError, asyncio.CancelledError) as error:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
+            if isinstance(error, asyncio.CancelledError):
+                raise
             return -1, b""
         return process.returncode or 0, output
 
