@@ -119,7 +119,7 @@ class FakeKubelet(dp_grpc.RegistrationServicer, pr_grpc.PodResourcesListerServic
         socket = self.folder / request.endpoint
         channel = grpc.aio.insecure_channel(f"unix://{socket}")
         stub = dp_grpc.DevicePluginStub(channel)
-        options = await stub.GetDevicePluginOptions(dp.Empty(), timeout=5)
+        options = await stub.GetDevicePluginOptions(dp.Empty(), timeout=30)
         assert options == request.options, "the plugin's options changed since it registered"
         old = self.endpoints.pop(request.resource_name, None)
         if old is not None:

@@ -25,7 +25,7 @@ from tidewise.kube.deviceplugin.environment import HAMI_CORE, MPS, NONE, Isolati
 from tidewise.kube.deviceplugin.gpus import Nvml
 from tidewise.kube.deviceplugin.health import GpuHealth, watch_xids
 from tidewise.kube.deviceplugin.mps import CONTROL, MpsDaemons
-from tidewise.kube.deviceplugin.server import ResourcePlugin, serve_all, socket_name
+from tidewise.kube.deviceplugin.server import ResourcePlugin, register, serve_all, socket_name
 
 log = logging.getLogger(__name__)
 
@@ -138,9 +138,12 @@ class DevicePlugin:
             group.create_task(self.keep_registered())
 
     async def keep_registered(self) -> None:
-        """Serve and register; do both again whenever the kubelet restarts (forever)."""
+        """Serve and register; do both again whenever the kubelet restarts (forever). A
+        resource whose registration fails is tried again alone, at the next round: the
+        others keep serving."""
         settings = self.settings
         servers: Sequence[grpc.aio.Server] = []
+        pending: list[ResourcePlugin] = []
         registered_with: tuple[int, int] | None = None
         sockets = [settings.folder / socket_name(p.resource) for p in self.plugins]
         try:
@@ -149,14 +152,18 @@ class DevicePlugin:
                 lost = servers and not all(s.exists() for s in sockets)
                 if kubelet is not None and (kubelet != registered_with or lost):
                     await _stop(servers)
-                    servers = []
+                    servers = await serve_all(self.plugins, settings.folder)
+                    pending, registered_with = list(self.plugins), kubelet
+                for plugin in list(pending):
                     try:
-                        servers = await serve_all(
-                            self.plugins, settings.folder, settings.kubelet_socket
+                        await register(
+                            settings.kubelet_socket, plugin, socket_name(plugin.resource)
                         )
-                        registered_with = kubelet
                     except (grpc.aio.AioRpcError, OSError) as error:
-                        log.warning("registration failed (%s); trying again", error)
+                        log.warning("registering %s failed (%s); again", plugin.resource, error)
+                        break
+                    pending.remove(plugin)
+                    log.info("registered %s with the kubelet", plugin.resource)
                 await asyncio.sleep(settings.watch_period_s)
         finally:  # the MPS daemons stay: a plugin started again adopts them
             await _stop(servers)

@@ -149,17 +149,12 @@ async def register(kubelet_socket: Path, plugin: ResourcePlugin, endpoint: str) 
         await api_pb2_grpc.RegistrationStub(channel).Register(request, timeout=10)
 
 
-async def serve_all(
-    plugins: Sequence[ResourcePlugin], folder: Path, kubelet_socket: Path
-) -> list[grpc.aio.Server]:
-    """Serve every plugin in ``folder`` and register each; stops them all if one fails."""
+async def serve_all(plugins: Sequence[ResourcePlugin], folder: Path) -> list[grpc.aio.Server]:
+    """Serve every plugin on its socket in ``folder``; stops them all if one fails."""
     servers: list[grpc.aio.Server] = []
     try:
         for plugin in plugins:
             servers.append(await serve(plugin, folder / socket_name(plugin.resource)))
-        for plugin in plugins:
-            await register(kubelet_socket, plugin, socket_name(plugin.resource))
-            log.info("registered %s with the kubelet", plugin.resource)
     except BaseException:
         await asyncio.gather(*(s.stop(None) for s in servers))
         raise
