@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CACHE := $(HOME)/.cache/tidewise
 export PIP_CACHE_DIR := $(CACHE)/pip
 
-.PHONY: demo test lint bench setup debs controlplane clean
+.PHONY: demo test lint bench setup debs controlplane protos clean
 
 $(BIN)/tidewise: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: setup debs controlplane
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# the kubelet API stubs of tidewise/kube/deviceplugin/apis, from their .proto files
+protos: setup
+	$(BIN)/python -m tidewise.kube.deviceplugin.apis.codegen
 
 bench: setup
 	$(BIN)/python bench/sim_speed.py

@@ -55,6 +55,13 @@ COMMANDS = {
         "app",
         "The GPU-share scheduler extender kube-scheduler calls (docs/kubernetes.md).",
     ),
+    "device-plugin": Lazy(
+        "tidewise.cli.deviceplugin",
+        "app",
+        "Serve the GPU-share resources to the kubelet: each container gets the GPU the extender\n"
+        "chose, with its memory and compute limits (docs/device-plugin.md).",
+        group=False,
+    ),
     "provisioner": Lazy(
         "tidewise.cli.operator",
         "provisioner_app",

@@ -17,10 +17,13 @@ USAGE_ERROR = 2
 # control plane's, a development tool, is answered by `tidewise testenv` itself).
 EXTRA_OF_MODULE = {
     "aiohttp": "kube",
+    "grpc": "kube",
+    "google": "kube",  # protobuf, imported by the kubelet API stubs
     "httpx2": "kube",
     "kopf": "kube",
     "lightkube": "kube",
     "prometheus_client": "kube",
+    "pynvml": "kube",
 }
 
 
