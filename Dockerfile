@@ -5,7 +5,8 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY tidewise ./tidewise
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# the kube extra: the operator, the extender and the controllers need the Kubernetes clients
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[kube]'
 
 FROM python:3.11-slim
 COPY --from=build /wheels /wheels

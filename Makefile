@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CACHE := $(HOME)/.cache/tidewise
 export PIP_CACHE_DIR := $(CACHE)/pip
 
-.PHONY: demo test lint bench setup debs controlplane clean
+.PHONY: demo test lint bench setup debs controlplane protos clean
 
 $(BIN)/tidewise: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,9 @@ setup: $(BIN)/tidewise
 debs:
 	@scripts/ensure-debs
 
-# The end-to-end suite's control plane, built from Go modules into $(CACHE)/bin on first use
-# (many minutes when cold, seconds when cached); without Go the suite skips loudly, or fails in CI.
+# The end-to-end suite's control plane and Karpenter, built from Go modules into $(CACHE)/bin on
+# first use (many minutes when cold, seconds when cached); without Go the suite skips loudly, or
+# fails in CI.
 controlplane: setup
 	@if command -v go >/dev/null 2>&1; then $(BIN)/tidewise testenv build; \
 	else echo "!!! Go not found: the control-plane end-to-end tests will be SKIPPED (docs/testenv.md)"; fi
@@ -34,6 +35,10 @@ test: setup debs controlplane
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# the kubelet API stubs of tidewise/kube/deviceplugin/apis, from their .proto files
+protos: setup
+	$(BIN)/python -m tidewise.kube.deviceplugin.apis.codegen
 
 bench: setup
 	$(BIN)/python bench/sim_speed.py

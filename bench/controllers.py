@@ -3,7 +3,7 @@ time to a metric step, and reconcile latency.
 
     PYTHONPATH=. python bench/controllers.py [--firings 20] [--steps 6]
 
-Starts a throw-away cluster (tidewise.kube.testenv, cached binaries), applies deploy/crds,
+Starts a throw-away cluster (tidewise.testenv, cached binaries), applies deploy/crds,
 runs Debian's Prometheus scraping a gauge every second and ``tidewise operator`` with
 ``--cron-period 1 --elastic-period 1``. A CronHPA alternates a Deployment between 3 and 1
 replicas every 2 s (jobs on even seconds); the delay is the time from the scheduled second to
@@ -41,7 +41,7 @@ from tests.kube.controllers.support import (  # noqa: E402
 )
 from tests.kube.kwok import wait_for  # noqa: E402
 from tidewise.kube.controllers.resources import CronHpa, ElasticScalerResource  # noqa: E402
-from tidewise.kube.testenv import down, ensure_binaries, up  # noqa: E402
+from tidewise.testenv import down, ensure_binaries, up  # noqa: E402
 
 
 def quantile(values: list[float], q: float) -> float:

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from tidewise.cli import parse_seeds
+from tidewise.cli.bench import parse_seeds
 from tidewise.sim.gpupack import GPU_POLICIES, run_benchmark
 from tidewise.sim.openb import load_nodes, load_pods
 

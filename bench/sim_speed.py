@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tidewise.cli import default_scenario_path
+from tidewise.cli.sim import default_scenario_path
 from tidewise.sim.policies import POLICIES
 from tidewise.sim.runner import PreparedScenario, prepare
 from tidewise.sim.scenario import Scenario, load_scenario

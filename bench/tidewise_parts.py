@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tidewise.cli import default_scenario_path
+from tidewise.cli.sim import default_scenario_path
 from tidewise.sim.policies import tidewise_controllers
 from tidewise.sim.runner import prepare
 from tidewise.sim.scenario import load_scenario

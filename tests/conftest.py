@@ -7,6 +7,9 @@ import pytest
 
 from tests.factories import SHARED_DATA
 
+# the session's control plane: one for every folder of end-to-end tests that asks for it
+pytest_plugins = ("tests.controlplane",)
+
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     if not SHARED_DATA.is_dir():

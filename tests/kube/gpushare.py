@@ -19,14 +19,14 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Node, Pod, ServiceAccount
 
 from tests.kube.kwok import condition, fake_node, fake_pod_spec, wait_for
-from tidewise.kube.extender.annotations import recorded_gpus
-from tidewise.kube.extender.resources import (
+from tidewise.kube.api.annotations import recorded_gpus
+from tidewise.kube.api.resources import (
     GPU_COUNT,
     GPU_MEM,
     HAMI_GPU_CORES,
     HAMI_GPU_MEM,
     MODEL_LABEL,
-    pod_resources,
+    pod_request,
 )
 
 QUARTER = {HAMI_GPU_CORES: "25", HAMI_GPU_MEM: "4096"}  # HAMi's names
@@ -106,7 +106,7 @@ def assert_no_gpu_over_committed(pods: list[Pod], nodes: dict[str, str]) -> None
     holders: dict[tuple[str, int], list[bool]] = defaultdict(list)  # whole or not, per pod
     for pod in pods:
         body = pod.to_dict()
-        requests, gpus = pod_resources(body), recorded_gpus(body)
+        requests, gpus = pod_request(body), recorded_gpus(body)
         assert gpus is not None and len(gpus) == requests.gpu_devices, f"{pod.metadata.name}"
         for gpu in gpus:
             assert 0 <= gpu < GPUS_PER_NODE

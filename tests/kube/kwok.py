@@ -27,8 +27,8 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Node, Pod
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
-from tidewise.kube.operator import LEASE_NAME
-from tidewise.kube.testenv import FAKE_NODE_ANNOTATION
+from tidewise.kube.api.kwok import FAKE_NODE_ANNOTATION
+from tidewise.kube.api.lease import LEASE_NAME
 
 DEADLINE = 90.0
 TOLERATE_FAKE = Toleration(key=FAKE_NODE_ANNOTATION, operator="Exists")

@@ -16,10 +16,10 @@ from lightkube.resources.core_v1 import Node, Pod
 
 from tests.kube.gpushare import HALF, bound, gpu_nodes, gpu_pod
 from tests.kube.kwok import available, deployment, lease_holder, operator_process, wait_for
-from tidewise.kube.extender.annotations import recorded_gpus
+from tidewise.kube.api.annotations import recorded_gpus
 from tidewise.kube.provider.interface import PROVISIONER
-from tidewise.kube.testenv import Cluster, start_component, stop_component
-from tidewise.kube.testenv.cluster import free_ports
+from tidewise.testenv import Cluster, start_component, stop_component
+from tidewise.testenv.cluster import free_ports
 
 pytestmark = pytest.mark.e2e
 

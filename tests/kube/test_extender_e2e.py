@@ -18,8 +18,8 @@ from tests.kube.gpushare import (
     gpu_pod,
 )
 from tests.kube.kwok import wait_for
-from tidewise.kube.extender.annotations import GPU_INDEX, recorded_gpus
-from tidewise.kube.extender.resources import MODEL_LABEL
+from tidewise.kube.api.annotations import GPU_INDEX, recorded_gpus
+from tidewise.kube.api.resources import MODEL_LABEL
 
 pytestmark = pytest.mark.e2e
 

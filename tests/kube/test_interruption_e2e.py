@@ -18,7 +18,7 @@ from tests.kube.kwok import available, deployment, provisioner_process, wait_for
 from tidewise.kube.provider.drain import DRAINING
 from tidewise.kube.provider.interface import CAPACITY_TYPE, INSTANCE_TYPE, PROVISIONER, ZONE
 from tidewise.kube.provider.kwok import SIMULATED_INTERRUPTION
-from tidewise.kube.testenv import Cluster
+from tidewise.testenv import Cluster
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from lightkube.resources.core_v1 import Node, Pod
 from tests.kube.controllers.support import http_get
 from tests.kube.kwok import available, deployment, lease_holder, operator_process, wait_for
 from tidewise.kube.provider.interface import PROVISIONER
-from tidewise.kube.testenv import Cluster
-from tidewise.kube.testenv.cluster import free_ports
+from tidewise.testenv import Cluster
+from tidewise.testenv.cluster import free_ports
 
 pytestmark = pytest.mark.e2e
 

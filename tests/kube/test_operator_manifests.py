@@ -1,8 +1,8 @@
 """deploy/operator: the kustomize base loads, and its RBAC grants what the code calls, no more.
 
 The calls are found in the source (every ``client.<verb>(...)`` of the provider, the
-controllers and the operator), so a new API call without its rule, or a rule left behind,
-fails here."""
+controllers, the runtime layer they share and the operator), so a new API call without its
+rule, or a rule left behind, fails here."""
 
 import ast
 from pathlib import Path
@@ -15,6 +15,7 @@ from tidewise.kube.jobs.controller import KINDS
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ROOT / "deploy/operator"
 SOURCES = [
+    *sorted((ROOT / "tidewise/kube/api").glob("*.py")),  # Events, the Lease, controller passes
     *sorted((ROOT / "tidewise/kube/provider").glob("*.py")),
     *sorted((ROOT / "tidewise/kube/controllers").glob("*.py")),
     ROOT / "tidewise/kube/jobs/controller.py",  # --training-queue
@@ -34,7 +35,7 @@ RESOURCES |= {"HorizontalPodAutoscaler": "horizontalpodautoscalers"}
 RESOURCES |= {"ResourceRecommendationResource": "resourcerecommendations"}
 RESOURCES |= {"ResourceRecommendationResource.Status": "resourcerecommendations/status"}
 # names that stand for several resources: a ResourceRecommendation's target
-# (recommendation.py TARGETS), the kinds one controller pass lists (passes.py), the training
+# (recommendation.py TARGETS), the kinds one controller pass lists (api/loop.py), the training
 # queue's job kinds (tidewise/kube/jobs/controller.py KINDS)
 MULTI = {
     "spec.kind": tuple(f"{kind.lower()}s" for kind in TARGETS),

@@ -4,10 +4,10 @@ import pytest
 
 from tidewise.capacity import NodeAutoscaler
 from tidewise.catalog import builtin_catalog_path, load_catalog
+from tidewise.kube.api.kwok import FAKE_NODE_ANNOTATION
 from tidewise.kube.provider import Instance, KwokProvider
 from tidewise.kube.provider.kwok import node_object
 from tidewise.kube.provider.observe import cluster_view
-from tidewise.kube.testenv import FAKE_NODE_ANNOTATION
 from tidewise.model import Launch, NodeState, PodPhase, PurchaseOption
 
 OPTIONS = frozenset({PurchaseOption.ON_DEMAND, PurchaseOption.SPOT})

@@ -25,7 +25,7 @@ from tests.kube.kwok import (
 )
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.kube.provider.interface import CAPACITY_TYPE, INSTANCE_TYPE, PROVISIONER
-from tidewise.kube.testenv import Cluster
+from tidewise.testenv import Cluster
 
 pytestmark = pytest.mark.e2e
 

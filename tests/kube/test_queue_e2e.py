@@ -19,9 +19,9 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Node, Pod
 
 from tests.kube.kwok import condition, fake_node, operator_process, tidewise_process, wait_for
-from tidewise.kube.extender.resources import MODEL_LABEL
-from tidewise.kube.testenv import Cluster
-from tidewise.kube.testenv.cluster import free_ports
+from tidewise.kube.api.resources import MODEL_LABEL
+from tidewise.testenv import Cluster
+from tidewise.testenv.cluster import free_ports
 
 pytestmark = pytest.mark.e2e
 

@@ -1,23 +1,20 @@
-"""``tidewise operator``: the provisioner as a deployable process.
+"""``tidewise operator``: the provisioner and the controllers as one deployable process.
 
-kopf owns the process (login, signals, startup and cleanup); the provisioner runs as a
-background task that kopf starts and stops. kopf's own peering is off (standalone): which
-replica acts is decided by a ``coordination.k8s.io/v1`` Lease instead, the mechanism every
-Kubernetes controller uses, so it needs no CRD. Only the holder of the Lease runs provisioning
-rounds; the others keep trying to take it.
-
-Leader election, kept small:
-
-- a candidate takes the Lease when it is absent, released (no holder), or not renewed for
-  ``leaseDurationSeconds`` (compared with the Lease's ``renewTime``, so clocks are taken to be
-  roughly in sync, as client-go's elector does with its observed times);
-- the holder renews every ``renew_s`` (a third of the duration); writes carry the
-  resourceVersion read, so two candidates racing for the Lease cannot both win (one gets 409);
-- a holder that fails to renew steps down at once (stops its rounds), before another may take
-  the Lease; on shutdown it releases the Lease so a successor need not wait.
+kopf owns the process (login, signals, startup and cleanup); the provisioner and the
+controllers run as background tasks that kopf starts and stops. kopf's own peering is off
+(standalone): which replica acts is decided by a ``coordination.k8s.io/v1`` Lease instead
+(``tidewise.kube.api.lease``). Only the holder of the Lease runs provisioning rounds and
+controller passes; the others keep trying to take it. The holder renews every ``renew_s`` (a
+third of the Lease's duration), steps down at once when a renewal fails, and releases the
+Lease on shutdown.
 
 Drains already started when a holder steps down finish in the background; a successor sees
 the draining annotation and resumes them (``Provisioner`` is level-triggered).
+
+This module is where the operator's parts meet: the provisioner (``tidewise.kube.provider``),
+the CRD controllers (``tidewise.kube.controllers``) and the training queue
+(``tidewise.kube.jobs``) know nothing of each other; each is driven by the controller loop of
+``tidewise.kube.api.loop``.
 
 ``/healthz`` (200 while the election loop is alive, leader or not) and Prometheus ``/metrics``
 are served on one port.
@@ -27,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
 import time
 from collections.abc import Callable
@@ -36,11 +32,6 @@ from typing import Any
 
 import kopf
 from aiohttp import web
-from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
-from lightkube.models.coordination_v1 import LeaseSpec
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.coordination_v1 import Lease
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -50,13 +41,19 @@ from prometheus_client import (
     generate_latest,
 )
 
-from tidewise.kube.controllers import ControllerSettings, register_controllers
+from tidewise.kube.api.lease import LeaseElector
+from tidewise.kube.api.loop import Controller, drive
+from tidewise.kube.api.metrics import ControllerMetrics
+from tidewise.kube.controllers.cronhpa import CronHpaController
+from tidewise.kube.controllers.elastic import ElasticScalerController
+from tidewise.kube.controllers.prometheus import Prometheus
+from tidewise.kube.controllers.recommendation import RecommendationController
+from tidewise.kube.jobs.controller import QueueController
 from tidewise.kube.provider import Provisioner
 from tidewise.model import Drain, Launch
+from tidewise.queue import QueueConfig
 
 log = logging.getLogger(__name__)
-
-LEASE_NAME = "tidewise-operator"
 
 
 class Metrics:
@@ -88,78 +85,6 @@ class Metrics:
             self.decisions.labels(kind=kind)
         for where in ("round", "lease"):
             self.errors.labels(where=where)
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
-class LeaseElector:
-    """Takes and renews the Lease ``namespace/name`` for ``identity``."""
-
-    def __init__(
-        self,
-        client: AsyncClient,
-        namespace: str,
-        identity: str,
-        name: str = LEASE_NAME,
-        duration_s: int = 15,
-    ) -> None:
-        self.client, self.namespace, self.identity, self.name = client, namespace, identity, name
-        self.duration_s = duration_s
-
-    async def acquire_or_renew(self) -> bool:
-        """Whether this identity holds the Lease after the call."""
-        stamp = now()
-        try:
-            lease = await self.client.get(Lease, self.name, namespace=self.namespace)
-        except ApiError as error:
-            if error.status.code != 404:
-                raise
-            spec = LeaseSpec(
-                holderIdentity=self.identity,
-                leaseDurationSeconds=self.duration_s,
-                acquireTime=stamp,
-                renewTime=stamp,
-                leaseTransitions=0,
-            )
-            fresh = Lease(metadata=ObjectMeta(name=self.name, namespace=self.namespace), spec=spec)
-            return await self._write(self.client.create(fresh))
-        spec = lease.spec or LeaseSpec()
-        mine = spec.holderIdentity == self.identity
-        if spec.holderIdentity and not mine:
-            expiry = (spec.renewTime or stamp) + datetime.timedelta(
-                seconds=spec.leaseDurationSeconds or self.duration_s
-            )
-            if expiry > stamp:
-                return False
-        if not mine:
-            spec.acquireTime = stamp
-            spec.leaseTransitions = (spec.leaseTransitions or 0) + 1
-            log.info(
-                "taking the lease %s/%s from %r", self.namespace, self.name, spec.holderIdentity
-            )
-        spec.holderIdentity, spec.renewTime = self.identity, stamp
-        spec.leaseDurationSeconds = self.duration_s
-        lease.spec = spec
-        return await self._write(self.client.replace(lease))
-
-    async def _write(self, request: Any) -> bool:
-        try:
-            await request
-        except ApiError as error:
-            if error.status.code == 409:  # another candidate wrote first
-                return False
-            raise
-        return True
-
-    async def release(self) -> None:
-        """Give the Lease up, if held, so a successor takes it at once."""
-        lease = await self.client.get(Lease, self.name, namespace=self.namespace)
-        if lease.spec and lease.spec.holderIdentity == self.identity:
-            lease.spec.holderIdentity = None
-            await self.client.replace(lease)
-            log.info("released the lease %s/%s", self.namespace, self.name)
 
 
 @dataclass
@@ -250,6 +175,69 @@ class Operator:
         return runner
 
 
+@dataclass(frozen=True)
+class ControllerSettings:
+    """What ``tidewise operator``'s options say about the controllers it runs."""
+
+    prometheus_url: str | None = None  # default for ElasticScalers that name none
+    cron_period_s: float = 1.0  # object re-listing; firings wake the loop on their second
+    elastic_period_s: float = 15.0  # the HPA's sync period
+    recommend_period_s: float = 60.0  # VPA's recommender samples once a minute
+    # the training queue (tidewise/kube/jobs): off unless asked, as it admits every Job with
+    # Kueue's queue label and must not run beside Kueue
+    training_queue: bool = False
+    queue_period_s: float = 5.0
+    queues: tuple[QueueConfig, ...] | None = None  # None: one default queue of every GPU
+    # each autoscaling controller can be left out (the operator's configuration says which)
+    cronhpa: bool = True
+    elasticscaler: bool = True
+    resourcerecommendation: bool = True
+
+
+def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSettings) -> None:
+    """Start the controllers with the operator (after its own startup handler has put the
+    ``Operator`` in the memo), each driven while the operator leads; stop them at cleanup."""
+
+    @kopf.on.startup(registry=handlers)
+    async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
+        operator = memo.get("operator")
+        if operator is None:
+            raise kopf.TemporaryError("waiting for the operator to start", delay=1)
+        client = operator.elector.client
+        metrics = ControllerMetrics(operator.metrics.registry)
+        prometheus = Prometheus(settings.prometheus_url)
+        controllers: list[Controller] = []
+        if settings.cronhpa:
+            controllers.append(CronHpaController(client, metrics, settings.cron_period_s))
+        if settings.elasticscaler:
+            controllers.append(
+                ElasticScalerController(client, metrics, prometheus, settings.elastic_period_s)
+            )
+        if settings.resourcerecommendation:
+            controllers.append(
+                RecommendationController(client, metrics, prometheus, settings.recommend_period_s)
+            )
+        if settings.training_queue:
+            queue = QueueController(
+                client, settings.queues, period_s=settings.queue_period_s, metrics=metrics
+            )
+            controllers.append(queue)
+        memo.prometheus = prometheus
+        memo.controller_tasks = [
+            asyncio.create_task(drive(c, lambda: operator.leading, metrics)) for c in controllers
+        ]
+        log.info("controllers started: %s", ", ".join(c.name for c in controllers))
+
+    @kopf.on.cleanup(registry=handlers)
+    async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
+        for task in memo.get("controller_tasks", []):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if memo.get("prometheus") is not None:
+            await memo.prometheus.close()
+
+
 def registry(
     make: Callable[[], Operator],
     health_host: str,
@@ -285,7 +273,7 @@ def registry(
             await memo.election
         await memo.health.cleanup()
 
-    if controllers is not None:  # CronHPA and ElasticScaler (tidewise/kube/controllers)
+    if controllers is not None:  # the CRD controllers, and the training queue if asked
         register_controllers(handlers, controllers)
     return handlers
 

@@ -1,6 +1,5 @@
 """Terminal tables and the self-contained HTML report of a replay."""
 
-from tidewise.report.files import write_atomically
 from tidewise.report.gpu_pack import gpu_pack_table, write_gpu_pack_html
 from tidewise.report.html import write_html
 from tidewise.report.table import render_table
@@ -8,7 +7,6 @@ from tidewise.report.table import render_table
 __all__ = [
     "gpu_pack_table",
     "render_table",
-    "write_atomically",
     "write_gpu_pack_html",
     "write_html",
 ]

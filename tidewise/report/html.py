@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
+from tidewise.files import write_atomically
 from tidewise.model.results import SimReport
 from tidewise.report.figures import (
     capacity_figure,
@@ -23,7 +24,6 @@ from tidewise.report.figures import (
     traced_runs,
     traced_workloads,
 )
-from tidewise.report.files import write_atomically
 from tidewise.report.series import date
 from tidewise.report.summary import (
     COST_COLUMN,

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from tidewise.report.files import write_atomically
+from tidewise.files import write_atomically
 
 _STYLE = (
     "body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:right}"

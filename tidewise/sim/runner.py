@@ -51,8 +51,7 @@ def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
             raise ScenarioError(
                 f"policies[{i}]: unknown policy {name!r}; known: {', '.join(POLICIES)}"
             )
-    catalog = _load_catalog(scenario, base)
-    offerings = _pool_offerings(scenario, catalog)
+    catalog, offerings, specs = capacity_inputs(scenario, base)
     minutes = int(scenario.horizon // 60)
     traces: dict[str, MinuteTrace] = {}
     demand = np.zeros((len(scenario.workloads), minutes))
@@ -67,20 +66,6 @@ def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
         except TraceError as err:
             raise ScenarioError(f"workloads[{i}].trace: {err}") from None
         demand[i] = requests * workload.trace.scale / 60
-    specs = tuple(
-        WorkloadSpec(
-            name=w.name,
-            requests=w.requests.resources(),
-            rps_per_replica=w.rps_per_replica,
-            startup_s=w.startup,
-            min_replicas=w.replicas.min,
-            max_replicas=w.replicas.max,
-            target_utilization=w.target_utilization,
-            rules=w.capacity.rules(),
-        )
-        for w in scenario.workloads
-    )
-    _check_hostable(specs, offerings)
     on_demand = {
         (o.instance_type.name, o.zone): o.price_per_hour
         for o in catalog.offerings
@@ -172,6 +157,31 @@ def attribution(scenario: Scenario) -> str:
 
 def _bind_progress(progress: Progress, name: str) -> Callable[[float], None]:
     return lambda fraction: progress(name, fraction)
+
+
+def capacity_inputs(
+    scenario: Scenario, base: Path
+) -> tuple[Catalog, tuple[Offering, ...], tuple[WorkloadSpec, ...]]:
+    """The scenario's catalog, the offerings of its node pools and its workloads, checked
+    (every pool type is in the catalog, every workload fits one): what a capacity policy
+    reads, in the twin and when rendered for Karpenter."""
+    catalog = _load_catalog(scenario, base)
+    offerings = _pool_offerings(scenario, catalog)
+    specs = tuple(
+        WorkloadSpec(
+            name=w.name,
+            requests=w.requests.resources(),
+            rps_per_replica=w.rps_per_replica,
+            startup_s=w.startup,
+            min_replicas=w.replicas.min,
+            max_replicas=w.replicas.max,
+            target_utilization=w.target_utilization,
+            rules=w.capacity.rules(),
+        )
+        for w in scenario.workloads
+    )
+    _check_hostable(specs, offerings)
+    return catalog, offerings, specs
 
 
 def _load_catalog(scenario: Scenario, base: Path) -> Catalog:

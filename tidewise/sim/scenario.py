@@ -306,15 +306,16 @@ def load_scenario(path: Path) -> tuple[Scenario, Path]:
     return scenario, base
 
 
-def describe(err: ValidationError) -> str:
-    """The first validation error as ``field.path: what is wrong (got value)``."""
+def describe(err: ValidationError, docs: str = "docs/scenarios.md") -> str:
+    """The first validation error as ``field.path: what is wrong (got value)``; an unknown
+    field points at ``docs``, where the fields are listed."""
     first = err.errors()[0]
     where = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in first["loc"]).replace(
         ".[", "["
     )
     message = first["msg"]
     if first["type"] == "extra_forbidden":
-        message = "unknown field; check the spelling (see docs/scenarios.md)"
+        message = f"unknown field; check the spelling (see {docs})"
     elif first["type"] == "missing":
         message = "required field is missing"
     elif message.startswith("Value error, "):

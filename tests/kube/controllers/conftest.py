@@ -14,7 +14,7 @@ from tests.kube.controllers.support import (
     apply_crds,
     running_prometheus,
 )
-from tidewise.kube.testenv import Cluster
+from tidewise.testenv import Cluster
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import Status
 from prometheus_client import CollectorRegistry
 
-from tidewise.kube.controllers.metrics import ControllerMetrics
+from tidewise.kube.api.metrics import ControllerMetrics
 
 
 class Wrapped(dict):

@@ -26,8 +26,8 @@ from lightkube.resources.apps_v1 import Deployment
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from tests.kube.kwok import tidewise_process, wait_for
-from tidewise.kube.testenv import Cluster
-from tidewise.kube.testenv.cluster import free_ports
+from tidewise.testenv import Cluster
+from tidewise.testenv.cluster import free_ports
 
 ROOT = Path(__file__).resolve().parents[3]
 CRDS = ROOT / "deploy/crds"

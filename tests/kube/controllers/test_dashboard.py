@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from tidewise.kube.controllers.metrics import ControllerMetrics
+from tidewise.kube.api.metrics import ControllerMetrics
 from tidewise.kube.operator import Metrics
 
 DASHBOARD = Path(__file__).resolve().parents[3] / "deploy/grafana/controllers.json"

@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from tidewise.kube.extender import extender_stanza
-from tidewise.kube.testenv.cluster import write_scheduler_config
+from tidewise.testenv.cluster import write_scheduler_config
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "deploy/scheduler/kube-scheduler-config.yaml"
 

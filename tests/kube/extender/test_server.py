@@ -4,8 +4,8 @@ import asyncio
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.kube.extender.factories import gpu_node, share
-from tidewise.kube.extender.resources import node_capacity
+from tests.kube.api.factories import gpu_node, share
+from tidewise.kube.api.resources import node_capacity
 from tidewise.kube.extender.server import NOT_SYNCED, application
 from tidewise.kube.extender.state import GpuShareBook
 

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.kube.extender.factories import gpu_node, share, whole
-from tidewise.kube.extender.resources import node_capacity, pod_resources
+from tests.kube.api.factories import gpu_node, share, whole
+from tidewise.kube.api.resources import node_capacity, pod_request
 from tidewise.kube.extender.state import UNKNOWN_NODE, GpuShareBook, Holding, NoFit
 from tidewise.kube.extender.watch import holding_of, observe_pod
 from tidewise.model import Resources
@@ -90,7 +90,7 @@ def test_books_rebuilt_from_annotated_pods_match_the_books_that_bound_them():
     pods = [share(f"s{i}", 25 if i % 2 else 50, 4096) for i in range(6)] + [whole("w", 1)]
     bound = []
     for p in pods:
-        shape = pod_resources(p)
+        shape = pod_request(p)
         name = first.choose_node(shape, first.filter(shape, ["n1", "n2"]).passed)
         gpus = first.assume(p["metadata"]["uid"], shape, name)
         p["spec"]["nodeName"] = name

@@ -31,12 +31,13 @@ from typing import Any
 from lightkube import AsyncClient
 from lightkube.types import PatchType
 
-from tidewise.kube.controllers.metrics import ControllerMetrics
-from tidewise.kube.controllers.passes import reconcile_all
+from tidewise.kube.api.events import tell
+from tidewise.kube.api.loop import reconcile_all
+from tidewise.kube.api.metrics import ControllerMetrics
+from tidewise.kube.api.status import parse_stamp, stamp
+from tidewise.kube.controllers import COMPONENT
 from tidewise.kube.controllers.resources import CronHpa
-from tidewise.kube.controllers.status import COMPONENT, parse_stamp, stamp
 from tidewise.kube.controllers.targets import Targets
-from tidewise.kube.provider.events import tell
 from tidewise.scaling.cron import CronError, CronHpaSpec, CronScaler, Firing
 
 log = logging.getLogger(__name__)

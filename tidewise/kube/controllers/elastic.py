@@ -22,6 +22,11 @@ from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
+from tidewise.kube.api.events import tell
+from tidewise.kube.api.loop import reconcile_all
+from tidewise.kube.api.metrics import ControllerMetrics
+from tidewise.kube.api.status import parse_stamp, set_condition, stamp
+from tidewise.kube.controllers import COMPONENT
 from tidewise.kube.controllers.elastic_spec import (
     ElasticSpec,
     SpecError,
@@ -30,14 +35,10 @@ from tidewise.kube.controllers.elastic_spec import (
     read_spec,
     resume_times,
 )
-from tidewise.kube.controllers.metrics import ControllerMetrics
-from tidewise.kube.controllers.passes import reconcile_all
 from tidewise.kube.controllers.pods import Usage, epoch, equality_selector, milli, samples
 from tidewise.kube.controllers.prometheus import Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import ElasticScalerResource, PodMetrics
-from tidewise.kube.controllers.status import COMPONENT, parse_stamp, set_condition, stamp
 from tidewise.kube.controllers.targets import ScaleState, Targets
-from tidewise.kube.provider.events import tell
 from tidewise.scaling.cron import CronScaler
 from tidewise.scaling.elastic import ElasticScaler
 from tidewise.scaling.hpa import HorizontalPodAutoscaler

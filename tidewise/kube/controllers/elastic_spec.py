@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tidewise.kube.api.status import parse_stamp
 from tidewise.kube.controllers.resources import target_ref
-from tidewise.kube.controllers.status import parse_stamp
 from tidewise.scaling.behavior import (
     BehaviorError,
     HpaBehavior,

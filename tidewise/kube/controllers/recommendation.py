@@ -31,13 +31,14 @@ from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
-from tidewise.kube.controllers.metrics import ControllerMetrics
-from tidewise.kube.controllers.passes import reconcile_all
+from tidewise.kube.api.events import tell
+from tidewise.kube.api.loop import reconcile_all
+from tidewise.kube.api.metrics import ControllerMetrics
+from tidewise.kube.api.status import set_condition, stamp
+from tidewise.kube.controllers import COMPONENT
 from tidewise.kube.controllers.pods import milli
 from tidewise.kube.controllers.prometheus import Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import PodMetrics, ResourceRecommendationResource
-from tidewise.kube.controllers.status import COMPONENT, set_condition, stamp
-from tidewise.kube.provider.events import tell
 from tidewise.scaling.rightsizing import (
     ContainerKey,
     ContainerPolicy,

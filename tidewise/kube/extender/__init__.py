@@ -1,11 +1,12 @@
 """The GPU-share scheduler extender: kube-scheduler asks it where GPU-share pods fit, which
 node the placement engine prefers, and leaves it to bind them (recording the GPUs chosen).
 
-``resources`` reads pods and nodes, ``state`` keeps the books and asks the engine,
-``protocol`` is the wire format, ``watch`` keeps the books in step with the API server,
-``binder`` binds, ``server`` serves; docs/kubernetes.md tells how to deploy it.
-Importing the package loads ``config`` only, not ``server``: the provisioner and the training
-queue read pods with ``resources`` and should not load aiohttp for a server they do not run.
+``state`` keeps the books and asks the engine, ``protocol`` is the wire format, ``watch``
+keeps the books in step with the API server, ``binder`` binds, ``server`` serves; pods and
+nodes are read, and the GPUs recorded, by ``tidewise.kube.api`` (``resources``,
+``annotations``), as every other component reads them. docs/kubernetes.md tells how to deploy
+it. Importing the package loads ``config`` only, not ``server``: the test control plane and
+``tidewise testenv up --extender`` need the scheduler stanza, not aiohttp.
 """
 
 from tidewise.kube.extender.config import extender_stanza

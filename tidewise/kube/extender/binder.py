@@ -18,9 +18,9 @@ from lightkube.models.core_v1 import ObjectReference
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
-from tidewise.kube.extender.annotations import gpu_annotations
+from tidewise.kube.api.annotations import gpu_annotations
+from tidewise.kube.api.resources import PodRequestError, is_managed, pod_request
 from tidewise.kube.extender.protocol import BindingArgs
-from tidewise.kube.extender.resources import PodRequestError, is_managed, pod_resources
 from tidewise.kube.extender.state import GpuShareBook, NoFit
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class Binder:
             return str(error)
         if managed:
             try:
-                shape = pod_resources(pod)
+                shape = pod_request(pod)
                 gpus = self.book.assume(args.uid, shape, args.node)
             except (PodRequestError, NoFit) as error:
                 return str(error)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tidewise.kube.extender.resources import MANAGED_RESOURCES
+from tidewise.kube.api.resources import MANAGED_RESOURCES
 
 WEIGHT = 20
 """Score x weight x 10 must beat every in-tree score plugin together (weights 1-3 each, 100

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 from lightkube import AsyncClient
 
+from tidewise.kube.api.resources import PodRequestError, pod_request
 from tidewise.kube.extender.binder import Binder
 from tidewise.kube.extender.protocol import (
     ProtocolError,
@@ -29,7 +30,6 @@ from tidewise.kube.extender.protocol import (
     filter_result,
     host_priority_list,
 )
-from tidewise.kube.extender.resources import PodRequestError, pod_resources
 from tidewise.kube.extender.state import GpuShareBook
 from tidewise.kube.extender.watch import follow
 from tidewise.model import Resources
@@ -51,7 +51,7 @@ async def _body(request: web.Request) -> Any:
 
 
 def _shape(book: GpuShareBook, pod: dict[str, Any]) -> Resources:
-    shape = pod_resources(pod)
+    shape = pod_request(pod)
     book.meet(str((pod.get("metadata") or {}).get("uid", "")), shape)
     return shape
 

@@ -16,13 +16,13 @@ from typing import Any
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Node, Pod
 
-from tidewise.kube.extender.annotations import recorded_gpus
-from tidewise.kube.extender.resources import (
+from tidewise.kube.api.annotations import recorded_gpus
+from tidewise.kube.api.resources import (
     PodRequestError,
     cpu_and_memory,
     node_capacity,
     node_name,
-    pod_resources,
+    pod_request,
 )
 from tidewise.kube.extender.state import GpuShareBook, Holding
 
@@ -39,7 +39,7 @@ def holding_of(pod: Mapping[str, Any]) -> Holding | None:
     if not node or (pod.get("status") or {}).get("phase") in FINISHED:
         return None
     try:
-        requests = pod_resources(pod)
+        requests = pod_request(pod)
     except PodRequestError as error:
         # bound by someone else with a request we cannot place: count its CPU and memory only
         log.warning("pod %s: %s; counting its CPU and memory only", _uid(pod), error)

@@ -14,7 +14,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from httpx2 import HTTPStatusError  # lightkube's HTTP client; ApiError derives from it
@@ -25,6 +25,8 @@ from lightkube.resources.batch_v1 import Job as KubeJob
 from lightkube.resources.core_v1 import Node, Pod
 from lightkube.types import PatchType
 
+from tidewise.kube.api.events import tell
+from tidewise.kube.api.metrics import ControllerMetrics
 from tidewise.kube.jobs.observe import (
     ADMITTED,
     POSITION,
@@ -33,13 +35,9 @@ from tidewise.kube.jobs.observe import (
     job_key,
     snapshot,
 )
-from tidewise.kube.provider.events import tell
 from tidewise.model import DEFAULT_QUEUE
 from tidewise.queue import Ordering, QueueConfig, QueuePlan, QueuePolicy, whole_cluster_queue
 from tidewise.queue.manifests import QUEUE_LABEL
-
-if TYPE_CHECKING:  # the controllers package imports this module
-    from tidewise.kube.controllers.metrics import ControllerMetrics
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from tidewise.kube.extender.resources import node_capacity, node_name
-from tidewise.kube.provider.observe import pod_needs
+from tidewise.kube.api.resources import node_capacity, node_name, pod_resources
 from tidewise.model import (
     DEFAULT_QUEUE,
     Bind,
@@ -92,7 +91,7 @@ def job_spec(obj: Mapping[str, Any]) -> JobSpec:
     container = ((template.get("spec") or {}).get("containers") or [{}])[0]
     return JobSpec(
         name=job_key(obj),
-        worker=pod_needs({"spec": template.get("spec") or {}}),
+        worker=pod_resources({"spec": template.get("spec") or {}}),
         workers=sum(count for _, count in templates),
         image=container.get("image", ""),
         command=tuple(container.get("command") or ()),
@@ -162,7 +161,7 @@ def snapshot(
         node, metadata = (pod.get("spec") or {}).get("nodeName"), _metadata(pod)
         if node not in seen or (pod.get("status") or {}).get("phase") in FINISHED_PODS:
             continue
-        requests = pod_needs(pod)
+        requests = pod_resources(pod)
         free = seen[node].gpu_free_milli, seen[node].gpu_free_memory_mib
         gpus = choose_gpus(requests, *free, seen[node].capacity.device_memory_mib) or ()
         seen[node] = with_pod(seen[node], requests, gpus)

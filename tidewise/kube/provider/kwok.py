@@ -28,7 +28,8 @@ from lightkube.models.core_v1 import NodeSpec, NodeStatus, Taint
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Node
 
-from tidewise.kube.extender.resources import GPU_MEMORY_LABEL, MODEL_LABEL, NVIDIA_GPU
+from tidewise.kube.api.kwok import FAKE_NODE_ANNOTATION, FAKE_NODE_VALUE
+from tidewise.kube.api.resources import GPU_MEMORY_LABEL, MODEL_LABEL, NVIDIA_GPU
 from tidewise.kube.provider.interface import (
     CAPACITY_TYPE,
     INSTANCE_TYPE,
@@ -37,7 +38,6 @@ from tidewise.kube.provider.interface import (
     Instance,
     InterruptionNotice,
 )
-from tidewise.kube.testenv import FAKE_NODE_ANNOTATION
 from tidewise.model import Offering
 
 log = logging.getLogger(__name__)
@@ -64,9 +64,11 @@ def node_object(name: str, offering: Offering, labels: Mapping[str, str]) -> Nod
         node_labels[GPU_MEMORY_LABEL] = str(kind.gpu_memory_mib)
     return Node(
         metadata=ObjectMeta(
-            name=name, labels=node_labels, annotations={FAKE_NODE_ANNOTATION: "fake"}
+            name=name, labels=node_labels, annotations={FAKE_NODE_ANNOTATION: FAKE_NODE_VALUE}
         ),
-        spec=NodeSpec(taints=[Taint(key=FAKE_NODE_ANNOTATION, value="fake", effect="NoSchedule")]),
+        spec=NodeSpec(
+            taints=[Taint(key=FAKE_NODE_ANNOTATION, value=FAKE_NODE_VALUE, effect="NoSchedule")]
+        ),
         status=NodeStatus(capacity=capacity, allocatable=capacity),
     )
 
@@ -96,7 +98,7 @@ class KwokProvider:
 
     @property
     def taints(self) -> Sequence[tuple[str, str, str]]:
-        return [(FAKE_NODE_ANNOTATION, "fake", "NoSchedule")]
+        return [(FAKE_NODE_ANNOTATION, FAKE_NODE_VALUE, "NoSchedule")]
 
     async def launch(self, offering: Offering) -> str:
         name = f"kwok-{offering.instance_type.name.replace('.', '-')}-{uuid.uuid4().hex[:6]}"

@@ -26,14 +26,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Node, Pod
 
+from tidewise.kube.api.events import event, record
 from tidewise.kube.provider.drain import DRAINING, drain
-from tidewise.kube.provider.events import event, record
 from tidewise.kube.provider.interface import PROVISIONER, NodeProvider
 from tidewise.kube.provider.observe import cluster_view, unschedulable
 from tidewise.model import ClusterView, Controller, Decision, Drain, Launch, Offering, PodPhase
 
 log = logging.getLogger(__name__)
 
+COMPONENT = "tidewise-provisioner"  # who reports the provisioner's Events
 EVENTS_PER_ROUND = 50  # a burst of pending pods gets this many TriggeredScaleUp events at most
 MIN_GAP_S = 1.0  # between two rounds, however many pods turn unschedulable
 REWATCH_S = 1.0
@@ -86,10 +87,10 @@ class Provisioner:
                 node["spec"] = {**spec, "unschedulable": True}
                 log.info("cordoned %s: interruption notice", name)
                 message = "interruption notice: cordoned, its pods move before the reclaim"
-                await record(
-                    self._client,
-                    event("Node", name, None, "InterruptionNotice", message, warning=True),
+                told = event(
+                    "Node", name, None, "InterruptionNotice", message, True, component=COMPONENT
                 )
+                await record(self._client, told)
         view = cluster_view(now, self._provider, instances, nodes, pods, self._offerings, noticed)
         must: list[tuple[str, str]] = []
         if self._interruptions is None:
@@ -127,9 +128,9 @@ class Provisioner:
         for pod in pending:
             namespace = pod.workload.split("/", 1)[0]
             message = f"pod triggered scale-up: {bought}"
-            await record(
-                self._client, event("Pod", pod.name, namespace, "TriggeredScaleUp", message)
-            )
+            reason = "TriggeredScaleUp"
+            told = event("Pod", pod.name, namespace, reason, message, component=COMPONENT)
+            await record(self._client, told)
 
     def _start_drain(self, node: str, reason: str) -> None:
         if node in self._draining:
@@ -139,14 +140,16 @@ class Provisioner:
         self._draining[node] = task
 
     async def _drain(self, node: str, reason: str) -> None:
-        await record(self._client, event("Node", node, None, "ScaleDown", f"draining: {reason}"))
+        told = event("Node", node, None, "ScaleDown", f"draining: {reason}", component=COMPONENT)
+        await record(self._client, told)
         try:
             await drain(self._client, node, reason)
             await self._provider.terminate(node)
         except Exception as error:  # the next round sees the annotation and drains it again
             log.exception("draining %s failed", node)
             message = f"draining failed ({error}); retried next round"
-            await record(self._client, event("Node", node, None, "DrainFailed", message, True))
+            told = event("Node", node, None, "DrainFailed", message, True, component=COMPONENT)
+            await record(self._client, told)
         finally:
             del self._draining[node]
 

@@ -13,11 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from tidewise.capacity.provisioning import first_fit
-from tidewise.kube.extender.annotations import recorded_gpus
-from tidewise.kube.extender.resources import PodRequestError, cpu_and_memory, pod_resources
+from tidewise.kube.api.annotations import recorded_gpus
+from tidewise.kube.api.resources import pod_resources
 from tidewise.kube.provider.interface import CAPACITY_TYPE, Instance, NodeProvider
 from tidewise.model import ClusterView, Node, NodeState, Offering, Pod, PodPhase, PurchaseOption
-from tidewise.model.resources import Resources
 from tidewise.placement.fit import choose_gpus, with_pod
 
 FINISHED = ("Succeeded", "Failed")
@@ -73,17 +72,6 @@ def capacity_types(
         return False, None
 
 
-def pod_needs(pod: Mapping[str, Any]) -> Resources:
-    """What the pod asks for, read by the extender's rules, so that a GPU-share pod
-    (``aliyun.com/gpu-mem``, HAMi's ``nvidia.com/gpucores``...) buys the share it will get and
-    not a whole GPU, or nothing at all. A request the extender refuses counts its CPU and
-    memory only: no GPU bought could serve it."""
-    try:
-        return pod_resources(pod)
-    except PodRequestError:
-        return cpu_and_memory(pod)
-
-
 def _owner(pod: Mapping[str, Any]) -> str:
     metadata = pod.get("metadata") or {}
     owners = metadata.get("ownerReferences") or [{"name": metadata.get("name", "")}]
@@ -118,7 +106,7 @@ def view_pods(
             Pod(
                 name,
                 _owner(pod),
-                pod_needs(pod),
+                pod_resources(pod),
                 phase,
                 _created_s(pod),
                 bound,

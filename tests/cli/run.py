@@ -1,0 +1,17 @@
+"""Run ``tidewise`` as a user does: a real subprocess, in a folder of the test's own."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def tidewise(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tidewise.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "160"},
+    )

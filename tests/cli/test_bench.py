@@ -1,0 +1,188 @@
+"""``tidewise bench gpu-pack | autoscale | queue`` end to end, as a user runs them."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.run import tidewise
+from tidewise.sim.queue_bench import POLICIES
+
+pytestmark = pytest.mark.e2e
+
+
+def test_bench_gpu_pack_end_to_end(tmp_path, shared_data):
+    folder = shared_data / "alibaba-gpu-v2023"
+    nodes = tmp_path / "nodes.csv"
+    lines = (folder / "openb_node_list_gpu_node.csv").read_text().splitlines()
+    nodes.write_text("\n".join(lines[:41]) + "\n")  # 40 nodes keep the test quick
+    out = tidewise(
+        "bench",
+        "gpu-pack",
+        "--nodes",
+        str(nodes),
+        "--pods",
+        str(folder / "openb_pod_list_default.csv"),
+        "--policy",
+        "best-fit",
+        "--policy",
+        "fgd",
+        "--seeds",
+        "42-43",
+        "--json",
+        "g.json",
+        "--report",
+        "g.html",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads((tmp_path / "g.json").read_text())
+    assert [r["policy"] for r in result["runs"]] == ["best-fit", "fgd"]
+    for run in result["runs"]:
+        assert run["workload"] == "openb_pod_list_default" and run["seeds"] == [42, 43]
+        top = max(run["alloc_pct_at"], key=int)  # a 40-node cluster may stop short of 130
+        assert int(top) >= 120 and 0 < run["alloc_pct_at"][top] <= 100
+        assert set(run["alloc_pct_at_by_seed"]) == {"42", "43"}
+        assert run["pods_per_second"] > 0
+    assert "fgd" in (tmp_path / "g.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--policy", "magic"], "--policy: unknown magic"),
+        (["--seeds", "x"], "--seeds: give a range"),
+        (["--tune", "0"], "--tune"),
+    ],
+)
+def test_bench_gpu_pack_bad_options(tmp_path, shared_data, args, message):
+    folder = shared_data / "alibaba-gpu-v2023"
+    out = tidewise(
+        "bench",
+        "gpu-pack",
+        "--nodes",
+        str(folder / "openb_node_list_gpu_node.csv"),
+        "--pods",
+        str(folder / "openb_pod_list_default.csv"),
+        *args,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr
+
+
+def synthetic_trace(tmp_path: Path, days: int = 3) -> Path:
+    """A daily cycle of request counts per minute, in ISO time, with a one-hour gap."""
+    path = tmp_path / "rate.csv"
+    lines = ["time,rps,status"]
+    for minute in range(days * 1440):
+        hour = (minute // 60) % 24
+        stamp = f"2026-11-{1 + minute // 1440:02d}T{hour:02d}:{minute % 60:02d}:00Z"
+        level = 40 + 30 * (8 <= hour < 20)
+        status = "missing" if days * 1440 - 120 <= minute < days * 1440 - 60 else "ok"
+        lines.append(f"{stamp},{level + (minute * 7919) % 9},{status}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_bench_autoscale_end_to_end(tmp_path):
+    trace = synthetic_trace(tmp_path)
+    out = tidewise(
+        "bench",
+        "autoscale",
+        "--trace",
+        str(trace),
+        "--warmup-days",
+        "1.5",
+        "--forecaster",
+        "recent-level",
+        "--capacity",
+        "10",
+        "--json",
+        "a.json",
+        "--report",
+        "a.html",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads((tmp_path / "a.json").read_text())
+    assert result["value_column"] == "rps" and result["warmup_s"] == 1.5 * 86400
+    rows = {r["policy"]: r for r in result["policies"]}
+    assert list(rows) == ["hpa", "cron", "predictive", "combined", "oracle"]
+    for row in rows.values():
+        assert {"replica_hours", "served_fraction", "violation_minutes", "scale_events"} <= set(row)
+        assert 0 < row["served_fraction"] <= 1 and row["replica_hours"] > 0
+    # the oracle is the lower bound at the target: a policy that serves as much pays more
+    served = [r for r in rows.values() if r["served_fraction"] >= 0.999]
+    assert len(served) >= 4
+    assert all(r["replica_hours"] >= rows["oracle"]["replica_hours"] for r in served)
+    assert rows["oracle"]["violation_minutes"] == 0
+    assert "combined" in out.stdout and "combined" in (tmp_path / "a.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--value-col", "qps"], "no column 'qps' for --value-col"),
+        (["--policy", "magic"], "--policy: unknown magic"),
+        (["--forecaster", "tea-leaves"], "--forecaster: unknown forecaster"),
+        (["--warmup-days", "5"], "lower --warmup-days"),
+        (["--time-zone", "Mars/Olympus"], "--time-zone"),
+        (["--target-utilization", "1.5"], "--target-utilization"),
+    ],
+)
+def test_bench_autoscale_bad_options(tmp_path, args, message):
+    out = tidewise(
+        "bench",
+        "autoscale",
+        "--trace",
+        str(synthetic_trace(tmp_path, days=2)),
+        "--quiet",
+        *args,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bench_queue_writes_one_entry_per_policy_and_pool(tmp_path):
+    rows = "".join(
+        f"{i},{600 * i}.0,CLOS,1,{1 + (i % 3 == 0) * 7},{3000 + 500 * i}.0\n" for i in range(30)
+    )
+    (tmp_path / "jobs.csv").write_text("#job id,arrival,topology,shape,size,duration\n" + rows)
+    out = tidewise(
+        "bench",
+        "queue",
+        "--jobs",
+        "jobs.csv",
+        "--gpus",
+        "16",
+        "--start",
+        "0",
+        "--hours",
+        "10",
+        "--sample",
+        "1",
+        "--max-gpus",
+        "8",
+        "--json",
+        "q.json",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    document = json.loads((tmp_path / "q.json").read_text())
+    keys = {
+        "policy",
+        "jobs",
+        "avg_jct_s",
+        "avg_wait_s",
+        "p95_wait_s",
+        "gpu_utilization",
+        "gpu_hours",
+        "cost_usd",
+        "starved_jobs",
+    }
+    for pool in ("fixed", "elastic"):
+        assert [r["policy"] for r in document[pool]] == list(POLICIES)
+        for run in document[pool]:
+            assert set(run) == keys
+            assert run["jobs"] == 30

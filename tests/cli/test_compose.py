@@ -1,0 +1,125 @@
+"""The composition root: defaults, a configuration file and flags become the objects the
+operator runs (against a real cluster: tests/kube/test_operator_e2e.py)."""
+
+import re
+import shutil
+
+import pytest
+import yaml
+
+from tidewise.catalog import builtin_catalog_path, load_catalog
+from tidewise.cli.compose import (
+    catalog_offerings,
+    controller_settings,
+    load_config,
+    provisioner_factory,
+    purchase_options,
+)
+from tidewise.kube.operator import ControllerSettings
+from tidewise.kube.provider import Provisioner
+from tidewise.model import PurchaseOption
+
+
+def config_file(tmp_path, document):
+    path = tmp_path / "operator.yaml"
+    path.write_text(document if isinstance(document, str) else yaml.safe_dump(document))
+    return path
+
+
+def test_no_file_and_no_flag_is_what_the_operator_always_ran():
+    configured = load_config(None, {})
+    config = configured.config
+    assert config.provider.kind == "kwok" and config.provider.boot_delay_s == 5.0
+    assert config.catalog.path == "builtin:aws-us-east-1" and config.catalog.provider == "aws"
+    assert purchase_options(config) == {PurchaseOption.ON_DEMAND, PurchaseOption.SPOT}
+    assert (config.provisioner.period_s, config.provisioner.unneeded_s) == (10.0, 600.0)
+    assert controller_settings(config) == ControllerSettings()
+    offerings = catalog_offerings(configured)
+    assert {o.option for o in offerings} == {PurchaseOption.ON_DEMAND, PurchaseOption.SPOT}
+    catalog = load_catalog(builtin_catalog_path("aws-us-east-1"), provider="aws")
+    assert len(offerings) == sum(o.option in purchase_options(config) for o in catalog.offerings)
+
+
+def test_flags_given_override_the_file_which_overrides_the_defaults(tmp_path):
+    path = config_file(
+        tmp_path,
+        {
+            "provisioner": {"period_s": 3, "unneeded_s": 60},
+            "catalog": {"instance_types": ["m6i.large", "m6i.xlarge"]},
+            "controllers": {"elasticscaler": False, "training_queue": True},
+        },
+    )
+    config = load_config(path, {"period": 7.0, "queue": ["team-a=NVIDIA-A100-SXM4-80GB:16"]}).config
+    assert config.provisioner.period_s == 7.0 and config.provisioner.unneeded_s == 60
+    assert config.catalog.instance_types == ["m6i.large", "m6i.xlarge"]
+    settings = controller_settings(config)
+    assert not settings.elasticscaler and settings.cronhpa and settings.training_queue
+    assert settings.queues is not None and settings.queues[0].name == "team-a"
+
+
+def test_instance_types_flag_keeps_its_comma_list():
+    config = load_config(None, {"instance_types": "m6i.large,c6i.xlarge"}).config
+    assert config.catalog.instance_types == ["m6i.large", "c6i.xlarge"]
+    assert load_config(None, {"instance_types": ""}).config.catalog.instance_types is None
+
+
+def test_the_catalog_and_its_purchase_options_restrict_what_may_be_bought(tmp_path):
+    shutil.copy(builtin_catalog_path("aws-us-east-1"), tmp_path / "vms.csv")
+    path = config_file(
+        tmp_path,
+        {
+            "catalog": {
+                "path": "vms.csv",  # relative to the configuration file
+                "instance_types": ["m6i.large"],
+                "purchase_options": ["on-demand"],
+            }
+        },
+    )
+    offerings = catalog_offerings(load_config(path, {}))
+    assert offerings
+    assert {(o.instance_type.name, o.option) for o in offerings} == {
+        ("m6i.large", PurchaseOption.ON_DEMAND)
+    }
+
+
+def test_the_provisioner_is_built_from_the_configured_provider():
+    make = provisioner_factory(load_config(None, {"instance_types": "m6i.large"}))
+    assert isinstance(make(object()), Provisioner)  # the client is used only when it runs
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ({"provider": {"kind": "gce"}}, "provider.kind: Input should be 'kwok' (got 'gce')"),
+        ({"controllers": {"colour": "blue"}}, "controllers.colour: unknown field"),
+        ({"controllers": {"cron_period_s": 0}}, "controllers.cron_period_s: expected a number"),
+        ({"controllers": {"queues": ["team-a"]}}, "controllers.queues: 'team-a' is not NAME="),
+        ({"catalog": {"purchase_options": ["reserved"]}}, "catalog.purchase_options[0]"),
+        ("[1, 2]", "expected a mapping of sections"),
+        ("a: [", "is not valid YAML"),
+    ],
+)
+def test_a_bad_file_names_the_file_and_the_field(tmp_path, document, says):
+    path = config_file(tmp_path, document)
+    with pytest.raises(ValueError, match=r"^--config: ") as raised:
+        load_config(path, {})
+    assert str(path) in str(raised.value) and says in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("catalog", "says"),
+    [
+        ({"path": "builtin:gcp"}, "catalog.path: unknown 'builtin:gcp'; known: builtin:aws"),
+        ({"path": "prices.csv"}, "catalog.path: file"),
+        ({"instance_types": ["m6i.huge"]}, "no usable rows"),
+    ],
+)
+def test_a_catalog_that_cannot_be_read_names_what_to_fix(tmp_path, catalog, says):
+    configured = load_config(config_file(tmp_path, {"catalog": catalog}), {})
+    with pytest.raises(ValueError, match=re.escape(says)):
+        catalog_offerings(configured)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"--config: file .*nope\.yaml does not exist"):
+        load_config(tmp_path / "nope.yaml", {})

@@ -1,0 +1,102 @@
+"""``tidewise job`` end to end on the twin, as a user runs it (against a real cluster:
+tests/kube/test_queue_e2e.py)."""
+
+import json
+
+import pytest
+import yaml
+
+from tests.cli.run import tidewise
+
+pytestmark = pytest.mark.e2e
+
+
+def test_submit_list_get_delete_round_trip(tmp_path):
+    def job(command, *args):
+        return tidewise("job", command, "--state", "state.json", *args, cwd=tmp_path)
+
+    # the simulated cluster: two 8-GPU nodes, one queue with 16 GPUs
+    assert (
+        job("submit", "a", "--gpus", "8", "--image", "img", "--", "python", "a.py").returncode == 0
+    )
+    assert job("submit", "b", "--gpus", "8", "--image", "img").returncode == 0
+    out = job("submit", "c", "--gpus", "4", "--workers", "2", "--image", "img")
+    assert out.returncode == 0, out.stderr
+    assert "QUEUING position 1: quota:" in out.stdout
+
+    listed = json.loads(job("list", "-o", "json").stdout)
+    assert [(r["name"], r["status"]) for r in listed] == [
+        ("a", "RUNNING"),
+        ("b", "RUNNING"),
+        ("c", "QUEUING"),
+    ]
+    assert listed[0]["command"] == ["python", "a.py"]
+    got = yaml.safe_load(job("get", "c", "-o", "yaml").stdout)
+    assert got["position"] == 1
+    assert got["reason"].startswith("quota: queue 'default' uses 16 GPUs of its 16 GPUs")
+
+    deleted = job("delete", "a")
+    assert deleted.returncode == 0 and "started: c" in deleted.stdout
+    got = json.loads(job("get", "c", "-o", "json").stdout)
+    assert got["status"] == "RUNNING" and got["nodes"] == ["sim-0"] and got["reason"] is None
+    top = json.loads(job("top", "-o", "json").stdout)
+    assert {n["node"]: n["allocated_gpus"] for n in top["nodes"]} == {"sim-0": 8, "sim-1": 8}
+
+    assert job("delete", "a").returncode == 2
+    missing = job("get", "nope")
+    assert missing.returncode == 2 and "no job 'nope'" in missing.stderr
+    assert not list(tmp_path.glob(".state.json.*"))  # no temporary file left behind
+
+
+def test_bad_flags_fail_with_the_flag_named(tmp_path):
+    out = tidewise("job", "submit", "x", "--gpus", "1", cwd=tmp_path)
+    assert out.returncode == 2 and "--image" in out.stderr
+    out = tidewise("job", "list", "--cluster", "prod", cwd=tmp_path)
+    assert out.returncode == 2 and "--cluster" in out.stderr
+
+
+def test_dry_run_prints_the_manifest_and_submits_nothing(tmp_path):
+    out = tidewise(
+        "job",
+        "submit",
+        "ddp",
+        "--gpus",
+        "8",
+        "--workers",
+        "2",
+        "--image",
+        "img",
+        "--dry-run",
+        "-o",
+        "yaml",
+        "--",
+        "torchrun",
+        "train.py",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    manifest = yaml.safe_load(out.stdout)
+    assert manifest["kind"] == "PyTorchJob"
+    assert not (tmp_path / ".tidewise").exists()
+
+
+def test_the_simulated_cluster_size_is_set_at_first_use_and_kept(tmp_path):
+    def job(command, *args):
+        return tidewise("job", command, "--state", "state.json", *args, cwd=tmp_path)
+
+    out = job("submit", "a", "--gpus", "8", "--image", "img", "--nodes", "3")
+    assert out.returncode == 0, out.stderr
+    top = json.loads(job("top", "-o", "json").stdout)
+    assert len(top["nodes"]) == 3
+    refused = job("submit", "b", "--gpus", "1", "--image", "img", "--nodes", "2")
+    assert refused.returncode != 0
+    assert "holds a cluster of 3 nodes" in refused.stderr
+
+
+def test_dry_run_renders_into_the_namespace_given(tmp_path):
+    args = ("job", "submit", "a", "--gpus", "1", "--image", "img", "--dry-run", "-o", "yaml")
+    out = tidewise(*args, "--namespace", "team-a", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert yaml.safe_load(out.stdout)["metadata"]["namespace"] == "team-a"
+    bad = tidewise(*args, "--namespace", "Team_A", cwd=tmp_path)
+    assert bad.returncode != 0 and "not a DNS label" in bad.stderr

@@ -1,0 +1,43 @@
+"""``tidewise operator`` and ``provisioner run``: their options and configuration file are
+checked before anything connects (the operator against a real cluster is
+tests/kube/test_operator_e2e.py)."""
+
+import pytest
+
+from tests.cli.run import tidewise
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("option", ["--cron-period", "--elastic-period"])
+def test_operator_refuses_a_period_that_is_not_positive(tmp_path, option):
+    out = tidewise("operator", option, "0", cwd=tmp_path)
+    assert out.returncode != 0
+    assert f"{option}: a number of seconds > 0" in out.stderr
+
+
+def one_line(out) -> str:
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.count("\n") == 1, out.stderr
+    return " ".join(out.stderr.split())
+
+
+@pytest.mark.parametrize("command", [("operator",), ("provisioner", "run")])
+def test_a_bad_configuration_file_is_one_line_before_anything_connects(tmp_path, command):
+    (tmp_path / "op.yaml").write_text("controllers:\n  colour: blue\n")
+    out = tidewise(*command, "--config", "op.yaml", "--kubeconfig", "nowhere", cwd=tmp_path)
+    assert "--config: op.yaml: controllers.colour: unknown field" in one_line(out)
+
+
+def test_the_file_catalog_is_read_and_a_flag_overrides_it(tmp_path):
+    (tmp_path / "op.yaml").write_text("catalog:\n  instance_types: [m6i.huge]\n")
+    args = ("provisioner", "run", "--config", "op.yaml", "--kubeconfig", "nowhere")
+    assert "no usable rows" in one_line(tidewise(*args, cwd=tmp_path))
+    # the flag's types replace the file's; the kubeconfig is then what is missing
+    out = tidewise(*args, "--instance-types", "m6i.large", cwd=tmp_path)
+    assert "--kubeconfig: Configuration file nowhere not found" in one_line(out)
+
+
+def test_a_bad_queue_is_one_line_even_without_a_cluster(tmp_path):
+    out = tidewise("operator", "--queue", "team-a", cwd=tmp_path)
+    assert "--queue: 'team-a' is not NAME=MODEL:GPUS" in one_line(out)

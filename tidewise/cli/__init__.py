@@ -1,0 +1,107 @@
+"""The ``tidewise`` command.
+
+One module per command group (``tidewise.cli.sim``, ``.bench``, ``.job``...), each imported
+only when its command runs: :data:`COMMANDS` names them with the help line ``tidewise
+--help`` lists, so the root help and a command like ``tidewise job list`` do not pay for the
+twin's numpy and plotly or for the Kubernetes clients. A command whose optional dependencies
+are missing says which extra to install, in one line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from tidewise.cli.errors import missing_extra
+from tidewise.cli.lazy import ClickContext, Lazy, LazyGroup
+
+OPERATOR_HELP = (  # the line breaks of its docstring, as --help has always shown them
+    "The provisioner and the CronHPA, ElasticScaler and ResourceRecommendation controllers\n"
+    "as a kopf operator: only the holder of a Lease acts; /healthz and Prometheus /metrics on\n"
+    "--health-port (docs/kubernetes.md, docs/controllers.md)."
+)
+
+# in the order --help lists them
+COMMANDS = {
+    "sim": Lazy(
+        "tidewise.cli.sim",
+        "app",
+        "Replay a scenario under each of its policies and compare cost and service.",
+        group=False,
+    ),
+    "policies": Lazy(
+        "tidewise.cli.policies", "app", "List the policies a scenario can compare.", group=False
+    ),
+    "operator": Lazy("tidewise.cli.operator", "operator_app", OPERATOR_HELP, group=False),
+    "bench": Lazy("tidewise.cli.bench", "app", "Benchmarks on published traces."),
+    "plan": Lazy("tidewise.cli.plan", "app", "Plans from a history: what to buy ahead."),
+    "job": Lazy("tidewise.cli.job", "app", "Training jobs: submit, list, get, delete, top."),
+    "queue": Lazy(
+        "tidewise.cli.queue", "app", "The training queue's controller on a real cluster."
+    ),
+    "fleet": Lazy(
+        "tidewise.cli.fleet",
+        "app",
+        "Several clusters: ordered replication, weighted traffic, failover.",
+    ),
+    "karpenter": Lazy(
+        "tidewise.cli.karpenter",
+        "app",
+        "Steer Karpenter with tidewise's capacity policy (docs/karpenter.md).",
+    ),
+    "testenv": Lazy(
+        "tidewise.cli.testenv",
+        "app",
+        "A real control plane on loopback (etcd, apiserver, controllers, scheduler, kwok).",
+    ),
+    "extender": Lazy(
+        "tidewise.cli.extender",
+        "app",
+        "The GPU-share scheduler extender kube-scheduler calls (docs/kubernetes.md).",
+    ),
+    "device-plugin": Lazy(
+        "tidewise.cli.deviceplugin",
+        "app",
+        "Serve the GPU-share resources to the kubelet: each container gets the GPU the extender\n"
+        "chose, with its memory and compute limits (docs/device-plugin.md).",
+        group=False,
+    ),
+    "provisioner": Lazy(
+        "tidewise.cli.operator",
+        "provisioner_app",
+        "Node provisioning through a provider (docs/kubernetes.md).",
+    ),
+}
+
+
+class Tidewise(LazyGroup):
+    """The root group: a command whose optional dependencies are missing, found when its
+    module is imported or while it runs, names the extra to install."""
+
+    lazy = COMMANDS
+
+    def get_command(self, ctx: ClickContext, cmd_name: str) -> Any:
+        try:
+            return super().get_command(ctx, cmd_name)
+        except ModuleNotFoundError as error:
+            raise missing_extra(f"tidewise {cmd_name}", error) from None
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as error:
+            raise missing_extra(f"tidewise {ctx.invoked_subcommand}", error) from None
+
+
+app = typer.Typer(
+    cls=Tidewise,
+    help="tidewise: elasticity and cost control for Kubernetes fleets that run AI products.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def tidewise() -> None:
+    """Nothing to do before a command: each lives in its own module (see ``COMMANDS``)."""

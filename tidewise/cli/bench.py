@@ -1,0 +1,305 @@
+"""``tidewise bench``: the benchmarks on published traces (GPU packing, autoscaling, queue)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tidewise.cli.errors import user_errors
+from tidewise.cli.output import (
+    JsonOption,
+    QuietOption,
+    check_known,
+    check_output_folders,
+    json_text,
+    note,
+    progress_bars,
+    show,
+    write_json,
+)
+from tidewise.files import write_atomically
+
+DEFAULT_FORECASTER = "holt-winters"
+
+app = typer.Typer(
+    help="Benchmarks on published traces.", no_args_is_help=True, add_completion=False
+)
+
+PolicyOption = Annotated[
+    list[str] | None, typer.Option(help="Policy to run; repeat for several (default: all).")
+]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``42-51`` or ``42,45,50`` to a list of seeds."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.partition("-")
+            seeds.extend(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise ValueError("--seeds: give a range like 42-51 or a list like 42,43") from None
+    if not seeds:
+        raise ValueError("--seeds: give at least one seed, e.g. 42-51")
+    return seeds
+
+
+@app.command("gpu-pack")
+def gpu_pack(
+    nodes: Annotated[Path, typer.Option(help="openb node list CSV (sn,cpu_milli,...,gpu,model).")],
+    pods: Annotated[Path, typer.Option(help="openb pod list CSV (name,cpu_milli,...).")],
+    policy: PolicyOption = None,
+    tune: Annotated[float, typer.Option(help="GPU requests as a multiple of cluster GPUs.")] = 1.3,
+    seeds: Annotated[str, typer.Option(help="Seeds: 42-51 or 42,43.")] = "42-51",
+    json_path: JsonOption = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write an HTML plot of allocation here.")
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """GPU-sharing placement on Alibaba's openb trace, as the FGD paper (USENIX ATC'23)."""
+    from tidewise.report import gpu_pack_table, write_gpu_pack_html
+    from tidewise.sim.gpupack import GPU_POLICIES, run_benchmark
+    from tidewise.sim.openb import TraceFormatError, load_nodes, load_pods
+
+    names = policy or list(GPU_POLICIES)
+    with user_errors(ValueError, TraceFormatError):
+        check_known("--policy", names, GPU_POLICIES)
+        if tune <= 0:
+            raise ValueError("--tune: give a positive multiple of cluster GPUs, e.g. 1.3")
+        seed_list = parse_seeds(seeds)
+        check_output_folders({"--json": json_path, "--report": report})
+        node_specs = load_nodes(nodes)
+        pod_shapes = load_pods(pods)
+    workload = pods.stem
+    with progress_bars(names, len(seed_list), "{task.completed}/{task.total} seeds", quiet) as bars:
+        results = run_benchmark(
+            node_specs,
+            pod_shapes,
+            workload,
+            names,
+            seed_list,
+            tune,
+            None if bars is None else bars.advance,
+        )
+    if not quiet:
+        show(gpu_pack_table(results))
+    document = {
+        "benchmark": "gpu-pack",
+        "nodes": str(nodes),
+        "pods": str(pods),
+        "tune": tune,
+        "runs": [r.model_dump(mode="json") for r in results],
+    }
+    write_json(json_path, document)
+    if report is not None:
+        write_gpu_pack_html(results, report, title=f"GPU packing on {workload}")
+
+
+@app.command("autoscale")
+def autoscale(
+    trace: Annotated[Path, typer.Option(help="Request-rate CSV with a header (time, value).")],
+    time_col: Annotated[
+        str | None, typer.Option(help="Time column, ISO-8601 or Unix s (default: the first).")
+    ] = None,
+    value_col: Annotated[
+        str | None,
+        typer.Option(help="Load column (default: the first after the time that is not a time)."),
+    ] = None,
+    policy: PolicyOption = None,
+    capacity: Annotated[
+        float | None,
+        typer.Option(help="Load one replica serves at 100 % CPU (default: the load's P95 / 20)."),
+    ] = None,
+    startup: Annotated[float, typer.Option(help="Seconds from pod creation to Ready.")] = 60.0,
+    period: Annotated[float, typer.Option(help="Seconds between scaling decisions.")] = 15.0,
+    target_utilization: Annotated[
+        float, typer.Option(help="CPU utilisation the HPA aims at, 0-1.")
+    ] = 0.7,
+    min_replicas: Annotated[int, typer.Option(help="minReplicas.")] = 1,
+    max_replicas: Annotated[int, typer.Option(help="maxReplicas.")] = 1000,
+    warmup_days: Annotated[
+        float, typer.Option(help="Days the forecasters learn from; measured after them.")
+    ] = 14.0,
+    margin: Annotated[
+        float, typer.Option(help="Seconds of forecast beyond the start-up time.")
+    ] = 120.0,
+    forecaster: Annotated[
+        str, typer.Option(help="Forecaster of the predictive rule.")
+    ] = DEFAULT_FORECASTER,
+    time_zone: Annotated[
+        str, typer.Option(help="IANA zone the cron schedule is learnt and run in.")
+    ] = "UTC",
+    json_path: JsonOption = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write an HTML chart of the replay here.")
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Replica policies on one service replaying a request-rate trace, side by side."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from tidewise.report.autoscale import autoscale_figure, autoscale_table, write_autoscale_html
+    from tidewise.scaling.forecast import forecaster_named
+    from tidewise.sim.autoscale_bench import (
+        AUTOSCALE_POLICIES,
+        AutoscaleSettings,
+        demand_replicas,
+        run_autoscale,
+    )
+    from tidewise.sim.rate_trace import load_rate_trace
+    from tidewise.sim.traces import TraceError
+
+    names = policy or list(AUTOSCALE_POLICIES)
+    with user_errors(ValueError, TraceError):
+        check_known("--policy", names, AUTOSCALE_POLICIES)
+        try:
+            forecaster_named(forecaster)
+        except ValueError as err:
+            raise ValueError(f"--forecaster: {err}") from None
+        if capacity is not None and capacity <= 0:
+            raise ValueError("--capacity: give the load one replica serves, > 0")
+        if not 0 < target_utilization <= 1:
+            raise ValueError("--target-utilization: a fraction in (0, 1], e.g. 0.7")
+        if startup < 0 or period <= 0 or margin < 0 or warmup_days < 0:
+            raise ValueError("--startup, --margin and --warmup-days >= 0; --period > 0")
+        if not 0 <= min_replicas <= max_replicas:
+            raise ValueError("--min-replicas and --max-replicas: 0 <= min <= max")
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"--time-zone: '{time_zone}' is not an IANA zone") from None
+        check_output_folders({"--json": json_path, "--report": report})
+        rates = load_rate_trace(trace, time_col, value_col)
+        settings = AutoscaleSettings(
+            replica_capacity=capacity,
+            startup_s=startup,
+            period_s=period,
+            target_utilization=target_utilization,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            warmup_days=warmup_days,
+            margin_s=margin,
+            forecaster=forecaster,
+            time_zone=time_zone,
+        )
+        with progress_bars(names, rates.duration_s, "{task.percentage:>3.0f}%", quiet) as bars:
+            service, results = run_autoscale(
+                rates, settings, names, None if bars is None else bars.update
+            )
+    rows = [r.summary() for r in results]
+    measured = int(settings.warmup_s // rates.step_s)
+    notes = (
+        f"{rates.name}, column {rates.value_column}: {len(rates.values):,} steps of "
+        f"{rates.step_s:g} s; replica capacity {service.replica_capacity:.4g} at 100 % CPU, "
+        f"target {service.target_utilization:.0%}, start-up {service.startup_s:g} s; measured "
+        f"after a {settings.warmup_days:g}-day warm-up ({rates.observed[measured:].sum():,} "
+        "observed steps)."
+    )
+    if not quiet:
+        show(autoscale_table(rows, title=f"Autoscaling on {rates.name}"))
+        note(notes)
+    document = {
+        "benchmark": "autoscale",
+        "trace": str(trace),
+        "value_column": rates.value_column,
+        "step_s": rates.step_s,
+        "warmup_s": settings.warmup_s,
+        "service": {
+            "replica_capacity": service.replica_capacity,
+            "startup_s": service.startup_s,
+            "target_utilization": service.target_utilization,
+            "min_replicas": service.min_replicas,
+            "max_replicas": service.max_replicas,
+        },
+        "period_s": settings.period_s,
+        "forecaster": settings.forecaster,
+        "time_zone": settings.time_zone,
+        "policies": rows,
+    }
+    write_json(json_path, document)
+    if report is not None:
+        figure = autoscale_figure(
+            rates.start_unix_s,
+            rates.step_s,
+            demand_replicas(rates, service),
+            {r.policy: (r.replicas, r.served) for r in results},
+            measured,
+        )
+        write_autoscale_html(report, f"Autoscaling on {rates.name}", rows, figure, notes)
+
+
+@app.command("queue")
+def queue_bench(
+    jobs: Annotated[Path, typer.Option(help="Job trace CSV (the Philly-derived format).")],
+    gpus: Annotated[int, typer.Option(help="GPUs of the fixed pool; most of the elastic one.")],
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="fifo, best-effort-fifo, easy, tidewise-blind or tidewise; repeat (default: all)."
+        ),
+    ] = None,
+    start: Annotated[float, typer.Option(help="Window start, hours into the trace.")] = 1176.0,
+    hours: Annotated[float, typer.Option(help="Hours of arrivals to replay.")] = 168.0,
+    load: Annotated[
+        float,
+        typer.Option(help="Thin the window to this GPU-time over the pool's (unless --sample)."),
+    ] = 0.95,
+    sample: Annotated[
+        int | None,
+        typer.Option(help="Keep one job in this many instead of --load (12: the 1.65x overload)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Which jobs --load keeps; spot interruptions.")] = 0,
+    overestimate: Annotated[
+        float, typer.Option(help="Run-time estimates are run time x (1 + this x U[0,1)).")
+    ] = 0.0,
+    max_gpus: Annotated[
+        int | None, typer.Option(help="Drop jobs wider than this (default: a quarter of --gpus).")
+    ] = None,
+    checkpointable: Annotated[
+        float, typer.Option(help="Share of jobs taken to checkpoint (the trace does not say).")
+    ] = 0.5,
+    datasets: Annotated[int, typer.Option(help="Jobs read one of this many datasets.")] = 0,
+    age_hours: Annotated[float, typer.Option(help="tidewise: aging bound, hours.")] = 6.0,
+    starvation_hours: Annotated[
+        float, typer.Option(help="A job waiting longer counts as starved.")
+    ] = 24.0,
+    json_path: JsonOption = None,
+) -> None:
+    """Queue policies replaying a job trace on a fixed GPU pool and on an elastic one."""
+    from tidewise.sim.job_trace import JobTraceError, TraceWindow
+    from tidewise.sim.queue_bench import POLICIES, QueueBenchSettings, load_and_run
+
+    names = tuple(policy or POLICIES)
+    with user_errors(ValueError, JobTraceError):
+        check_known("--policy", names, POLICIES)
+        if gpus < 8 or gpus % 8:
+            raise ValueError("--gpus: a multiple of 8 (whole 8-GPU nodes), e.g. 64")
+        if hours <= 0 or (sample or 1) < 1 or age_hours < 0 or starvation_hours <= 0:
+            raise ValueError("--hours > 0, --sample >= 1, --age-hours >= 0, --starvation-hours > 0")
+        if load <= 0 or overestimate < 0:
+            raise ValueError("--load > 0 (e.g. 0.95) and --overestimate >= 0")
+        if not 0 <= checkpointable <= 1:
+            raise ValueError("--checkpointable: a share in [0, 1], e.g. 0.5")
+        check_output_folders({"--json": json_path})
+        window = TraceWindow(
+            start * 3600, hours, sample or 1, max_gpus or gpus // 4, checkpointable, datasets
+        )
+        settings = QueueBenchSettings(
+            gpus,
+            window,
+            names,
+            age_hours * 3600,
+            starvation_hours * 3600,
+            seed,
+            None if sample else load,
+            overestimate,
+        )
+        document, _ = load_and_run(jobs, settings)
+    text = json_text(document)
+    sys.stdout.write(text)
+    if json_path is not None:
+        write_atomically(json_path, text)

@@ -1,0 +1,275 @@
+"""The composition root: the one place where ``tidewise operator`` and ``tidewise provisioner
+run`` turn configuration into objects.
+
+Which node provider, which price catalog and which controllers run are configuration, not
+code: built-in defaults, then an optional YAML file (``--config``, docs/kubernetes.md), then
+the flags given on the command line. A new provider is one entry in :data:`PROVIDERS`; the
+commands and the kube runtime do not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from tidewise.cli.queue import parse_queue
+from tidewise.sim.scenario import describe
+
+if TYPE_CHECKING:
+    from lightkube import AsyncClient, KubeConfig
+
+    from tidewise.kube.operator import ControllerSettings, Operator
+    from tidewise.kube.provider import NodeProvider, Provisioner
+    from tidewise.model import Offering, PurchaseOption
+
+BUILTIN = "builtin:"
+
+
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError("a number of seconds > 0")
+    return seconds
+
+
+def _queues(texts: list[str] | None) -> list[str] | None:
+    for text in texts or ():
+        parse_queue(text)  # its ValueError names the format to use
+    return texts
+
+
+PositiveSeconds = Annotated[float, AfterValidator(_positive)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderConfig(Section):
+    """Who makes the nodes: ``kwok`` fakes them as kwok nodes (docs/kubernetes.md)."""
+
+    kind: Literal["kwok"] = "kwok"
+    boot_delay_s: Annotated[float, Field(ge=0)] = 5.0
+
+
+class CatalogConfig(Section):
+    """What may be bought and at what price: a catalog shipped with tidewise
+    (``builtin:NAME``) or a SkyPilot-format ``vms.csv``, relative to the config file."""
+
+    path: str = f"{BUILTIN}aws-us-east-1"
+    provider: Literal["aws", "alicloud"] = "aws"
+    region: str | None = None
+    instance_types: list[str] | None = None  # None: every type of the catalog
+    purchase_options: Annotated[list[Literal["on-demand", "spot"]], Field(min_length=1)] = [
+        "on-demand",
+        "spot",
+    ]
+
+
+class ProvisionerConfig(Section):
+    """The node autoscaler's timings (Cluster Autoscaler's flags of the same meaning)."""
+
+    period_s: PositiveSeconds = 10.0
+    unneeded_s: Annotated[float, Field(ge=0)] = 600.0
+    delay_after_add_s: Annotated[float, Field(ge=0)] = 600.0
+
+
+class ControllersConfig(Section):
+    """Which controllers ``tidewise operator`` runs beside the provisioner, and how often."""
+
+    cronhpa: bool = True
+    elasticscaler: bool = True
+    resourcerecommendation: bool = True
+    training_queue: bool = False  # admits every Job with Kueue's label: never beside Kueue
+    prometheus_url: str | None = None
+    cron_period_s: PositiveSeconds = 1.0
+    elastic_period_s: PositiveSeconds = 15.0
+    recommend_period_s: PositiveSeconds = 60.0
+    queue_period_s: PositiveSeconds = 5.0
+    queues: Annotated[list[str] | None, AfterValidator(_queues)] = None  # NAME=MODEL:GPUS
+
+
+class OperatorConfig(Section):
+    provider: ProviderConfig = ProviderConfig()
+    catalog: CatalogConfig = CatalogConfig()
+    provisioner: ProvisionerConfig = ProvisionerConfig()
+    controllers: ControllersConfig = ControllersConfig()
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A command-line option that sets one configuration field."""
+
+    field: tuple[str, str]
+    convert: Callable[[Any], Any] = lambda value: value
+
+
+# keyed by the commands' parameter names; the flags keep the meaning they had before --config
+FLAGS: Mapping[str, Flag] = {
+    "boot_delay": Flag(("provider", "boot_delay_s")),
+    "instance_types": Flag(
+        ("catalog", "instance_types"), lambda text: text.split(",") if text else None
+    ),
+    "period": Flag(("provisioner", "period_s")),
+    "unneeded": Flag(("provisioner", "unneeded_s")),
+    "delay_after_add": Flag(("provisioner", "delay_after_add_s")),
+    "prometheus_url": Flag(("controllers", "prometheus_url")),
+    "cron_period": Flag(("controllers", "cron_period_s")),
+    "elastic_period": Flag(("controllers", "elastic_period_s")),
+    "recommend_period": Flag(("controllers", "recommend_period_s")),
+    "training_queue": Flag(("controllers", "training_queue")),
+    "queue_period": Flag(("controllers", "queue_period_s")),
+    "queue": Flag(("controllers", "queues")),
+}
+
+
+@dataclass(frozen=True)
+class Configured:
+    """The configuration in force, and the folder its relative paths are read from."""
+
+    config: OperatorConfig
+    base: Path
+
+
+def load_config(path: Path | None, flags: Mapping[str, Any]) -> Configured:
+    """Defaults, then the YAML file at ``path``, then ``flags`` (parameter name to value, the
+    ones given on the command line only). ``ValueError`` names the file and field to fix.
+    The flags were checked by their command, as before there was a file, and are applied as
+    given."""
+    raw: Any = {}
+    if path is not None:
+        if not path.is_file():
+            raise ValueError(f"--config: file {path} does not exist")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            raise ValueError(f"--config: {path} is not valid YAML") from None
+        if not isinstance(raw, dict):
+            raise ValueError(f"--config: {path}: expected a mapping of sections at the top level")
+    try:
+        config = OperatorConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ValueError(f"--config: {path}: {describe(error, 'docs/kubernetes.md')}") from None
+    for name, value in flags.items():
+        section, field = FLAGS[name].field
+        changed = getattr(config, section).model_copy(update={field: FLAGS[name].convert(value)})
+        config = config.model_copy(update={section: changed})
+    return Configured(config, path.parent if path is not None else Path.cwd())
+
+
+def purchase_options(config: OperatorConfig) -> frozenset[PurchaseOption]:
+    from tidewise.model import PurchaseOption
+
+    return frozenset(PurchaseOption(o) for o in config.catalog.purchase_options)
+
+
+def catalog_offerings(configured: Configured) -> list[Offering]:
+    """The offerings the provisioner may buy: the catalog's, of the configured purchase
+    options (``ValueError`` names what to fix)."""
+    from tidewise.catalog import BUILTIN_CATALOGS, builtin_catalog_path, load_catalog
+
+    spec = configured.config.catalog
+    if spec.path.startswith(BUILTIN):
+        name = spec.path.removeprefix(BUILTIN)
+        if name not in BUILTIN_CATALOGS:
+            known = ", ".join(BUILTIN + n for n in BUILTIN_CATALOGS)
+            raise ValueError(f"catalog.path: unknown {spec.path!r}; known: {known}")
+        path = builtin_catalog_path(name)
+    else:
+        path = configured.base / spec.path
+        if not path.is_file():
+            raise ValueError(f"catalog.path: file {path} does not exist")
+    catalog = load_catalog(
+        path, provider=spec.provider, region=spec.region, instance_types=spec.instance_types
+    )
+    options = purchase_options(configured.config)
+    return [o for o in catalog.offerings if o.option in options]
+
+
+def _kwok(client: AsyncClient, offerings: list[Offering], spec: ProviderConfig) -> NodeProvider:
+    from tidewise.kube.provider import KwokProvider
+
+    return KwokProvider(client, offerings, boot_delay_s=spec.boot_delay_s)
+
+
+PROVIDERS: Mapping[str, Callable[[AsyncClient, list[Offering], ProviderConfig], NodeProvider]] = {
+    "kwok": _kwok
+}
+
+
+def provisioner_factory(configured: Configured) -> Callable[[AsyncClient], Provisioner]:
+    """What builds the provisioner ``provisioner run`` and ``operator`` run: the configured
+    provider's nodes from the catalog's offerings, the node autoscaler and the interruption
+    handler. The catalog is read now, so a bad one stops the command before it connects."""
+    from tidewise.capacity import NodeAutoscaler, NodeAutoscalerSettings
+    from tidewise.capacity.interruptions import InterruptionHandler
+    from tidewise.kube.provider import Provisioner
+
+    config = configured.config
+    offerings = catalog_offerings(configured)
+    options = purchase_options(config)
+    timings = config.provisioner
+    settings = NodeAutoscalerSettings(
+        period_s=timings.period_s,
+        unneeded_s=timings.unneeded_s,
+        delay_after_add_s=timings.delay_after_add_s,
+    )
+    make_provider = PROVIDERS[config.provider.kind]
+
+    def make(client: AsyncClient) -> Provisioner:
+        provider = make_provider(client, offerings, config.provider)
+        policy = NodeAutoscaler(options, settings)
+        interruptions = InterruptionHandler(options, period_s=timings.period_s)
+        return Provisioner(client, provider, policy, offerings, interruptions=interruptions)
+
+    return make
+
+
+def controller_settings(config: OperatorConfig) -> ControllerSettings:
+    from tidewise.kube.operator import ControllerSettings
+
+    spec = config.controllers
+    queues = tuple(parse_queue(q) for q in spec.queues) if spec.queues else None
+    return ControllerSettings(
+        spec.prometheus_url,
+        spec.cron_period_s,
+        spec.elastic_period_s,
+        spec.recommend_period_s,
+        spec.training_queue,
+        spec.queue_period_s,
+        queues,
+        cronhpa=spec.cronhpa,
+        elasticscaler=spec.elasticscaler,
+        resourcerecommendation=spec.resourcerecommendation,
+    )
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who may act: the Lease's namespace, this replica's identity, its duration."""
+
+    namespace: str
+    holder: str
+    duration_s: int
+
+
+def operator_factory(
+    make: Callable[[AsyncClient], Provisioner], kube: KubeConfig, lease: Lease, period_s: float
+) -> Callable[[], Operator]:
+    """What kopf's startup handler calls to build the operator: one client, the Lease
+    elector, the provisioner ``make`` builds, rounds every ``period_s``."""
+    from lightkube import AsyncClient
+
+    from tidewise.kube.api.lease import LeaseElector
+    from tidewise.kube.operator import Operator
+
+    def build() -> Operator:
+        client = AsyncClient(kube, field_manager="tidewise-operator")
+        elector = LeaseElector(client, lease.namespace, lease.holder, duration_s=lease.duration_s)
+        return Operator(make(client), elector, period_s)
+
+    return build

@@ -1,0 +1,410 @@
+"""``tidewise job``: submit, list, inspect and delete training jobs (Arena's shape).
+
+Against the twin (``--cluster sim``): state lives in one JSON file (``--state``), written
+whole or not at all, so successive commands see each other and a crash loses nothing already
+written. Against a real cluster (``--cluster kube``): the job is created suspended and the
+queue controller (``tidewise queue run``) starts it; list and get read the cluster.
+``submit --dry-run -o yaml`` prints the Kubernetes objects instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from tidewise.cli.errors import fail
+from tidewise.cli.kube import kube_config
+from tidewise.files import write_atomically
+from tidewise.model import (
+    DEFAULT_QUEUE,
+    Job,
+    JobPhase,
+    JobSpec,
+    Resources,
+    parse_cpu,
+    parse_memory,
+)
+
+if TYPE_CHECKING:
+    from lightkube import Client
+
+    from tidewise.queue import QueuePlan
+    from tidewise.sim.job_cluster import SimJobCluster
+
+DEFAULT_STATE = Path(".tidewise/sim-jobs.json")
+
+app = typer.Typer(
+    help="Training jobs: submit, list, get, delete, top.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+class Output(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    YAML = "yaml"
+
+
+ClusterOption = Annotated[
+    str,
+    typer.Option(
+        "--cluster",
+        help="Where jobs run: 'sim' (the twin) or 'kube' (the cluster of --kubeconfig, "
+        "$KUBECONFIG or ~/.kube/config).",
+    ),
+]
+KubeconfigOption = Annotated[
+    Path | None, typer.Option(help="--cluster kube: the kubeconfig; default $KUBECONFIG.")
+]
+NamespaceOption = Annotated[
+    str, typer.Option("--namespace", "-n", help="Namespace of the job (--cluster kube).")
+]
+StateOption = Annotated[Path, typer.Option("--state", help="The simulated cluster's state file.")]
+NodesOption = Annotated[
+    int | None,
+    typer.Option(
+        "--nodes",
+        help="Simulated cluster: 8-GPU nodes, when the state file is made (default 2); "
+        "stored there, so later commands need not repeat it.",
+    ),
+]
+OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table, json or yaml.")]
+
+
+def _kube(cluster: str, kubeconfig: Path | None) -> Client | None:
+    """A client when ``--cluster kube``, ``None`` for the twin."""
+    if cluster == "sim":
+        return None
+    if cluster != "kube":
+        raise fail(f"--cluster: 'sim' or 'kube', got {cluster!r}")
+    from lightkube import Client
+
+    return Client(kube_config(kubeconfig), field_manager="tidewise-job")
+
+
+def _load(cluster: str, state: Path, nodes: int | None = None) -> SimJobCluster:
+    from tidewise.sim.job_cluster import DEFAULT_NODES, SimJobCluster, StateError
+
+    if cluster != "sim":
+        raise fail(f"--cluster: 'sim' or 'kube', got {cluster!r}")
+    if nodes is not None and nodes < 1:
+        raise fail("--nodes: at least 1 node, e.g. --nodes 4")
+    if not state.exists():
+        return SimJobCluster(epoch_unix_s=time.time(), node_count=nodes or DEFAULT_NODES)
+    try:
+        sim = SimJobCluster.from_json(state.read_text(encoding="utf-8"))
+    except StateError as err:
+        raise fail(f"--state: {state}: {err}; move it away to start afresh") from None
+    if nodes is not None and nodes != sim.node_count:
+        raise fail(
+            f"--nodes: {state} holds a cluster of {sim.node_count} nodes; its size is set "
+            "when the state file is made (delete the file to start a new one)"
+        )
+    return sim
+
+
+def _save(sim: SimJobCluster, state: Path) -> None:
+    state.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(state, sim.to_json())
+
+
+def _now(sim: SimJobCluster) -> float:
+    return time.time() - sim.epoch_unix_s
+
+
+def _reconciled(sim: SimJobCluster, state: Path) -> QueuePlan:
+    """Every command reconciles and saves: what a pass admits is never lost between commands."""
+    plan = sim.reconcile(_now(sim))
+    _save(sim, state)
+    return plan
+
+
+def _row(job: Job, plan: QueuePlan) -> dict[str, Any]:
+    waiting = plan.waiting_for(job.name)
+    return {
+        "name": job.name,
+        "status": job.phase.value,
+        "queue": job.spec.queue,
+        "priority": job.spec.priority,
+        "workers": job.spec.workers,
+        "gpus": job.spec.gpus,
+        "position": waiting.position if waiting else None,
+        "reason": waiting.reason if waiting else None,
+        "nodes": sorted({b.node for b in job.binds}),
+        "image": job.spec.image,
+        "command": list(job.spec.command),
+        "dataset": job.spec.dataset,
+        "checkpointable": job.spec.checkpointable,
+    }
+
+
+def _rows(
+    cluster: str, kubeconfig: Path | None, namespace: str, state: Path
+) -> list[dict[str, Any]]:
+    client = _kube(cluster, kubeconfig)
+    if client is not None:
+        with _kube_jobs() as kube_jobs:
+            return kube_jobs.rows(client, namespace)
+    sim = _load(cluster, state)
+    plan = _reconciled(sim, state)
+    return [_row(j, plan) for j in sim.jobs.values()]
+
+
+@contextmanager
+def _kube_jobs() -> Iterator[ModuleType]:
+    """The cluster's job client; its refusals and unreachability as one line and exit 2."""
+    from httpx2 import HTTPError  # what lightkube speaks HTTP with
+    from lightkube.core.exceptions import ApiError
+
+    from tidewise.kube.jobs import client as kube_jobs
+
+    try:
+        yield kube_jobs
+    except kube_jobs.JobClientError as error:
+        raise fail(str(error)) from None
+    except ApiError as error:
+        raise fail(f"the API server refused: {error.status.message}") from None
+    except HTTPError as error:
+        raise fail(f"--kubeconfig: the API server is unreachable ({error})") from None
+
+
+def _emit(rows: Any, output: Output, table: Table | None = None) -> None:
+    if output is Output.JSON:
+        typer.echo(json.dumps(rows, indent=2))
+    elif output is Output.YAML:
+        typer.echo(yaml.safe_dump(rows, sort_keys=False).rstrip())
+    elif table is not None:
+        Console().print(table)
+
+
+def spec_from_flags(
+    name: str,
+    gpus: int,
+    workers: int,
+    gpumemory: float | None,
+    cpu: str,
+    memory: str,
+    image: str | None,
+    command: list[str],
+    **extra: Any,
+) -> JobSpec:
+    """The job the flags describe; ``ValueError`` names the flag and the fix."""
+    if not image:
+        raise ValueError("--image: give the container image, e.g. --image pytorch/pytorch:2.4")
+    if gpus < 0 or workers < 1:
+        raise ValueError("--gpus >= 0 and --workers >= 1")
+    if gpumemory is not None and gpumemory <= 0:
+        raise ValueError("--gpumemory: GiB of GPU memory, > 0, e.g. --gpumemory 8")
+    if gpumemory is not None and not gpus and workers > 1:
+        raise ValueError("--gpumemory without --gpus is a share of one GPU: one worker only")
+    try:
+        cpu_milli = parse_cpu(cpu)
+        memory_mib = parse_memory(memory)
+    except ValueError as err:
+        raise ValueError(f"--cpu/--memory: {err}") from None
+    worker = Resources(
+        cpu_milli=cpu_milli,
+        memory_mib=memory_mib,
+        gpu_count=gpus,
+        gpu_memory_mib=round(gpumemory * 1024) if gpumemory else 0,
+    )
+    return JobSpec(name, worker, workers=workers, image=image, command=tuple(command), **extra)
+
+
+@app.command("submit")
+def submit(
+    name: Annotated[str, typer.Argument(help="Job name, unique in the cluster.")],
+    command: Annotated[list[str] | None, typer.Argument(help="After --: the command.")] = None,
+    gpus: Annotated[int, typer.Option(help="Whole GPUs per worker.")] = 0,
+    workers: Annotated[int, typer.Option(help="Workers (>1: a PyTorchJob).")] = 1,
+    gpumemory: Annotated[
+        float | None,
+        typer.Option(help="GiB of GPU memory: alone, a share of one GPU; with --gpus, per GPU."),
+    ] = None,
+    cpu: Annotated[str, typer.Option(help="CPU per worker.")] = "4",
+    memory: Annotated[str, typer.Option(help="Memory per worker.")] = "16Gi",
+    queue: Annotated[str, typer.Option(help="Queue.")] = DEFAULT_QUEUE,
+    priority: Annotated[int, typer.Option(help="Higher starts first and may preempt.")] = 0,
+    dataset: Annotated[str | None, typer.Option(help="Dataset (Fluid) to mount.")] = None,
+    checkpointable: Annotated[
+        bool, typer.Option(help="Resumes from checkpoints: may run on spot, evicted first.")
+    ] = False,
+    image: Annotated[str | None, typer.Option(help="Container image.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the Kubernetes objects; submit nothing.")
+    ] = False,
+    namespace: NamespaceOption = "default",
+    cluster: ClusterOption = "sim",
+    kubeconfig: KubeconfigOption = None,
+    state: StateOption = DEFAULT_STATE,
+    nodes: NodesOption = None,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Submit a job: tidewise job submit NAME --gpus 2 --image IMG -- python train.py"""
+    try:
+        spec = spec_from_flags(
+            name,
+            gpus,
+            workers,
+            gpumemory,
+            cpu,
+            memory,
+            image,
+            command or [],
+            queue=queue,
+            priority=priority,
+            dataset=dataset,
+            checkpointable=checkpointable,
+        )
+    except ValueError as err:
+        raise fail(str(err)) from None
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", namespace):
+        raise fail(f"--namespace: {namespace!r} is not a DNS label, e.g. team-a")
+    from tidewise.queue.manifests import render
+
+    manifest = render(spec, namespace)
+    if dry_run:
+        if output is Output.JSON:
+            typer.echo(json.dumps(manifest, indent=2))
+        else:
+            typer.echo(yaml.safe_dump(manifest, sort_keys=False).rstrip())
+        return
+    client = _kube(cluster, kubeconfig)
+    if client is not None:
+        with _kube_jobs() as kube_jobs:
+            kube_jobs.submit(client, manifest)
+        typer.echo(f"{manifest['kind'].lower()} {namespace}/{name} submitted (suspended: queued)")
+        return
+    sim = _load(cluster, state, nodes)
+    if name in sim.jobs:
+        raise fail(f"NAME: a job {name!r} exists; delete it first or pick another name")
+    sim.jobs[name] = Job(spec, phase=JobPhase.QUEUING, submitted_s=_now(sim))
+    plan = _reconciled(sim, state)
+    row = _row(sim.jobs[name], plan)
+    if output is Output.TABLE:
+        where = f"position {row['position']}: {row['reason']}" if row["position"] else ""
+        typer.echo(f"job {name} submitted: {row['status']} {where}".rstrip())
+    else:
+        _emit(row, output)
+
+
+@app.command("list")
+def list_jobs(
+    cluster: ClusterOption = "sim",
+    kubeconfig: KubeconfigOption = None,
+    namespace: NamespaceOption = "default",
+    state: StateOption = DEFAULT_STATE,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """Every job: status, GPUs, queue position."""
+    rows = _rows(cluster, kubeconfig, namespace, state)
+    table = Table(title=f"jobs ({len(rows)})")
+    for column in ("NAME", "STATUS", "QUEUE", "GPUS", "WORKERS", "POSITION", "NODES"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["status"],
+            r["queue"],
+            f"{r['gpus']:g}",
+            str(r["workers"]),
+            str(r["position"] or "-"),
+            ",".join(r["nodes"]) or "-",
+        )
+    _emit(rows, output, table)
+
+
+@app.command("get")
+def get(
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    cluster: ClusterOption = "sim",
+    kubeconfig: KubeconfigOption = None,
+    namespace: NamespaceOption = "default",
+    state: StateOption = DEFAULT_STATE,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """One job: status, queue position and, if waiting, why."""
+    row = next((r for r in _rows(cluster, kubeconfig, namespace, state) if r["name"] == name), None)
+    if row is None:
+        raise fail(f"NAME: no job {name!r}; `tidewise job list` shows the jobs")
+    table = Table(show_header=False, title=f"job {name}")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in row.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        table.add_row(key, "-" if shown in (None, "") else str(shown))
+    _emit(row, output, table)
+
+
+@app.command("delete")
+def delete(
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    cluster: ClusterOption = "sim",
+    kubeconfig: KubeconfigOption = None,
+    namespace: NamespaceOption = "default",
+    state: StateOption = DEFAULT_STATE,
+) -> None:
+    """Delete a job; waiting jobs that now fit start."""
+    client = _kube(cluster, kubeconfig)
+    if client is not None:
+        with _kube_jobs() as kube_jobs:
+            kube_jobs.delete(client, name, namespace)
+        typer.echo(f"job {namespace}/{name} deleted; the queue controller starts what now fits")
+        return
+    sim = _load(cluster, state)
+    if sim.jobs.pop(name, None) is None:
+        raise fail(f"NAME: no job {name!r}; `tidewise job list` shows the jobs")
+    plan = _reconciled(sim, state)
+    started = ", ".join(a.job for a in plan.admit)
+    typer.echo(f"job {name} deleted" + (f"; started: {started}" if started else ""))
+
+
+@app.command("top")
+def top(
+    cluster: ClusterOption = "sim",
+    state: StateOption = DEFAULT_STATE,
+    output: OutputOption = Output.TABLE,
+) -> None:
+    """GPUs allocated per node and per running job."""
+    if cluster == "kube":
+        raise fail(
+            "--cluster: top reads the twin only for now; on a cluster, "
+            "`kubectl describe nodes` shows what is allocated"
+        )
+    sim = _load(cluster, state)
+    _reconciled(sim, state)
+    nodes: list[dict[str, Any]] = [
+        {
+            "node": n.name,
+            "gpus": n.capacity.gpu_count,
+            "allocated_gpus": round(n.capacity.gpu_count - sum(n.gpu_free_milli) / 1000, 3),
+            "jobs": sorted(
+                {j.name for j in sim.jobs.values() for b in j.binds if b.node == n.name}
+            ),
+        }
+        for n in sim.nodes()
+    ]
+    jobs = [
+        {"job": j.name, "gpus": j.spec.gpus, "nodes": sorted({b.node for b in j.binds})}
+        for j in sim.jobs.values()
+        if j.binds
+    ]
+    table = Table(title="GPU use per node")
+    for column in ("NODE", "GPUS", "ALLOCATED", "JOBS"):
+        table.add_column(column)
+    for n in nodes:
+        table.add_row(n["node"], str(n["gpus"]), f"{n['allocated_gpus']:g}", ", ".join(n["jobs"]))
+    _emit({"nodes": nodes, "jobs": jobs}, output, table)
