@@ -54,8 +54,6 @@ def node(
         capacity=cap,
         state=state,
         launched_s=0.0,
-        gpu_free_milli=(1000,) * cap.gpu_count,
-        gpu_free_memory_mib=(cap.gpu_memory_mib,) * cap.gpu_count,
     )
 
 

@@ -137,7 +137,7 @@ def test_the_kube_check_sees_an_arrow_between_components(tmp_path):
     (root / "kube" / "__init__.py").write_text("")
     (root / "kube" / "operator.py").write_text("from tidewise.kube import controllers, provider\n")
     (root / "kube/provider/observe.py").write_text(
-        "from tidewise.kube.api.resources import pod_shape\nfrom tidewise.kube import extender\n"
+        "from tidewise.kube.api.resources import pod_request\nfrom tidewise.kube import extender\n"
     )
     (root / "kube/extender/watch.py").write_text("from ..controllers import status\n")
     (root / "kube/api/events.py").write_text("import tidewise.kube.provider.loop\n")

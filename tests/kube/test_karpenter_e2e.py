@@ -33,6 +33,7 @@ from tidewise.catalog import Catalog, builtin_catalog_path, load_catalog
 from tidewise.cli.sim import default_scenario_path
 from tidewise.model import Offering, PurchaseOption, Resources
 from tidewise.placement.fit import pods_per_node
+from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
 from tidewise.sim.karpenter import karpenter_policy
 from tidewise.sim.scenario import load_scenario
 from tidewise.testenv import Cluster
@@ -126,7 +127,13 @@ def pending_workload(name: str, requests: Resources, selector: dict[str, str]) -
 def cheapest(offerings: list[Offering], requests: Resources) -> list[Offering]:
     """Every offering at the lowest price among those whose type can host the pod: what a
     provisioner that buys the cheapest fitting node may buy."""
-    fitting = [o for o in offerings if pods_per_node(o.instance_type.capacity, requests)]
+    fitting = [
+        o
+        for o in offerings
+        if pods_per_node(
+            o.instance_type.capacity, requests, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES
+        )
+    ]
     low = min(o.price_per_hour for o in fitting)
     return [o for o in fitting if o.price_per_hour == low]
 

@@ -3,28 +3,28 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from tidewise.model import Resources
 from tidewise.placement.frag import ShapeMix
 from tidewise.placement.gpu_policies import FgdPolicy, Placement
-from tidewise.placement.gpushare import NodeSpec, PodShape
 from tidewise.sim.gpupack import GPU_POLICIES, level_means, run_benchmark, run_once, tune
 
-SHARE = PodShape(1000, num_gpu=1, gpu_milli=500)
-WHOLE = PodShape(1000, num_gpu=1, gpu_milli=1000)
-CPU = PodShape(2000)
+SHARE = Resources(1000, gpu_milli=500)
+WHOLE = Resources(1000, gpu_count=1)
+CPU = Resources(2000)
 
 
 def test_tune_up_appends_draws_after_the_shuffled_trace_until_the_target():
     pods = [SHARE, WHOLE, CPU]
     tuned = tune(pods, capacity_milli=4000, ratio=1.0, rng=np.random.default_rng(1))
     assert sorted(tuned[:3], key=repr) == sorted(pods, key=repr)  # the whole trace, shuffled
-    demand = sum(p.gpu_request for p in tuned)
+    demand = sum(p.gpu_milli_total for p in tuned)
     assert 4000 - 1000 < demand <= 4000
 
 
 def test_tune_down_removes_random_pods():
     pods = [WHOLE] * 10
     tuned = tune(pods, capacity_milli=4000, ratio=1.3, rng=np.random.default_rng(1))
-    assert sum(p.gpu_request for p in tuned) == 5000
+    assert sum(p.gpu_milli_total for p in tuned) == 5000
 
 
 def test_levels_are_means_of_rounded_events_with_a_neighbour_fallback():
@@ -37,8 +37,11 @@ def test_levels_are_means_of_rounded_events_with_a_neighbour_fallback():
 
 
 def test_a_small_run_counts_failures_and_never_over_allocates():
-    nodes = [NodeSpec("a", 8000, 65536, 2, "T4"), NodeSpec("b", 8000, 65536, 1, "T4")]
-    pods = [SHARE, WHOLE, CPU, PodShape(1000, num_gpu=2, gpu_milli=1000)]
+    nodes = [
+        Resources(8000, 65536, gpu_count=2, gpu_model="T4"),
+        Resources(8000, 65536, gpu_count=1, gpu_model="T4"),
+    ]
+    pods = [SHARE, WHOLE, CPU, Resources(1000, gpu_count=2)]
     mix = ShapeMix.from_pods(pods)
     for name, factory in GPU_POLICIES.items():
         run = run_once(nodes, pods, factory, 7, 1.3, mix)
@@ -48,7 +51,7 @@ def test_a_small_run_counts_failures_and_never_over_allocates():
 
 
 def test_benchmark_summary_is_the_mean_over_seeds():
-    nodes = [NodeSpec(f"n{i}", 16000, 65536, 2, "T4") for i in range(4)]
+    nodes = [Resources(16000, 65536, gpu_count=2, gpu_model="T4")] * 4
     pods = [SHARE, WHOLE, CPU] * 3
     (summary,) = run_benchmark(nodes, pods, "tiny", ["best-fit"], [1, 2], 1.3)
     assert summary.seeds == [1, 2]
@@ -58,8 +61,8 @@ def test_benchmark_summary_is_the_mean_over_seeds():
 
 
 def test_fgd_reports_fragmentation_from_its_own_index_as_a_separate_one_would():
-    nodes = [NodeSpec(f"n{i}", 16000, 65536, 4, "T4") for i in range(6)]
-    pods = [SHARE, WHOLE, CPU, PodShape(500, num_gpu=1, gpu_milli=300)] * 4
+    nodes = [Resources(16000, 65536, gpu_count=4, gpu_model="T4")] * 6
+    pods = [SHARE, WHOLE, CPU, Resources(500, gpu_milli=300)] * 4
     mix = ShapeMix.from_pods(pods)
 
     @dataclass
@@ -73,7 +76,7 @@ def test_fgd_reports_fragmentation_from_its_own_index_as_a_separate_one_would():
         def bound(self, *args: object) -> None:
             self.inner.bound(*args)  # type: ignore[arg-type]
 
-        def arrived(self, pod: PodShape) -> None:
+        def arrived(self, pod: Resources) -> None:
             return None
 
     shared = run_once(nodes, pods, GPU_POLICIES["fgd"], 3, 1.3, mix)

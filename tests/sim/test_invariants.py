@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from tests.factories import CPU4, GPU1, offering
 from tidewise.capacity import FixedCapacity, NodeAutoscaler
-from tidewise.model import PurchaseOption, Resources, WorkloadSpec
+from tidewise.model import InstanceType, PurchaseOption, Resources, WorkloadSpec
 from tidewise.scaling import FixedReplicas, HpaController
 from tidewise.sim.cloud import CloudSettings
 from tidewise.sim.twin import Twin, TwinSetup
@@ -71,3 +71,51 @@ def test_invariants_hold(web, infer, seed, spot):
     series = result.timeseries
     for w in ("web", "infer"):
         assert all(c >= 0 for c in series.capacity_rps[w])
+
+
+GPU2 = InstanceType(
+    "gpu2", vcpus=8, memory_mib=32768, gpu_count=2, gpu_model="A10G", gpu_memory_mib=24576
+)
+WHOLE = WorkloadSpec(
+    "whole", Resources(cpu_milli=500, memory_mib=1024, gpu_count=1), 2, 30, 1, 8, 0.6
+)
+BY_MEMORY = WorkloadSpec(  # aliyun.com/gpu-mem or `job submit --gpumemory 8`: no milli asked
+    "by-memory", Resources(cpu_milli=500, memory_mib=1024, gpu_memory_mib=8192), 2, 30, 1, 8, 0.6
+)
+
+
+class WatchedTwin(Twin):
+    """Checks after every bind that no GPU a pod holds whole is shared with another pod."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bound_workloads: set[str] = set()
+
+    def _bind(self, pod, node_name, gpus):
+        super()._bind(pod, node_name, gpus)
+        self.bound_workloads.add(pod.workload)
+        holders = {}
+        for bound in self.pods.values():
+            for gpu in bound.gpu_indices if bound.node else ():
+                holders.setdefault((bound.node, gpu), []).append(bool(bound.requests.gpu_count))
+        assert all(len(h) == 1 for h in holders.values() if any(h)), holders
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(whole=demand, by_memory=demand, seed=st.integers(0, 2**16))
+def test_no_gpu_held_whole_is_ever_shared(whole, by_memory, seed):
+    n = min(len(whole), len(by_memory))
+    setup = TwinSetup(
+        horizon_s=n * 60.0,
+        start_unix_s=0.0,
+        workloads=(WHOLE, BY_MEMORY),
+        demand_rps=np.asarray([[v / 20 for v in whole[:n]], [v / 20 for v in by_memory[:n]]]),
+        offerings=(offering(GPU2, price=1.0),),
+        cloud=CloudSettings(),
+        price_of=lambda o, size: o.price_per_hour,
+        on_demand_price_of=lambda o: o.price_per_hour,
+    )
+    controllers = [HpaController(), NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND}))]
+    twin = WatchedTwin(setup, controllers, np.random.default_rng(seed))
+    twin.run("p")
+    assert twin.bound_workloads == {"whole", "by-memory"}

@@ -1,17 +1,17 @@
 import pytest
 
-from tidewise.placement.gpushare import PodShape
+from tidewise.model import Resources
 from tidewise.sim.openb import TraceFormatError, load_nodes, load_pods
 
 
 def test_real_openb_files_load(shared_data):
     folder = shared_data / "alibaba-gpu-v2023"
     nodes = load_nodes(folder / "openb_node_list_gpu_node.csv")
-    assert len(nodes) == 1213 and sum(n.gpus for n in nodes) == 6212
+    assert len(nodes) == 1213 and sum(n.gpu_count for n in nodes) == 6212
     pods = load_pods(folder / "openb_pod_list_default.csv")
     assert len(pods) == 8152
-    assert pods[0] == PodShape(12000, 16384, 1, 1000)
-    assert sum(p.gpu_request for p in pods) == 6_086_800
+    assert pods[0] == Resources(12000, 16384, gpu_count=1)
+    assert sum(p.gpu_milli_total for p in pods) == 6_086_800
     pinned = load_pods(folder / "openb_pod_list_gpuspec10.csv")
     assert any(p.gpu_models and len(p.gpu_models) > 1 for p in pinned)
     assert len(load_pods(folder / "openb_pod_list_multigpu20.csv")) > 0  # five columns only

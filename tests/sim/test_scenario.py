@@ -56,11 +56,12 @@ def test_good_scenario_parses_units(tmp_path):
         ),
         (
             {"workloads__0__requests__memory": 2048},
-            "workloads[0].requests.memory: expected a memory quantity with a unit",
+            "workloads[0].requests.memory: '2048' has no unit and Kubernetes would read it as "
+            "2048 bytes: write the unit, such as '512Mi' or '2Gi' (got 2048)",
         ),
         (
             {"workloads__0__requests__memory": "2GB"},
-            "workloads[0].requests.memory: expected a memory quantity with a unit",
+            "workloads[0].requests.memory: '2GB': unknown suffix 'GB'",
         ),
         (
             {"workloads__0__rps_per_replica": -3},

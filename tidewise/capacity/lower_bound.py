@@ -135,7 +135,8 @@ def _columns(
 ) -> list[_Column]:
     """The pool's capacity kinds, the cheapest of each identical shape and option only."""
     gpu_pool = members[0].requests.wants_gpu
-    models = {w.requests.gpu_model for w in members}
+    accepted = [w.requests.gpu_models for w in members]
+    models = None if None in accepted else frozenset().union(*accepted)  # None: any model
     cheapest: dict[tuple[object, ...], _Column] = {}
     for offering in offerings:
         itype = offering.instance_type
@@ -152,7 +153,7 @@ def _columns(
             continue
         if bool(itype.gpu_count) != gpu_pool:
             continue
-        if gpu_pool and None not in models and itype.gpu_model not in models:
+        if gpu_pool and models is not None and itype.gpu_model not in models:
             continue
         committed = offering.option is PurchaseOption.RESERVED and offering.term_s >= horizon_s
         covers = _capacity_vector(offering)

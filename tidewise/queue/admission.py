@@ -38,7 +38,6 @@ import numpy as np
 
 from tidewise.model import MILLI_PER_GPU, Job, JobPhase
 from tidewise.placement.gpu_policies import Placement
-from tidewise.placement.scheduler import pod_shape
 from tidewise.queue.config import QueueConfig
 from tidewise.queue.drf import DominantShares
 from tidewise.queue.gang import GangFit
@@ -234,7 +233,7 @@ class _Pass:
     ) -> list[Placement] | None:
         spec = job.spec
         key = (
-            pod_shape(spec.worker),
+            spec.worker,
             spec.workers,
             verdict.flavor,
             spec.checkpointable,
@@ -320,7 +319,7 @@ class _Pass:
         elif reservation is not None:
             placed = self.fit.place(spec, allowed)
             if placed is not None:
-                self.fit.unplace(pod_shape(spec.worker), placed)
+                self.fit.unplace(spec.worker, placed)
                 self.wait(
                     job,
                     WaitKind.RESERVED,
@@ -368,7 +367,7 @@ class _Pass:
                 continue
             placed = self.fit.place(spec, allowed)
             if placed is not None:
-                self.fit.unplace(pod_shape(spec.worker), placed)
+                self.fit.unplace(spec.worker, placed)
                 mask = np.zeros(len(self.fit.nodes), dtype=bool)
                 mask[[p.node for p in placed]] = True
                 found = (mask, max(end_s, self.time_s))
@@ -511,7 +510,7 @@ class _Pass:
             allowed = self.fit.allowed(job.spec, verdict.flavor)
             placed = self.fit.place(job.spec, allowed & ~self.held_from(job, verdict.flavor))
             if placed is not None:
-                self.fit.unplace(pod_shape(job.spec.worker), placed)
+                self.fit.unplace(job.spec.worker, placed)
         for victim in victims:
             self.restore(victim)
         return placed is not None

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tidewise.model import Resources
 from tidewise.model.results import GpuPackSummary
+from tidewise.placement.cluster import GpuCluster
 from tidewise.placement.frag import FragmentationIndex, ShapeMix
 from tidewise.placement.gpu_policies import (
     BestFitPolicy,
@@ -29,9 +31,11 @@ from tidewise.placement.gpu_policies import (
     RandomPolicy,
     TidewisePolicy,
 )
-from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
 
 LEVELS = np.arange(0, 131)
+
+CPU_PODS_ON_GPU_NODES = True
+"""As the FGD paper's simulator: no taint keeps CPU-only pods off GPU nodes (fit rule)."""
 
 PolicyFactory = Callable[[np.ndarray, ShapeMix], GpuPolicy]
 
@@ -48,8 +52,8 @@ class PackRun:
 
 
 def tune(
-    pods: Sequence[PodShape], capacity_milli: int, ratio: float, rng: np.random.Generator
-) -> list[PodShape]:
+    pods: Sequence[Resources], capacity_milli: int, ratio: float, rng: np.random.Generator
+) -> list[Resources]:
     """The simulator's workload: the trace shuffled, then resized to ``ratio`` x capacity.
 
     Short of the target, pods drawn with replacement from the trace are appended (after the
@@ -58,16 +62,16 @@ def tune(
     """
     workload = [pods[i] for i in rng.permutation(len(pods))]
     target = ratio * capacity_milli
-    demand = sum(p.gpu_request for p in workload)
+    demand = sum(p.gpu_milli_total for p in workload)
     if demand < target:
         while True:
             pod = pods[int(rng.integers(len(pods)))]
-            if demand + pod.gpu_milli > target:
+            if demand + pod.gpu_milli_each > target:
                 break
             workload.append(pod)
-            demand += pod.gpu_request
+            demand += pod.gpu_milli_total
     while demand > target:
-        demand -= workload.pop(int(rng.integers(len(workload)))).gpu_request
+        demand -= workload.pop(int(rng.integers(len(workload)))).gpu_milli_total
     return workload
 
 
@@ -87,15 +91,15 @@ def level_means(arrived_pct: np.ndarray, values: np.ndarray) -> dict[int, float]
 
 
 def run_once(
-    nodes: Sequence[NodeSpec],
-    pods: Sequence[PodShape],
+    nodes: Sequence[Resources],
+    pods: Sequence[Resources],
     factory: PolicyFactory,
     seed: int,
     ratio: float,
     mix: ShapeMix,
 ) -> PackRun:
     rng = np.random.default_rng(seed)
-    cluster = GpuCluster(nodes)
+    cluster = GpuCluster(nodes, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES)
     workload = tune(pods, cluster.gpu_capacity, ratio, rng)
     rank = rng.permutation(len(cluster))
     policy = factory(rank, mix)
@@ -112,7 +116,7 @@ def run_once(
     failed = 0
     started = time.perf_counter()
     for i, pod in enumerate(workload):
-        demand += pod.gpu_request
+        demand += pod.gpu_milli_total
         policy.arrived(pod)
         candidates = np.flatnonzero(cluster.feasible(pod))
         if len(candidates):
@@ -178,8 +182,8 @@ def summarise(workload: str, runs: Sequence[PackRun]) -> GpuPackSummary:
 
 
 def run_benchmark(
-    nodes: Sequence[NodeSpec],
-    pods: Sequence[PodShape],
+    nodes: Sequence[Resources],
+    pods: Sequence[Resources],
     workload: str,
     policies: Sequence[str],
     seeds: Sequence[int],

@@ -18,7 +18,6 @@ import numpy as np
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.model import (
     DEFAULT_QUEUE,
-    MILLI_PER_GPU,
     Bind,
     Job,
     JobPhase,
@@ -86,8 +85,6 @@ class SimJobCluster:
                 state=NodeState.READY,
                 launched_s=0.0,
                 ready_s=0.0,
-                gpu_free_milli=(MILLI_PER_GPU,) * capacity.gpu_count,
-                gpu_free_memory_mib=(capacity.gpu_memory_mib,) * capacity.gpu_count,
             )
             for i in range(self.node_count)
         }

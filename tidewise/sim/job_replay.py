@@ -352,8 +352,6 @@ class JobReplay:
             state=NodeState.READY if ready_now else NodeState.LAUNCHING,
             launched_s=self.now,
             ready_s=self.now if ready_now else None,
-            gpu_free_milli=(MILLI_PER_GPU,) * capacity.gpu_count,
-            gpu_free_memory_mib=(capacity.gpu_memory_mib,) * capacity.gpu_count,
         )
         self.nodes[name] = _Node(node, idle_since=self.now)
         if not ready_now:

@@ -2,7 +2,8 @@
 
 Columns (shared/data/alibaba-gpu-v2023/README.md): nodes ``sn,cpu_milli,memory_mib,gpu,model``;
 pods ``name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec,...]``. Any file in this format
-can be replayed.
+can be replayed. Both read as :class:`Resources`: a node's capacity, a pod's request (a pod
+with ``gpu_milli`` 1000 takes ``num_gpu`` whole GPUs, one with less a share of one GPU).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from tidewise.model import MILLI_PER_GPU
-from tidewise.placement.gpushare import NodeSpec, PodShape
+from tidewise.model import MILLI_PER_GPU, Resources
 
 NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
 POD_COLUMNS = ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli")
@@ -42,39 +42,42 @@ def _int(path: Path, line: int, row: dict[str, str], column: str) -> int:
     return value
 
 
-def load_nodes(path: Path) -> list[NodeSpec]:
+def load_nodes(path: Path) -> list[Resources]:
+    """Each node's capacity (the trace gives no GPU memory: never the limit)."""
     nodes = []
     for line, row in enumerate(_rows(path, NODE_COLUMNS), start=2):
+        gpus = _int(path, line, row, "gpu")
         nodes.append(
-            NodeSpec(
-                name=row["sn"],
+            Resources(
                 cpu_milli=_int(path, line, row, "cpu_milli"),
                 memory_mib=_int(path, line, row, "memory_mib"),
-                gpus=_int(path, line, row, "gpu"),
-                model=row["model"] or "",
+                gpu_count=gpus,
+                gpu_model=(row["model"] or None) if gpus else None,
             )
         )
     return nodes
 
 
-def load_pods(path: Path) -> list[PodShape]:
+def load_pods(path: Path) -> list[Resources]:
     pods = []
     for line, row in enumerate(_rows(path, POD_COLUMNS), start=2):
         num_gpu = _int(path, line, row, "num_gpu")
-        milli = _int(path, line, row, "gpu_milli")
+        milli = _int(path, line, row, "gpu_milli") if num_gpu else 0
         spec = (row.get("gpu_spec") or "").strip()
-        try:
-            pods.append(
-                PodShape(
-                    cpu_milli=_int(path, line, row, "cpu_milli"),
-                    memory_mib=_int(path, line, row, "memory_mib"),
-                    num_gpu=num_gpu,
-                    gpu_milli=milli if num_gpu else 0,
-                    gpu_models=frozenset(spec.split("|")) if spec and num_gpu else None,
-                )
-            )
-        except ValueError as err:
-            raise TraceFormatError(f"{path}:{line}: {err}") from None
-        if num_gpu and milli > MILLI_PER_GPU:
+        if milli > MILLI_PER_GPU:
             raise TraceFormatError(f"{path}:{line}: gpu_milli must be <= 1000")
+        if num_gpu > 1 and milli != MILLI_PER_GPU:
+            raise TraceFormatError(f"{path}:{line}: a multi-GPU pod takes whole GPUs (1000)")
+        if num_gpu and not milli:
+            raise TraceFormatError(f"{path}:{line}: a GPU pod needs gpu_milli > 0")
+        whole = milli == MILLI_PER_GPU
+        pods.append(
+            Resources(
+                cpu_milli=_int(path, line, row, "cpu_milli"),
+                memory_mib=_int(path, line, row, "memory_mib"),
+                gpu_count=num_gpu if whole else 0,
+                gpu_milli=0 if whole else milli,
+                gpu_model=spec if spec and num_gpu else None,
+            )
+        )
     return pods

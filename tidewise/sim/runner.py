@@ -21,6 +21,7 @@ from tidewise.catalog import (
 from tidewise.model import Offering, PurchaseOption, Resources, WorkloadSpec
 from tidewise.model.results import SimReport
 from tidewise.placement import pods_per_node
+from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
 from tidewise.sim.cloud import CloudSettings, Shortage, Storm
 from tidewise.sim.policies import POLICIES
 from tidewise.sim.rightsizing import rightsize, unit_prices
@@ -234,7 +235,11 @@ def _pool_offerings(scenario: Scenario, catalog: Catalog) -> tuple[Offering, ...
 def _check_hostable(specs: tuple[WorkloadSpec, ...], offerings: tuple[Offering, ...]) -> None:
     for i, spec in enumerate(specs):
         if not any(
-            pods_per_node(o.instance_type.capacity, spec.requests)
+            pods_per_node(
+                o.instance_type.capacity,
+                spec.requests,
+                cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES,
+            )
             for o in offerings
             if o.option is not PurchaseOption.SERVERLESS
         ):

@@ -314,8 +314,6 @@ class Twin:
             state=NodeState.READY if self._instant else NodeState.LAUNCHING,
             launched_s=self.now,
             ready_s=self.now if self._instant else None,
-            gpu_free_milli=(1000,) * shape.gpu_count,
-            gpu_free_memory_mib=(shape.gpu_memory_mib,) * shape.gpu_count,
         )
         self._put_node(node)
         self.pods_on_node[node.name] = set()

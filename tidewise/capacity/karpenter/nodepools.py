@@ -33,6 +33,7 @@ from tidewise.capacity.karpenter.overlays import MANAGED_BY
 from tidewise.capacity.node_autoscaler import NodeAutoscalerSettings
 from tidewise.model import Offering, WorkloadSpec
 from tidewise.placement.fit import pods_per_node
+from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
 
 NODEPOOL_API = "karpenter.sh/v1"
 POOL_LABEL = "tidewise.io/node-pool"
@@ -82,7 +83,11 @@ def pool_limits(
         if o.instance_type.name in pool.instance_types and o.option in KARPENTER_OPTIONS
     ]
     hosted = sum(
-        w.max_replicas for w in workloads if any(pods_per_node(c, w.requests) for c in mine)
+        w.max_replicas
+        for w in workloads
+        if any(
+            pods_per_node(c, w.requests, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES) for c in mine
+        )
     )
     return {"nodes": str(hosted)} if hosted else {}
 

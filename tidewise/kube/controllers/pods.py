@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from tidewise.kube.api.resources import quantity
+from tidewise.model.quantity import quantity
 from tidewise.scaling.replica_calculator import PodSample
 
 Usage = Mapping[str, tuple[int, float, float]]
@@ -27,7 +27,7 @@ def epoch(text: str | None) -> float | None:
 
 def milli(text: object) -> int:
     """A resource quantity in milli-units, rounded up as Kubernetes' ``MilliValue``."""
-    return math.ceil(quantity(str(text)) * 1000)
+    return math.ceil(quantity(text) * 1000)
 
 
 def request_of(pod: Mapping[str, Any], resource: str) -> int | None:
