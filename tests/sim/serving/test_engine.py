@@ -1,31 +1,18 @@
-"""The token-level server model, on numbers small enough to compute by hand.
-
-The test profile: 10 ms per iteration, no per-sequence or per-context cost, 1,000 prompt
-tokens a second, 512 tokens per iteration, a 1,000-token KV cache, no cold start.
-"""
+"""The token-level server model, on numbers small enough to compute by hand
+(``TOY_SERVER``: 10 ms an iteration, 1,000 prompt tokens a second, a 1,000-token cache)."""
 
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from tidewise.model.inference import ColdStart, InferenceProfile
+from tests.factories import TOY_SERVER
+from tidewise.model.inference import ColdStart
 from tidewise.scaling.observation import ReplicaDecision
 from tidewise.sim.serving.engine import ReplaySettings, replay
 from tidewise.sim.serving.requests import RequestTrace
 
-PROFILE = InferenceProfile(
-    model="toy",
-    gpu="gpu",
-    gpus=1,
-    prefill_tokens_per_s=1000.0,
-    iteration_s=0.01,
-    per_sequence_s=0.0,
-    per_context_token_s=0.0,
-    kv_capacity_tokens=1000,
-    max_num_seqs=8,
-    max_batched_tokens=512,
-)
+PROFILE = TOY_SERVER
 
 
 class Fixed:

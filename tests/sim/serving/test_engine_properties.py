@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.sim.serving.test_engine import PROFILE
+from tests.factories import TOY_SERVER as PROFILE
 from tidewise.model.inference import ColdStart
 from tidewise.scaling.observation import ReplicaDecision
 from tidewise.sim.serving.engine import ReplaySettings, replay

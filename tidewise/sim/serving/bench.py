@@ -78,17 +78,15 @@ class ServeSettings:
 def reference_state(
     requests: RequestTrace, profile: InferenceProfile, objective: ServiceObjective
 ) -> SteadyState:
-    """One replica at the highest rate that meets the objective for the trace's token mix."""
-    prompt = float(requests.prompt_tokens.mean())
-    output = float(requests.output_tokens.mean())
-    return slo_rate(
-        profile,
-        prompt,
-        output,
-        objective,
-        max_load=TIDEWISE_LOAD,
-        prompt_tail=PROMPT_TAIL * prompt,
-    )
+    """One replica at the highest rate that meets the objective for the trace's token mix
+    (at the highest load alone, when no rate meets it)."""
+    prompt = float(requests.prompt_tokens.mean()) if len(requests) else 1000.0
+    output = float(requests.output_tokens.mean()) if len(requests) else 200.0
+    mix = (profile, prompt, output)
+    try:
+        return slo_rate(*mix, objective, max_load=TIDEWISE_LOAD, prompt_tail=PROMPT_TAIL * prompt)
+    except ValueError:
+        return slo_rate(*mix, None, max_load=TIDEWISE_LOAD)
 
 
 def default_knob(name: str, reference: SteadyState) -> float:
