@@ -206,9 +206,15 @@ def tune(
             row = summary(run, settings.objective)
             row.update(knob=knob, floor=floor)
             tried.append(row)
-    meeting = [r for r in tried if float(r["slo_attainment"]) >= settings.objective.attainment]  # type: ignore[arg-type]
-    best = min(meeting, key=lambda r: float(r["gpu_hours"])) if meeting else None  # type: ignore[arg-type]
-    return Tuned(name, tried, best)
+    return Tuned(name, tried, cheapest(tried, settings.objective))
+
+
+def cheapest(
+    rows: Sequence[dict[str, object]], objective: ServiceObjective
+) -> dict[str, object] | None:
+    """The row with the fewest GPU-hours among those that meet the objective's attainment."""
+    meeting = [r for r in rows if float(r["slo_attainment"]) >= objective.attainment]  # type: ignore[arg-type]
+    return min(meeting, key=lambda r: float(r["gpu_hours"])) if meeting else None  # type: ignore[arg-type]
 
 
 def minute_series(run: ServingRun, objective: ServiceObjective) -> tuple[np.ndarray, np.ndarray]:
