@@ -434,7 +434,7 @@ def serve_bench(
     if json_path is not None:
         write_atomically(json_path, json.dumps(doc, indent=2) + "\n")
     if report is not None:
-        figure = serving_figure(*bench.chart_series(workload, runs, settings.objective), ttft)
+        figure = serving_figure(*bench.chart_series(workload, runs, settings.objective))
         write_serving_html(report, title, rows, figure, notes)
 
 

@@ -1,8 +1,9 @@
 """Table and chart of ``tidewise bench serve``: requests, replicas and TTFT per policy.
 
 Three panels sharing the time axis, per minute: the requests that arrived (grey area); each
-policy's replicas (starting, Ready or draining); each policy's 95th-percentile time to first
-token, on a log scale, with the objective as a dashed line (minutes above it violate).
+policy's replicas (starting, Ready or draining); each policy's median (dotted) and
+95th-percentile time to first token, on a log scale, with the objective as a dashed line
+(minutes whose 95th percentile is above it violate).
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ def serving_figure(
     start_unix_s: float,
     arrivals: np.ndarray,
     replicas: dict[str, np.ndarray],
-    ttft_p95: dict[str, np.ndarray],
+    ttft: dict[str, tuple[np.ndarray, np.ndarray]],
     objective_s: float,
 ) -> go.Figure:
-    """Per-minute series; ``ttft_p95`` is NaN in minutes without requests."""
+    """Per-minute series; ``ttft`` holds each policy's median and 95th-percentile TTFT,
+    NaN in minutes without requests."""
     ax = axis(start_unix_s, 60.0, len(arrivals), max_points=len(arrivals) + 1)
     fig = make_subplots(
         rows=3, cols=1, shared_xaxes=True, row_heights=[0.25, 0.35, 0.4], vertical_spacing=0.05
@@ -77,23 +79,26 @@ def serving_figure(
             row=2,
             col=1,
         )
-        fig.add_trace(
-            go.Scatter(
-                x0=ax.x0,
-                dx=ax.dx_ms,
-                y=ttft_p95[name],
-                name=f"{name} TTFT p95",
-                mode="lines",
-                line={"color": colour, "width": 1.0},
-                legendgroup=name,
-                showlegend=False,
-            ),
-            row=3,
-            col=1,
-        )
+        for percentile, values, dash in zip(
+            ("p50", "p95"), ttft[name], ("dot", "solid"), strict=True
+        ):
+            fig.add_trace(
+                go.Scatter(
+                    x0=ax.x0,
+                    dx=ax.dx_ms,
+                    y=values,
+                    name=f"{name} TTFT {percentile}",
+                    mode="lines",
+                    line={"color": colour, "width": 1.0, "dash": dash},
+                    legendgroup=name,
+                    showlegend=False,
+                ),
+                row=3,
+                col=1,
+            )
     fig.add_hline(y=objective_s, line={"dash": "dash", "color": "#444"}, row=3, col=1)
     fig.update_layout(
-        title="Requests, replicas and time to first token per minute (dashed: the objective)",
+        title="Requests, replicas and TTFT p50 (dotted) and p95 per minute (dashed: the objective)",
         template="plotly_white",
         height=720,
         hovermode="x unified",
@@ -101,7 +106,7 @@ def serving_figure(
     )
     fig.update_yaxes(title_text="requests/s", row=1, col=1, rangemode="tozero")
     fig.update_yaxes(title_text="replicas", row=2, col=1, rangemode="tozero")
-    fig.update_yaxes(title_text="TTFT p95 (s)", type="log", row=3, col=1)
+    fig.update_yaxes(title_text="TTFT (s)", type="log", row=3, col=1)
     return fig
 
 

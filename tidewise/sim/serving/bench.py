@@ -34,7 +34,7 @@ from tidewise.scaling.serving.observation import ServingPolicy
 from tidewise.scaling.serving.token_load import PROMPT_TAIL, TokenLoadScaler
 from tidewise.sim.rate_trace import load_rate_trace, parse_instant
 from tidewise.sim.serving.engine import History, ReplaySettings, ServingRun, replay
-from tidewise.sim.serving.metrics import minute_slo, summary
+from tidewise.sim.serving.metrics import nearest_rank, summary
 from tidewise.sim.serving.profiles import profile
 from tidewise.sim.serving.requests import (
     RequestTrace,
@@ -217,19 +217,25 @@ def cheapest(
     return min(meeting, key=lambda r: float(r["gpu_hours"])) if meeting else None  # type: ignore[arg-type]
 
 
-def minute_series(run: ServingRun, objective: ServiceObjective) -> tuple[np.ndarray, np.ndarray]:
-    """Per minute of the trace: mean replicas, and the TTFT percentile of the objective
-    (NaN in minutes without requests)."""
+def minute_series(
+    run: ServingRun, objective: ServiceObjective
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per minute of the trace: mean replicas, the median TTFT and the objective's percentile
+    of TTFT (NaN in minutes without requests)."""
     minutes = max(1, math.ceil(run.duration_s / 60))
     per = max(1, round(60 / run.step_s))
     padded = np.zeros(minutes * per)
     padded[: len(run.replicas)] = run.replicas[: len(padded)]
     replicas = padded.reshape(minutes, per).mean(axis=1)
-    slo = minute_slo(run, objective)
-    ttft = np.full(minutes, np.nan)
-    inside = slo.minute < minutes
-    ttft[slo.minute[inside]] = slo.ttft[inside]
-    return replicas, ttft
+    minute = (run.arrival_s // 60).astype(np.int64)
+    seen = np.unique(minute)
+    inside = seen < minutes
+    out = []
+    for percentile in (50.0, objective.percentile):
+        ttft = np.full(minutes, np.nan)
+        ttft[seen[inside]] = nearest_rank(run.ttft_s, minute, percentile)[inside]
+        out.append(ttft)
+    return replicas, out[0], out[1]
 
 
 @dataclass(frozen=True)
@@ -455,7 +461,9 @@ def notes(workload: Workload, objective: ServiceObjective) -> str:
 
 def chart_series(
     workload: Workload, runs: Sequence[ServingRun], objective: ServiceObjective
-) -> tuple[float, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+) -> tuple[
+    float, np.ndarray, dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]], float
+]:
     """What the report charts, per minute: start time, arrivals, replicas and TTFT by policy."""
     series = {run.policy: minute_series(run, objective) for run in runs}
     minutes = max(1, math.ceil(workload.requests.duration_s / 60))
@@ -463,5 +471,5 @@ def chart_series(
         :minutes
     ].astype(float)
     replicas = {name: s[0] for name, s in series.items()}
-    ttft = {name: s[1] for name, s in series.items()}
-    return workload.requests.start_unix_s, arrivals, replicas, ttft
+    ttft = {name: (s[1], s[2]) for name, s in series.items()}
+    return workload.requests.start_unix_s, arrivals, replicas, ttft, objective.ttft_s
