@@ -4,6 +4,7 @@ and scale to zero only when idle, within the objective's budget, and never with 
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from tests.factories import TOY_SERVER
@@ -80,3 +81,23 @@ def test_a_buffered_request_brings_a_replica_back_and_spends_budget(obs):
     assert (decision.replicas, decision.rule) == (1, "from zero")
     assert len(policy.spent) == 1
     assert policy.recommend(obs(now=110.0, replicas=0, ready=0)).replicas == 0
+
+
+class Spiky:
+    """A forecast of 10 requests a minute with one minute of 1,000 (yesterday's burst)."""
+
+    name = "spiky"
+
+    def forecast(self, history, step_s, horizon_steps):
+        ahead = np.full(horizon_steps, 10.0)
+        ahead[2] = 1000.0
+        return ahead
+
+
+def test_the_forecast_peak_is_a_level_not_one_noisy_minute(obs):
+    policy = scaler(forecaster=Spiky(), noise_sigmas=0.0)
+    day = [1.0] * (1440 * 6)  # a day of 10-s steps: 6 requests a minute
+    rate, rule = policy.demand(obs(now=86_400.0, arrivals=day))
+    # the spike averaged over the 5-minute level window: (1,000 + 4 x 10) / 5 = 208 a minute
+    assert rule == "forecast"
+    assert rate * 60 == pytest.approx(208.0)

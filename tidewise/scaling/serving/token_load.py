@@ -10,8 +10,8 @@ Ready (the cold start, ``lookahead_s``):
   rises significantly (over twice its standard error), extrapolated over the lookahead but
   no further than 5 minutes (half the window it was seen over), plus ``noise_sigmas`` times
   the spread of the minutes around that trend (what a minute may bring above it); or the
-  forecaster's peak over the lookahead plus that spread, when a forecaster has a day of
-  history (a daily ramp seen a day ago comes before it is seen now);
+  forecaster's peak 5-minute level over the lookahead plus that spread, when a forecaster has
+  a day of history (a daily ramp seen a day ago comes before it is seen now);
 * backlog: waiting requests are drained within ``drain_s`` on top of the arrivals.
 
 Scale-down waits: a replica is kept until the need for it has been gone for ``hold_s``
@@ -161,14 +161,18 @@ class TokenLoadScaler:
         return max(estimate, 0.0) / MINUTE_S, rule
 
     def _forecast_peak(self, obs: ServingObservation, minutes: np.ndarray) -> float | None:
-        """The forecaster's highest minute over the lookahead (requests per minute), refreshed
-        every five minutes; None without a forecaster or a day of history."""
+        """The forecast's highest level over the lookahead (requests per minute), refreshed
+        every five minutes; None without a forecaster or a day of history. The forecast is
+        averaged over the level window first: a seasonal forecast repeats yesterday's noisy
+        minutes, and their maximum would count the noise that the spread term adds again."""
         if self.forecaster is None or len(minutes) < 1440:
             return None
         if self._forecast is None or obs.now_s >= self._forecast[0] + REFORECAST_S:
-            horizon = max(1, math.ceil((self.lookahead_s + REFORECAST_S) / MINUTE_S))
+            width = round(LEVEL_WINDOW_S / MINUTE_S)
+            horizon = max(1, math.ceil((self.lookahead_s + REFORECAST_S) / MINUTE_S)) + width
             ahead = self.forecaster.forecast(minutes, MINUTE_S, horizon)
-            self._forecast = (obs.now_s, float(np.max(ahead)))
+            level = np.convolve(ahead, np.ones(width) / width, mode="valid")
+            self._forecast = (obs.now_s, float(np.max(level)))
         return self._forecast[1]
 
     def _hold(self, now: float, need: int, rule: str) -> tuple[int, str]:
