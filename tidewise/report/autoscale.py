@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from rich.table import Table
 
-from tidewise.report.figures import DEMAND_COLOUR, POLICY_COLOURS
+from tidewise.report.figures import POLICY_COLOURS, demand_area
 from tidewise.report.page import write_chart_page
 from tidewise.report.series import axis, bucket_means
 
@@ -72,20 +72,7 @@ def autoscale_figure(
         rows=2, cols=1, shared_xaxes=True, row_heights=[0.8, 0.2], vertical_spacing=0.04
     )
     demand = bucket_means(np.nan_to_num(demand_replicas[first:]), ax.factor)
-    fig.add_trace(
-        go.Scatter(
-            x0=ax.x0,
-            dx=ax.dx_ms,
-            y=demand,
-            name="demand (replicas at target)",
-            fill="tozeroy",
-            mode="none",
-            fillcolor=DEMAND_COLOUR,
-            opacity=0.5,
-        ),
-        row=1,
-        col=1,
-    )
+    fig.add_trace(demand_area(ax, demand, "demand (replicas at target)"), row=1, col=1)
     for k, (name, (replicas, served)) in enumerate(series.items()):
         colour = POLICY_COLOURS[k % len(POLICY_COLOURS)]
         fig.add_trace(
