@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -308,7 +308,7 @@ def serve_bench(
                 workload.requests, server, settings, names, None if bars is None else bars.update
             )
     doc = bench.document(workload, server, settings, runs)
-    rows: list[dict[str, object]] = doc["policies"]  # type: ignore[assignment]
+    rows: list[dict[str, Any]] = doc["policies"]
     title = f"Serving {server.name} on {trace.name}"
     notes = bench.notes(workload, settings.objective)
     if not quiet:

@@ -10,7 +10,7 @@ the pool's GPUs (the trace has no users or teams to split it by).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tidewise.catalog import builtin_catalog_path, load_catalog
@@ -57,15 +57,13 @@ def pools(settings: QueueBenchSettings) -> dict[str, PoolSettings]:
     spot = catalog.offering(INSTANCE_TYPE, ZONE, PurchaseOption.SPOT)
     if settings.gpus % on_demand.instance_type.gpu_count:
         raise ValueError(f"--gpus: give a multiple of 8 (whole {INSTANCE_TYPE} nodes)")
-    common = {
-        "gpus": settings.gpus,
-        "starvation_s": settings.starvation_s,
-        "overestimate": settings.overestimate,
-    }
-    return {
-        "fixed": PoolSettings(on_demand=on_demand, **common),
-        "elastic": PoolSettings(on_demand=on_demand, spot=spot, elastic=True, **common),
-    }
+    fixed = PoolSettings(
+        gpus=settings.gpus,
+        on_demand=on_demand,
+        starvation_s=settings.starvation_s,
+        overestimate=settings.overestimate,
+    )
+    return {"fixed": fixed, "elastic": replace(fixed, spot=spot, elastic=True)}
 
 
 def run_queue_bench(

@@ -389,16 +389,25 @@ class JobReplay:
         spot = self.pool.spot
         grouped: dict[Offering, list[_Run]] = {}
         for run in runs:
-            use_spot = spot is not None and run.trace.spec.checkpointable
-            grouped.setdefault(spot if use_spot else self.pool.on_demand, []).append(run)
+            checkpoints = run.trace.spec.checkpointable
+            offering = spot if spot is not None and checkpoints else self.pool.on_demand
+            grouped.setdefault(offering, []).append(run)
         return grouped
 
     # results -----------------------------------------------------------------------------
 
     def result(self) -> ReplayResult:
         end = self.now
-        done = [r for r in self.runs.values() if r.finished_s is not None]
-        jct = np.array([r.finished_s - r.trace.arrival_s for r in done]) if done else np.zeros(1)
+        finished = [
+            (r.finished_s, r.trace.arrival_s)
+            for r in self.runs.values()
+            if r.finished_s is not None
+        ]
+        jct = (
+            np.array([end_s - arrival_s for end_s, arrival_s in finished])
+            if finished
+            else np.zeros(1)
+        )
         waits = np.array(
             [
                 (r.first_start_s if r.first_start_s is not None else end) - r.trace.arrival_s
@@ -413,10 +422,10 @@ class JobReplay:
             hours = max(until - node.launched_s, node.offering.billing.minimum_s) / SECONDS_PER_HOUR
             gpu_s += node.capacity.gpu_count * hours * SECONDS_PER_HOUR
             cost += node.offering.price_per_hour * hours
-        unfinished = len(self.runs) - len(done)
+        unfinished = len(self.runs) - len(finished)
         return ReplayResult(
             policy=self.name,
-            jobs=len(done),
+            jobs=len(finished),
             avg_jct_s=float(jct.mean()),
             avg_wait_s=float(waits.mean()),
             p95_wait_s=float(np.percentile(waits, 95)),

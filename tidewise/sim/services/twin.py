@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
@@ -115,7 +115,7 @@ class Twin:
         # evicted pods of each workload not yet running again elsewhere
         self.owed = [0] * len(setup.workloads)
         self.live_nodes: Counter[PurchaseOption] = Counter()
-        self.node_seconds: Counter[PurchaseOption] = Counter()
+        self.node_seconds: defaultdict[PurchaseOption, float] = defaultdict(float)
         self.reserved_terms: dict[str, Instance] = {}
         self._heap: list[tuple[float, int, Event, object]] = []
         self._seq = 0
