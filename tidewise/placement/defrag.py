@@ -389,7 +389,9 @@ class _Planner:
             return scratch, [Move(pod.key, pod.node, *direct)]
         if spare <= 0 or not request.wants_gpu:
             return None
-        roomier = [n for n in sorted(self.roomier) if scratch.fitting_count(request, [n])[0]]
+        roomier = [
+            n for n in sorted(self.roomier) if scratch.fitting_count(request, np.array([n]))[0]
+        ]
         for gap_node in dict.fromkeys(roomier + self.memo.gap_nodes(request)):
             relieved = self._relieve(scratch, pod, gap_node, spare)
             if relieved is not None:
