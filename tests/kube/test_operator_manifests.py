@@ -26,7 +26,7 @@ VERBS |= {"patch": "patch", "replace": "update"}
 # what the first argument of a client call names: a resource class or a local variable
 RESOURCES = {"Node": "nodes", "Pod": "pods", "Lease": "leases", "node_object": "nodes"}
 RESOURCES |= {"eviction": "pods/eviction", "fresh": "leases", "lease": "leases"}
-RESOURCES |= {"posted": "events"}
+RESOURCES |= {"posted": "events", "PodDisruptionBudget": "poddisruptionbudgets"}
 RESOURCES |= {"CronHpa": "cronhorizontalpodautoscalers", "PodMetrics": "pods"}
 RESOURCES |= {"CronHpa.Status": "cronhorizontalpodautoscalers/status"}
 RESOURCES |= {"ElasticScalerResource": "elasticscalers"}

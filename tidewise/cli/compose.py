@@ -85,11 +85,13 @@ class ControllersConfig(Section):
     elasticscaler: bool = True
     resourcerecommendation: bool = True
     training_queue: bool = False  # admits every Job with Kueue's label: never beside Kueue
+    defrag: bool = False  # evicts GPU-share pods for whole-GPU pods: off unless asked
     prometheus_url: str | None = None
     cron_period_s: PositiveSeconds = 1.0
     elastic_period_s: PositiveSeconds = 15.0
     recommend_period_s: PositiveSeconds = 60.0
     queue_period_s: PositiveSeconds = 5.0
+    defrag_period_s: PositiveSeconds = 5.0
     queues: Annotated[list[str] | None, AfterValidator(_queues)] = None  # NAME=MODEL:GPUS
 
 
@@ -245,6 +247,8 @@ def controller_settings(config: OperatorConfig) -> ControllerSettings:
         cronhpa=spec.cronhpa,
         elasticscaler=spec.elasticscaler,
         resourcerecommendation=spec.resourcerecommendation,
+        defrag=spec.defrag,
+        defrag_period_s=spec.defrag_period_s,
     )
 
 

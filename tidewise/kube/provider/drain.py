@@ -1,8 +1,8 @@
 """Emptying a node before it is given back: cordon, evict every pod, delete the Node.
 
-Why the Eviction API (not deleting pods): it is the one path that honours
-PodDisruptionBudgets. A 429 means the budget allows no disruption now; the drain waits and
-asks again, so a service never drops below what its budget promises, whatever the
+Pods leave through the Eviction API (``tidewise.kube.api.eviction``), the one path that
+honours PodDisruptionBudgets. A 429 means the budget allows no disruption now; the drain waits
+and asks again, so a service never drops below what its budget promises, whatever the
 provisioner wants. The cordon is an annotation as well as ``spec.unschedulable``, so that a
 provisioner restarted mid-drain finishes what it started (level-triggered).
 """
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Node, Pod
+
+from tidewise.kube.api.eviction import evict, evictable
 
 log = logging.getLogger(__name__)
 
@@ -26,34 +25,9 @@ DRAINING = "tidewise.io/draining"
 RETRY_S = 1.0
 
 
-def evictable(pod: Mapping[str, Any]) -> bool:
-    """Pods a drain evicts: not a DaemonSet's (it would come back), not a static pod, alive."""
-    metadata = pod.get("metadata") or {}
-    owners = metadata.get("ownerReferences") or []
-    mirror = "kubernetes.io/config.mirror" in (metadata.get("annotations") or {})
-    finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
-    return not (mirror or finished or any(o.get("kind") == "DaemonSet" for o in owners))
-
-
 async def cordon(client: AsyncClient, node: str, reason: str) -> None:
     patch = {"spec": {"unschedulable": True}, "metadata": {"annotations": {DRAINING: reason}}}
     await client.patch(Node, node, patch)
-
-
-async def _evict(client: AsyncClient, pod: Mapping[str, Any]) -> bool:
-    """Ask to evict; ``False`` while a disruption budget forbids it (429)."""
-    metadata = pod["metadata"]
-    eviction = Pod.Eviction(
-        metadata=ObjectMeta(name=metadata["name"], namespace=metadata["namespace"])
-    )
-    try:
-        await client.create(eviction, name=metadata["name"], namespace=metadata["namespace"])
-    except ApiError as error:
-        if error.status.code == 429:
-            return False
-        if error.status.code != 404:  # 404: already gone
-            raise
-    return True
 
 
 async def drain(client: AsyncClient, node: str, reason: str) -> None:
@@ -69,7 +43,7 @@ async def drain(client: AsyncClient, node: str, reason: str) -> None:
             break
         refused = 0
         for pod in left:
-            if not (pod["metadata"].get("deletionTimestamp") or await _evict(client, pod)):
+            if not (pod["metadata"].get("deletionTimestamp") or await evict(client, pod)):
                 refused += 1
         if refused:
             log.info("node %s: %d pods wait for their disruption budgets", node, refused)
