@@ -174,7 +174,8 @@ def shares_bound(kube, namespace: str) -> bool:
     shares = [
         p
         for p in kube.list(Pod, namespace=namespace)
-        if p.metadata.labels.get("app") in ("web", "batch") and not p.metadata.deletionTimestamp
+        if (p.metadata.labels or {}).get("app") in ("web", "batch")
+        and not p.metadata.deletionTimestamp
     ]
     return len(shares) == 4 and all(p.spec.nodeName and condition(p, "Ready") for p in shares)
 
