@@ -45,6 +45,12 @@ COMMANDS = {
         "app",
         "Several clusters: ordered replication, weighted traffic, failover.",
     ),
+    "cost": Lazy(
+        "tidewise.cli.cost",
+        "app",
+        "What each namespace, team or pod costs on the cluster, the idle remainder apart.",
+        group=False,
+    ),
     "karpenter": Lazy(
         "tidewise.cli.karpenter",
         "app",

@@ -23,6 +23,7 @@ from tidewise.sim.services.scenario import describe
 if TYPE_CHECKING:
     from lightkube import AsyncClient, KubeConfig
 
+    from tidewise.catalog import Catalog
     from tidewise.kube.operator import ControllerSettings, Operator
     from tidewise.kube.provider import NodeProvider, Provisioner
     from tidewise.model import Offering, PurchaseOption
@@ -167,12 +168,11 @@ def purchase_options(config: OperatorConfig) -> frozenset[PurchaseOption]:
     return frozenset(PurchaseOption(o) for o in config.catalog.purchase_options)
 
 
-def catalog_offerings(configured: Configured) -> list[Offering]:
-    """The offerings the provisioner may buy: the catalog's, of the configured purchase
-    options (``ValueError`` names what to fix)."""
+def load_configured_catalog(spec: CatalogConfig, base: Path) -> Catalog:
+    """The catalog ``spec`` names, a path read relative to ``base`` (``ValueError`` names what
+    to fix)."""
     from tidewise.catalog import BUILTIN_CATALOGS, builtin_catalog_path, load_catalog
 
-    spec = configured.config.catalog
     if spec.path.startswith(BUILTIN):
         name = spec.path.removeprefix(BUILTIN)
         if name not in BUILTIN_CATALOGS:
@@ -180,12 +180,18 @@ def catalog_offerings(configured: Configured) -> list[Offering]:
             raise ValueError(f"catalog.path: unknown {spec.path!r}; known: {known}")
         path = builtin_catalog_path(name)
     else:
-        path = configured.base / spec.path
+        path = base / spec.path
         if not path.is_file():
             raise ValueError(f"catalog.path: file {path} does not exist")
-    catalog = load_catalog(
+    return load_catalog(
         path, provider=spec.provider, region=spec.region, instance_types=spec.instance_types
     )
+
+
+def catalog_offerings(configured: Configured) -> list[Offering]:
+    """The offerings the provisioner may buy: the catalog's, of the configured purchase
+    options (``ValueError`` names what to fix)."""
+    catalog = load_configured_catalog(configured.config.catalog, configured.base)
     options = purchase_options(configured.config)
     return [o for o in catalog.offerings if o.option in options]
 
