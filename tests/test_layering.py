@@ -16,7 +16,7 @@ ALLOWED = {
     "fleet": {"model"},
     "report": {"model", "files"},
     "kube": {"model", "catalog", "placement", "scaling", "capacity", "queue", "fleet", "files"},
-    "gateways": {"model", "fleet"},
+    "gateways": {"model", "fleet", "files"},
     "testenv": {"kube"},  # kwok's node annotation (tidewise.kube.api.kwok), nothing else
 }
 PURE = {"placement", "scaling", "capacity", "queue", "fleet"}

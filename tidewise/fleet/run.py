@@ -109,6 +109,19 @@ def sync_finished(text: str | None) -> bool:
         return False
 
 
+def record_problem(text: str) -> str | None:
+    """Why ``text`` is not a run record (``None`` when it is one, finished or not)."""
+    try:
+        data = _record(text)
+        if not isinstance(data["steps"], list) or not all(
+            isinstance(s, dict) and "status" in s for s in data["steps"]
+        ):
+            raise ValueError("its steps are not a list of steps")
+    except (ValueError, KeyError, TypeError) as error:
+        return f"not a run record ({error})"
+    return None
+
+
 def _record(text: str) -> dict[str, Any]:
     """A run file's JSON, checked to be a record of this format (``ValueError`` otherwise):
     a file holding ``[]``, ``null`` or another program's JSON is not a record."""
