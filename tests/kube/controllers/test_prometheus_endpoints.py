@@ -73,9 +73,11 @@ class EventClient(FakeClient):
 
     async def list(self, res, **kwargs):
         async for item in super().list(res, **kwargs):
-            yield SimpleNamespace(metadata=SimpleNamespace(**item["metadata"])) if self.kind(
-                res
-            ) == "Pod" else item
+            yield (
+                SimpleNamespace(metadata=SimpleNamespace(**item["metadata"]))
+                if self.kind(res) == "Pod"
+                else item
+            )
 
 
 def condition(obj, kind):
