@@ -10,7 +10,6 @@ queue controller (``tidewise queue run``) starts it; list and get read the clust
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tidewise.cli.errors import fail
-from tidewise.cli.kube import kube_config
+from tidewise.cli.kube import check_name, kube_config
 from tidewise.files import InputError, LockBusy, locked, read_input, write_atomically
 from tidewise.model import (
     DEFAULT_QUEUE,
@@ -85,8 +84,10 @@ NodesOption = Annotated[
 OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table, json or yaml.")]
 
 
-def _kube(cluster: str, kubeconfig: Path | None) -> Client | None:
-    """A client when ``--cluster kube``, ``None`` for the twin."""
+def _kube(cluster: str, kubeconfig: Path | None, namespace: str) -> Client | None:
+    """A client when ``--cluster kube``, ``None`` for the twin (whose jobs have no namespace,
+    but a name that could not be one is refused all the same)."""
+    check_name("--namespace", namespace)
     if cluster == "sim":
         return None
     if cluster != "kube":
@@ -125,6 +126,8 @@ def _twin(cluster: str, state: Path, nodes: int | None = None) -> Iterator[SimJo
     block ends without an error. The whole read-change-write runs under the state file's
     lock, so commands run at once (ten submits, a list beside them) each see the others'
     changes instead of writing a stale copy over them."""
+    if state.is_dir():
+        raise fail(f"--state: {state} is a folder; give the state file's name")
     try:
         state.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -170,7 +173,7 @@ def _row(job: Job, plan: QueuePlan) -> dict[str, Any]:
 def _rows(
     cluster: str, kubeconfig: Path | None, namespace: str, state: Path
 ) -> list[dict[str, Any]]:
-    client = _kube(cluster, kubeconfig)
+    client = _kube(cluster, kubeconfig, namespace)
     if client is not None:
         with _kube_jobs() as kube_jobs:
             return kube_jobs.rows(client, namespace)
@@ -287,8 +290,7 @@ def submit(
         )
     except ValueError as err:
         raise fail(str(err)) from None
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", namespace):
-        raise fail(f"--namespace: {namespace!r} is not a DNS label, e.g. team-a")
+    check_name("--namespace", namespace)
     from tidewise.queue.manifests import render
 
     manifest = render(spec, namespace)
@@ -298,7 +300,7 @@ def submit(
         else:
             typer.echo(yaml.safe_dump(manifest, sort_keys=False).rstrip())
         return
-    client = _kube(cluster, kubeconfig)
+    client = _kube(cluster, kubeconfig, namespace)
     if client is not None:
         with _kube_jobs() as kube_jobs:
             kube_jobs.submit(client, manifest)
@@ -374,7 +376,7 @@ def delete(
     state: StateOption = DEFAULT_STATE,
 ) -> None:
     """Delete a job; waiting jobs that now fit start."""
-    client = _kube(cluster, kubeconfig)
+    client = _kube(cluster, kubeconfig, namespace)
     if client is not None:
         with _kube_jobs() as kube_jobs:
             kube_jobs.delete(client, name, namespace)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx2
-from lightkube import ApiError, Client
+from lightkube import ApiError, Client, KubeConfig
 from lightkube.core.exceptions import LoadResourceError
 from lightkube.core.resource import Resource
 
@@ -59,12 +59,10 @@ class Clusters:
         return self.source if cluster == Cluster.SOURCE else self.target
 
 
-def fleet_client(kubeconfig: Path) -> Client:
+def fleet_client(config: KubeConfig) -> Client:
     """A client that applies as ``tidewise-fleet``, so its fields are told apart (Argo CD's
     ``managedFieldsManagers`` can ignore exactly them)."""
-    from lightkube import KubeConfig
-
-    return Client(KubeConfig.from_file(kubeconfig), field_manager=FIELD_MANAGER)
+    return Client(config, field_manager=FIELD_MANAGER)
 
 
 def transient(error: Exception) -> bool:
