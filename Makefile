@@ -18,8 +18,9 @@ setup: $(BIN)/tidewise
 debs:
 	@scripts/ensure-debs
 
-# The end-to-end suite's control plane, built from Go modules into $(CACHE)/bin on first use
-# (many minutes when cold, seconds when cached); without Go the suite skips loudly, or fails in CI.
+# The end-to-end suite's control plane and Karpenter, built from Go modules into $(CACHE)/bin on
+# first use (many minutes when cold, seconds when cached); without Go the suite skips loudly, or
+# fails in CI.
 controlplane: setup
 	@if command -v go >/dev/null 2>&1; then $(BIN)/tidewise testenv build; \
 	else echo "!!! Go not found: the control-plane end-to-end tests will be SKIPPED (docs/testenv.md)"; fi
@@ -27,13 +28,16 @@ controlplane: setup
 demo: setup
 	$(BIN)/tidewise sim --report report.html --json report.json
 
-test: setup debs controlplane
-	$(BIN)/ruff check .
+# CI runs this: the lint first (seconds, or a minute for mypy's first run), then every test
+test: lint debs controlplane
 	$(BIN)/pytest -q
 
+# style, format, the package map's contracts (docs/architecture.md), types
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/mypy tidewise
 
 # the kubelet API stubs of tidewise/kube/deviceplugin/apis, from their .proto files
 protos: setup

@@ -25,14 +25,20 @@ from aiohttp.test_utils import TestServer
 
 from tidewise.kube.extender.server import application
 from tidewise.kube.extender.state import GpuShareBook
-from tidewise.placement.gpushare import NodeSpec, PodShape
+from tidewise.model import Resources
 
 MODELS = (("A10", 24576), ("L4", 23034), ("A100", 40960))
 MIX = (
-    ({"nvidia.com/gpucores": "25", "nvidia.com/gpumem": "4096"}, PodShape(4000, 8192, 1, 250)),
-    ({"nvidia.com/gpucores": "50", "nvidia.com/gpumem": "8192"}, PodShape(8000, 16384, 1, 500)),
-    ({"aliyun.com/gpu-count": "1"}, PodShape(8000, 32768, 1, 1000)),
-    ({"aliyun.com/gpu-count": "2"}, PodShape(16000, 65536, 2, 1000)),
+    (
+        {"nvidia.com/gpucores": "25", "nvidia.com/gpumem": "4096"},
+        Resources(4000, 8192, gpu_milli=250),
+    ),
+    (
+        {"nvidia.com/gpucores": "50", "nvidia.com/gpumem": "8192"},
+        Resources(8000, 16384, gpu_milli=500),
+    ),
+    ({"aliyun.com/gpu-count": "1"}, Resources(8000, 32768, gpu_count=1)),
+    ({"aliyun.com/gpu-count": "2"}, Resources(16000, 65536, gpu_count=2)),
 )
 
 
@@ -41,7 +47,8 @@ def filled_book(nodes: int, rng: np.random.Generator) -> GpuShareBook:
     book = GpuShareBook()
     for i in range(nodes):
         model, memory = MODELS[i % len(MODELS)]
-        book.put_node(NodeSpec(f"node-{i:04d}", 96000, 786432, 8, model, memory), f"{i:06d}")
+        capacity = Resources(96000, 786432, gpu_count=8, gpu_memory_mib=memory, gpu_model=model)
+        book.put_node(f"node-{i:04d}", capacity, f"{i:06d}")
     names = list(book.nodes)
     target = nodes * 8 * 1000 // 2
     taken, uid = 0, 0
@@ -49,7 +56,7 @@ def filled_book(nodes: int, rng: np.random.Generator) -> GpuShareBook:
         shape = MIX[int(rng.integers(len(MIX)))][1]
         passed = book.filter(shape, names).passed
         book.assume(f"fill-{uid}", shape, book.choose_node(shape, passed))
-        taken += shape.gpu_request
+        taken += shape.gpu_milli_total
         uid += 1
     return book
 

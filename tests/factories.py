@@ -18,6 +18,7 @@ from tidewise.model import (
     PurchaseOption,
     Resources,
 )
+from tidewise.model.inference import InferenceProfile
 from tidewise.placement import with_pod
 
 # the repository is checked out beside shared/ (as in CI); override with TIDEWISE_SHARED_DATA
@@ -54,8 +55,6 @@ def node(
         capacity=cap,
         state=state,
         launched_s=0.0,
-        gpu_free_milli=(1000,) * cap.gpu_count,
-        gpu_free_memory_mib=(cap.gpu_memory_mib,) * cap.gpu_count,
     )
 
 
@@ -122,3 +121,20 @@ def serverless(vcpu_second_usd: float = 1e-5, gib_second_usd: float = 1e-6) -> O
         gib_second_usd=gib_second_usd,
         billing=Billing(1.0, 60.0),
     )
+
+
+# an inference server small enough to compute by hand: 10 ms per iteration, no per-sequence
+# or per-context cost, 1,000 prompt tokens a second, 512 tokens an iteration, a 1,000-token
+# KV cache, no cold start
+TOY_SERVER = InferenceProfile(
+    model="toy",
+    gpu="gpu",
+    gpus=1,
+    prefill_tokens_per_s=1000.0,
+    iteration_s=0.01,
+    per_sequence_s=0.0,
+    per_context_token_s=0.0,
+    kv_capacity_tokens=1000,
+    max_num_seqs=8,
+    max_batched_tokens=512,
+)

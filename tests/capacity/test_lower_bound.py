@@ -16,8 +16,8 @@ from tidewise.model import (
     Resources,
     WorkloadSpec,
 )
-from tidewise.sim.runner import prepare, run
-from tidewise.sim.scenario import load_scenario
+from tidewise.sim.services.runner import prepare, run
+from tidewise.sim.services.scenario import load_scenario
 
 HOUR = 3600.0
 C8 = InstanceType("c8", vcpus=8, memory_mib=8192)  # CPU-rich, memory-poor
@@ -88,6 +88,9 @@ def test_gpu_model_restriction_excludes_other_models():
     picky = _spec("picky", Resources(cpu_milli=1000, gpu_count=1, gpu_model="A10G"), rps=1.0)
     offers = [offering(GPU1, price=1.0), offering(l4, price=0.1)]
     assert _bound([picky], [1.0], offers) == pytest.approx(1.0)
+    # alternatives: any listed model will do (a string match took "A10G|L4" for a model)
+    either = replace(picky, requests=replace(picky.requests, gpu_model="A10G|L4"))
+    assert _bound([either], [1.0], offers) == pytest.approx(0.1)
 
 
 def _reserved(term_s: float) -> Offering:

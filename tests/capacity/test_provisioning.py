@@ -100,7 +100,7 @@ def _packs(pending, launches) -> bool:
     )
     for requests in order:
         for i, n in enumerate(nodes):
-            gpus = fit_on(n, requests)
+            gpus = fit_on(n, requests, cpu_pods_on_gpu_nodes=False)
             if gpus is not None:
                 nodes[i] = with_pod(n, requests, gpus)
                 break

@@ -32,7 +32,7 @@ def place(nodes: list[Node], pods: list[Pod]) -> tuple[list[Node], list[Pod]]:
     for pod in pods:
         if pod.node is not None:
             node = by_name[pod.node]
-            gpus = fit_on(node, pod.requests)
+            gpus = fit_on(node, pod.requests, cpu_pods_on_gpu_nodes=False)
             assert gpus is not None, f"{pod.name} does not fit {node.name}"
             by_name[pod.node] = with_pod(node, pod.requests, gpus)
     return [by_name[n.name] for n in nodes], pods

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.run import tidewise
-from tidewise.sim.queue_bench import POLICIES
+from tidewise.sim.jobs.bench import POLICIES
 
 pytestmark = pytest.mark.e2e
 
@@ -186,3 +186,73 @@ def test_bench_queue_writes_one_entry_per_policy_and_pool(tmp_path):
         for run in document[pool]:
             assert set(run) == keys
             assert run["jobs"] == 30
+
+
+def llm_trace(tmp_path: Path, minutes: int = 5, per_minute: int = 60) -> Path:
+    """Azure-format LLM requests: steady arrivals, prompts and answers of varied length."""
+    lines = ["TIMESTAMP,ContextTokens,GeneratedTokens"]
+    for k in range(minutes * per_minute):
+        second = k * 60 / per_minute
+        stamp = f"2023-11-16 18:{15 + int(second // 60):02d}:{second % 60:09.6f}"
+        lines.append(f"{stamp},{200 + (k * 7919) % 1800},{20 + (k * 104729) % 300}")
+    path = tmp_path / "llm.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_bench_serve_end_to_end(tmp_path):
+    trace = llm_trace(tmp_path)
+    out = tidewise(
+        "bench", "serve", "--trace", str(trace), "--model", "llama-2-7b", "--gpu", "a100",
+        "--knob", "kpa=20", "--json", "s.json", "--report", "s.html", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    for name in ("hpa-gpu", "kpa", "keda-queue", "tidewise"):
+        assert name in out.stdout
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["benchmark"] == "serve" and doc["requests"] == 300
+    assert doc["profile"]["name"] == "llama-2-7b@1xa100"
+    rows = {r["policy"]: r for r in doc["policies"]}
+    assert list(rows) == ["hpa-gpu", "kpa", "keda-queue", "tidewise"]
+    assert rows["kpa"]["knob"] == 20 and rows["hpa-gpu"]["floor"] == 1
+    for row in rows.values():
+        assert row["served"] == 300 and row["gpu_hours"] > 0
+        assert 0 <= row["slo_attainment"] <= 1 and row["ttft_p50_s"] <= row["ttft_p99_s"]
+    page = (tmp_path / "s.html").read_text()
+    assert "tidewise TTFT p95" in page and "keda-queue" in page
+
+
+def test_bench_serve_shares_a_gpu_and_bills_the_share(tmp_path):
+    trace = llm_trace(tmp_path, minutes=2, per_minute=6)
+    out = tidewise(
+        "bench", "serve", "--trace", str(trace), "--model", "llama-2-7b", "--gpu", "a100",
+        "--share", "0.25", "--policies", "tidewise", "--floor", "tidewise=1", "--quiet",
+        "--json", "q.json", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    doc = json.loads((tmp_path / "q.json").read_text())
+    assert doc["profile"]["gpu_fraction"] == 0.25
+    (row,) = doc["policies"]
+    duration_h = doc["duration_s"] / 3600
+    # at least the one replica the floor keeps, billed a quarter GPU
+    assert row["gpu_hours"] >= 0.25 * duration_h - 1e-3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "gpt-9", "--gpu", "a100"], "--model/--gpu: no calibration for gpt-9@a100"),
+        (["--policies", "magic"], "--policies: unknown magic"),
+        (["--share", "0.25", "--model", "llama-2-70b"], "--share: llama-2-70b needs 4 GPUs"),
+        (["--knob", "kpa"], "--knob: 'kpa' is not POLICY=VALUE"),
+        (["--attainment", "2"], "--attainment"),
+    ],
+)
+def test_bench_serve_bad_options(tmp_path, args, message):
+    base = ["--model", "llama-2-7b", "--gpu", "a100"]
+    out = tidewise(
+        "bench", "serve", "--trace", str(llm_trace(tmp_path, minutes=1)), *base, *args, "--quiet",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr

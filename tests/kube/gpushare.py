@@ -26,7 +26,7 @@ from tidewise.kube.api.resources import (
     HAMI_GPU_CORES,
     HAMI_GPU_MEM,
     MODEL_LABEL,
-    pod_shape,
+    pod_request,
 )
 
 QUARTER = {HAMI_GPU_CORES: "25", HAMI_GPU_MEM: "4096"}  # HAMi's names
@@ -99,17 +99,21 @@ def bound(kube: Client, namespace: str) -> list[Pod]:
 
 
 def assert_no_gpu_over_committed(pods: list[Pod], nodes: dict[str, str]) -> None:
-    """From the API alone: every pod's recorded GPUs, summed per GPU, within one GPU."""
+    """From the API alone: every pod's recorded GPUs, summed per GPU, within one GPU, and no
+    GPU that a pod holds whole shared with another."""
     milli: dict[tuple[str, int], int] = defaultdict(int)
     memory: dict[tuple[str, int], int] = defaultdict(int)
+    holders: dict[tuple[str, int], list[bool]] = defaultdict(list)  # whole or not, per pod
     for pod in pods:
         body = pod.to_dict()
-        shape, gpus = pod_shape(body), recorded_gpus(body)
-        assert gpus is not None and len(gpus) == shape.num_gpu, f"{pod.metadata.name}: {gpus}"
+        requests, gpus = pod_request(body), recorded_gpus(body)
+        assert gpus is not None and len(gpus) == requests.gpu_devices, f"{pod.metadata.name}"
         for gpu in gpus:
             assert 0 <= gpu < GPUS_PER_NODE
-            milli[pod.spec.nodeName, gpu] += shape.gpu_milli
-            memory[pod.spec.nodeName, gpu] += shape.gpu_memory_mib
+            milli[pod.spec.nodeName, gpu] += requests.gpu_milli_each
+            memory[pod.spec.nodeName, gpu] += requests.gpu_memory_mib
+            holders[pod.spec.nodeName, gpu].append(bool(requests.gpu_count))
     assert max(milli.values()) <= 1000, dict(milli)
+    assert all(len(h) == 1 for h in holders.values() if any(h)), dict(holders)
     for (node, gpu), used in memory.items():
         assert used <= GIB[nodes[node]] * 1024, (node, gpu, used)

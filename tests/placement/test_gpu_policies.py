@@ -1,7 +1,12 @@
+from collections import defaultdict
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.placement.strategies import requests
+from tidewise.model import Resources
+from tidewise.placement.cluster import GpuCluster
 from tidewise.placement.frag import ShapeMix
 from tidewise.placement.gpu_policies import (
     BestFitPolicy,
@@ -14,15 +19,15 @@ from tidewise.placement.gpu_policies import (
     TidewisePolicy,
     first_ranked,
 )
-from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
 
-HALF = PodShape(1000, num_gpu=1, gpu_milli=500)
-WHOLE = PodShape(1000, num_gpu=1, gpu_milli=1000)
+HALF = Resources(1000, gpu_milli=500)
+WHOLE = Resources(1000, gpu_count=1)
 MIX = ShapeMix((HALF, WHOLE), np.array([0.5, 0.5]))
 
 
 def cluster_of(*free, gpus=2, cpu=32000):
-    cluster = GpuCluster([NodeSpec(f"n{i}", cpu, 65536, gpus, "T4") for i in range(len(free))])
+    node = Resources(cpu, 65536, gpu_count=gpus, gpu_model="T4")
+    cluster = GpuCluster([node] * len(free), cpu_pods_on_gpu_nodes=True)
     for i, f in enumerate(free):
         cluster.gpu_free[i, :gpus] = f
     return cluster
@@ -62,7 +67,7 @@ def test_gpu_packing_tiers():
     # partly used GPU (tier 1) beats idle GPU on a used node (tier 2) beats an idle node
     cluster = cluster_of([1000, 1000], [1000, 400], [600, 1000])
     policy = GpuPackingPolicy(np.array([0, 1, 2]))
-    assert place(policy, cluster, PodShape(100, num_gpu=1, gpu_milli=300)) == Placement(1, (1,))
+    assert place(policy, cluster, Resources(100, gpu_milli=300)) == Placement(1, (1,))
     assert place(policy, cluster, WHOLE).node == 1  # tier 2: max(50 - 1, 33) on both used nodes
     assert place(policy, cluster_of([1000, 1000], [1000, 1000], gpus=2), WHOLE).node == 0
 
@@ -80,13 +85,13 @@ def test_gpu_clustering_keeps_classes_together():
 
 def test_cpu_only_pods_follow_node_order_under_packing():
     cluster = cluster_of([1000, 1000], [1000, 1000])
-    assert place(GpuPackingPolicy(np.array([1, 0])), cluster, PodShape(1000)) == Placement(1, ())
+    assert place(GpuPackingPolicy(np.array([1, 0])), cluster, Resources(1000)) == Placement(1, ())
 
 
-def placement_is_feasible(cluster: GpuCluster, pod: PodShape, placement: Placement) -> bool:
+def placement_is_feasible(cluster: GpuCluster, pod: Resources, placement: Placement) -> bool:
     """Whether the placement fits the node's free resources now."""
     node = placement.node
-    if not cluster.feasible(pod)[node] or len(set(placement.gpus)) != pod.num_gpu:
+    if not cluster.feasible(pod)[node] or len(set(placement.gpus)) != pod.gpu_devices:
         return False
     fits = cluster.fitting_gpus(pod, slice(node, node + 1))[0]
     return all(0 <= g < cluster.gpu_count[node] and fits[g] for g in placement.gpus)
@@ -105,38 +110,19 @@ def factories():
     ]
 
 
-pods = st.lists(
-    st.one_of(
-        st.builds(PodShape, cpu_milli=st.integers(0, 9000)),
-        st.builds(
-            PodShape,
-            cpu_milli=st.integers(0, 6000),
-            num_gpu=st.just(1),
-            gpu_milli=st.integers(1, 1000),
-        ),
-        st.builds(
-            PodShape,
-            cpu_milli=st.integers(0, 6000),
-            num_gpu=st.integers(2, 4),
-            gpu_milli=st.just(1000),
-        ),
-    ),
-    max_size=25,
-)
-
-
 @settings(max_examples=30, deadline=None)
-@given(pods=pods, seed=st.integers(0, 1000))
-def test_every_policy_returns_only_feasible_placements(pods, seed):
+@given(pods=st.lists(requests, max_size=25), seed=st.integers(0, 1000), cpu_on_gpu=st.booleans())
+def test_every_policy_places_feasibly_and_shares_no_gpu_held_whole(pods, seed, cpu_on_gpu):
     nodes = [
-        NodeSpec("a", 16000, 65536, 4, "V100M16"),
-        NodeSpec("b", 8000, 65536, 2, "T4"),
-        NodeSpec("c", 32000, 65536, 8, "G2"),
-        NodeSpec("d", 4000, 65536, 1, "T4"),
+        Resources(16000, 65536, gpu_count=4, gpu_model="V100", gpu_memory_mib=16384),
+        Resources(8000, 65536, gpu_count=2, gpu_model="T4", gpu_memory_mib=16384),
+        Resources(32000, 65536, gpu_count=3, gpu_model="A10"),  # GPU memory unknown
+        Resources(4000, 65536, gpu_count=1, gpu_model="T4", gpu_memory_mib=16384),
     ]
     rng = np.random.default_rng(seed)
     for policy in factories():
-        cluster = GpuCluster(nodes)
+        cluster = GpuCluster(nodes, cpu_pods_on_gpu_nodes=cpu_on_gpu)
+        holders = defaultdict(list)  # (node, GPU) -> whether each pod there holds it whole
         for pod in pods:
             policy.arrived(pod)
             candidates = np.flatnonzero(cluster.feasible(pod))
@@ -146,3 +132,8 @@ def test_every_policy_returns_only_feasible_placements(pods, seed):
             assert placement_is_feasible(cluster, pod, placement), policy.name
             cluster.bind(placement.node, pod, placement.gpus)
             policy.bound(cluster, pod, placement)
+            for gpu in placement.gpus:
+                holders[placement.node, gpu].append(bool(pod.gpu_count))
+                assert (
+                    not any(holders[placement.node, gpu]) or len(holders[placement.node, gpu]) == 1
+                )

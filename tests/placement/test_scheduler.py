@@ -2,36 +2,15 @@ import numpy as np
 
 from tests.factories import CPU4, GPU1, node
 from tidewise.model import Pod, PodPhase, Resources
-from tidewise.placement import with_pod
 from tidewise.placement.frag import ShapeMix
 from tidewise.placement.gpu_policies import FgdPolicy
-from tidewise.placement.scheduler import (
-    GpuShareScheduler,
-    default_policy,
-    load_cluster,
-    pod_shape,
-)
+from tidewise.placement.scheduler import GpuShareScheduler, default_policy
 
 SHARE = Resources(cpu_milli=1000, memory_mib=2048, gpu_milli=500, gpu_memory_mib=8192)
 
 
 def pending(name, requests):
     return Pod(name, "w", requests, PodPhase.PENDING, 0.0)
-
-
-def test_requests_become_engine_shapes():
-    assert pod_shape(Resources(cpu_milli=500, gpu_count=2)).gpu_milli == 1000
-    share = pod_shape(Resources(gpu_memory_mib=4096, gpu_model="A10G|L4"))
-    assert (share.num_gpu, share.gpu_milli, share.gpu_models) == (1, 0, frozenset({"A10G", "L4"}))
-    assert pod_shape(Resources(cpu_milli=100)).num_gpu == 0
-
-
-def test_cluster_is_loaded_with_the_nodes_free_resources():
-    gpu = with_pod(node(GPU1, "g"), SHARE, (0,))
-    cluster = load_cluster([node(CPU4, "c"), gpu])
-    assert list(cluster.cpu_free) == [4000, 3000]
-    assert cluster.gpu_free[1, 0] == 500 and cluster.gpu_memory_free[1, 0] == 24576 - 8192
-    assert cluster.gpu_allocated == 500
 
 
 def test_scheduler_binds_shares_together_and_keeps_cpu_pods_off_gpu_nodes():

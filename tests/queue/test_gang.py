@@ -3,6 +3,7 @@
 import numpy as np
 
 from tests.factories import A100X8, bound, job_spec, node, queued
+from tidewise.model import Resources
 from tidewise.queue import (
     FlavorQuota,
     Ordering,
@@ -68,3 +69,18 @@ def test_a_job_that_names_a_dataset_goes_to_the_node_caching_it():
     assert result.admit[0].binds[0].node == "n2"
     without = plan(nodes, [queued(job_spec("reader", 1))])
     assert without.admit[0].binds[0].node == "n1"
+
+
+def test_a_job_asking_gpu_memory_alone_never_joins_a_gpu_held_whole():
+    # `tidewise job submit --gpumemory 8`: a share of 8 GiB and no milli-GPU
+    nodes = [node(A100X8, "n1")]
+    held = [(i,) for i in range(7)]
+    running = [bound(nodes, job_spec(f"w{i}"), [("n1", gpus)]) for i, gpus in enumerate(held)]
+    by_memory = job_spec(
+        "mem", worker=Resources(cpu_milli=4000, memory_mib=16384, gpu_memory_mib=8192)
+    )
+    (admit,) = plan(nodes, [*running, queued(by_memory)]).admit
+    assert admit.binds[0].gpu_indices == (7,)
+    last = bound(nodes, job_spec("w7"), [("n1", (7,))])
+    result = plan(nodes, [*running, last, queued(by_memory)])
+    assert result.admit == () and result.waiting[0].kind is WaitKind.NO_FIT

@@ -66,7 +66,7 @@ def test_reads_autoscaling_v2_metric_specs():
                     "target": {"type": "AverageValue", "averageValue": "lots"},
                 },
             },
-            "not a quantity",
+            "not a Kubernetes quantity",
         ),
         (
             {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization"}}},

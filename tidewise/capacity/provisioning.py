@@ -27,7 +27,9 @@ from tidewise.model import (
     PurchaseOption,
     Resources,
 )
-from tidewise.placement import fit_on, pods_per_node, tolerates, with_pod
+from tidewise.placement import fit_on, pods_per_node, with_pod
+from tidewise.placement.fit import admits, gpu_fits, model_accepted
+from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
 
 EXACT_MAX_PODS = 200
 EXACT_MAX_OFFERINGS = 40
@@ -58,7 +60,9 @@ def cheapest_offering(
     for offering in offerings:
         if offering.option is PurchaseOption.SERVERLESS or offering.key in unavailable:
             continue
-        per_node = pods_per_node(offering.instance_type.capacity, requests)
+        per_node = pods_per_node(
+            offering.instance_type.capacity, requests, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES
+        )
         if per_node == 0:
             continue
         choice = Choice(offering, per_node)
@@ -81,7 +85,11 @@ def first_fit(pods: Sequence[Pod], nodes: Sequence[Node]) -> list[Pod]:
     left: list[Pod] = []
     for pod in sorted(pods, key=lambda p: _size_key(p.requests), reverse=True):
         for i, node in enumerate(room):
-            gpus = fit_on(node, pod.requests) if pod.may_run_on(node) else None
+            gpus = (
+                fit_on(node, pod.requests, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES)
+                if pod.may_run_on(node)
+                else None
+            )
             if gpus is not None:
                 room[i] = with_pod(node, pod.requests, gpus)
                 break
@@ -211,13 +219,23 @@ def _prepare(
     shapes: Shapes = []
     unplaceable: list[Resources] = []
     for requests, count in sorted(counts.items(), key=lambda kv: _size_key(kv[0])):
-        if any(pods_per_node(o.instance_type.capacity, requests) for o in candidates):
+        if any(
+            pods_per_node(
+                o.instance_type.capacity, requests, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES
+            )
+            for o in candidates
+        ):
             shapes.append((requests, count))
         else:
             unplaceable.extend([requests] * count)
     shapes.reverse()
     useful = [
-        o for o in candidates if any(pods_per_node(o.instance_type.capacity, s) for s, _ in shapes)
+        o
+        for o in candidates
+        if any(
+            pods_per_node(o.instance_type.capacity, s, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES)
+            for s, _ in shapes
+        )
     ]
     usable = [
         o
@@ -272,7 +290,13 @@ def _solve(shapes: Shapes, offerings: Sequence[Offering], time_limit_s: float) -
     from scipy.sparse import lil_matrix
 
     n_off, n_shapes = len(offerings), len(shapes)
-    per_node = [[pods_per_node(o.instance_type.capacity, s) for o in offerings] for s, _ in shapes]
+    per_node = [
+        [
+            pods_per_node(o.instance_type.capacity, s, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES)
+            for o in offerings
+        ]
+        for s, _ in shapes
+    ]
 
     def x(s: int, o: int) -> int:
         return n_off + s * n_off + o
@@ -316,7 +340,7 @@ def _solve(shapes: Shapes, offerings: Sequence[Offering], time_limit_s: float) -
     result = milp(
         cost,
         constraints=LinearConstraint(rows.tocsr(), low, high),
-        integrality=np.ones(size),
+        integrality=np.ones(size, dtype=np.int_),
         bounds=Bounds(np.zeros(size), upper),
         options={"time_limit": time_limit_s},
     )
@@ -337,12 +361,14 @@ def _capacity_vector(capacity: Resources) -> tuple[int, int, int, int]:
 
 
 def _request_vector(requests: Resources, capacity: Resources) -> tuple[int, int, int, int]:
-    """What a pod takes from those totals: a whole GPU takes all its share and memory."""
+    """What a pod takes from those totals: a whole GPU takes all its share and memory; GPU
+    memory of unknown size (0) is not counted, as it never limits (the fit rule)."""
     if requests.gpu_count:
         share = requests.gpu_count * MILLI_PER_GPU
         memory = requests.gpu_count * capacity.gpu_memory_mib
     else:
-        share, memory = requests.gpu_milli, requests.gpu_memory_mib
+        share = requests.gpu_milli
+        memory = requests.gpu_memory_mib if capacity.gpu_memory_mib else 0
     return requests.cpu_milli, requests.memory_mib, share, memory
 
 
@@ -372,7 +398,7 @@ def _pack(shapes: Shapes, offerings: Sequence[Offering], opened: Sequence[Node] 
             if i == len(nodes):
                 still = [(requests, left), *shapes[k + 1 :]]
                 nodes.append(_empty_node(_best_new(still, offerings, worth)))
-            gpus = fit_on(nodes[i], requests)
+            gpus = fit_on(nodes[i], requests, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES)
             if gpus is None:
                 i += 1
                 continue
@@ -389,7 +415,7 @@ def _best_new(
     best_score = -1.0
     for offering in offerings:
         capacity = offering.instance_type.capacity
-        if not pods_per_node(capacity, first):
+        if not pods_per_node(capacity, first, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES):
             continue
         value = sum(worth[s] * n for (s, _), n in zip(still, _fill(capacity, still), strict=True))
         price = offering.price_per_hour
@@ -403,15 +429,22 @@ def _best_new(
 def _fill(capacity: Resources, shapes: Shapes) -> list[int]:
     """How many pods of each shape an empty node takes, shape by shape: an estimate for scoring.
 
-    Mirrors :func:`fit_on` (whole GPUs idle, shares best-fit per GPU) without building nodes,
-    since it runs for every offering each time a node is opened.
+    Follows the fit rule (whole GPUs idle and then held entirely, shares best-fit per GPU)
+    without building nodes, since it runs for every offering each time a node is opened.
     """
     cpu, memory = capacity.cpu_milli, capacity.memory_mib
+    device_memory = capacity.device_memory_mib
     gpu_milli = [MILLI_PER_GPU] * capacity.gpu_count
-    gpu_memory = [capacity.gpu_memory_mib] * capacity.gpu_count
+    gpu_memory = [device_memory] * capacity.gpu_count
     taken = []
     for requests, count in shapes:
-        n = count if tolerates(capacity, requests) else 0
+        admitted = admits(
+            requests,
+            capacity.gpu_count,
+            model_accepted(requests, capacity),
+            cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES,
+        )
+        n = count if admitted else 0
         if requests.cpu_milli:
             n = min(n, cpu // requests.cpu_milli)
         if requests.memory_mib:
@@ -420,12 +453,11 @@ def _fill(capacity: Resources, shapes: Shapes) -> list[int]:
             idle = [
                 g
                 for g in range(capacity.gpu_count)
-                if gpu_milli[g] == MILLI_PER_GPU
-                and gpu_memory[g] == capacity.gpu_memory_mib >= requests.gpu_memory_mib
+                if gpu_fits(requests, gpu_milli[g], gpu_memory[g], device_memory)
             ]
             n = min(n, len(idle) // requests.gpu_count)
             for g in idle[: n * requests.gpu_count]:
-                gpu_milli[g] = 0
+                gpu_milli[g], gpu_memory[g] = 0, 0
         elif requests.wants_gpu and n:
             placed = 0
             for g in sorted(range(capacity.gpu_count), key=lambda g: gpu_milli[g]):
@@ -462,8 +494,6 @@ def _empty_node(offering: Offering) -> Node:
         capacity=capacity,
         state=NodeState.READY,
         launched_s=0.0,
-        gpu_free_milli=(MILLI_PER_GPU,) * capacity.gpu_count,
-        gpu_free_memory_mib=(capacity.gpu_memory_mib,) * capacity.gpu_count,
     )
 
 

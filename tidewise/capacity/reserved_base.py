@@ -19,9 +19,12 @@ from tidewise.model import (
     GUARANTEED,
     ClusterView,
     Decision,
+    Launch,
+    Offering,
     Pod,
     PodPhase,
     PurchaseOption,
+    WorkloadSpec,
 )
 
 
@@ -35,17 +38,29 @@ class ReservedBase:
     def decide(self, view: ClusterView) -> Sequence[Decision]:
         if any(n.offering.option is PurchaseOption.RESERVED for n in view.nodes):
             return []  # bought in an earlier bootstrap round
-        floor = [
-            Pod(
-                f"{s.spec.name}-floor-{i}",
-                s.spec.name,
-                s.spec.requests,
-                PodPhase.PENDING,
-                0.0,
-                capacity_types=GUARANTEED,
-            )
-            for s in view.workloads
-            for i in range(s.spec.rules.base(s.spec.min_replicas))
-        ]
-        reserved = [o for o in view.offerings if o.option is PurchaseOption.RESERVED]
-        return plan_for_pods(floor, reserved, view.unavailable_offerings) if floor else []
+        specs = [s.spec for s in view.workloads]
+        return floor_launches(specs, view.offerings, view.unavailable_offerings)
+
+
+def floor_launches(
+    workloads: Sequence[WorkloadSpec],
+    offerings: Sequence[Offering],
+    unavailable: frozenset[str] = frozenset(),
+) -> list[Launch]:
+    """The reserved nodes that host every workload's base at its minimum replicas: what to
+    commit to (the twin buys them; on a cluster they are the commitments Karpenter is told
+    about)."""
+    floor = [
+        Pod(
+            f"{spec.name}-floor-{i}",
+            spec.name,
+            spec.requests,
+            PodPhase.PENDING,
+            0.0,
+            capacity_types=GUARANTEED,
+        )
+        for spec in workloads
+        for i in range(spec.rules.base(spec.min_replicas))
+    ]
+    reserved = [o for o in offerings if o.option is PurchaseOption.RESERVED]
+    return plan_for_pods(floor, reserved, unavailable) if floor else []

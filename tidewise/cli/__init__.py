@@ -46,6 +46,11 @@ COMMANDS = {
         "app",
         "Several clusters: ordered replication, weighted traffic, failover.",
     ),
+    "karpenter": Lazy(
+        "tidewise.cli.karpenter",
+        "app",
+        "Steer Karpenter with tidewise's capacity policy (docs/karpenter.md).",
+    ),
     "testenv": Lazy(
         "tidewise.cli.testenv",
         "app",

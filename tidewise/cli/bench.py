@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -71,8 +71,8 @@ def gpu_pack(
 ) -> None:
     """GPU-sharing placement on Alibaba's openb trace, as the FGD paper (USENIX ATC'23)."""
     from tidewise.report import gpu_pack_table, write_gpu_pack_html
-    from tidewise.sim.gpupack import GPU_POLICIES, run_benchmark
-    from tidewise.sim.openb import TraceFormatError, load_nodes, load_pods
+    from tidewise.sim.gpupack.bench import GPU_POLICIES, run_benchmark
+    from tidewise.sim.gpupack.openb import TraceFormatError, load_nodes, load_pods
 
     names = policy or list(GPU_POLICIES)
     with user_errors(ValueError, TraceFormatError):
@@ -153,7 +153,7 @@ def autoscale(
 
     from tidewise.report.autoscale import autoscale_figure, autoscale_table, write_autoscale_html
     from tidewise.scaling.forecast import forecaster_named
-    from tidewise.sim.autoscale_bench import (
+    from tidewise.sim.autoscale.bench import (
         AUTOSCALE_POLICIES,
         AutoscaleSettings,
         check_warmup,
@@ -243,6 +243,94 @@ def autoscale(
         write_autoscale_html(report, f"Autoscaling on {rates.name}", rows, figure, notes)
 
 
+@app.command("serve")
+def serve_bench(
+    trace: Annotated[
+        Path, typer.Option(help="LLM request trace (Azure format) or a request-rate CSV.")
+    ],
+    model: Annotated[str, typer.Option(help="Model, e.g. llama-2-70b.")],
+    gpu: Annotated[str, typer.Option(help="GPU type, e.g. h100.")],
+    share: Annotated[float, typer.Option(help="Run each replica on this share of a GPU.")] = 1.0,
+    policies: Annotated[
+        str | None, typer.Option(help="Comma-separated policies (default: all four).")
+    ] = None,
+    tokens: Annotated[
+        Path | None, typer.Option(help="Rate traces: request trace to draw token counts from.")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="Rate traces: window start, ISO-8601 or Unix s.")
+    ] = None,
+    hours: Annotated[float, typer.Option(help="Rate traces: hours to replay.")] = 24.0,
+    peak_rps: Annotated[
+        float, typer.Option(help="Rate traces: requests/s of the busiest step.")
+    ] = 8.0,
+    history_days: Annotated[
+        int, typer.Option(help="Rate traces: days before the window kept as history.")
+    ] = 1,
+    seed: Annotated[int, typer.Option(help="Rate traces: seed of the drawn requests.")] = 0,
+    ttft: Annotated[float, typer.Option(help="Objective: time to first token, s.")] = 2.0,
+    tpot: Annotated[
+        float | None, typer.Option(help="Objective: time per output token, s (optional).")
+    ] = None,
+    attainment: Annotated[
+        float, typer.Option(help="Objective: share of minutes that must meet it.")
+    ] = 0.99,
+    knob: Annotated[
+        list[str] | None, typer.Option(help="POLICY=VALUE: a policy's main knob; repeat.")
+    ] = None,
+    floor: Annotated[
+        list[str] | None, typer.Option(help="POLICY=N: a policy's minimum replicas; repeat.")
+    ] = None,
+    max_replicas: Annotated[int, typer.Option(help="Most replicas any policy may run.")] = 64,
+    step: Annotated[float, typer.Option(help="Simulation step, s.")] = 0.25,
+    node_boot: Annotated[float | None, typer.Option(help="Override: node boot, s.")] = None,
+    image_pull: Annotated[float | None, typer.Option(help="Override: image pull, s.")] = None,
+    model_load: Annotated[float | None, typer.Option(help="Override: model load, s.")] = None,
+    node_linger: Annotated[
+        float, typer.Option(help="Seconds a freed node stays (billed) for reuse.")
+    ] = 30.0,
+    forecaster: Annotated[
+        str, typer.Option(help="tidewise's forecaster when there is a day of history.")
+    ] = "seasonal-naive",
+    json_path: JsonOption = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write an HTML chart of the replay here.")
+    ] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Serving policies on one LLM service replaying a request trace, side by side."""
+    from tidewise.report.serving import serving_figure, serving_table, write_serving_html
+    from tidewise.sim.serving import bench
+    from tidewise.sim.serving.profiles import ProfileError
+    from tidewise.sim.traces import TraceError
+
+    with user_errors(ValueError, TraceError, ProfileError):
+        check_output_folders({"--json": json_path, "--report": report})
+        names, workload, server, settings = bench.prepare(
+            trace=trace, model=model, gpu=gpu, share=share, policies=policies, tokens=tokens,
+            start=start, hours=hours, peak_rps=peak_rps, history_days=history_days, seed=seed,
+            ttft=ttft, tpot=tpot, attainment=attainment, knobs=knob or [], floors=floor or [],
+            max_replicas=max_replicas, step=step, node_boot=node_boot, image_pull=image_pull,
+            model_load=model_load, node_linger=node_linger, forecaster=forecaster,
+        )  # fmt: skip
+        total = workload.requests.duration_s
+        with progress_bars(names, total, "{task.percentage:>3.0f}%", quiet) as bars:
+            runs = bench.run_serving(
+                workload.requests, server, settings, names, None if bars is None else bars.update
+            )
+    doc = bench.document(workload, server, settings, runs)
+    rows: list[dict[str, Any]] = doc["policies"]
+    title = f"Serving {server.name} on {trace.name}"
+    notes = bench.notes(workload, settings.objective)
+    if not quiet:
+        show(serving_table(rows, title))
+        note(notes)
+    write_json(json_path, doc)
+    if report is not None:
+        figure = serving_figure(*bench.chart_series(workload, runs, settings.objective))
+        write_serving_html(report, title, rows, figure, notes)
+
+
 @app.command("queue")
 def queue_bench(
     jobs: Annotated[Path, typer.Option(help="Job trace CSV (the Philly-derived format).")],
@@ -281,8 +369,8 @@ def queue_bench(
     json_path: JsonOption = None,
 ) -> None:
     """Queue policies replaying a job trace on a fixed GPU pool and on an elastic one."""
-    from tidewise.sim.job_trace import JobTraceError, TraceWindow
-    from tidewise.sim.queue_bench import POLICIES, QueueBenchSettings, load_and_run
+    from tidewise.sim.jobs.bench import POLICIES, QueueBenchSettings, load_and_run
+    from tidewise.sim.jobs.trace import JobTraceError, TraceWindow
 
     names = tuple(policy or POLICIES)
     with user_errors(ValueError, JobTraceError):

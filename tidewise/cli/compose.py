@@ -21,7 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from tidewise.cli.queue import parse_queue
 from tidewise.files import InputError, read_input
-from tidewise.sim.scenario import describe
+from tidewise.sim.services.scenario import describe
 
 if TYPE_CHECKING:
     from lightkube import AsyncClient, KubeConfig

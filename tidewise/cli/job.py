@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from lightkube import Client
 
     from tidewise.queue import QueuePlan
-    from tidewise.sim.job_cluster import SimJobCluster
+    from tidewise.sim.jobs.cluster import SimJobCluster
 
 DEFAULT_STATE = Path(".tidewise/sim-jobs.json")
 STATE_LOCK_WAIT_S = 60.0  # a command holds the lock for one reconcile: well under a second
@@ -98,7 +98,7 @@ def _kube(cluster: str, kubeconfig: Path | None, namespace: str) -> Client | Non
 
 
 def _load(cluster: str, state: Path, nodes: int | None = None) -> SimJobCluster:
-    from tidewise.sim.job_cluster import DEFAULT_NODES, SimJobCluster, StateError
+    from tidewise.sim.jobs.cluster import DEFAULT_NODES, SimJobCluster, StateError
 
     if cluster != "sim":
         raise fail(f"--cluster: 'sim' or 'kube', got {cluster!r}")

@@ -237,7 +237,8 @@ class KongGateway:
     def _targets_of(self, document: dict[str, Any], upstream: dict[str, Any]) -> list[dict]:
         """The upstream's targets: nested under it (a hand-written file) or, as ``GET
         /config`` exports them, in the top-level list pointing at it by id or name."""
-        nested = upstream.get("targets") if isinstance(upstream.get("targets"), list) else []
+        listed = upstream.get("targets")
+        nested: list[Any] = listed if isinstance(listed, list) else []
         keys = {upstream.get("id"), upstream.get("name")} - {None}
         flat = [
             t

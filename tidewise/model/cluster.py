@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tidewise.model.offering import Offering, PurchaseOption
-from tidewise.model.resources import Resources
+from tidewise.model.resources import MILLI_PER_GPU, Resources
 
 
 class NodeState(StrEnum):
@@ -26,9 +26,11 @@ class PodPhase(StrEnum):
 class Node:
     """A VM (or one serverless container's virtual node) and what is bound to it.
 
-    ``gpu_free_milli`` holds the free share of each GPU (1000 = idle); ``allocated`` sums the
-    CPU and memory of the pods bound to it. ``notice_s`` is when an interruption notice
-    arrived, ``failed_s`` when it went NotReady (``None`` if not).
+    ``gpu_free_milli`` holds the free share of each GPU (1000 = idle) and
+    ``gpu_free_memory_mib`` its free memory (starting at ``capacity.device_memory_mib``); a
+    node built without them has every GPU idle. ``allocated`` sums the CPU and memory of the
+    pods bound to it. ``notice_s`` is when an interruption notice arrived, ``failed_s`` when
+    it went NotReady (``None`` if not).
     """
 
     name: str
@@ -44,6 +46,13 @@ class Node:
     pod_count: int = 0
     notice_s: float | None = None
     failed_s: float | None = None
+
+    def __post_init__(self) -> None:
+        gpus = self.capacity.gpu_count
+        if gpus and not self.gpu_free_milli and not self.gpu_free_memory_mib:
+            object.__setattr__(self, "gpu_free_milli", (MILLI_PER_GPU,) * gpus)
+            memory = (self.capacity.device_memory_mib,) * gpus
+            object.__setattr__(self, "gpu_free_memory_mib", memory)
 
     @property
     def free_cpu_milli(self) -> int:

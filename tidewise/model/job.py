@@ -63,9 +63,7 @@ class JobSpec:
     @property
     def gpu_milli_per_worker(self) -> int:
         """GPU asked by one worker in milli-GPU; a memory-only share counts as 0."""
-        if self.worker.gpu_count:
-            return self.worker.gpu_count * MILLI_PER_GPU
-        return self.worker.gpu_milli
+        return self.worker.gpu_milli_total
 
     @property
     def gpu_milli(self) -> int:

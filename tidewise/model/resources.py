@@ -6,9 +6,15 @@ GPU). Integers everywhere so that sums and comparisons are exact.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from tidewise.model.quantity import quantity, quantity_suffix
+
 MILLI_PER_GPU = 1000
+
+UNTRACKED_GPU_MEMORY_MIB = 1 << 40
+"""The memory of a GPU whose size is unknown: so large that it never limits a pod."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +23,10 @@ class Resources:
 
     A pod asks either for ``gpu_count`` whole GPUs, or for a share of one GPU given by
     ``gpu_milli`` (1..999) and/or ``gpu_memory_mib``; ``gpu_model`` restricts the models it
-    accepts (``None`` accepts any). A node's ``gpu_memory_mib`` is the memory of each GPU.
+    accepts (``None`` accepts any; alternatives as ``"A10G|L4"``, kept sorted so that equal
+    sets compare equal). With whole GPUs, ``gpu_memory_mib`` is the least memory each must
+    have. A node offers ``gpu_count`` GPUs of model ``gpu_model`` with ``gpu_memory_mib`` each
+    (0: unknown).
     """
 
     cpu_milli: int = 0
@@ -35,6 +44,9 @@ class Resources:
             raise ValueError("ask for whole GPUs (gpu_count) or a GPU share (gpu_milli), not both")
         if self.gpu_milli >= MILLI_PER_GPU:
             raise ValueError(f"gpu_milli must be < {MILLI_PER_GPU}; ask for whole GPUs instead")
+        if self.gpu_model is not None and "|" in self.gpu_model:
+            canonical = "|".join(sorted(set(self.gpu_model.split("|"))))
+            object.__setattr__(self, "gpu_model", canonical)
 
     @property
     def wants_gpu(self) -> bool:
@@ -45,57 +57,61 @@ class Resources:
         return self.wants_gpu and not self.gpu_count
 
     @property
+    def gpu_models(self) -> frozenset[str] | None:
+        """The GPU models a pod accepts; ``None``: any."""
+        return frozenset(self.gpu_model.split("|")) if self.gpu_model else None
+
+    @property
+    def gpu_devices(self) -> int:
+        """How many GPUs a pod takes part of: its whole GPUs, 1 for a share, else 0."""
+        return self.gpu_count or int(self.wants_gpu)
+
+    @property
+    def gpu_milli_each(self) -> int:
+        """The milli-GPU a pod takes on each of its GPUs: all of it for whole GPUs."""
+        return MILLI_PER_GPU if self.gpu_count else self.gpu_milli
+
+    @property
+    def gpu_milli_total(self) -> int:
+        """The milli-GPU a pod asks for in all (a share sized by memory alone asks for 0)."""
+        return self.gpu_devices * self.gpu_milli_each
+
+    @property
+    def device_memory_mib(self) -> int:
+        """A node's memory per GPU, :data:`UNTRACKED_GPU_MEMORY_MIB` when unknown."""
+        return self.gpu_memory_mib or UNTRACKED_GPU_MEMORY_MIB
+
+    @property
     def vcpus(self) -> float:
         return self.cpu_milli / 1000
 
 
 def parse_cpu(value: str | int | float) -> int:
-    """Kubernetes CPU quantity (``"500m"``, ``"2"``, ``1.5``) to millicores."""
-    if isinstance(value, bool):
-        raise ValueError("a CPU quantity such as '500m' or '2'")
-    if isinstance(value, int | float):
-        milli = value * 1000
-    else:
-        text = value.strip()
-        try:
-            milli = float(text[:-1]) if text.endswith("m") else float(text) * 1000
-        except ValueError:
-            raise ValueError("a CPU quantity such as '500m' or '2'") from None
-    if milli < 0:
+    """A Kubernetes CPU quantity (``"500m"``, ``"2"``, ``1.5``) in millicores, rounded up as
+    Kubernetes' ``MilliValue`` rounds it."""
+    cores = quantity(value)
+    if cores < 0:
         raise ValueError("a non-negative CPU quantity")
-    return round(milli)
-
-
-_MEMORY_UNITS_MIB = {
-    "Ki": 1 / 1024,
-    "Mi": 1,
-    "Gi": 1024,
-    "Ti": 1024 * 1024,
-    "K": 1000 / 1024 / 1024,
-    "M": 1000**2 / 1024**2,
-    "G": 1000**3 / 1024**2,
-}
+    return math.ceil(cores * 1000)
 
 
 def parse_memory(value: str | int) -> int:
-    """Kubernetes memory quantity (``"512Mi"``, ``"2Gi"``) to MiB, rounded up.
+    """A Kubernetes memory quantity (``"512Mi"``, ``"2Gi"``) in MiB, rounded up.
 
-    A bare number is rejected: whether it means bytes or MiB is the most common unit mistake.
+    A number without a unit is refused, although Kubernetes would read it as bytes: whether
+    ``512`` means bytes or MiB is the most common unit mistake in a request.
     """
-    if isinstance(value, bool) or not isinstance(value, str):
-        raise ValueError("a memory quantity with a unit, such as '512Mi' or '2Gi'")
-    text = value.strip()
-    for suffix in sorted(_MEMORY_UNITS_MIB, key=len, reverse=True):
-        if text.endswith(suffix):
-            try:
-                number = float(text[: -len(suffix)])
-            except ValueError:
-                break
-            if number < 0:
-                raise ValueError("a non-negative memory quantity such as '2Gi'")
-            mib = number * _MEMORY_UNITS_MIB[suffix]
-            return int(-(-mib // 1))
-    raise ValueError("a memory quantity with a unit (Ki, Mi, Gi, Ti, K, M, G), such as '2Gi'")
+    amount = quantity(value)
+    text = value.strip() if isinstance(value, str) else repr(value)
+    suffix = quantity_suffix(text)
+    if suffix == "" or suffix[0] in "eE":
+        raise ValueError(
+            f"{text!r} has no unit and Kubernetes would read it as {text} bytes: "
+            "write the unit, such as '512Mi' or '2Gi'"
+        )
+    if amount < 0:
+        raise ValueError("a non-negative memory quantity such as '2Gi'")
+    return math.ceil(amount / 2**20)
 
 
 _DURATION_UNITS_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

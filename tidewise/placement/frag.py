@@ -18,18 +18,19 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from tidewise.placement.gpushare import GpuCluster, PodShape
+from tidewise.model import Resources
+from tidewise.placement.cluster import GpuCluster
 
 
 @dataclass(frozen=True)
 class ShapeMix:
     """A distribution of task shapes: the 'target workload' M of the paper."""
 
-    shapes: tuple[PodShape, ...]
+    shapes: tuple[Resources, ...]
     weights: np.ndarray  # sums to 1
 
     @classmethod
-    def from_pods(cls, pods: Iterable[PodShape], coverage: float = 0.95) -> ShapeMix:
+    def from_pods(cls, pods: Iterable[Resources], coverage: float = 0.95) -> ShapeMix:
         """The most common shapes covering ``coverage`` of the pods, renormalised.
 
         This is the simulator's 'typical pods' (shapes grouped ignoring memory, CPU-only pods
@@ -38,13 +39,13 @@ class ShapeMix:
         return cls.from_counts(Counter(without_memory(p) for p in pods), coverage)
 
     @classmethod
-    def from_counts(cls, counts: Counter[PodShape], coverage: float = 0.95) -> ShapeMix:
+    def from_counts(cls, counts: Counter[Resources], coverage: float = 0.95) -> ShapeMix:
         """As :meth:`from_pods`, from shape counts (memory already dropped)."""
         if not counts:
             raise ValueError("a shape mix needs at least one pod")
         total = sum(counts.values())
         ordered = sorted(counts.items(), key=lambda kv: -kv[1])
-        kept: list[tuple[PodShape, int]] = []
+        kept: list[tuple[Resources, int]] = []
         covered = 0
         for shape, count in ordered:
             kept.append((shape, count))
@@ -55,7 +56,7 @@ class ShapeMix:
         return cls(tuple(s for s, _ in kept), weights / weights.sum())
 
 
-def without_memory(pod: PodShape) -> PodShape:
+def without_memory(pod: Resources) -> Resources:
     """The shape with its host memory dropped, as the paper groups shapes."""
     return replace(pod, memory_mib=0)
 
@@ -76,20 +77,18 @@ class FragmentationIndex:
         self.mix = mix
         shapes = mix.shapes
         self.cpu = np.array([s.cpu_milli for s in shapes], dtype=np.int64)
-        self.share = np.array([s.gpu_milli if s.num_gpu else 0 for s in shapes], dtype=np.int64)
-        self.count = np.array([s.num_gpu for s in shapes], dtype=np.int64)
-        self.is_share = np.array([s.is_share for s in shapes], dtype=bool)
-        self.need = np.where(self.is_share, 1, self.count)  # fitting GPUs a shape needs
+        self.share = np.array([s.gpu_milli_each for s in shapes], dtype=np.int64)
+        self.need = np.array([s.gpu_devices for s in shapes], dtype=np.int64)  # fitting GPUs
         # gpu_ok[n, m]: shape m wants a GPU and accepts node n's GPU model
         model_ok = np.stack([cluster.model_ok(s) for s in shapes], axis=1)
-        self.gpu_ok = model_ok & (self.count > 0)[None, :]
+        self.gpu_ok = model_ok & (self.need > 0)[None, :]
         n = len(cluster)
         self.partial = np.zeros((n, len(shapes)), dtype=np.int64)
         self.count_fit = np.zeros((n, len(shapes)), dtype=np.int64)
         self._refresh(slice(None))
         self.fragments = self._fragments_of(np.arange(n))  # F_n(M), kept current
         self.version = np.zeros(n, dtype=np.int64)  # bumped on every change of a node
-        self._after: dict[tuple[int, int, int], _AfterCache] = {}
+        self._after: dict[tuple[int, int, int, int], _AfterCache] = {}
 
     def _refresh(self, rows: slice | int) -> None:
         free = self.cluster.gpu_free[rows][..., None]  # n x G x 1
@@ -103,13 +102,14 @@ class FragmentationIndex:
         self.fragments[node] = self._fragments_of(np.array([node]))[0]
         self.version[node] += 1
 
-    def after_cached(self, pod: PodShape, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def after_cached(self, pod: Resources, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`after`, recomputed only for nodes changed since this shape last asked.
 
         A placement changes one node, so for a shape seen a few pods ago almost every answer
         is still valid; this is what makes FGD cheap per pod.
         """
-        key = (pod.cpu_milli, pod.num_gpu, pod.gpu_milli)
+        # host memory and GPU model change nothing here; GPU memory changes which GPUs fit
+        key = (pod.cpu_milli, pod.gpu_devices, pod.gpu_milli_each, pod.gpu_memory_mib)
         cache = self._after.get(key)
         if cache is None:
             size = len(self.cluster)
@@ -142,7 +142,7 @@ class FragmentationIndex:
         fragment = np.where(hostable, partial, total[..., None])
         return fragment @ self.mix.weights
 
-    def after(self, pod: PodShape, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def after(self, pod: Resources, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """F_n(M) after placing ``pod`` on each of ``nodes``, and the GPU chosen there.
 
         A share goes on the GPU with the best FGD score (``fgd_score`` of the change, whole
@@ -152,12 +152,12 @@ class FragmentationIndex:
         """
         c = self.cluster
         cpu = c.cpu_free[nodes] - pod.cpu_milli
-        total = c.gpu_free[nodes].sum(axis=1) - pod.gpu_request
+        total = c.gpu_free[nodes].sum(axis=1) - pod.gpu_milli_total
         partial = self.partial[nodes]
         count_fit = self.count_fit[nodes]
-        if not pod.is_share:
+        if not pod.is_gpu_share:
             # idle GPUs count towards every shape's fit and never towards a partial fragment
-            count_fit = count_fit - pod.num_gpu
+            count_fit = count_fit - pod.gpu_devices
             frag = self._fragments(cpu, total, partial, count_fit, self.gpu_ok[nodes])
             return frag, np.full(len(nodes), -1, dtype=np.int64)
         free = c.gpu_free[nodes]  # k x G

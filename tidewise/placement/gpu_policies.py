@@ -14,7 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
-from tidewise.model import MILLI_PER_GPU
+from tidewise.model import MILLI_PER_GPU, Resources
+from tidewise.placement.cluster import GpuCluster
 from tidewise.placement.frag import (
     MAX_SCORE,
     FragmentationIndex,
@@ -22,7 +23,6 @@ from tidewise.placement.frag import (
     fgd_score,
     without_memory,
 )
-from tidewise.placement.gpushare import GpuCluster, PodShape
 
 MAX_CPU_MILLI = 128_000  # the simulator's normalisers: the largest node spec
 MAX_GPU_MILLI = 8 * MILLI_PER_GPU
@@ -38,16 +38,16 @@ class GpuPolicy(Protocol):
     name: str
 
     def place(
-        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+        self, cluster: GpuCluster, pod: Resources, candidates: np.ndarray, rng: np.random.Generator
     ) -> Placement:
         """Choose among ``candidates`` (indices of feasible nodes, never empty)."""
         ...
 
-    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+    def bound(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
         """Told after every bind, so cached state can follow."""
         ...
 
-    def arrived(self, pod: PodShape) -> None:
+    def arrived(self, pod: Resources) -> None:
         """Told of every pod before it is placed (or fails), to learn the workload."""
         ...
 
@@ -61,10 +61,10 @@ def first_ranked(scores: np.ndarray, candidates: np.ndarray, rank: np.ndarray) -
 class Stateless:
     """For policies that learn nothing from arrivals (and, unless they say so, binds)."""
 
-    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+    def bound(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
         return None
 
-    def arrived(self, pod: PodShape) -> None:
+    def arrived(self, pod: Resources) -> None:
         return None
 
 
@@ -75,10 +75,10 @@ class RandomPolicy(Stateless):
     name: str = "random"
 
     def place(
-        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+        self, cluster: GpuCluster, pod: Resources, candidates: np.ndarray, rng: np.random.Generator
     ) -> Placement:
         node = int(rng.choice(candidates))
-        if pod.is_share:
+        if pod.is_gpu_share:
             fits = np.flatnonzero(cluster.fitting_gpus(pod, slice(node, node + 1))[0])
             return Placement(node, (int(rng.choice(fits)),))
         return Placement(node, cluster.tightest_gpus(node, pod))
@@ -96,11 +96,11 @@ class BestFitPolicy(Stateless):
     name: str = "best-fit"
 
     def place(
-        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+        self, cluster: GpuCluster, pod: Resources, candidates: np.ndarray, rng: np.random.Generator
     ) -> Placement:
         cpu_left = (cluster.cpu_free[candidates] - pod.cpu_milli) / MAX_CPU_MILLI
         gpu_total = cluster.gpu_free[candidates].sum(axis=1)
-        gpu_left = (gpu_total - pod.gpu_request) / MAX_GPU_MILLI
+        gpu_left = (gpu_total - pod.gpu_milli_total) / MAX_GPU_MILLI
         score = np.floor((1 - 0.5 * cpu_left - 0.5 * gpu_left) * MAX_SCORE)
         node = first_ranked(score, candidates, self.rank)
         return Placement(node, cluster.tightest_gpus(node, pod))
@@ -123,18 +123,18 @@ class FgdPolicy(Stateless):
         return self._index
 
     def place(
-        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+        self, cluster: GpuCluster, pod: Resources, candidates: np.ndarray, rng: np.random.Generator
     ) -> Placement:
         index = self.index_for(cluster)
         before = index.fragments[candidates]
         after, gpu = index.after_cached(pod, candidates)
         score = fgd_score(after - before)
         node = first_ranked(score, candidates, self.rank)
-        if pod.is_share:
+        if pod.is_gpu_share:
             return Placement(node, (int(gpu[np.flatnonzero(candidates == node)[0]]),))
         return Placement(node, cluster.tightest_gpus(node, pod))
 
-    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+    def bound(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
         self.index_for(cluster).update(placement.node)
 
 
@@ -159,19 +159,19 @@ class TidewisePolicy:
     rank: np.ndarray
     name: str = "tidewise"
     refresh_every: int = 256
-    _seen: Counter[PodShape] = field(default_factory=Counter, init=False)
+    _seen: Counter[Resources] = field(default_factory=Counter, init=False)
     _arrivals: int = field(default=0, init=False)
     _gpu_pod_cpu: int = field(default=0, init=False)  # sum of CPU asked by GPU pods
     _gpu_pod_milli: int = field(default=0, init=False)  # sum of GPU milli they asked
     _next_refresh: int = field(default=1, init=False)
     _index: FragmentationIndex | None = field(default=None, init=False)
 
-    def arrived(self, pod: PodShape, count: int = 1) -> None:
+    def arrived(self, pod: Resources, count: int = 1) -> None:
         self._seen[without_memory(pod)] += count
         self._arrivals += count
-        if pod.num_gpu:
+        if pod.wants_gpu:
             self._gpu_pod_cpu += count * pod.cpu_milli
-            self._gpu_pod_milli += count * pod.gpu_request
+            self._gpu_pod_milli += count * pod.gpu_milli_total
 
     def _frag(self, cluster: GpuCluster) -> FragmentationIndex:
         if (
@@ -183,29 +183,29 @@ class TidewisePolicy:
             self._next_refresh = min(2 * self._arrivals, self._arrivals + self.refresh_every)
         return self._index
 
-    def _cpu_to_spare(self, cluster: GpuCluster, pod: PodShape, nodes: np.ndarray) -> np.ndarray:
+    def _cpu_to_spare(self, cluster: GpuCluster, pod: Resources, nodes: np.ndarray) -> np.ndarray:
         """CPU left after the pod minus what the node's free GPU share would draw."""
         per_milli = self._gpu_pod_cpu / max(self._gpu_pod_milli, 1)
         gpu_left = cluster.gpu_free[nodes].sum(axis=1)
         return cluster.cpu_free[nodes] - pod.cpu_milli - per_milli * gpu_left
 
     def place(
-        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+        self, cluster: GpuCluster, pod: Resources, candidates: np.ndarray, rng: np.random.Generator
     ) -> Placement:
         index = self._frag(cluster)
         after, gpu = index.after_cached(pod, candidates)
         score = fgd_score(after - index.fragments[candidates])
-        if pod.num_gpu:
+        if pod.wants_gpu:
             node = first_ranked(score, candidates, self.rank)
         else:
             top = candidates[score == score.max()]
             covered = (self._cpu_to_spare(cluster, pod, top) >= 0).astype(np.int64)
             node = first_ranked(covered, top, self.rank)
-        if pod.is_share:
+        if pod.is_gpu_share:
             return Placement(node, (int(gpu[np.flatnonzero(candidates == node)[0]]),))
         return Placement(node, cluster.tightest_gpus(node, pod))
 
-    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+    def bound(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
         if self._index is not None:
             self._index.update(placement.node)
 
@@ -219,10 +219,10 @@ class DotProductPolicy(Stateless):
     name: str = "dot-product"
 
     def place(
-        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+        self, cluster: GpuCluster, pod: Resources, candidates: np.ndarray, rng: np.random.Generator
     ) -> Placement:
         cpu = cluster.cpu_free[candidates] * pod.cpu_milli / MAX_CPU_MILLI**2
-        gpu = cluster.gpu_free[candidates].sum(axis=1) * pod.gpu_request / MAX_GPU_MILLI**2
+        gpu = cluster.gpu_free[candidates].sum(axis=1) * pod.gpu_milli_total / MAX_GPU_MILLI**2
         score = np.floor(MAX_SCORE * (1 - (cpu + gpu) / 2))
         node = first_ranked(score, candidates, self.rank)
         return Placement(node, cluster.tightest_gpus(node, pod))
@@ -237,30 +237,30 @@ class GpuPackingPolicy(Stateless):
     name: str = "gpu-packing"
 
     def place(
-        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+        self, cluster: GpuCluster, pod: Resources, candidates: np.ndarray, rng: np.random.Generator
     ) -> Placement:
-        if not pod.num_gpu:
+        if not pod.wants_gpu:
             return Placement(int(candidates[np.argmin(self.rank[candidates])]), ())
         free = cluster.gpu_free[candidates]
         gpus = cluster.gpu_count[candidates]
         idle = (free == MILLI_PER_GPU).sum(axis=1)
-        if pod.is_share:
+        if pod.is_gpu_share:
             # the tightest GPU that fits: idle (tier 2) or partly used (tier 1, fuller is better)
             tightest = np.where(free >= pod.gpu_milli, free, MILLI_PER_GPU + 1).min(axis=1)
             used = np.maximum(100 - (tightest * 100 // MILLI_PER_GPU) // 10, 50)
             score = np.where(tightest == MILLI_PER_GPU, 49, used)
         else:
-            score = np.full(len(candidates), max(50 - pod.num_gpu, 33))
+            score = np.full(len(candidates), max(50 - pod.gpu_devices, 33))
         score = np.where(idle == gpus, np.maximum(33 - gpus, gpus), score)
         node = first_ranked(score, candidates, self.rank)
         return Placement(node, cluster.tightest_gpus(node, pod))
 
 
-def affinity_class(pod: PodShape) -> str | None:
+def affinity_class(pod: Resources) -> str | None:
     """The GPU-clustering class: all shares together, whole GPUs by count; CPU-only: none."""
-    if not pod.num_gpu:
+    if not pod.wants_gpu:
         return None
-    return "share-gpu" if pod.is_share else f"{pod.num_gpu}-gpu"
+    return "share-gpu" if pod.is_gpu_share else f"{pod.gpu_devices}-gpu"
 
 
 @dataclass
@@ -274,7 +274,7 @@ class GpuClusteringPolicy(Stateless):
     _classes: dict[int, Counter[str]] = field(default_factory=dict, init=False)
 
     def place(
-        self, cluster: GpuCluster, pod: PodShape, candidates: np.ndarray, rng: np.random.Generator
+        self, cluster: GpuCluster, pod: Resources, candidates: np.ndarray, rng: np.random.Generator
     ) -> Placement:
         wanted = affinity_class(pod)
         if wanted is None:
@@ -293,7 +293,7 @@ class GpuClusteringPolicy(Stateless):
             return 75 if len(held) == 1 else 50
         return 0
 
-    def bound(self, cluster: GpuCluster, pod: PodShape, placement: Placement) -> None:
+    def bound(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
         kind = affinity_class(pod)
         if kind is not None:
             self._classes.setdefault(placement.node, Counter())[kind] += 1

@@ -38,7 +38,6 @@ import numpy as np
 
 from tidewise.model import MILLI_PER_GPU, Job, JobPhase
 from tidewise.placement.gpu_policies import Placement
-from tidewise.placement.scheduler import pod_shape
 from tidewise.queue.config import QueueConfig
 from tidewise.queue.drf import DominantShares
 from tidewise.queue.gang import GangFit
@@ -173,9 +172,9 @@ class _Pass:
             if spec.queue not in self.book.queues:
                 self.wait(job, WaitKind.NO_QUEUE, verdict.reason)
                 return
-            held = self.hold_quota(job)
+            hold_note = self.hold_quota(job)
             if not self.preempt_for(job, verdict):
-                self.wait(job, WaitKind.QUOTA, verdict.reason + held)
+                self.wait(job, WaitKind.QUOTA, verdict.reason + hold_note)
             return
         hold = self.holds.get(self.book.pool(spec.queue))
         if hold is not None and hold.owner != job.name and not self.fits_hold(job, hold):
@@ -234,7 +233,7 @@ class _Pass:
     ) -> list[Placement] | None:
         spec = job.spec
         key = (
-            pod_shape(spec.worker),
+            spec.worker,
             spec.workers,
             verdict.flavor,
             spec.checkpointable,
@@ -320,7 +319,7 @@ class _Pass:
         elif reservation is not None:
             placed = self.fit.place(spec, allowed)
             if placed is not None:
-                self.fit.unplace(pod_shape(spec.worker), placed)
+                self.fit.unplace(spec.worker, placed)
                 self.wait(
                     job,
                     WaitKind.RESERVED,
@@ -368,7 +367,7 @@ class _Pass:
                 continue
             placed = self.fit.place(spec, allowed)
             if placed is not None:
-                self.fit.unplace(pod_shape(spec.worker), placed)
+                self.fit.unplace(spec.worker, placed)
                 mask = np.zeros(len(self.fit.nodes), dtype=bool)
                 mask[[p.node for p in placed]] = True
                 found = (mask, max(end_s, self.time_s))
@@ -398,9 +397,9 @@ class _Pass:
         idle = cluster.gpu_free.sum(axis=1)
         chosen = []
         slots = 0
-        for i in sorted(nodes, key=lambda n: (-idle[n], -started[n])):
-            chosen.append(int(i))
-            slots += int(cluster.gpu_count[i]) // spec.worker.gpu_count
+        for node in sorted(nodes, key=lambda n: (-idle[n], -started[n])):
+            chosen.append(int(node))
+            slots += int(cluster.gpu_count[node]) // spec.worker.gpu_count
             if slots >= spec.workers:
                 break
         if slots < spec.workers:
@@ -511,7 +510,7 @@ class _Pass:
             allowed = self.fit.allowed(job.spec, verdict.flavor)
             placed = self.fit.place(job.spec, allowed & ~self.held_from(job, verdict.flavor))
             if placed is not None:
-                self.fit.unplace(pod_shape(job.spec.worker), placed)
+                self.fit.unplace(job.spec.worker, placed)
         for victim in victims:
             self.restore(victim)
         return placed is not None

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tidewise.model import MILLI_PER_GPU, Bind, Job, JobSpec, Node, PurchaseOption
+from tidewise.model import MILLI_PER_GPU, Bind, Job, JobSpec, Node, PurchaseOption, Resources
+from tidewise.placement.cluster import GpuCluster
 from tidewise.placement.frag import without_memory
 from tidewise.placement.gpu_policies import Placement
-from tidewise.placement.gpushare import PodShape
-from tidewise.placement.scheduler import default_policy, load_cluster, pod_shape
+from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES, default_policy
 from tidewise.queue.quota import gpus
 
 
@@ -38,17 +38,16 @@ class GangFit:
     ) -> None:
         self.nodes = [n for n in nodes if n.schedulable]
         self.index = {n.name: i for i, n in enumerate(self.nodes)}
-        self.cluster = load_cluster(self.nodes)
-        seen: Counter[PodShape] = Counter()
+        self.cluster = GpuCluster.of_nodes(self.nodes, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES)
+        seen: Counter[Resources] = Counter()
         for job in jobs:
-            seen[without_memory(pod_shape(job.spec.worker))] += job.spec.workers
+            seen[without_memory(job.spec.worker)] += job.spec.workers
         self.policy = default_policy(np.arange(len(self.nodes)), seen)
         self.rng = rng
         self.models = np.array([n.capacity.gpu_model or "" for n in self.nodes], dtype=object)
         self.spot = np.array(
             [n.offering.option is PurchaseOption.SPOT for n in self.nodes], dtype=bool
         )
-        self.gpu_node = self.cluster.gpu_count > 0
         self.cached = cached
 
     def allowed(self, spec: JobSpec, flavor: str | None) -> np.ndarray:
@@ -69,13 +68,11 @@ class GangFit:
 
     def place(self, spec: JobSpec, allowed: np.ndarray) -> list[Placement] | None:
         """Bind every worker on the copy, or nothing; cached nodes first when there are any."""
-        shape = pod_shape(spec.worker)
+        shape = spec.worker
         preferred = self.caching(spec.dataset)
         placed: list[Placement] = []
         for _ in range(spec.workers):
             feasible = self.cluster.feasible(shape) & allowed
-            if not shape.num_gpu:
-                feasible &= ~self.gpu_node
             if preferred is not None and (feasible & preferred).any():
                 feasible &= preferred
             candidates = np.flatnonzero(feasible)
@@ -88,7 +85,7 @@ class GangFit:
             placed.append(placement)
         return placed
 
-    def unplace(self, shape: PodShape, placed: Sequence[Placement]) -> None:
+    def unplace(self, shape: Resources, placed: Sequence[Placement]) -> None:
         for placement in placed:
             self.cluster.release(placement.node, shape, placement.gpus)
             self.policy.bound(self.cluster, shape, placement)  # refreshes the node's row
@@ -105,7 +102,7 @@ class GangFit:
 
     def evict(self, job: Job, sign: int = 1) -> None:
         """Free (``sign=1``) or take back (``-1``) a running job's resources on the copy."""
-        shape = pod_shape(job.spec.worker)
+        shape = job.spec.worker
         for bind in job.binds:
             node = self.index.get(bind.node)
             if node is None:
@@ -118,28 +115,27 @@ class GangFit:
 
     def shortfall(self, spec: JobSpec, allowed: np.ndarray) -> str:
         """What is missing, in words: the shape asked for against the best single node."""
-        shape = pod_shape(spec.worker)
-        nodes = np.flatnonzero(allowed & (self.gpu_node if shape.num_gpu else ~self.gpu_node))
+        shape = spec.worker
+        nodes = np.flatnonzero(allowed & self.cluster.admitted(shape))
         what = _worker_words(spec)
         if not len(nodes):
-            kind = f"{spec.worker.gpu_model or 'GPU'} node" if shape.num_gpu else "CPU node"
+            kind = f"{spec.worker.gpu_model or 'GPU'} node" if shape.wants_gpu else "CPU node"
             return f"no fit: needs {what}; no {kind} it may use is up"
         c = self.cluster
-        if shape.num_gpu:
-            fits = c.fitting_gpus(shape, nodes)
-            per_node = fits.sum(axis=1) if not shape.is_share else fits.any(axis=1)
-            if shape.is_share:
+        if shape.wants_gpu:
+            per_node = c.fitting_count(shape, nodes)
+            if shape.is_gpu_share:
                 if not per_node.any():
                     return f"no fit: needs {what}; no GPU has that much free"
             else:
                 best = int(per_node.max())
                 total = int(per_node.sum())
-                if best < shape.num_gpu:
+                if best < shape.gpu_devices:
                     return (
                         f"no fit: needs {what}; {total} GPUs are free but at most {best} "
                         "on one node"
                     )
-            with_gpus = nodes[per_node >= (1 if shape.is_share else shape.num_gpu)]
+            with_gpus = nodes[per_node >= shape.gpu_devices]
         else:
             with_gpus = nodes
         cpu = int(c.cpu_free[with_gpus].max()) if len(with_gpus) else 0

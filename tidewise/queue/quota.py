@@ -72,8 +72,7 @@ class QuotaBook:
     def flavors(self, spec: JobSpec) -> list[str]:
         """The flavours the job may run on, in its queue's order."""
         queue = self.queues[spec.queue]
-        wanted = spec.worker.gpu_model
-        allowed = None if wanted is None else set(wanted.split("|"))
+        allowed = spec.worker.gpu_models
         return [q.flavor for q in queue.quotas if allowed is None or q.flavor in allowed]
 
     def assign(self, spec: JobSpec) -> Assignment | Refusal:

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tidewise.model.results import PURCHASE_OPTIONS, RunResult, SimReport, TimeSeries
-from tidewise.report.series import axis, bucket_means, cumulative
+from tidewise.report.series import Axis, axis, bucket_means, cumulative
 
 POLICY_COLOURS = (
     "#1b9e77",
@@ -41,6 +41,20 @@ _LAYOUT = {
     "margin": {"l": 60, "r": 20, "t": 100, "b": 40},
     "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
 }
+
+
+def demand_area(ax: Axis, values: np.ndarray, name: str) -> go.Scatter:
+    """Demand as the grey area every chart draws under the policies' lines."""
+    return go.Scatter(
+        x0=ax.x0,
+        dx=ax.dx_ms,
+        y=values,
+        name=name,
+        fill="tozeroy",
+        mode="none",
+        fillcolor=DEMAND_COLOUR,
+        opacity=0.5,
+    )
 
 
 def traced_runs(report: SimReport) -> list[tuple[RunResult, TimeSeries]]:

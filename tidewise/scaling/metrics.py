@@ -10,11 +10,13 @@ Prometheus. Values are in milli-units, as the Kubernetes calculator works.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from tidewise.model.quantity import QuantityError, quantity
 from tidewise.scaling.replica_calculator import (
     CalculatorSettings,
     PodSample,
@@ -71,7 +73,7 @@ class Metric:
         """Read an autoscaling/v2 ``MetricSpec``; a ``query`` key beside ``name`` makes it a
         Prometheus query (tidewise's extension)."""
         try:
-            kind = MetricKind(spec.get("type"))
+            kind = MetricKind(spec.get("type", ""))
         except ValueError:
             raise MetricError(f"{where}.type: one of {', '.join(MetricKind)}") from None
         body = spec.get(kind.value[0].lower() + kind.value[1:])
@@ -81,7 +83,7 @@ class Metric:
         if not isinstance(target, Mapping):
             raise MetricError(f"{where}.target: required")
         try:
-            target_type = TargetType(target.get("type"))
+            target_type = TargetType(target.get("type", ""))
         except ValueError:
             raise MetricError(f"{where}.target.type: one of {', '.join(TargetType)}") from None
         if kind is MetricKind.RESOURCE:
@@ -104,18 +106,12 @@ class Metric:
 
 
 def _milli(value: object, where: str) -> int:
-    """A Kubernetes quantity (``10``, ``500m``, ``1.5``, ``2k``) in milli-units."""
-    text = str(value).strip() if value is not None else ""
-    suffixes = {"m": 1, "": 1000, "k": 10**6, "M": 10**9, "G": 10**12}
-    for suffix in ("m", "k", "M", "G", ""):
-        if suffix and not text.endswith(suffix):
-            continue
-        number = text[: len(text) - len(suffix)] if suffix else text
-        try:
-            return round(float(number) * suffixes[suffix])
-        except ValueError:
-            break
-    raise MetricError(f"{where}: '{text}' is not a quantity (e.g. 10, 500m, 1.5k)")
+    """A Kubernetes quantity (``10``, ``500m``, ``1.5``, ``2k``) in milli-units, rounded up as
+    Kubernetes' ``MilliValue``."""
+    try:
+        return math.ceil(quantity(value) * 1000)
+    except QuantityError as error:
+        raise MetricError(f"{where}: {error}") from None
 
 
 class MetricsSource(Protocol):

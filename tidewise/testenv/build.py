@@ -105,13 +105,16 @@ def binaries_folder(pins: Pins) -> Path:
     return cache_root() / "bin" / pins.kubernetes
 
 
+def stamped(folder: Path, digest: str) -> bool:
+    """Whether ``folder`` holds a finished build of what ``digest`` names."""
+    stamp = folder / ".stamp"
+    return stamp.is_file() and stamp.read_text().strip() == digest
+
+
 def cached_binaries() -> Binaries | None:
     """The cached build for the current pins, or None when it must be (re)built."""
     folder = binaries_folder(read_pins())
-    stamp = folder / ".stamp"
-    if stamp.is_file() and stamp.read_text().strip() == modules_digest():
-        return Binaries(folder)
-    return None
+    return Binaries(folder) if stamped(folder, modules_digest()) else None
 
 
 def go_environment() -> dict[str, str]:
@@ -235,23 +238,34 @@ def ensure_binaries(progress: Progress) -> Binaries:
     """
     if (cached := cached_binaries()) is not None:
         return cached
-    if shutil.which("go") is None:
-        raise BuildError("Go is not installed: the control plane is built from Go modules")
     pins = read_pins()
     folder = binaries_folder(pins)
+    ensure_built(folder, modules_digest(), lambda into: build(pins, into, progress), progress)
+    return Binaries(folder)
+
+
+def ensure_built(
+    folder: Path, digest: str, build_into: Callable[[Path], None], progress: Progress
+) -> None:
+    """``folder`` holding a build stamped ``digest``, made by ``build_into(scratch)`` unless
+    it is there already: under a file lock (two sessions build once), into a scratch folder
+    renamed into place at the end (an interrupted build leaves nothing half-made)."""
+    if stamped(folder, digest):
+        return
+    if shutil.which("go") is None:
+        raise BuildError("Go is not installed: the test environment is built from Go modules")
     with build_lock(folder):
-        if (cached := cached_binaries()) is not None:
-            return cached
+        if stamped(folder, digest):
+            return
         started = time.monotonic()
-        progress(f"building the test control plane into {folder} (first use; slow when cold)")
+        progress(f"building into {folder} (first use; slow when cold)")
         scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".build-"))
         try:
-            build(pins, scratch, progress)
-            (scratch / ".stamp").write_text(modules_digest() + "\n")
+            build_into(scratch)
+            (scratch / ".stamp").write_text(digest + "\n")
             shutil.rmtree(folder, ignore_errors=True)
             scratch.chmod(0o755)
             scratch.rename(folder)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        progress(f"control plane built in {time.monotonic() - started:.0f} s")
-    return Binaries(folder)
+        progress(f"built {folder.name} in {time.monotonic() - started:.0f} s")

@@ -1,6 +1,6 @@
 """Pods and nodes read in the engine's units, by the resource names users run."""
 
-from decimal import Decimal
+import time
 
 import pytest
 
@@ -9,47 +9,68 @@ from tidewise.kube.api.annotations import gpu_annotations, recorded_gpus
 from tidewise.kube.api.resources import (
     GPU_MEM,
     PodRequestError,
+    cpu_and_memory,
     is_managed,
-    node_spec,
-    pod_shape,
-    quantity,
+    node_capacity,
+    pod_request,
+    pod_requests,
+    pod_resources,
 )
-from tidewise.placement.gpushare import NodeSpec, PodShape
+from tidewise.model import Resources
 
 
-@pytest.mark.parametrize(
-    ("text", "value"),
-    [("500m", "0.5"), ("2Gi", str(2 * 2**30)), ("1e3", "1000"), ("4", "4"), ("1k", "1000")],
-)
-def test_quantities(text, value):
-    assert quantity(text) == Decimal(value)
+def test_quantities_are_read_as_kubernetes_reads_them():
+    p = pod("a", **{GPU_MEM: "8"})
+    p["spec"]["containers"][0]["resources"]["requests"].update(cpu="500m", memory="1e3")
+    requests = pod_requests(p)
+    assert (requests["cpu"], requests["memory"], requests[GPU_MEM]) == (0.5, 1000, 8)
 
 
-def test_a_bad_quantity_is_refused():
-    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
-        quantity("lots")
+def test_an_unreadable_or_absurd_quantity_refuses_the_pod_at_once():
+    with pytest.raises(PodRequestError, match="not a Kubernetes quantity"):
+        pod_request(pod("a", **{GPU_MEM: "lots"}))
+    with pytest.raises(PodRequestError, match="K is no Kubernetes suffix"):
+        pod_request(pod("b", **{GPU_MEM: "8K"}))
+    started = time.perf_counter()
+    with pytest.raises(PodRequestError, match="out of range"):
+        pod_request(pod("c", **{"aliyun.com/gpu-count": "1e300000"}))
+    assert time.perf_counter() - started < 0.5  # the Decimal reader took seconds
 
 
 def test_hami_share_gpushare_memory_and_whole_gpus():
-    assert pod_shape(share("a", 25, 4096)) == PodShape(1000, 1024, 1, 250, None, 4096)
-    assert pod_shape(pod("b", **{GPU_MEM: "8"})) == PodShape(1000, 1024, 1, 0, None, 8192)
-    assert pod_shape(whole("c", 2)) == PodShape(1000, 1024, 2, 1000, None, 0)
-    assert pod_shape(pod("d")) == PodShape(1000, 1024)
+    assert pod_request(share("a", 25, 4096)) == Resources(
+        1000, 1024, gpu_milli=250, gpu_memory_mib=4096
+    )
+    assert pod_request(pod("b", **{GPU_MEM: "8"})) == Resources(1000, 1024, gpu_memory_mib=8192)
+    assert pod_request(whole("c", 2)) == Resources(1000, 1024, gpu_count=2)
+    assert pod_request(pod("d")) == Resources(1000, 1024)
 
 
 def test_init_containers_count_at_their_largest_not_summed():
     p = share("a", 50, 1024)
     big = {"cpu": "3", "memory": "512Mi"}
     p["spec"]["initContainers"] = [{"name": "i", "resources": {"requests": big}}]
-    assert pod_shape(p).cpu_milli == 3000
-    assert pod_shape(p).memory_mib == 1024
+    assert pod_request(p).cpu_milli == 3000
+    assert pod_request(p).memory_mib == 1024
 
 
 def test_requests_the_extender_cannot_place_are_refused():
     with pytest.raises(PodRequestError, match="whole GPUs"):
-        pod_shape(pod("a", **{"aliyun.com/gpu-count": "1", "nvidia.com/gpucores": "50"}))
+        pod_request(pod("a", **{"aliyun.com/gpu-count": "1", "nvidia.com/gpucores": "50"}))
     with pytest.raises(PodRequestError, match="more than one GPU"):
-        pod_shape(pod("b", **{"nvidia.com/gpu": "2", "nvidia.com/gpumem": "1024"}))
+        pod_request(pod("b", **{"nvidia.com/gpu": "2", "nvidia.com/gpumem": "1024"}))
+
+
+def test_a_hami_share_of_all_the_cores_is_the_gpu_whole():
+    p = pod("a", **{"nvidia.com/gpucores": "100", "nvidia.com/gpumem": "2048"})
+    assert pod_request(p) == Resources(1000, 1024, gpu_count=1, gpu_memory_mib=2048)
+
+
+def test_what_a_refused_pod_still_takes_is_its_cpu_and_memory():
+    assert pod_resources(share("s", 25, 4096)) == pod_request(share("s", 25, 4096))
+    refused = pod("a", **{"aliyun.com/gpu-count": "1", "nvidia.com/gpucores": "50"})
+    assert cpu_and_memory(refused) == pod_resources(refused) == Resources(1000, 1024)
+    assert cpu_and_memory(pod("b", cpu="1e300000")) == Resources()
 
 
 def test_only_pods_asking_for_managed_resources_are_the_extenders():
@@ -59,16 +80,16 @@ def test_only_pods_asking_for_managed_resources_are_the_extenders():
 
 
 def test_node_gpus_from_gpushare_capacity_and_gpu_feature_discovery_labels():
-    assert node_spec(gpu_node("n", gpus=4, gib_per_gpu=24)) == NodeSpec(
-        "n", 32000, 131072, 4, "A10", 24576
+    assert node_capacity(gpu_node("n", gpus=4, gib_per_gpu=24)) == Resources(
+        32000, 131072, gpu_count=4, gpu_model="A10", gpu_memory_mib=24576
     )
     labelled = gpu_node("m", gpus=2)
     labelled["metadata"]["labels"]["nvidia.com/gpu.memory"] = "15360"
-    assert node_spec(labelled).gpu_memory_mib == 15360
+    assert node_capacity(labelled).gpu_memory_mib == 15360
 
 
 def test_annotations_as_gpushare_writes_them_and_read_back():
-    shape = PodShape(1000, 1024, 1, 250, None, 4096)
+    shape = Resources(1000, 1024, gpu_milli=250, gpu_memory_mib=4096)
     written = gpu_annotations(shape, (2,), 16384, 1_700_000_000_000_000_000)
     assert written == {
         "ALIYUN_COM_GPU_MEM_IDX": "2",

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from tidewise.kube.api.annotations import gpu_annotations
-from tidewise.kube.api.resources import pod_shape
+from tidewise.kube.api.resources import pod_request
 from tidewise.kube.deviceplugin.gpus import Gpu, XidEvent
 from tidewise.kube.extender.state import GpuShareBook
-from tidewise.placement.gpushare import NodeSpec
+from tidewise.model import Resources
 
 A10_MIB = 24576
 
@@ -150,11 +150,14 @@ class Extender:
     def __init__(self, gpus: list[Gpu], node: str = "n") -> None:
         self.node, self.memory = node, gpus[0].memory_mib
         self.book = GpuShareBook()
-        self.book.put_node(NodeSpec(node, 64000, 256000, len(gpus), "A10", self.memory))
+        capacity = Resources(
+            64000, 256000, gpu_count=len(gpus), gpu_memory_mib=self.memory, gpu_model="A10"
+        )
+        self.book.put_node(node, capacity)
 
     def bind(self, body: dict) -> dict:
         """Choose the pod's GPUs and write them on it, as the extender's bind does."""
-        shape = pod_shape(body)
+        shape = pod_request(body)
         gpus = self.book.assume(body["metadata"]["uid"], shape, self.node)
         body["metadata"]["annotations"] = gpu_annotations(shape, gpus, self.memory, 1)
         body["spec"]["nodeName"] = self.node

@@ -5,7 +5,7 @@ import asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.kube.api.factories import gpu_node, share
-from tidewise.kube.api.resources import node_spec
+from tidewise.kube.api.resources import node_capacity
 from tidewise.kube.extender.server import NOT_SYNCED, application
 from tidewise.kube.extender.state import GpuShareBook
 
@@ -36,8 +36,8 @@ def ask(book, synced, calls):
 
 def cluster_book():
     book = GpuShareBook()
-    book.put_node(node_spec(gpu_node("big", gpus=4)), "1")
-    book.put_node(node_spec(gpu_node("tiny", gpus=1, gib_per_gpu=2)), "2")
+    book.put_node("big", node_capacity(gpu_node("big", gpus=4)), "1")
+    book.put_node("tiny", node_capacity(gpu_node("tiny", gpus=1, gib_per_gpu=2)), "2")
     return book
 
 

@@ -5,25 +5,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.kube.api.factories import gpu_node, share, whole
-from tidewise.kube.api.resources import node_spec, pod_shape
+from tidewise.kube.api.resources import node_capacity, pod_request
 from tidewise.kube.extender.state import UNKNOWN_NODE, GpuShareBook, Holding, NoFit
 from tidewise.kube.extender.watch import holding_of, observe_pod
-from tidewise.placement.gpushare import NodeSpec, PodShape
+from tidewise.model import Resources
 
-QUARTER = PodShape(1000, 1024, 1, 250, None, 4096)
-HALF = PodShape(1000, 1024, 1, 500, None, 8192)
-ONE = PodShape(1000, 1024, 1, 1000)
+QUARTER = Resources(1000, 1024, gpu_milli=250, gpu_memory_mib=4096)
+HALF = Resources(1000, 1024, gpu_milli=500, gpu_memory_mib=8192)
+ONE = Resources(1000, 1024, gpu_count=1)
+BY_MEMORY = Resources(1000, 1024, gpu_memory_mib=8192)  # aliyun.com/gpu-mem: 8
 
 
-def book_of(*nodes: NodeSpec) -> GpuShareBook:
+def book_of(*nodes: tuple[str, Resources]) -> GpuShareBook:
     book = GpuShareBook()
-    for i, node in enumerate(nodes):
-        book.put_node(node, f"2026-01-01T00:00:0{i}Z")
+    for i, (name, capacity) in enumerate(nodes):
+        book.put_node(name, capacity, f"2026-01-01T00:00:0{i}Z")
     return book
 
 
-def node(name, gpus=2, gpu_mib=16384, cpu=32000):
-    return NodeSpec(name, cpu, 131072, gpus, "A10", gpu_mib)
+def node(name, gpus=2, gpu_mib=16384, cpu=32000) -> tuple[str, Resources]:
+    model = "A10" if gpus else None
+    return name, Resources(cpu, 131072, gpu_count=gpus, gpu_model=model, gpu_memory_mib=gpu_mib)
 
 
 def test_filter_says_why_each_node_fails():
@@ -48,7 +50,9 @@ def test_prioritize_scores_the_engines_choice_alone():
     book = book_of(node("idle"), node("used"))
     for i in range(10):
         book.meet(f"half-{i}", HALF)
-    book.put_pod("x", Holding("used", PodShape(1000, 1024, 1, 750, None, 4096), (1,)))
+    book.put_pod(
+        "x", Holding("used", Resources(1000, 1024, gpu_milli=750, gpu_memory_mib=4096), (1,))
+    )
     assert book.prioritize(QUARTER, ["idle", "used"]) == {"idle": 0, "used": 10}
     assert book.assume("q", QUARTER, "used") == (1,)
 
@@ -72,7 +76,7 @@ def test_a_failed_bind_frees_what_it_booked():
 def test_a_listing_keeps_binds_in_flight_and_takes_the_api_for_the_rest():
     book = book_of(node("a", gpus=1))
     book.assume("flying", HALF, "a")
-    book.replace_all([(node("a", gpus=1), "")], [("bound", Holding("a", QUARTER, (0,)))])
+    book.replace_all([(*node("a", gpus=1), "")], [("bound", Holding("a", QUARTER, (0,)))])
     assert set(book.holdings) == {"flying", "bound"}
     assert book.filter(HALF, ["a"]).passed == []  # 250 + 500 booked, 250 left
     assert book.filter(QUARTER, ["a"]).passed == ["a"]
@@ -82,11 +86,11 @@ def test_books_rebuilt_from_annotated_pods_match_the_books_that_bound_them():
     nodes = [gpu_node("n1", gpus=2), gpu_node("n2", gpus=2)]
     first = GpuShareBook()
     for n in nodes:
-        first.put_node(node_spec(n), "")
+        first.put_node(n["metadata"]["name"], node_capacity(n), "")
     pods = [share(f"s{i}", 25 if i % 2 else 50, 4096) for i in range(6)] + [whole("w", 1)]
     bound = []
     for p in pods:
-        shape = pod_shape(p)
+        shape = pod_request(p)
         name = first.choose_node(shape, first.filter(shape, ["n1", "n2"]).passed)
         gpus = first.assume(p["metadata"]["uid"], shape, name)
         p["spec"]["nodeName"] = name
@@ -94,7 +98,7 @@ def test_books_rebuilt_from_annotated_pods_match_the_books_that_bound_them():
         bound.append(p)
     second = GpuShareBook()
     second.replace_all(
-        [(node_spec(n), "") for n in nodes],
+        [(n["metadata"]["name"], node_capacity(n), "") for n in nodes],
         [(p["metadata"]["uid"], holding_of(p)) for p in bound],
     )
     assert second.holdings == first.holdings
@@ -112,13 +116,32 @@ def test_finished_and_deleted_pods_free_their_gpus():
     assert book.filter(ONE, ["a"]).passed == ["a"]
 
 
-SHAPES = st.sampled_from([QUARTER, HALF, ONE, PodShape(1000, 1024, 2, 1000)])
+SHAPES = st.sampled_from([QUARTER, HALF, ONE, BY_MEMORY, Resources(1000, 1024, gpu_count=2)])
 
 
-@settings(max_examples=40, deadline=None)
+def assert_books_hold(book: GpuShareBook) -> None:
+    """Per GPU, from the holdings alone: share and memory within the GPU, and a GPU held whole
+    by one pod held by no other."""
+    for name, (capacity, _) in book.nodes.items():
+        milli = [0] * capacity.gpu_count
+        memory = [0] * capacity.gpu_count
+        holders: list[list[bool]] = [[] for _ in range(capacity.gpu_count)]
+        for held in book.holdings.values():
+            if held.node == name:
+                for g in held.gpus:
+                    milli[g] += held.requests.gpu_milli_each
+                    memory[g] += held.requests.gpu_memory_mib
+                    holders[g].append(bool(held.requests.gpu_count))
+        assert max(milli) <= 1000
+        assert max(memory) <= capacity.gpu_memory_mib
+        assert all(len(h) == 1 for h in holders if any(h)), holders
+
+
+@settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(SHAPES, st.booleans()), max_size=40))
-def test_no_gpu_is_ever_over_committed(steps):
-    """Binds on whatever node the engine picks, and releases, never exceed a GPU."""
+def test_no_gpu_is_over_committed_nor_shared_with_a_pod_holding_it_whole(steps):
+    """Binds on whatever node the engine picks, and releases: never more than a GPU, and a
+    GPU held whole never takes a share (a share sized by memory alone asks for no milli)."""
     book = book_of(node("a"), node("b", gpus=4, gpu_mib=24576))
     for i, (shape, release) in enumerate(steps):
         passed = book.filter(shape, ["a", "b"]).passed
@@ -126,13 +149,15 @@ def test_no_gpu_is_ever_over_committed(steps):
             book.assume(str(i), shape, book.choose_node(shape, passed))
         if release and book.holdings:
             book.forget_pod(next(iter(book.holdings)))
-    for name, (spec, _) in book.nodes.items():
-        milli = [0] * spec.gpus
-        memory = [0] * spec.gpus
-        for held in book.holdings.values():
-            if held.node == name:
-                for g in held.gpus:
-                    milli[g] += held.shape.gpu_milli
-                    memory[g] += held.shape.gpu_memory_mib
-        assert max(milli) <= 1000
-        assert max(memory) <= spec.gpu_memory_mib
+        assert_books_hold(book)
+
+
+def test_a_share_sized_by_memory_alone_stays_off_a_gpu_held_whole():
+    book = book_of(node("a", gpus=1))
+    book.assume("whole", ONE, "a")
+    verdict = book.filter(BY_MEMORY, ["a"])
+    assert verdict.passed == [] and "a" in verdict.failed
+    with pytest.raises(NoFit):
+        book.assume("by-memory", BY_MEMORY, "a")
+    book.forget_pod("whole")
+    assert book.assume("by-memory", BY_MEMORY, "a") == (0,)

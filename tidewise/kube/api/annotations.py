@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tidewise.placement.gpushare import PodShape
+from tidewise.model import Resources
 
 GPU_INDEX = "ALIYUN_COM_GPU_MEM_IDX"
 POD_GPU_MEMORY = "ALIYUN_COM_GPU_MEM_POD"
@@ -31,12 +31,12 @@ def _gib(mib: int) -> int:
 
 
 def gpu_annotations(
-    shape: PodShape, gpus: Sequence[int], device_memory_mib: int, now_ns: int
+    requests: Resources, gpus: Sequence[int], device_memory_mib: int, now_ns: int
 ) -> dict[str, str]:
     """What bind writes on the pod before it creates the Binding."""
     return {
         GPU_INDEX: ",".join(str(g) for g in gpus),
-        POD_GPU_MEMORY: str(_gib(shape.gpu_memory_mib * max(shape.num_gpu, 1))),
+        POD_GPU_MEMORY: str(_gib(requests.gpu_memory_mib * max(requests.gpu_devices, 1))),
         DEVICE_GPU_MEMORY: str(_gib(device_memory_mib)),
         ASSIGNED: "false",
         ASSUME_TIME: str(now_ns),

@@ -62,8 +62,12 @@ class Write:
 
 
 REPLICAS = ("spec", "replicas")
-SCALED = (("apps", "Deployment"), ("apps", "StatefulSet"), ("apps", "ReplicaSet"))
-SCALED += (("", "ReplicationController"),)
+SCALED: tuple[tuple[str, str], ...] = (
+    ("apps", "Deployment"),
+    ("apps", "StatefulSet"),
+    ("apps", "ReplicaSet"),
+    ("", "ReplicationController"),
+)
 QUEUE_ANNOTATIONS = (
     "tidewise.io/admitted",
     "tidewise.io/queue-position",

@@ -19,7 +19,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
 from tidewise.kube.api.annotations import gpu_annotations
-from tidewise.kube.api.resources import PodRequestError, is_managed, pod_shape
+from tidewise.kube.api.resources import PodRequestError, is_managed, pod_request
 from tidewise.kube.extender.protocol import BindingArgs
 from tidewise.kube.extender.state import GpuShareBook, NoFit
 
@@ -44,9 +44,13 @@ class Binder:
             return f"cannot read pod {args.namespace}/{args.pod_name}: {error}"
         if pod["metadata"].get("uid") != args.uid:
             return f"pod {args.namespace}/{args.pod_name} is not the one scheduled (uid changed)"
-        if is_managed(pod):
+        try:
+            managed = is_managed(pod)
+        except PodRequestError as error:
+            return str(error)
+        if managed:
             try:
-                shape = pod_shape(pod)
+                shape = pod_request(pod)
                 gpus = self.book.assume(args.uid, shape, args.node)
             except (PodRequestError, NoFit) as error:
                 return str(error)

@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from lightkube import AsyncClient
 
-from tidewise.kube.api.resources import PodRequestError, pod_shape
+from tidewise.kube.api.resources import PodRequestError, pod_request
 from tidewise.kube.extender.binder import Binder
 from tidewise.kube.extender.protocol import (
     ProtocolError,
@@ -32,7 +32,7 @@ from tidewise.kube.extender.protocol import (
 )
 from tidewise.kube.extender.state import GpuShareBook
 from tidewise.kube.extender.watch import follow
-from tidewise.placement.gpushare import PodShape
+from tidewise.model import Resources
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ async def _body(request: web.Request) -> Any:
         raise ProtocolError(f"body is not JSON: {error}") from None
 
 
-def _shape(book: GpuShareBook, pod: dict[str, Any]) -> PodShape:
-    shape = pod_shape(pod)
+def _shape(book: GpuShareBook, pod: dict[str, Any]) -> Resources:
+    shape = pod_request(pod)
     book.meet(str((pod.get("metadata") or {}).get("uid", "")), shape)
     return shape
 

@@ -21,15 +21,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tidewise.model import Resources
+from tidewise.placement.cluster import GpuCluster
 from tidewise.placement.frag import without_memory
 from tidewise.placement.gpu_policies import GpuPolicy
-from tidewise.placement.gpushare import GpuCluster, NodeSpec, PodShape
 from tidewise.placement.scheduler import PassPolicyFactory, default_policy
 
 log = logging.getLogger(__name__)
 
 MAX_PRIORITY = 10  # the extender protocol's MaxExtenderPriority
 UNKNOWN_NODE = "node not yet known to the GPU-share extender"
+CPU_PODS_ON_GPU_NODES = True
+"""kube-scheduler, not the extender, keeps pods off nodes (taints); the books only count."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +40,7 @@ class Holding:
     """What one pod holds on one node."""
 
     node: str
-    shape: PodShape
+    requests: Resources
     gpus: tuple[int, ...]
 
 
@@ -59,11 +62,12 @@ class GpuShareBook:
 
     def __init__(self, factory: PassPolicyFactory = default_policy) -> None:
         self.factory = factory
-        self.nodes: dict[str, tuple[NodeSpec, str]] = {}  # name -> (spec, creation time)
+        self.nodes: dict[str, tuple[Resources, str]] = {}  # name -> (capacity, creation time)
         self.holdings: dict[str, Holding] = {}  # pod uid -> what it holds
-        self.seen: Counter[PodShape] = Counter()  # shapes of the GPU pods met, each pod once
+        self.seen: Counter[Resources] = Counter()  # shapes of the GPU pods met, each pod once
         self._met: set[str] = set()
         self._cluster: GpuCluster | None = None
+        self._names: list[str] = []  # the cluster's rows
         self._index: dict[str, int] = {}
         self._counted: set[str] = set()  # uids whose holding is in the cluster's arrays
         self._in_flight: set[str] = set()  # booked by bind, not yet seen bound by the watch
@@ -71,9 +75,9 @@ class GpuShareBook:
 
     # -- what the API server says -------------------------------------------------------------
 
-    def put_node(self, spec: NodeSpec, created: str = "") -> None:
-        if self.nodes.get(spec.name) != (spec, created):
-            self.nodes[spec.name] = (spec, created)
+    def put_node(self, name: str, capacity: Resources, created: str = "") -> None:
+        if self.nodes.get(name) != (capacity, created):
+            self.nodes[name] = (capacity, created)
             self._invalidate()
 
     def remove_node(self, name: str) -> None:
@@ -82,7 +86,7 @@ class GpuShareBook:
 
     def put_pod(self, uid: str, holding: Holding) -> None:
         """Record (or replace) what a bound pod holds; a no-op when nothing changed."""
-        self.meet(uid, holding.shape)
+        self.meet(uid, holding.requests)
         self._in_flight.discard(uid)
         if self.holdings.get(uid) == holding:
             return
@@ -95,7 +99,7 @@ class GpuShareBook:
         holding = self.holdings.pop(uid, None)
         if holding is not None and self._cluster is not None and uid in self._counted:
             self._counted.discard(uid)
-            self._cluster.release(self._index[holding.node], holding.shape, holding.gpus)
+            self._cluster.release(self._index[holding.node], holding.requests, holding.gpus)
 
     def forget_pod(self, uid: str) -> None:
         """The pod is gone for good (deleted or finished), or its bind failed."""
@@ -104,31 +108,31 @@ class GpuShareBook:
         self._in_flight.discard(uid)
 
     def replace_all(
-        self, nodes: Iterable[tuple[NodeSpec, str]], pods: Iterable[tuple[str, Holding]]
+        self, nodes: Iterable[tuple[str, Resources, str]], pods: Iterable[tuple[str, Holding]]
     ) -> None:
-        """A fresh listing: forget everything but the given nodes and holdings, and the binds
-        still in flight (the listing may predate them)."""
+        """A fresh listing of (name, capacity, creation time) and (uid, holding): forget
+        everything else but the binds still in flight (the listing may predate them)."""
         in_flight = {uid: self.holdings[uid] for uid in self._in_flight if uid in self.holdings}
-        self.nodes = {spec.name: (spec, created) for spec, created in nodes}
+        self.nodes = {name: (capacity, created) for name, capacity, created in nodes}
         self.holdings = {}
         self._invalidate()
         for uid, holding in pods:
-            self.meet(uid, holding.shape)
+            self.meet(uid, holding.requests)
             self.holdings[uid] = holding
             self._in_flight.discard(uid)
         for uid, holding in in_flight.items():
             self.holdings.setdefault(uid, holding)
 
-    def meet(self, uid: str, shape: PodShape) -> None:
+    def meet(self, uid: str, shape: Resources) -> None:
         """Learn the workload: the default policy weighs fragmentation by the shapes met."""
         if uid not in self._met:
             self._met.add(uid)
-            if shape.num_gpu:
+            if shape.wants_gpu:
                 self.seen[without_memory(shape)] += 1
 
     # -- the scheduler's questions ------------------------------------------------------------
 
-    def filter(self, shape: PodShape, names: list[str]) -> Verdict:
+    def filter(self, shape: Resources, names: list[str]) -> Verdict:
         """Which of the nodes can host the pod now, and why not the others."""
         cluster = self._ensure()
         known = [n for n in names if n in self._index]
@@ -146,7 +150,7 @@ class GpuShareBook:
         passed = [known[i] for i in np.flatnonzero(ok)]
         return Verdict(passed, failed, unresolvable)
 
-    def prioritize(self, shape: PodShape, names: list[str]) -> dict[str, int]:
+    def prioritize(self, shape: Resources, names: list[str]) -> dict[str, int]:
         """The engine's choice among the nodes gets the top score, every other node 0.
 
         Why all-or-nothing: kube-scheduler adds the extender's score (x weight x 10) to its own
@@ -159,17 +163,15 @@ class GpuShareBook:
             scores[choice] = MAX_PRIORITY
         return scores
 
-    def choose_node(self, shape: PodShape, names: list[str]) -> str | None:
+    def choose_node(self, shape: Resources, names: list[str]) -> str | None:
         """Where the default policy would place the pod among these feasible nodes."""
-        if not names or not shape.num_gpu:
+        if not names or not shape.wants_gpu:
             return names[0] if names else None
         cluster = self._ensure()
         candidates = np.array(sorted(self._index[n] for n in names), dtype=np.int64)
-        return cluster.specs[
-            self._policy(shape).place(cluster, shape, candidates, self._rng).node
-        ].name
+        return self._names[self._policy(shape).place(cluster, shape, candidates, self._rng).node]
 
-    def assume(self, uid: str, shape: PodShape, node: str) -> tuple[int, ...]:
+    def assume(self, uid: str, shape: Resources, node: str) -> tuple[int, ...]:
         """Bind-time: choose the GPUs on ``node`` and book them; :class:`NoFit` if none fit."""
         self.meet(uid, shape)
         held = self.holdings.get(uid)
@@ -180,21 +182,22 @@ class GpuShareBook:
         if row is None or not cluster.feasible(shape)[row]:
             raise NoFit(f"pod no longer fits node {node} on the extender's books")
         gpus: tuple[int, ...] = ()
-        if shape.num_gpu:
+        if shape.wants_gpu:
             gpus = self._policy(shape).place(cluster, shape, np.array([row]), self._rng).gpus
         self.put_pod(uid, Holding(node, shape, gpus))
         self._in_flight.add(uid)
         return gpus
 
-    def _policy(self, shape: PodShape) -> GpuPolicy:
+    def _policy(self, shape: Resources) -> GpuPolicy:
         """The engine's policy for this call, over the workload met so far (at least this pod:
         the server meets every pod it is asked about, a direct caller may not have)."""
         seen = self.seen or Counter({without_memory(shape): 1})
         return self.factory(np.arange(len(self._index)), seen)
 
     def device_memory_mib(self, node: str) -> int:
-        spec = self.nodes.get(node)
-        return spec[0].gpu_memory_mib if spec else 0
+        """The memory of each of the node's GPUs, 0 when unknown (as gpushare writes it)."""
+        entry = self.nodes.get(node)
+        return entry[0].gpu_memory_mib if entry else 0
 
     # -- the arrays ---------------------------------------------------------------------------
 
@@ -206,9 +209,12 @@ class GpuShareBook:
         """The cluster arrays, rebuilt from the records if the node set changed."""
         if self._cluster is not None:
             return self._cluster
-        ordered = sorted(self.nodes.values(), key=lambda entry: (entry[1], entry[0].name))
-        self._cluster = GpuCluster([spec for spec, _ in ordered])
-        self._index = {spec.name: i for i, (spec, _) in enumerate(ordered)}
+        ordered = sorted(self.nodes.items(), key=lambda entry: (entry[1][1], entry[0]))
+        self._cluster = GpuCluster(
+            [capacity for _, (capacity, _) in ordered], cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES
+        )
+        self._names = [name for name, _ in ordered]
+        self._index = {name: i for i, name in enumerate(self._names)}
         for uid, holding in self.holdings.items():
             self._count(uid, holding)
         return self._cluster
@@ -219,42 +225,42 @@ class GpuShareBook:
         row = self._index.get(holding.node)
         if row is None:
             return  # its node is not listed yet: counted when the node arrives
-        gpus = holding.gpus
-        if holding.shape.num_gpu and len(gpus) != holding.shape.num_gpu:
+        gpus, requests = holding.gpus, holding.requests
+        if requests.wants_gpu and len(gpus) != requests.gpu_devices:
             # bound without our annotations: book the GPUs the default rule would have chosen
-            gpus = self._cluster.tightest_gpus(row, holding.shape)
-            self.holdings[uid] = Holding(holding.node, holding.shape, gpus)
+            gpus = self._cluster.tightest_gpus(row, requests)
+            self.holdings[uid] = Holding(holding.node, requests, gpus)
         try:
-            self._cluster.bind(row, holding.shape, gpus)
+            self._cluster.bind(row, requests, gpus)
         except ValueError as error:
             log.error("pod %s on %s cannot be booked (%s): not counted", uid, holding.node, error)
             return
         self._counted.add(uid)
 
     @staticmethod
-    def _fits_empty(cluster: GpuCluster, shape: PodShape) -> np.ndarray:
+    def _fits_empty(cluster: GpuCluster, shape: Resources) -> np.ndarray:
         """Nodes that could host the pod if nothing else ran there."""
         ok = (cluster.cpu_cap >= shape.cpu_milli) & (cluster.memory_cap >= shape.memory_mib)
-        if not shape.num_gpu:
+        if not shape.wants_gpu:
             return ok
         big = (cluster.gpu_memory_cap >= shape.gpu_memory_mib).sum(axis=1)
-        return ok & (np.minimum(big, cluster.gpu_count) >= shape.num_gpu)
+        return ok & (np.minimum(big, cluster.gpu_count) >= shape.gpu_devices)
 
     @staticmethod
-    def _never_reason(cluster: GpuCluster, shape: PodShape, row: int) -> str:
+    def _never_reason(cluster: GpuCluster, shape: Resources, row: int) -> str:
         if cluster.cpu_cap[row] < shape.cpu_milli or cluster.memory_cap[row] < shape.memory_mib:
             return "node too small for the pod's CPU or memory"
         if not cluster.gpu_count[row]:
             return "node has no GPUs"
-        if cluster.gpu_count[row] < shape.num_gpu:
-            return f"node has fewer than {shape.num_gpu} GPUs"
+        if cluster.gpu_count[row] < shape.gpu_devices:
+            return f"node has fewer than {shape.gpu_devices} GPUs"
         return f"node's GPUs have less than {shape.gpu_memory_mib} MiB of memory"
 
     @staticmethod
-    def _busy_reason(cluster: GpuCluster, shape: PodShape, row: int) -> str:
+    def _busy_reason(cluster: GpuCluster, shape: Resources, row: int) -> str:
         if cluster.cpu_free[row] < shape.cpu_milli or cluster.memory_free[row] < shape.memory_mib:
             return "too little CPU or memory free"
-        if shape.is_share:
+        if shape.is_gpu_share:
             return f"no GPU with {shape.gpu_milli} milli-GPU and {shape.gpu_memory_mib} MiB free"
-        whole = "GPU" if shape.num_gpu == 1 else "GPUs"
-        return f"fewer than {shape.num_gpu} idle {whole} (1000 milli-GPU each)"
+        whole = "GPU" if shape.gpu_devices == 1 else "GPUs"
+        return f"fewer than {shape.gpu_devices} idle {whole} (1000 milli-GPU each)"

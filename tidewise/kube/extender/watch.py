@@ -17,9 +17,14 @@ from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Node, Pod
 
 from tidewise.kube.api.annotations import recorded_gpus
-from tidewise.kube.api.resources import PodRequestError, node_spec, pod_requests, pod_shape
+from tidewise.kube.api.resources import (
+    PodRequestError,
+    cpu_and_memory,
+    node_capacity,
+    node_name,
+    pod_request,
+)
 from tidewise.kube.extender.state import GpuShareBook, Holding
-from tidewise.placement.gpushare import PodShape
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +39,12 @@ def holding_of(pod: Mapping[str, Any]) -> Holding | None:
     if not node or (pod.get("status") or {}).get("phase") in FINISHED:
         return None
     try:
-        shape = pod_shape(pod)
+        requests = pod_request(pod)
     except PodRequestError as error:
         # bound by someone else with a request we cannot place: count its CPU and memory only
-        requests = pod_requests(pod)
         log.warning("pod %s: %s; counting its CPU and memory only", _uid(pod), error)
-        shape = PodShape(int(requests.get("cpu", 0) * 1000), int(requests.get("memory", 0) >> 20))
-    return Holding(node, shape, recorded_gpus(pod) or ())
+        requests = cpu_and_memory(pod)
+    return Holding(node, requests, recorded_gpus(pod) or ())
 
 
 def created(node: Mapping[str, Any]) -> str:
@@ -62,9 +66,9 @@ def observe_pod(book: GpuShareBook, event: str, pod: Mapping[str, Any]) -> None:
 
 def observe_node(book: GpuShareBook, event: str, node: Mapping[str, Any]) -> None:
     if event == "DELETED":
-        book.remove_node(str(node["metadata"]["name"]))
+        book.remove_node(node_name(node))
     else:
-        book.put_node(node_spec(node), created(node))
+        book.put_node(node_name(node), node_capacity(node), created(node))
 
 
 async def relist(client: AsyncClient, book: GpuShareBook) -> tuple[str, str]:
@@ -74,7 +78,8 @@ async def relist(client: AsyncClient, book: GpuShareBook) -> tuple[str, str]:
     pods = client.list(Pod, namespace="*")
     pod_objects = [p.to_dict() async for p in pods]
     holdings = [(_uid(p), h) for p in pod_objects if (h := holding_of(p)) is not None]
-    book.replace_all([(node_spec(n), created(n)) for n in node_objects], holdings)
+    listed = [(node_name(n), node_capacity(n), created(n)) for n in node_objects]
+    book.replace_all(listed, holdings)
     return nodes.resourceVersion, pods.resourceVersion
 
 

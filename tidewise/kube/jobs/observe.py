@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from tidewise.kube.api.resources import node_spec, pod_resources
+from tidewise.kube.api.resources import node_capacity, node_name, pod_resources
 from tidewise.model import (
     DEFAULT_QUEUE,
     Bind,
@@ -123,30 +123,27 @@ def admission_record(time_s: float, flavor: str | None, binds: Sequence[Bind]) -
 
 def observed_node(node: Mapping[str, Any]) -> Node:
     """The node with nothing on it: capacity from its allocatable and GPU labels."""
-    spec = node_spec(node)
+    name, capacity = node_name(node), node_capacity(node)
     labels = _metadata(node).get("labels") or {}
     kind = InstanceType(
-        labels.get("node.kubernetes.io/instance-type", spec.name),
-        spec.cpu_milli / 1000,
-        spec.memory_mib,
-        spec.gpus,
-        spec.model or None,
-        spec.gpu_memory_mib,
+        labels.get("node.kubernetes.io/instance-type", name),
+        capacity.cpu_milli / 1000,
+        capacity.memory_mib,
+        capacity.gpu_count,
+        capacity.gpu_model,
+        capacity.gpu_memory_mib,
     )
     zone = labels.get("topology.kubernetes.io/zone", "")
     offering = Offering(kind, zone, PurchaseOption.ON_DEMAND, 0.0)  # the queue pays no heed
     conditions = (node.get("status") or {}).get("conditions") or []
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     cordoned = bool((node.get("spec") or {}).get("unschedulable"))
-    capacity = kind.capacity
     return Node(
-        name=spec.name,
+        name=name,
         offering=offering,
         capacity=capacity,
         state=NodeState.READY if ready and not cordoned else NodeState.CORDONED,
         launched_s=_stamp(_metadata(node).get("creationTimestamp")),
-        gpu_free_milli=(1000,) * capacity.gpu_count,
-        gpu_free_memory_mib=(capacity.gpu_memory_mib,) * capacity.gpu_count,
     )
 
 
@@ -162,11 +159,15 @@ def snapshot(
     binds: dict[str, list[Bind]] = {}
     for pod in pods:
         node, metadata = (pod.get("spec") or {}).get("nodeName"), _metadata(pod)
-        if node not in seen or (pod.get("status") or {}).get("phase") in FINISHED_PODS:
+        if (
+            node is None
+            or node not in seen
+            or (pod.get("status") or {}).get("phase") in FINISHED_PODS
+        ):
             continue
         requests = pod_resources(pod)
         free = seen[node].gpu_free_milli, seen[node].gpu_free_memory_mib
-        gpus = choose_gpus(requests, *free, seen[node].capacity.gpu_memory_mib) or ()
+        gpus = choose_gpus(requests, *free, seen[node].capacity.device_memory_mib) or ()
         seen[node] = with_pod(seen[node], requests, gpus)
         owner = (metadata.get("labels") or {}).get(JOB_LABEL)
         if owner:

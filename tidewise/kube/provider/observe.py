@@ -17,7 +17,6 @@ from tidewise.kube.api.annotations import recorded_gpus
 from tidewise.kube.api.resources import pod_resources
 from tidewise.kube.provider.interface import CAPACITY_TYPE, Instance, NodeProvider
 from tidewise.model import ClusterView, Node, NodeState, Offering, Pod, PodPhase, PurchaseOption
-from tidewise.model.resources import MILLI_PER_GPU
 from tidewise.placement.fit import choose_gpus, with_pod
 
 FINISHED = ("Succeeded", "Failed")
@@ -142,14 +141,12 @@ def view_node(
         capacity=capacity,
         state=_state(node),
         launched_s=instance.launched_s,
-        gpu_free_milli=(MILLI_PER_GPU,) * capacity.gpu_count,
-        gpu_free_memory_mib=(capacity.gpu_memory_mib,) * capacity.gpu_count,
         notice_s=notice_s,
     )
     for pod in (p for p in pods if p.node == instance.name):
         gpus = pod.gpu_indices if _valid(pod.gpu_indices, capacity.gpu_count) else None
         if gpus is None and pod.requests.wants_gpu:
-            free = (seen.gpu_free_milli, seen.gpu_free_memory_mib, capacity.gpu_memory_mib)
+            free = (seen.gpu_free_milli, seen.gpu_free_memory_mib, capacity.device_memory_mib)
             gpus = choose_gpus(pod.requests, *free)
         seen = with_pod(seen, pod.requests, gpus or ())
     return seen

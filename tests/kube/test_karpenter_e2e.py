@@ -1,0 +1,256 @@
+"""Karpenter buys kwok nodes for the test control plane from tidewise's catalog, steered by
+tidewise's rendered NodePools and NodeOverlays."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lightkube import ApiError, Client
+from lightkube.models.apps_v1 import DeploymentSpec
+from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec, ResourceRequirements
+from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Node, Pod
+
+from tests.controlplane import NO_GO, progress, required
+from tests.kube.karpenter import (
+    KWOK_CLASS,
+    apply,
+    claims_of,
+    condition,
+    install,
+    overlay_applied,
+    running_karpenter,
+)
+from tests.kube.kwok import wait_for
+from tidewise.capacity.karpenter import NodePoolSpec, kwok_instance_types, render
+from tidewise.capacity.karpenter.nodepools import node_pool
+from tidewise.capacity.karpenter.overlays import spot_risk_overlays
+from tidewise.capacity.node_autoscaler import NodeAutoscalerSettings
+from tidewise.capacity.spot_pools import SpotPoolRules
+from tidewise.catalog import Catalog, builtin_catalog_path, load_catalog
+from tidewise.cli.sim import default_scenario_path
+from tidewise.model import Offering, PurchaseOption, Resources
+from tidewise.placement.fit import pods_per_node
+from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
+from tidewise.sim.services.karpenter import karpenter_policy
+from tidewise.sim.services.scenario import load_scenario
+from tidewise.testenv import Cluster
+from tidewise.testenv.karpenter import (
+    PRIORITIZED,
+    UPSTREAM,
+    KarpenterBuild,
+    cached_karpenter,
+    ensure_karpenter,
+    write_instance_types,
+)
+
+pytestmark = pytest.mark.e2e
+
+SPOT_ALIKE = ("m6i.2xlarge", "c6i.2xlarge")
+"""Spot pools 3 % apart in price, in the >20 % and 5-10 % interruption bands."""
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(builtin_catalog_path("aws-us-east-1"), provider="aws")
+
+
+@pytest.fixture(scope="module")
+def karpenter_build(binaries) -> KarpenterBuild:  # binaries: skipped (or failed) without Go
+    if cached_karpenter() is None and shutil.which("go") is None:
+        if required():
+            pytest.fail(NO_GO)
+        pytest.skip(NO_GO)
+    return ensure_karpenter(progress)
+
+
+@pytest.fixture(scope="module")
+def installed(kube: Client, karpenter_build: KarpenterBuild) -> KarpenterBuild:
+    install(kube, karpenter_build)
+    return karpenter_build
+
+
+@pytest.fixture(scope="module")
+def instance_types(cluster: Cluster, catalog: Catalog) -> Path:
+    """The whole builtin catalog, as Karpenter's kwok provider reads it."""
+    return write_instance_types(
+        cluster.folder / "instance-types.json", kwok_instance_types(catalog.offerings)
+    )
+
+
+@pytest.fixture
+def karpenter(kube, cluster, installed, instance_types, namespace) -> Iterator[str]:
+    """Upstream's kwok Karpenter running for one test; yields the test's namespace."""
+    with running_karpenter(kube, cluster, installed, instance_types, namespace, UPSTREAM):
+        yield namespace
+
+
+@pytest.fixture
+def prioritized_karpenter(kube, cluster, installed, instance_types, namespace) -> Iterator[str]:
+    """Karpenter whose launch follows NodeOverlay prices (as on AWS), for one test."""
+    with running_karpenter(kube, cluster, installed, instance_types, namespace, PRIORITIZED):
+        yield namespace
+
+
+def pool(name: str, types: list[str], catalog: Catalog) -> dict:
+    """A NodePool as tidewise renders it (no workloads: no limits; consolidation after the
+    default 10 minutes, so nothing is taken away while a test runs)."""
+    spec = NodePoolSpec(name, tuple(types))
+    return node_pool(spec, catalog.offerings, [], KWOK_CLASS, NodeAutoscalerSettings())
+
+
+def pending_workload(name: str, requests: Resources, selector: dict[str, str]) -> Deployment:
+    """One replica asking for ``requests`` on nodes ``selector`` picks. A Deployment, not a
+    bare pod: on this loaded machine kube-controller-manager's taint eviction can still see
+    a new node's ``karpenter.sh/unregistered:NoExecute`` taint after Karpenter removed it and
+    the scheduler bound the pod, and delete that pod; its ReplicaSet makes another, as it
+    would for a real workload."""
+    quantities = {"cpu": f"{requests.cpu_milli}m", "memory": f"{requests.memory_mib}Mi"}
+    container = Container(
+        name="main", image="fake", resources=ResourceRequirements(requests=quantities)
+    )
+    labels = {"app": name}
+    template = PodTemplateSpec(
+        metadata=ObjectMeta(labels=labels),
+        spec=PodSpec(containers=[container], nodeSelector=selector),
+    )
+    return Deployment(
+        metadata=ObjectMeta(name=name),
+        spec=DeploymentSpec(
+            replicas=1, selector=LabelSelector(matchLabels=labels), template=template
+        ),
+    )
+
+
+def cheapest(offerings: list[Offering], requests: Resources) -> list[Offering]:
+    """Every offering at the lowest price among those whose type can host the pod: what a
+    provisioner that buys the cheapest fitting node may buy."""
+    fitting = [
+        o
+        for o in offerings
+        if pods_per_node(
+            o.instance_type.capacity, requests, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES
+        )
+    ]
+    low = min(o.price_per_hour for o in fitting)
+    return [o for o in fitting if o.price_per_hour == low]
+
+
+def bought_for(kube: Client, namespace: str, app: str, pool_name: str, known: set[str]):
+    """Wait for the NodeClaim Karpenter makes for ``app``'s replica and for the replica to
+    run on its node; returns the claim (a new one: not in ``known``)."""
+    found = {}
+
+    def launched() -> bool:
+        fresh = [c for c in claims_of(kube, pool_name) if c.metadata.name not in known]
+        if fresh and condition(fresh[0], "Initialized"):
+            found["claim"] = fresh[0]
+        return "claim" in found
+
+    wait_for(f"a node for {app}", launched)
+    claim = found["claim"]
+    node = claim["status"]["nodeName"]
+
+    def running() -> bool:
+        pods = kube.list(Pod, namespace=namespace, labels={"app": app})
+        return any(p.spec.nodeName == node and p.status.phase == "Running" for p in pods)
+
+    wait_for(f"{app} running on {node}", running)
+    return claim
+
+
+def test_rendered_objects_pass_the_api_server_s_own_validation(kube, installed):
+    """Server-side dry run of the default scenario's render: schema and CEL rules of the
+    pinned CRDs; an overlay with both price and priceAdjustment is refused."""
+    scenario, base = load_scenario(default_scenario_path())
+    rendered = render(karpenter_policy(scenario, base, KWOK_CLASS))
+    for obj in rendered:
+        answer = apply(kube, obj, dry_run=True)
+        assert answer.metadata.name == obj["metadata"]["name"]
+    overlay = next(o for o in rendered if "priceAdjustment" in o["spec"])
+    overlay["spec"]["price"] = "1.5"
+    with pytest.raises(ApiError, match="cannot set both 'price' and 'priceAdjustment'"):
+        apply(kube, overlay, dry_run=True)
+
+
+def test_a_pending_pod_makes_karpenter_buy_the_cheapest_fitting_node(kube, karpenter, catalog):
+    """Upstream's kwok Karpenter, every catalog type allowed: the pod's node is the cheapest
+    offering that fits it, at the catalog's price, and the pod runs there."""
+    namespace = karpenter
+    types = sorted(set(catalog.instance_types) - {"serverless"})
+    apply(kube, pool("e2e-cheapest", types, catalog))
+    requests = Resources(cpu_milli=1500, memory_mib=3072)
+    bought = (PurchaseOption.ON_DEMAND, PurchaseOption.SPOT)
+    expected = cheapest([o for o in catalog.offerings if o.option in bought], requests)
+    assert len({o.instance_type.name for o in expected}) == 1, "the test needs one cheapest type"
+    selector = {"tidewise.io/node-pool": "e2e-cheapest"}
+    kube.create(pending_workload("web", requests, selector), namespace=namespace)
+    claim = bought_for(kube, namespace, "web", "e2e-cheapest", set())
+    labels = claim["metadata"]["labels"]
+    assert labels["node.kubernetes.io/instance-type"] == expected[0].instance_type.name
+    assert labels["karpenter.sh/capacity-type"] == expected[0].option.value
+    assert labels["topology.kubernetes.io/zone"] in {o.zone for o in expected}
+    assert all(condition(claim, c) for c in ("Launched", "Registered", "Initialized"))
+    node = kube.get(Node, claim["status"]["nodeName"])
+    assert (
+        node.metadata.labels["node.kubernetes.io/instance-type"]
+        == labels["node.kubernetes.io/instance-type"]
+    )
+    assert float(node.metadata.labels["eks-node-viewer/instance-price"]) == pytest.approx(
+        expected[0].price_per_hour, abs=1e-6
+    )
+
+
+def before_and_after_risk(kube: Client, namespace: str, catalog: Catalog):
+    """Two spot pools 3 % apart: a pod before tidewise's risk overlays (the twin's band
+    weighting) are applied, and one after. Returns both NodeClaims and the types a
+    list-price and a risk-priced buyer would pick (checked to differ)."""
+    spot = [
+        o
+        for o in catalog.offerings
+        if o.option is PurchaseOption.SPOT and o.instance_type.name in SPOT_ALIKE
+    ]
+    requests = Resources(cpu_milli=5000, memory_mib=10240)
+    by_list = {o.instance_type.name for o in cheapest(spot, requests)}
+    weighted = SpotPoolRules().for_planning(spot, [])
+    by_risk = {o.instance_type.name for o in cheapest(weighted, requests)}
+    assert len(by_list) == len(by_risk) == 1 and by_list != by_risk, "the pools must flip"
+    apply(kube, pool("e2e-spot", list(SPOT_ALIKE), catalog))
+    selector = {"tidewise.io/node-pool": "e2e-spot", "karpenter.sh/capacity-type": "spot"}
+    kube.create(pending_workload("before", requests, selector), namespace=namespace)
+    before = bought_for(kube, namespace, "before", "e2e-spot", set())
+    overlays = spot_risk_overlays(spot, SpotPoolRules())
+    for overlay in overlays:
+        apply(kube, overlay)
+    for overlay in overlays:
+        name = overlay["metadata"]["name"]
+        wait_for(f"overlay {name} validated", lambda name=name: overlay_applied(kube, name))
+    kube.create(pending_workload("after", requests, selector), namespace=namespace)
+    after = bought_for(kube, namespace, "after", "e2e-spot", {before["metadata"]["name"]})
+    assert after["metadata"]["labels"]["karpenter.sh/capacity-type"] == "spot"
+    assert after["metadata"]["annotations"]["karpenter.sh/price-overlay-applied"] == "true"
+    return before, after, by_list, by_risk
+
+
+def instance_type(claim) -> str:
+    return claim["metadata"]["labels"]["node.kubernetes.io/instance-type"]
+
+
+def test_a_risk_adjustment_flips_karpenter_s_choice_between_spot_pools_priced_alike(
+    kube, prioritized_karpenter, catalog
+):
+    """With the launch following adjusted prices (as on AWS), Karpenter buys the cheaper pool
+    first and the calmer one once risk is priced in, as the twin would."""
+    before, after, by_list, by_risk = before_and_after_risk(kube, prioritized_karpenter, catalog)
+    assert instance_type(before) in by_list
+    assert instance_type(after) in by_risk
+
+
+def test_upstream_kwok_launches_by_list_price_whatever_the_overlays(kube, karpenter, catalog):
+    """Why the prioritized command exists: upstream's kwok provider applies the overlays in
+    Karpenter's simulation (the NodeClaim says so) yet launches the lowest list price."""
+    before, after, by_list, _ = before_and_after_risk(kube, karpenter, catalog)
+    assert instance_type(before) in by_list
+    assert instance_type(after) in by_list
