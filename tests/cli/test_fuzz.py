@@ -47,6 +47,9 @@ BASE: dict[tuple[str, ...], list[str]] = {
     ("bench", "gpu-pack"): ["--nodes", "{nodes.csv}", "--pods", "{pods.csv}"],
     ("bench", "autoscale"): ["--trace", "{rates.csv}", "--warmup-days", "0"],
     ("bench", "queue"): ["--jobs", "{jobs.csv}", "--gpus", "8"],
+    ("bench", "serve"): [
+        *("--trace", "{llm.csv}", "--model", "llama-2-7b", "--gpu", "a100", "--quiet"),
+    ],
     ("plan", "commitments"): ["--history", "{rates.csv}", "--on-demand-price", "0.1"],
     ("job", "submit"): ["j1", "--image", "img", "--state", "{state/jobs.json}"],
     ("job", "list"): ["--state", "{state/jobs.json}"],
@@ -266,6 +269,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
                 "gateway": {"socket": str(folder / "missing"), "backend": "clusters"},
             }
         ),
+        "llm.csv": "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        + "".join(f"2023-11-16 18:15:{s:02d}.000000,{200 + s},{20 + s}\n" for s in range(0, 60, 5)),
         "empty": "",
         "list.yaml": "- a\n- b\n",
         "cut.csv": rates[: rates.index("\n", len(rates) // 2) + 3],  # cut in a row's time
