@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tidewise.cli.kube import KubeconfigOption, kube_service, run_until_interrupted
+from tidewise.cli.kube import KubeconfigOption, check_listen, kube_service, run_until_interrupted
 
 app = typer.Typer(
     help="The GPU-share scheduler extender kube-scheduler calls (docs/kubernetes.md).",
@@ -19,10 +19,12 @@ app = typer.Typer(
 def extender_serve(
     kubeconfig: KubeconfigOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8888,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8888,
 ) -> None:
     """Serve filter, prioritize and bind until interrupted."""
     from lightkube import AsyncClient
+
+    check_listen("--host", host)
 
     from tidewise.kube.extender.server import serve
 
