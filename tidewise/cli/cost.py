@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tidewise.cli.errors import fail, user_errors
-from tidewise.cli.kube import KubeconfigOption, kube_config
+from tidewise.cli.kube import KubeconfigOption, api_errors, kube_config
 from tidewise.cli.output import json_text, show
 
 if TYPE_CHECKING:
@@ -69,8 +69,9 @@ def cost(
         spec = CatalogConfig.model_validate({"path": catalog, "provider": provider})
         prices = load_configured_catalog(spec, Path.cwd())
     client = Client(kube_config(kubeconfig), field_manager="tidewise-cost")
-    nodes = [n.to_dict() for n in client.list(Node)]
-    pods = placed_pods([p.to_dict() for p in client.list(Pod, namespace="*")])
+    with api_errors():
+        nodes = [n.to_dict() for n in client.list(Node)]
+        pods = placed_pods([p.to_dict() for p in client.list(Pod, namespace="*")])
     priced = price_nodes(nodes, prices)
     allocation = allocate(priced.nodes, pods, unit_prices(prices.offerings))
     groups = summed(allocation, pods, key)

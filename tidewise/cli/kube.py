@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -81,6 +81,21 @@ def read_kubeconfig(path: Path, option: str) -> KubeConfig:
         why = str(error) or type(error).__name__
         raise fail(f"{option}: {path} is not a usable kubeconfig ({why})") from None
     return config
+
+
+@contextlib.contextmanager
+def api_errors(option: str = "--kubeconfig") -> Iterator[None]:
+    """The API server's refusals and its unreachability as one line naming ``option`` (the
+    kubeconfig that led there) and exit 2."""
+    from httpx2 import HTTPError  # what lightkube speaks HTTP with
+    from lightkube.core.exceptions import ApiError
+
+    try:
+        yield
+    except ApiError as error:
+        raise fail(f"{option}: the API server refused ({error.status.message})") from None
+    except HTTPError as error:
+        raise fail(f"{option}: the API server is unreachable ({error})") from None
 
 
 def kube_service(kubeconfig: Path | None) -> KubeConfig:
