@@ -9,7 +9,7 @@ are missing says which extra to install, in one line.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -108,10 +108,28 @@ app = typer.Typer(
     cls=Tidewise,
     help="tidewise: elasticity and cost control for Kubernetes fleets that run AI products.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell
+    add_completion=True,
+    # -h as well as --help, on every command (click passes it down to each sub-context)
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"tidewise {version('tidewise')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def tidewise() -> None:
+def tidewise(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Nothing to do before a command: each lives in its own module (see ``COMMANDS``)."""
