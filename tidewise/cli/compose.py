@@ -261,7 +261,8 @@ def operator_factory(
     make: Callable[[AsyncClient], Provisioner], kube: KubeConfig, lease: Lease, period_s: float
 ) -> Callable[[], Operator]:
     """What kopf's startup handler calls to build the operator: one client, the Lease
-    elector, the provisioner ``make`` builds, rounds every ``period_s``."""
+    elector (client-go's renew deadline and retry period in proportion to the duration), the
+    provisioner ``make`` builds at each term, rounds every ``period_s``."""
     from lightkube import AsyncClient
 
     from tidewise.kube.api.lease import LeaseElector
@@ -270,6 +271,6 @@ def operator_factory(
     def build() -> Operator:
         client = AsyncClient(kube, field_manager="tidewise-operator")
         elector = LeaseElector(client, lease.namespace, lease.holder, duration_s=lease.duration_s)
-        return Operator(make(client), elector, period_s)
+        return Operator(lambda: make(client), elector, period_s)
 
     return build
