@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from tidewise.kube.operator import ControllerSettings, Operator
     from tidewise.kube.provider import NodeProvider, Provisioner
+    from tidewise.kube.provider.metrics import ProvisionerMetrics
     from tidewise.model import Offering, PurchaseOption
 
 BUILTIN = "builtin:"
@@ -201,7 +202,9 @@ PROVIDERS: Mapping[str, Callable[[AsyncClient, list[Offering], ProviderConfig], 
 }
 
 
-def provisioner_factory(configured: Configured) -> Callable[[AsyncClient], Provisioner]:
+def provisioner_factory(
+    configured: Configured,
+) -> Callable[[AsyncClient, ProvisionerMetrics | None], Provisioner]:
     """What builds the provisioner ``provisioner run`` and ``operator`` run: the configured
     provider's nodes from the catalog's offerings, the node autoscaler and the interruption
     handler. The catalog is read now, so a bad one stops the command before it connects."""
@@ -220,11 +223,13 @@ def provisioner_factory(configured: Configured) -> Callable[[AsyncClient], Provi
     )
     make_provider = PROVIDERS[config.provider.kind]
 
-    def make(client: AsyncClient) -> Provisioner:
+    def make(client: AsyncClient, metrics: ProvisionerMetrics | None = None) -> Provisioner:
         provider = make_provider(client, offerings, config.provider)
         policy = NodeAutoscaler(options, settings)
         interruptions = InterruptionHandler(options, period_s=timings.period_s)
-        return Provisioner(client, provider, policy, offerings, interruptions=interruptions)
+        return Provisioner(
+            client, provider, policy, offerings, interruptions=interruptions, metrics=metrics
+        )
 
     return make
 
@@ -258,7 +263,10 @@ class Lease:
 
 
 def operator_factory(
-    make: Callable[[AsyncClient], Provisioner], kube: KubeConfig, lease: Lease, period_s: float
+    make: Callable[[AsyncClient, ProvisionerMetrics | None], Provisioner],
+    kube: KubeConfig,
+    lease: Lease,
+    period_s: float,
 ) -> Callable[[], Operator]:
     """What kopf's startup handler calls to build the operator: one client, the Lease
     elector (client-go's renew deadline and retry period in proportion to the duration), the
@@ -271,6 +279,6 @@ def operator_factory(
     def build() -> Operator:
         client = AsyncClient(kube, field_manager="tidewise-operator")
         elector = LeaseElector(client, lease.namespace, lease.holder, duration_s=lease.duration_s)
-        return Operator(lambda: make(client), elector, period_s)
+        return Operator(lambda metrics: make(client, metrics), elector, period_s)
 
     return build

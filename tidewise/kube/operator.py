@@ -16,8 +16,8 @@ the CRD controllers (``tidewise.kube.controllers``) and the training queue
 (``tidewise.kube.jobs``) know nothing of each other; each is driven by the controller loop of
 ``tidewise.kube.api.loop``.
 
-``/healthz`` (200 while the election loop is alive, leader or not) and Prometheus ``/metrics``
-are served on one port.
+``/healthz`` (200 while the election loop is alive, leader or not, and a leader's provisioning
+rounds complete) and Prometheus ``/metrics`` are served on one port.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from tidewise.kube.controllers.prometheus import Prometheus
 from tidewise.kube.controllers.recommendation import RecommendationController
 from tidewise.kube.jobs.controller import QueueController
 from tidewise.kube.provider import Provisioner
+from tidewise.kube.provider.metrics import ProvisionerMetrics
 from tidewise.model import Drain, Launch
 from tidewise.queue import QueueConfig
 
@@ -78,7 +79,12 @@ class Metrics:
             "Seconds one provisioning round took.",
             registry=self.registry,
         )
-
+        self.round_completed = Gauge(
+            "tidewise_round_completed_timestamp_seconds",
+            "Unix time the last provisioning round completed (0: none yet).",
+            registry=self.registry,
+        )
+        self.provisioner = ProvisionerMetrics(self.registry)
         self.leader = Gauge(
             "tidewise_leader", "1 while this process holds the Lease.", registry=self.registry
         )
@@ -107,12 +113,16 @@ class Operator:
     provisioner (the controllers only).
     """
 
-    make_provisioner: Callable[[], Provisioner] | None
+    make_provisioner: Callable[[ProvisionerMetrics], Provisioner] | None
     elector: LeaseElector
     period_s: float
     metrics: Metrics = field(default_factory=Metrics)
+    clock: Callable[[], float] = time.monotonic
+    stuck_periods: int = 10  # no round completed for this many periods: unhealthy
     last_beat: float = field(default_factory=time.monotonic)
     _leading: bool = False
+    _leading_since: float = 0.0
+    _last_round: float = float("-inf")
     _rounds: asyncio.Task[None] | None = None
 
     @property
@@ -120,7 +130,17 @@ class Operator:
         return self._leading
 
     def healthy(self) -> bool:
-        return time.monotonic() - self.last_beat < 3 * self.elector.duration_s
+        """The election loop beats, and a leader's provisioning rounds complete: no round
+        completed for ``stuck_periods`` periods means a stuck loop (a hung call, a failure
+        every round), which a restart may cure; cluster-autoscaler's ``/health-check`` fails
+        the same way when its loop stops succeeding."""
+        now = self.clock()
+        if now - self.last_beat >= 3 * self.elector.duration_s:
+            return False
+        if self._rounds is None:
+            return True
+        since = max(self._last_round, self._leading_since)
+        return now - since <= self.stuck_periods * self.period_s
 
     async def one_round(self, provisioner: Provisioner) -> None:
         start = time.monotonic()
@@ -130,6 +150,8 @@ class Operator:
                     self.metrics.decisions.labels(kind="launch").inc(decision.count)
                 elif isinstance(decision, Drain):
                     self.metrics.decisions.labels(kind="drain").inc()
+            self._last_round = self.clock()
+            self.metrics.round_completed.set_to_current_time()
         except Exception:
             self.metrics.errors.labels(where="round").inc()
             log.exception("provisioning round failed")
@@ -152,7 +174,7 @@ class Operator:
                 except Exception as error:
                     self.metrics.errors.labels(where="lease").inc()
                     log.warning("lease renewal failed: %s", error or type(error).__name__)
-                self.last_beat = time.monotonic()
+                self.last_beat = self.clock()
                 await self._follow(elector.leading())
                 await asyncio.sleep(elector.retry_s)
         finally:
@@ -169,10 +191,12 @@ class Operator:
             return
         self._leading = leading
         if leading:
+            self._leading_since = self.clock()
             self.metrics.leadership.labels(change="acquired").inc()
             log.info("leading as %s", self.elector.identity)
             if self.make_provisioner is not None:
-                self._rounds = asyncio.create_task(self.rounds(self.make_provisioner()))
+                provisioner = self.make_provisioner(self.metrics.provisioner)
+                self._rounds = asyncio.create_task(self.rounds(provisioner))
             return
         self.metrics.leadership.labels(change="lost").inc()
         log.warning(

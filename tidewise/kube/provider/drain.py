@@ -35,9 +35,17 @@ def evictable(pod: Mapping[str, Any]) -> bool:
     return not (mirror or finished or any(o.get("kind") == "DaemonSet" for o in owners))
 
 
-async def cordon(client: AsyncClient, node: str, reason: str) -> None:
+async def cordon(client: AsyncClient, node: str, reason: str) -> bool:
+    """Mark ``node`` unschedulable and as being drained; ``False`` when it has no Node (a
+    machine that never registered: there is nothing to drain)."""
     patch = {"spec": {"unschedulable": True}, "metadata": {"annotations": {DRAINING: reason}}}
-    await client.patch(Node, node, patch)
+    try:
+        await client.patch(Node, node, patch)
+    except ApiError as error:
+        if error.status.code != 404:
+            raise
+        return False
+    return True
 
 
 async def _evict(client: AsyncClient, pod: Mapping[str, Any]) -> bool:
@@ -58,7 +66,9 @@ async def _evict(client: AsyncClient, pod: Mapping[str, Any]) -> bool:
 
 async def drain(client: AsyncClient, node: str, reason: str) -> None:
     """Cordon ``node``, evict its pods within their budgets until none is left, delete it."""
-    await cordon(client, node, reason)
+    if not await cordon(client, node, reason):
+        log.info("node %s has no Node object: nothing to drain (%s)", node, reason)
+        return
     while True:
         pods = [
             p.to_dict()

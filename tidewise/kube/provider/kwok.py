@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
@@ -43,6 +44,9 @@ from tidewise.model import Offering
 log = logging.getLogger(__name__)
 
 MAX_PODS = "110"  # the kubelet's default --max-pods
+TRANSIENT = frozenset({429, 500, 502, 503, 504})  # worth registering again
+REGISTER_RETRY_S = 1.0
+REGISTER_RETRY_MAX_S = 30.0
 SIMULATED_INTERRUPTION = "tidewise.io/simulated-interruption"
 """Test and simulation hook: a kwok Node annotated so has a reclaim announced, in this many
 seconds (a number; the AWS spot notice is 120)."""
@@ -90,6 +94,7 @@ class KwokProvider:
         self._boot_delay_s = boot_delay_s
         self._clock = clock
         self._booting: dict[str, tuple[Instance, asyncio.Task[None]]] = {}
+        self._failed: dict[str, Instance] = {}  # launches that failed, until terminated
         self._notice_seen: dict[str, float] = {}  # node -> when its annotation was first seen
 
     @property
@@ -108,12 +113,34 @@ class KwokProvider:
         return name
 
     async def _boot(self, instance: Instance) -> None:
+        """Register the machine's Node once booted, as a kubelet does: retry while the API
+        server is away or overloaded, give up (``Instance.error``) when it refuses the Node."""
         await asyncio.sleep(self._boot_delay_s)
-        await self._client.create(node_object(instance.name, instance.offering, self.labels))
+        retry_s = REGISTER_RETRY_S
+        node = node_object(instance.name, instance.offering, self.labels)
+        while True:
+            try:
+                await self._client.create(node)
+                break
+            except ApiError as error:
+                if error.status.code == 409:  # already registered
+                    break
+                if error.status.code not in TRANSIENT:
+                    failed = replace(instance, error=f"its Node was refused: {error}")
+                    self._failed[instance.name] = failed
+                    del self._booting[instance.name]
+                    log.warning("node %s: %s", instance.name, failed.error)
+                    return
+                log.info("node %s: registration refused for now (%s)", instance.name, error)
+            except Exception as error:  # unreachable API server: the kubelet keeps trying
+                log.info("node %s: cannot register yet (%s), retrying", instance.name, error)
+            await asyncio.sleep(retry_s)
+            retry_s = min(retry_s * 2, REGISTER_RETRY_MAX_S)
         del self._booting[instance.name]
         log.info("node %s (%s) registered", instance.name, instance.offering.key)
 
     async def terminate(self, name: str) -> None:
+        self._failed.pop(name, None)
         booting = self._booting.pop(name, None)
         if booting is not None:
             booting[1].cancel()
@@ -135,7 +162,8 @@ class KwokProvider:
             launched = node.metadata.creationTimestamp
             registered.append(Instance(node.metadata.name, offering, launched.timestamp()))
         known = {i.name for i in registered}
-        return registered + [i for name, (i, _) in self._booting.items() if name not in known]
+        booting = [i for name, (i, _) in self._booting.items() if name not in known]
+        return registered + booting + list(self._failed.values())
 
     def _offering_of(self, labels: Mapping[str, str]) -> Offering | None:
         key = f"{labels.get(INSTANCE_TYPE)}/{labels.get(ZONE)}/{labels.get(CAPACITY_TYPE)}"

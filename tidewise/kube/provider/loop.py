@@ -25,12 +25,24 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Node, Pod
+from prometheus_client import CollectorRegistry
 
 from tidewise.kube.api.events import event, record
+from tidewise.kube.provider.backoff import LaunchBackoff
 from tidewise.kube.provider.drain import DRAINING, drain
 from tidewise.kube.provider.interface import PROVISIONER, NodeProvider
+from tidewise.kube.provider.metrics import ProvisionerMetrics
 from tidewise.kube.provider.observe import cluster_view, unschedulable
-from tidewise.model import ClusterView, Controller, Decision, Drain, Launch, Offering, PodPhase
+from tidewise.model import (
+    ClusterView,
+    Controller,
+    Decision,
+    Drain,
+    Launch,
+    NodeState,
+    Offering,
+    PodPhase,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +64,8 @@ class Provisioner:
         offerings: Sequence[Offering],
         clock: Callable[[], float] = time.time,
         interruptions: Controller | None = None,
+        backoff: LaunchBackoff | None = None,
+        metrics: ProvisionerMetrics | None = None,
     ) -> None:
         self._client = client
         self._provider = provider
@@ -59,13 +73,22 @@ class Provisioner:
         self._interruptions = interruptions
         self._offerings = tuple(offerings)
         self._clock = clock
+        self._backoff = backoff or LaunchBackoff()
+        self.metrics = metrics or ProvisionerMetrics(CollectorRegistry())
         self._draining: dict[str, asyncio.Task[None]] = {}
         self._work = asyncio.Event()
 
     async def observe(self) -> tuple[ClusterView, list[tuple[str, str]]]:
         """The view, and the nodes to drain whatever the policy says (resumed, or noticed
-        when no interruption policy decides); noticed nodes are cordoned on the way."""
-        instances = await self._provider.list()
+        when no interruption policy decides); noticed nodes are cordoned on the way, failed
+        launches forgotten and their offerings backed off."""
+        instances = []
+        for instance in await self._provider.list():
+            if instance.error is None:
+                instances.append(instance)
+                continue
+            await self._launch_failed(instance.offering, instance.error, "error", instance.name)
+            await self._provider.terminate(instance.name)
         nodes = [
             n.to_dict()
             async for n in self._client.list(Node, labels={PROVISIONER: self._provider.name})
@@ -91,7 +114,11 @@ class Provisioner:
                     "Node", name, None, "InterruptionNotice", message, True, component=COMPONENT
                 )
                 await record(self._client, told)
-        view = cluster_view(now, self._provider, instances, nodes, pods, self._offerings, noticed)
+        unavailable = self._backoff.blocked(now)
+        self.metrics.backed_off.set(len(unavailable))
+        view = cluster_view(
+            now, self._provider, instances, nodes, pods, self._offerings, noticed, unavailable
+        )
         must: list[tuple[str, str]] = []
         if self._interruptions is None:
             must = [(name, "interruption notice") for name in noticed]
@@ -109,15 +136,41 @@ class Provisioner:
         decisions = list(self._policy.decide(view))
         if self._interruptions is not None:
             decisions += self._interruptions.decide(view)
+        booting = {n.name: n for n in view.nodes if n.state is NodeState.LAUNCHING}
         for decision in decisions:
             if isinstance(decision, Launch):
-                for _ in range(decision.count):
-                    name = await self._provider.launch(decision.offering)
-                    log.info("launching %s as %s", decision.offering.key, name)
+                await self._launch(decision.offering, decision.count)
             elif isinstance(decision, Drain):
+                stuck = booting.get(decision.node)
+                if stuck is not None and decision.node not in self._draining:
+                    age = view.time_s - stuck.launched_s
+                    why = f"not Ready {age:.0f} s after its launch"
+                    await self._launch_failed(stuck.offering, why, "timeout", stuck.name)
                 self._start_drain(decision.node, decision.reason)
         await self._explain_launches(view, [d for d in decisions if isinstance(d, Launch)])
         return decisions
+
+    async def _launch(self, offering: Offering, count: int) -> None:
+        for _ in range(count):
+            try:
+                name = await self._provider.launch(offering)
+            except Exception as error:  # the provider refused: try elsewhere next round
+                await self._launch_failed(offering, str(error) or type(error).__name__, "error")
+                return
+            log.info("launching %s as %s", offering.key, name)
+
+    async def _launch_failed(
+        self, offering: Offering, error: str, reason: str, machine: str | None = None
+    ) -> None:
+        """Back the offering off, count it, and say so on the machine (a Warning event)."""
+        until = self._backoff.failed(offering.key, self._clock())
+        self.metrics.launch_failures.labels(offering=offering.key, reason=reason).inc()
+        wait = until - self._clock()
+        message = f"launch of {offering.key} failed ({error}); not bought for {wait:.0f} s"
+        log.warning("%s: %s", machine or "launch", message)
+        if machine is not None:
+            told = event("Node", machine, None, "FailedLaunch", message, True, component=COMPONENT)
+            await record(self._client, told)
 
     async def _explain_launches(self, view: ClusterView, launches: list[Launch]) -> None:
         """``TriggeredScaleUp`` on the pending pods a round's launches are for."""

@@ -164,8 +164,10 @@ def cluster_view(
     pods: Sequence[Mapping[str, Any]],
     offerings: Sequence[Offering],
     notices: Mapping[str, float],
+    unavailable: frozenset[str] = frozenset(),
 ) -> ClusterView:
-    """The snapshot a policy decides on; ``notices`` maps a node to when its notice came."""
+    """The snapshot a policy decides on; ``notices`` maps a node to when its notice came,
+    ``unavailable`` names the offerings not to buy now (their launches failed)."""
     by_name = {n["metadata"]["name"]: n for n in nodes}
     seen = view_pods(pods, provider, {i.name for i in instances})
     view_nodes = [view_node(i, by_name.get(i.name), seen, notices.get(i.name)) for i in instances]
@@ -180,4 +182,5 @@ def cluster_view(
         pods=tuple(seen),
         workloads=(),  # PodDisruptionBudgets are enforced by the Eviction API itself
         offerings=tuple(offerings),
+        unavailable_offerings=unavailable,
     )
