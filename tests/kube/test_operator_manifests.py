@@ -26,7 +26,7 @@ VERBS |= {"patch": "patch", "replace": "update"}
 # what the first argument of a client call names: a resource class or a local variable
 RESOURCES = {"Node": "nodes", "Pod": "pods", "Lease": "leases", "node_object": "nodes"}
 RESOURCES |= {"eviction": "pods/eviction", "fresh": "leases", "lease": "leases"}
-RESOURCES |= {"posted": "events"}
+RESOURCES |= {"posted": "events", "Machine": "machines", "record": "machines", "node": "nodes"}
 RESOURCES |= {"CronHpa": "cronhorizontalpodautoscalers", "PodMetrics": "pods"}
 RESOURCES |= {"CronHpa.Status": "cronhorizontalpodautoscalers/status"}
 RESOURCES |= {"ElasticScalerResource": "elasticscalers"}
@@ -41,6 +41,7 @@ MULTI = {
     "spec.kind": tuple(f"{kind.lower()}s" for kind in TARGETS),
     "resource": ("cronhorizontalpodautoscalers", "elasticscalers", "resourcerecommendations"),
     "kind": tuple(kind._api_info.plural for kind in KINDS),
+    "machine_or_node": ("machines", "nodes"),  # the kwok provider gives a machine back
 }
 # a scale target's /scale: the built-in scalable kinds (tidewise/kube/controllers/resources.py)
 SCALE = ("deployments", "statefulsets", "replicasets", "replicationcontrollers")
@@ -101,7 +102,7 @@ def granted(kind: str) -> set[tuple[str, str]]:
 def test_the_base_holds_what_a_deployment_needs():
     kinds = sorted(d["kind"] for d in documents())
     expected = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role"}
-    crds = ["CustomResourceDefinition"] * 3  # CronHPA, ElasticScaler, ResourceRecommendation
+    crds = ["CustomResourceDefinition"] * 4  # CronHPA, ElasticScaler, Machine, RR
     assert kinds == sorted([*expected, "RoleBinding", "Deployment", *crds])
     (deployment,) = [d for d in documents() if d["kind"] == "Deployment"]
     assert deployment["spec"]["replicas"] == 1

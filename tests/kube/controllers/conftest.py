@@ -5,21 +5,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from lightkube import Client
 
 from tests.kube.controllers.support import (
     PROMETHEUS,
     OperatorProcess,
     PrometheusServer,
-    apply_crds,
     running_prometheus,
 )
 from tidewise.testenv import Cluster
-
-
-@pytest.fixture(scope="session")
-def crds(kube: Client) -> None:
-    apply_crds(kube)
 
 
 @pytest.fixture

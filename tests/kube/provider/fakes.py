@@ -4,6 +4,7 @@ the real one gives (404, 409, 429 on a refused eviction) and every write recorde
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
 from collections import defaultdict
@@ -186,3 +187,19 @@ def ready(api: FakeApi, names: Sequence[str] | None = None) -> None:
     for (_, name), body in api.objects["Node"].items():
         if names is None or name in names:
             body.setdefault("status", {})["conditions"] = [dict(READY)]
+
+
+class Clock:
+    """Unix seconds that the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.s = 1000.0
+
+    def __call__(self) -> float:
+        return self.s
+
+
+async def settle() -> None:
+    """Let the tasks the provisioner and the provider started (boots, drains) run."""
+    for _ in range(10):
+        await asyncio.sleep(0)

@@ -5,26 +5,20 @@ import asyncio
 
 from prometheus_client import CollectorRegistry
 
-from tests.kube.provider.fakes import OPTIONS, FakeApi, api_error, offerings, pending_pod
+from tests.kube.provider.fakes import (
+    OPTIONS,
+    Clock,
+    FakeApi,
+    api_error,
+    offerings,
+    pending_pod,
+    settle,
+)
 from tidewise.capacity import NodeAutoscaler
 from tidewise.kube.provider import KwokProvider, Provisioner
 from tidewise.kube.provider.backoff import LaunchBackoff
 from tidewise.kube.provider.metrics import ProvisionerMetrics
 from tidewise.model import Drain, Launch
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.s = 1000.0
-
-    def __call__(self) -> float:
-        return self.s
-
-
-async def settle() -> None:
-    """Let the tasks the provisioner and the provider started (boots, drains) run."""
-    for _ in range(10):
-        await asyncio.sleep(0)
 
 
 def setup(boot_delay_s: float):

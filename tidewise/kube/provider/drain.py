@@ -1,4 +1,4 @@
-"""Emptying a node before it is given back: cordon, evict every pod, delete the Node.
+"""Emptying a node before it is given back: cordon, then evict every pod.
 
 Why the Eviction API (not deleting pods): it is the one path that honours
 PodDisruptionBudgets. A 429 means the budget allows no disruption now; the drain waits and
@@ -65,7 +65,9 @@ async def _evict(client: AsyncClient, pod: Mapping[str, Any]) -> bool:
 
 
 async def drain(client: AsyncClient, node: str, reason: str) -> None:
-    """Cordon ``node``, evict its pods within their budgets until none is left, delete it."""
+    """Cordon ``node`` and evict its pods within their budgets until none is left (the
+    caller then gives the machine back and deletes the Node, in that order, so that no
+    process sees a recorded machine without its Node and boots it on)."""
     if not await cordon(client, node, reason):
         log.info("node %s has no Node object: nothing to drain (%s)", node, reason)
         return
@@ -84,9 +86,13 @@ async def drain(client: AsyncClient, node: str, reason: str) -> None:
         if refused:
             log.info("node %s: %d pods wait for their disruption budgets", node, refused)
         await asyncio.sleep(RETRY_S)
+    log.info("node %s drained (%s)", node, reason)
+
+
+async def delete_node(client: AsyncClient, node: str) -> None:
+    """Delete the Node object once its machine is given back (404: already gone)."""
     try:
         await client.delete(Node, node)
     except ApiError as error:
         if error.status.code != 404:
             raise
-    log.info("node %s drained and deleted (%s)", node, reason)

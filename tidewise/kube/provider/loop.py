@@ -22,14 +22,16 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Node, Pod
 from prometheus_client import CollectorRegistry
 
 from tidewise.kube.api.events import event, record
+from tidewise.kube.api.status import stamp
 from tidewise.kube.provider.backoff import LaunchBackoff
-from tidewise.kube.provider.drain import DRAINING, drain
+from tidewise.kube.provider.drain import DRAINING, delete_node, drain
 from tidewise.kube.provider.interface import PROVISIONER, NodeProvider
 from tidewise.kube.provider.metrics import ProvisionerMetrics
 from tidewise.kube.provider.observe import cluster_view, unschedulable
@@ -47,6 +49,8 @@ from tidewise.model import (
 log = logging.getLogger(__name__)
 
 COMPONENT = "tidewise-provisioner"  # who reports the provisioner's Events
+REPLACED = "tidewise.io/replacement-decided"
+"""On a node with an interruption notice: when its replacement was decided (RFC 3339)."""
 EVENTS_PER_ROUND = 50  # a burst of pending pods gets this many TriggeredScaleUp events at most
 MIN_GAP_S = 1.0  # between two rounds, however many pods turn unschedulable
 REWATCH_S = 1.0
@@ -116,8 +120,21 @@ class Provisioner:
                 await record(self._client, told)
         unavailable = self._backoff.blocked(now)
         self.metrics.backed_off.set(len(unavailable))
+        replaced = frozenset(
+            n["metadata"]["name"]
+            for n in nodes
+            if REPLACED in (n["metadata"].get("annotations") or {})
+        )
         view = cluster_view(
-            now, self._provider, instances, nodes, pods, self._offerings, noticed, unavailable
+            now,
+            self._provider,
+            instances,
+            nodes,
+            pods,
+            self._offerings,
+            noticed,
+            unavailable,
+            replaced & noticed.keys(),
         )
         must: list[tuple[str, str]] = []
         if self._interruptions is None:
@@ -136,6 +153,7 @@ class Provisioner:
         decisions = list(self._policy.decide(view))
         if self._interruptions is not None:
             decisions += self._interruptions.decide(view)
+            await self._record_replaced(view)
         booting = {n.name: n for n in view.nodes if n.state is NodeState.LAUNCHING}
         for decision in decisions:
             if isinstance(decision, Launch):
@@ -149,6 +167,17 @@ class Provisioner:
                 self._start_drain(decision.node, decision.reason)
         await self._explain_launches(view, [d for d in decisions if isinstance(d, Launch)])
         return decisions
+
+    async def _record_replaced(self, view: ClusterView) -> None:
+        """Write on each noticed node that its replacement is decided, before anything is
+        bought for it (intent first): the interruption policy decides a replacement once, at
+        the first sight of a notice, and a restarted process reads this instead of its lost
+        memory. A failed write fails the round before the purchase."""
+        for node in view.nodes:
+            if node.notice_s is None or node.name in view.replaced:
+                continue
+            at = stamp(datetime.fromtimestamp(view.time_s, UTC))
+            await self._client.patch(Node, node.name, {"metadata": {"annotations": {REPLACED: at}}})
 
     async def _launch(self, offering: Offering, count: int) -> None:
         for _ in range(count):
@@ -198,6 +227,7 @@ class Provisioner:
         try:
             await drain(self._client, node, reason)
             await self._provider.terminate(node)
+            await delete_node(self._client, node)
         except Exception as error:  # the next round sees the annotation and drains it again
             log.exception("draining %s failed", node)
             message = f"draining failed ({error}); retried next round"

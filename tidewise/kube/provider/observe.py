@@ -165,9 +165,11 @@ def cluster_view(
     offerings: Sequence[Offering],
     notices: Mapping[str, float],
     unavailable: frozenset[str] = frozenset(),
+    replaced: frozenset[str] = frozenset(),
 ) -> ClusterView:
     """The snapshot a policy decides on; ``notices`` maps a node to when its notice came,
-    ``unavailable`` names the offerings not to buy now (their launches failed)."""
+    ``unavailable`` names the offerings not to buy now (their launches failed), ``replaced``
+    the noticed nodes whose replacement was already decided."""
     by_name = {n["metadata"]["name"]: n for n in nodes}
     seen = view_pods(pods, provider, {i.name for i in instances})
     view_nodes = [view_node(i, by_name.get(i.name), seen, notices.get(i.name)) for i in instances]
@@ -183,4 +185,5 @@ def cluster_view(
         workloads=(),  # PodDisruptionBudgets are enforced by the Eviction API itself
         offerings=tuple(offerings),
         unavailable_offerings=unavailable,
+        replaced=replaced,
     )
