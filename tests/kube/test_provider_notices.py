@@ -13,6 +13,7 @@ from tidewise.capacity.interruptions import InterruptionHandler
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.kube.provider import KwokProvider, Provisioner
 from tidewise.kube.provider.kwok import INTERRUPTION_DEADLINE, SIMULATED_INTERRUPTION, node_object
+from tidewise.kube.provider.loop import Order
 from tidewise.model import NodeState, PurchaseOption
 
 OPTIONS = frozenset({PurchaseOption.ON_DEMAND, PurchaseOption.SPOT})
@@ -129,4 +130,4 @@ def test_without_an_interruption_policy_a_noticed_node_is_drained_at_once():
     provider = KwokProvider(client, offerings, clock=lambda: 1000.0)
     provisioner = Provisioner(client, provider, NodeAutoscaler(OPTIONS), offerings)
     _, must = asyncio.run(provisioner.observe())
-    assert must == [("a", "interruption notice")]
+    assert must == [Order("a", "interruption notice", voluntary=False)]

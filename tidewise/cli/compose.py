@@ -72,11 +72,15 @@ class CatalogConfig(Section):
 
 
 class ProvisionerConfig(Section):
-    """The node autoscaler's timings (Cluster Autoscaler's flags of the same meaning)."""
+    """The node autoscaler's timings (Cluster Autoscaler's flags of the same meaning) and
+    the drains' deadline (Karpenter's terminationGracePeriod)."""
 
     period_s: PositiveSeconds = 10.0
     unneeded_s: Annotated[float, Field(ge=0)] = 600.0
     delay_after_add_s: Annotated[float, Field(ge=0)] = 600.0
+    max_node_provision_s: PositiveSeconds = 900.0  # --max-node-provision-time
+    max_not_ready_s: PositiveSeconds = 1200.0  # --scale-down-unready-time
+    drain_timeout_s: PositiveSeconds = 600.0
 
 
 class ControllersConfig(Section):
@@ -220,6 +224,8 @@ def provisioner_factory(
         period_s=timings.period_s,
         unneeded_s=timings.unneeded_s,
         delay_after_add_s=timings.delay_after_add_s,
+        max_node_provision_s=timings.max_node_provision_s,
+        max_not_ready_s=timings.max_not_ready_s,
     )
     make_provider = PROVIDERS[config.provider.kind]
 
@@ -228,7 +234,13 @@ def provisioner_factory(
         policy = NodeAutoscaler(options, settings)
         interruptions = InterruptionHandler(options, period_s=timings.period_s)
         return Provisioner(
-            client, provider, policy, offerings, interruptions=interruptions, metrics=metrics
+            client,
+            provider,
+            policy,
+            offerings,
+            interruptions=interruptions,
+            metrics=metrics,
+            drain_timeout_s=timings.drain_timeout_s,
         )
 
     return make
