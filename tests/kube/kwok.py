@@ -27,8 +27,10 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Node, Pod
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
+from tests.kube.serviceaccount import components_for, operator_kubeconfig
 from tidewise.kube.api.kwok import FAKE_NODE_ANNOTATION
 from tidewise.kube.api.lease import LEASE_NAME
+from tidewise.testenv import Cluster
 
 DEADLINE = 90.0
 TOLERATE_FAKE = Toleration(key=FAKE_NODE_ANNOTATION, operator="Exists")
@@ -135,21 +137,23 @@ def tidewise_process(log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]
 
 @contextmanager
 def operator_process(
-    cluster_folder: Path,
-    kubeconfig: Path,
+    cluster: Cluster,
+    kube: Client,
     lease_namespace: str,
     identity: str,
     port: int,
     *extra: str,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``tidewise operator`` electing in ``lease_namespace`` (6 s Lease), provisioning
-    m6i.large kwok nodes (three 600m pods each) every second, health on ``port``; ``extra``
-    options after these."""
-    options = [str(kubeconfig), "--health-host", "127.0.0.1", "--health-port", str(port)]
+    """``tidewise operator`` under the shipped ServiceAccount and RBAC (tests/kube/
+    serviceaccount.py), electing in ``lease_namespace`` (6 s Lease), provisioning m6i.large
+    kwok nodes (three 600m pods each) every second, health on ``port``; ``extra`` options
+    after these."""
+    config = operator_kubeconfig(cluster, kube, lease_namespace, components_for(extra))
+    options = [str(config), "--health-host", "127.0.0.1", "--health-port", str(port)]
     options += ["--lease-namespace", lease_namespace, "--identity", identity]
     options += ["--lease-duration", "6", "--instance-types", "m6i.large"]
     options += ["--boot-delay", "2", "--period", "1", *extra]
-    log = cluster_folder / f"logs/operator-{identity}.log"
+    log = cluster.folder / f"logs/operator-{identity}.log"
     with tidewise_process(log, "operator", "--kubeconfig", *options) as process:
         yield process
 

@@ -75,6 +75,7 @@ class ProvisionerConfig(Section):
     """The node autoscaler's timings (Cluster Autoscaler's flags of the same meaning) and
     the drains' deadline (Karpenter's terminationGracePeriod)."""
 
+    enabled: bool = True  # false: tidewise operator buys no nodes (another engine does)
     period_s: PositiveSeconds = 10.0
     unneeded_s: Annotated[float, Field(ge=0)] = 600.0
     delay_after_add_s: Annotated[float, Field(ge=0)] = 600.0
@@ -164,6 +165,31 @@ def load_config(path: Path | None, flags: Mapping[str, Any]) -> Configured:
         changed = getattr(config, section).model_copy(update={field: FLAGS[name].convert(value)})
         config = config.model_copy(update={section: changed})
     return Configured(config, path.parent if path is not None else Path.cwd())
+
+
+CONTROLLERS = (
+    "provisioner",
+    "cronhpa",
+    "elasticscaler",
+    "resourcerecommendation",
+    "training-queue",
+)
+"""What ``tidewise operator`` may run; each has its RBAC in deploy/operator/components/<name>."""
+
+
+def enabled_controllers(config: OperatorConfig) -> list[str]:
+    """The controllers ``config`` runs, in :data:`CONTROLLERS` order: the components of
+    deploy/operator to enable (tests/kube/test_operator_manifests.py keeps the shipped list
+    equal to the defaults')."""
+    spec = config.controllers
+    switches = {
+        "provisioner": config.provisioner.enabled,
+        "cronhpa": spec.cronhpa,
+        "elasticscaler": spec.elasticscaler,
+        "resourcerecommendation": spec.resourcerecommendation,
+        "training-queue": spec.training_queue,
+    }
+    return [name for name in CONTROLLERS if switches[name]]
 
 
 def purchase_options(config: OperatorConfig) -> frozenset[PurchaseOption]:
@@ -275,14 +301,15 @@ class Lease:
 
 
 def operator_factory(
-    make: Callable[[AsyncClient, ProvisionerMetrics | None], Provisioner],
+    make: Callable[[AsyncClient, ProvisionerMetrics | None], Provisioner] | None,
     kube: KubeConfig,
     lease: Lease,
     period_s: float,
 ) -> Callable[[], Operator]:
     """What kopf's startup handler calls to build the operator: one client, the Lease
     elector (client-go's renew deadline and retry period in proportion to the duration), the
-    provisioner ``make`` builds at each term, rounds every ``period_s``."""
+    provisioner ``make`` builds at each term (none without ``make``), rounds every
+    ``period_s``."""
     from lightkube import AsyncClient
 
     from tidewise.kube.api.lease import LeaseElector
@@ -291,6 +318,8 @@ def operator_factory(
     def build() -> Operator:
         client = AsyncClient(kube, field_manager="tidewise-operator")
         elector = LeaseElector(client, lease.namespace, lease.holder, duration_s=lease.duration_s)
+        if make is None:  # provisioner.enabled: false
+            return Operator(None, elector, period_s)
         return Operator(lambda metrics: make(client, metrics), elector, period_s)
 
     return build

@@ -163,6 +163,7 @@ def operator(
         os.environ["KUBECONFIG"] = str(kubeconfig)
     holder = identity or f"{socket.gethostname()}-{os.getpid()}"
     lease = Lease(lease_namespace, holder, lease_duration)
-    build = operator_factory(make, kube, lease, configured.config.provisioner.period_s)
+    timings = configured.config.provisioner
+    build = operator_factory(make if timings.enabled else None, kube, lease, timings.period_s)
     controllers = controller_settings(configured.config)
     run_operator(build, health_host, health_port, kubeconfig is not None, controllers)

@@ -307,6 +307,9 @@ def registry(
     @kopf.on.startup(registry=handlers)
     async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         settings.peering.standalone = True  # the Lease elects, not kopf's peering
+        # kopf serves no resource here (the controllers use lightkube): no watch of every
+        # CRD and namespace, which would need RBAC for nothing (deploy/operator)
+        settings.scanning.disabled = True
         settings.posting.enabled = False  # no k8s events for the operator's own log lines
         logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per API request
         operator = make()

@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from lightkube import Client
 
 from tests.kube.controllers.support import (
     PROMETHEUS,
@@ -17,14 +18,14 @@ from tidewise.testenv import Cluster
 
 @pytest.fixture
 def operator_factory(
-    cluster: Cluster, crds: None, provisioned: str
+    cluster: Cluster, kube: Client, crds: None, provisioned: str
 ) -> Iterator[Callable[..., OperatorProcess]]:
     """Starts ``tidewise operator`` with extra options, leading in the test's namespace;
     every one started is killed when the test ends."""
     made: list[OperatorProcess] = []
 
     def make(*extra: str) -> OperatorProcess:
-        operator = OperatorProcess(cluster, provisioned, list(extra))
+        operator = OperatorProcess(cluster, kube, provisioned, list(extra))
         made.append(operator)
         operator.start()
         return operator

@@ -26,6 +26,7 @@ from lightkube.resources.apps_v1 import Deployment
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from tests.kube.kwok import tidewise_process, wait_for
+from tests.kube.serviceaccount import components_for, operator_kubeconfig
 from tidewise.testenv import Cluster
 from tidewise.testenv.cluster import free_ports
 
@@ -81,9 +82,11 @@ def parked_deployment(name: str, replicas: int) -> Deployment:
 
 @dataclass
 class OperatorProcess:
-    """``tidewise operator`` electing in ``namespace``; the caller may kill and start it."""
+    """``tidewise operator`` electing in ``namespace``, under the shipped ServiceAccount and
+    RBAC (tests/kube/serviceaccount.py); the caller may kill and start it."""
 
     cluster: Cluster
+    kube: Client
     namespace: str
     extra: list[str]
     port: int = field(default_factory=lambda: free_ports(("operator",))["operator"])
@@ -95,7 +98,9 @@ class OperatorProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        options = ["--kubeconfig", str(self.cluster.kubeconfig), "--health-host", "127.0.0.1"]
+        components = components_for(tuple(self.extra))
+        config = operator_kubeconfig(self.cluster, self.kube, self.namespace, components)
+        options = ["--kubeconfig", str(config), "--health-host", "127.0.0.1"]
         options += ["--health-port", str(self.port), "--lease-namespace", self.namespace]
         options += ["--identity", IDENTITY, "--lease-duration", "6", "--period", "1"]
         options += ["--instance-types", "m6i.large", "--boot-delay", "2", *self.extra]
