@@ -80,7 +80,7 @@ def provisioner_run(
     period_s = configured.config.provisioner.period_s
 
     async def run() -> None:
-        await make(AsyncClient(kube, field_manager="tidewise-provisioner")).run(period_s)
+        await make(AsyncClient(kube, field_manager="tidewise-provisioner"), None).run(period_s)
 
     run_until_interrupted(run)
 

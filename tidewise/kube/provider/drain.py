@@ -146,7 +146,7 @@ class Drainer:
             if error.status.code != 404:
                 raise
             return None
-        annotations = current.metadata.annotations or {}
+        annotations = (current.metadata.annotations if current.metadata else None) or {}
         try:
             since_s = parse_stamp(annotations[DRAINING_SINCE]).timestamp()
         except (KeyError, ValueError):

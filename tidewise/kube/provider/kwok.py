@@ -176,10 +176,16 @@ class KwokProvider:
     async def list(self) -> Sequence[Instance]:
         """Every recorded machine (booting ones booted on if no boot runs here), and nodes of
         this provider without a record (bought before records were kept)."""
-        selector = {PROVISIONER: self.name}
-        nodes = {n.metadata.name: n async for n in self._client.list(Node, labels=selector)}
+        nodes: dict[str, Node] = {}
+        async for node in self._client.list(Node, labels={PROVISIONER: self.name}):
+            meta = node.metadata
+            if meta is None or meta.name is None or meta.creationTimestamp is None:
+                continue  # the API server sets all three on every Node it returns
+            nodes[meta.name] = node
         held: list[Instance] = []
-        async for record in self._client.list(Machine, labels=selector):
+        async for record in self._client.list(Machine, labels={PROVISIONER: self.name}):
+            if record.metadata is None or record.metadata.name is None:
+                continue  # the API server names every object it returns
             name = record.metadata.name
             offering = self._offerings.get(record.spec.get("offering", ""))
             if offering is None:
@@ -192,13 +198,15 @@ class KwokProvider:
             held.append(instance)
         recorded = {i.name for i in held}
         for name, node in nodes.items():
-            offering = self._offering_of(node.metadata.labels or {})
+            meta = node.metadata
+            assert meta is not None and meta.creationTimestamp is not None  # checked above
+            offering = self._offering_of(meta.labels or {})
             if name in recorded:
                 continue
             if offering is None:
                 log.warning("node %s: its labels name no offering of the catalog", name)
                 continue
-            held.append(Instance(name, offering, node.metadata.creationTimestamp.timestamp()))
+            held.append(Instance(name, offering, meta.creationTimestamp.timestamp()))
         return held
 
     def _offering_of(self, labels: Mapping[str, str]) -> Offering | None:
@@ -213,8 +221,11 @@ class KwokProvider:
         now = self._clock()
         noticed: list[InterruptionNotice] = []
         async for node in self._client.list(Node, labels={PROVISIONER: self.name}):
-            name = node.metadata.name
-            annotations = node.metadata.annotations or {}
+            meta = node.metadata
+            if meta is None or meta.name is None:
+                continue  # the API server names every Node it returns
+            name = meta.name
+            annotations = meta.annotations or {}
             value = annotations.get(SIMULATED_INTERRUPTION)
             if value is None:
                 continue

@@ -10,6 +10,7 @@ record goes when the machine is given back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,7 @@ Machine = create_global_resource("tidewise.io", "v1alpha1", "Machine", "machines
 
 
 def machine_record(
-    name: str, provider: str, offering: str, launched_s: float, labels: dict[str, str]
+    name: str, provider: str, offering: str, launched_s: float, labels: Mapping[str, str]
 ) -> Any:
     """The record of ``name``, an ``offering`` (catalog key) asked of ``provider`` at
     ``launched_s`` (Unix time)."""
