@@ -82,6 +82,9 @@ class ProvisionerConfig(Section):
     max_node_provision_s: PositiveSeconds = 900.0  # --max-node-provision-time
     max_not_ready_s: PositiveSeconds = 1200.0  # --scale-down-unready-time
     drain_timeout_s: PositiveSeconds = 600.0
+    # what the machines may cost per hour before deploy/prometheus's TidewiseBudgetOverrun
+    # fires (an alert only: the provisioner still buys what pending pods need)
+    budget_usd_per_hour: Annotated[float | None, Field(gt=0)] = None
 
 
 class ControllersConfig(Section):
@@ -259,6 +262,8 @@ def provisioner_factory(
         provider = make_provider(client, offerings, config.provider)
         policy = NodeAutoscaler(options, settings)
         interruptions = InterruptionHandler(options, period_s=timings.period_s)
+        if metrics is not None and timings.budget_usd_per_hour is not None:
+            metrics.budget.set(timings.budget_usd_per_hour)
         return Provisioner(
             client,
             provider,

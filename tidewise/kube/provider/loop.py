@@ -152,6 +152,7 @@ class Provisioner:
             unavailable,
             replaced & noticed.keys(),
         )
+        self.metrics.observe(view, instances)
         return view, must
 
     async def _held(self) -> list[Instance]:
