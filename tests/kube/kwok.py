@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 from lightkube import Client
 from lightkube.models.apps_v1 import DeploymentSpec
@@ -89,28 +90,44 @@ def deployment(replicas: int, selector: dict[str, str]) -> Deployment:
     )
 
 
-class LowestAvailable:
-    """The fewest available replicas of ``web`` seen while the block runs (polled every
-    0.2 s: a dip shorter than that can go unseen)."""
+class Poller:
+    """Calls :meth:`look` every ``every_s`` seconds in a thread while the ``with`` block
+    runs (a recorder of what the cluster went through, not only where it ended)."""
 
-    def __init__(self, kube: Client, namespace: str) -> None:
-        self.kube, self.namespace = kube, namespace
-        self.seen = available(kube, namespace)
+    every_s = 0.2
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch)
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _watch(self) -> None:
+    def look(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
         while not self._stop.is_set():
-            self.seen = min(self.seen, available(self.kube, self.namespace))
-            self._stop.wait(0.2)
+            self.look()
+            self._stop.wait(self.every_s)
 
-    def __enter__(self) -> "LowestAvailable":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class LowestAvailable(Poller):
+    """The fewest available replicas of ``web`` seen while the block runs (polled every
+    0.2 s: a dip shorter than that can go unseen)."""
+
+    def __init__(self, kube: Client, namespace: str) -> None:
+        super().__init__()
+        self.kube, self.namespace = kube, namespace
+        self.seen = available(kube, namespace)
+
+    def look(self) -> None:
+        self.seen = min(self.seen, available(self.kube, self.namespace))
 
 
 def web_budget() -> PodDisruptionBudget:

@@ -15,7 +15,6 @@ deadline), and the process still alive.
 
 import contextlib
 import signal
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +30,14 @@ from lightkube.resources.core_v1 import Event, Node, Pod
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
 from tests.kube.controllers.support import http_get
-from tests.kube.kwok import available, deployment, lease_holder, operator_process, wait_for
+from tests.kube.kwok import (
+    Poller,
+    available,
+    deployment,
+    lease_holder,
+    operator_process,
+    wait_for,
+)
 from tidewise.kube.api.lease import LEASE_NAME
 from tidewise.kube.provider.drain import DRAINING, DRAINING_SINCE
 from tidewise.kube.provider.interface import PROVISIONER
@@ -64,39 +70,25 @@ def metric(base: str, sample: str) -> float:
     return 0.0
 
 
-class NodesSeen:
+class NodesSeen(Poller):
     """Every kwok machine and node name seen while the block runs (listed every 0.2 s): a
     machine bought twice shows here even if it was given back before the end; and every
     reclaim deadline each node was seen to carry."""
 
     def __init__(self, kube: Client) -> None:
+        super().__init__()
         self.kube = kube
         self.names: set[str] = set()
         self.deadlines: dict[str, set[str]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch)
 
-    def _look(self) -> None:
-        self.names |= machine_names(self.kube)
-        for node in self.kube.list(Node, labels=KWOK):
-            self.names.add(node.metadata.name)
-            deadline = (node.metadata.annotations or {}).get(INTERRUPTION_DEADLINE)
-            if deadline:
-                self.deadlines.setdefault(node.metadata.name, set()).add(deadline)
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):  # the API server may be the fault under test
-                self._look()
-            self._stop.wait(0.2)
-
-    def __enter__(self) -> "NodesSeen":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def look(self) -> None:
+        with contextlib.suppress(Exception):  # the API server may be the fault under test
+            self.names |= machine_names(self.kube)
+            for node in self.kube.list(Node, labels=KWOK):
+                self.names.add(node.metadata.name)
+                deadline = (node.metadata.annotations or {}).get(INTERRUPTION_DEADLINE)
+                if deadline:
+                    self.deadlines.setdefault(node.metadata.name, set()).add(deadline)
 
 
 def settled(kube: Client, namespace: str, replicas: int) -> None:
