@@ -121,6 +121,7 @@ def test_an_api_server_outage_while_a_machine_boots_buys_it_once(
         # the machine that was booting is the one running, or it was given up as failed
         # (its record and its node both gone) and one other bought
         assert len(seen.names) <= 2, f"machines bought: {sorted(seen.names)}"
+        print(f"machines seen: {len(seen.names)}, nodes left: {len(node_names(kube))}")
 
 
 def test_a_leader_paused_past_its_lease_steps_down_alive_and_buys_nothing_twice(
@@ -139,7 +140,9 @@ def test_a_leader_paused_past_its_lease_steps_down_alive_and_buys_nothing_twice(
         with operator_process(cluster, kube, namespace, "second", ports["second"]) as second:
             wait_for("second up", lambda: http_get(f"{bases['second']}/healthz")[0] == 200)
             first.send_signal(signal.SIGSTOP)  # a long GC pause, a frozen VM: alive, silent
+            paused = time.monotonic()
             wait_for("second leading", lambda: lease_holder(kube, namespace) == "second")
+            print(f"second leading {time.monotonic() - paused:.1f} s after the pause")
             kube.patch(Deployment, "web", {"spec": {"replicas": 2 * REPLICAS}}, namespace=namespace)
             first.send_signal(signal.SIGCONT)  # it wakes believing it leads
             settled(kube, namespace, 2 * REPLICAS)
@@ -188,6 +191,7 @@ def test_another_replica_an_hour_off_neither_doubles_the_leader_nor_holds_the_le
         wait_for("honest leading", lambda: lease_holder(kube, namespace) == "honest", 60)
         took = time.monotonic() - stopped
         assert took < LEASE_S + 2 + 5, f"took {took:.1f} s for a {LEASE_S} s Lease"
+        print(f"honest leading {took:.1f} s after the last skewed renewal")
         settled(kube, namespace, REPLICAS)
         assert len(node_names(kube)) == 1
 
@@ -223,6 +227,7 @@ def test_an_operator_killed_between_a_notice_and_its_drain_replaces_once_on_time
     assert seen.names == {noticed, replacement}, f"bought: {sorted(seen.names - {noticed})}"
     # the reclaim's deadline was written once, at the notice: the restart did not move it
     assert seen.deadlines[noticed] == {decided[INTERRUPTION_DEADLINE]}
+    print(f"machines seen: {sorted(seen.names)}, deadlines: {seen.deadlines[noticed]}")
     told = kube.list(Event, namespace="default", fields={"involvedObject.name": noticed})
     assert "InterruptionNotice" in {e.reason for e in told}
 
@@ -277,6 +282,7 @@ def test_an_operator_killed_mid_drain_blocked_by_a_budget_forces_it_at_the_first
     # forced at the first start's deadline (not a fresh one from the restart), not before it
     assert gone - begun >= timeout_s - 1, f"forced {gone - begun:.1f} s into a {timeout_s} s drain"
     assert gone < led + timeout_s - 6, "the restart started the deadline again"
+    print(f"led again {led - begun:.1f} s, node gone {gone - begun:.1f} s into the drain")
     told = kube.list(Event, namespace="default", fields={"involvedObject.name": noticed})
     assert "DrainForced" in {e.reason for e in told}
     assert kube.get(PodDisruptionBudget, "web", namespace=namespace)
