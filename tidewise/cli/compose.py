@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tidewise.catalog import Catalog
     from tidewise.kube.operator import ControllerSettings, Operator
     from tidewise.kube.provider import NodeProvider, Provisioner
+    from tidewise.kube.provider.metrics import ProvisionerMetrics
     from tidewise.model import Offering, PurchaseOption
 
 BUILTIN = "builtin:"
@@ -101,11 +102,19 @@ class CatalogConfig(Section):
 
 
 class ProvisionerConfig(Section):
-    """The node autoscaler's timings (Cluster Autoscaler's flags of the same meaning)."""
+    """The node autoscaler's timings (Cluster Autoscaler's flags of the same meaning) and
+    the drains' deadline (Karpenter's terminationGracePeriod)."""
 
+    enabled: bool = True  # false: tidewise operator buys no nodes (another engine does)
     period_s: PositiveSeconds = 10.0
     unneeded_s: Annotated[float, Field(ge=0)] = 600.0
     delay_after_add_s: Annotated[float, Field(ge=0)] = 600.0
+    max_node_provision_s: PositiveSeconds = 900.0  # --max-node-provision-time
+    max_not_ready_s: PositiveSeconds = 1200.0  # --scale-down-unready-time
+    drain_timeout_s: PositiveSeconds = 600.0
+    # what the machines may cost per hour before deploy/prometheus's TidewiseBudgetOverrun
+    # fires (an alert only: the provisioner still buys what pending pods need)
+    budget_usd_per_hour: Annotated[float | None, Field(gt=0)] = None
 
 
 class ControllersConfig(Section):
@@ -208,6 +217,31 @@ def _flag_error(error: ValidationError, flags: Mapping[str, Any]) -> str:
     return f"--{flag.replace('_', '-')}: {describe(error).split(': ', 1)[1]}"
 
 
+CONTROLLERS = (
+    "provisioner",
+    "cronhpa",
+    "elasticscaler",
+    "resourcerecommendation",
+    "training-queue",
+)
+"""What ``tidewise operator`` may run; each has its RBAC in deploy/operator/components/<name>."""
+
+
+def enabled_controllers(config: OperatorConfig) -> list[str]:
+    """The controllers ``config`` runs, in :data:`CONTROLLERS` order: the components of
+    deploy/operator to enable (tests/kube/test_operator_manifests.py keeps the shipped list
+    equal to the defaults')."""
+    spec = config.controllers
+    switches = {
+        "provisioner": config.provisioner.enabled,
+        "cronhpa": spec.cronhpa,
+        "elasticscaler": spec.elasticscaler,
+        "resourcerecommendation": spec.resourcerecommendation,
+        "training-queue": spec.training_queue,
+    }
+    return [name for name in CONTROLLERS if switches[name]]
+
+
 def purchase_options(config: OperatorConfig) -> frozenset[PurchaseOption]:
     from tidewise.model import PurchaseOption
 
@@ -258,7 +292,9 @@ PROVIDERS: Mapping[str, Callable[[AsyncClient, list[Offering], ProviderConfig], 
 }
 
 
-def provisioner_factory(configured: Configured) -> Callable[[AsyncClient], Provisioner]:
+def provisioner_factory(
+    configured: Configured,
+) -> Callable[[AsyncClient, ProvisionerMetrics | None], Provisioner]:
     """What builds the provisioner ``provisioner run`` and ``operator`` run: the configured
     provider's nodes from the catalog's offerings, the node autoscaler and the interruption
     handler. The catalog is read now, so a bad one stops the command before it connects."""
@@ -274,14 +310,26 @@ def provisioner_factory(configured: Configured) -> Callable[[AsyncClient], Provi
         period_s=timings.period_s,
         unneeded_s=timings.unneeded_s,
         delay_after_add_s=timings.delay_after_add_s,
+        max_node_provision_s=timings.max_node_provision_s,
+        max_not_ready_s=timings.max_not_ready_s,
     )
     make_provider = PROVIDERS[config.provider.kind]
 
-    def make(client: AsyncClient) -> Provisioner:
+    def make(client: AsyncClient, metrics: ProvisionerMetrics | None = None) -> Provisioner:
         provider = make_provider(client, offerings, config.provider)
         policy = NodeAutoscaler(options, settings)
         interruptions = InterruptionHandler(options, period_s=timings.period_s)
-        return Provisioner(client, provider, policy, offerings, interruptions=interruptions)
+        if metrics is not None and timings.budget_usd_per_hour is not None:
+            metrics.budget.set(timings.budget_usd_per_hour)
+        return Provisioner(
+            client,
+            provider,
+            policy,
+            offerings,
+            interruptions=interruptions,
+            metrics=metrics,
+            drain_timeout_s=timings.drain_timeout_s,
+        )
 
     return make
 
@@ -316,10 +364,15 @@ class Lease:
 
 
 def operator_factory(
-    make: Callable[[AsyncClient], Provisioner], kube: KubeConfig, lease: Lease, period_s: float
+    make: Callable[[AsyncClient, ProvisionerMetrics | None], Provisioner] | None,
+    kube: KubeConfig,
+    lease: Lease,
+    period_s: float,
 ) -> Callable[[], Operator]:
     """What kopf's startup handler calls to build the operator: one client, the Lease
-    elector, the provisioner ``make`` builds, rounds every ``period_s``."""
+    elector (client-go's renew deadline and retry period in proportion to the duration), the
+    provisioner ``make`` builds at each term (none without ``make``), rounds every
+    ``period_s``."""
     from lightkube import AsyncClient
 
     from tidewise.kube.api.lease import LeaseElector
@@ -328,6 +381,8 @@ def operator_factory(
     def build() -> Operator:
         client = AsyncClient(kube, field_manager="tidewise-operator")
         elector = LeaseElector(client, lease.namespace, lease.holder, duration_s=lease.duration_s)
-        return Operator(make(client), elector, period_s)
+        if make is None:  # provisioner.enabled: false
+            return Operator(None, elector, period_s)
+        return Operator(lambda metrics: make(client, metrics), elector, period_s)
 
     return build

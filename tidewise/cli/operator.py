@@ -86,7 +86,7 @@ def provisioner_run(
     period_s = configured.config.provisioner.period_s
 
     async def run() -> None:
-        await make(AsyncClient(kube, field_manager="tidewise-provisioner")).run(period_s)
+        await make(AsyncClient(kube, field_manager="tidewise-provisioner"), None).run(period_s)
 
     run_until_interrupted(run)
 
@@ -184,6 +184,7 @@ def operator(
         os.environ["KUBECONFIG"] = str(kubeconfig)
     holder = identity or f"{socket.gethostname()}-{os.getpid()}"
     lease = Lease(lease_namespace, holder, lease_duration)
-    build = operator_factory(make, kube, lease, configured.config.provisioner.period_s)
+    timings = configured.config.provisioner
+    build = operator_factory(make if timings.enabled else None, kube, lease, timings.period_s)
     controllers = controller_settings(configured.config)
     run_operator(build, health_host, health_port, kubeconfig is not None, controllers)
