@@ -5,6 +5,7 @@ it loses all its memory: what it knows after a restart it can only have read bac
 server.
 """
 
+import json
 import subprocess
 import sys
 import urllib.request
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Namespace, Node, Pod, ServiceAccount
+from lightkube.resources.core_v1 import Event, Namespace, Node, Pod, ServiceAccount
 
 from tests.kube.kwok import condition, fake_node, fake_pod_spec, wait_for
 from tidewise.kube.api.annotations import recorded_gpus
@@ -50,6 +51,16 @@ class Extender:
                 return answer.status == 200
         except OSError:
             return False
+
+    def post(self, verb: str, body: dict) -> dict:
+        """POST one verb as kube-scheduler does; the JSON answer."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/{verb}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
 
     def start(self) -> None:
         command = [sys.executable, "-m", "tidewise.cli", "extender", "serve"]
@@ -92,6 +103,15 @@ def gpu_nodes(kube: Client) -> Iterator[tuple[str, str, dict[str, str]]]:
 def gpu_pod(name: str, gpu: dict[str, str], selector: dict[str, str]) -> Pod:
     spec = fake_pod_spec({"cpu": "500m", "memory": "1Gi", **gpu}, selector)
     return Pod(metadata=ObjectMeta(name=name), spec=spec)
+
+
+def failed_scheduling(kube: Client, namespace: str) -> list[str]:
+    """Every FailedScheduling event in the namespace, as ``pod: message``."""
+    return [
+        f"{e.involvedObject.name}: {e.message}"
+        for e in kube.list(Event, namespace=namespace)
+        if e.reason == "FailedScheduling"
+    ]
 
 
 def bound(kube: Client, namespace: str) -> list[Pod]:

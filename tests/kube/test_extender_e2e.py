@@ -5,6 +5,8 @@ cluster, so that restarting it loses all its memory: what it knows after a resta
 only have read back from the API server.
 """
 
+import time
+
 import pytest
 from lightkube.resources.core_v1 import Event, Pod
 
@@ -14,6 +16,7 @@ from tests.kube.gpushare import (
     QUARTER,
     assert_no_gpu_over_committed,
     bound,
+    failed_scheduling,
     gpu_nodes,
     gpu_pod,
 )
@@ -29,6 +32,30 @@ def place(kube):
     """A fresh namespace and GPU nodes (two A10, one T4) that only this test's pods select."""
     with gpu_nodes(kube) as placed:
         yield placed
+
+
+def test_a_bind_is_answered_success_and_the_normal_path_posts_no_failed_scheduling(
+    kube, extender, place
+):
+    """The API server answers a Binding with a Status, not a Binding: the extender must still
+    answer the scheduler ``{"Error": ""}``, or the scheduler counts every bind as failed, posts
+    FailedScheduling and tries the (already bound) pod again."""
+    namespace, suffix, nodes = place
+    extender.start()
+    alone = gpu_pod("direct", HALF, {"e2e": suffix})
+    alone.spec.schedulerName = "nobody"  # no scheduler takes it: bound by asking the extender
+    uid = kube.create(alone, namespace=namespace).metadata.uid
+    node = sorted(nodes)[0]
+    binding = {"PodName": "direct", "PodNamespace": namespace, "PodUID": uid, "Node": node}
+    assert extender.post("bind", binding) == {"Error": ""}
+    direct = kube.get(Pod, "direct", namespace=namespace)
+    assert direct.spec.nodeName == node and recorded_gpus(direct.to_dict()) is not None
+
+    for i, gpu in enumerate([QUARTER, HALF, ONE, QUARTER, HALF]):
+        kube.create(gpu_pod(f"p{i}", gpu, {"e2e": suffix}), namespace=namespace)
+    wait_for("all pods bound", lambda: len(bound(kube, namespace)) == 6)
+    time.sleep(2)  # the scheduler posts its events asynchronously
+    assert failed_scheduling(kube, namespace) == []
 
 
 def test_twenty_gpu_share_pods_placed_through_a_restarted_extender(kube, extender, place):

@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 
 from lightkube import ApiError, AsyncClient
-from lightkube.models.core_v1 import ObjectReference
-from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.core import resource
+from lightkube.generic_resource import Generic
 from lightkube.resources.core_v1 import Pod
 
 from tidewise.kube.api.annotations import gpu_annotations
@@ -24,6 +24,35 @@ from tidewise.kube.extender.protocol import BindingArgs
 from tidewise.kube.extender.state import GpuShareBook, NoFit
 
 log = logging.getLogger(__name__)
+
+
+class PodBinding(resource.NamespacedSubResource, Generic):
+    """``pods/<name>/binding``, its reply read as a plain mapping.
+
+    Why not lightkube's ``Pod.Binding``: the API server answers a Binding create with a
+    ``Status`` (``{"kind": "Status", "status": "Success", "code": 201}``), not the Binding, and
+    the typed class fails to read that reply after the pod was bound; the scheduler was then
+    told that every successful bind had failed. A 2xx reply is success; an error status is an
+    :class:`ApiError` as for any call.
+    """
+
+    _api_info = resource.ApiInfo(
+        resource=resource.ResourceDef("", "v1", "Binding"),
+        parent=resource.ResourceDef("", "v1", "Pod"),
+        plural="pods",
+        verbs=["post"],
+        action="binding",
+    )
+
+
+def binding(args: BindingArgs) -> PodBinding:
+    """The Binding of the pod to the node, with the pod's UID as a precondition."""
+    return PodBinding(
+        apiVersion="v1",
+        kind="Binding",
+        metadata={"name": args.pod_name, "namespace": args.namespace, "uid": args.uid},
+        target={"apiVersion": "v1", "kind": "Node", "name": args.node},
+    )
 
 
 class Binder:
@@ -68,14 +97,7 @@ class Binder:
                 self.book.forget_pod(args.uid)
                 return f"cannot record the GPUs on the pod: {error}"
         try:
-            await self.client.create(
-                Pod.Binding(
-                    metadata=ObjectMeta(name=args.pod_name, namespace=args.namespace, uid=args.uid),
-                    target=ObjectReference(apiVersion="v1", kind="Node", name=args.node),
-                ),
-                args.pod_name,
-                namespace=args.namespace,
-            )
+            await self.client.create(binding(args), args.pod_name, namespace=args.namespace)
         except ApiError as error:
             self.book.forget_pod(args.uid)
             return f"cannot bind: {error}"
