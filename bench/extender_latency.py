@@ -55,7 +55,7 @@ def filled_book(nodes: int, rng: np.random.Generator) -> GpuShareBook:
     while taken < target:
         shape = MIX[int(rng.integers(len(MIX)))][1]
         passed = book.filter(shape, names).passed
-        book.assume(f"fill-{uid}", shape, book.choose_node(shape, passed))
+        book.assume(f"fill-{uid}", shape, book.choose_node(shape, passed), now=0.0)
         taken += shape.gpu_milli_total
         uid += 1
     return book
