@@ -31,6 +31,7 @@ from tidewise.kube.api.resources import (
     MODEL_LABEL,
     pod_request,
 )
+from tidewise.kube.extender.watch import holding_of
 from tidewise.testenv.cluster import free_ports
 
 QUARTER = {HAMI_GPU_CORES: "25", HAMI_GPU_MEM: "4096"}  # HAMi's names
@@ -176,3 +177,18 @@ def assert_no_gpu_over_committed(pods: list[Pod], nodes: dict[str, str]) -> None
     assert all(len(h) == 1 for h in holders.values() if any(h)), dict(holders)
     for (node, gpu), used in memory.items():
         assert used <= GIB[nodes[node]] * 1024, (node, gpu, used)
+
+
+def books_equal_the_api(kube: Client, extender: Extender) -> bool:
+    """Whether the extender's books (its metrics) hold what the API server says: every node it
+    can read, every pod bound to a node and not finished, and their GPU share."""
+    pods = [p.to_dict() for p in kube.list(Pod, namespace="*")]
+    holdings = [h for p in pods if (h := holding_of(p)) is not None]
+    expected = {
+        "tidewise_extender_books_nodes": len(list(kube.list(Node)))
+        - extender.metric("tidewise_extender_skipped_nodes"),
+        "tidewise_extender_books_pods": len(holdings),
+        "tidewise_extender_gpus_booked": sum(h.requests.gpu_milli_total for h in holdings) / 1000,
+        "tidewise_extender_bookings_in_flight": 0,
+    }
+    return all(extender.metric(name) == value for name, value in expected.items())
