@@ -4,11 +4,12 @@ The calls are found in the source (every ``client.<verb>(...)`` of the provider,
 controllers, the runtime layer they share and the operator), so a new API call without its
 rule, or a rule left behind, fails here."""
 
-import ast
 from pathlib import Path
 
 import yaml
 
+from tests.kube.rbac import client_calls
+from tests.kube.rbac import granted as rules_granted
 from tidewise.kube.controllers.recommendation import TARGETS
 from tidewise.kube.jobs.controller import KINDS
 
@@ -51,24 +52,16 @@ EXTRA = {("nodes", "get"), ("nodes", "watch"), ("pods", "get")}
 
 def calls() -> set[tuple[str, str]]:
     found = set()
-    for path in SOURCES:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-                continue
-            owner = ast.unparse(node.func.value)
-            if not owner.endswith("client") or node.func.attr not in VERBS or not node.args:
-                continue
-            first = node.args[0]
-            name = ast.unparse(first.func if isinstance(first, ast.Call) else first)
-            verb = VERBS[node.func.attr]
-            if name == "target_scale":
-                found |= {(f"{kind}/scale", verb) for kind in SCALE}
-                continue
-            if name in MULTI:
-                found |= {(resource, verb) for resource in MULTI[name]}
-                continue
-            assert name in RESOURCES, f"{path.name}: client.{node.func.attr}({name}) is unmapped"
-            found.add((RESOURCES[name], verb))
+    for path, method, name in client_calls(SOURCES):
+        verb = VERBS[method]
+        if name == "target_scale":
+            found |= {(f"{kind}/scale", verb) for kind in SCALE}
+            continue
+        if name in MULTI:
+            found |= {(resource, verb) for resource in MULTI[name]}
+            continue
+        assert name in RESOURCES, f"{path.name}: client.{method}({name}) is unmapped"
+        found.add((RESOURCES[name], verb))
     return found
 
 
@@ -88,14 +81,7 @@ def documents() -> list[dict]:
 
 
 def granted(kind: str) -> set[tuple[str, str]]:
-    return {
-        (resource, verb)
-        for doc in documents()
-        if doc["kind"] == kind
-        for rule in doc["rules"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
+    return rules_granted(documents(), kind)
 
 
 def test_the_base_holds_what_a_deployment_needs():

@@ -80,7 +80,7 @@ def extender_serve(
     from lightkube import AsyncClient
 
     from tidewise.kube.extender.server import Election, Listen, serve
-    from tidewise.kube.extender.tls import TlsFiles, server_context
+    from tidewise.kube.extender.tls import ServingTls, TlsFiles
 
     files = (tls_cert_file, tls_private_key_file, client_ca_file)
     if any(files) and not all(files):
@@ -88,7 +88,7 @@ def extender_serve(
     tls = None
     if tls_cert_file and tls_private_key_file and client_ca_file:
         try:
-            tls = server_context(TlsFiles(tls_cert_file, tls_private_key_file, client_ca_file))
+            tls = ServingTls(TlsFiles(tls_cert_file, tls_private_key_file, client_ca_file))
         except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
             raise fail(f"{TLS_FLAGS}: {error}; give readable PEM files that match") from None
     elif not loopback(host):

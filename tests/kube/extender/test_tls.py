@@ -8,14 +8,14 @@ import ssl
 import aiohttp
 import pytest
 from aiohttp import web
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from tests.kube.extender.test_server import cluster_book, extender_over
 from tidewise.kube.extender.server import application
-from tidewise.kube.extender.tls import TlsFiles, client_names, server_context
-from tidewise.testenv.pki import CertificateAuthority, name
+from tidewise.kube.extender.tls import ServingTls, TlsFiles, client_names, server_context
+from tidewise.testenv.pki import CertificateAuthority
 
 NOW = datetime.datetime.now(datetime.UTC)
+AUTHORITY: list[CertificateAuthority] = []  # the module's CA, to issue a renewal from
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +24,10 @@ def pki(tmp_path_factory):
     another CA), and a client of the right CA under another name."""
     folder = tmp_path_factory.mktemp("pki")
     authority, other = CertificateAuthority(NOW), CertificateAuthority(NOW)
+    AUTHORITY[:] = [authority]
     (folder / "ca.crt").write_bytes(authority.pem)
     (folder / "ca-other.crt").write_bytes(other.pem)
-    serving = authority.issue(
-        name("tidewise-extender"), ExtendedKeyUsageOID.SERVER_AUTH, ("localhost",), ("127.0.0.1",)
-    )
-    serving.write(folder, "extender")
+    authority.extender().write(folder, "extender")
     authority.client("system:kube-scheduler").write(folder, "scheduler")
     other.client("system:kube-scheduler").write(folder, "stranger")
     authority.client("someone-else").write(folder, "someone")
@@ -95,3 +93,28 @@ def test_a_certificate_names_its_common_and_dns_names():
     }
     assert client_names(peer) == {"kube-scheduler", "scheduler.local"}
     assert client_names(None) == set()
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(pki, tmp_path):
+    """cert-manager renews the Secret, the kubelet swaps the files: new connections get the
+    new certificate."""
+    for name in ("extender.crt", "extender.key", "ca.crt"):
+        (tmp_path / name).write_bytes((pki / name).read_bytes())
+    tls = ServingTls(TlsFiles(tmp_path / "extender.crt", tmp_path / "extender.key", pki / "ca.crt"))
+
+    async def serial() -> str:
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0, ssl=tls.context)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=client_context(pki, "scheduler"), server_hostname="localhost"
+        )
+        number = writer.get_extra_info("peercert")["serialNumber"]
+        writer.close()
+        server.close()
+        return number
+
+    before = asyncio.run(serial())
+    assert not tls.reload_if_changed() and asyncio.run(serial()) == before
+    AUTHORITY[0].extender().write(tmp_path, "extender")  # renewed by the same CA
+    assert tls.reload_if_changed()
+    assert asyncio.run(serial()) != before

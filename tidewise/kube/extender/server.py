@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -43,13 +42,14 @@ from tidewise.kube.extender.protocol import (
 )
 from tidewise.kube.extender.requeue import Requeuer
 from tidewise.kube.extender.state import GpuShareBook
-from tidewise.kube.extender.tls import allowed
+from tidewise.kube.extender.tls import ServingTls, allowed
 from tidewise.kube.extender.watch import Sync
 from tidewise.model import Resources
 
 log = logging.getLogger(__name__)
 
 NOT_SYNCED = "the GPU-share extender has not listed the cluster yet; try again"
+TLS_RELOAD_S = 60.0  # how often the certificate files are checked for a renewal
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ class Listen:
     port: int
     health_host: str
     health_port: int
-    tls: ssl.SSLContext | None = None
+    tls: ServingTls | None = None
     client_names: tuple[str, ...] = ()
 
 
@@ -211,6 +211,13 @@ class Election:
     name: str = LEASE_NAME
     duration_s: int = 15
     pod: tuple[str, str] | None = None
+
+
+async def reload_tls(tls: ServingTls) -> None:
+    """Pick up renewed certificate files (``tls.ServingTls``) until cancelled."""
+    while True:
+        await asyncio.sleep(TLS_RELOAD_S)
+        tls.reload_if_changed()
 
 
 async def serve(client: AsyncClient, listen: Listen, election: Election | None = None) -> None:
@@ -237,8 +244,9 @@ async def serve(client: AsyncClient, listen: Listen, election: Election | None =
     )
     runners = []
     try:
+        context = listen.tls.context if listen.tls else None
         for app, host, port, tls in (
-            (application(extender), listen.host, listen.port, listen.tls),
+            (application(extender), listen.host, listen.port, context),
             (health_application(extender), listen.health_host, listen.health_port, None),
         ):
             runner = web.AppRunner(app, access_log=None)
@@ -258,6 +266,8 @@ async def serve(client: AsyncClient, listen: Listen, election: Election | None =
             group.create_task(sync.run())
             group.create_task(leadership.run())
             group.create_task(requeuer.run())
+            if listen.tls is not None:
+                group.create_task(reload_tls(listen.tls))
     finally:
         for runner in runners:
             await runner.cleanup()

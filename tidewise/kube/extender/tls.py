@@ -6,15 +6,23 @@ when its extender entry has ``enableHTTPS: true`` and a ``tlsConfig`` with ``cer
 ``keyFile`` (``k8s.io/kube-scheduler/config/v1`` ``ExtenderTLSConfig``); the extender accepts
 only clients whose certificate its CA signed, and, if given names, only those names (the
 certificate's common name or a DNS name in it).
+
+The files are read again whenever they change (:class:`ServingTls`): cert-manager renews a
+certificate in its Secret, the kubelet swaps the mounted files, and connections made after that
+use the new certificate, without a restart.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import ssl
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,35 @@ def server_context(files: TlsFiles) -> ssl.SSLContext:
     context.load_verify_locations(cafile=files.client_ca)
     context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+class ServingTls:
+    """The server context over ``files``, reloaded in place when they change (an
+    :class:`ssl.SSLContext` applies a new certificate chain to the connections made after)."""
+
+    def __init__(self, files: TlsFiles) -> None:
+        self.files = files
+        self.context = server_context(files)
+        self._stamp = self._stamps()
+
+    def _stamps(self) -> tuple[int, ...]:
+        return tuple(os.stat(f).st_mtime_ns for f in (self.files.cert, self.files.key))
+
+    def reload_if_changed(self) -> bool:
+        """Load the files again if they changed since; whether they did. A file caught half
+        written is tried again at the next call (the old certificate stays in use)."""
+        try:
+            stamp = self._stamps()
+            if stamp == self._stamp:
+                return False
+            self.context.load_cert_chain(self.files.cert, self.files.key)
+            self.context.load_verify_locations(cafile=self.files.client_ca)
+        except (OSError, ValueError) as error:
+            log.warning("TLS files not reloaded (%s); the old certificate stays in use", error)
+            return False
+        self._stamp = stamp
+        log.info("TLS certificate reloaded from %s", self.files.cert)
+        return True
 
 
 def client_names(peercert: Mapping[str, Any] | None) -> set[str]:
