@@ -137,8 +137,11 @@ async def guarded(
     verb; a standby closes the connection after answering, so that the scheduler's next
     request opens one the Service routes to the leader."""
     extender = request.app[EXTENDER]
-    if not allowed(request.transport.get_extra_info("peercert"), extender.client_names):
-        return web.Response(status=403, text="client certificate not accepted")
+    if extender.client_names:
+        transport = request.transport
+        peercert = transport.get_extra_info("peercert") if transport is not None else None
+        if not allowed(peercert, extender.client_names):
+            return web.Response(status=403, text="client certificate not accepted")
     verb = request.path.strip("/")
     started = time.perf_counter()
     try:
