@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from tidewise.cli.bench import parse_seeds
-from tidewise.sim.gpupack import GPU_POLICIES, run_benchmark
-from tidewise.sim.openb import load_nodes, load_pods
+from tidewise.sim.gpupack.bench import GPU_POLICIES, run_benchmark
+from tidewise.sim.gpupack.openb import load_nodes, load_pods
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "alibaba-gpu-v2023"
 

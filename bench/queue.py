@@ -17,8 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from tidewise.sim.job_trace import TraceWindow
-from tidewise.sim.queue_bench import QueueBenchSettings, load_and_run
+from tidewise.sim.jobs.bench import QueueBenchSettings, load_and_run
+from tidewise.sim.jobs.trace import TraceWindow
 
 DEFAULT_JOBS = (
     Path(__file__).resolve().parents[2] / "shared/data/philly-jobs-derived/philly_jobs.csv"

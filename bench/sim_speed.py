@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from tidewise.cli.sim import default_scenario_path
-from tidewise.sim.policies import POLICIES
-from tidewise.sim.runner import PreparedScenario, prepare
-from tidewise.sim.scenario import Scenario, load_scenario
-from tidewise.sim.twin import Twin
+from tidewise.sim.services.policies import POLICIES
+from tidewise.sim.services.runner import PreparedScenario, prepare
+from tidewise.sim.services.scenario import Scenario, load_scenario
+from tidewise.sim.services.twin import Twin
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from tidewise.cli.sim import default_scenario_path
-from tidewise.sim.policies import tidewise_controllers
-from tidewise.sim.runner import prepare
-from tidewise.sim.scenario import load_scenario
-from tidewise.sim.twin import Twin
+from tidewise.sim.services.policies import tidewise_controllers
+from tidewise.sim.services.runner import prepare
+from tidewise.sim.services.scenario import load_scenario
+from tidewise.sim.services.twin import Twin
 
 VARIANTS: dict[str, dict[str, bool]] = {
     "tidewise": {},

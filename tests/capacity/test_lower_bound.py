@@ -16,8 +16,8 @@ from tidewise.model import (
     Resources,
     WorkloadSpec,
 )
-from tidewise.sim.runner import prepare, run
-from tidewise.sim.scenario import load_scenario
+from tidewise.sim.services.runner import prepare, run
+from tidewise.sim.services.scenario import load_scenario
 
 HOUR = 3600.0
 C8 = InstanceType("c8", vcpus=8, memory_mib=8192)  # CPU-rich, memory-poor

@@ -2,6 +2,7 @@ import re
 
 import pytest
 
+from tests.catalog.paths import ADVISOR_2024, ALICLOUD_BEIJING, AWS_SUBSET
 from tidewise.catalog import (
     BUILTIN_CATALOGS,
     SERVERLESS_TYPE_NAME,
@@ -13,8 +14,6 @@ from tidewise.catalog import (
     serverless_price_per_hour,
 )
 from tidewise.model import Billing, InstanceType, PurchaseOption, Resources
-
-from .paths import ADVISOR_2024, ALICLOUD_BEIJING, AWS_SUBSET
 
 SPOT, ON_DEMAND, RESERVED = PurchaseOption.SPOT, PurchaseOption.ON_DEMAND, PurchaseOption.RESERVED
 

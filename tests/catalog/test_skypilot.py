@@ -1,10 +1,9 @@
 import pytest
 
+from tests.catalog.paths import ALICLOUD_BEIJING, AWS_SUBSET
 from tidewise.catalog import CatalogError
 from tidewise.catalog.skypilot import read_skypilot_vms
 from tidewise.model import InstanceType
-
-from .paths import ALICLOUD_BEIJING, AWS_SUBSET
 
 HEADER = (
     "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,"

@@ -3,9 +3,8 @@ import math
 
 import pytest
 
+from tests.catalog.paths import ADVISOR_2025
 from tidewise.catalog import CatalogError, interruptions_per_hour, load_spot_advisor
-
-from .paths import ADVISOR_2025
 
 RANGES = [
     {"index": i, "label": label, "dots": i, "max": top}

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.run import tidewise
-from tidewise.sim.queue_bench import POLICIES
+from tidewise.sim.jobs.bench import POLICIES
 
 pytestmark = pytest.mark.e2e
 

@@ -34,8 +34,8 @@ from tidewise.cli.sim import default_scenario_path
 from tidewise.model import Offering, PurchaseOption, Resources
 from tidewise.placement.fit import pods_per_node
 from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
-from tidewise.sim.karpenter import karpenter_policy
-from tidewise.sim.scenario import load_scenario
+from tidewise.sim.services.karpenter import karpenter_policy
+from tidewise.sim.services.scenario import load_scenario
 from tidewise.testenv import Cluster
 from tidewise.testenv.karpenter import (
     PRIORITIZED,

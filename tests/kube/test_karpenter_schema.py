@@ -12,8 +12,8 @@ import yaml
 from tests.controlplane import progress, required
 from tidewise.capacity.karpenter import NodeClassRef, render
 from tidewise.cli.sim import default_scenario_path
-from tidewise.sim.karpenter import karpenter_policy
-from tidewise.sim.scenario import load_scenario
+from tidewise.sim.services.karpenter import karpenter_policy
+from tidewise.sim.services.scenario import load_scenario
 from tidewise.testenv.build import BuildError
 from tidewise.testenv.karpenter import cached_karpenter, crd_sources
 

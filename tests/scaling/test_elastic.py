@@ -8,8 +8,9 @@ from tidewise.scaling.cron import CronHpaSpec, CronScaler
 from tidewise.scaling.elastic import CronOnly, ElasticScaler
 from tidewise.scaling.hpa import HorizontalPodAutoscaler
 from tidewise.scaling.metrics import Metric
-from tidewise.scaling.observation import ServiceModel, ServiceObservation, pod_samples
+from tidewise.scaling.observation import ServiceModel, ServiceObservation
 from tidewise.scaling.predictive import PredictiveScaler
+from tidewise.sim.pod_metrics import pod_samples
 
 SERVICE = ServiceModel(
     replica_capacity=10.0, startup_s=60, target_utilization=0.5, min_replicas=1, max_replicas=30
@@ -93,25 +94,3 @@ def test_never_below_the_cron_floor_nor_above_max(floor, loads, forecast):
         replicas = decision.replicas
         assert replicas >= max(floor, 1)  # the 08:00 job has fired
         assert replicas <= max(30, floor)  # a floor above max raises max, as CronHPA does
-
-
-def test_the_twin_controller_scales_every_workload_and_learns_its_load():
-    from tidewise.model import ClusterView, Resources, ScaleTo, WorkloadSpec, WorkloadStatus
-    from tidewise.scaling.elastic import ElasticController
-
-    spec = WorkloadSpec("web", Resources(cpu_milli=1000), 10.0, 20, 1, 50, 0.5)
-    calls = []
-
-    def forecast(history, step_s, ahead):
-        calls.append(len(history))
-        return np.full(ahead, 200.0)
-
-    controller = ElasticController(EPOCH, forecast)
-    decisions = []
-    for minute in range(1441):  # a day of 20 rps on 4 replicas, then the forecast kicks in
-        status = WorkloadStatus(spec, 4, 4, 0, 0, 20.0)
-        view = ClusterView(minute * 60.0, (), (), (status,), ())
-        decisions = controller.decide(view)
-    assert calls == [1440]  # a day of one-minute history reached the forecaster
-    # 200 rps forecast: 200 / (10 x 0.5) = 40 wanted; Kubernetes' scale-up limits allow 8
-    assert decisions == [ScaleTo("web", 8)]

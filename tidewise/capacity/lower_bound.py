@@ -135,8 +135,8 @@ def _columns(
 ) -> list[_Column]:
     """The pool's capacity kinds, the cheapest of each identical shape and option only."""
     gpu_pool = members[0].requests.wants_gpu
-    accepted = [w.requests.gpu_models for w in members]
-    models = None if None in accepted else frozenset().union(*accepted)  # None: any model
+    named = [w.requests.gpu_models for w in members if w.requests.gpu_models is not None]
+    models = frozenset[str]().union(*named) if len(named) == len(members) else None  # None: any
     cheapest: dict[tuple[object, ...], _Column] = {}
     for offering in offerings:
         itype = offering.instance_type
@@ -193,7 +193,7 @@ def _solve_pool(
     a_cover = sparse.kron(sparse.identity(steps), sparse.csr_matrix(-covers))
     b_cover = -need[:, dims].ravel()
     committed = [k for k, c in enumerate(columns) if c.committed]
-    rows = []
+    rows: list[sparse.csr_matrix | sparse.bsr_matrix] = []
     for k in committed:
         first = np.arange(steps - 1) * n + k
         pairs = sparse.csr_matrix(
@@ -217,7 +217,8 @@ def _solve_pool(
         if c.serverless_of is not None:
             upper[:, k] = replicas[c.serverless_of]
     bounds = np.column_stack([np.zeros(steps * n), upper.ravel()])
-    result = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    # linprog takes bounds as an (n, 2) array too (scipy's docs); scipy-stubs know only pairs
+    result = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")  # type: ignore[call-overload]
     if result.status != 0:
         names = ", ".join(w.name for w in members)
         raise ValueError(f"no fractional fleet covers the demand of {names}: {result.message}")

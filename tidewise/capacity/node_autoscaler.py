@@ -83,7 +83,7 @@ class NodeAutoscaler:
     def _offerings(self, view: ClusterView) -> list[Offering]:
         return [o for o in view.offerings if o.option in self.options]
 
-    def _scale_up(self, view: ClusterView) -> list[Decision]:
+    def _scale_up(self, view: ClusterView) -> Sequence[Decision]:
         pending = view.pending_pods()
         if not pending:
             return []

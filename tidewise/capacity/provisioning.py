@@ -340,7 +340,7 @@ def _solve(shapes: Shapes, offerings: Sequence[Offering], time_limit_s: float) -
     result = milp(
         cost,
         constraints=LinearConstraint(rows.tocsr(), low, high),
-        integrality=np.ones(size),
+        integrality=np.ones(size, dtype=np.int_),
         bounds=Bounds(np.zeros(size), upper),
         options={"time_limit": time_limit_s},
     )

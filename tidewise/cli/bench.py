@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -62,8 +62,8 @@ def gpu_pack(
 ) -> None:
     """GPU-sharing placement on Alibaba's openb trace, as the FGD paper (USENIX ATC'23)."""
     from tidewise.report import gpu_pack_table, write_gpu_pack_html
-    from tidewise.sim.gpupack import GPU_POLICIES, run_benchmark
-    from tidewise.sim.openb import TraceFormatError, load_nodes, load_pods
+    from tidewise.sim.gpupack.bench import GPU_POLICIES, run_benchmark
+    from tidewise.sim.gpupack.openb import TraceFormatError, load_nodes, load_pods
 
     names = policy or list(GPU_POLICIES)
     with user_errors(ValueError, TraceFormatError):
@@ -144,7 +144,7 @@ def autoscale(
 
     from tidewise.report.autoscale import autoscale_figure, autoscale_table, write_autoscale_html
     from tidewise.scaling.forecast import forecaster_named
-    from tidewise.sim.autoscale_bench import (
+    from tidewise.sim.autoscale.bench import (
         AUTOSCALE_POLICIES,
         AutoscaleSettings,
         demand_replicas,
@@ -308,7 +308,7 @@ def serve_bench(
                 workload.requests, server, settings, names, None if bars is None else bars.update
             )
     doc = bench.document(workload, server, settings, runs)
-    rows: list[dict[str, object]] = doc["policies"]  # type: ignore[assignment]
+    rows: list[dict[str, Any]] = doc["policies"]
     title = f"Serving {server.name} on {trace.name}"
     notes = bench.notes(workload, settings.objective)
     if not quiet:
@@ -358,8 +358,8 @@ def queue_bench(
     json_path: JsonOption = None,
 ) -> None:
     """Queue policies replaying a job trace on a fixed GPU pool and on an elastic one."""
-    from tidewise.sim.job_trace import JobTraceError, TraceWindow
-    from tidewise.sim.queue_bench import POLICIES, QueueBenchSettings, load_and_run
+    from tidewise.sim.jobs.bench import POLICIES, QueueBenchSettings, load_and_run
+    from tidewise.sim.jobs.trace import JobTraceError, TraceWindow
 
     names = tuple(policy or POLICIES)
     with user_errors(ValueError, JobTraceError):

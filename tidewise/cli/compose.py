@@ -18,7 +18,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from tidewise.cli.queue import parse_queue
-from tidewise.sim.scenario import describe
+from tidewise.sim.services.scenario import describe
 
 if TYPE_CHECKING:
     from lightkube import AsyncClient, KubeConfig

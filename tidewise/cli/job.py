@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from lightkube import Client
 
     from tidewise.queue import QueuePlan
-    from tidewise.sim.job_cluster import SimJobCluster
+    from tidewise.sim.jobs.cluster import SimJobCluster
 
 DEFAULT_STATE = Path(".tidewise/sim-jobs.json")
 
@@ -96,7 +96,7 @@ def _kube(cluster: str, kubeconfig: Path | None) -> Client | None:
 
 
 def _load(cluster: str, state: Path, nodes: int | None = None) -> SimJobCluster:
-    from tidewise.sim.job_cluster import DEFAULT_NODES, SimJobCluster, StateError
+    from tidewise.sim.jobs.cluster import DEFAULT_NODES, SimJobCluster, StateError
 
     if cluster != "sim":
         raise fail(f"--cluster: 'sim' or 'kube', got {cluster!r}")

@@ -41,8 +41,8 @@ def render(
     from tidewise.capacity.karpenter import NodeClassRef
     from tidewise.capacity.karpenter import render as render_policy
     from tidewise.cli.sim import default_scenario_path
-    from tidewise.sim.karpenter import karpenter_policy
-    from tidewise.sim.scenario import ScenarioError, load_scenario
+    from tidewise.sim.services.karpenter import karpenter_policy
+    from tidewise.sim.services.scenario import ScenarioError, load_scenario
 
     with user_errors(ScenarioError, ValueError):
         if output not in ("yaml", "json"):
@@ -63,8 +63,8 @@ def instance_types(scenario: ScenarioOption = None) -> None:
     provider (INSTANCE_TYPES_FILE_PATH): the catalog's prices, zones and shapes."""
     from tidewise.capacity.karpenter import kwok_instance_types
     from tidewise.cli.sim import default_scenario_path
-    from tidewise.sim.runner import capacity_inputs
-    from tidewise.sim.scenario import ScenarioError, load_scenario
+    from tidewise.sim.services.runner import capacity_inputs
+    from tidewise.sim.services.scenario import ScenarioError, load_scenario
 
     with user_errors(ScenarioError):
         parsed, base = load_scenario(scenario or default_scenario_path())

@@ -12,7 +12,7 @@ app = typer.Typer(add_completion=False)
 @app.command()
 def policies() -> None:
     """List the policies a scenario can compare."""
-    from tidewise.sim.policies import POLICIES
+    from tidewise.sim.services.policies import POLICIES
 
     for name, (summary, _) in POLICIES.items():
         sys.stdout.write(f"{name:<18} {summary}\n")

@@ -38,8 +38,8 @@ def sim(
     from rich.console import Console
 
     from tidewise.report import render_table, write_html
-    from tidewise.sim.runner import attribution, prepare, run
-    from tidewise.sim.scenario import ScenarioError, load_scenario
+    from tidewise.sim.services.runner import attribution, prepare, run
+    from tidewise.sim.services.scenario import ScenarioError, load_scenario
 
     path = scenario or default_scenario_path()
     with user_errors(ScenarioError, ValueError):

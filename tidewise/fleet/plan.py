@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from tidewise.fleet.gates import Gate, gate_for
+from tidewise.fleet.gates import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, Gate, gate_for
 from tidewise.fleet.manifests import Manifest, ObjectRef, Selection, ref_of, select
 from tidewise.fleet.transform import POD_TEMPLATE_PATHS, Transform
 
@@ -220,9 +220,8 @@ def build_plan(
     transform = transform or Transform()
     chosen = {ref_of(m): m for m in select(source, selection)}
     crds = _crd_kinds(chosen.values())
-    gate_defaults = {
-        k: v for k, v in (("timeout_s", timeout_s), ("retries", retries)) if v is not None
-    }
+    gate_timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
+    gate_retries = DEFAULT_RETRIES if retries is None else retries
     steps: dict[str, Step] = {}
     for ref, manifest in chosen.items():
         needs = {r for r in structural_references(manifest) if r in chosen and r != ref}
@@ -250,7 +249,7 @@ def build_plan(
                 Action.WAIT,
                 Cluster.SOURCE,
                 wait,
-                gate_for({"kind": wait.kind, "metadata": {}}, **gate_defaults),
+                gate_for({"kind": wait.kind, "metadata": {}}, gate_timeout_s, gate_retries),
             )
         target = transform.target_ref(ref)
         steps[str(target)] = Step(
@@ -258,7 +257,7 @@ def build_plan(
             Action.APPLY,
             Cluster.TARGET,
             target,
-            gate_for(manifest, **gate_defaults),
+            gate_for(manifest, gate_timeout_s, gate_retries),
             transform.apply(manifest),
             tuple(after),
         )

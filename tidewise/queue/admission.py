@@ -172,9 +172,9 @@ class _Pass:
             if spec.queue not in self.book.queues:
                 self.wait(job, WaitKind.NO_QUEUE, verdict.reason)
                 return
-            held = self.hold_quota(job)
+            hold_note = self.hold_quota(job)
             if not self.preempt_for(job, verdict):
-                self.wait(job, WaitKind.QUOTA, verdict.reason + held)
+                self.wait(job, WaitKind.QUOTA, verdict.reason + hold_note)
             return
         hold = self.holds.get(self.book.pool(spec.queue))
         if hold is not None and hold.owner != job.name and not self.fits_hold(job, hold):
@@ -397,9 +397,9 @@ class _Pass:
         idle = cluster.gpu_free.sum(axis=1)
         chosen = []
         slots = 0
-        for i in sorted(nodes, key=lambda n: (-idle[n], -started[n])):
-            chosen.append(int(i))
-            slots += int(cluster.gpu_count[i]) // spec.worker.gpu_count
+        for node in sorted(nodes, key=lambda n: (-idle[n], -started[n])):
+            chosen.append(int(node))
+            slots += int(cluster.gpu_count[node]) // spec.worker.gpu_count
             if slots >= spec.workers:
                 break
         if slots < spec.workers:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -24,7 +25,7 @@ SERVED_OK = 0.999
 SHOWN_S = 7 * 86_400.0  # the initial zoom: a week, where single days can still be told apart
 
 
-def autoscale_table(rows: Sequence[dict[str, object]], title: str) -> Table:
+def autoscale_table(rows: Sequence[dict[str, Any]], title: str) -> Table:
     """One row per policy; ratios against ``hpa`` and ``oracle`` when they ran."""
     table = Table(title=title)
     for column in (
@@ -39,19 +40,19 @@ def autoscale_table(rows: Sequence[dict[str, object]], title: str) -> Table:
         table.add_column(column, justify="left" if column == "Policy" else "right", no_wrap=True)
     by_name = {str(r["policy"]): r for r in rows}
 
-    def versus(row: dict[str, object], base: str) -> str:
+    def versus(row: dict[str, Any], base: str) -> str:
         other = by_name.get(base)
         if other is None or not other["replica_hours"]:
             return "-"
-        return f"{float(row['replica_hours']) / float(other['replica_hours']):.3f}x"  # type: ignore[arg-type]
+        return f"{float(row['replica_hours']) / float(other['replica_hours']):.3f}x"
 
     for row in rows:
         table.add_row(
             str(row["policy"]),
-            f"{float(row['replica_hours']):,.1f}",  # type: ignore[arg-type]
+            f"{float(row['replica_hours']):,.1f}",
             versus(row, "hpa"),
             versus(row, "oracle"),
-            f"{100 * float(row['served_fraction']):.3f} %",  # type: ignore[arg-type]
+            f"{100 * float(row['served_fraction']):.3f} %",
             f"{row['violation_minutes']:,}",
             f"{row['scale_events']:,}",
         )
@@ -93,7 +94,7 @@ def autoscale_figure(
         where = np.flatnonzero(hits)
         fig.add_trace(
             go.Scatter(
-                x=[_at(ax.x0, ax.dx_ms, i) for i in where],
+                x=[_at(ax.x0, ax.dx_ms, i) for i in where.tolist()],
                 y=[name] * len(where),
                 mode="markers",
                 marker={"color": colour, "symbol": "line-ns-open", "size": 10},

@@ -90,7 +90,7 @@ def policy_summary(report: SimReport) -> Summary:
         (
             run.policy,
             usd(run.cost_usd),
-            "—" if run is first else change(run.cost_usd, first.cost_usd),
+            "—" if i == 0 else change(run.cost_usd, runs[0].cost_usd),
             *(usd(run.cost_by_option_usd.get(opt, 0.0)) for opt in options),
             percent(run.served_fraction),
             f"{run.violation_minutes:,.1f}",
@@ -99,7 +99,7 @@ def policy_summary(report: SimReport) -> Summary:
             f"{run.node_launches:,}",
             f"{run.interruptions:,}",
         )
-        for run in runs
+        for i, run in enumerate(runs)
     )
     cheapest = min(range(len(runs)), key=lambda i: runs[i].cost_usd) if runs else None
     return Summary(headers=headers, rows=rows, cheapest=cheapest)
@@ -150,7 +150,7 @@ RIGHTSIZING_HEADERS = (
 def rightsizing_rows(report: SimReport) -> list[tuple[str, ...]]:
     """Per run and workload: request → VPA-style target per replica from that run's usage,
     and what the difference is worth at the run's mean replicas."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for run in report.runs:
         for line in run.rightsizing:
             rows.append(

@@ -462,7 +462,7 @@ def _policy(raw: object, where: str) -> ScalingPolicy:
     if not isinstance(raw, Mapping):
         raise BehaviorError(f"{where}: a mapping {{type, value, periodSeconds}}")
     try:
-        kind = PolicyType(raw.get("type"))
+        kind = PolicyType(raw.get("type", ""))
     except ValueError:
         raise BehaviorError(f"{where}.type: one of {', '.join(PolicyType)}") from None
     value, period = raw.get("value"), raw.get("periodSeconds")

@@ -11,10 +11,8 @@ prediction to an HPA. Each answer says which rule set the count, so a status can
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 
-from tidewise.model import ClusterView, Decision, ScaleTo
 from tidewise.scaling.behavior import (
     HpaBehavior,
     PolicyType,
@@ -23,10 +21,10 @@ from tidewise.scaling.behavior import (
     SelectPolicy,
 )
 from tidewise.scaling.cron import CronScaler
-from tidewise.scaling.hpa import SYNC_PERIOD_S, HorizontalPodAutoscaler, StatusMetrics
+from tidewise.scaling.hpa import HorizontalPodAutoscaler
 from tidewise.scaling.metrics import Metric
-from tidewise.scaling.observation import ReplicaDecision, ServiceModel, ServiceObservation
-from tidewise.scaling.predictive import Forecast, PredictiveScaler
+from tidewise.scaling.observation import ReplicaDecision, ServiceObservation
+from tidewise.scaling.predictive import PredictiveScaler
 from tidewise.scaling.replica_calculator import PodSample, ReplicaCalculationError
 
 TIDEWISE_BEHAVIOR = HpaBehavior(
@@ -99,54 +97,3 @@ class CronOnly:
         if self.cron.floor is None:
             return ReplicaDecision(max(obs.replicas, self.min_replicas), "before first job")
         return ReplicaDecision(max(self.cron.floor, self.min_replicas), "cron")
-
-
-@dataclass
-class ElasticController:
-    """The combined policy for every twin workload: reactive CPU HPA plus the forecast,
-    tidewise's behaviour on top (no schedule: the twin has no history to learn one from)."""
-
-    epoch: datetime  # the calendar instant of the twin's t = 0
-    forecast: Forecast
-    period_s: float = SYNC_PERIOD_S
-    _scalers: dict[str, ElasticScaler] = field(default_factory=dict, init=False)
-    _ready: dict[tuple[int, int, int], tuple[PodSample, ...]] = field(
-        default_factory=dict, init=False
-    )
-
-    def decide(self, view: ClusterView) -> Sequence[Decision]:
-        decisions: list[Decision] = []
-        for status in view.workloads:
-            spec = status.spec
-            scaler = self._scalers.get(spec.name)
-            if scaler is None:
-                service = ServiceModel(
-                    replica_capacity=spec.rps_per_replica,
-                    startup_s=spec.startup_s,
-                    target_utilization=spec.target_utilization,
-                    min_replicas=spec.min_replicas,
-                    max_replicas=spec.max_replicas,
-                    cpu_request_milli=spec.requests.cpu_milli,
-                )
-                hpa = HorizontalPodAutoscaler.on_cpu(
-                    spec.min_replicas,
-                    spec.max_replicas,
-                    spec.target_utilization,
-                    TIDEWISE_BEHAVIOR,
-                )
-                predictive = PredictiveScaler(
-                    service, self.forecast, lead_s=spec.startup_s + FORECAST_MARGIN_S
-                )
-                scaler = self._scalers[spec.name] = ElasticScaler(hpa, predictive)
-            obs = ServiceObservation(
-                now_s=view.time_s,
-                wall=self.epoch + timedelta(seconds=view.time_s),
-                replicas=status.desired,
-                pods=(),
-                load=status.demand_rps,
-                source=StatusMetrics(status, view.time_s, self._ready),
-            )
-            decision = scaler.recommend(obs)
-            if decision.replicas != status.desired:
-                decisions.append(ScaleTo(spec.name, decision.replicas))
-        return decisions

@@ -7,28 +7,24 @@ in Kubernetes, if some metrics fail and the rest propose a scale-down, nothing c
 all fail, nothing changes either. The controller's memory (recommendations and scale events)
 is an explicit field, so the object can be rebuilt from its status after a restart.
 
-``HpaController`` runs one such object per twin workload, on CPU utilisation.
+The twin runs one such object per workload (``tidewise.sim.services.replicas``), the
+ElasticScaler controller one per object (``tidewise.kube.controllers.elastic``).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from tidewise.model import ClusterView, Decision, ScaleTo, WorkloadStatus
 from tidewise.scaling.behavior import HpaBehavior, ScaleDecision, ScalingHistory, reconcile
 from tidewise.scaling.metrics import Metric, MetricsSource, propose
-from tidewise.scaling.observation import STARTING_CPU_FRACTION
 from tidewise.scaling.replica_calculator import (
     DEFAULT_SETTINGS,
     CalculatorSettings,
-    PodSample,
     ReplicaCalculationError,
 )
 
 SYNC_PERIOD_S = 15.0  # --horizontal-pod-autoscaler-sync-period
-READY_CACHE_SIZE = 4096
 MEMO_SIZE = 4096
 
 
@@ -104,120 +100,3 @@ class HorizontalPodAutoscaler:
         )
         self.history = decision.history
         return decision
-
-
-@dataclass(frozen=True)
-class StatusMetrics:
-    """A twin workload's pods as metrics-server would report their CPU.
-
-    The twin knows counts, not pods: Ready pods are taken as Ready long ago (past the CPU
-    initialisation period), share the load evenly and burn CPU in
-    proportion to it (at the request when serving at capacity); starting pods are Running
-    and not Ready (inside the CPU initialisation period, so Kubernetes ignores them);
-    pending pods are Pending. Object and External metrics read the twin's named series
-    (``value``), so a custom-metric HPA (a Prometheus query in production) runs here too.
-    """
-
-    status: WorkloadStatus
-    now_s: float
-    ready_cache: dict[tuple[int, int, int], tuple[PodSample, ...]] | None = None
-
-    def pods(self, metric: Metric) -> Sequence[PodSample]:
-        request = self.status.spec.requests.cpu_milli
-        busy = round(request * (self.status.utilization or 0.0))
-        key = (self.status.ready, request, busy)
-        ready = None if self.ready_cache is None else self.ready_cache.get(key)
-        if ready is None:
-            # Ready since long before any sync: the samples do not depend on the time, so a
-            # controller may keep them while the load and the count stay the same
-            ready = tuple(
-                PodSample(
-                    f"ready-{i}", "Running", True, -math.inf, -math.inf, False, request, busy, None
-                )
-                for i in range(self.status.ready)
-            )
-            if self.ready_cache is not None:
-                if len(self.ready_cache) > READY_CACHE_SIZE:
-                    self.ready_cache.clear()
-                self.ready_cache[key] = ready
-        samples = list(ready)
-        samples += [
-            PodSample(
-                f"starting-{i}",
-                "Running",
-                False,
-                self.now_s,
-                self.now_s,
-                False,
-                request,
-                round(request * STARTING_CPU_FRACTION),
-                self.now_s,
-            )
-            for i in range(self.status.starting)
-        ]
-        samples += [
-            PodSample(f"pending-{i}", "Pending", False, None, None, False, request, None)
-            for i in range(self.status.pending)
-        ]
-        return samples
-
-    def fingerprint(self) -> Hashable:
-        """Starting pods are always inside their CPU initialisation period here and Ready
-        ones long past it, so the counts and the load decide every answer."""
-        s = self.status
-        return (s.ready, s.starting, s.pending, s.spec.requests.cpu_milli, s.demand_rps)
-
-    def value(self, metric: Metric) -> int:
-        """The twin's named series, in milli-units; a query must name one of them."""
-        series = {
-            "requests_per_second": self.status.demand_rps,
-            "ready_replicas": float(self.status.ready),
-        }
-        name = metric.query or metric.name
-        if name not in series:
-            raise ReplicaCalculationError(
-                f"the twin has no series {name!r}; it offers {', '.join(series)}"
-            )
-        return round(1000 * series[name])
-
-
-@dataclass
-class HpaController:
-    """The twin's reactive scaler: an HPA per workload, legacy behaviour; on CPU utilisation
-    at the workload's target unless ``metrics`` says otherwise."""
-
-    period_s: float = SYNC_PERIOD_S
-    behavior: HpaBehavior | None = None
-    metrics: tuple[Metric, ...] | None = None
-    _hpas: dict[str, HorizontalPodAutoscaler] = field(default_factory=dict, init=False)
-    _ready: dict[tuple[int, int, int], tuple[PodSample, ...]] = field(
-        default_factory=dict, init=False
-    )
-
-    def decide(self, view: ClusterView) -> Sequence[Decision]:
-        decisions: list[Decision] = []
-        for status in view.workloads:
-            spec = status.spec
-            hpa = self._hpas.get(spec.name)
-            if hpa is None:
-                hpa = self._hpas[spec.name] = (
-                    HorizontalPodAutoscaler(
-                        spec.min_replicas, spec.max_replicas, self.metrics, self.behavior
-                    )
-                    if self.metrics
-                    else HorizontalPodAutoscaler.on_cpu(
-                        spec.min_replicas,
-                        spec.max_replicas,
-                        spec.target_utilization,
-                        self.behavior,
-                    )
-                )
-            current = status.desired
-            source = StatusMetrics(status, view.time_s, self._ready)
-            desired = hpa.proposal(source, current, view.time_s)
-            if desired is None:
-                continue  # Kubernetes reports the metric error and leaves the target alone
-            decision = hpa.settle(view.time_s, current, desired)
-            if decision.replicas != current:
-                decisions.append(ScaleTo(spec.name, decision.replicas))
-        return decisions

@@ -73,7 +73,7 @@ class Metric:
         """Read an autoscaling/v2 ``MetricSpec``; a ``query`` key beside ``name`` makes it a
         Prometheus query (tidewise's extension)."""
         try:
-            kind = MetricKind(spec.get("type"))
+            kind = MetricKind(spec.get("type", ""))
         except ValueError:
             raise MetricError(f"{where}.type: one of {', '.join(MetricKind)}") from None
         body = spec.get(kind.value[0].lower() + kind.value[1:])
@@ -83,7 +83,7 @@ class Metric:
         if not isinstance(target, Mapping):
             raise MetricError(f"{where}.target: required")
         try:
-            target_type = TargetType(target.get("type"))
+            target_type = TargetType(target.get("type", ""))
         except ValueError:
             raise MetricError(f"{where}.target.type: one of {', '.join(TargetType)}") from None
         if kind is MetricKind.RESOURCE:

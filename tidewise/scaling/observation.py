@@ -16,8 +16,6 @@ from typing import Protocol
 from tidewise.scaling.metrics import MetricsSource
 from tidewise.scaling.replica_calculator import PodSample
 
-STARTING_CPU_FRACTION = 0.1  # of its request: what a pod that is not Ready yet burns
-
 
 @dataclass(frozen=True, slots=True)
 class ServiceModel:
@@ -67,21 +65,3 @@ class ReplicaDecision:
 
 class ReplicaPolicy(Protocol):
     def recommend(self, obs: ServiceObservation) -> ReplicaDecision: ...
-
-
-def pod_samples(
-    created: Sequence[float], now_s: float, service: ServiceModel, load: float
-) -> tuple[PodSample, ...]:
-    """Pods as a metrics pipeline reports them: Ready pods share the load evenly and burn CPU
-    in proportion; starting pods are Running, not Ready, and nearly idle."""
-    startup = service.startup_s
-    ready = sum(1 for c in created if now_s >= c + startup)
-    request = service.cpu_request_milli
-    busy = round(request * load / (ready * service.replica_capacity)) if ready else 0
-    idle = round(request * STARTING_CPU_FRACTION)
-    return tuple(
-        PodSample(f"pod-{i}", "Running", True, born, born + startup, False, request, busy, now_s)
-        if now_s >= born + startup
-        else PodSample(f"pod-{i}", "Running", False, born, born, False, request, idle, now_s)
-        for i, born in enumerate(created)
-    )

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lightkube import AsyncClient
+from lightkube.core.client import LabelSelector
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
@@ -281,7 +282,7 @@ class ElasticScalerController:
             problems["selector"] = f"{spec.target.kind} {spec.target.name} reports no pod selector"
         return FetchedMetrics(pods, values, problems), load
 
-    async def _usage(self, namespace: str, labels: dict[str, str], resource: str) -> Usage:
+    async def _usage(self, namespace: str, labels: LabelSelector, resource: str) -> Usage:
         usage = {}
         async for item in self.client.list(PodMetrics, namespace=namespace, labels=labels):
             raw = item.to_dict()

@@ -30,7 +30,7 @@ from tidewise.scaling.metrics import Metric, MetricError, MetricKind
 from tidewise.scaling.observation import ServiceModel
 from tidewise.scaling.predictive import PredictiveScaler
 
-FORECASTER = "holt-winters"  # the bench's default (tidewise/sim/autoscale_bench.py)
+FORECASTER = "holt-winters"  # the bench's default (tidewise/sim/autoscale/bench.py)
 FORECAST_MARGIN_S = 120.0
 
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tidewise.model.quantity import quantity
 from tidewise.scaling.replica_calculator import PodSample
+
+if TYPE_CHECKING:
+    from lightkube.core.client import LabelSelector
 
 Usage = Mapping[str, tuple[int, float, float]]
 """Pod name -> (sample in milli-units, its timestamp, its window in seconds)."""
@@ -69,10 +72,10 @@ def samples(
     return tuple(out)
 
 
-def equality_selector(selector: str) -> dict[str, str]:
+def equality_selector(selector: str) -> LabelSelector:
     """``status.selector`` of a /scale as a label dict; only ``k=v`` terms (what a
     Deployment's matchLabels gives) are supported."""
-    labels = {}
+    labels: LabelSelector = {}
     for term in filter(None, selector.split(",")):
         key, sep, value = term.partition("=")
         if not sep or key.endswith("!") or " " in term:

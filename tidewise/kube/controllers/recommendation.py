@@ -220,11 +220,14 @@ class RecommendationController:
             conditions = set_condition(conditions, "Ready", False, "TargetNotFound", message, at)
             await self._write(obj, {"conditions": conditions})
             return
-        workload = found.to_dict()
+        # lightkube types what get returns as the base class, which does not declare to_dict;
+        # every kind it returns has it
+        workload = found.to_dict()  # type: ignore[attr-defined]
         selector = ((workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
         pods = [
             p.metadata.name
             async for p in self.client.list(Pod, namespace=namespace, labels=selector)
+            if p.metadata is not None and p.metadata.name is not None
         ]
         conditions = set_condition(conditions, "Ready", True, "TargetFound", spec.target, at)
         try:
@@ -236,8 +239,8 @@ class RecommendationController:
             await self._write(obj, {"conditions": conditions})
             return
         workload_key = f"{namespace}/{spec.target}"
-        for (pod, container), (cpu, memory) in usage.items():
-            key = ContainerKey(workload_key, container)
+        for (pod, container_name), (cpu, memory) in usage.items():
+            key = ContainerKey(workload_key, container_name)
             tracked.recommender.add_usage(key, now, cpu, memory, pod=pod)
         conditions = set_condition(
             conditions,
@@ -252,13 +255,15 @@ class RecommendationController:
         for container in _containers(workload):
             key = ContainerKey(workload_key, container["name"])
             try:
-                found = tracked.recommender.recommend(
+                recommended = tracked.recommender.recommend(
                     key, now, spec.policies.get(container["name"])
                 )
             except KeyError:
                 continue
-            confidence = max(confidence, found.confidence)
-            recommendations.append({"containerName": container["name"], **estimate_status(found)})
+            confidence = max(confidence, recommended.confidence)
+            recommendations.append(
+                {"containerName": container["name"], **estimate_status(recommended)}
+            )
         provided = bool(recommendations)
         message = f"{len(recommendations)} containers" if provided else "waiting for usage"
         conditions = set_condition(
@@ -288,7 +293,7 @@ class RecommendationController:
         if not pods:
             return {}
         if spec.prometheus is None:
-            usage = {}
+            usage: dict[tuple[str, str], tuple[float, float]] = {}
             async for item in self.client.list(PodMetrics, namespace=namespace):
                 raw = item.to_dict()
                 if raw["metadata"]["name"] not in pods:
@@ -306,14 +311,16 @@ class RecommendationController:
             return text
 
         url = spec.prometheus.get("url")
-        cpu = await self.prometheus.vector(query(spec.prometheus.get("cpuQuery") or CPU_QUERY), url)
-        memory = await self.prometheus.vector(
+        cpu_cores = await self.prometheus.vector(
+            query(spec.prometheus.get("cpuQuery") or CPU_QUERY), url
+        )
+        memory_bytes = await self.prometheus.vector(
             query(spec.prometheus.get("memoryQuery") or MEMORY_QUERY), url
         )
-        mib = {(m["pod"], m["container"]): v / 2**20 for m, v in memory}
+        mib = {(m["pod"], m["container"]): v / 2**20 for m, v in memory_bytes}
         return {
             (m["pod"], m["container"]): (v * 1000, mib[m["pod"], m["container"]])
-            for m, v in cpu
+            for m, v in cpu_cores
             if (m.get("pod"), m.get("container")) in mib
         }
 

@@ -21,18 +21,20 @@ from tidewise.scaling.cron import API_VERSION as CRON_API_VERSION
 from tidewise.scaling.cron import KIND as CRON_KIND
 from tidewise.scaling.cron import ScaleTargetRef
 
+CRON_GROUP, CRON_VERSION = CRON_API_VERSION.split("/")
 CronHpa = create_namespaced_resource(
-    *CRON_API_VERSION.split("/"), CRON_KIND, "cronhorizontalpodautoscalers"
+    CRON_GROUP, CRON_VERSION, CRON_KIND, "cronhorizontalpodautoscalers"
 )
-ELASTIC_API_VERSION = "tidewise.io/v1alpha1"
+ELASTIC_GROUP, ELASTIC_VERSION = "tidewise.io", "v1alpha1"
+ELASTIC_API_VERSION = f"{ELASTIC_GROUP}/{ELASTIC_VERSION}"
 ELASTIC_KIND = "ElasticScaler"
 ElasticScalerResource = create_namespaced_resource(
-    *ELASTIC_API_VERSION.split("/"), ELASTIC_KIND, "elasticscalers"
+    ELASTIC_GROUP, ELASTIC_VERSION, ELASTIC_KIND, "elasticscalers"
 )
 
 RECOMMENDATION_KIND = "ResourceRecommendation"
 ResourceRecommendationResource = create_namespaced_resource(
-    *ELASTIC_API_VERSION.split("/"), RECOMMENDATION_KIND, "resourcerecommendations"
+    ELASTIC_GROUP, ELASTIC_VERSION, RECOMMENDATION_KIND, "resourcerecommendations"
 )
 # metrics-server's per-pod usage (metrics.k8s.io), read by ElasticScaler and ResourceRecommendation
 PodMetrics = create_namespaced_resource("metrics.k8s.io", "v1beta1", "PodMetrics", "pods")

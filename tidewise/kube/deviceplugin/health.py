@@ -86,5 +86,5 @@ async def watch_xids(nvml: Nvml, gpus: list[Gpu], health: GpuHealth) -> None:
             suspects = [by_uuid[event.uuid]]
         else:
             continue  # not one of ours
-        for gpu in suspects:
-            health.mark(gpu, f"critical Xid {event.xid}")
+        for index in suspects:
+            health.mark(index, f"critical Xid {event.xid}")

@@ -7,12 +7,13 @@ cluster's CustomResourceDefinitions and served as a generic resource.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from lightkube import ALL_NS, Client
 from lightkube.codecs import resource_registry
+from lightkube.core.client import LabelSelector
 from lightkube.core.exceptions import LoadResourceError
-from lightkube.core.resource import NamespacedResource, Resource
+from lightkube.core.resource import GlobalResource, NamespacedResource, Resource
 from lightkube.generic_resource import load_in_cluster_generic_resources
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet
@@ -111,15 +112,15 @@ def read_selection(client: Client, selection: Selection) -> Iterator[Manifest]:
         if selection.kinds
         else list(DEFAULT_KINDS)
     )
-    labels = dict(selection.labels) or None
+    labels: LabelSelector | None = {**selection.labels} or None
     for resource in kinds:
         if resource is Namespace:
-            for namespace in client.list(Namespace):
-                yield to_manifest(resource, namespace)
+            for namespace_object in client.list(Namespace):
+                yield to_manifest(resource, namespace_object)
         elif issubclass(resource, NamespacedResource):
             for namespace in selection.namespaces or (ALL_NS,):
                 for obj in client.list(resource, namespace=namespace, labels=labels):
                     yield to_manifest(resource, obj)
-        else:
-            for obj in client.list(resource, labels=labels):
-                yield to_manifest(resource, obj)
+        else:  # not namespaced: a cluster-wide kind
+            for cluster_object in client.list(cast(type[GlobalResource], resource), labels=labels):
+                yield to_manifest(resource, cluster_object)

@@ -136,7 +136,8 @@ class Sync:
     def _apply(self, client: Client, step: Step) -> None:
         assert step.manifest is not None
         resource = resource_for_manifest(client, step.manifest)
-        client.apply(resource.from_dict(step.manifest), force=True)
+        # every kind lightkube loads has from_dict; its base class Resource does not declare it
+        client.apply(resource.from_dict(step.manifest), force=True)  # type: ignore[attr-defined]
 
     def _wait(self, client: Client, step: Step) -> GateState:
         """Poll the gate until it passes, fails for good, or its timeout ends."""
@@ -158,7 +159,8 @@ class Sync:
             else _built_in(step.ref.kind)
         )
         try:
-            live = client.get(resource, step.ref.name, namespace=step.ref.namespace or None)
+            # a kind known at run time: lightkube's overloads type only kinds known statically
+            live = client.get(resource, step.ref.name, namespace=step.ref.namespace or None)  # type: ignore[type-var]
         except ApiError as error:
             if error.status.code == 404:
                 return GateState(False, "not found")
@@ -200,7 +202,8 @@ def present_on(target: Client, plan: Plan) -> dict[str, bool]:
         if step.action != Action.APPLY or step.manifest is None:
             continue
         try:
-            target.get(
+            # a kind known at run time: lightkube's overloads type only kinds known statically
+            target.get(  # type: ignore[type-var]
                 resource_for_manifest(target, step.manifest),
                 step.ref.name,
                 namespace=step.ref.namespace or None,

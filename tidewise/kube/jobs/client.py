@@ -7,7 +7,7 @@ removes the object with its pods. Synchronous on purpose: one command, a few cal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from httpx2 import HTTPStatusError
@@ -79,7 +79,7 @@ def status(obj: Mapping[str, Any], running_pods: int) -> JobPhase:
     return JobPhase.RUNNING if running_pods >= job_spec(obj).workers else JobPhase.PENDING
 
 
-def row(obj: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> dict[str, Any]:
+def row(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The columns ``tidewise job --cluster sim`` shows, read from the cluster."""
     spec = job_spec(obj)
     annotations = obj["metadata"].get("annotations") or {}

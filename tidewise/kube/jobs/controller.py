@@ -91,7 +91,9 @@ class QueueController:
         for kind in list(self._kinds):
             try:
                 listing = self._client.list(kind, namespace="*", labels={QUEUE_LABEL: None})
-                found += [(kind, obj.to_dict()) async for obj in listing]
+                # lightkube types what list yields as the base class, which does not declare
+                # to_dict; every kind it yields has it
+                found += [(kind, obj.to_dict()) async for obj in listing]  # type: ignore[attr-defined]
             except HTTPStatusError as error:
                 if not not_served(error):
                     raise

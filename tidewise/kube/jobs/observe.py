@@ -159,7 +159,11 @@ def snapshot(
     binds: dict[str, list[Bind]] = {}
     for pod in pods:
         node, metadata = (pod.get("spec") or {}).get("nodeName"), _metadata(pod)
-        if node not in seen or (pod.get("status") or {}).get("phase") in FINISHED_PODS:
+        if (
+            node is None
+            or node not in seen
+            or (pod.get("status") or {}).get("phase") in FINISHED_PODS
+        ):
             continue
         requests = pod_resources(pod)
         free = seen[node].gpu_free_milli, seen[node].gpu_free_memory_mib

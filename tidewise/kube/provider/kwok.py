@@ -126,14 +126,14 @@ class KwokProvider:
     async def list(self) -> Sequence[Instance]:
         registered = []
         async for node in self._client.list(Node, labels={PROVISIONER: self.name}):
-            offering = self._offering_of(node.metadata.labels or {})
+            meta = node.metadata
+            if meta is None or meta.name is None or meta.creationTimestamp is None:
+                continue  # the API server sets all three on every Node it returns
+            offering = self._offering_of(meta.labels or {})
             if offering is None:
-                log.warning(
-                    "node %s: its labels name no offering of the catalog", node.metadata.name
-                )
+                log.warning("node %s: its labels name no offering of the catalog", meta.name)
                 continue
-            launched = node.metadata.creationTimestamp
-            registered.append(Instance(node.metadata.name, offering, launched.timestamp()))
+            registered.append(Instance(meta.name, offering, meta.creationTimestamp.timestamp()))
         known = {i.name for i in registered}
         return registered + [i for name, (i, _) in self._booting.items() if name not in known]
 
@@ -148,8 +148,11 @@ class KwokProvider:
         noticed: list[InterruptionNotice] = []
         seen: dict[str, float] = {}
         async for node in self._client.list(Node, labels={PROVISIONER: self.name}):
-            name = node.metadata.name
-            value = (node.metadata.annotations or {}).get(SIMULATED_INTERRUPTION)
+            meta = node.metadata
+            if meta is None or meta.name is None:
+                continue  # the API server names every Node it returns
+            name = meta.name
+            value = (meta.annotations or {}).get(SIMULATED_INTERRUPTION)
             if value is None:
                 continue
             try:

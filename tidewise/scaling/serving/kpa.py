@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tidewise.scaling.observation import ReplicaDecision
@@ -92,6 +93,6 @@ class KnativeKpa:
         return ReplicaDecision(desired, rule)
 
 
-def _mean(values: object) -> float:
-    items = list(values)  # type: ignore[call-overload]
+def _mean(values: Iterable[float]) -> float:
+    items = list(values)
     return sum(items) / len(items) if items else 0.0

@@ -22,6 +22,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -209,12 +210,10 @@ def tune(
     return Tuned(name, tried, cheapest(tried, settings.objective))
 
 
-def cheapest(
-    rows: Sequence[dict[str, object]], objective: ServiceObjective
-) -> dict[str, object] | None:
+def cheapest(rows: Sequence[dict[str, Any]], objective: ServiceObjective) -> dict[str, Any] | None:
     """The row with the fewest GPU-hours among those that meet the objective's attainment."""
-    meeting = [r for r in rows if float(r["slo_attainment"]) >= objective.attainment]  # type: ignore[arg-type]
-    return min(meeting, key=lambda r: float(r["gpu_hours"])) if meeting else None  # type: ignore[arg-type]
+    meeting = [r for r in rows if float(r["slo_attainment"]) >= objective.attainment]
+    return min(meeting, key=lambda r: float(r["gpu_hours"])) if meeting else None
 
 
 def minute_series(
@@ -329,7 +328,7 @@ def document(
     profile: InferenceProfile,
     settings: ServeSettings,
     runs: Sequence[ServingRun],
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """The JSON ``tidewise bench serve --json`` writes: setup, then one row per policy."""
     reference = reference_state(workload.requests, profile, settings.objective)
     rows = []

@@ -1,0 +1,84 @@
+"""The twin's replica controllers: each scaling policy per workload of the week twin."""
+
+from datetime import UTC, datetime
+
+import numpy as np
+
+from tidewise.model import ClusterView, Resources, ScaleTo, WorkloadSpec, WorkloadStatus
+from tidewise.scaling.metrics import Metric, MetricKind, TargetType
+from tidewise.sim.services.replicas import ElasticController, FixedReplicas, HpaController
+
+EPOCH = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+
+SPEC = WorkloadSpec(
+    "web",
+    Resources(cpu_milli=1000),
+    rps_per_replica=10,
+    startup_s=10,
+    min_replicas=1,
+    max_replicas=20,
+    target_utilization=0.5,
+)
+
+
+def view(t, desired, ready, demand):
+    status = WorkloadStatus(SPEC, desired, ready, 0, desired - ready, demand)
+    return ClusterView(t, (), (), (status,), ())
+
+
+def test_scales_up_to_ceil_of_ratio():
+    # 4 ready at 10 rps each, 35 rps demand -> utilisation 0.875, ratio 1.75 -> ceil(7.0) = 7
+    assert HpaController().decide(view(0, 4, 4, 35)) == [ScaleTo("web", 7)]
+
+
+def test_within_tolerance_nothing_changes():
+    assert HpaController().decide(view(0, 4, 4, 21)) == []
+
+
+def test_clamped_to_max_replicas():
+    assert HpaController().decide(view(0, 10, 10, 1000)) == [ScaleTo("web", 20)]
+
+
+def test_scale_down_waits_for_the_stabilisation_window():
+    hpa = HpaController()
+    assert hpa.decide(view(0, 8, 8, 40)) == []  # ratio 1.0
+    assert hpa.decide(view(15, 8, 8, 10)) == []  # wants 2, but 8 was recommended 15 s ago
+    assert hpa.decide(view(301, 8, 8, 10)) == [ScaleTo("web", 2)]
+
+
+def test_no_ready_pods_keeps_the_current_size():
+    assert HpaController().decide(view(0, 3, 0, 100)) == []
+
+
+def test_fixed_replicas_asks_for_its_size():
+    assert FixedReplicas({"web": 5}).decide(view(0, 0, 0, 0)) == [ScaleTo("web", 5)]
+
+
+def test_a_custom_metric_hpa_scales_on_the_twins_request_rate():
+    per_replica = Metric(MetricKind.EXTERNAL, "rps", TargetType.AVERAGE_VALUE, 5000, query=None)
+    rps = Metric(
+        MetricKind.EXTERNAL, "rps", TargetType.AVERAGE_VALUE, 5000, query="requests_per_second"
+    )
+    # 35 rps at 5 rps per replica -> 7
+    assert HpaController(metrics=(rps,)).decide(view(0, 4, 4, 35)) == [ScaleTo("web", 7)]
+    # an unknown series is a metric error: nothing changes
+    assert HpaController(metrics=(per_replica,)).decide(view(0, 4, 4, 35)) == []
+
+
+def test_the_twin_controller_scales_every_workload_and_learns_its_load():
+    spec = WorkloadSpec("web", Resources(cpu_milli=1000), 10.0, 20, 1, 50, 0.5)
+    calls = []
+
+    def forecast(history, step_s, ahead):
+        calls.append(len(history))
+        return np.full(ahead, 200.0)
+
+    controller = ElasticController(EPOCH, forecast)
+    decisions = []
+    for minute in range(1441):  # a day of 20 rps on 4 replicas, then the forecast kicks in
+        status = WorkloadStatus(spec, 4, 4, 0, 0, 20.0)
+        view = ClusterView(minute * 60.0, (), (), (status,), ())
+        decisions = controller.decide(view)
+    assert calls == [1440]  # a day of one-minute history reached the forecaster
+    # 200 rps forecast: 200 / (10 x 0.5) = 40 wanted; Kubernetes' scale-up limits allow 8
+    assert decisions == [ScaleTo("web", 8)]

@@ -1,0 +1,169 @@
+"""``tidewise bench autoscale``: one service, one trace, five replica policies side by side.
+
+- ``hpa``: Kubernetes' HPA on CPU utilisation, as ``kubectl autoscale`` creates it (no
+  ``behavior``: 5-minute scale-down stabilisation, scale-up at most max(2x, 4) per sync);
+- ``cron``: a CronHPA on the workload, its schedule learnt from the warm-up
+  (``schedule_learning``: per weekday/weekend hour, the 95th percentile of the load);
+- ``predictive``: the HPA plus a forecast of the load over start-up + margin;
+- ``combined``: tidewise's default, max(cron floor, predictive, reactive) with the HPA's
+  behaviour on top: Kubernetes' defaults but a 180 s scale-down window (the forecast's noise
+  bound holds the headroom the 300 s window holds for the HPA alone), and the learnt
+  schedule at the hour's median load (a floor for the morning ramp, not a cover for peaks);
+- ``oracle``: knows the load and starts pods instantly: each step exactly the replicas that
+  carry it at the target utilisation. The lower bound on replica-hours for that target.
+
+Forecasters and the schedule learn from the warm-up; figures are measured after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from tidewise.scaling.behavior import HpaBehavior
+from tidewise.scaling.cron import CronScaler
+from tidewise.scaling.elastic import TIDEWISE_BEHAVIOR, CronOnly, ElasticScaler
+from tidewise.scaling.forecast import forecaster_named
+from tidewise.scaling.hpa import HorizontalPodAutoscaler
+from tidewise.scaling.observation import (
+    ReplicaDecision,
+    ReplicaPolicy,
+    ServiceModel,
+    ServiceObservation,
+)
+from tidewise.scaling.predictive import PredictiveScaler
+from tidewise.scaling.schedule_learning import learn_cron
+from tidewise.sim.autoscale.replay import ReplayResult, replay
+from tidewise.sim.rate_trace import RateTrace
+
+AUTOSCALE_POLICIES = ("hpa", "cron", "predictive", "combined", "oracle")
+CRON_QUANTILE = 0.95  # a schedule alone must cover the hour's busy minutes
+COMBINED_CRON_QUANTILE = 0.5
+AUTO_CAPACITY_REPLICAS = 20  # auto capacity: the load's 95th percentile fills this many
+
+
+@dataclass(frozen=True)
+class AutoscaleSettings:
+    replica_capacity: float | None = None  # None: from the trace (see auto_capacity)
+    startup_s: float = 60.0
+    period_s: float = 15.0
+    target_utilization: float = 0.7
+    min_replicas: int = 1
+    max_replicas: int = 1000
+    warmup_days: float = 14.0
+    margin_s: float = 120.0  # forecast lead beyond the start-up time
+    forecaster: str = "holt-winters"
+    time_zone: str = "UTC"
+
+    @property
+    def warmup_s(self) -> float:
+        return self.warmup_days * 86_400.0
+
+
+def auto_capacity(trace: RateTrace) -> float:
+    """A replica capacity that puts the busy hours at about 20 replicas at 100 % CPU, so
+    traces in any unit replay at a size where one replica is a small step."""
+    observed = trace.values[trace.observed]
+    if not len(observed):
+        raise ValueError(f"{trace.name}: no observed values")
+    return max(float(np.percentile(observed, 95)) / AUTO_CAPACITY_REPLICAS, 1e-9)
+
+
+def service_for(trace: RateTrace, settings: AutoscaleSettings) -> ServiceModel:
+    capacity = settings.replica_capacity or auto_capacity(trace)
+    return ServiceModel(
+        replica_capacity=capacity,
+        startup_s=settings.startup_s,
+        target_utilization=settings.target_utilization,
+        min_replicas=settings.min_replicas,
+        max_replicas=settings.max_replicas,
+    )
+
+
+@dataclass
+class Oracle:
+    service: ServiceModel
+
+    def recommend(self, obs: ServiceObservation) -> ReplicaDecision:
+        if obs.load is None:
+            return ReplicaDecision(obs.replicas, "oracle")
+        return ReplicaDecision(self.service.replicas_for(obs.load), "oracle")
+
+
+def build_policy(
+    name: str, trace: RateTrace, service: ServiceModel, settings: AutoscaleSettings
+) -> ReplicaPolicy:
+    def hpa(behavior: HpaBehavior | None = None) -> HorizontalPodAutoscaler:
+        return HorizontalPodAutoscaler.on_cpu(
+            service.min_replicas, service.max_replicas, service.target_utilization, behavior
+        )
+
+    def cron(quantile: float) -> CronScaler:
+        warm = int(settings.warmup_s // trace.step_s)
+        start = datetime.fromtimestamp(trace.start_unix_s, tz=UTC).astimezone(
+            ZoneInfo(settings.time_zone)
+        )
+        spec = learn_cron(
+            trace.values[:warm],
+            trace.step_s,
+            start,
+            service,
+            lead_s=service.startup_s + settings.margin_s,
+            quantile=quantile,
+        )
+        return CronScaler(spec, default_zone=settings.time_zone)
+
+    def predictive() -> PredictiveScaler:
+        forecaster = forecaster_named(settings.forecaster)
+        return PredictiveScaler(
+            service,
+            forecaster.forecast,
+            lead_s=service.startup_s + settings.margin_s,
+            step_s=trace.step_s,
+        )
+
+    if name == "hpa":
+        return ElasticScaler(hpa())
+    if name == "cron":
+        return CronOnly(cron(CRON_QUANTILE), service.min_replicas)
+    if name == "predictive":
+        return ElasticScaler(hpa(), predictive=predictive())
+    if name == "combined":
+        return ElasticScaler(
+            hpa(TIDEWISE_BEHAVIOR), predictive=predictive(), cron=cron(COMBINED_CRON_QUANTILE)
+        )
+    if name == "oracle":
+        return Oracle(service)
+    raise ValueError(f"unknown policy {name!r}; known: {', '.join(AUTOSCALE_POLICIES)}")
+
+
+def run_autoscale(
+    trace: RateTrace,
+    settings: AutoscaleSettings,
+    policies: Sequence[str] = AUTOSCALE_POLICIES,
+    progress: Callable[[str, float], None] | None = None,
+) -> tuple[ServiceModel, list[ReplayResult]]:
+    if settings.warmup_s >= trace.duration_s:
+        raise ValueError(
+            f"warm-up of {settings.warmup_days:g} days leaves nothing of the "
+            f"{trace.duration_s / 86400:.1f}-day trace to measure; lower --warmup-days"
+        )
+    service = service_for(trace, settings)
+    results = []
+    for name in policies:
+        policy = build_policy(name, trace, service, settings)
+        model = replace(service, startup_s=0.0) if name == "oracle" else service
+        report = None if progress is None else (lambda t, n=name: progress(n, t))
+        results.append(
+            replay(trace, model, policy, name, settings.period_s, settings.warmup_s, report)
+        )
+    return service, results
+
+
+def demand_replicas(trace: RateTrace, service: ServiceModel) -> np.ndarray:
+    """The load expressed as replicas at the target utilisation (NaN in gaps), for plots."""
+    return trace.values / service.load_per_replica

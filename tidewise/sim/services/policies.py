@@ -1,0 +1,109 @@
+"""The named policies a scenario can compare: each a set of controllers for one run."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from tidewise.capacity import FixedCapacity, NodeAutoscaler, NodeAutoscalerSettings
+from tidewise.capacity.consolidation import Consolidator
+from tidewise.capacity.interruptions import InterruptionHandler
+from tidewise.capacity.reserved_base import ReservedBase
+from tidewise.capacity.serverless import ServerlessBurst
+from tidewise.capacity.spot_pools import SpotPoolRules
+from tidewise.model import Controller, PurchaseOption
+from tidewise.scaling.forecast import forecaster_named
+from tidewise.sim.services.replicas import ElasticController, FixedReplicas, HpaController
+from tidewise.sim.services.twin import TwinSetup
+
+ELASTIC_FORECASTER = "recent-level"
+TIDEWISE_NODES = NodeAutoscalerSettings(
+    unneeded_s=180.0, delay_after_add_s=180.0, max_not_ready_s=60.0
+)
+"""Nodes go after 3 minutes unneeded, not cluster-autoscaler's 10 + 10: measured on the
+default week, 5 % cheaper at 99.91 % served (bench/RESULTS.md). A node that fails is given
+back after a minute, not cluster-autoscaler's 20: its pods are not serving meanwhile."""
+
+
+def peak_replicas(setup: TwinSetup) -> dict[str, int]:
+    """Replicas that serve each workload's observed peak at its target utilisation."""
+    sizes = {}
+    for i, spec in enumerate(setup.workloads):
+        peak = float(setup.demand_rps[i].max())
+        need = math.ceil(peak / (spec.rps_per_replica * spec.target_utilization) - 1e-9)
+        sizes[spec.name] = min(max(need, spec.min_replicas), spec.max_replicas)
+    return sizes
+
+
+def _fixed(option: PurchaseOption) -> Callable[[TwinSetup], list[Controller]]:
+    def build(setup: TwinSetup) -> list[Controller]:
+        return [FixedReplicas(peak_replicas(setup)), FixedCapacity(option)]
+
+    return build
+
+
+def _reactive(setup: TwinSetup) -> list[Controller]:
+    return [HpaController(), NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND}))]
+
+
+def tidewise_controllers(
+    setup: TwinSetup,
+    serverless: bool = True,
+    spot_pools: bool = True,
+    consolidation: bool = True,
+) -> list[Controller]:
+    """The replicas of ``elastic`` on the whole capacity stack (docs/capacity.md); the flags
+    take parts out, for the ablation in ``bench/tidewise_parts.py``.
+
+    Pending pods that serverless can host burst there first (listed before the node
+    autoscaler, so it sees them first); the node autoscaler buys the cheapest offering, spot
+    spread over pools and weighted by band, on-demand for the workloads' bases and when spot
+    launches fail; the interruption handler moves pods off a noticed node; consolidation swaps
+    dear nodes (on-demand bought in a shortage) for cheaper ones."""
+    epoch = datetime.fromtimestamp(setup.start_unix_s, tz=UTC)
+    forecast = forecaster_named(ELASTIC_FORECASTER).forecast
+    options = frozenset({PurchaseOption.SPOT, PurchaseOption.ON_DEMAND})
+    pools = SpotPoolRules() if spot_pools else None
+    return [
+        ElasticController(epoch, forecast),
+        ReservedBase(),
+        *([ServerlessBurst(options)] if serverless else []),
+        NodeAutoscaler(options, TIDEWISE_NODES, spot_pools=pools),
+        InterruptionHandler(options),
+        *([Consolidator(options)] if consolidation else []),
+    ]
+
+
+def _elastic(setup: TwinSetup) -> list[Controller]:
+    epoch = datetime.fromtimestamp(setup.start_unix_s, tz=UTC)
+    forecast = forecaster_named(ELASTIC_FORECASTER).forecast
+    return [
+        ElasticController(epoch, forecast),
+        NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND})),
+    ]
+
+
+POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
+    "fixed-on-demand": (
+        "static on-demand nodes and replicas sized for the observed peak",
+        _fixed(PurchaseOption.ON_DEMAND),
+    ),
+    "fixed-reserved": (
+        "the same static fleet bought as reserved instances / savings plan",
+        _fixed(PurchaseOption.RESERVED),
+    ),
+    "reactive": (
+        "Kubernetes' HPA plus a cluster-autoscaler on on-demand nodes",
+        _reactive,
+    ),
+    "elastic": (
+        "tidewise's replica policy (HPA + forecast) plus the same node autoscaler",
+        _elastic,
+    ),
+    "tidewise": (
+        "elastic replicas on spot spread over pools, serverless bursts, interruption "
+        "handling, consolidation",
+        tidewise_controllers,
+    ),
+}

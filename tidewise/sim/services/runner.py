@@ -1,0 +1,249 @@
+"""From a validated scenario to a report: resolve data, build the twin, run every policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tidewise.capacity.lower_bound import offline_lower_bound
+from tidewise.catalog import (
+    BUILTIN_CATALOGS,
+    Catalog,
+    ReservedPricing,
+    ServerlessPricing,
+    builtin_catalog_path,
+    load_catalog,
+    serverless_price_per_hour,
+)
+from tidewise.model import Offering, PurchaseOption, Resources, WorkloadSpec
+from tidewise.model.results import SimReport
+from tidewise.placement import pods_per_node
+from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
+from tidewise.sim.services.cloud import CloudSettings, Shortage, Storm
+from tidewise.sim.services.policies import POLICIES
+from tidewise.sim.services.rightsizing import rightsize, unit_prices
+from tidewise.sim.services.scenario import Scenario, ScenarioError, resolve_path
+from tidewise.sim.services.twin import MINUTE_S, Twin, TwinSetup
+from tidewise.sim.traces import (
+    BUILTIN_TRACES,
+    MinuteTrace,
+    TraceError,
+    builtin_trace_path,
+    load_minute_trace,
+)
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class PreparedScenario:
+    scenario: Scenario
+    setup: TwinSetup
+
+
+def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
+    """Load the catalog and traces and check every cross-reference, before any replay."""
+    for i, name in enumerate(scenario.policies):
+        if name not in POLICIES:
+            raise ScenarioError(
+                f"policies[{i}]: unknown policy {name!r}; known: {', '.join(POLICIES)}"
+            )
+    catalog, offerings, specs = capacity_inputs(scenario, base)
+    minutes = int(scenario.horizon // 60)
+    traces: dict[str, MinuteTrace] = {}
+    demand = np.zeros((len(scenario.workloads), minutes))
+    for i, workload in enumerate(scenario.workloads):
+        where = resolve_path(workload.trace.path, base, BUILTIN_TRACES)
+        path = builtin_trace_path(where) if isinstance(where, str) else where
+        try:
+            trace = traces.get(str(path)) or load_minute_trace(path)
+            traces[str(path)] = trace
+            start = workload.trace.start.timestamp() + workload.trace.shift
+            requests = trace.window(start, minutes, workload.trace.on_gap)
+        except TraceError as err:
+            raise ScenarioError(f"workloads[{i}].trace: {err}") from None
+        demand[i] = requests * workload.trace.scale / 60
+    on_demand = {
+        (o.instance_type.name, o.zone): o.price_per_hour
+        for o in catalog.offerings
+        if o.option is PurchaseOption.ON_DEMAND
+    }
+
+    def price_of(offering: Offering, size: Resources | None) -> float:
+        if offering.option is PurchaseOption.SERVERLESS:
+            assert size is not None
+            return serverless_price_per_hour(offering, size)
+        return offering.price_per_hour
+
+    def on_demand_price_of(offering: Offering) -> float:
+        return on_demand[(offering.instance_type.name, offering.zone)]
+
+    cloud = scenario.cloud
+    setup = TwinSetup(
+        horizon_s=scenario.horizon,
+        start_unix_s=scenario.workloads[0].trace.start.timestamp(),
+        workloads=specs,
+        demand_rps=demand,
+        offerings=offerings,
+        cloud=CloudSettings(
+            vm_boot_s=cloud.vm_boot,
+            serverless_boot_s=cloud.serverless_boot,
+            shortages=tuple(
+                Shortage(s.start, s.end, frozenset(s.instance_types)) for s in cloud.spot_shortages
+            ),
+            storms=tuple(
+                Storm(s.start, s.end, s.interruption_multiplier, s.capacity)
+                for s in cloud.spot_storms
+            ),
+            boot_failure=cloud.boot_failure,
+            node_failures_per_hour=cloud.node_failures_per_hour,
+        ),
+        price_of=price_of,
+        on_demand_price_of=on_demand_price_of,
+    )
+    return PreparedScenario(scenario, setup)
+
+
+def run(prepared: PreparedScenario, progress: Progress | None = None) -> SimReport:
+    """Replay every policy of the scenario on the same demand and the same seed."""
+    scenario = prepared.scenario
+    setup = prepared.setup
+    prices = unit_prices(setup.offerings)
+    usage = [w.usage for w in scenario.workloads]
+    runs = []
+    for name in scenario.policies:
+        controllers = POLICIES[name][1](setup)
+        twin = Twin(setup, controllers, np.random.default_rng(scenario.seed))
+        report = None if progress is None else _bind_progress(progress, name)
+        result = twin.run(name, report)
+        if result.timeseries is not None:
+            lines = rightsize(setup.workloads, usage, result.timeseries, prices)
+            result = result.model_copy(update={"rightsizing": lines})
+        runs.append(result)
+        if progress is not None:
+            progress(name, 1.0)
+    lower_bound = offline_lower_bound(
+        setup.workloads, setup.demand_rps, MINUTE_S, setup.offerings, setup.price_of
+    )
+    return SimReport(
+        scenario=scenario.name,
+        horizon_s=scenario.horizon,
+        seed=scenario.seed,
+        runs=runs,
+        lower_bound_usd=lower_bound,
+    )
+
+
+BUILTIN_ATTRIBUTION = {
+    "builtin:nasa-http-1995": "Traffic: NASA-HTTP trace, Internet Traffic Archive "
+    "(Arlitt & Williamson, 1996).",
+    "builtin:aws-us-east-1": "Prices: AWS on-demand prices via aws/karpenter-provider-aws "
+    "(Apache-2.0); spot savings and interruption bands from the AWS Spot Advisor feed via "
+    "alexei-led/spotinfo (Apache-2.0).",
+}
+
+
+def attribution(scenario: Scenario) -> str:
+    """Where the replayed data comes from, for the report's footer (data/README.md)."""
+    sources = [w.trace.path for w in scenario.workloads] + [scenario.catalog.path]
+    lines = []
+    for source in dict.fromkeys(sources):
+        lines.append(BUILTIN_ATTRIBUTION.get(source, f"Data: {source}."))
+    return " ".join(lines) + " See data/README.md."
+
+
+def _bind_progress(progress: Progress, name: str) -> Callable[[float], None]:
+    return lambda fraction: progress(name, fraction)
+
+
+def capacity_inputs(
+    scenario: Scenario, base: Path
+) -> tuple[Catalog, tuple[Offering, ...], tuple[WorkloadSpec, ...]]:
+    """The scenario's catalog, the offerings of its node pools and its workloads, checked
+    (every pool type is in the catalog, every workload fits one): what a capacity policy
+    reads, in the twin and when rendered for Karpenter."""
+    catalog = _load_catalog(scenario, base)
+    offerings = _pool_offerings(scenario, catalog)
+    specs = tuple(
+        WorkloadSpec(
+            name=w.name,
+            requests=w.requests.resources(),
+            rps_per_replica=w.rps_per_replica,
+            startup_s=w.startup,
+            min_replicas=w.replicas.min,
+            max_replicas=w.replicas.max,
+            target_utilization=w.target_utilization,
+            rules=w.capacity.rules(),
+        )
+        for w in scenario.workloads
+    )
+    _check_hostable(specs, offerings)
+    return catalog, offerings, specs
+
+
+def _load_catalog(scenario: Scenario, base: Path) -> Catalog:
+    spec = scenario.catalog
+    where = resolve_path(spec.path, base, dict.fromkeys(BUILTIN_CATALOGS))
+    path = builtin_catalog_path(where) if isinstance(where, str) else where
+    if not path.is_file():
+        raise ScenarioError(f"catalog.path: file {path} does not exist")
+    advisor = None
+    if spec.spot_advisor is not None:
+        advisor_path = resolve_path(spec.spot_advisor, base)
+        assert isinstance(advisor_path, Path)
+        if not advisor_path.is_file():
+            raise ScenarioError(f"catalog.spot_advisor: file {advisor_path} does not exist")
+        advisor = advisor_path
+    overrides = spec.serverless.model_dump(exclude_none=True)
+    serverless = ServerlessPricing(**overrides)
+    try:
+        return load_catalog(
+            path,
+            provider=spec.provider,
+            reserved=ReservedPricing(discount=spec.reserved.discount, term_s=spec.reserved.term),
+            serverless=serverless,
+            spot_advisor=advisor,
+            region=spec.region,
+            zones=spec.zones,
+            default_band=spec.default_spot_band,
+        )
+    except ValueError as err:
+        raise ScenarioError(f"catalog: {err}") from None
+
+
+def _pool_offerings(scenario: Scenario, catalog: Catalog) -> tuple[Offering, ...]:
+    allowed: set[str] = set()
+    for p, pool in enumerate(scenario.node_pools):
+        for t, name in enumerate(pool.instance_types):
+            if name not in catalog.instance_types:
+                known = ", ".join(sorted(catalog.instance_types)[:12])
+                raise ScenarioError(
+                    f"node_pools[{p}].instance_types[{t}]: {name!r} is not in the catalog "
+                    f"(e.g. {known}, ...)"
+                )
+            allowed.add(name)
+    return tuple(
+        o
+        for o in catalog.offerings
+        if o.instance_type.name in allowed or o.option is PurchaseOption.SERVERLESS
+    )
+
+
+def _check_hostable(specs: tuple[WorkloadSpec, ...], offerings: tuple[Offering, ...]) -> None:
+    for i, spec in enumerate(specs):
+        if not any(
+            pods_per_node(
+                o.instance_type.capacity,
+                spec.requests,
+                cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES,
+            )
+            for o in offerings
+            if o.option is not PurchaseOption.SERVERLESS
+        ):
+            raise ScenarioError(
+                f"workloads[{i}].requests: no instance type of the node pools can host one "
+                "replica; add a larger (or GPU) type to node_pools or lower the requests"
+            )
