@@ -39,7 +39,7 @@ class FakeClient:
             await asyncio.Event().wait()
         if self.failure:
             raise self.failure
-        self.created.append(obj)
+        self.created.append(obj.to_dict())  # what lightkube sends
 
 
 def one_gpu_book():

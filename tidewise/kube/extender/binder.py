@@ -18,6 +18,7 @@ from typing import Any
 from lightkube import ApiError, AsyncClient
 from lightkube.core import resource
 from lightkube.generic_resource import Generic
+from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
 from tidewise.kube.api.annotations import gpu_annotations
@@ -34,7 +35,9 @@ bind past it is abandoned and its booking freed; ``state.ASSUME_TTL_S`` is three
 NOT_LEADER = "this GPU-share extender replica is not the leader; kube-scheduler will retry"
 
 
-class PodBinding(resource.NamespacedSubResource, Generic):
+# lightkube's own generic subresources pair these two bases the same way; their apiVersion and
+# kind (attributes in one, properties over the mapping in the other) disagree only in type
+class PodBinding(resource.NamespacedSubResource, Generic):  # type: ignore[misc]
     """``pods/<name>/binding``, its reply read as a plain mapping.
 
     Why not lightkube's ``Pod.Binding``: the API server answers a Binding create with a
@@ -58,7 +61,7 @@ def binding(args: BindingArgs) -> PodBinding:
     return PodBinding(
         apiVersion="v1",
         kind="Binding",
-        metadata={"name": args.pod_name, "namespace": args.namespace, "uid": args.uid},
+        metadata=ObjectMeta(name=args.pod_name, namespace=args.namespace, uid=args.uid),
         target={"apiVersion": "v1", "kind": "Node", "name": args.node},
     )
 

@@ -19,8 +19,16 @@ OUTCOMES = ("ok", "error", "not_synced", "not_leader")
 """``ok``: answered without an error; ``error``: the answer carries one (a bad request, a pod
 that cannot be placed or bound); ``not_synced``: before the first listing; ``not_leader``: a
 bind sent to a standby replica."""
-BIND_FAILURES = ("bad_request", "pod_read", "pod_changed", "no_fit", "annotate", "binding")
-BIND_FAILURES += ("timeout", "not_leader")
+BIND_FAILURES = (
+    "bad_request",
+    "pod_read",
+    "pod_changed",
+    "no_fit",
+    "annotate",
+    "binding",
+    "timeout",
+    "not_leader",
+)
 RELIST_REASONS = ("start", "gone", "error")
 """``start``: the first listing; ``gone``: the watch's resourceVersion expired (410 Gone);
 ``error``: any other failure of the list or the watch."""

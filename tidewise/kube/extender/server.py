@@ -124,9 +124,9 @@ async def bind_handler(request: web.Request) -> web.Response:
     except ProtocolError as error:
         extender.metrics.bind_failures.labels(reason="bad_request").inc()
         return _answer(request, "error", binding_result(str(error)))
-    error = await extender.binder.bind(args)
-    outcome = "ok" if not error else "not_leader" if error == NOT_LEADER else "error"
-    return _answer(request, outcome, binding_result(error))
+    failure = await extender.binder.bind(args)
+    outcome = "ok" if not failure else "not_leader" if failure == NOT_LEADER else "error"
+    return _answer(request, outcome, binding_result(failure))
 
 
 @web.middleware
