@@ -9,7 +9,7 @@ from lightkube.models.meta_v1 import Status
 
 from tests.kube.api.factories import gpu_node, whole
 from tidewise.kube.api.resources import GPU_COUNT, GPU_MEMORY_LABEL
-from tidewise.kube.extender.metrics import ExtenderMetrics
+from tidewise.kube.extender.metrics import RELIST_REASONS, ExtenderMetrics
 from tidewise.kube.extender.state import ASSUME_TTL_S, GpuShareBook
 from tidewise.kube.extender.watch import SKIPPED_REASON, Sync, _gone
 from tidewise.model import Resources
@@ -27,11 +27,26 @@ class Listing:
 
 
 class FakeClient:
+    """Lists what it holds; each watch plays the next script queued for its kind (events, then
+    an exception to end it, or nothing: it stays open), recording where it was started from."""
+
     def __init__(self, nodes, pods=()):
         self.nodes, self.pods, self.events = list(nodes), list(pods), []
+        self.scripts = {"Node": [], "Pod": []}
+        self.watched = []  # (kind, resource_version)
 
     def list(self, kind, namespace=None):
         return Listing(self.nodes if kind.__name__ == "Node" else self.pods)
+
+    async def watch(self, kind, namespace=None, resource_version=None, server_timeout=None):
+        self.watched.append((kind.__name__, resource_version))
+        script = self.scripts[kind.__name__]
+        events, ending = script.pop(0) if script else ((), None)
+        for event_type, obj in events:
+            yield event_type, SimpleNamespace(to_dict=lambda obj=obj: obj)
+        if ending is not None:
+            raise ending
+        await asyncio.Event().wait()
 
     async def create(self, obj):
         self.events.append(obj)
@@ -106,3 +121,37 @@ def test_410_gone_is_told_apart_from_other_failures():
     other = ApiError(status=Status(code=500, message="boom"))
     assert _gone(ExceptionGroup("watch", [gone]))
     assert not _gone(ExceptionGroup("watch", [other])) and not _gone(OSError())
+
+
+def test_a_watch_ended_by_410_gone_lists_again_and_an_unreadable_node_does_not_end_it(
+    monkeypatch,
+):
+    """The watch loop itself: a node turned unreadable mid-watch is left out and the watch goes
+    on; 410 Gone ends it, the books are listed again (counted as ``gone``, the sync gauge down
+    meanwhile) and the watches start from the new listing's resourceVersion."""
+    monkeypatch.setattr("tidewise.kube.extender.watch.RELIST_PAUSE_S", 0.0)
+    client = FakeClient([gpu_node("a"), gpu_node("b")])
+    broken = unreadable_nodes()[0]
+    broken["metadata"]["name"] = "b"
+    gone = ApiError(status=Status(code=410, message="too old resource version"))
+    client.scripts["Node"] = [([("MODIFIED", broken)], None)]
+    client.scripts["Pod"] = [((), gone)]
+    book, metrics = GpuShareBook(), ExtenderMetrics()
+    sync = Sync(client, book, metrics, monotonic=lambda: 0.0)
+    gauge = []
+
+    async def scenario():
+        task = asyncio.create_task(sync.run())
+        await sync.synced.wait()
+        while len(client.watched) < 4:  # two watches, then two after the listing again
+            gauge.append(metrics.synced._value.get())
+            await asyncio.sleep(0)
+        task.cancel()
+
+    asyncio.run(scenario())
+    relists = {r: metrics.relists.labels(reason=r)._value.get() for r in RELIST_REASONS}
+    assert relists == {"start": 1, "gone": 1, "error": 0}
+    assert 0 in gauge and metrics.synced._value.get() == 1
+    assert sorted(client.watched) == [("Node", "7"), ("Node", "7"), ("Pod", "7"), ("Pod", "7")]
+    assert set(book.nodes) == {"a", "b"}  # b listed readable again: back on the books
+    assert sync.skipped == {} and [e.involvedObject.name for e in client.events] == ["b"]
