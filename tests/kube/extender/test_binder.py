@@ -7,6 +7,11 @@ from types import SimpleNamespace
 
 import httpx2 as httpx
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from lightkube import AsyncClient
+from lightkube.config.kubeconfig import KubeConfig
+from lightkube.config.models import Cluster, User
 
 from tests.kube.api.factories import gpu_node, whole
 from tidewise.kube.api.annotations import GPU_INDEX
@@ -127,3 +132,40 @@ def test_a_pod_replaced_under_the_same_name_is_not_bound():
     error = bind(Binder(client, book, metrics), "a")
     assert "uid changed" in error and client.created == []
     assert failures(metrics) == {"pod_changed": 1.0}
+
+
+def test_a_bind_the_api_server_answers_with_a_status_is_a_success():
+    """Through lightkube's real client: the API server answers a pods/binding create with a
+    ``Status``, not a Binding. Before, lightkube's typed ``Pod.Binding`` failed to read it
+    after the pod was bound, and kube-scheduler was told that every successful bind failed."""
+    pod = whole("a", 1)
+    pod["metadata"]["uid"] = "uid-a"
+    posted = []
+
+    async def get(request: web.Request) -> web.Response:
+        return web.json_response(pod)
+
+    async def binding(request: web.Request) -> web.Response:
+        posted.append(await request.json())
+        status = {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 201}
+        return web.json_response(status, status=201)
+
+    async def scenario() -> str:
+        app = web.Application()
+        app.router.add_get("/api/v1/namespaces/default/pods/a", get)
+        app.router.add_patch("/api/v1/namespaces/default/pods/a", get)
+        app.router.add_post("/api/v1/namespaces/default/pods/a/binding", binding)
+        async with TestServer(app, host="127.0.0.1") as server:
+            cluster = Cluster(server=str(server.make_url("")))
+            client = AsyncClient(KubeConfig.from_one(cluster=cluster, user=User(token="t")))
+            binder = Binder(client, one_gpu_book(), ExtenderMetrics())
+            return await binder.bind(args("a"))
+
+    assert asyncio.run(scenario()) == ""
+    [body] = posted
+    assert body["kind"] == "Binding" and body["target"] == {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "name": "n",
+    }
+    assert body["metadata"] == {"name": "a", "namespace": "default", "uid": "uid-a"}
