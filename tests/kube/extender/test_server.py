@@ -171,7 +171,8 @@ def test_an_unbounded_quantity_is_refused_at_once():
     [answer] = ask(cluster_book(), True, [("filter", {"Pod": huge, "NodeNames": ["big"]})])
     assert time.perf_counter() - started < 1.0
     assert (
-        answer["Error"] == "'1e300000' is out of range: above 2^63-1, more than any resource holds"
+        answer["Error"] == "aliyun.com/gpu-count: '1e300000' is out of range: above 2^63-1, "
+        "more than any resource holds"
     )
 
 

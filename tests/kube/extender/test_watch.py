@@ -73,10 +73,10 @@ def test_a_node_that_cannot_be_read_is_left_out_with_one_event_and_the_rest_are_
     asyncio.run(sync.relist())
     assert set(book.nodes) == {"good"}
     assert sync.skipped == {
-        "bad-label": "cannot read its capacity or GPU labels: invalid literal for int() with "
-        "base 10: 'lots'",
-        "huge": "cannot read its capacity or GPU labels: '1e300000' is out of range: above "
-        "2^63-1, more than any resource holds",
+        "bad-label": "cannot read its capacity or GPU labels: label nvidia.com/gpu.memory="
+        "'lots' is not a whole number of MiB (GPU feature discovery writes e.g. 15360)",
+        "huge": "cannot read its capacity or GPU labels: allocatable aliyun.com/gpu-count: "
+        "'1e300000' is out of range: above 2^63-1, more than any resource holds",
     }
     assert metrics.skipped_nodes._value.get() == 2
     told = {e.involvedObject.name: e for e in client.events}
