@@ -8,23 +8,21 @@ from tests.cli.run import tidewise
 
 pytestmark = pytest.mark.e2e
 
+NOWHERE = {  # a kubeconfig for an API server that is not there (port 1 refuses connections)
+    "apiVersion": "v1",
+    "kind": "Config",
+    "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+    "users": [{"name": "u", "user": {"token": "t"}}],
+    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+    "current-context": "x",
+}
+
 
 @pytest.fixture
 def nowhere(tmp_path):
     """A kubeconfig for an API server that is not there (port 1 refuses connections)."""
     path = tmp_path / "nowhere.kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
+    path.write_text(yaml.safe_dump(NOWHERE))
     return path
 
 

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
@@ -66,6 +67,17 @@ def test_sim_writes_json_report_and_table(tmp_path):
     assert reserved["cost_usd"] == pytest.approx(fixed["cost_usd"] * 0.6, rel=1e-6)
     assert "reactive" in out.stdout and "fixed-on-demand" in out.stdout
     assert (tmp_path / "out.html").stat().st_size > 100_000
+
+
+def test_the_json_validates_against_the_published_schema(tmp_path):
+    """docs/sim-report.schema.json describes what ``--json`` really writes (it once required a
+    field the output leaves out)."""
+    schema = json.loads(
+        (Path(__file__).resolve().parents[2] / "docs/sim-report.schema.json").read_text()
+    )
+    out = tidewise("sim", str(scenario(tmp_path)), "--quiet", "--json", "out.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    jsonschema.validate(json.loads((tmp_path / "out.json").read_text()), schema)
 
 
 def test_same_seed_gives_the_same_json(tmp_path):

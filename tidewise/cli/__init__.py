@@ -15,6 +15,7 @@ import typer
 
 from tidewise.cli.errors import missing_extra
 from tidewise.cli.lazy import ClickContext, Lazy, LazyGroup
+from tidewise.cli.params import check_numbers
 
 OPERATOR_HELP = (  # the line breaks of its docstring, as --help has always shown them
     "The provisioner and the CronHPA, ElasticScaler and ResourceRecommendation controllers\n"
@@ -44,6 +45,12 @@ COMMANDS = {
         "tidewise.cli.fleet",
         "app",
         "Several clusters: ordered replication, weighted traffic, failover.",
+    ),
+    "cost": Lazy(
+        "tidewise.cli.cost",
+        "app",
+        "What each namespace, team or pod costs on the cluster, the idle remainder apart.",
+        group=False,
     ),
     "karpenter": Lazy(
         "tidewise.cli.karpenter",
@@ -86,6 +93,9 @@ class Tidewise(LazyGroup):
             return super().get_command(ctx, cmd_name)
         except ModuleNotFoundError as error:
             raise missing_extra(f"tidewise {cmd_name}", error) from None
+
+    def prepare(self, command: Any) -> Any:
+        return check_numbers(command)  # no option takes nan, infinity or a 40-digit count
 
     def invoke(self, ctx: ClickContext) -> Any:
         try:

@@ -11,7 +11,13 @@ from typing import Annotated
 import typer
 
 from tidewise.cli.errors import fail
-from tidewise.cli.kube import KubeconfigOption, kube_service, run_until_interrupted
+from tidewise.cli.kube import (
+    KubeconfigOption,
+    check_listen,
+    check_name,
+    kube_service,
+    run_until_interrupted,
+)
 
 app = typer.Typer(
     help="The GPU-share scheduler extender kube-scheduler calls (docs/kubernetes.md).",
@@ -37,11 +43,15 @@ def extender_serve(
     host: Annotated[
         str, typer.Option(help="Address of filter/prioritize/bind; 0.0.0.0 needs TLS.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of filter/prioritize/bind.")] = 8888,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of filter/prioritize/bind.")
+    ] = 8888,
     health_host: Annotated[
         str, typer.Option(help="Address of /healthz, /readyz and /metrics (plain HTTP).")
     ] = "127.0.0.1",
-    health_port: Annotated[int, typer.Option(help="Port of /healthz, /readyz, /metrics.")] = 8081,
+    health_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of /healthz, /readyz, /metrics.")
+    ] = 8081,
     tls_cert_file: Annotated[
         Path | None, typer.Option(help="Serving certificate (PEM): serve HTTPS.")
     ] = None,
@@ -78,6 +88,13 @@ def extender_serve(
     """Serve filter, prioritize and bind until interrupted: HTTPS requiring kube-scheduler's
     client certificate with the TLS files, else plain HTTP on a loopback address only."""
     from lightkube import AsyncClient
+
+    check_listen("--host", host)
+    check_listen("--health-host", health_host)
+    if lease_namespace:
+        check_name("--lease-namespace", lease_namespace)
+    if identity is not None and not identity.strip():
+        raise fail("--identity: empty; leave it out for host name-pid, or give a name")
 
     from tidewise.kube.extender.server import Election, Listen, serve
     from tidewise.kube.extender.tls import ServingTls, TlsFiles

@@ -26,6 +26,8 @@ def check_output_folders(outputs: dict[str, Path | None]) -> None:
             raise ValueError(
                 f"{option}: folder {out.parent} does not exist; create it or pick another"
             )
+        if out is not None and out.is_dir():
+            raise ValueError(f"{option}: {out} is a folder; give a file name in it")
 
 
 def check_known(option: str, names: Iterable[str], known: Collection[str]) -> None:

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,6 +180,9 @@ class ControllerSettings:
     """What ``tidewise operator``'s options say about the controllers it runs."""
 
     prometheus_url: str | None = None  # default for ElasticScalers that name none
+    # the other Prometheus endpoints objects may select by name (spec.prometheus.endpoint);
+    # an object can make the operator query nothing else
+    prometheus_endpoints: Mapping[str, str] = field(default_factory=dict)
     cron_period_s: float = 1.0  # object re-listing; firings wake the loop on their second
     elastic_period_s: float = 15.0  # the HPA's sync period
     recommend_period_s: float = 60.0  # VPA's recommender samples once a minute
@@ -205,7 +208,7 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
             raise kopf.TemporaryError("waiting for the operator to start", delay=1)
         client = operator.elector.client
         metrics = ControllerMetrics(operator.metrics.registry)
-        prometheus = Prometheus(settings.prometheus_url)
+        prometheus = Prometheus(settings.prometheus_url, settings.prometheus_endpoints)
         controllers: list[Controller] = []
         if settings.cronhpa:
             controllers.append(CronHpaController(client, metrics, settings.cron_period_s))

@@ -17,11 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+# the node labels a provider writes, named where every component reads them
+from tidewise.kube.api.labels import CAPACITY_TYPE as CAPACITY_TYPE
+from tidewise.kube.api.labels import INSTANCE_TYPE as INSTANCE_TYPE
+from tidewise.kube.api.labels import ZONE as ZONE
 from tidewise.model import Offering
 
-INSTANCE_TYPE = "node.kubernetes.io/instance-type"
-ZONE = "topology.kubernetes.io/zone"
-CAPACITY_TYPE = "karpenter.sh/capacity-type"
 PROVISIONER = "tidewise.io/provisioner"
 
 
