@@ -34,7 +34,8 @@ def provisioned(kube: Client, crds: None, namespace: str) -> Iterator[str]:
 @pytest.fixture
 def extender(cluster: Cluster, extender_port: int) -> Iterator[Extender]:
     """The GPU-share extender the session's scheduler calls; started by the test, killed after."""
-    process = Extender(cluster.kubeconfig, extender_port, cluster.folder / "logs/extender.log")
+    log = cluster.folder / "logs/extender.log"
+    process = Extender(cluster.kubeconfig, extender_port, log, cluster.folder / "pki")
     try:
         yield process
     finally:
