@@ -11,10 +11,10 @@ class FakeElector:
     """Answers each acquire-or-renew from ``answers`` (an exception is raised)."""
 
     def __init__(self, answers):
-        self.answers, self.identity, self.duration_s = list(answers), "me", 0.03
+        self.answers, self.identity, self.retry_s = list(answers), "me", 0.01
         self.released = False
 
-    async def acquire_or_renew(self):
+    async def try_acquire_or_renew(self):
         answer = self.answers.pop(0) if self.answers else True
         if isinstance(answer, Exception):
             raise answer

@@ -54,15 +54,17 @@ class Leadership:
         return self.leading
 
     async def run(self) -> None:
-        """Acquire or renew every third of the Lease's duration until cancelled; label the
-        pod with the role each time it differs; release the Lease on the way out."""
+        """Acquire or renew every retry period (client-go's: 2 s of a 15 s Lease) until
+        cancelled; label the pod with the role each time it differs; release the Lease on the
+        way out. A failed renewal stands the replica down at once: two binders must never
+        book the same GPU."""
         if self.elector is None:
             await self._label()
             return
         try:
             while True:
                 try:
-                    leading = await self.elector.acquire_or_renew()
+                    leading = await self.elector.try_acquire_or_renew()
                 except Exception as error:  # the API server is away: not leading
                     log.warning("lease renewal failed: %s", error)
                     leading = False
@@ -71,7 +73,7 @@ class Leadership:
                 self.leading = leading
                 self.metrics.leader.set(1 if leading else 0)
                 await self._label()
-                await asyncio.sleep(self.elector.duration_s / 3)
+                await asyncio.sleep(self.elector.retry_s)
         finally:
             if self.leading:
                 self.leading = False
