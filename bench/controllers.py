@@ -132,7 +132,7 @@ def main() -> None:
         with running_prometheus(folder / "prometheus") as prometheus:
             extra = ["--cron-period", "1", "--elastic-period", "1"]
             operator = OperatorProcess(
-                cluster, namespace, [*extra, "--prometheus-url", prometheus.url]
+                cluster, kube, namespace, [*extra, "--prometheus-url", prometheus.url]
             )
             with operator.stack:
                 operator.start()

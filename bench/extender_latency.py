@@ -1,31 +1,50 @@
-"""Scheduler-extender latency per call at 100 and 1,000 nodes, as JSON.
+"""Scheduler-extender latency per call at 100 and 1,000 nodes, over plain HTTP and over HTTPS
+with a client certificate, in one run, as JSON.
 
     python bench/extender_latency.py [--nodes 100 1000] [--calls 300] [--seed 0]
 
-Over loopback HTTP: the extender's aiohttp app served on 127.0.0.1, driven by an aiohttp
-client sending what kube-scheduler sends with ``nodeCacheCapable`` (the pod and every node's
-name), timed from request to parsed answer, so JSON both ways and the HTTP stack are in the
-figure (the scheduler's own Go client and the network are not). Also in-process: the books'
-filter alone. The cluster: 8-GPU nodes of three models, half of their GPU share already
-taken by pods the engine placed; each call asks about a random pod of the mix (a quarter,
-a half, one or two whole GPUs). Target (issue 7): filter p99 under 20 ms at 1,000 nodes.
+Over loopback: the extender's aiohttp app served on 127.0.0.1 twice, once plain and once with
+the TLS it runs with in a cluster (TLS 1.2+, ECDSA P-256 certificates, the client's
+certificate required and checked), driven by an aiohttp client sending what kube-scheduler
+sends with ``nodeCacheCapable`` (the pod and every node's name), timed from request to parsed
+answer, so JSON both ways and the HTTP and TLS stacks are in the figure (the scheduler's own
+Go client and the network are not). Each call is made over both transports in turn, on
+kept-alive connections as kube-scheduler's client keeps them, so both see the same load; the
+ratios are HTTPS over HTTP; ``cpu_per_call``: the CPU time of each call (client and server
+together), which the other work on a busy machine does not inflate. ``https_new_connection``:
+filter with a fresh TLS handshake per call, the worst case (a scheduler that reconnects every
+time). Also in-process: the books' filter alone. The cluster: 8-GPU nodes of three models,
+half of their GPU share already taken by pods the engine placed; each call asks about a
+random pod of the mix (a quarter, a half, one or two whole GPUs). Target (issues 7 and 16):
+p99 under 20 ms at 1,000 nodes, over HTTPS.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import platform
+import ssl
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-from aiohttp import ClientSession
-from aiohttp.test_utils import TestServer
+from aiohttp import ClientSession, TCPConnector, web
 
-from tidewise.kube.extender.server import application
+from tidewise.kube.extender.binder import Binder
+from tidewise.kube.extender.metrics import ExtenderMetrics
+from tidewise.kube.extender.server import Extender, application
 from tidewise.kube.extender.state import GpuShareBook
+from tidewise.kube.extender.tls import TlsFiles, server_context
 from tidewise.model import Resources
+from tidewise.testenv.pki import CertificateAuthority
+
+VERBS = ("filter", "prioritize")
+CLIENT_NAME = "tidewise-scheduler"  # the name deploy/extender's --client-name accepts
+FRESH_CALLS = 50
 
 MODELS = (("A10", 24576), ("L4", 23034), ("A100", 40960))
 MIX = (
@@ -55,7 +74,7 @@ def filled_book(nodes: int, rng: np.random.Generator) -> GpuShareBook:
     while taken < target:
         shape = MIX[int(rng.integers(len(MIX)))][1]
         passed = book.filter(shape, names).passed
-        book.assume(f"fill-{uid}", shape, book.choose_node(shape, passed))
+        book.assume(f"fill-{uid}", shape, book.choose_node(shape, passed), now=0.0)
         taken += shape.gpu_milli_total
         uid += 1
     return book
@@ -78,26 +97,107 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     }
 
 
-async def over_http(book: GpuShareBook, calls: int, rng: np.random.Generator) -> dict:
+def certificates(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """The server's context (client certificate required) and the client's (presenting one,
+    checking the server's), from a fresh CA."""
+    authority = CertificateAuthority(datetime.datetime.now(datetime.UTC))
+    (folder / "ca.crt").write_bytes(authority.pem)
+    authority.extender().write(folder, "extender")
+    authority.client(CLIENT_NAME).write(folder, "scheduler")
+    server = server_context(
+        TlsFiles(folder / "extender.crt", folder / "extender.key", folder / "ca.crt")
+    )
+    client = ssl.create_default_context(cafile=folder / "ca.crt")
+    client.load_cert_chain(folder / "scheduler.crt", folder / "scheduler.key")
+    return server, client
+
+
+async def serve(book: GpuShareBook, tls: ssl.SSLContext | None) -> tuple[web.AppRunner, str]:
+    """The extender's app on a free loopback port; over TLS it also checks the client's name,
+    as the shipped Deployment does."""
     synced = asyncio.Event()
     synced.set()
-    server = TestServer(application(book, None, synced), host="127.0.0.1")
-    await server.start_server()
-    names = list(book.nodes)
-    timings: dict[str, list[float]] = {"filter": [], "prioritize": []}
-    try:
-        async with ClientSession() as session:
-            for i in range(calls):
-                gpu = MIX[int(rng.integers(len(MIX)))][0]
-                body = {"Pod": pod(i, gpu), "Nodes": None, "NodeNames": names}
-                for verb, times in timings.items():
-                    started = time.perf_counter()
-                    async with session.post(server.make_url(f"/{verb}"), json=body) as answer:
-                        await answer.json()
-                    times.append(time.perf_counter() - started)
-    finally:
-        await server.close()
-    return {verb: percentiles(times) for verb, times in timings.items()}
+    metrics = ExtenderMetrics()
+    names = (CLIENT_NAME,) if tls else ()
+    binder = Binder(None, book, metrics)
+    runner = web.AppRunner(
+        application(Extender(book, binder, synced, metrics, client_names=names)),
+        access_log=None,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+
+
+async def timed(session: ClientSession, url: str, body: dict, cpu: list[float]) -> float:
+    """Seconds from request to parsed answer; appends to ``cpu`` the CPU seconds the process
+    spent meanwhile (client and server share it: an upper bound of the server's work, which a
+    busy machine does not inflate, unlike the wall time)."""
+    started, cpu_started = time.perf_counter(), time.process_time()
+    async with session.post(url, json=body) as answer:
+        await answer.json()
+    cpu.append(time.process_time() - cpu_started)
+    return time.perf_counter() - started
+
+
+async def over_loopback(book: GpuShareBook, calls: int, rng: np.random.Generator) -> dict:
+    """Each call over HTTP and over HTTPS in turn; then filter with a handshake per call."""
+    with tempfile.TemporaryDirectory() as folder:
+        server_tls, client_tls = certificates(Path(folder))
+        plain, plain_url = await serve(book, None)
+        secure, secure_url = await serve(book, server_tls)
+        names = list(book.nodes)
+        timings: dict[str, dict[str, list[float]]] = {
+            transport: {verb: [] for verb in VERBS} for transport in ("http", "https")
+        }
+        fresh: list[float] = []
+        cpu: dict[str, dict[str, list[float]]] = {
+            transport: {verb: [] for verb in VERBS} for transport in ("http", "https")
+        }
+        try:
+            async with (
+                ClientSession() as http,
+                ClientSession(connector=TCPConnector(ssl=client_tls)) as https,
+            ):
+                for i in range(calls):
+                    gpu = MIX[int(rng.integers(len(MIX)))][0]
+                    body = {"Pod": pod(i, gpu), "Nodes": None, "NodeNames": names}
+                    for verb in VERBS:
+                        for transport, session, url in (
+                            ("http", http, plain_url),
+                            ("https", https, secure_url),
+                        ):
+                            spent = cpu[transport][verb]
+                            seconds = await timed(session, f"{url}/{verb}", body, spent)
+                            timings[transport][verb].append(seconds)
+                for i in range(FRESH_CALLS):
+                    gpu = MIX[int(rng.integers(len(MIX)))][0]
+                    body = {"Pod": pod(i, gpu), "Nodes": None, "NodeNames": names}
+                    connector = TCPConnector(ssl=client_tls, force_close=True)
+                    async with ClientSession(connector=connector) as once:
+                        fresh.append(await timed(once, f"{secure_url}/filter", body, []))
+        finally:
+            await plain.cleanup()
+            await secure.cleanup()
+    result = {
+        transport: {verb: percentiles(times) for verb, times in verbs.items()}
+        for transport, verbs in timings.items()
+    }
+    result["https_over_http"] = {
+        verb: {
+            key: round(result["https"][verb][key] / result["http"][verb][key], 3)
+            for key in ("p50_ms", "p99_ms")
+        }
+        for verb in VERBS
+    }
+    result["cpu_per_call"] = {
+        transport: {verb: percentiles(times) for verb, times in verbs.items()}
+        for transport, verbs in cpu.items()
+    }
+    result["https_new_connection"] = {"calls": FRESH_CALLS, "filter": percentiles(fresh)}
+    return result
 
 
 def in_process(book: GpuShareBook, calls: int, rng: np.random.Generator) -> dict:
@@ -125,7 +225,7 @@ def main() -> None:
             {
                 "nodes": nodes,
                 "pods_held": len(book.holdings),
-                "loopback_http": asyncio.run(over_http(book, args.calls, rng)),
+                "loopback": asyncio.run(over_loopback(book, args.calls, rng)),
                 "in_process": in_process(book, args.calls, rng),
             }
         )
@@ -135,6 +235,7 @@ def main() -> None:
                 "benchmark": "extender_latency",
                 "calls": args.calls,
                 "machine": f"{platform.machine()}, {platform.python_version()}",
+                "tls": f"{ssl.OPENSSL_VERSION}, TLS 1.2+, ECDSA P-256, client certificate",
                 "results": results,
             },
             indent=2,

@@ -61,8 +61,15 @@ def extender_port() -> int:
 def cluster(
     binaries: Binaries, tmp_path_factory: pytest.TempPathFactory, extender_port: int
 ) -> Iterator[Cluster]:
-    extenders = [extender_stanza(f"http://127.0.0.1:{extender_port}")]
-    running = up(tmp_path_factory.mktemp("testenv"), binaries, progress, extenders)
+    folder = tmp_path_factory.mktemp("testenv").resolve()
+    pki = folder / "pki"  # written by up(): the scheduler's client pair, the extender's CA
+    tls = {
+        "certFile": str(pki / "kube-scheduler.crt"),
+        "keyFile": str(pki / "kube-scheduler.key"),
+        "caFile": str(pki / "ca.crt"),
+    }
+    extenders = [extender_stanza(f"https://127.0.0.1:{extender_port}", tls)]
+    running = up(folder, binaries, progress, extenders)
     try:
         yield running
     finally:

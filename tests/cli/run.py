@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 
-def tidewise(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def tidewise(*args: str, cwd: Path, columns: int = 160) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tidewise.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "COLUMNS": "160"},
+        env={**os.environ, "COLUMNS": str(columns)},
     )

@@ -123,3 +123,26 @@ def test_a_catalog_that_cannot_be_read_names_what_to_fix(tmp_path, catalog, says
 def test_a_missing_file_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"--config: file .*nope\.yaml does not exist"):
         load_config(tmp_path / "nope.yaml", {})
+
+
+def test_a_flag_is_held_to_the_rules_of_the_field_it_sets(tmp_path):
+    """Before, flags were copied into the configuration unchecked: --period -1 reached the
+    provisioner's loop."""
+    with pytest.raises(ValueError, match=r"^--period: .*> 0"):
+        load_config(None, {"period": -1.0})
+    with pytest.raises(ValueError, match=r"^--prometheus-url: expected an http\(s\) URL"):
+        load_config(None, {"prometheus_url": "ftp://prometheus"})
+    with pytest.raises(ValueError, match=r"^--prometheus-endpoint: write NAME=URL"):
+        load_config(None, {"prometheus_endpoint": ["team-a"]})
+    configured = load_config(None, {"prometheus_endpoint": ["team-a=http://prom-a:9090"]})
+    assert configured.config.controllers.prometheus_endpoints == {"team-a": "http://prom-a:9090"}
+    assert controller_settings(configured.config).prometheus_endpoints == {
+        "team-a": "http://prom-a:9090"
+    }
+
+
+def test_endpoints_in_the_file_are_checked(tmp_path):
+    path = tmp_path / "operator.yaml"
+    path.write_text("controllers: {prometheus_endpoints: {Team_A: http://prom:9090}}\n")
+    with pytest.raises(ValueError, match="endpoint name 'Team_A'"):
+        load_config(path, {})

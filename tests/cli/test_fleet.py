@@ -8,23 +8,21 @@ from tests.cli.run import tidewise
 
 pytestmark = pytest.mark.e2e
 
+NOWHERE = {  # a kubeconfig for an API server that is not there (port 1 refuses connections)
+    "apiVersion": "v1",
+    "kind": "Config",
+    "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+    "users": [{"name": "u", "user": {"token": "t"}}],
+    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+    "current-context": "x",
+}
+
 
 @pytest.fixture
 def nowhere(tmp_path):
     """A kubeconfig for an API server that is not there (port 1 refuses connections)."""
     path = tmp_path / "nowhere.kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        )
-    )
+    path.write_text(yaml.safe_dump(NOWHERE))
     return path
 
 
@@ -36,7 +34,7 @@ def plan(tmp_path, *args):
     ("args", "message"),
     [
         (("--selector", "app"), "--selector: write key=value (got 'app')"),
-        (("--transform", "missing.yaml"), "--transform: cannot read missing.yaml"),
+        (("--transform", "missing.yaml"), "--transform: missing.yaml does not exist"),
         (("--transform", "bad.yaml"), "replicas.Job/x: name a Deployment"),
         ((), "--source: cannot reach its API server"),
     ],
@@ -51,7 +49,7 @@ def test_bad_input_is_one_line_naming_the_option(tmp_path, nowhere, args, messag
 
 def test_a_missing_kubeconfig_is_named(tmp_path):
     out = plan(tmp_path, "--source", "nope.kubeconfig")
-    assert out.returncode == 2 and "--source: no kubeconfig at nope.kubeconfig" in out.stderr
+    assert out.returncode == 2 and "--source: nope.kubeconfig does not exist" in out.stderr
 
 
 def test_sync_needs_a_folder_for_its_run_file(tmp_path, nowhere):

@@ -45,7 +45,8 @@ def test_submit_list_get_delete_round_trip(tmp_path):
     assert job("delete", "a").returncode == 2
     missing = job("get", "nope")
     assert missing.returncode == 2 and "no job 'nope'" in missing.stderr
-    assert not list(tmp_path.glob(".state.json.*"))  # no temporary file left behind
+    assert not list(tmp_path.glob(".state.json.*.tmp"))  # no temporary file left behind
+    assert (tmp_path / ".state.json.lock").is_file()  # the lock file stays, by design
 
 
 def test_bad_flags_fail_with_the_flag_named(tmp_path):

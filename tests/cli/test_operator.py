@@ -35,7 +35,7 @@ def test_the_file_catalog_is_read_and_a_flag_overrides_it(tmp_path):
     assert "no usable rows" in one_line(tidewise(*args, cwd=tmp_path))
     # the flag's types replace the file's; the kubeconfig is then what is missing
     out = tidewise(*args, "--instance-types", "m6i.large", cwd=tmp_path)
-    assert "--kubeconfig: Configuration file nowhere not found" in one_line(out)
+    assert "--kubeconfig: nowhere does not exist" in one_line(out)
 
 
 def test_a_bad_queue_is_one_line_even_without_a_cluster(tmp_path):

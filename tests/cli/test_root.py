@@ -136,3 +136,17 @@ def test_the_extras_named_declare_those_modules():
         provided_by = {normal(d) for d in distributions[module]}
         assert provided_by & names(project["optional-dependencies"][extra]), module
         assert not provided_by & names(project["dependencies"]), module
+
+
+def test_version_and_short_help():
+    runner = CliRunner()
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and re.fullmatch(r"tidewise \d+\.\d+\.\d+\S*\n", version.output)
+    for args in (["-h"], ["sim", "-h"], ["job", "list", "-h"]):
+        out = runner.invoke(app, args)
+        assert out.exit_code == 0 and "Usage:" in out.output, args
+
+
+def test_shell_completion_is_offered():
+    out = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert "--install-completion" in out.output and "--show-completion" in out.output

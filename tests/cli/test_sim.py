@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
@@ -68,6 +69,17 @@ def test_sim_writes_json_report_and_table(tmp_path):
     assert (tmp_path / "out.html").stat().st_size > 100_000
 
 
+def test_the_json_validates_against_the_published_schema(tmp_path):
+    """docs/sim-report.schema.json describes what ``--json`` really writes (it once required a
+    field the output leaves out)."""
+    schema = json.loads(
+        (Path(__file__).resolve().parents[2] / "docs/sim-report.schema.json").read_text()
+    )
+    out = tidewise("sim", str(scenario(tmp_path)), "--quiet", "--json", "out.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    jsonschema.validate(json.loads((tmp_path / "out.json").read_text()), schema)
+
+
 def test_same_seed_gives_the_same_json(tmp_path):
     path = scenario(tmp_path)
     for name in ("a.json", "b.json"):
@@ -76,8 +88,65 @@ def test_same_seed_gives_the_same_json(tmp_path):
 
 
 def test_quiet_prints_nothing(tmp_path):
-    out = tidewise("sim", str(scenario(tmp_path)), "--quiet", cwd=tmp_path)
+    out = tidewise("sim", str(scenario(tmp_path)), "--quiet", "--json", "r.json", cwd=tmp_path)
     assert out.returncode == 0 and out.stdout == "" and out.stderr == ""
+    assert (tmp_path / "r.json").is_file()
+
+
+def test_quiet_with_nothing_to_write_is_refused_before_the_replay(tmp_path):
+    out = tidewise("sim", str(scenario(tmp_path)), "--quiet", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.startswith("error: --quiet: nothing would be")
+
+
+def test_the_table_fits_80_columns_and_wide_shows_every_column(tmp_path):
+    path = str(scenario(tmp_path))
+    narrow = tidewise("sim", path, cwd=tmp_path, columns=80)
+    assert narrow.returncode == 0, narrow.stderr
+    assert max(map(len, narrow.stdout.splitlines())) <= 80
+    assert "\N{HORIZONTAL ELLIPSIS}" not in narrow.stdout
+    assert "fixed-on-demand" in narrow.stdout and "Launches" not in narrow.stdout
+    wide = tidewise("sim", path, "-o", "wide", cwd=tmp_path, columns=200)
+    assert "Launches" in wide.stdout and "vCPU-h" in wide.stdout
+
+
+def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(tmp_path):
+    out = tidewise("sim", str(scenario(tmp_path)), cwd=tmp_path)
+    assert out.returncode == 0
+    assert "reactive: 100%" in out.stderr.splitlines()
+    assert "\x1b" not in out.stderr
+
+
+@pytest.mark.parametrize("how", [("-o", "json"), ("--json", "-")])
+def test_json_on_stdout_is_the_report_alone(tmp_path, how):
+    out = tidewise("sim", str(scenario(tmp_path)), *how, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert [r["policy"] for r in json.loads(out.stdout)["runs"]] == TINY["policies"]
+    assert not (tmp_path / "-").exists()
+
+
+def test_yaml_on_stdout(tmp_path):
+    out = tidewise("sim", str(scenario(tmp_path)), "-o", "yaml", "--quiet", cwd=tmp_path)
+    assert out.returncode == 0 and yaml.safe_load(out.stdout)["scenario"] == "tiny"
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("tiny.yaml", "--json: tiny.yaml is this command's input"),
+        ("/dev/null", "--json: /dev/null is not a regular file"),
+    ],
+)
+def test_json_never_overwrites_the_input_or_a_device(tmp_path, target, message):
+    path = scenario(tmp_path)
+    before = path.read_text()
+    out = tidewise("sim", str(path), "--json", target, cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr
+    assert path.read_text() == before
+
+
+def test_json_and_report_may_not_be_one_file(tmp_path):
+    out = tidewise("sim", str(scenario(tmp_path)), "--json", "x", "--report", "x", cwd=tmp_path)
+    assert out.returncode == 2 and "--report: x is also --json's" in out.stderr
 
 
 @pytest.mark.parametrize(

@@ -58,3 +58,10 @@ def test_a_sync_is_finished_only_when_its_run_file_has_every_step_done():
     assert not sync_finished(record.to_json())
     record.finish(plan.steps[-1].id, 2.0, True, "ready")
     assert sync_finished(record.to_json())
+
+
+@pytest.mark.parametrize("text", ["[]", "null", "42", '"text"', '{"format": 1, "steps": [1]}'])
+def test_a_run_file_of_another_shape_is_refused_not_a_crash(text):
+    with pytest.raises(RunError, match="move it away"):
+        RunRecord.resume(text, PLAN)
+    assert not sync_finished(text)

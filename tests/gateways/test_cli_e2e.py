@@ -22,9 +22,14 @@ pytestmark = pytest.mark.e2e
 REQUESTS = 1000
 
 
+def command(*args: str) -> list[str]:
+    """``tidewise ARGS`` as a process runs it: this interpreter, this checkout."""
+    return [sys.executable, "-m", "tidewise.cli", *args]
+
+
 def tidewise(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tidewise.cli", *args],
+        command(*args),
         capture_output=True,
         text=True,
         timeout=120,
@@ -126,17 +131,7 @@ def test_watch_fails_over_within_the_bound_and_comes_back_gradually(stand, tmp_p
     log = tmp_path / "watch.jsonl"
     with open(log, "w") as out:
         watch = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tidewise.cli",
-                "fleet",
-                "watch",
-                "-c",
-                str(config),
-                "--duration-s",
-                "180",
-            ],
+            command("fleet", "watch", "-c", str(config), "--duration-s", "180"),
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,

@@ -1,5 +1,6 @@
 """Fixtures of the Kubernetes end-to-end tests beyond the session's control plane
-(tests/controlplane.py): nodes a provisioner left behind, and the GPU-share extender."""
+(tests/controlplane.py): the CRDs of deploy/crds (the kwok provider records its machines),
+nodes and machines a provisioner left behind, and the GPU-share extender."""
 
 from collections.abc import Iterator
 
@@ -7,15 +8,25 @@ import pytest
 from lightkube import Client
 from lightkube.resources.core_v1 import Node
 
+from tests.kube.controllers.support import apply_crds
 from tests.kube.gpushare import Extender
 from tidewise.kube.provider.interface import PROVISIONER
+from tidewise.kube.provider.machines import Machine
 from tidewise.testenv import Cluster
 
 
+@pytest.fixture(scope="session")
+def crds(kube: Client) -> None:
+    apply_crds(kube)
+
+
 @pytest.fixture
-def provisioned(kube: Client, namespace: str) -> Iterator[str]:
-    """A namespace for the test; every node a provisioner left is deleted afterwards."""
+def provisioned(kube: Client, crds: None, namespace: str) -> Iterator[str]:
+    """A namespace for the test; every machine and node a provisioner left is deleted
+    afterwards (the machine records first, so no provisioner boots them on)."""
     yield namespace
+    for machine in kube.list(Machine):
+        kube.delete(Machine, machine.metadata.name)
     for node in kube.list(Node, labels={PROVISIONER: "kwok"}):
         kube.delete(Node, node.metadata.name)
 
@@ -23,7 +34,8 @@ def provisioned(kube: Client, namespace: str) -> Iterator[str]:
 @pytest.fixture
 def extender(cluster: Cluster, extender_port: int) -> Iterator[Extender]:
     """The GPU-share extender the session's scheduler calls; started by the test, killed after."""
-    process = Extender(cluster.kubeconfig, extender_port, cluster.folder / "logs/extender.log")
+    log = cluster.folder / "logs/extender.log"
+    process = Extender(cluster.kubeconfig, extender_port, log, cluster.folder / "pki")
     try:
         yield process
     finally:

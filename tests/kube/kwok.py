@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 from lightkube import Client
 from lightkube.models.apps_v1 import DeploymentSpec
@@ -27,8 +28,10 @@ from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Node, Pod
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 
+from tests.kube.serviceaccount import components_for, operator_kubeconfig
 from tidewise.kube.api.kwok import FAKE_NODE_ANNOTATION
 from tidewise.kube.api.lease import LEASE_NAME
+from tidewise.testenv import Cluster
 
 DEADLINE = 90.0
 TOLERATE_FAKE = Toleration(key=FAKE_NODE_ANNOTATION, operator="Exists")
@@ -87,28 +90,44 @@ def deployment(replicas: int, selector: dict[str, str]) -> Deployment:
     )
 
 
-class LowestAvailable:
-    """The fewest available replicas of ``web`` seen while the block runs (polled every
-    0.2 s: a dip shorter than that can go unseen)."""
+class Poller:
+    """Calls :meth:`look` every ``every_s`` seconds in a thread while the ``with`` block
+    runs (a recorder of what the cluster went through, not only where it ended)."""
 
-    def __init__(self, kube: Client, namespace: str) -> None:
-        self.kube, self.namespace = kube, namespace
-        self.seen = available(kube, namespace)
+    every_s = 0.2
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch)
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _watch(self) -> None:
+    def look(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
         while not self._stop.is_set():
-            self.seen = min(self.seen, available(self.kube, self.namespace))
-            self._stop.wait(0.2)
+            self.look()
+            self._stop.wait(self.every_s)
 
-    def __enter__(self) -> "LowestAvailable":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class LowestAvailable(Poller):
+    """The fewest available replicas of ``web`` seen while the block runs (polled every
+    0.2 s: a dip shorter than that can go unseen)."""
+
+    def __init__(self, kube: Client, namespace: str) -> None:
+        super().__init__()
+        self.kube, self.namespace = kube, namespace
+        self.seen = available(kube, namespace)
+
+    def look(self) -> None:
+        self.seen = min(self.seen, available(self.kube, self.namespace))
 
 
 def web_budget() -> PodDisruptionBudget:
@@ -135,21 +154,23 @@ def tidewise_process(log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]
 
 @contextmanager
 def operator_process(
-    cluster_folder: Path,
-    kubeconfig: Path,
+    cluster: Cluster,
+    kube: Client,
     lease_namespace: str,
     identity: str,
     port: int,
     *extra: str,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``tidewise operator`` electing in ``lease_namespace`` (6 s Lease), provisioning
-    m6i.large kwok nodes (three 600m pods each) every second, health on ``port``; ``extra``
-    options after these."""
-    options = [str(kubeconfig), "--health-host", "127.0.0.1", "--health-port", str(port)]
+    """``tidewise operator`` under the shipped ServiceAccount and RBAC (tests/kube/
+    serviceaccount.py), electing in ``lease_namespace`` (6 s Lease), provisioning m6i.large
+    kwok nodes (three 600m pods each) every second, health on ``port``; ``extra`` options
+    after these."""
+    config = operator_kubeconfig(cluster, kube, lease_namespace, components_for(extra))
+    options = [str(config), "--health-host", "127.0.0.1", "--health-port", str(port)]
     options += ["--lease-namespace", lease_namespace, "--identity", identity]
     options += ["--lease-duration", "6", "--instance-types", "m6i.large"]
     options += ["--boot-delay", "2", "--period", "1", *extra]
-    log = cluster_folder / f"logs/operator-{identity}.log"
+    log = cluster.folder / f"logs/operator-{identity}.log"
     with tidewise_process(log, "operator", "--kubeconfig", *options) as process:
         yield process
 

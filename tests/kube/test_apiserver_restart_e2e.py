@@ -43,7 +43,7 @@ def test_operator_and_extender_resume_after_the_api_server_restarts(
     extender.start()
     port = free_ports(("operator",))["operator"]
     base = f"http://127.0.0.1:{port}"
-    with operator_process(cluster.folder, cluster.kubeconfig, namespace, IDENTITY, port) as op:
+    with operator_process(cluster, kube, namespace, IDENTITY, port) as op:
         wait_for("the Lease held", lambda: lease_holder(kube, namespace) == IDENTITY)
 
         stop_component(cluster.folder, "kube-apiserver")

@@ -1,13 +1,13 @@
 """deploy/argocd: the example Applications ignore exactly the fields tidewise's controllers
-write, read from the code (the suspend patches and annotation names), so that a new field
-without its ignoreDifferences entry fails here."""
+write: the ones ``tidewise.kube.api.writes.WRITES`` declares (tests/kube/test_writes.py holds
+the controllers' patches to that list), so a field added to the code without its entry fails
+there, and one added to the list without its ignoreDifferences entry fails here."""
 
 from pathlib import Path
 
 import yaml
 
-from tidewise.kube.jobs.controller import suspend_patch
-from tidewise.kube.jobs.observe import ADMITTED, POSITION, REASON
+from tidewise.kube.api.writes import WRITES
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = ROOT / "deploy/argocd"
@@ -22,12 +22,20 @@ def applications() -> dict[str, dict]:
     return {a["metadata"]["name"]: a for a in apps}
 
 
-def pointers(patch: dict, prefix: str = "") -> list[str]:
-    """JSON pointers (RFC 6901) of a merge patch's leaves."""
-    found = []
-    for key, value in patch.items():
-        path = f"{prefix}/{key.replace('~', '~0').replace('/', '~1')}"
-        found += pointers(value, path) if isinstance(value, dict) else [path]
+def ignored() -> dict[tuple[str, str], set[str]]:
+    """What the workload Application ignores, per (group, kind): JSON pointers and jq paths."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for entry in applications()["inference"]["spec"]["ignoreDifferences"]:
+        paths = found.setdefault((entry.get("group", ""), entry["kind"]), set())
+        paths |= set(entry.get("jsonPointers", [])) | set(entry.get("jqPathExpressions", []))
+    return found
+
+
+def declared() -> dict[tuple[str, str], set[str]]:
+    """The same, from the declared writes: a pointer where one can say it, else jq."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for write in WRITES:
+        found.setdefault((write.group, write.kind), set()).add(write.pointer() or write.jq())
     return found
 
 
@@ -37,16 +45,19 @@ def test_the_operator_application_deploys_the_operator_base():
     assert (ROOT / app["spec"]["source"]["path"] / "kustomization.yaml").is_file()
 
 
-def test_the_workload_application_ignores_what_tidewise_writes_and_respects_it():
+def test_the_workload_application_ignores_every_declared_write_and_respects_it():
+    """Before: the requests ResourceRecommendation writes on a rollout, an HPA's maxReplicas
+    and the replicas of ReplicaSets and ReplicationControllers were missing."""
     app = applications()["inference"]
     assert "RespectIgnoreDifferences=true" in app["spec"]["syncPolicy"]["syncOptions"]
-    ignored = {
-        (d["group"], d["kind"]): set(d["jsonPointers"]) for d in app["spec"]["ignoreDifferences"]
-    }
-    annotations = {ADMITTED: "x", POSITION: "1", REASON: "x"}
-    for group, kind in (("batch", "Job"), ("kubeflow.org", "PyTorchJob")):
-        written = suspend_patch(kind, False) | {"metadata": {"annotations": annotations}}
-        assert ignored[group, kind] == set(pointers(written))
-    for kind in ("Deployment", "StatefulSet"):  # /scale writes
-        assert ignored["apps", kind] == {"/spec/replicas"}
-    assert ignored["autoscaling", "HorizontalPodAutoscaler"] == {"/spec/minReplicas"}
+    assert ignored() == declared()
+    requests = ".spec.template.spec.containers[].resources.requests"
+    assert requests in ignored()["apps", "Deployment"]
+
+
+def test_the_doc_and_the_examples_cite_tests_that_exist():
+    """Before: both pointed at tests/deploy/test_argocd.py, which never existed."""
+    texts = [ROOT / "docs/argocd.md", *sorted(FOLDER.glob("*.yaml"))]
+    words = {w.strip("`.,();:") for path in texts for w in path.read_text().split()}
+    cited = {w.split("::")[0] for w in words if w.startswith("tests/")}
+    assert cited and {c for c in cited if not (ROOT / c).is_file()} == set()

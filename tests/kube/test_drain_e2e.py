@@ -17,7 +17,7 @@ from tests.kube.kwok import (
     wait_for,
     web_budget,
 )
-from tidewise.kube.provider.drain import drain
+from tidewise.kube.provider.drain import Drainer, delete_node
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,9 @@ REPLICAS = 3
 async def drain_with_own_client(kubeconfig, node: str) -> None:
     client = AsyncClient(KubeConfig.from_file(kubeconfig), field_manager="tidewise-tests")
     try:
-        await asyncio.wait_for(drain(client, node, "test"), timeout=120)
+        drainer = Drainer(client)
+        await asyncio.wait_for(drainer.drain(node, "test", voluntary=True), timeout=120)
+        await delete_node(client, node)
     finally:
         await client.close()
 

@@ -7,14 +7,13 @@ a cloud's termination signal would come. Scale-down waits 60 s, so the empty rep
 taken back before the drain fills it.
 """
 
-import threading
 from dataclasses import dataclass
 
 import pytest
 from lightkube import Client
 from lightkube.resources.core_v1 import Event, Node, Pod
 
-from tests.kube.kwok import available, deployment, provisioner_process, wait_for
+from tests.kube.kwok import Poller, available, deployment, provisioner_process, wait_for
 from tidewise.kube.provider.drain import DRAINING
 from tidewise.kube.provider.interface import CAPACITY_TYPE, INSTANCE_TYPE, PROVISIONER, ZONE
 from tidewise.kube.provider.kwok import SIMULATED_INTERRUPTION
@@ -42,32 +41,23 @@ class Seen:
     draining: bool  # the noticed node, annotated as being drained
 
 
-class NodeRecorder:
+class NodeRecorder(Poller):
     """Lists the provisioner's nodes every 0.1 s while the block runs: each listing is one
     consistent read, so the order of what happened shows in the sequence."""
 
+    every_s = 0.1
+
     def __init__(self, kube: Client, noticed: str) -> None:
+        super().__init__()
         self.kube, self.noticed = kube, noticed
         self.seen: list[Seen] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch)
 
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            nodes = {n.metadata.name: n for n in self.kube.list(Node, labels=KWOK)}
-            node = nodes.get(self.noticed)
-            cordoned = bool(node and node.spec and node.spec.unschedulable)
-            draining = bool(node and DRAINING in (node.metadata.annotations or {}))
-            self.seen.append(Seen(frozenset(nodes), cordoned, draining))
-            self._stop.wait(0.1)
-
-    def __enter__(self) -> "NodeRecorder":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def look(self) -> None:
+        nodes = {n.metadata.name: n for n in self.kube.list(Node, labels=KWOK)}
+        node = nodes.get(self.noticed)
+        cordoned = bool(node and node.spec and node.spec.unschedulable)
+        draining = bool(node and DRAINING in (node.metadata.annotations or {}))
+        self.seen.append(Seen(frozenset(nodes), cordoned, draining))
 
 
 def test_noticed_node_is_cordoned_replaced_then_drained(kube, provisioner, provisioned):

@@ -23,14 +23,16 @@ IDENTITY = "operator-under-test"
 
 
 @pytest.fixture
-def operator(cluster: Cluster, provisioned: str):
+def operator(cluster: Cluster, kube, provisioned: str):
     """The operator, electing in the test's namespace; its nodes are deleted afterwards."""
     port = free_ports(("operator",))["operator"]
-    with operator_process(cluster.folder, cluster.kubeconfig, provisioned, IDENTITY, port) as p:
+    with operator_process(cluster, kube, provisioned, IDENTITY, port) as p:
         yield p, f"http://127.0.0.1:{port}"
 
 
-def test_operator_leads_serves_health_and_metrics_and_provisions(kube, namespace, operator):
+def test_operator_leads_serves_health_and_metrics_and_provisions(
+    cluster: Cluster, kube, namespace, operator
+):
     process, base = operator
     wait_for("/healthz", lambda: http_get(f"{base}/healthz")[0] == 200, deadline=60)
 
@@ -57,6 +59,8 @@ def test_operator_leads_serves_health_and_metrics_and_provisions(kube, namespace
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert holder() is None, "the Lease was not released on shutdown"
+    log = (cluster.folder / f"logs/operator-{IDENTITY}.log").read_text()
+    assert "forbidden" not in log.lower(), "the shipped RBAC refused a call"
 
 
 def test_a_standby_takes_over_when_the_leader_dies_and_nothing_is_bought_twice(
@@ -65,10 +69,9 @@ def test_a_standby_takes_over_when_the_leader_dies_and_nothing_is_bought_twice(
     namespace = provisioned
     ports = free_ports(("first", "second"))
     bases = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    folder, config = cluster.folder, cluster.kubeconfig
     with (
-        operator_process(folder, config, namespace, "first", ports["first"]) as first,
-        operator_process(folder, config, namespace, "second", ports["second"]) as second,
+        operator_process(cluster, kube, namespace, "first", ports["first"]) as first,
+        operator_process(cluster, kube, namespace, "second", ports["second"]) as second,
     ):
         processes = {"first": first, "second": second}
 

@@ -1,107 +1,163 @@
-"""deploy/operator: the kustomize base loads, and its RBAC grants what the code calls, no more.
+"""deploy/operator: the kustomize base loads, each controller's component grants what that
+controller's code calls and no more, and the components enabled are the controllers the
+default configuration runs.
 
-The calls are found in the source (every ``client.<verb>(...)`` of the provider, the
-controllers, the runtime layer they share and the operator), so a new API call without its
-rule, or a rule left behind, fails here."""
+The calls are found in the source: from a controller's own module(s), every function
+reachable by name through the tidewise.kube modules they import, and in those every
+``client.<verb>(...)`` (a method of a shared module counts only for the controllers that
+call it: the CronHPA moves an HPA's range, the ElasticScaler does not). So a new API call
+without its rule, or a rule left behind, fails here for the component it belongs to."""
 
 import ast
 from pathlib import Path
 
-import yaml
+import pytest
 
+from tests.kube.manifests import ROOT, documents, listed_components
+from tidewise.cli.compose import CONTROLLERS, OperatorConfig, enabled_controllers
 from tidewise.kube.controllers.recommendation import TARGETS
 from tidewise.kube.jobs.controller import KINDS
 
-ROOT = Path(__file__).resolve().parents[2]
-BASE = ROOT / "deploy/operator"
-SOURCES = [
-    *sorted((ROOT / "tidewise/kube/api").glob("*.py")),  # Events, the Lease, controller passes
-    *sorted((ROOT / "tidewise/kube/provider").glob("*.py")),
-    *sorted((ROOT / "tidewise/kube/controllers").glob("*.py")),
-    ROOT / "tidewise/kube/jobs/controller.py",  # --training-queue
-    ROOT / "tidewise/kube/operator.py",
-]
+KUBE = ROOT / "tidewise/kube"
+# what each component is: the modules of the controller it grants
+ENTRIES = {
+    "provisioner": sorted((KUBE / "provider").glob("*.py")),
+    "cronhpa": [KUBE / "controllers/cronhpa.py"],
+    "elasticscaler": [KUBE / "controllers/elastic.py"],
+    "resourcerecommendation": [KUBE / "controllers/recommendation.py"],
+    "training-queue": [KUBE / "jobs/controller.py"],
+    "defrag": [KUBE / "controllers/defrag.py"],
+}
+# what every configuration needs (deploy/operator/rbac.yaml): the Lease and Events
+BASE_MODULES = {KUBE / "api/lease.py", KUBE / "api/events.py"}
 VERBS = {"get": "get", "list": "list", "watch": "watch", "create": "create", "delete": "delete"}
 VERBS |= {"patch": "patch", "replace": "update"}
-# what the first argument of a client call names: a resource class or a local variable
-RESOURCES = {"Node": "nodes", "Pod": "pods", "Lease": "leases", "node_object": "nodes"}
-RESOURCES |= {"eviction": "pods/eviction", "fresh": "leases", "lease": "leases"}
-RESOURCES |= {"posted": "events", "PodDisruptionBudget": "poddisruptionbudgets"}
-RESOURCES |= {"CronHpa": "cronhorizontalpodautoscalers", "PodMetrics": "pods"}
-RESOURCES |= {"CronHpa.Status": "cronhorizontalpodautoscalers/status"}
-RESOURCES |= {"ElasticScalerResource": "elasticscalers"}
-RESOURCES |= {"ElasticScalerResource.Status": "elasticscalers/status"}
-RESOURCES |= {"HorizontalPodAutoscaler": "horizontalpodautoscalers"}
-RESOURCES |= {"ResourceRecommendationResource": "resourcerecommendations"}
-RESOURCES |= {"ResourceRecommendationResource.Status": "resourcerecommendations/status"}
+# what the first argument of a client call names (a resource class or a local variable), as
+# group/plural ("" for the core group)
+CORE = {"Node": "nodes", "node": "nodes", "node_object": "nodes", "Pod": "pods"}
+CORE |= {"eviction": "pods/eviction", "posted": "events"}
+RESOURCES = {name: f"/{plural}" for name, plural in CORE.items()}
+RESOURCES |= {"Lease": "coordination.k8s.io/leases", "fresh": "coordination.k8s.io/leases"}
+RESOURCES |= {"lease": "coordination.k8s.io/leases", "PodMetrics": "metrics.k8s.io/pods"}
+RESOURCES |= {"PodDisruptionBudget": "policy/poddisruptionbudgets"}
+RESOURCES |= {"Machine": "tidewise.io/machines", "record": "tidewise.io/machines"}
+RESOURCES |= {"CronHpa": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers"}
+RESOURCES |= {"CronHpa.Status": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers/status"}
+RESOURCES |= {"ElasticScalerResource": "tidewise.io/elasticscalers"}
+RESOURCES |= {"ElasticScalerResource.Status": "tidewise.io/elasticscalers/status"}
+RESOURCES |= {"HorizontalPodAutoscaler": "autoscaling/horizontalpodautoscalers"}
+RESOURCES |= {"ResourceRecommendationResource": "tidewise.io/resourcerecommendations"}
+RESOURCES |= {"ResourceRecommendationResource.Status": "tidewise.io/resourcerecommendations/status"}
 # names that stand for several resources: a ResourceRecommendation's target
-# (recommendation.py TARGETS), the kinds one controller pass lists (api/loop.py), the training
-# queue's job kinds (tidewise/kube/jobs/controller.py KINDS)
+# (recommendation.py TARGETS), the training queue's job kinds (jobs/controller.py KINDS), what
+# the kwok provider gives back, a scale target's /scale (controllers/resources.py)
 MULTI = {
-    "spec.kind": tuple(f"{kind.lower()}s" for kind in TARGETS),
-    "resource": ("cronhorizontalpodautoscalers", "elasticscalers", "resourcerecommendations"),
-    "kind": tuple(kind._api_info.plural for kind in KINDS),
+    "spec.kind": tuple(f"apps/{kind.lower()}s" for kind in TARGETS),
+    "kind": tuple(f"{k._api_info.resource.group}/{k._api_info.plural}" for k in KINDS),
+    "machine_or_node": ("tidewise.io/machines", "/nodes"),
+    "target_scale": (
+        "apps/deployments/scale",
+        "apps/statefulsets/scale",
+        "apps/replicasets/scale",
+        "/replicationcontrollers/scale",
+    ),
 }
-# a scale target's /scale: the built-in scalable kinds (tidewise/kube/controllers/resources.py)
-SCALE = ("deployments", "statefulsets", "replicasets", "replicationcontrollers")
-# granted beyond the calls: read access the provisioner's listings imply (get; watch on
-# nodes, which it lists each round)
-EXTRA = {("nodes", "get"), ("nodes", "watch"), ("pods", "get")}
+PASS = "reconcile_all"  # api/loop.py: lists the resource its caller names (second argument)
 
 
-def calls() -> set[tuple[str, str]]:
-    found = set()
-    for path in SOURCES:
-        for node in ast.walk(ast.parse(path.read_text())):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-                continue
-            owner = ast.unparse(node.func.value)
-            if not owner.endswith("client") or node.func.attr not in VERBS or not node.args:
-                continue
-            first = node.args[0]
-            name = ast.unparse(first.func if isinstance(first, ast.Call) else first)
-            verb = VERBS[node.func.attr]
-            if name == "target_scale":
-                found |= {(f"{kind}/scale", verb) for kind in SCALE}
-                continue
-            if name in MULTI:
-                found |= {(resource, verb) for resource in MULTI[name]}
-                continue
-            assert name in RESOURCES, f"{path.name}: client.{node.func.attr}({name}) is unmapped"
-            found.add((RESOURCES[name], verb))
+def _imports(path: Path) -> list[Path]:
+    """The tidewise.kube modules ``path`` imports."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tidewise.kube"):
+            base = ROOT / node.module.replace(".", "/")
+            for alias in node.names:
+                for candidate in (base / f"{alias.name}.py", base.with_suffix(".py")):
+                    if candidate.is_file():
+                        found.append(candidate)
+                        break
     return found
 
 
-def documents() -> list[dict]:
-    kustomization = yaml.safe_load((BASE / "kustomization.yaml").read_text())
-    docs = []
-    for resource in kustomization["resources"]:
-        path = BASE / resource
-        if path.is_dir():  # a base of its own (../crds)
-            inner = yaml.safe_load((path / "kustomization.yaml").read_text())["resources"]
-            files = [path / name for name in inner]
-        else:
-            files = [path]
-        for file in files:
-            docs += [d for d in yaml.safe_load_all(file.read_text()) if d]
-    return docs
+def _closure(entries: list[Path]) -> list[Path]:
+    seen: list[Path] = []
+    todo = list(entries)
+    while todo:
+        path = todo.pop()
+        if path not in seen:
+            seen.append(path)
+            todo += _imports(path)
+    return seen
 
 
-def granted(kind: str) -> set[tuple[str, str]]:
+def _functions(path: Path) -> list[ast.AST]:
+    tree = ast.parse(path.read_text())
+    return [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+
+
+def _callee(call: ast.Call) -> str | None:
+    if isinstance(call.func, ast.Attribute):
+        return call.func.attr
+    return call.func.id if isinstance(call.func, ast.Name) else None
+
+
+def _grant(call: ast.Call) -> set[tuple[str, str]]:
+    """The (group/resource, verb) a ``client.<verb>(X, ...)`` call needs."""
+    if not (isinstance(call.func, ast.Attribute) and call.args):
+        return set()
+    owner, verb = ast.unparse(call.func.value), call.func.attr
+    if not owner.endswith("client") or verb not in VERBS:
+        return set()
+    first = call.args[0]
+    name = ast.unparse(first.func if isinstance(first, ast.Call) else first)
+    if name == "resource":  # api/loop.py's pass: counted where it is called
+        return set()
+    if name in MULTI:
+        return {(resource, VERBS[verb]) for resource in MULTI[name]}
+    assert name in RESOURCES, f"client.{verb}({name}) is unmapped"
+    return {(RESOURCES[name], VERBS[verb])}
+
+
+def calls(entries: list[Path]) -> set[tuple[str, str]]:
+    """What the functions reachable from ``entries`` ask of the API server."""
+    modules = [m for m in _closure(entries) if m not in BASE_MODULES]
+    by_name: dict[str, list[ast.AST]] = {}
+    for module in modules:
+        for function in _functions(module):
+            by_name.setdefault(function.name, []).append(function)
+    reached = [f for module in entries for f in _functions(module)]
+    found: set[tuple[str, str]] = set()
+    done: set[int] = set()
+    while reached:
+        function = reached.pop()
+        if id(function) in done:
+            continue
+        done.add(id(function))
+        for call in (n for n in ast.walk(function) if isinstance(n, ast.Call)):
+            found |= _grant(call)
+            callee = _callee(call)
+            if callee == PASS:
+                found.add((RESOURCES[ast.unparse(call.args[1])], "list"))
+            reached += by_name.get(callee or "", [])
+    return found
+
+
+def granted(docs: list[dict], kind: str, name: str | None = None) -> set[tuple[str, str]]:
     return {
-        (resource, verb)
-        for doc in documents()
-        if doc["kind"] == kind
+        (f"{group}/{resource}", verb)
+        for doc in docs
+        if doc["kind"] == kind and (name is None or doc["metadata"]["name"] == name)
         for rule in doc["rules"]
+        for group in rule["apiGroups"]
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
 
 
 def test_the_base_holds_what_a_deployment_needs():
-    kinds = sorted(d["kind"] for d in documents())
-    expected = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role"}
-    crds = ["CustomResourceDefinition"] * 3  # CronHPA, ElasticScaler, ResourceRecommendation
+    kinds = sorted(d["kind"] for d in documents(components=[]))
+    crds = ["CustomResourceDefinition"] * 4  # CronHPA, ElasticScaler, Machine, RR
+    expected = ["ClusterRole", "ClusterRoleBinding", "Namespace", "ServiceAccount", "Role"]
     assert kinds == sorted([*expected, "RoleBinding", "Deployment", *crds])
     (deployment,) = [d for d in documents() if d["kind"] == "Deployment"]
     assert deployment["spec"]["replicas"] == 1
@@ -112,16 +168,46 @@ def test_the_base_holds_what_a_deployment_needs():
         assert container[probe]["httpGet"]["path"] == "/healthz"
 
 
-def test_rbac_grants_exactly_what_the_code_calls():
-    used = calls()
-    assert ("nodes", "create") in used and ("pods/eviction", "create") in used  # the scan works
-    assert ("deployments/scale", "patch") in used and ("elasticscalers/status", "patch") in used
-    cluster, leader = granted("ClusterRole"), granted("Role")
-    leases = {(r, v) for r, v in used if r == "leases"}
-    assert leader == leases, "the Role is for the leader-election Lease alone"
-    assert cluster == (used - leases) | EXTRA
-    assert not any(r == "leases" for r, _ in cluster), "no Lease anywhere but its namespace"
-    assert not any("*" in r or v == "*" for r, v in cluster | leader)
+def test_the_base_grants_the_lease_in_its_namespace_and_events_alone():
+    base = documents(components=[])
+    used = calls(sorted(BASE_MODULES))
+    assert used == {("coordination.k8s.io/leases", v) for v in ("get", "create", "update")} | {
+        ("/events", "create")
+    }
+    assert granted(base, "Role") == {(r, v) for r, v in used if "leases" in r}
+    assert granted(base, "ClusterRole") == {("/events", "create")}
+
+
+@pytest.mark.parametrize("component", sorted(ENTRIES))
+def test_each_component_grants_exactly_what_its_controller_calls(component):
+    used = calls(ENTRIES[component])
+    assert used, "the scan found no call"
+    docs = documents(components=[component])
+    mine = granted(docs, "ClusterRole", f"tidewise-operator-{component}")
+    assert mine == used - {("/events", "create")}
+    bindings = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
+    assert {b["roleRef"]["name"] for b in bindings} == {
+        "tidewise-operator-events",
+        f"tidewise-operator-{component}",
+    }
+    assert not any("*" in r or v == "*" for r, v in mine)
+    assert not any("leases" in r for r, _ in mine), "no Lease anywhere but its namespace"
+
+
+def test_a_shared_helper_grants_only_the_controllers_that_call_it():
+    assert ("autoscaling/horizontalpodautoscalers", "patch") in calls(ENTRIES["cronhpa"])
+    assert ("autoscaling/horizontalpodautoscalers", "patch") not in calls(ENTRIES["elasticscaler"])
+    assert ("/pods/eviction", "create") in calls(ENTRIES["provisioner"])
+
+
+def test_the_components_enabled_are_the_controllers_the_default_configuration_runs():
+    assert set(ENTRIES) == set(CONTROLLERS)
+    assert listed_components() == enabled_controllers(OperatorConfig())
+    config = OperatorConfig.model_validate(
+        {"provisioner": {"enabled": False}, "controllers": {"training_queue": True}}
+    )
+    assert "provisioner" not in enabled_controllers(config)
+    assert "training-queue" in enabled_controllers(config)
 
 
 def test_the_image_runs_as_the_user_and_command_the_deployment_expects():

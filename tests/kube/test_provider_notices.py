@@ -7,31 +7,35 @@ from datetime import UTC, datetime
 from lightkube.models.core_v1 import NodeCondition
 from lightkube.resources.core_v1 import Node, Pod
 
+from tests.kube.provider.fakes import FakeApi
 from tidewise.capacity import NodeAutoscaler
 from tidewise.capacity.interruptions import InterruptionHandler
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.kube.provider import KwokProvider, Provisioner
-from tidewise.kube.provider.kwok import SIMULATED_INTERRUPTION, node_object
+from tidewise.kube.provider.kwok import INTERRUPTION_DEADLINE, SIMULATED_INTERRUPTION, node_object
+from tidewise.kube.provider.loop import Order
 from tidewise.model import NodeState, PurchaseOption
 
 OPTIONS = frozenset({PurchaseOption.ON_DEMAND, PurchaseOption.SPOT})
 
 
-class FakeClient:
-    """The few AsyncClient calls the provider and the provisioner make, over a dict of Nodes."""
+class FakeClient(FakeApi):
+    """The API over the given Nodes and Pods (lightkube objects)."""
 
     def __init__(self, nodes: list[Node], pods: list[Pod] = ()) -> None:
-        self.nodes = {n.metadata.name: n for n in nodes}
-        self.pods = list(pods)
-        self.patches: list[tuple[str, dict]] = []
+        super().__init__()
+        for node in nodes:
+            self.add("Node", node.to_dict())
+        for pod in pods:
+            self.add("Pod", pod.to_dict())
 
-    async def list(self, kind, **_):
-        for obj in list(self.nodes.values()) if kind is Node else self.pods:
-            yield obj
+    @property
+    def nodes(self):
+        return {name: body for (_, name), body in self.objects["Node"].items()}
 
-    async def patch(self, kind, name, patch):
-        assert kind is Node
-        self.patches.append((name, patch))
+    @property
+    def patches(self):
+        return [(name, kind) for verb, kind, name in self.calls if verb == "patch"]
 
 
 def spot_offering():
@@ -78,11 +82,15 @@ def test_kwok_notices_keep_their_deadline_and_skip_bad_values():
     again = asyncio.run(provider.notices())
     assert [(n.node, n.deadline_s) for n in first] == [("a", 1120.0)]
     assert again == first  # the deadline runs from when the notice was first seen
+    assert client.nodes["a"]["metadata"]["annotations"][INTERRUPTION_DEADLINE] == (
+        "1970-01-01T00:18:40Z"
+    )
 
-    del client.nodes["a"].metadata.annotations[SIMULATED_INTERRUPTION]
+    del client.nodes["a"]["metadata"]["annotations"][SIMULATED_INTERRUPTION]
     assert asyncio.run(provider.notices()) == []
     asyncio.run(provider.interrupt("b", notice_s=30))
-    assert client.patches == [("b", {"metadata": {"annotations": {SIMULATED_INTERRUPTION: "30"}}})]
+    annotations = client.nodes["b"]["metadata"]["annotations"]
+    assert annotations[SIMULATED_INTERRUPTION] == "30"
 
 
 def test_a_noticed_node_is_cordoned_and_replaced_from_another_pool():
@@ -106,7 +114,7 @@ def test_a_noticed_node_is_cordoned_and_replaced_from_another_pool():
     )
     view, must = asyncio.run(provisioner.observe())
     assert must == []  # the interruption policy decides when to drain
-    assert client.patches == [("a", {"spec": {"unschedulable": True}})]
+    assert client.nodes["a"]["spec"]["unschedulable"] is True
     (seen,) = view.nodes
     assert seen.state is NodeState.CORDONED
     assert seen.notice_s + spot.notice_s == 1120.0  # the policy's reclaim is the deadline
@@ -122,4 +130,4 @@ def test_without_an_interruption_policy_a_noticed_node_is_drained_at_once():
     provider = KwokProvider(client, offerings, clock=lambda: 1000.0)
     provisioner = Provisioner(client, provider, NodeAutoscaler(OPTIONS), offerings)
     _, must = asyncio.run(provisioner.observe())
-    assert must == [("a", "interruption notice")]
+    assert must == [Order("a", "interruption notice", voluntary=False)]

@@ -51,7 +51,7 @@ def get(cluster: Cluster, namespace: str, name: str) -> dict:
 
 
 @pytest.fixture(params=["queue run", "operator --training-queue"])
-def queue_controller(request, cluster: Cluster, provisioned: str):
+def queue_controller(request, cluster: Cluster, kube: Client, provisioned: str):
     """The queue controller on its own, or inside ``tidewise operator`` (leading in the test's
     namespace); the process, for its liveness."""
     log = cluster.folder / "logs/queue.log"
@@ -62,9 +62,7 @@ def queue_controller(request, cluster: Cluster, provisioned: str):
         return
     port = free_ports(("operator",))["operator"]
     extra = ("--training-queue", "--queue-period", "1")
-    with operator_process(
-        cluster.folder, cluster.kubeconfig, provisioned, "queue-leader", port, *extra
-    ) as process:
+    with operator_process(cluster, kube, provisioned, "queue-leader", port, *extra) as process:
         yield process
 
 

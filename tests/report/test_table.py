@@ -7,11 +7,11 @@ from tidewise.report import render_table
 from tidewise.report.summary import change, horizon, policy_summary
 
 
-def _render(report: SimReport, styles: bool = False) -> str:
+def _render(report: SimReport, styles: bool = False, wide: bool = True, width: int = 220) -> str:
     console = Console(
-        file=io.StringIO(), record=True, width=220, color_system="standard", force_terminal=True
+        file=io.StringIO(), record=True, width=width, color_system="standard", force_terminal=True
     )
-    render_table(report, console)
+    render_table(report, console, wide=wide)
     return console.export_text(styles=styles)
 
 
@@ -38,6 +38,31 @@ def test_headers_name_the_baseline_and_only_bought_options(report):
     assert "On-demand" in text and "Spot" in text and "Serverless" in text
     assert "Reserved" not in text  # no policy bought reserved capacity
     assert "nasa-week · 8 h · seed 7" in text
+
+
+def _long_names(report: SimReport) -> SimReport:
+    """The default week's longest policy name and largest cost, the cells that were cut."""
+    runs = [
+        run.model_copy(update={"policy": "fixed-on-demand", "cost_usd": 8559.67}) if i == 0 else run
+        for i, run in enumerate(report.runs)
+    ]
+    return report.model_copy(update={"runs": runs})
+
+
+def test_the_default_table_fits_80_columns_with_every_figure_whole(report):
+    text = _render(_long_names(report), wide=False, width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text
+    row = _row(text, "fixed-on-demand")
+    assert "$8,559.67" in row and "100.00%" in row
+    assert "vs fixed-on-demand" in text and "Violation min" in text
+    assert "Spot" not in text and "Launches" not in text  # those are -o wide's
+
+
+def test_wide_keeps_every_column(report):
+    text = _render(report, wide=True)
+    for header in ("On-demand", "Spot", "vCPU-h", "GPU-h", "Launches", "Interruptions"):
+        assert header in text
 
 
 def test_cheapest_cost_is_highlighted(report):

@@ -3,10 +3,11 @@
 Kubernetes' rule for a PodDisruptionBudget is that an eviction is allowed while the healthy
 (Ready) pods stay at or above ``desired - maxUnavailable``; a pod that is not Ready does not
 count, so evicting it costs nothing. Karpenter's ``karpenter.sh/do-not-disrupt`` takes a pod's
-node out of voluntary disruption altogether. Consolidation, scale-down of non-empty nodes and
-moving pods back from serverless all go through one ``DisruptionBudget`` per decision round,
-so several drains in one round share the allowance. Interruptions and failures are not
-voluntary and ignore it.
+node out of voluntary disruption altogether, for a workload's pods or for one pod
+(``Pod.do_not_disrupt``, as the Kubernetes adapter reads it). Consolidation, scale-down of
+non-empty nodes and moving pods back from serverless all go through one ``DisruptionBudget``
+per decision round, so several drains in one round share the allowance. Interruptions and
+failures are not voluntary and ignore it.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class DisruptionBudget:
         return Counter(p.workload for p in self.pods_on(node) if p.phase is PodPhase.RUNNING)
 
     def permits(self, node: Node) -> bool:
-        if any(p.workload in self.protected for p in self.pods_on(node)):
+        if any(p.do_not_disrupt or p.workload in self.protected for p in self.pods_on(node)):
             return False
         return all(self.allowed.get(w, UNLIMITED) >= n for w, n in self.evictions(node).items())
 

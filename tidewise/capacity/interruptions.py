@@ -6,7 +6,8 @@ start-up outage. So, on the notice (the node is cordoned by then): buy capacity 
 node's pods at once, from any allowed offering except the pool being reclaimed (an
 interruption wave hits a pool, not one node); once the pods fit on Ready nodes elsewhere, or
 ``drain_margin_s`` before the reclaim at the latest, drain the node so the pods move while
-there is still time.
+there is still time. Which nodes were replaced is remembered, and also read from the view
+(``ClusterView.replaced``: what the cluster recorded), so a restart does not buy twice.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class InterruptionHandler:
                 pods_by_node.setdefault(pod.node, []).append(pod)
         for node in noticed:
             pods = pods_by_node.get(node.name, [])
-            if node.name not in self._replaced:
+            if node.name not in self._replaced and node.name not in view.replaced:
                 self._replaced.add(node.name)
                 decisions += self._replacements(view, node, pods)
                 continue

@@ -93,7 +93,8 @@ def _check_found(
     zones: Collection[str] | None,
 ) -> None:
     if not quotes:
-        raise ValueError(f"{path}: no usable rows (region={region}, zones={zones})")
+        types = f" for instance types {', '.join(sorted(instance_types))}" if instance_types else ""
+        raise ValueError(f"{path}: no usable rows{types} (region={region}, zones={zones})")
     for what, wanted, found in (
         ("instance types", instance_types, {q.instance_type.name for q in quotes}),
         ("zones", zones, {q.zone for q in quotes}),

@@ -9,12 +9,13 @@ are missing says which extra to install, in one line.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from tidewise.cli.errors import missing_extra
 from tidewise.cli.lazy import ClickContext, Lazy, LazyGroup
+from tidewise.cli.params import check_numbers
 
 OPERATOR_HELP = (  # the line breaks of its docstring, as --help has always shown them
     "The provisioner and the CronHPA, ElasticScaler and ResourceRecommendation controllers\n"
@@ -44,6 +45,12 @@ COMMANDS = {
         "tidewise.cli.fleet",
         "app",
         "Several clusters: ordered replication, weighted traffic, failover.",
+    ),
+    "cost": Lazy(
+        "tidewise.cli.cost",
+        "app",
+        "What each namespace, team or pod costs on the cluster, the idle remainder apart.",
+        group=False,
     ),
     "karpenter": Lazy(
         "tidewise.cli.karpenter",
@@ -87,6 +94,9 @@ class Tidewise(LazyGroup):
         except ModuleNotFoundError as error:
             raise missing_extra(f"tidewise {cmd_name}", error) from None
 
+    def prepare(self, command: Any) -> Any:
+        return check_numbers(command)  # no option takes nan, infinity or a 40-digit count
+
     def invoke(self, ctx: ClickContext) -> Any:
         try:
             return super().invoke(ctx)
@@ -98,10 +108,28 @@ app = typer.Typer(
     cls=Tidewise,
     help="tidewise: elasticity and cost control for Kubernetes fleets that run AI products.",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion / --show-completion for bash, zsh, fish and PowerShell
+    add_completion=True,
+    # -h as well as --help, on every command (click passes it down to each sub-context)
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        typer.echo(f"tidewise {version('tidewise')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def tidewise() -> None:
+def tidewise(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Nothing to do before a command: each lives in its own module (see ``COMMANDS``)."""

@@ -23,6 +23,7 @@ from tidewise.cli.output import (
 from tidewise.files import write_atomically
 
 DEFAULT_FORECASTER = "holt-winters"
+MAX_SEEDS = 1000
 
 app = typer.Typer(
     help="Benchmarks on published traces.", no_args_is_help=True, add_completion=False
@@ -34,16 +35,24 @@ PolicyOption = Annotated[
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``42-51`` or ``42,45,50`` to a list of seeds."""
+    """``42-51`` or ``42,45,50`` to a list of seeds (at most :data:`MAX_SEEDS`: each is a
+    whole run of every policy, and a typo like 1-1000000000 must not fill the memory)."""
     seeds: list[int] = []
     try:
         for part in text.split(","):
             low, _, high = part.partition("-")
-            seeds.extend(range(int(low), int(high or low) + 1))
-    except ValueError:
+            first, last = int(low), int(high or low)
+            if last - first + 1 + len(seeds) > MAX_SEEDS:
+                raise ValueError(f"--seeds: at most {MAX_SEEDS} seeds (got {text})")
+            seeds.extend(range(first, last + 1))
+    except ValueError as error:
+        if str(error).startswith("--seeds"):
+            raise
         raise ValueError("--seeds: give a range like 42-51 or a list like 42,43") from None
     if not seeds:
         raise ValueError("--seeds: give at least one seed, e.g. 42-51")
+    if min(seeds) < 0:
+        raise ValueError(f"--seeds: seeds are 0 or more (got {min(seeds)})")
     return seeds
 
 
@@ -178,6 +187,7 @@ def autoscale(
     from tidewise.sim.autoscale.bench import (
         AUTOSCALE_POLICIES,
         AutoscaleSettings,
+        check_warmup,
         demand_replicas,
         run_autoscale,
     )
@@ -217,6 +227,7 @@ def autoscale(
             forecaster=forecaster,
             time_zone=time_zone,
         )
+        check_warmup(rates, settings)  # before the bars: the one error line stays alone
         with progress_bars(names, rates.duration_s, "{task.percentage:>3.0f}%", quiet) as bars:
             service, results = run_autoscale(
                 rates, settings, names, None if bars is None else bars.update
@@ -403,6 +414,8 @@ def queue_bench(
             raise ValueError("--load > 0 (e.g. 0.95) and --overestimate >= 0")
         if not 0 <= checkpointable <= 1:
             raise ValueError("--checkpointable: a share in [0, 1], e.g. 0.5")
+        if seed < 0 or datasets < 0 or (max_gpus is not None and max_gpus < 1):
+            raise ValueError("--seed >= 0, --datasets >= 0 and --max-gpus >= 1")
         check_output_folders({"--json": json_path})
         window = TraceWindow(
             start * 3600, hours, sample or 1, max_gpus or gpus // 4, checkpointable, datasets

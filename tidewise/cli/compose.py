@@ -9,22 +9,27 @@ commands and the kube runtime do not change.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from tidewise.cli.queue import parse_queue
+from tidewise.files import InputError, read_input
 from tidewise.sim.services.scenario import describe
 
 if TYPE_CHECKING:
     from lightkube import AsyncClient, KubeConfig
 
+    from tidewise.catalog import Catalog
     from tidewise.kube.operator import ControllerSettings, Operator
     from tidewise.kube.provider import NodeProvider, Provisioner
+    from tidewise.kube.provider.metrics import ProvisionerMetrics
     from tidewise.model import Offering, PurchaseOption
 
 BUILTIN = "builtin:"
@@ -36,6 +41,31 @@ def _positive(seconds: float) -> float:
     return seconds
 
 
+def _http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"an http(s) URL, e.g. http://prometheus.monitoring:9090 (got {url})")
+    return url
+
+
+def _endpoint_names(endpoints: dict[str, str]) -> dict[str, str]:
+    for name in endpoints:
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name):
+            raise ValueError(f"endpoint name {name!r}: lower-case letters, digits and '-'")
+    return endpoints
+
+
+def parse_endpoints(texts: list[str] | None) -> dict[str, str]:
+    """``--prometheus-endpoint NAME=URL`` (repeatable) as a mapping."""
+    endpoints = {}
+    for text in texts or ():
+        name, sep, url = text.partition("=")
+        if not sep or not name or not url:
+            raise ValueError(f"--prometheus-endpoint: write NAME=URL (got {text!r})")
+        endpoints[name] = url
+    return endpoints
+
+
 def _queues(texts: list[str] | None) -> list[str] | None:
     for text in texts or ():
         parse_queue(text)  # its ValueError names the format to use
@@ -43,6 +73,7 @@ def _queues(texts: list[str] | None) -> list[str] | None:
 
 
 PositiveSeconds = Annotated[float, AfterValidator(_positive)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 class Section(BaseModel):
@@ -71,11 +102,19 @@ class CatalogConfig(Section):
 
 
 class ProvisionerConfig(Section):
-    """The node autoscaler's timings (Cluster Autoscaler's flags of the same meaning)."""
+    """The node autoscaler's timings (Cluster Autoscaler's flags of the same meaning) and
+    the drains' deadline (Karpenter's terminationGracePeriod)."""
 
+    enabled: bool = True  # false: tidewise operator buys no nodes (another engine does)
     period_s: PositiveSeconds = 10.0
     unneeded_s: Annotated[float, Field(ge=0)] = 600.0
     delay_after_add_s: Annotated[float, Field(ge=0)] = 600.0
+    max_node_provision_s: PositiveSeconds = 900.0  # --max-node-provision-time
+    max_not_ready_s: PositiveSeconds = 1200.0  # --scale-down-unready-time
+    drain_timeout_s: PositiveSeconds = 600.0
+    # what the machines may cost per hour before deploy/prometheus's TidewiseBudgetOverrun
+    # fires (an alert only: the provisioner still buys what pending pods need)
+    budget_usd_per_hour: Annotated[float | None, Field(gt=0)] = None
 
 
 class ControllersConfig(Section):
@@ -86,7 +125,9 @@ class ControllersConfig(Section):
     resourcerecommendation: bool = True
     training_queue: bool = False  # admits every Job with Kueue's label: never beside Kueue
     defrag: bool = False  # evicts GPU-share pods for whole-GPU pods: off unless asked
-    prometheus_url: str | None = None
+    prometheus_url: HttpUrl | None = None  # objects that select none query this one
+    # the others objects may select (spec.prometheus.endpoint: NAME); nothing else is asked
+    prometheus_endpoints: Annotated[dict[str, HttpUrl], AfterValidator(_endpoint_names)] = {}
     cron_period_s: PositiveSeconds = 1.0
     elastic_period_s: PositiveSeconds = 15.0
     recommend_period_s: PositiveSeconds = 60.0
@@ -120,6 +161,7 @@ FLAGS: Mapping[str, Flag] = {
     "unneeded": Flag(("provisioner", "unneeded_s")),
     "delay_after_add": Flag(("provisioner", "delay_after_add_s")),
     "prometheus_url": Flag(("controllers", "prometheus_url")),
+    "prometheus_endpoint": Flag(("controllers", "prometheus_endpoints"), parse_endpoints),
     "cron_period": Flag(("controllers", "cron_period_s")),
     "elastic_period": Flag(("controllers", "elastic_period_s")),
     "recommend_period": Flag(("controllers", "recommend_period_s")),
@@ -139,15 +181,15 @@ class Configured:
 
 def load_config(path: Path | None, flags: Mapping[str, Any]) -> Configured:
     """Defaults, then the YAML file at ``path``, then ``flags`` (parameter name to value, the
-    ones given on the command line only). ``ValueError`` names the file and field to fix.
-    The flags were checked by their command, as before there was a file, and are applied as
-    given."""
+    ones given on the command line only). ``ValueError`` names the file and field to fix, or
+    the flag: a flag's value is held to the same rules as the file's field it sets (a
+    negative ``--period`` is refused as ``provisioner.period_s: -1`` would be)."""
     raw: Any = {}
     if path is not None:
-        if not path.is_file():
-            raise ValueError(f"--config: file {path} does not exist")
         try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            raw = yaml.safe_load(read_input(path)) or {}
+        except InputError as error:
+            raise ValueError(f"--config: file {error}") from None
         except yaml.YAMLError:
             raise ValueError(f"--config: {path} is not valid YAML") from None
         if not isinstance(raw, dict):
@@ -156,11 +198,52 @@ def load_config(path: Path | None, flags: Mapping[str, Any]) -> Configured:
         config = OperatorConfig.model_validate(raw)
     except ValidationError as error:
         raise ValueError(f"--config: {path}: {describe(error, 'docs/kubernetes.md')}") from None
-    for name, value in flags.items():
-        section, field = FLAGS[name].field
-        changed = getattr(config, section).model_copy(update={field: FLAGS[name].convert(value)})
-        config = config.model_copy(update={section: changed})
+    if flags:
+        data = config.model_dump()
+        for name, value in flags.items():
+            section, field = FLAGS[name].field
+            data[section][field] = FLAGS[name].convert(value)
+        try:
+            config = OperatorConfig.model_validate(data)
+        except ValidationError as error:
+            raise ValueError(_flag_error(error, flags)) from None
     return Configured(config, path.parent if path is not None else Path.cwd())
+
+
+def _flag_error(error: ValidationError, flags: Mapping[str, Any]) -> str:
+    """The first error, named by the flag that set the field."""
+    where = tuple(str(p) for p in error.errors()[0]["loc"][:2])
+    flag = next((name for name in flags if FLAGS[name].field == where), None)
+    if flag is None:
+        return f"--config: {describe(error, 'docs/kubernetes.md')}"
+    return f"--{flag.replace('_', '-')}: {describe(error).split(': ', 1)[1]}"
+
+
+CONTROLLERS = (
+    "provisioner",
+    "cronhpa",
+    "elasticscaler",
+    "resourcerecommendation",
+    "training-queue",
+    "defrag",
+)
+"""What ``tidewise operator`` may run; each has its RBAC in deploy/operator/components/<name>."""
+
+
+def enabled_controllers(config: OperatorConfig) -> list[str]:
+    """The controllers ``config`` runs, in :data:`CONTROLLERS` order: the components of
+    deploy/operator to enable (tests/kube/test_operator_manifests.py keeps the shipped list
+    equal to the defaults')."""
+    spec = config.controllers
+    switches = {
+        "provisioner": config.provisioner.enabled,
+        "cronhpa": spec.cronhpa,
+        "elasticscaler": spec.elasticscaler,
+        "resourcerecommendation": spec.resourcerecommendation,
+        "training-queue": spec.training_queue,
+        "defrag": spec.defrag,
+    }
+    return [name for name in CONTROLLERS if switches[name]]
 
 
 def purchase_options(config: OperatorConfig) -> frozenset[PurchaseOption]:
@@ -169,12 +252,11 @@ def purchase_options(config: OperatorConfig) -> frozenset[PurchaseOption]:
     return frozenset(PurchaseOption(o) for o in config.catalog.purchase_options)
 
 
-def catalog_offerings(configured: Configured) -> list[Offering]:
-    """The offerings the provisioner may buy: the catalog's, of the configured purchase
-    options (``ValueError`` names what to fix)."""
+def load_configured_catalog(spec: CatalogConfig, base: Path) -> Catalog:
+    """The catalog ``spec`` names, a path read relative to ``base`` (``ValueError`` names what
+    to fix)."""
     from tidewise.catalog import BUILTIN_CATALOGS, builtin_catalog_path, load_catalog
 
-    spec = configured.config.catalog
     if spec.path.startswith(BUILTIN):
         name = spec.path.removeprefix(BUILTIN)
         if name not in BUILTIN_CATALOGS:
@@ -182,12 +264,23 @@ def catalog_offerings(configured: Configured) -> list[Offering]:
             raise ValueError(f"catalog.path: unknown {spec.path!r}; known: {known}")
         path = builtin_catalog_path(name)
     else:
-        path = configured.base / spec.path
+        path = base / spec.path
         if not path.is_file():
             raise ValueError(f"catalog.path: file {path} does not exist")
-    catalog = load_catalog(
-        path, provider=spec.provider, region=spec.region, instance_types=spec.instance_types
-    )
+    try:
+        return load_catalog(
+            path, provider=spec.provider, region=spec.region, instance_types=spec.instance_types
+        )
+    except ValueError as error:
+        if not spec.instance_types:
+            raise
+        raise ValueError(f"catalog.instance_types (--instance-types): {error}") from None
+
+
+def catalog_offerings(configured: Configured) -> list[Offering]:
+    """The offerings the provisioner may buy: the catalog's, of the configured purchase
+    options (``ValueError`` names what to fix)."""
+    catalog = load_configured_catalog(configured.config.catalog, configured.base)
     options = purchase_options(configured.config)
     return [o for o in catalog.offerings if o.option in options]
 
@@ -203,7 +296,9 @@ PROVIDERS: Mapping[str, Callable[[AsyncClient, list[Offering], ProviderConfig], 
 }
 
 
-def provisioner_factory(configured: Configured) -> Callable[[AsyncClient], Provisioner]:
+def provisioner_factory(
+    configured: Configured,
+) -> Callable[[AsyncClient, ProvisionerMetrics | None], Provisioner]:
     """What builds the provisioner ``provisioner run`` and ``operator`` run: the configured
     provider's nodes from the catalog's offerings, the node autoscaler and the interruption
     handler. The catalog is read now, so a bad one stops the command before it connects."""
@@ -219,14 +314,26 @@ def provisioner_factory(configured: Configured) -> Callable[[AsyncClient], Provi
         period_s=timings.period_s,
         unneeded_s=timings.unneeded_s,
         delay_after_add_s=timings.delay_after_add_s,
+        max_node_provision_s=timings.max_node_provision_s,
+        max_not_ready_s=timings.max_not_ready_s,
     )
     make_provider = PROVIDERS[config.provider.kind]
 
-    def make(client: AsyncClient) -> Provisioner:
+    def make(client: AsyncClient, metrics: ProvisionerMetrics | None = None) -> Provisioner:
         provider = make_provider(client, offerings, config.provider)
         policy = NodeAutoscaler(options, settings)
         interruptions = InterruptionHandler(options, period_s=timings.period_s)
-        return Provisioner(client, provider, policy, offerings, interruptions=interruptions)
+        if metrics is not None and timings.budget_usd_per_hour is not None:
+            metrics.budget.set(timings.budget_usd_per_hour)
+        return Provisioner(
+            client,
+            provider,
+            policy,
+            offerings,
+            interruptions=interruptions,
+            metrics=metrics,
+            drain_timeout_s=timings.drain_timeout_s,
+        )
 
     return make
 
@@ -237,13 +344,14 @@ def controller_settings(config: OperatorConfig) -> ControllerSettings:
     spec = config.controllers
     queues = tuple(parse_queue(q) for q in spec.queues) if spec.queues else None
     return ControllerSettings(
-        spec.prometheus_url,
-        spec.cron_period_s,
-        spec.elastic_period_s,
-        spec.recommend_period_s,
-        spec.training_queue,
-        spec.queue_period_s,
-        queues,
+        prometheus_url=spec.prometheus_url,
+        prometheus_endpoints=dict(spec.prometheus_endpoints),
+        cron_period_s=spec.cron_period_s,
+        elastic_period_s=spec.elastic_period_s,
+        recommend_period_s=spec.recommend_period_s,
+        training_queue=spec.training_queue,
+        queue_period_s=spec.queue_period_s,
+        queues=queues,
         cronhpa=spec.cronhpa,
         elasticscaler=spec.elasticscaler,
         resourcerecommendation=spec.resourcerecommendation,
@@ -262,10 +370,15 @@ class Lease:
 
 
 def operator_factory(
-    make: Callable[[AsyncClient], Provisioner], kube: KubeConfig, lease: Lease, period_s: float
+    make: Callable[[AsyncClient, ProvisionerMetrics | None], Provisioner] | None,
+    kube: KubeConfig,
+    lease: Lease,
+    period_s: float,
 ) -> Callable[[], Operator]:
     """What kopf's startup handler calls to build the operator: one client, the Lease
-    elector, the provisioner ``make`` builds, rounds every ``period_s``."""
+    elector (client-go's renew deadline and retry period in proportion to the duration), the
+    provisioner ``make`` builds at each term (none without ``make``), rounds every
+    ``period_s``."""
     from lightkube import AsyncClient
 
     from tidewise.kube.api.lease import LeaseElector
@@ -274,6 +387,8 @@ def operator_factory(
     def build() -> Operator:
         client = AsyncClient(kube, field_manager="tidewise-operator")
         elector = LeaseElector(client, lease.namespace, lease.holder, duration_s=lease.duration_s)
-        return Operator(make(client), elector, period_s)
+        if make is None:  # provisioner.enabled: false
+            return Operator(None, elector, period_s)
+        return Operator(lambda metrics: make(client, metrics), elector, period_s)
 
     return build

@@ -47,7 +47,19 @@ def device_plugin(
     chose, with its memory and compute limits (docs/device-plugin.md)."""
     from tidewise.kube.deviceplugin import PluginError, PluginSettings, main
     from tidewise.kube.deviceplugin.devices import RESOURCES
+    from tidewise.kube.deviceplugin.environment import HAMI_CORE, MPS, NONE
     from tidewise.kube.deviceplugin.gpus import NvmlUnavailable
+    from tidewise.kube.deviceplugin.plugin import AUTO
+
+    # what the flags alone decide, before NVML and the API server are asked
+    modes = (AUTO, MPS, HAMI_CORE, NONE)
+    if mode not in modes:
+        raise fail(f"--mode: {mode!r}; one of {', '.join(modes)}")
+    unknown = sorted(set(resources.split(",")) - set(RESOURCES)) if resources else []
+    if unknown:
+        raise fail(f"--resources: unknown {', '.join(unknown)}; known: {', '.join(RESOURCES)}")
+    if gpu_split < 1:
+        raise fail(f"--gpu-split: devices per GPU, 1 or more (got {gpu_split})")
 
     settings = PluginSettings(
         mode=mode,

@@ -23,11 +23,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from tidewise.cli.errors import fail
+from tidewise.cli.kube import check_name, read_kubeconfig
 from tidewise.cli.traffic import app as traffic_app
+from tidewise.files import InputError, read_input
 from tidewise.fleet.gates import GateError
 from tidewise.fleet.manifests import Selection
 from tidewise.fleet.plan import Plan, PlanError, Step, build_plan
-from tidewise.fleet.run import RunError
+from tidewise.fleet.run import RunError, record_problem
 from tidewise.fleet.transform import Transform, TransformError
 
 if TYPE_CHECKING:
@@ -105,9 +107,9 @@ def load_transform(path: Path | None) -> Transform:
     if path is None:
         return Transform()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as error:
-        raise fail(f"--transform: cannot read {path} ({error.strerror})") from None
+        data = yaml.safe_load(read_input(path)) or {}
+    except InputError as error:
+        raise fail(f"--transform: {error}") from None
     except yaml.YAMLError as error:
         raise fail(f"--transform: {path} is not YAML ({error})") from None
     try:
@@ -119,19 +121,42 @@ def load_transform(path: Path | None) -> Transform:
 def client_for(option: str, kubeconfig: Path) -> Client:
     from tidewise.kube.fleet.sync import fleet_client
 
-    if not kubeconfig.is_file():
-        raise fail(f"{option}: no kubeconfig at {kubeconfig}")
-    return fleet_client(kubeconfig)
+    return fleet_client(read_kubeconfig(kubeconfig, option))
+
+
+def what_to_copy(
+    namespaces: list[str], selector: list[str] | None, kinds: str | None, transform: Path | None
+) -> tuple[Selection, Transform]:
+    """The selection and the transforms, checked before any cluster is asked."""
+    for name in namespaces:
+        check_name("--namespace", name)
+    selection = Selection(
+        namespaces=tuple(namespaces),
+        labels=parse_selector(selector),
+        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else (),
+    )
+    return selection, load_transform(transform)
+
+
+def check_run_file(run_file: Path) -> None:
+    """A run file this sync can record in: its folder exists, and what is there already (if
+    anything) is a run record; checked before any cluster is asked."""
+    if not run_file.parent.is_dir():
+        raise fail(f"--run-file: folder {run_file.parent} does not exist")
+    if not run_file.exists():
+        return
+    try:
+        problem = record_problem(read_input(run_file))
+    except InputError as error:
+        problem = str(error)
+    else:
+        problem = problem and f"{run_file}: {problem}"
+    if problem:
+        raise fail(f"--run-file: {problem}; move it away to start afresh")
 
 
 def make_plan(
-    source: Client,
-    namespaces: list[str],
-    selector: list[str] | None,
-    kinds: str | None,
-    transform: Path | None,
-    timeout_s: float,
-    retries: int,
+    source: Client, selection: Selection, changes: Transform, timeout_s: float, retries: int
 ) -> Plan:
     """Read the selection from the source and plan it (no change anywhere yet)."""
     import httpx2
@@ -139,12 +164,6 @@ def make_plan(
 
     from tidewise.kube.fleet.read import read_selection
 
-    selection = Selection(
-        namespaces=tuple(namespaces),
-        labels=parse_selector(selector),
-        kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else (),
-    )
-    changes = load_transform(transform)
     with fleet_errors():
         try:
             objects = list(read_selection(source, selection))
@@ -206,14 +225,14 @@ def fleet_plan(
     ),
 ) -> None:
     """Print the ordered steps (what, where, behind which gate, after what); applies nothing."""
-    plan = make_plan(
-        client_for("--source", source), namespace, selector, kinds, transform, timeout, retries
-    )
+    selection, changes = what_to_copy(namespace, selector, kinds, transform)
+    target_client = None if target is None else client_for("--target", target)
+    plan = make_plan(client_for("--source", source), selection, changes, timeout, retries)
     present = None
-    if target is not None:
+    if target_client is not None:
         from tidewise.kube.fleet.sync import present_on
 
-        present = present_on(client_for("--target", target), plan)
+        present = present_on(target_client, plan)
     if output == Output.JSON:
         data = plan.to_dict()
         for step in data["steps"]:
@@ -248,11 +267,12 @@ def fleet_sync(
     resumes from the run file, skipping steps it records as done."""
     from tidewise.kube.fleet.sync import Clusters, Sync
 
-    if not run_file.parent.is_dir():
-        raise fail(f"--run-file: folder {run_file.parent} does not exist")
+    check_run_file(run_file)
+    selection, changes = what_to_copy(namespace, selector, kinds, transform)
+    target_client = client_for("--target", target)
     started = time.monotonic()
     source_client = client_for("--source", source)
-    plan = make_plan(source_client, namespace, selector, kinds, transform, timeout, retries)
+    plan = make_plan(source_client, selection, changes, timeout, retries)
     console = Console(stderr=True)
     planned = time.monotonic()
     console.print(
@@ -275,7 +295,7 @@ def fleet_sync(
             soft_wrap=True,
         )
 
-    clusters = Clusters(source_client, client_for("--target", target))
+    clusters = Clusters(source_client, target_client)
     with fleet_errors():
         Sync(plan, clusters, run_file, progress, api_deadline).run()
     console.print(

@@ -10,7 +10,6 @@ queue controller (``tidewise queue run``) starts it; list and get read the clust
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +24,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tidewise.cli.errors import fail
-from tidewise.cli.kube import kube_config
-from tidewise.files import write_atomically
+from tidewise.cli.kube import check_name, kube_config
+from tidewise.files import InputError, LockBusy, locked, read_input, write_atomically
 from tidewise.model import (
     DEFAULT_QUEUE,
     Job,
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from tidewise.sim.jobs.cluster import SimJobCluster
 
 DEFAULT_STATE = Path(".tidewise/sim-jobs.json")
+STATE_LOCK_WAIT_S = 60.0  # a command holds the lock for one reconcile: well under a second
 
 app = typer.Typer(
     help="Training jobs: submit, list, get, delete, top.",
@@ -84,8 +84,10 @@ NodesOption = Annotated[
 OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table, json or yaml.")]
 
 
-def _kube(cluster: str, kubeconfig: Path | None) -> Client | None:
-    """A client when ``--cluster kube``, ``None`` for the twin."""
+def _kube(cluster: str, kubeconfig: Path | None, namespace: str) -> Client | None:
+    """A client when ``--cluster kube``, ``None`` for the twin (whose jobs have no namespace,
+    but a name that could not be one is refused all the same)."""
+    check_name("--namespace", namespace)
     if cluster == "sim":
         return None
     if cluster != "kube":
@@ -105,7 +107,9 @@ def _load(cluster: str, state: Path, nodes: int | None = None) -> SimJobCluster:
     if not state.exists():
         return SimJobCluster(epoch_unix_s=time.time(), node_count=nodes or DEFAULT_NODES)
     try:
-        sim = SimJobCluster.from_json(state.read_text(encoding="utf-8"))
+        sim = SimJobCluster.from_json(read_input(state))
+    except InputError as err:
+        raise fail(f"--state: {err}; move it away to start afresh") from None
     except StateError as err:
         raise fail(f"--state: {state}: {err}; move it away to start afresh") from None
     if nodes is not None and nodes != sim.node_count:
@@ -116,20 +120,35 @@ def _load(cluster: str, state: Path, nodes: int | None = None) -> SimJobCluster:
     return sim
 
 
-def _save(sim: SimJobCluster, state: Path) -> None:
-    state.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(state, sim.to_json())
+@contextmanager
+def _twin(cluster: str, state: Path, nodes: int | None = None) -> Iterator[SimJobCluster]:
+    """The twin as the state file holds it, for the block to change; saved back when the
+    block ends without an error. The whole read-change-write runs under the state file's
+    lock, so commands run at once (ten submits, a list beside them) each see the others'
+    changes instead of writing a stale copy over them."""
+    if state.is_dir():
+        raise fail(f"--state: {state} is a folder; give the state file's name")
+    try:
+        state.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise fail(f"--state: cannot make folder {state.parent} ({err.strerror})") from None
+    try:
+        with locked(state, wait_s=STATE_LOCK_WAIT_S):
+            sim = _load(cluster, state, nodes)
+            yield sim
+            write_atomically(state, sim.to_json())
+    except LockBusy as err:
+        raise fail(f"--state: {err} for more than {STATE_LOCK_WAIT_S:g} s") from None
 
 
 def _now(sim: SimJobCluster) -> float:
     return time.time() - sim.epoch_unix_s
 
 
-def _reconciled(sim: SimJobCluster, state: Path) -> QueuePlan:
-    """Every command reconciles and saves: what a pass admits is never lost between commands."""
-    plan = sim.reconcile(_now(sim))
-    _save(sim, state)
-    return plan
+def _reconcile(sim: SimJobCluster) -> QueuePlan:
+    """Every command reconciles (and, leaving ``_twin``, saves): what a pass admits is never
+    lost between commands."""
+    return sim.reconcile(_now(sim))
 
 
 def _row(job: Job, plan: QueuePlan) -> dict[str, Any]:
@@ -154,13 +173,13 @@ def _row(job: Job, plan: QueuePlan) -> dict[str, Any]:
 def _rows(
     cluster: str, kubeconfig: Path | None, namespace: str, state: Path
 ) -> list[dict[str, Any]]:
-    client = _kube(cluster, kubeconfig)
+    client = _kube(cluster, kubeconfig, namespace)
     if client is not None:
         with _kube_jobs() as kube_jobs:
             return kube_jobs.rows(client, namespace)
-    sim = _load(cluster, state)
-    plan = _reconciled(sim, state)
-    return [_row(j, plan) for j in sim.jobs.values()]
+    with _twin(cluster, state) as sim:
+        plan = _reconcile(sim)
+        return [_row(j, plan) for j in sim.jobs.values()]
 
 
 @contextmanager
@@ -271,8 +290,7 @@ def submit(
         )
     except ValueError as err:
         raise fail(str(err)) from None
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", namespace):
-        raise fail(f"--namespace: {namespace!r} is not a DNS label, e.g. team-a")
+    check_name("--namespace", namespace)
     from tidewise.queue.manifests import render
 
     manifest = render(spec, namespace)
@@ -282,18 +300,18 @@ def submit(
         else:
             typer.echo(yaml.safe_dump(manifest, sort_keys=False).rstrip())
         return
-    client = _kube(cluster, kubeconfig)
+    client = _kube(cluster, kubeconfig, namespace)
     if client is not None:
         with _kube_jobs() as kube_jobs:
             kube_jobs.submit(client, manifest)
         typer.echo(f"{manifest['kind'].lower()} {namespace}/{name} submitted (suspended: queued)")
         return
-    sim = _load(cluster, state, nodes)
-    if name in sim.jobs:
-        raise fail(f"NAME: a job {name!r} exists; delete it first or pick another name")
-    sim.jobs[name] = Job(spec, phase=JobPhase.QUEUING, submitted_s=_now(sim))
-    plan = _reconciled(sim, state)
-    row = _row(sim.jobs[name], plan)
+    with _twin(cluster, state, nodes) as sim:
+        if name in sim.jobs:
+            raise fail(f"NAME: a job {name!r} exists; delete it first or pick another name")
+        sim.jobs[name] = Job(spec, phase=JobPhase.QUEUING, submitted_s=_now(sim))
+        plan = _reconcile(sim)
+        row = _row(sim.jobs[name], plan)
     if output is Output.TABLE:
         where = f"position {row['position']}: {row['reason']}" if row["position"] else ""
         typer.echo(f"job {name} submitted: {row['status']} {where}".rstrip())
@@ -358,16 +376,16 @@ def delete(
     state: StateOption = DEFAULT_STATE,
 ) -> None:
     """Delete a job; waiting jobs that now fit start."""
-    client = _kube(cluster, kubeconfig)
+    client = _kube(cluster, kubeconfig, namespace)
     if client is not None:
         with _kube_jobs() as kube_jobs:
             kube_jobs.delete(client, name, namespace)
         typer.echo(f"job {namespace}/{name} deleted; the queue controller starts what now fits")
         return
-    sim = _load(cluster, state)
-    if sim.jobs.pop(name, None) is None:
-        raise fail(f"NAME: no job {name!r}; `tidewise job list` shows the jobs")
-    plan = _reconciled(sim, state)
+    with _twin(cluster, state) as sim:
+        if sim.jobs.pop(name, None) is None:
+            raise fail(f"NAME: no job {name!r}; `tidewise job list` shows the jobs")
+        plan = _reconcile(sim)
     started = ", ".join(a.job for a in plan.admit)
     typer.echo(f"job {name} deleted" + (f"; started: {started}" if started else ""))
 
@@ -384,8 +402,8 @@ def top(
             "--cluster: top reads the twin only for now; on a cluster, "
             "`kubectl describe nodes` shows what is allocated"
         )
-    sim = _load(cluster, state)
-    _reconciled(sim, state)
+    with _twin(cluster, state) as sim:
+        _reconcile(sim)
     nodes: list[dict[str, Any]] = [
         {
             "node": n.name,

@@ -63,7 +63,11 @@ class LazyGroup(TyperGroup):
     def get_command(self, ctx: ClickContext, cmd_name: str) -> Any:
         command = self.commands.get(cmd_name)
         if isinstance(command, Placeholder) and not self._describing:
-            command = self.commands[cmd_name] = command.lazy.load()
+            command = self.commands[cmd_name] = self.prepare(command.lazy.load())
+        return command
+
+    def prepare(self, command: Any) -> Any:
+        """A command just imported, before it first runs: a subclass may add to it."""
         return command
 
     def format_help(self, ctx: ClickContext, formatter: Any) -> None:

@@ -11,7 +11,13 @@ from typing import Annotated, Any
 import typer
 
 from tidewise.cli.errors import fail, user_errors
-from tidewise.cli.kube import KubeconfigOption, kube_service, run_until_interrupted
+from tidewise.cli.kube import (
+    KubeconfigOption,
+    check_listen,
+    check_name,
+    kube_service,
+    run_until_interrupted,
+)
 from tidewise.cli.queue import parse_queues
 
 operator_app = typer.Typer(add_completion=False)
@@ -80,7 +86,7 @@ def provisioner_run(
     period_s = configured.config.provisioner.period_s
 
     async def run() -> None:
-        await make(AsyncClient(kube, field_manager="tidewise-provisioner")).run(period_s)
+        await make(AsyncClient(kube, field_manager="tidewise-provisioner"), None).run(period_s)
 
     run_until_interrupted(run)
 
@@ -90,7 +96,9 @@ def operator(
     ctx: typer.Context,
     kubeconfig: KubeconfigOption = None,
     health_host: Annotated[str, typer.Option(help="Address of /healthz and /metrics.")] = "0.0.0.0",
-    health_port: Annotated[int, typer.Option(help="Port of /healthz and /metrics.")] = 8080,
+    health_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of /healthz and /metrics.")
+    ] = 8080,
     lease_namespace: Annotated[
         str, typer.Option(help="Namespace of the leader-election Lease.")
     ] = "tidewise-system",
@@ -107,7 +115,14 @@ def operator(
     delay_after_add: DelayAfterAddOption = 600.0,
     prometheus_url: Annotated[
         str | None,
-        typer.Option(help="Prometheus for ElasticScaler queries (objects may name their own)."),
+        typer.Option(help="Prometheus for the queries of objects that select none."),
+    ] = None,
+    prometheus_endpoint: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Another Prometheus objects may select, NAME=URL (spec.prometheus.endpoint); "
+            "repeatable. Objects can make the operator query no other URL."
+        ),
     ] = None,
     cron_period: Annotated[
         float, typer.Option(help="Seconds between CronHPA re-listings (jobs fire on time).")
@@ -146,6 +161,12 @@ def operator(
         if value <= 0:
             raise fail(f"{option}: a number of seconds > 0")
     parse_queues(queue)
+    check_listen("--health-host", health_host)
+    check_name("--lease-namespace", lease_namespace, "a namespace name, e.g. tidewise-system")
+    if identity is not None and not identity.strip():
+        raise fail("--identity: empty; leave it out for host name-pid, or give a name")
+    if lease_duration < 1:
+        raise fail(f"--lease-duration: whole seconds >= 1 (got {lease_duration})")
     from tidewise.cli.compose import (
         Lease,
         controller_settings,
@@ -163,6 +184,7 @@ def operator(
         os.environ["KUBECONFIG"] = str(kubeconfig)
     holder = identity or f"{socket.gethostname()}-{os.getpid()}"
     lease = Lease(lease_namespace, holder, lease_duration)
-    build = operator_factory(make, kube, lease, configured.config.provisioner.period_s)
+    timings = configured.config.provisioner
+    build = operator_factory(make if timings.enabled else None, kube, lease, timings.period_s)
     controllers = controller_settings(configured.config)
     run_operator(build, health_host, health_port, kubeconfig is not None, controllers)

@@ -4,6 +4,7 @@ stays clean for tables and pipes), JSON and report files that appear whole or no
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,16 +17,41 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from tidewise.files import write_atomically
 
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")]
-JsonOption = Annotated[Path | None, typer.Option("--json", help="Write results here.")]
+JsonOption = Annotated[
+    Path | None, typer.Option("--json", help="Write results here as JSON ('-': stdout).")
+]
+STDOUT = Path("-")
 
 
-def check_output_folders(outputs: dict[str, Path | None]) -> None:
-    """Refuse before any work when a file the user asked for could not be written."""
+def check_output_folders(
+    outputs: dict[str, Path | None], inputs: Iterable[Path | None] = ()
+) -> None:
+    """Refuse before any work when a file the user asked for could not be written, or when
+    writing it would destroy something: an input of the same command, another output, a
+    folder, or a device or pipe (a file is written beside it and renamed over it, which
+    would replace ``/dev/stdout`` itself when run as root). ``-`` is stdout."""
+    chosen: dict[Path, str] = {}
     for option, out in outputs.items():
-        if out is not None and not out.parent.is_dir():
+        if out is None or out == STDOUT:
+            continue
+        if not out.parent.is_dir():
             raise ValueError(
                 f"{option}: folder {out.parent} does not exist; create it or pick another"
             )
+        if out.is_dir():
+            raise ValueError(f"{option}: {out} is a folder; give a file name in it")
+        if out.exists() and not out.is_file():
+            raise ValueError(
+                f"{option}: {out} is not a regular file (a device or a pipe); "
+                "give a file path, or - for stdout"
+            )
+        for given in inputs:
+            if given is not None and out.exists() and given.exists() and out.samefile(given):
+                raise ValueError(f"{option}: {out} is this command's input; pick another file")
+        resolved = out.resolve()
+        if resolved in chosen:
+            raise ValueError(f"{option}: {out} is also {chosen[resolved]}'s; pick another file")
+        chosen[resolved] = option
 
 
 def check_known(option: str, names: Iterable[str], known: Collection[str]) -> None:
@@ -40,8 +66,10 @@ def json_text(document: Any) -> str:
 
 
 def write_json(path: Path | None, document: Any) -> None:
-    """``document`` as indented JSON at ``path``, when the user asked for it."""
-    if path is not None:
+    """``document`` as indented JSON at ``path`` (``-``: stdout), when the user asked for it."""
+    if path == STDOUT:
+        sys.stdout.write(json_text(document))
+    elif path is not None:
         write_atomically(path, json_text(document))
 
 
@@ -69,14 +97,39 @@ class Bars:
         self._progress.advance(self._tasks[name])
 
 
+class Lines:
+    """Progress as plain lines on stderr, one per tenth of the way, for a log or a CI job
+    where bars would be either invisible or a screen of control characters."""
+
+    def __init__(self, names: Iterable[str], total: float) -> None:
+        self._total = total or 1.0
+        self._done = dict.fromkeys(names, 0.0)
+        self._tenths = dict.fromkeys(self._done, 0)
+
+    def update(self, name: str, completed: float) -> None:
+        self._done[name] = completed
+        tenths = int(10 * completed / self._total)
+        if tenths > self._tenths[name]:
+            self._tenths[name] = tenths
+            sys.stderr.write(f"{name}: {min(100, round(100 * completed / self._total))}%\n")
+            sys.stderr.flush()
+
+    def advance(self, name: str, _step: object = None) -> None:
+        self.update(name, self._done[name] + 1)
+
+
 @contextmanager
 def progress_bars(
     names: Iterable[str], total: float, done: str, quiet: bool
-) -> Iterator[Bars | None]:
-    """Bars on stderr for ``names`` (``done``: the column after each bar); ``None`` when
-    ``quiet``, so the run is given no progress callback at all."""
+) -> Iterator[Bars | Lines | None]:
+    """Bars on stderr for ``names`` (``done``: the column after each bar), plain lines when
+    stderr is not a terminal; ``None`` when ``quiet``, so the run is given no progress
+    callback at all."""
     if quiet:
         yield None
+        return
+    if not Console(stderr=True).is_terminal:
+        yield Lines(names, total)
         return
     progress = Progress(
         TextColumn("{task.description:<18}"),

@@ -8,8 +8,15 @@ from typing import Annotated
 
 import typer
 
-from tidewise.cli.errors import user_errors
-from tidewise.cli.output import QuietOption, check_output_folders, progress_bars, write_json
+from tidewise.cli.errors import fail, user_errors
+from tidewise.cli.output import (
+    STDOUT,
+    JsonOption,
+    QuietOption,
+    check_output_folders,
+    progress_bars,
+    write_json,
+)
 
 DEFAULT_SCENARIO = "nasa-week.yaml"
 
@@ -26,12 +33,18 @@ def sim(
         Path | None,
         typer.Argument(help="Scenario YAML (default: the bundled one-week NASA scenario)."),
     ] = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the results as JSON here.")
-    ] = None,
+    json_path: JsonOption = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write the HTML report here.")
     ] = None,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="On stdout: table (fits 80 columns), wide (every column), json or yaml.",
+        ),
+    ] = "table",
     quiet: QuietOption = False,
 ) -> None:
     """Replay a scenario under each of its policies and compare cost and service."""
@@ -41,20 +54,45 @@ def sim(
     from tidewise.sim.services.runner import attribution, prepare, run
     from tidewise.sim.services.scenario import ScenarioError, load_scenario
 
+    if output not in OUTPUTS:
+        raise fail(f"--output: give {', '.join(OUTPUTS)}, not {output!r}")
+    if quiet and json_path is None and report is None and output in ("table", "wide"):
+        raise fail(
+            "--quiet: nothing would be shown or written; add --json PATH, --report PATH or -o json"
+        )
+    if json_path == STDOUT and output != "table":
+        raise fail(f"--json -: stdout already carries -o {output}; give --json a file")
     path = scenario or default_scenario_path()
     with user_errors(ScenarioError, ValueError):
-        check_output_folders({"--json": json_path, "--report": report})
+        check_output_folders({"--json": json_path, "--report": report}, inputs=[path])
         parsed, base = load_scenario(path)
         prepared = prepare(parsed, base)
     with progress_bars(
         parsed.policies, 1.0, "{task.percentage:>3.0f}% of the simulated horizon", quiet
     ) as bars:
         result = run(prepared, None if bars is None else bars.update)
-    console = Console()
-    if not quiet:
-        render_table(result, console)
-    write_json(json_path, result.model_dump(mode="json"))
+    document = result.model_dump(mode="json")
+    if output in ("json", "yaml"):
+        _print_document(document, output)
+    elif not quiet and json_path != STDOUT:
+        render_table(result, Console(), wide=output == "wide")
+    write_json(json_path, document)
     if report is not None:
         write_html(result, report, attribution=attribution(parsed))
         if not quiet:
-            console.print(f"report written to [bold]{report}[/]")
+            Console(stderr=True).print(f"report written to [bold]{report}[/]")
+
+
+OUTPUTS = ("table", "wide", "json", "yaml")
+
+
+def _print_document(document: dict, output: str) -> None:
+    import json
+    import sys
+
+    import yaml
+
+    if output == "json":
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        sys.stdout.write(yaml.safe_dump(document, sort_keys=False))

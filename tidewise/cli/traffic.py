@@ -7,6 +7,7 @@ can be followed, piped and measured; errors are one line on stderr and exit 2.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -17,20 +18,22 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from lightkube import Client, KubeConfig
 from rich.console import Console
 from rich.table import Table
 
 from tidewise.cli.errors import fail, user_errors
+from tidewise.cli.kube import check_listen, read_kubeconfig
 from tidewise.cli.output import check_output_folders
 from tidewise.files import write_atomically
 from tidewise.fleet.failover import ScaleOptionalDown
-from tidewise.fleet.traffic import ShiftRun, ShiftStatus, TrafficError
-from tidewise.gateways import GatewayError
+from tidewise.fleet.traffic import ShiftRun, ShiftStatus, TrafficError, plan_shift
+from tidewise.gateways import Gateway, GatewayError
 from tidewise.gateways.config import ConfigError, FleetTraffic, load
 from tidewise.gateways.deck import render_deck
 from tidewise.gateways.degrade import DeploymentScaler
+from tidewise.gateways.kong import KongGateway
 from tidewise.gateways.loop import run_shift, run_watch
+from tidewise.gateways.metrics import WatchMetrics
 from tidewise.gateways.probe import Prober
 
 app = typer.Typer(
@@ -108,6 +111,8 @@ def shift(
     settings = _config(config, adapter, socket, backend, admin_url, upstream)
     if interval_s < 0:
         raise fail(f"--interval-s: 0 or more seconds (got {interval_s})")
+    with user_errors(TrafficError):  # what can be judged before the gateway is asked
+        plan_shift(settings.desired(), to, ratio, step)
     prober = Prober(settings.health_urls(), settings.failover.timeout_s)
     try:
         gateway = settings.gateway_for()
@@ -133,6 +138,18 @@ def watch(
     backend: BackendOption = None,
     admin_url: AdminUrlOption = None,
     upstream: UpstreamOption = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=1,
+            max=65535,
+            help="Serve Prometheus /metrics here (weights, failover engaged, errors...).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address of /metrics.")
+    ] = "0.0.0.0",
 ) -> None:
     """Failover: probe every cluster's health URL each interval and set weights accordingly."""
     settings = _config(config, adapter, socket, backend, admin_url, upstream)
@@ -142,26 +159,38 @@ def watch(
             f"failover.timeout_s: must be below interval_s ({f.timeout_s} >= {f.interval_s}), "
             "or probes would overlap ticks and stretch the failover bound"
         )
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    end = None if duration_s is None else time.monotonic() + duration_s
-    prober = Prober(settings.health_urls(), f.timeout_s)
+    if duration_s is not None and duration_s < 0:
+        raise fail(f"--duration-s: 0 or more seconds, or leave it out (got {duration_s})")
+    check_listen("--metrics-host", metrics_host)
     capacity = {n: c.capacity for n, c in settings.clusters.items() if c.capacity is not None}
     scaler = _scaler(settings)
     try:
         gateway = settings.gateway_for()
     except ConfigError as err:
         raise fail(str(err)) from None
-    _emit({"event": "started", "bound_s": settings.bound_s(), "desired": settings.desired()})
+    metrics = WatchMetrics()
+    server = None if metrics_port is None else _serve(metrics, metrics_host, metrics_port)
+
+    def emit(event: dict[str, Any]) -> None:
+        metrics.observe(event)
+        _emit(event)
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    end = None if duration_s is None else time.monotonic() + duration_s
+    prober = Prober(settings.health_urls(), f.timeout_s)
+    _detect(gateway)
+    started = {"event": "started", "bound_s": settings.bound_s(), "desired": settings.desired()}
+    emit({**started, "gateway": gateway.describe()})
     try:
         run_watch(
             gateway,
             f.policy(),
             settings.desired(),
             prober,
-            settings.gates,  # read afresh each tick: a sync's run file turns them green
+            settings.read_gates,  # read afresh each tick: a sync's run file turns them green
             f.interval_s,
-            _emit,
+            emit,
             stop=lambda: stopping.is_set() or (end is not None and time.monotonic() >= end),
             capacity=capacity,
             hook=ScaleOptionalDown({n: c.optional for n, c in settings.clusters.items()}),
@@ -171,6 +200,27 @@ def watch(
         pass
     finally:
         prober.close()
+        if server is not None:
+            server.shutdown()
+
+
+def _serve(metrics: WatchMetrics, host: str, port: int) -> Any:
+    """``/metrics`` on ``host:port`` in a thread of its own; a port taken is one line."""
+    from prometheus_client import start_http_server
+
+    try:
+        server, _ = start_http_server(port, addr=host, registry=metrics.registry)
+    except OSError as error:
+        raise fail(f"--metrics-port: cannot listen on {host}:{port} ({error.strerror})") from None
+    return server
+
+
+def _detect(gateway: Gateway) -> None:
+    """Ask Kong its mode now, so that the ``started`` event and ``status`` say which one is
+    used; Kong down is not an error here (the first call will ask again)."""
+    if isinstance(gateway, KongGateway):
+        with contextlib.suppress(GatewayError):
+            gateway.current_mode()
 
 
 def _scaler(settings: FleetTraffic) -> DeploymentScaler | None:
@@ -180,14 +230,11 @@ def _scaler(settings: FleetTraffic) -> DeploymentScaler | None:
     }
     if not kubeconfigs:
         return None
-    for name, path in kubeconfigs.items():
-        if not path.is_file():
-            raise fail(f"clusters.{name}.kubeconfig: {path} does not exist")
+    from lightkube import Client
+
+    configs = {n: read_kubeconfig(p, f"clusters.{n}.kubeconfig") for n, p in kubeconfigs.items()}
     return DeploymentScaler(
-        {
-            n: Client(KubeConfig.from_file(p), field_manager="tidewise-fleet")
-            for n, p in kubeconfigs.items()
-        }
+        {n: Client(c, field_manager="tidewise-fleet") for n, c in configs.items()}
     )
 
 
@@ -204,7 +251,9 @@ def status(
     settings = _config(config, adapter, socket, backend, admin_url, upstream)
     prober = Prober(settings.health_urls(), settings.failover.timeout_s)
     try:
-        model = settings.model(settings.gateway_for().read_weights(), prober())
+        gateway = settings.gateway_for()
+        model = settings.model(gateway.read_weights(), prober())
+        _detect(gateway)
     except (ConfigError, GatewayError) as err:
         raise fail(str(err)) from None
     finally:
@@ -222,6 +271,7 @@ def status(
             gates,
         )
     Console().print(table)
+    Console().print(f"gateway: {gateway.describe()}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -52,9 +52,7 @@ class RunRecord:
         if text is None:
             return cls.for_plan(plan)
         try:
-            data = json.loads(text)
-            if data.get("format") != FORMAT:
-                raise RunError(f"format {data.get('format')!r}, expected {FORMAT}")
+            data = _record(text)
             record = cls(
                 data["fingerprint"],
                 [StepRecord(**{**s, "status": StepStatus(s["status"])}) for s in data["steps"]],
@@ -105,8 +103,31 @@ def sync_finished(text: str | None) -> bool:
     if text is None:
         return False
     try:
-        data = json.loads(text)
-        steps = data["steps"] if data.get("format") == FORMAT else []
+        steps = _record(text)["steps"]
         return bool(steps) and all(s["status"] == StepStatus.DONE for s in steps)
     except (ValueError, KeyError, TypeError):
         return False
+
+
+def record_problem(text: str) -> str | None:
+    """Why ``text`` is not a run record (``None`` when it is one, finished or not)."""
+    try:
+        data = _record(text)
+        if not isinstance(data["steps"], list) or not all(
+            isinstance(s, dict) and "status" in s for s in data["steps"]
+        ):
+            raise ValueError("its steps are not a list of steps")
+    except (ValueError, KeyError, TypeError) as error:
+        return f"not a run record ({error})"
+    return None
+
+
+def _record(text: str) -> dict[str, Any]:
+    """A run file's JSON, checked to be a record of this format (``ValueError`` otherwise):
+    a file holding ``[]``, ``null`` or another program's JSON is not a record."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"it holds a JSON {type(data).__name__}, not a run record")
+    if data.get("format") != FORMAT:
+        raise ValueError(f"format {data.get('format')!r}, expected {FORMAT}")
+    return data

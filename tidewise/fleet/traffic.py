@@ -123,6 +123,7 @@ class ShiftStatus(StrEnum):
     DONE = "done"
     BLOCKED = "blocked"  # a cluster would gain traffic before its sync gates are green
     ROLLED_BACK = "rolled-back"
+    ROLLBACK_FAILED = "rollback-failed"  # the gateway would not take the last good weights
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,26 @@ class ShiftRun:
             done=done,
             last_good=step,
             status=ShiftStatus.DONE if done == len(self.steps) else ShiftStatus.RUNNING,
+        )
+
+    def failed(self, error: str) -> ShiftRun:
+        """``pending`` did not (all) go out: the gateway may carry part of it, so the run
+        goes back to ``last_good`` as after a failed check."""
+        return replace(
+            self,
+            status=ShiftStatus.ROLLED_BACK,
+            reason=f"gateway failed at {fmt(self.pending)} ({error}); "
+            f"back to {fmt(self.last_good)}",
+        )
+
+    def rollback_failed(self, found: Weights) -> ShiftRun:
+        """The way back did not take: the gateway carries ``found``, not ``last_good``."""
+        cause = self.reason.split("; back to ")[0]
+        return replace(
+            self,
+            status=ShiftStatus.ROLLBACK_FAILED,
+            reason=f"{cause}; the gateway carries {fmt(found) or 'unknown weights'}, not "
+            f"{fmt(self.last_good)}: it would not take them back",
         )
 
 

@@ -21,6 +21,10 @@ class GatewayError(RuntimeError):
 
 
 class Gateway(Protocol):
+    def describe(self) -> str:
+        """Which gateway, where, and how weights are written (for logs and ``fleet status``)."""
+        ...
+
     def read_weights(self) -> dict[str, int]:
         """Each cluster's weight as the gateway carries it now."""
         ...

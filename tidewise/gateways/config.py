@@ -7,6 +7,7 @@ which address is which cluster. docs/traffic.md shows a complete one.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -14,12 +15,23 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tidewise.files import InputError, read_input
 from tidewise.fleet.failover import FailoverPolicy, failover_bound_s
-from tidewise.fleet.run import sync_finished
+from tidewise.fleet.run import record_problem, sync_finished
 from tidewise.fleet.traffic import Target, TrafficModel
 from tidewise.gateways import Gateway
 from tidewise.gateways.haproxy import HAProxyGateway, HAProxyRuntime
 from tidewise.gateways.kong import KongAdmin, KongGateway
+
+DBLESS_CALLS = 3  # GET / (once), GET /config, POST /config
+
+
+def http_url(value: str, example: str) -> str:
+    """``value`` when it is an http(s) URL with a host, else a ``ValueError`` showing one."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http(s) URL, e.g. {example} (got {value})")
+    return value
 
 
 class ConfigError(ValueError):
@@ -54,16 +66,32 @@ class Cluster(Strict):
     @field_validator("health_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError(f"expected an http(s) URL, e.g. http://10.0.0.1/healthz (got {value})")
-        return value
+        return http_url(value, "http://10.0.0.1/healthz")
 
 
-def _gates_green(cluster: Cluster) -> bool:
+@dataclass(frozen=True)
+class Gate:
+    """A cluster's sync gates as read now; ``problem`` says why its run file could not be
+    read (the gates are then not green: traffic never rises on what cannot be checked)."""
+
+    green: bool
+    problem: str | None = None
+
+
+def read_gate(cluster: Cluster) -> Gate:
     if cluster.sync_run is None:
-        return cluster.gates_green
+        return Gate(cluster.gates_green)
     path = cluster.sync_run.expanduser()
-    return sync_finished(path.read_text() if path.is_file() else None)
+    if not path.exists():
+        return Gate(False)  # the sync has not started: nothing is wrong, nothing is done
+    try:
+        text = read_input(path)
+    except InputError as error:
+        return Gate(False, f"sync_run: {error}")
+    if sync_finished(text):
+        return Gate(True)
+    problem = record_problem(text)
+    return Gate(False, problem and f"sync_run: {path}: {problem}")
 
 
 class GatewaySettings(Strict):
@@ -72,7 +100,26 @@ class GatewaySettings(Strict):
     backend: str | None = None  # HAProxy backend whose servers are the clusters
     admin_url: str = "http://127.0.0.1:8001"  # Kong Admin API
     upstream: str | None = None  # Kong upstream whose targets are the clusters
+    kong_mode: Literal["auto", "db", "dbless"] = "auto"  # auto: as Kong's GET / says
     timeout_s: float = Field(default=2.0, gt=0)
+
+    @field_validator("socket")
+    @classmethod
+    def _socket(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        address = value.removeprefix("unix@").removeprefix("ipv4@")
+        host, _, port = address.rpartition(":")
+        if "/" not in address and not (host and port.isdigit()):
+            raise ValueError(
+                f"a unix socket path or host:port, e.g. /run/haproxy/admin.sock (got {value})"
+            )
+        return value
+
+    @field_validator("admin_url")
+    @classmethod
+    def _admin_url(cls, value: str) -> str:
+        return http_url(value, "http://127.0.0.1:8001")
 
 
 class FailoverSettings(Strict):
@@ -101,9 +148,10 @@ class FleetTraffic(Strict):
 
     def model(self, weights: Mapping[str, int], healthy: Mapping[str, bool]) -> TrafficModel:
         """What the gateway carries now (``weights``) with what the probes found."""
+        gates = self.gates()
         return TrafficModel(
             tuple(
-                Target(name, c.address, weights[name], healthy[name], _gates_green(c))
+                Target(name, c.address, weights[name], healthy[name], gates[name])
                 for name, c in self.clusters.items()
             )
         )
@@ -114,17 +162,24 @@ class FleetTraffic(Strict):
     def gates(self) -> dict[str, bool]:
         """Each cluster's sync gates, read afresh: green once its sync's run file records
         every step done (or, without a run file, its ``gates_green``)."""
-        return {name: _gates_green(c) for name, c in self.clusters.items()}
+        return {name: gate.green for name, gate in self.read_gates().items()}
+
+    def read_gates(self) -> dict[str, Gate]:
+        """The gates with why a run file could not be read, for the watch to report."""
+        return {name: read_gate(c) for name, c in self.clusters.items()}
 
     def desired(self) -> dict[str, int]:
         return {name: c.weight for name, c in self.clusters.items()}
 
     def bound_s(self) -> float:
         """The failover bound for this file: one apply is one gateway call per cluster
-        (HAProxy ``set server``, Kong ``PATCH``) plus, for Kong, the target list before them,
-        each within the gateway timeout."""
-        f = self.failover
-        calls = len(self.clusters) + (self.gateway.adapter == "kong")
+        (HAProxy ``set server``, Kong ``PATCH``) plus, for Kong, the target list before them
+        (DB-less Kong: ``GET /config`` and ``POST /config``, and ``GET /`` once), each within
+        the gateway timeout."""
+        f, g = self.failover, self.gateway
+        calls = {"haproxy": len(self.clusters), "kong": len(self.clusters) + 1}[g.adapter]
+        if g.adapter == "kong" and g.kong_mode != "db":
+            calls = max(calls if g.kong_mode == "auto" else 0, DBLESS_CALLS)
         return failover_bound_s(f.interval_s, f.fall, f.timeout_s, calls * self.gateway.timeout_s)
 
     def gateway_for(self) -> Gateway:
@@ -140,22 +195,23 @@ class FleetTraffic(Strict):
         if not g.upstream:
             raise ConfigError("gateway: Kong needs upstream (--upstream), e.g. --upstream app")
         targets = {name: c.address for name, c in self.clusters.items()}
-        return KongGateway(KongAdmin(g.admin_url, g.timeout_s), g.upstream, targets)
+        mode = None if g.kong_mode == "auto" else g.kong_mode
+        return KongGateway(KongAdmin(g.admin_url, g.timeout_s), g.upstream, targets, mode)
 
 
 def load(path: Path, **gateway_overrides: object) -> FleetTraffic:
     """Read the file; options given on the command line replace the gateway's fields."""
-    if not path.is_file():
-        raise ConfigError(f"--config: {path} does not exist; docs/traffic.md shows one")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(read_input(path))
+    except InputError as err:
+        raise ConfigError(f"--config: {err}; docs/traffic.md shows a traffic file") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         raise ConfigError(
-            f"{path}:{f' line {mark.line + 1}' if mark else ''} is not YAML"
+            f"--config: {path}:{f' line {mark.line + 1}' if mark else ''} is not YAML"
         ) from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with clusters, gateway, failover")
+        raise ConfigError(f"--config: {path}: expected a mapping with clusters, gateway, failover")
     gateway = {**raw.get("gateway", {}), **{k: v for k, v in gateway_overrides.items() if v}}
     try:
         return FleetTraffic.model_validate({**raw, "gateway": gateway})

@@ -46,7 +46,11 @@ class HAProxyRuntime:
         return sock
 
     def command(self, line: str) -> str:
-        """Send one command, return HAProxy's whole answer."""
+        """Send one command, return HAProxy's whole answer.
+
+        HAProxy ends every answer with an empty line, so a command that succeeds silently
+        (``set server``) still answers ``"\\n"``; a connection closed with no byte at all is
+        a HAProxy that died or restarted mid-call, not a success."""
         with self._connect() as sock:
             try:
                 sock.sendall(line.encode() + b"\n")
@@ -55,7 +59,9 @@ class HAProxyRuntime:
                     chunks.append(chunk)
             except OSError as err:
                 raise GatewayError(f"HAProxy runtime API {line!r}: {err}") from None
-        return b"".join(chunks).decode()
+        if not chunks:
+            raise GatewayError(f"HAProxy runtime API {line!r}: closed without an answer")
+        return b"".join(chunks).decode(errors="replace")  # whatever answers, never a crash
 
     def set_weight(self, backend: str, server: str, weight: int) -> None:
         if not 0 <= weight <= MAX_WEIGHT:
@@ -87,6 +93,9 @@ class HAProxyGateway:
         self.runtime = runtime
         self.backend = backend
         self.servers = dict(servers)
+
+    def describe(self) -> str:
+        return f"HAProxy runtime API at {self.runtime.address}, backend {self.backend}"
 
     def read_weights(self) -> dict[str, int]:
         return {c: self.runtime.get_weight(self.backend, s)[0] for c, s in self.servers.items()}

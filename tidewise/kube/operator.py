@@ -4,9 +4,9 @@ kopf owns the process (login, signals, startup and cleanup); the provisioner and
 controllers run as background tasks that kopf starts and stops. kopf's own peering is off
 (standalone): which replica acts is decided by a ``coordination.k8s.io/v1`` Lease instead
 (``tidewise.kube.api.lease``). Only the holder of the Lease runs provisioning rounds and
-controller passes; the others keep trying to take it. The holder renews every ``renew_s`` (a
-third of the Lease's duration), steps down at once when a renewal fails, and releases the
-Lease on shutdown.
+controller passes; the others keep trying to take it. The election is client-go's (local
+observed time, a renew deadline, step down when another holder shows; see the elector's
+module), and the holder releases the Lease on shutdown.
 
 Drains already started when a holder steps down finish in the background; a successor sees
 the draining annotation and resumes them (``Provisioner`` is level-triggered).
@@ -16,8 +16,8 @@ the CRD controllers (``tidewise.kube.controllers``) and the training queue
 (``tidewise.kube.jobs``) know nothing of each other; each is driven by the controller loop of
 ``tidewise.kube.api.loop``.
 
-``/healthz`` (200 while the election loop is alive, leader or not) and Prometheus ``/metrics``
-are served on one port.
+``/healthz`` (200 while the election loop is alive, leader or not, and a leader's provisioning
+rounds complete) and Prometheus ``/metrics`` are served on one port.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,7 @@ from tidewise.kube.controllers.prometheus import Prometheus
 from tidewise.kube.controllers.recommendation import RecommendationController
 from tidewise.kube.jobs.controller import QueueController
 from tidewise.kube.provider import Provisioner
+from tidewise.kube.provider.metrics import ProvisionerMetrics
 from tidewise.model import Drain, Launch
 from tidewise.queue import QueueConfig
 
@@ -79,81 +80,129 @@ class Metrics:
             "Seconds one provisioning round took.",
             registry=self.registry,
         )
+        self.round_completed = Gauge(
+            "tidewise_round_completed_timestamp_seconds",
+            "Unix time the last provisioning round completed (0: none yet).",
+            registry=self.registry,
+        )
+        self.provisioner = ProvisionerMetrics(self.registry)
         self.leader = Gauge(
             "tidewise_leader", "1 while this process holds the Lease.", registry=self.registry
+        )
+        self.leadership = Counter(
+            "tidewise_leadership_changes",
+            "Times this process started leading (acquired) or stopped (lost: renewals failed "
+            "past the renew deadline, or another holder was seen in the Lease).",
+            ["change"],
+            registry=self.registry,
         )
         for kind in ("launch", "drain"):
             self.decisions.labels(kind=kind)
         for where in ("round", "lease"):
             self.errors.labels(where=where)
+        for change in ("acquired", "lost"):
+            self.leadership.labels(change=change)
 
 
 @dataclass
 class Operator:
-    """Runs ``provisioner`` rounds every ``period_s`` while ``elector`` holds the Lease."""
+    """Runs provisioning rounds every ``period_s`` while ``elector`` holds the Lease.
 
-    provisioner: Provisioner
+    A provisioner is built afresh (``make_provisioner``) each time this replica starts
+    leading, so nothing a previous term remembered (timers, backoffs) outlives the Lease: the
+    next term starts from the API, as every controller of ``api.loop`` does. ``None`` runs no
+    provisioner (the controllers only).
+    """
+
+    make_provisioner: Callable[[ProvisionerMetrics], Provisioner] | None
     elector: LeaseElector
     period_s: float
     metrics: Metrics = field(default_factory=Metrics)
+    clock: Callable[[], float] = time.monotonic
+    stuck_periods: int = 10  # no round completed for this many periods: unhealthy
     last_beat: float = field(default_factory=time.monotonic)
+    _leading: bool = False
+    _leading_since: float = 0.0
+    _last_round: float = float("-inf")
     _rounds: asyncio.Task[None] | None = None
 
     @property
     def leading(self) -> bool:
-        return self._rounds is not None
-
-    @property
-    def renew_s(self) -> float:
-        return self.elector.duration_s / 3
+        return self._leading
 
     def healthy(self) -> bool:
-        return time.monotonic() - self.last_beat < 3 * self.elector.duration_s
+        """The election loop beats, and a leader's provisioning rounds complete: no round
+        completed for ``stuck_periods`` periods means a stuck loop (a hung call, a failure
+        every round), which a restart may cure; cluster-autoscaler's ``/health-check`` fails
+        the same way when its loop stops succeeding."""
+        now = self.clock()
+        if now - self.last_beat >= 3 * self.elector.duration_s:
+            return False
+        if self._rounds is None:
+            return True
+        since = max(self._last_round, self._leading_since)
+        return now - since <= self.stuck_periods * self.period_s
 
-    async def one_round(self) -> None:
+    async def one_round(self, provisioner: Provisioner) -> None:
         start = time.monotonic()
         try:
-            for decision in await self.provisioner.reconcile():
+            for decision in await provisioner.reconcile():
                 if isinstance(decision, Launch):
                     self.metrics.decisions.labels(kind="launch").inc(decision.count)
                 elif isinstance(decision, Drain):
                     self.metrics.decisions.labels(kind="drain").inc()
+            self._last_round = self.clock()
+            self.metrics.round_completed.set_to_current_time()
         except Exception:
             self.metrics.errors.labels(where="round").inc()
             log.exception("provisioning round failed")
         finally:
             self.metrics.round_seconds.observe(time.monotonic() - start)
 
-    async def rounds(self) -> None:
-        await self.provisioner.rounds(self.period_s, self.one_round)
+    async def rounds(self, provisioner: Provisioner) -> None:
+        await provisioner.rounds(self.period_s, lambda: self.one_round(provisioner))
 
     async def elect(self) -> None:
-        """Acquire or renew every ``renew_s``; start rounds when leading, stop them when not."""
+        """Try to acquire or renew every retry period; lead while the elector says so (the
+        Lease names this replica and was renewed within the renew deadline), stop at once
+        when it does not; release the Lease on the way out."""
+        elector = self.elector
+        attempt_s = elector.renew_deadline_s - elector.retry_s  # a hung request ends in time
         try:
             while True:
                 try:
-                    leading = await self.elector.acquire_or_renew()
-                except Exception:
+                    await asyncio.wait_for(elector.try_acquire_or_renew(), attempt_s)
+                except Exception as error:
                     self.metrics.errors.labels(where="lease").inc()
-                    log.exception("lease renewal failed")
-                    leading = False
-                self.last_beat = time.monotonic()
-                self.metrics.leader.set(1 if leading else 0)
-                if leading and self._rounds is None:
-                    log.info("leading as %s: provisioning", self.elector.identity)
-                    self._rounds = asyncio.create_task(self.rounds())
-                elif not leading and self._rounds is not None:
-                    log.info("not leading: provisioning stopped")
-                    await self._stop_rounds()
-                await asyncio.sleep(self.renew_s)
+                    log.warning("lease renewal failed: %s", error or type(error).__name__)
+                self.last_beat = self.clock()
+                await self._follow(elector.leading())
+                await asyncio.sleep(elector.retry_s)
         finally:
-            was_leading = self._rounds is not None
-            await self._stop_rounds()
+            was_leading = self._leading
+            await self._follow(False)
             if was_leading:
                 with contextlib.suppress(Exception):
-                    await self.elector.release()
+                    await elector.release()
 
-    async def _stop_rounds(self) -> None:
+    async def _follow(self, leading: bool) -> None:
+        """Start or stop acting as leadership comes or goes."""
+        self.metrics.leader.set(1 if leading else 0)
+        if leading == self._leading:
+            return
+        self._leading = leading
+        if leading:
+            self._leading_since = self.clock()
+            self.metrics.leadership.labels(change="acquired").inc()
+            log.info("leading as %s", self.elector.identity)
+            if self.make_provisioner is not None:
+                provisioner = self.make_provisioner(self.metrics.provisioner)
+                self._rounds = asyncio.create_task(self.rounds(provisioner))
+            return
+        self.metrics.leadership.labels(change="lost").inc()
+        log.warning(
+            "not leading any more (the Lease names %r): provisioning stopped", self.elector.holder
+        )
         if self._rounds is not None:
             self._rounds.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -181,6 +230,9 @@ class ControllerSettings:
     """What ``tidewise operator``'s options say about the controllers it runs."""
 
     prometheus_url: str | None = None  # default for ElasticScalers that name none
+    # the other Prometheus endpoints objects may select by name (spec.prometheus.endpoint);
+    # an object can make the operator query nothing else
+    prometheus_endpoints: Mapping[str, str] = field(default_factory=dict)
     cron_period_s: float = 1.0  # object re-listing; firings wake the loop on their second
     elastic_period_s: float = 15.0  # the HPA's sync period
     recommend_period_s: float = 60.0  # VPA's recommender samples once a minute
@@ -209,7 +261,7 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
             raise kopf.TemporaryError("waiting for the operator to start", delay=1)
         client = operator.elector.client
         metrics = ControllerMetrics(operator.metrics.registry)
-        prometheus = Prometheus(settings.prometheus_url)
+        prometheus = Prometheus(settings.prometheus_url, settings.prometheus_endpoints)
         controllers: list[Controller] = []
         if settings.cronhpa:
             controllers.append(CronHpaController(client, metrics, settings.cron_period_s))
@@ -264,6 +316,9 @@ def registry(
     @kopf.on.startup(registry=handlers)
     async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         settings.peering.standalone = True  # the Lease elects, not kopf's peering
+        # kopf serves no resource here (the controllers use lightkube): no watch of every
+        # CRD and namespace, which would need RBAC for nothing (deploy/operator)
+        settings.scanning.disabled = True
         settings.posting.enabled = False  # no k8s events for the operator's own log lines
         logging.getLogger("httpx").setLevel(logging.WARNING)  # no line per API request
         operator = make()

@@ -78,7 +78,10 @@ class Node:
 
 @dataclass(frozen=True, slots=True)
 class Pod:
-    """A replica. ``capacity_types`` is a node selector on purchase options (``None``: any)."""
+    """A replica. ``capacity_types`` is a node selector on purchase options (``None``: any).
+    ``do_not_disrupt``: this pod keeps its node from voluntary disruption (Karpenter's
+    ``karpenter.sh/do-not-disrupt``, or cluster-autoscaler's rules for a pod nobody would
+    recreate or whose local data would be lost)."""
 
     name: str
     workload: str
@@ -89,6 +92,7 @@ class Pod:
     gpu_indices: tuple[int, ...] = ()
     ready_s: float | None = None
     capacity_types: frozenset[PurchaseOption] | None = None
+    do_not_disrupt: bool = False
 
     def may_run_on(self, node: Node) -> bool:
         return self.capacity_types is None or node.offering.option in self.capacity_types

@@ -17,6 +17,9 @@ class ClusterView:
     workloads: tuple[WorkloadStatus, ...]
     offerings: tuple[Offering, ...]
     unavailable_offerings: frozenset[str] = field(default_factory=frozenset)
+    # noticed nodes whose replacement was decided earlier, as the cluster records it (so a
+    # restarted controller, whose memory is empty, does not buy it again)
+    replaced: frozenset[str] = field(default_factory=frozenset)
 
     def pending_pods(self) -> list[Pod]:
         return [p for p in self.pods if p.phase is PodPhase.PENDING]

@@ -1,4 +1,10 @@
-"""The terminal comparison: which policy is cheapest, by how much, and at what service level."""
+"""The terminal comparison: which policy is cheapest, by how much, and at what service level.
+
+By default the tables keep the columns that answer that question (cost, its change against the
+first policy, the service) so that they fit an 80-column terminal; ``wide`` adds the split by
+purchase option, the capacity and launch counts, and right-sizing's vCPU and GiB, as
+``kubectl -o wide`` does.
+"""
 
 from __future__ import annotations
 
@@ -20,40 +26,51 @@ from tidewise.report.summary import (
     workload_groups,
 )
 
+NARROW_POLICY_COLUMNS = ("Policy", "Cost", "Served", "Violation min")
+NARROW_RIGHTSIZING_COLUMNS = ("Policy", "Workload", "CPU m", "Memory MiB", "USD/month")
 
-def render_table(report: SimReport, console: Console) -> None:
+
+def _kept(headers: tuple[str, ...], wide: bool, narrow: tuple[str, ...]) -> list[int]:
+    """Indices of the columns shown: all when ``wide``, else ``narrow``'s and the "vs"
+    column (its header names the first policy)."""
+    return [i for i, h in enumerate(headers) if wide or h in narrow or (i == VS_FIRST_COLUMN and h)]
+
+
+def render_table(report: SimReport, console: Console, wide: bool = False) -> None:
     """Print the policy comparison and, below it, the per-workload service figures."""
-    console.print(_policy_table(report))
+    console.print(_policy_table(report, wide))
     if any(run.workloads for run in report.runs):
         console.print(_workload_table(report))
     rows = rightsizing_rows(report)
     if rows:
+        kept = _kept(RIGHTSIZING_HEADERS, wide, NARROW_RIGHTSIZING_COLUMNS)
         table = Table(
             title="right-sizing: request → what the usage needs, per replica (VPA's rule)",
             caption="back at mean replicas; an HPA on CPU adds replicas if CPU requests shrink",
         )
-        for i, header in enumerate(RIGHTSIZING_HEADERS):
-            table.add_column(header, justify="left" if i < 2 else "right", no_wrap=True)
+        for i in kept:
+            table.add_column(RIGHTSIZING_HEADERS[i], justify="left" if i < 2 else "right")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(row[i] for i in kept))
         console.print(table)
 
 
-def _policy_table(report: SimReport) -> Table:
+def _policy_table(report: SimReport, wide: bool) -> Table:
     summary = policy_summary(report)
+    kept = _kept(summary.headers, wide, NARROW_POLICY_COLUMNS)
     floor = f"offline lower bound {usd(report.lower_bound_usd)}"
     table = Table(
         title=f"{report.scenario} · {horizon(report.horizon_s)} · seed {report.seed}",
         caption=f"cheapest policy in bold green · {floor}" if summary.rows else "no runs",
     )
-    for i, header in enumerate(summary.headers):
-        table.add_column(header, justify="left" if i == 0 else "right", no_wrap=True)
+    for i in kept:
+        table.add_column(summary.headers[i], justify="left" if i == 0 else "right", no_wrap=True)
     for r, row in enumerate(summary.rows):
         cells = [Text(cell) for cell in row]
         if r == summary.cheapest:
             cells[COST_COLUMN].stylize("bold green")
         cells[VS_FIRST_COLUMN].stylize(_change_style(row[VS_FIRST_COLUMN]))
-        table.add_row(*cells)
+        table.add_row(*(cells[i] for i in kept))
     return table
 
 

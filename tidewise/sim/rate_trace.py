@@ -11,7 +11,6 @@ both an ISO and a Unix time column).
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tidewise.sim.traces import TraceError
+from tidewise.sim.traces import TraceError, read_trace
 
 _UNOBSERVED = {"missing", "outage"}
 
@@ -62,16 +61,18 @@ def parse_instant(text: str) -> float:
 def load_rate_trace(
     path: Path, time_col: str | None = None, value_col: str | None = None
 ) -> RateTrace:
-    if not path.is_file():
-        raise TraceError(f"trace file {path} does not exist")
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
-    rows = list(csv.reader(io.StringIO(raw.decode())))
+    numbered = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(read_trace(path))), 1)]
+    rows = [(n, row) for n, row in numbered if row]
     if len(rows) < 3:
         raise TraceError(f"{path}: needs a header and at least two rows")
-    header = [h.strip() for h in rows[0]]
-    body = rows[1:]
+    header = [h.strip() for h in rows[0][1]]
+    for line, row in rows[1:]:
+        if len(row) != len(header):
+            raise TraceError(
+                f"{path}:{line}: {len(row)} columns where the header has {len(header)} "
+                "(a line cut short?)"
+            )
+    body = [row for _, row in rows[1:]]
     t_at = _column(header, time_col, 0, "--time-col", path)
     try:
         stamps = np.array([parse_instant(r[t_at]) for r in body])

@@ -10,7 +10,6 @@ observed), as in the NASA-HTTP file of ``shared/data/nasa-http-1995``.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,6 +17,8 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from tidewise.files import InputError, read_input
 
 STEP_S = 60.0
 BUILTIN_TRACES = {"nasa-http-1995": "nasa_ksc_requests_per_minute.csv.gz"}
@@ -32,6 +33,15 @@ class GapPolicy(StrEnum):
 
 class TraceError(ValueError):
     pass
+
+
+def read_trace(path: Path) -> str:
+    """A trace file's text, gunzipped when it ends in ``.gz``: a missing file, a folder, a
+    binary or a gzip cut short is a :class:`TraceError` naming it."""
+    try:
+        return read_input(path)
+    except InputError as error:
+        raise TraceError(f"trace file {error}") from None
 
 
 @dataclass(frozen=True)
@@ -82,12 +92,7 @@ def builtin_trace_path(name: str) -> Path:
 
 def load_minute_trace(path: Path) -> MinuteTrace:
     """Read a per-minute trace; rows must be consecutive minutes."""
-    if not path.is_file():
-        raise TraceError(f"trace file {path} does not exist")
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
-    reader = csv.DictReader(io.StringIO(raw.decode()))
+    reader = csv.DictReader(io.StringIO(read_trace(path)))
     if reader.fieldnames is None or not {"unix_ts", "requests"} <= set(reader.fieldnames):
         raise TraceError(f"{path}: needs columns unix_ts,requests[,status]")
     stamps: list[float] = []

@@ -114,6 +114,9 @@ def write_pki(folder: Path) -> None:
     authority.client("tidewise-admin", "system:masters").write(folder, "admin")
     authority.client("system:kube-controller-manager").write(folder, "kube-controller-manager")
     authority.client("system:kube-scheduler").write(folder, "kube-scheduler")
+    # the GPU-share extender's serving certificate: the scheduler calls it over HTTPS with its
+    # own client certificate above (tidewise.kube.extender.tls)
+    authority.extender().write(folder, "extender")
     private, public = service_account_key()
     (folder / "service-account.key").touch(mode=0o600)
     (folder / "service-account.key").write_bytes(private)

@@ -141,6 +141,15 @@ class CertificateAuthority:
             API_SERVER_ADDRESSES,
         )
 
+    def extender(self) -> KeyPair:
+        """The GPU-share extender's serving certificate, for loopback."""
+        return self.issue(
+            name("tidewise-extender"),
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            ("localhost",),
+            ("127.0.0.1",),
+        )
+
     def client(self, user: str, group: str | None = None) -> KeyPair:
         """The API server maps the common name to the user and the organisation to a group."""
         return self.issue(name(user, group), ExtendedKeyUsageOID.CLIENT_AUTH)

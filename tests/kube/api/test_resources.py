@@ -1,5 +1,6 @@
 """Pods and nodes read in the engine's units, by the resource names users run."""
 
+import re
 import time
 
 import pytest
@@ -27,7 +28,7 @@ def test_quantities_are_read_as_kubernetes_reads_them():
 
 
 def test_an_unreadable_or_absurd_quantity_refuses_the_pod_at_once():
-    with pytest.raises(PodRequestError, match="not a Kubernetes quantity"):
+    with pytest.raises(PodRequestError, match=f"^{GPU_MEM}: .*not a Kubernetes quantity"):
         pod_request(pod("a", **{GPU_MEM: "lots"}))
     with pytest.raises(PodRequestError, match="K is no Kubernetes suffix"):
         pod_request(pod("b", **{GPU_MEM: "8K"}))
@@ -86,6 +87,23 @@ def test_node_gpus_from_gpushare_capacity_and_gpu_feature_discovery_labels():
     labelled = gpu_node("m", gpus=2)
     labelled["metadata"]["labels"]["nvidia.com/gpu.memory"] = "15360"
     assert node_capacity(labelled).gpu_memory_mib == 15360
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "value", "named"),
+    [
+        ("labels", "nvidia.com/gpu.memory", "lots", "label nvidia.com/gpu.memory='lots'"),
+        ("labels", "nvidia.com/gpu.memory", "1" * 400, "is not a whole number of MiB"),
+        ("allocatable", "aliyun.com/gpu-count", "1e300000", "allocatable aliyun.com/gpu-count:"),
+        ("allocatable", "memory", "12X", "allocatable memory:"),
+    ],
+)
+def test_an_unreadable_node_field_is_named_in_the_error(where, key, value, named):
+    node = gpu_node("n")
+    fields = node["metadata"]["labels"] if where == "labels" else node["status"]["allocatable"]
+    fields[key] = value
+    with pytest.raises(ValueError, match=re.escape(named)):
+        node_capacity(node)
 
 
 def test_annotations_as_gpushare_writes_them_and_read_back():

@@ -11,27 +11,21 @@ from tests.kube.controllers.support import (
     PROMETHEUS,
     OperatorProcess,
     PrometheusServer,
-    apply_crds,
     running_prometheus,
 )
 from tidewise.testenv import Cluster
 
 
-@pytest.fixture(scope="session")
-def crds(kube: Client) -> None:
-    apply_crds(kube)
-
-
 @pytest.fixture
 def operator_factory(
-    cluster: Cluster, crds: None, provisioned: str
+    cluster: Cluster, kube: Client, crds: None, provisioned: str
 ) -> Iterator[Callable[..., OperatorProcess]]:
     """Starts ``tidewise operator`` with extra options, leading in the test's namespace;
     every one started is killed when the test ends."""
     made: list[OperatorProcess] = []
 
     def make(*extra: str) -> OperatorProcess:
-        operator = OperatorProcess(cluster, provisioned, list(extra))
+        operator = OperatorProcess(cluster, kube, provisioned, list(extra))
         made.append(operator)
         operator.start()
         return operator

@@ -5,7 +5,6 @@ scraping a gauge the caller sets, and a recorder of a Deployment's replica chang
 import json
 import signal
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -25,7 +24,8 @@ from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from tests.kube.kwok import tidewise_process, wait_for
+from tests.kube.kwok import Poller, tidewise_process, wait_for
+from tests.kube.serviceaccount import components_for, operator_kubeconfig
 from tidewise.testenv import Cluster
 from tidewise.testenv.cluster import free_ports
 
@@ -81,9 +81,11 @@ def parked_deployment(name: str, replicas: int) -> Deployment:
 
 @dataclass
 class OperatorProcess:
-    """``tidewise operator`` electing in ``namespace``; the caller may kill and start it."""
+    """``tidewise operator`` electing in ``namespace``, under the shipped ServiceAccount and
+    RBAC (tests/kube/serviceaccount.py); the caller may kill and start it."""
 
     cluster: Cluster
+    kube: Client
     namespace: str
     extra: list[str]
     port: int = field(default_factory=lambda: free_ports(("operator",))["operator"])
@@ -95,7 +97,9 @@ class OperatorProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        options = ["--kubeconfig", str(self.cluster.kubeconfig), "--health-host", "127.0.0.1"]
+        components = components_for(tuple(self.extra))
+        config = operator_kubeconfig(self.cluster, self.kube, self.namespace, components)
+        options = ["--kubeconfig", str(config), "--health-host", "127.0.0.1"]
         options += ["--health-port", str(self.port), "--lease-namespace", self.namespace]
         options += ["--identity", IDENTITY, "--lease-duration", "6", "--period", "1"]
         options += ["--instance-types", "m6i.large", "--boot-delay", "2", *self.extra]
@@ -174,37 +178,28 @@ def running_prometheus(folder: Path) -> Iterator[PrometheusServer]:
         thread.join()
 
 
-class ReplicaRecorder:
+class ReplicaRecorder(Poller):
     """Every change of a Deployment's ``spec.replicas`` with its wall-clock time (polled
     every 50 ms, so a change is stamped up to 50 ms late)."""
 
+    every_s = 0.05
+
     def __init__(self, kube: Client, name: str, namespace: str) -> None:
+        super().__init__()
         self.kube, self.name, self.namespace = kube, name, namespace
         self.changes: list[tuple[float, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def current(self) -> int:
         return self.kube.get(Deployment, self.name, namespace=self.namespace).spec.replicas
 
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            try:
-                replicas = self.current()
-            except Exception:  # a slow API server: try again
-                replicas = None
-            at = time.time()
-            if replicas is not None and (not self.changes or self.changes[-1][1] != replicas):
-                self.changes.append((at, replicas))
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> "ReplicaRecorder":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def look(self) -> None:
+        try:
+            replicas = self.current()
+        except Exception:  # a slow API server: try again
+            return
+        at = time.time()
+        if not self.changes or self.changes[-1][1] != replicas:
+            self.changes.append((at, replicas))
 
     def first_time_at(self, replicas: int, after: float = 0.0) -> float | None:
         return next((t for t, r in self.changes if r == replicas and t >= after), None)

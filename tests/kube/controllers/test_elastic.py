@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.kube.controllers.fakes import FakeClient, fresh_metrics
 from tidewise.kube.controllers.elastic import ElasticScalerController
-from tidewise.kube.controllers.prometheus import PrometheusError
+from tidewise.kube.controllers.prometheus import Endpoints, PrometheusError
 
 T0 = datetime(2026, 11, 28, 8, 0, 0, tzinfo=UTC)
 QUERY = "sum(queue_depth)"
@@ -14,6 +14,9 @@ QUERY = "sum(queue_depth)"
 class FakePrometheus:
     def __init__(self, value: float | None) -> None:
         self.value = value
+
+    def resolve(self, section):
+        return Endpoints("http://prometheus:9090").resolve(section)
 
     async def query(self, promql: str, url: str | None = None) -> float:
         if self.value is None:

@@ -54,7 +54,7 @@ def test_reads_metrics_behaviour_cron_and_predictive():
     assert spec.behavior.scale_up.stabilization_window_s == 30
     assert spec.cron is not None and spec.cron.time_zone == "Asia/Shanghai"
     assert spec.predictive is not None and spec.predictive.service.replica_capacity == 50
-    assert spec.prometheus_url == "http://prometheus:9090"
+    assert spec.prometheus == {"url": "http://prometheus:9090"}
 
 
 def test_predictive_off_unless_enabled():

@@ -158,7 +158,7 @@ class Extender:
     def bind(self, body: dict) -> dict:
         """Choose the pod's GPUs and write them on it, as the extender's bind does."""
         shape = pod_request(body)
-        gpus = self.book.assume(body["metadata"]["uid"], shape, self.node)
+        gpus = self.book.assume(body["metadata"]["uid"], shape, self.node, now=0.0)
         body["metadata"]["annotations"] = gpu_annotations(shape, gpus, self.memory, 1)
         body["spec"]["nodeName"] = self.node
         return body

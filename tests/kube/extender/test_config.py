@@ -14,7 +14,9 @@ def test_the_deploy_example_is_the_stanza_the_code_renders():
     example = yaml.safe_load(EXAMPLE.read_text())
     assert example["kind"] == "KubeSchedulerConfiguration"
     [entry] = example["extenders"]
-    assert entry == extender_stanza(entry["urlPrefix"])
+    assert entry == extender_stanza(entry["urlPrefix"], entry["tlsConfig"])
+    assert entry["urlPrefix"].startswith("https://") and entry["enableHTTPS"] is True
+    assert set(entry["tlsConfig"]) == {"certFile", "keyFile", "caFile"}
 
 
 def test_the_test_environment_names_its_own_kubeconfig(tmp_path):

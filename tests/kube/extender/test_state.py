@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from tests.kube.api.factories import gpu_node, share, whole
 from tidewise.kube.api.resources import node_capacity, pod_request
-from tidewise.kube.extender.state import UNKNOWN_NODE, GpuShareBook, Holding, NoFit
+from tidewise.kube.extender.state import ASSUME_TTL_S, UNKNOWN_NODE, GpuShareBook, Holding, NoFit
 from tidewise.kube.extender.watch import holding_of, observe_pod
 from tidewise.model import Resources
 
@@ -54,32 +54,73 @@ def test_prioritize_scores_the_engines_choice_alone():
         "x", Holding("used", Resources(1000, 1024, gpu_milli=750, gpu_memory_mib=4096), (1,))
     )
     assert book.prioritize(QUARTER, ["idle", "used"]) == {"idle": 0, "used": 10}
-    assert book.assume("q", QUARTER, "used") == (1,)
+    assert book.assume("q", QUARTER, "used", now=0.0) == (1,)
 
 
 def test_bind_refuses_a_node_the_pod_no_longer_fits():
     book = book_of(node("a", gpus=1))
-    book.assume("p1", HALF, "a")
-    book.assume("p2", HALF, "a")
+    book.assume("p1", HALF, "a", now=0.0)
+    book.assume("p2", HALF, "a", now=0.0)
     with pytest.raises(NoFit):
-        book.assume("p3", QUARTER, "a")
-    assert book.assume("p2", HALF, "a") == (0,)  # the same bind asked twice books once
+        book.assume("p3", QUARTER, "a", now=0.0)
+    assert book.assume("p2", HALF, "a", now=0.0) == (0,)  # the same bind asked twice books once
 
 
 def test_a_failed_bind_frees_what_it_booked():
     book = book_of(node("a", gpus=1))
-    book.assume("p1", ONE, "a")
+    book.assume("p1", ONE, "a", now=0.0)
     book.forget_pod("p1")
     assert book.filter(ONE, ["a"]).passed == ["a"]
 
 
 def test_a_listing_keeps_binds_in_flight_and_takes_the_api_for_the_rest():
     book = book_of(node("a", gpus=1))
-    book.assume("flying", HALF, "a")
-    book.replace_all([(*node("a", gpus=1), "")], [("bound", Holding("a", QUARTER, (0,)))])
+    book.assume("flying", HALF, "a", now=100.0)
+    dropped = book.replace_all(
+        [(*node("a", gpus=1), "")],
+        [("bound", Holding("a", QUARTER, (0,)))],
+        listed={"flying", "bound"},
+        now=101.0,
+    )
+    assert dropped == []
     assert set(book.holdings) == {"flying", "bound"}
     assert book.filter(HALF, ["a"]).passed == []  # 250 + 500 booked, 250 left
     assert book.filter(QUARTER, ["a"]).passed == ["a"]
+
+
+def test_a_booking_never_bound_does_not_outlive_its_bound():
+    """The extender booked GPUs for a bind that never completed (its handler died, the API
+    server never answered): after ASSUME_TTL_S the GPUs are free again."""
+    book = book_of(node("a", gpus=1))
+    book.assume("lost", ONE, "a", now=0.0)
+    assert book.expire(now=ASSUME_TTL_S) == []
+    assert book.filter(ONE, ["a"]).passed == []
+    assert book.expire(now=ASSUME_TTL_S + 0.1) == ["lost"]
+    assert book.filter(ONE, ["a"]).passed == ["a"] and book.holdings == {}
+
+
+def test_a_listing_drops_bookings_of_pods_gone_or_never_bound_in_time():
+    """Only pods bound to a node hold GPUs: a re-list keeps a young booking (its Binding may
+    be on its way) but not one whose pod is gone, nor one older than the bound."""
+    book = book_of(node("a", gpus=4))
+    book.assume("young", ONE, "a", now=50.0)
+    book.assume("deleted", ONE, "a", now=50.0)
+    book.assume("stuck", ONE, "a", now=0.0)
+    dropped = book.replace_all(
+        [(*node("a", gpus=4), "")], [], listed={"young", "stuck"}, now=ASSUME_TTL_S + 1
+    )
+    assert sorted(dropped) == ["deleted", "stuck"]
+    assert set(book.holdings) == {"young"}
+    assert book.filter(Resources(1000, 1024, gpu_count=3), ["a"]).passed == ["a"]
+    assert book.gpus_booked == 1.0
+
+
+def test_a_booking_seen_bound_is_the_apis_and_never_expires():
+    book = book_of(node("a", gpus=1))
+    book.assume("p", ONE, "a", now=0.0)
+    book.put_pod("p", Holding("a", ONE, (0,)))  # the watch saw it bound
+    assert book.expire(now=10 * ASSUME_TTL_S) == []
+    assert book.filter(ONE, ["a"]).passed == []
 
 
 def test_books_rebuilt_from_annotated_pods_match_the_books_that_bound_them():
@@ -92,7 +133,7 @@ def test_books_rebuilt_from_annotated_pods_match_the_books_that_bound_them():
     for p in pods:
         shape = pod_request(p)
         name = first.choose_node(shape, first.filter(shape, ["n1", "n2"]).passed)
-        gpus = first.assume(p["metadata"]["uid"], shape, name)
+        gpus = first.assume(p["metadata"]["uid"], shape, name, now=0.0)
         p["spec"]["nodeName"] = name
         p["metadata"]["annotations"]["ALIYUN_COM_GPU_MEM_IDX"] = ",".join(map(str, gpus))
         bound.append(p)
@@ -100,6 +141,8 @@ def test_books_rebuilt_from_annotated_pods_match_the_books_that_bound_them():
     second.replace_all(
         [(n["metadata"]["name"], node_capacity(n), "") for n in nodes],
         [(p["metadata"]["uid"], holding_of(p)) for p in bound],
+        listed={p["metadata"]["uid"] for p in bound},
+        now=0.0,
     )
     assert second.holdings == first.holdings
     for shape in (QUARTER, HALF, ONE):
@@ -146,7 +189,7 @@ def test_no_gpu_is_over_committed_nor_shared_with_a_pod_holding_it_whole(steps):
     for i, (shape, release) in enumerate(steps):
         passed = book.filter(shape, ["a", "b"]).passed
         if passed:
-            book.assume(str(i), shape, book.choose_node(shape, passed))
+            book.assume(str(i), shape, book.choose_node(shape, passed), now=0.0)
         if release and book.holdings:
             book.forget_pod(next(iter(book.holdings)))
         assert_books_hold(book)
@@ -154,10 +197,10 @@ def test_no_gpu_is_over_committed_nor_shared_with_a_pod_holding_it_whole(steps):
 
 def test_a_share_sized_by_memory_alone_stays_off_a_gpu_held_whole():
     book = book_of(node("a", gpus=1))
-    book.assume("whole", ONE, "a")
+    book.assume("whole", ONE, "a", now=0.0)
     verdict = book.filter(BY_MEMORY, ["a"])
     assert verdict.passed == [] and "a" in verdict.failed
     with pytest.raises(NoFit):
-        book.assume("by-memory", BY_MEMORY, "a")
+        book.assume("by-memory", BY_MEMORY, "a", now=0.0)
     book.forget_pod("whole")
-    assert book.assume("by-memory", BY_MEMORY, "a") == (0,)
+    assert book.assume("by-memory", BY_MEMORY, "a", now=0.0) == (0,)

@@ -561,3 +561,31 @@ def test_a_gate_that_never_passes_stops_the_sync_after_its_retries(
     steps = record(run_file)
     assert steps[step]["status"] == "failed" and steps[step]["ended"] - steps[step]["started"] >= 4
     assert [s["status"] for sid, s in steps.items() if sid != step] == ["done"] * 3
+
+
+def test_a_second_sync_on_a_running_sync_s_run_file_stops_and_leaves_it_whole(
+    replication, cluster, cluster_b, tmp_path
+):
+    """Two writers of one run file: the second sync, started while the first waits at the
+    Widget's gate, stops at once naming the first; the first finishes with a whole record."""
+    namespace, widget = widgets_on_a(replication.source)
+    run_file = tmp_path / "widgets.json"
+    step = f"Widget/{namespace}/w"
+    command = widget_sync(cluster, cluster_b, namespace, run_file)
+    with tidewise_process(tmp_path / "first.log", *command) as first:
+        wait_for(
+            "the Widget's gate",
+            lambda: run_file.exists() and record(run_file)[step]["status"] == "running",
+            SYNC_DEADLINE,
+        )
+        second = tmp_path / "second.log"
+        code, _ = run_sync(second, *command[2:])
+        assert code == 2
+        said = " ".join(second.read_text().split())
+        assert f"in use by another tidewise command (pid {first.pid})" in said
+        assert record(run_file)[step]["status"] == "running"
+        set_ready(replication.target, widget)
+        assert first.wait(timeout=SYNC_DEADLINE) == 0, (tmp_path / "first.log").read_text()
+    document = json.loads(run_file.read_text())
+    assert document["runs"] == 1
+    assert all((s["status"], s["attempts"]) == ("done", 1) for s in document["steps"])

@@ -1,24 +1,12 @@
 import pytest
 
-from tests.factories import CPU4, CPU8, GPU1, offering
-from tidewise.model import InstanceType, PurchaseOption, Resources, WorkloadSpec
+from tidewise.capacity.costshare import UnitPrices
+from tidewise.model import Resources, WorkloadSpec
 from tidewise.model.results import TimeSeries
-from tidewise.sim.services.rightsizing import rightsize, unit_prices
+from tidewise.sim.services.rightsizing import rightsize
 from tidewise.sim.services.scenario import UsageSpec
 
 WEB = WorkloadSpec("web", Resources(cpu_milli=1000, memory_mib=2048), 10.0, 20, 1, 10, 0.5)
-
-
-def test_unit_prices_recover_a_linear_price_list():
-    def price(itype):
-        return 0.04 * itype.vcpus + 0.005 * itype.memory_mib / 1024
-
-    memory_heavy = InstanceType("mem2", vcpus=2, memory_mib=16384)
-    offers = [offering(t, price=price(t)) for t in (CPU4, CPU8, memory_heavy)]
-    offers.append(offering(GPU1, price=5.0))  # GPU types do not set the CPU price
-    offers.append(offering(CPU4, PurchaseOption.SPOT, price=0.01))  # nor does spot
-    per_vcpu, per_gib = unit_prices(offers)
-    assert per_vcpu == pytest.approx(0.04) and per_gib == pytest.approx(0.005)
 
 
 def series(days, demand, capacity):
@@ -35,7 +23,7 @@ def series(days, demand, capacity):
 def test_half_busy_replicas_give_back_cpu_and_memory():
     # 4 replicas (40 rps of capacity) serve 20 rps: CPU 500 m of 1000 m; memory
     # (0.35 + 0.15 x 0.5) x 2048 = 870 MiB of 2048 MiB
-    (line,) = rightsize([WEB], [UsageSpec()], series(8, 20.0, 40.0), (0.04, 0.005))
+    (line,) = rightsize([WEB], [UsageSpec()], series(8, 20.0, 40.0), UnitPrices(0.04, 0.005))
     assert line.mean_replicas == 4
     assert 500 * 1.15 <= line.cpu_target_milli <= 500 * 1.15 * 1.06  # P90 + 15 %, one bucket
     assert 870 * 1.15 <= line.memory_target_mib <= 870 * 1.15 * 1.06
@@ -47,6 +35,6 @@ def test_half_busy_replicas_give_back_cpu_and_memory():
 
 def test_nothing_to_reclaim_when_usage_reaches_the_request():
     busy = UsageSpec(memory_idle=1.0, memory_at_capacity=1.0)
-    (line,) = rightsize([WEB], [busy], series(8, 40.0, 40.0), (0.04, 0.005))
+    (line,) = rightsize([WEB], [busy], series(8, 40.0, 40.0), UnitPrices(0.04, 0.005))
     assert line.reclaimable_vcpu == 0 and line.reclaimable_gib == 0
     assert line.cpu_target_milli > 1000 and line.reclaimable_usd_per_month == 0

@@ -35,12 +35,16 @@ def event(
     api_version: str = "v1",
     *,
     component: str,
+    uid: str | None = None,
 ) -> Event:
     """A core/v1 Event about one object (a Node when ``namespace`` is ``None``), reported by
-    ``component``."""
+    ``component``; with the object's ``uid``, ``kubectl describe`` of the object shows it (it
+    selects events by the uid when it has one)."""
     now = datetime.datetime.now(datetime.UTC)
     where = namespace or NODE_EVENTS_NAMESPACE
-    reference = ObjectReference(apiVersion=api_version, kind=kind, name=name, namespace=namespace)
+    reference = ObjectReference(
+        apiVersion=api_version, kind=kind, name=name, namespace=namespace, uid=uid
+    )
     return Event(
         metadata=ObjectMeta(name=f"{name}.{uuid.uuid4().hex[:16]}", namespace=where),
         involvedObject=reference,

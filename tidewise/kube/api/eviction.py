@@ -16,13 +16,16 @@ from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
+MIRROR = "kubernetes.io/config.mirror"
+"""The annotation of a static pod's mirror: the kubelet owns it, an eviction cannot take it."""
+
 
 def evictable(pod: Mapping[str, Any]) -> bool:
     """Pods an eviction may take: not a DaemonSet's (it would come back), not a static pod,
     alive."""
     metadata = pod.get("metadata") or {}
     owners = metadata.get("ownerReferences") or []
-    mirror = "kubernetes.io/config.mirror" in (metadata.get("annotations") or {})
+    mirror = MIRROR in (metadata.get("annotations") or {})
     finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
     return not (mirror or finished or any(o.get("kind") == "DaemonSet" for o in owners))
 

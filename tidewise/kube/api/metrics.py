@@ -1,6 +1,6 @@
 """The controllers' Prometheus metrics, registered into the operator's registry so they are
 served on its ``/metrics``. deploy/grafana/controllers.json queries exactly these names
-(tests/kube/controllers/test_dashboard.py checks it)."""
+(tests/kube/test_alerts.py checks it)."""
 
 from __future__ import annotations
 

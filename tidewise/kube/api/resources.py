@@ -54,14 +54,14 @@ Names = tuple[str, ...] | None
 
 
 def _read(resources: Mapping[str, Any], names: Names) -> dict[str, Fraction]:
-    try:
-        return {
-            name: quantity(value)
-            for name, value in resources.items()
-            if names is None or name in names
-        }
-    except QuantityError as error:
-        raise PodRequestError(str(error)) from None
+    read = {}
+    for name, value in resources.items():
+        if names is None or name in names:
+            try:
+                read[name] = quantity(value)
+            except QuantityError as error:  # named, so the pod's owner knows what to fix
+                raise PodRequestError(f"{name}: {error}") from None
+    return read
 
 
 def _container_requests(container: Mapping[str, Any], names: Names) -> dict[str, Fraction]:
@@ -149,21 +149,40 @@ def node_name(node: Mapping[str, Any]) -> str:
     return str((node.get("metadata") or {}).get("name", ""))
 
 
+def _mib_label(value: Any) -> int:
+    """GPU feature discovery's per-GPU memory label: a whole number of MiB."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:  # 12 digits: ~1 EiB
+        raise ValueError(
+            f"label {GPU_MEMORY_LABEL}={text!r} is not a whole number of MiB "
+            "(GPU feature discovery writes e.g. 15360)"
+        )
+    return int(text)
+
+
 def node_capacity(node: Mapping[str, Any]) -> Resources:
     """The node's allocatable CPU and memory, and its GPUs: count, model, memory of each."""
     labels = (node.get("metadata") or {}).get("labels") or {}
     status = node.get("status") or {}
     allocatable = status.get("allocatable") or status.get("capacity") or {}
-    gpus = int(quantity(allocatable.get(GPU_COUNT, allocatable.get(NVIDIA_GPU, 0))))
+
+    def amount(name: str) -> Fraction:
+        """``ValueError`` naming the resource if its quantity cannot be read."""
+        try:
+            return quantity(allocatable.get(name, 0))
+        except QuantityError as error:
+            raise ValueError(f"allocatable {name}: {error}") from None
+
+    gpus = int(amount(GPU_COUNT if GPU_COUNT in allocatable else NVIDIA_GPU))
     if GPU_MEMORY_LABEL in labels:
-        per_gpu = int(labels[GPU_MEMORY_LABEL])
+        per_gpu = _mib_label(labels[GPU_MEMORY_LABEL])
     elif gpus and GPU_MEM in allocatable:
-        per_gpu = int(quantity(allocatable[GPU_MEM]) * 1024 / gpus)
+        per_gpu = int(amount(GPU_MEM) * 1024 / gpus)
     else:
         per_gpu = 0  # unknown: memory never limits a share there
     return Resources(
-        cpu_milli=math.ceil(quantity(allocatable.get("cpu", 0)) * 1000),
-        memory_mib=int(quantity(allocatable.get("memory", 0)) / 2**20),
+        cpu_milli=math.ceil(amount("cpu") * 1000),
+        memory_mib=int(amount("memory") / 2**20),
         gpu_count=gpus,
         gpu_memory_mib=per_gpu,
         gpu_model=(labels.get(MODEL_LABEL) or None) if gpus else None,

@@ -17,6 +17,14 @@ def parse_stamp(text: str) -> datetime:
     return datetime.strptime(text, STAMP).replace(tzinfo=UTC)
 
 
+def unix_s(at: str | datetime | None) -> float | None:
+    """An API object's time (a ``datetime`` from a typed object, RFC 3339 text from a dict)
+    as Unix seconds; ``None`` when absent."""
+    if isinstance(at, datetime):
+        return at.timestamp()
+    return datetime.fromisoformat(at).timestamp() if at else None
+
+
 def set_condition(
     conditions: list[dict[str, Any]], type_: str, ok: bool, reason: str, message: str, at: str
 ) -> list[dict[str, Any]]:

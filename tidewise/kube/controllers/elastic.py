@@ -37,7 +37,7 @@ from tidewise.kube.controllers.elastic_spec import (
     resume_times,
 )
 from tidewise.kube.controllers.pods import Usage, epoch, equality_selector, milli, samples
-from tidewise.kube.controllers.prometheus import Prometheus, PrometheusError
+from tidewise.kube.controllers.prometheus import EndpointRefused, Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import ElasticScalerResource, PodMetrics
 from tidewise.kube.controllers.targets import ScaleState, Targets
 from tidewise.scaling.cron import CronScaler
@@ -50,6 +50,7 @@ from tidewise.scaling.replica_calculator import PodSample, ReplicaCalculationErr
 log = logging.getLogger(__name__)
 
 NAME = "elasticscaler"
+NOT_ALLOWED = "PrometheusNotAllowed"
 
 
 def metric_key(metric: Metric) -> str:
@@ -103,10 +104,11 @@ def build_scaler(spec: ElasticSpec, status: Mapping[str, Any], now: datetime) ->
 @dataclass
 class Tracked:
     fingerprint: str
-    spec: ElasticSpec | None  # None: the spec is malformed
+    spec: ElasticSpec | None  # None: the spec is malformed or selects a refused Prometheus
     scaler: ElasticScaler | None
     cron_since: dict[str, str]
     cron_started: str
+    prometheus_url: str | None = None  # the endpoint the spec selects, once allowed
 
 
 @dataclass
@@ -140,13 +142,19 @@ class ElasticScalerController:
         if tracked is None or tracked.fingerprint != fingerprint:
             try:
                 spec = read_spec(obj)
+                url = self.prometheus.resolve(spec.prometheus)
                 scaler = build_scaler(spec, status, now)
-            except SpecError as error:
-                self.metrics.errors.labels(controller=NAME, reason="InvalidSpec").inc()
+            except (SpecError, EndpointRefused) as error:
+                reason = "InvalidSpec" if isinstance(error, SpecError) else NOT_ALLOWED
+                self.metrics.errors.labels(controller=NAME, reason=reason).inc()
                 self._tracked[uid] = Tracked(fingerprint, None, None, {}, stamp(now))
                 conditions = set_condition(
-                    conditions, "Ready", False, "InvalidSpec", str(error), stamp(now)
+                    conditions, "Ready", False, reason, str(error), stamp(now)
                 )
+                if reason == NOT_ALLOWED:  # said once per spec: the object is refused, not broken
+                    await tell(
+                        self.client, obj, reason, str(error), component=COMPONENT, warning=True
+                    )
                 await self._write(obj, {"conditions": conditions})
                 return
             recorded = status.get("cron") or {}
@@ -156,6 +164,7 @@ class ElasticScalerController:
                 scaler,
                 dict(recorded.get("since") or {}),
                 recorded.get("startedAt") or stamp(now),
+                url,
             )
         if tracked.spec is None or tracked.scaler is None:
             return
@@ -170,7 +179,7 @@ class ElasticScalerController:
             )
             await self._write(obj, {"conditions": conditions})
             return
-        source, load = await self._fetch(spec, namespace, scale)
+        source, load = await self._fetch(spec, tracked.prometheus_url, namespace, scale)
         if scaler.cron is not None:
             for firing in scaler.cron.advance(now):
                 tracked.cron_since[firing.job] = stamp(firing.at)
@@ -230,7 +239,7 @@ class ElasticScalerController:
         await self._write(obj, update)
 
     async def _fetch(
-        self, spec: ElasticSpec, namespace: str, scale: ScaleState
+        self, spec: ElasticSpec, url: str | None, namespace: str, scale: ScaleState
     ) -> tuple[FetchedMetrics, float | None]:
         values: dict[str, int] = {}
         problems: dict[str, str] = {}
@@ -245,15 +254,13 @@ class ElasticScalerController:
                 )
                 continue
             try:
-                values[key] = round(
-                    1000 * await self.prometheus.query(metric.query, spec.prometheus_url)
-                )
+                values[key] = round(1000 * await self.prometheus.query(metric.query, url))
             except PrometheusError as error:
                 problems[key] = str(error)
         load = None
         if spec.predictive is not None:
             try:
-                load = await self.prometheus.query(spec.predictive.load_query, spec.prometheus_url)
+                load = await self.prometheus.query(spec.predictive.load_query, url)
             except PrometheusError as error:
                 problems["predictive"] = str(error)
         pods: dict[str | None, tuple[PodSample, ...]] = {}

@@ -60,7 +60,7 @@ class ElasticSpec:
     behavior: HpaBehavior
     cron: CronHpaSpec | None
     predictive: PredictiveSpec | None
-    prometheus_url: str | None
+    prometheus: Mapping[str, str] | None  # which Prometheus: {endpoint: NAME} or {url: URL}
 
 
 def read_spec(obj: Mapping[str, Any]) -> ElasticSpec:
@@ -92,8 +92,22 @@ def read_spec(obj: Mapping[str, Any]) -> ElasticSpec:
     predictive = _predictive(spec.get("predictive"), low, high)
     if not metrics and cron is None and predictive is None:
         raise SpecError("spec: give metrics, cron jobs or predictive (or all three)")
-    url = (spec.get("prometheus") or {}).get("url")
-    return ElasticSpec(target, low, high, tuple(metrics), behavior, cron, predictive, url)
+    prometheus = prometheus_section(spec.get("prometheus"))
+    return ElasticSpec(target, low, high, tuple(metrics), behavior, cron, predictive, prometheus)
+
+
+def prometheus_section(raw: object) -> dict[str, str] | None:
+    """``spec.prometheus``'s choice of endpoint, checked for shape (whether the operator
+    allows it is the controller's to say: ``Prometheus.resolve``)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise SpecError("spec.prometheus: a mapping, e.g. {endpoint: team-a}")
+    chosen = {k: raw[k] for k in ("endpoint", "url") if raw.get(k) is not None}
+    for key, value in chosen.items():
+        if not isinstance(value, str) or not value:
+            raise SpecError(f"spec.prometheus.{key}: a non-empty string")
+    return chosen
 
 
 def _cron(

@@ -37,7 +37,7 @@ from tidewise.kube.api.metrics import ControllerMetrics
 from tidewise.kube.api.status import set_condition, stamp
 from tidewise.kube.controllers import COMPONENT
 from tidewise.kube.controllers.pods import milli
-from tidewise.kube.controllers.prometheus import Prometheus, PrometheusError
+from tidewise.kube.controllers.prometheus import EndpointRefused, Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import PodMetrics, ResourceRecommendationResource
 from tidewise.scaling.rightsizing import (
     ContainerKey,
@@ -50,6 +50,7 @@ from tidewise.scaling.rightsizing import (
 log = logging.getLogger(__name__)
 
 NAME = "resourcerecommendation"
+NOT_ALLOWED = "PrometheusNotAllowed"
 TARGETS: dict[str, type[NamespacedResourceG]] = {
     "Deployment": Deployment,
     "StatefulSet": StatefulSet,
@@ -114,12 +115,13 @@ def read_spec(obj: Mapping[str, Any]) -> RecommendationSpec:
             if isinstance(error, SpecError):
                 raise
             raise SpecError(f"{where}: {error}") from None
+    prometheus = spec.get("prometheus")
+    if prometheus is not None and not isinstance(prometheus, dict):
+        raise SpecError("spec.prometheus: a mapping, e.g. {endpoint: team-a}")
     mode = spec.get("updateMode", "Off")
     if mode not in ("Off", "OnRollout"):
         raise SpecError(f"spec.updateMode: {mode!r}; Off or OnRollout")
-    return RecommendationSpec(
-        kind, ref["name"], mode == "OnRollout", policies, spec.get("prometheus")
-    )
+    return RecommendationSpec(kind, ref["name"], mode == "OnRollout", policies, prometheus)
 
 
 def cpu_text(milli_cpu: int) -> str:
@@ -167,6 +169,7 @@ def needs_update(container: Mapping[str, Any], target: Mapping[str, str]) -> boo
 class Tracked:
     fingerprint: str
     recommender: ResourceRecommender = field(default_factory=ResourceRecommender)
+    refused: bool = False  # its Prometheus is not allowed, and the Event said so
 
 
 @dataclass
@@ -231,7 +234,20 @@ class RecommendationController:
         ]
         conditions = set_condition(conditions, "Ready", True, "TargetFound", spec.target, at)
         try:
-            usage = await self._usage(spec, namespace, pods)
+            url = None if spec.prometheus is None else self.prometheus.resolve(spec.prometheus)
+            usage = await self._usage(spec, url, namespace, pods)
+        except EndpointRefused as error:  # nothing was asked: say so once, on the object
+            conditions = set_condition(
+                conditions, "UsageAvailable", False, NOT_ALLOWED, str(error), at
+            )
+            if not tracked.refused:
+                tracked.refused = True
+                self.metrics.errors.labels(controller=NAME, reason=NOT_ALLOWED).inc()
+                await tell(
+                    self.client, obj, NOT_ALLOWED, str(error), component=COMPONENT, warning=True
+                )
+            await self._write(obj, {"conditions": conditions})
+            return
         except PrometheusError as error:
             conditions = set_condition(
                 conditions, "UsageAvailable", False, "PrometheusError", str(error), at
@@ -287,7 +303,7 @@ class RecommendationController:
         await self._write(obj, update)
 
     async def _usage(
-        self, spec: RecommendationSpec, namespace: str, pods: list[str]
+        self, spec: RecommendationSpec, url: str | None, namespace: str, pods: list[str]
     ) -> dict[tuple[str, str], tuple[float, float]]:
         """(pod, container) -> (CPU millicores, memory MiB) now."""
         if not pods:
@@ -310,7 +326,6 @@ class RecommendationController:
                 text = text.replace(key, value)
             return text
 
-        url = spec.prometheus.get("url")
         cpu_cores = await self.prometheus.vector(
             query(spec.prometheus.get("cpuQuery") or CPU_QUERY), url
         )

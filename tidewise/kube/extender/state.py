@@ -10,18 +10,24 @@ arrays), kept current row by row as pods come and go, and rebuilt from the recor
 the set of nodes changes. A pod's holding is recorded twice over: from the API (bound pods, with
 their GPU indices from the annotations) and, while its bind is in flight, from the extender's
 own decision; the first replaces the second once the watch sees the pod bound.
+
+Only pods bound to a node hold resources: a booking made by bind lives at most
+:data:`ASSUME_TTL_S` unless the watch sees its pod bound. A bind that never completed (its
+handler died between booking and Binding, the API server never answered) would otherwise hold
+its GPUs for ever, the way gpushare's assumed pods did; a re-list keeps only the young bookings
+of pods it still lists (their Binding may be on its way).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from tidewise.model import Resources
+from tidewise.model import MILLI_PER_GPU, Resources
 from tidewise.placement.cluster import GpuCluster
 from tidewise.placement.frag import without_memory
 from tidewise.placement.gpu_policies import GpuPolicy
@@ -31,6 +37,10 @@ log = logging.getLogger(__name__)
 
 MAX_PRIORITY = 10  # the extender protocol's MaxExtenderPriority
 UNKNOWN_NODE = "node not yet known to the GPU-share extender"
+CPU_OR_MEMORY_BUSY = "too little CPU or memory free"
+ASSUME_TTL_S = 30.0
+"""How long a booking may wait for the watch to see its pod bound: three times the binder's
+own deadline (``binder.BIND_DEADLINE_S``), so a bind still running is never expired."""
 CPU_PODS_ON_GPU_NODES = True
 """kube-scheduler, not the extender, keeps pods off nodes (taints); the books only count."""
 
@@ -70,7 +80,8 @@ class GpuShareBook:
         self._names: list[str] = []  # the cluster's rows
         self._index: dict[str, int] = {}
         self._counted: set[str] = set()  # uids whose holding is in the cluster's arrays
-        self._in_flight: set[str] = set()  # booked by bind, not yet seen bound by the watch
+        # booked by bind, not yet seen bound by the watch: uid -> when (seconds, caller's clock)
+        self._in_flight: dict[str, float] = {}
         self._rng = np.random.default_rng(0)  # the default policy draws nothing; protocol needs one
 
     # -- what the API server says -------------------------------------------------------------
@@ -87,7 +98,7 @@ class GpuShareBook:
     def put_pod(self, uid: str, holding: Holding) -> None:
         """Record (or replace) what a bound pod holds; a no-op when nothing changed."""
         self.meet(uid, holding.requests)
-        self._in_flight.discard(uid)
+        self._in_flight.pop(uid, None)
         if self.holdings.get(uid) == holding:
             return
         self.remove_pod(uid)
@@ -105,23 +116,56 @@ class GpuShareBook:
         """The pod is gone for good (deleted or finished), or its bind failed."""
         self.remove_pod(uid)
         self._met.discard(uid)
-        self._in_flight.discard(uid)
+        self._in_flight.pop(uid, None)
 
     def replace_all(
-        self, nodes: Iterable[tuple[str, Resources, str]], pods: Iterable[tuple[str, Holding]]
-    ) -> None:
-        """A fresh listing of (name, capacity, creation time) and (uid, holding): forget
-        everything else but the binds still in flight (the listing may predate them)."""
-        in_flight = {uid: self.holdings[uid] for uid in self._in_flight if uid in self.holdings}
+        self,
+        nodes: Iterable[tuple[str, Resources, str]],
+        pods: Iterable[tuple[str, Holding]],
+        *,
+        listed: Collection[str],
+        now: float,
+    ) -> list[str]:
+        """A fresh listing of (name, capacity, creation time) and of the bound pods' (uid,
+        holding), ``listed`` the uids of every pod listed, bound or not. Everything else is
+        forgotten but the bookings in flight younger than :data:`ASSUME_TTL_S` whose pod is
+        listed (the listing may predate their Binding); the uids of the bookings dropped."""
+        keep = {
+            uid: (self.holdings[uid], at)
+            for uid, at in self._in_flight.items()
+            if uid in self.holdings and uid in listed and now - at <= ASSUME_TTL_S
+        }
+        dropped = sorted(set(self._in_flight) - set(keep))
         self.nodes = {name: (capacity, created) for name, capacity, created in nodes}
         self.holdings = {}
+        self._in_flight = {}
         self._invalidate()
         for uid, holding in pods:
             self.meet(uid, holding.requests)
             self.holdings[uid] = holding
-            self._in_flight.discard(uid)
-        for uid, holding in in_flight.items():
-            self.holdings.setdefault(uid, holding)
+            keep.pop(uid, None)
+        for uid, (holding, at) in keep.items():
+            self.holdings[uid] = holding
+            self._in_flight[uid] = at
+        return dropped
+
+    def expire(self, now: float) -> list[str]:
+        """Forget the bookings whose pod the watch has not seen bound within
+        :data:`ASSUME_TTL_S`; their uids."""
+        old = [uid for uid, at in self._in_flight.items() if now - at > ASSUME_TTL_S]
+        for uid in old:
+            self.forget_pod(uid)
+        return old
+
+    @property
+    def in_flight(self) -> int:
+        """Bookings made by bind that the watch has not yet seen bound."""
+        return len(self._in_flight)
+
+    @property
+    def gpus_booked(self) -> float:
+        """GPUs held on the books, bound pods' and bookings in flight, in GPUs."""
+        return sum(h.requests.gpu_milli_total for h in self.holdings.values()) / MILLI_PER_GPU
 
     def meet(self, uid: str, shape: Resources) -> None:
         """Learn the workload: the default policy weighs fragmentation by the shapes met."""
@@ -133,22 +177,35 @@ class GpuShareBook:
     # -- the scheduler's questions ------------------------------------------------------------
 
     def filter(self, shape: Resources, names: list[str]) -> Verdict:
-        """Which of the nodes can host the pod now, and why not the others."""
+        """Which of the nodes can host the pod now, and why not the others.
+
+        Why the reasons are worked out for all failing nodes at once: at 1,000 nodes half of
+        them fail a typical GPU pod, and a reason built node by node cost more than the fit
+        check itself (bench/extender_latency.py)."""
         cluster = self._ensure()
-        known = [n for n in names if n in self._index]
-        rows = np.array([self._index[n] for n in known], dtype=np.int64)
-        ok = cluster.feasible(shape)[rows]
+        known, rows, ok = self._feasible(cluster, shape, names)
         failed = {n: UNKNOWN_NODE for n in names if n not in self._index}
         unresolvable: dict[str, str] = {}
         never = ~self._fits_empty(cluster, shape)[rows]
+        short = (cluster.cpu_free[rows] < shape.cpu_milli) | (
+            cluster.memory_free[rows] < shape.memory_mib
+        )
+        busy = (CPU_OR_MEMORY_BUSY, self._gpu_busy_reason(shape))
         for i in np.flatnonzero(~ok):
-            row = int(rows[i])
             if never[i]:
-                unresolvable[known[i]] = self._never_reason(cluster, shape, row)
+                unresolvable[known[i]] = self._never_reason(cluster, shape, int(rows[i]))
             else:
-                failed[known[i]] = self._busy_reason(cluster, shape, row)
+                failed[known[i]] = busy[0] if short[i] else busy[1]
         passed = [known[i] for i in np.flatnonzero(ok)]
         return Verdict(passed, failed, unresolvable)
+
+    def _feasible(
+        self, cluster: GpuCluster, shape: Resources, names: list[str]
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The names on the books, their rows, and whether the pod fits each now."""
+        known = [n for n in names if n in self._index]
+        rows = np.array([self._index[n] for n in known], dtype=np.int64)
+        return known, rows, cluster.feasible(shape)[rows]
 
     def prioritize(self, shape: Resources, names: list[str]) -> dict[str, int]:
         """The engine's choice among the nodes gets the top score, every other node 0.
@@ -158,7 +215,8 @@ class GpuShareBook:
         engine's choice win while ties among the rest stay the scheduler's business.
         """
         scores = dict.fromkeys(names, 0)
-        choice = self.choose_node(shape, self.filter(shape, names).passed)
+        known, _, ok = self._feasible(self._ensure(), shape, names)
+        choice = self.choose_node(shape, [known[i] for i in np.flatnonzero(ok)])
         if choice is not None:
             scores[choice] = MAX_PRIORITY
         return scores
@@ -171,8 +229,9 @@ class GpuShareBook:
         candidates = np.array(sorted(self._index[n] for n in names), dtype=np.int64)
         return self._names[self._policy(shape).place(cluster, shape, candidates, self._rng).node]
 
-    def assume(self, uid: str, shape: Resources, node: str) -> tuple[int, ...]:
-        """Bind-time: choose the GPUs on ``node`` and book them; :class:`NoFit` if none fit."""
+    def assume(self, uid: str, shape: Resources, node: str, *, now: float) -> tuple[int, ...]:
+        """Bind-time: choose the GPUs on ``node`` and book them at ``now`` (seconds, the clock
+        :meth:`expire` is given); :class:`NoFit` if none fit."""
         self.meet(uid, shape)
         held = self.holdings.get(uid)
         if held is not None and held.node == node:
@@ -185,7 +244,7 @@ class GpuShareBook:
         if shape.wants_gpu:
             gpus = self._policy(shape).place(cluster, shape, np.array([row]), self._rng).gpus
         self.put_pod(uid, Holding(node, shape, gpus))
-        self._in_flight.add(uid)
+        self._in_flight[uid] = now
         return gpus
 
     def _policy(self, shape: Resources) -> GpuPolicy:
@@ -257,9 +316,8 @@ class GpuShareBook:
         return f"node's GPUs have less than {shape.gpu_memory_mib} MiB of memory"
 
     @staticmethod
-    def _busy_reason(cluster: GpuCluster, shape: Resources, row: int) -> str:
-        if cluster.cpu_free[row] < shape.cpu_milli or cluster.memory_free[row] < shape.memory_mib:
-            return "too little CPU or memory free"
+    def _gpu_busy_reason(shape: Resources) -> str:
+        """Why a node with CPU and memory enough cannot host the pod now."""
         if shape.is_gpu_share:
             return f"no GPU with {shape.gpu_milli} milli-GPU and {shape.gpu_memory_mib} MiB free"
         whole = "GPU" if shape.gpu_devices == 1 else "GPUs"

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx2
-from lightkube import ApiError, Client
+from lightkube import ApiError, Client, KubeConfig
 from lightkube.core.exceptions import LoadResourceError
 from lightkube.core.resource import Resource
 
-from tidewise.files import write_atomically
+from tidewise.files import InputError, LockBusy, locked, read_input, write_atomically
 from tidewise.fleet.gates import Gate, GateKind, GateState, check
 from tidewise.fleet.plan import Action, Cluster, Plan, Step
-from tidewise.fleet.run import RunRecord, StepStatus
+from tidewise.fleet.run import RunError, RunRecord, StepStatus
 from tidewise.kube.fleet.read import BUILT_IN, resource_for_manifest, to_manifest
 
 FIELD_MANAGER = "tidewise-fleet"
@@ -59,12 +59,10 @@ class Clusters:
         return self.source if cluster == Cluster.SOURCE else self.target
 
 
-def fleet_client(kubeconfig: Path) -> Client:
+def fleet_client(config: KubeConfig) -> Client:
     """A client that applies as ``tidewise-fleet``, so its fields are told apart (Argo CD's
     ``managedFieldsManagers`` can ignore exactly them)."""
-    from lightkube import KubeConfig
-
-    return Client(KubeConfig.from_file(kubeconfig), field_manager=FIELD_MANAGER)
+    return Client(config, field_manager=FIELD_MANAGER)
 
 
 def transient(error: Exception) -> bool:
@@ -85,8 +83,24 @@ class Sync:
     api_deadline_s: float = DEFAULT_API_DEADLINE_S
 
     def run(self) -> RunRecord:
-        """Do every step not yet done, in order; returns the finished record."""
-        text = self.run_file.read_text(encoding="utf-8") if self.run_file.exists() else None
+        """Do every step not yet done, in order; returns the finished record.
+
+        The run file is this run's alone from start to end: a second sync given the same
+        file stops at once (its record and ours would overwrite each other's steps)."""
+        try:
+            with locked(self.run_file, wait_s=0):
+                return self._run()
+        except LockBusy as busy:
+            raise SyncError(
+                f"{busy}: one sync at a time records in a run file; wait for that one to "
+                "finish, or give this sync another --run-file"
+            ) from None
+
+    def _run(self) -> RunRecord:
+        try:
+            text = read_input(self.run_file) if self.run_file.exists() else None
+        except InputError as error:
+            raise RunError(f"{error}; move it away to start afresh") from None
         record = RunRecord.resume(text, self.plan)
         record.begin_run()
         self._save(record)

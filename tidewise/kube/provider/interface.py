@@ -17,21 +17,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+# the node labels a provider writes, named where every component reads them
+from tidewise.kube.api.labels import CAPACITY_TYPE as CAPACITY_TYPE
+from tidewise.kube.api.labels import INSTANCE_TYPE as INSTANCE_TYPE
+from tidewise.kube.api.labels import ZONE as ZONE
 from tidewise.model import Offering
 
-INSTANCE_TYPE = "node.kubernetes.io/instance-type"
-ZONE = "topology.kubernetes.io/zone"
-CAPACITY_TYPE = "karpenter.sh/capacity-type"
 PROVISIONER = "tidewise.io/provisioner"
 
 
 @dataclass(frozen=True, slots=True)
 class Instance:
-    """A machine the provider holds, booting or registered; ``launched_s`` is Unix time."""
+    """A machine the provider holds, booting or registered; ``launched_s`` is Unix time.
+    ``error`` says why a launch failed for good (the cloud refused it, the machine could not
+    register): the provisioner then gives the machine back and backs the offering off."""
 
     name: str
     offering: Offering
     launched_s: float
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +71,8 @@ class NodeProvider(Protocol):
         ...
 
     async def list(self) -> Sequence[Instance]:
-        """Every machine held, including those still booting."""
+        """Every machine held, including those still booting and those whose launch failed
+        (with ``error``), until they are terminated."""
         ...
 
     async def notices(self) -> Sequence[InterruptionNotice]:

@@ -22,22 +22,63 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Node, Pod
+from prometheus_client import CollectorRegistry
 
 from tidewise.kube.api.events import event, record
-from tidewise.kube.provider.drain import DRAINING, drain
-from tidewise.kube.provider.interface import PROVISIONER, NodeProvider
-from tidewise.kube.provider.observe import cluster_view, unschedulable
-from tidewise.model import ClusterView, Controller, Decision, Drain, Launch, Offering, PodPhase
+from tidewise.kube.api.status import stamp
+from tidewise.kube.provider.backoff import LaunchBackoff
+from tidewise.kube.provider.drain import (
+    COMPONENT,
+    DRAINING,
+    DRAINING_FORCED,
+    Drainer,
+    Outcome,
+    delete_node,
+)
+from tidewise.kube.provider.interface import PROVISIONER, Instance, NodeProvider
+from tidewise.kube.provider.metrics import ProvisionerMetrics
+from tidewise.kube.provider.observe import INITIALIZED, cluster_view, ready, unschedulable
+from tidewise.model import (
+    ClusterView,
+    Controller,
+    Decision,
+    Drain,
+    Launch,
+    NodeState,
+    Offering,
+    PodPhase,
+)
+from tidewise.model import Node as ViewNode
 
 log = logging.getLogger(__name__)
 
-COMPONENT = "tidewise-provisioner"  # who reports the provisioner's Events
+REPLACED = "tidewise.io/replacement-decided"
+"""On a node with an interruption notice: when its replacement was decided (RFC 3339)."""
 EVENTS_PER_ROUND = 50  # a burst of pending pods gets this many TriggeredScaleUp events at most
 MIN_GAP_S = 1.0  # between two rounds, however many pods turn unschedulable
 REWATCH_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A drain to run: voluntary ones give up at their deadline, the others force it."""
+
+    node: str
+    reason: str
+    voluntary: bool
+
+
+def _voluntary(node: ViewNode | None) -> bool:
+    """A drain of a healthy node (scale-down, consolidation) is voluntary; one of a noticed,
+    failed or never-ready node is not."""
+    healthy = (NodeState.READY, NodeState.CORDONED)
+    return node is not None and node.state in healthy and node.notice_s is None
 
 
 class Provisioner:
@@ -52,6 +93,9 @@ class Provisioner:
         offerings: Sequence[Offering],
         clock: Callable[[], float] = time.time,
         interruptions: Controller | None = None,
+        backoff: LaunchBackoff | None = None,
+        metrics: ProvisionerMetrics | None = None,
+        drain_timeout_s: float = 600.0,
     ) -> None:
         self._client = client
         self._provider = provider
@@ -59,22 +103,77 @@ class Provisioner:
         self._interruptions = interruptions
         self._offerings = tuple(offerings)
         self._clock = clock
+        self._backoff = backoff or LaunchBackoff()
+        self.metrics = metrics or ProvisionerMetrics(CollectorRegistry())
+        self._drainer = Drainer(client, drain_timeout_s, clock, metrics=self.metrics)
         self._draining: dict[str, asyncio.Task[None]] = {}
         self._work = asyncio.Event()
 
-    async def observe(self) -> tuple[ClusterView, list[tuple[str, str]]]:
-        """The view, and the nodes to drain whatever the policy says (resumed, or noticed
-        when no interruption policy decides); noticed nodes are cordoned on the way."""
-        instances = await self._provider.list()
+    async def observe(self) -> tuple[ClusterView, list[Order]]:
+        """The view, and the drains to run whatever the policy says (resumed from the node's
+        annotations, or a notice when no interruption policy decides). On the way: failed
+        launches are forgotten and their offerings backed off, noticed nodes cordoned, nodes
+        seen Ready marked :data:`INITIALIZED`. Nodes being drained are left out of the view:
+        they are leaving, and the policies plan without them (their evicted pods show up as
+        pending)."""
+        instances = await self._held()
         nodes = [
             n.to_dict()
             async for n in self._client.list(Node, labels={PROVISIONER: self._provider.name})
         ]
         pods = [p.to_dict() async for p in self._client.list(Pod, namespace="*")]
         now = self._clock()
+        noticed = await self._noticed(instances, nodes)
+        await self._mark_initialized(nodes, now)
+        must: list[Order] = []
+        if self._interruptions is None:
+            must = [Order(name, "interruption notice", False) for name in noticed]
+        for node in nodes:
+            annotations = node["metadata"].get("annotations") or {}
+            if annotations.get(DRAINING):
+                forced = annotations.get(DRAINING_FORCED) == "true"
+                must.append(Order(node["metadata"]["name"], annotations[DRAINING], not forced))
+        leaving = {order.node for order in must} | set(self._draining)
+        unavailable = self._backoff.blocked(now)
+        self.metrics.backed_off.set(len(unavailable))
+        replaced = frozenset(
+            n["metadata"]["name"]
+            for n in nodes
+            if REPLACED in (n["metadata"].get("annotations") or {})
+        )
+        view = cluster_view(
+            now,
+            self._provider,
+            [i for i in instances if i.name not in leaving],
+            [n for n in nodes if n["metadata"]["name"] not in leaving],
+            pods,
+            self._offerings,
+            noticed,
+            unavailable,
+            replaced & noticed.keys(),
+        )
+        self.metrics.observe(view, instances)
+        return view, must
+
+    async def _held(self) -> list[Instance]:
+        """The provider's machines; a failed launch is given back and its offering backed
+        off."""
+        held = []
+        for instance in await self._provider.list():
+            if instance.error is None:
+                held.append(instance)
+                continue
+            await self._launch_failed(instance.offering, instance.error, "error", instance.name)
+            await self._provider.terminate(instance.name)
+        return held
+
+    async def _noticed(
+        self, instances: Sequence[Instance], nodes: list[dict[str, Any]]
+    ) -> dict[str, float]:
+        """When each noticed node's notice came as the policies count it (their reclaim is
+        the notice plus the offering's notice period, so that it is the provider's deadline);
+        noticed nodes are cordoned at once."""
         offerings = {i.name: i.offering for i in instances}
-        # when the notice came as the policies count it (their reclaim is the notice plus the
-        # offering's notice period), so that their reclaim is the provider's deadline
         noticed = {
             n.node: n.deadline_s - offerings[n.node].notice_s
             for n in await self._provider.notices()
@@ -87,37 +186,75 @@ class Provisioner:
                 node["spec"] = {**spec, "unschedulable": True}
                 log.info("cordoned %s: interruption notice", name)
                 message = "interruption notice: cordoned, its pods move before the reclaim"
-                told = event(
-                    "Node", name, None, "InterruptionNotice", message, True, component=COMPONENT
-                )
-                await record(self._client, told)
-        view = cluster_view(now, self._provider, instances, nodes, pods, self._offerings, noticed)
-        must: list[tuple[str, str]] = []
-        if self._interruptions is None:
-            must = [(name, "interruption notice") for name in noticed]
+                await self._tell(name, "InterruptionNotice", message, warning=True)
+        return noticed
+
+    async def _mark_initialized(self, nodes: list[dict[str, Any]], now: float) -> None:
+        """Write :data:`INITIALIZED` on nodes seen Ready for the first time, so that a later
+        NotReady reads as a failure, by this process or the next."""
         for node in nodes:
-            reason = (node["metadata"].get("annotations") or {}).get(DRAINING)
-            if reason:
-                must.append((node["metadata"]["name"], reason))
-        return view, must
+            annotations = node["metadata"].setdefault("annotations", {}) or {}
+            if INITIALIZED in annotations or not ready(node):
+                continue
+            at = stamp(datetime.fromtimestamp(now, UTC))
+            patch = {"metadata": {"annotations": {INITIALIZED: at}}}
+            await self._client.patch(Node, node["metadata"]["name"], patch)
+            node["metadata"]["annotations"] = {**annotations, INITIALIZED: at}
 
     async def reconcile(self) -> list[Decision]:
         """One round: drains that must happen, then the policy's decisions (returned)."""
         view, must = await self.observe()
-        for node, reason in must:
-            self._start_drain(node, reason)
+        for order in must:
+            self._start_drain(order)
         decisions = list(self._policy.decide(view))
         if self._interruptions is not None:
             decisions += self._interruptions.decide(view)
+            await self._record_replaced(view)
+        by_name = {n.name: n for n in view.nodes}
         for decision in decisions:
             if isinstance(decision, Launch):
-                for _ in range(decision.count):
-                    name = await self._provider.launch(decision.offering)
-                    log.info("launching %s as %s", decision.offering.key, name)
+                await self._launch(decision.offering, decision.count)
             elif isinstance(decision, Drain):
-                self._start_drain(decision.node, decision.reason)
+                node = by_name.get(decision.node)
+                if node is not None and node.state is NodeState.LAUNCHING:
+                    age = view.time_s - node.launched_s
+                    why = f"not Ready {age:.0f} s after its launch"
+                    await self._launch_failed(node.offering, why, "timeout", node.name)
+                self._start_drain(Order(decision.node, decision.reason, _voluntary(node)))
         await self._explain_launches(view, [d for d in decisions if isinstance(d, Launch)])
         return decisions
+
+    async def _record_replaced(self, view: ClusterView) -> None:
+        """Write on each noticed node that its replacement is decided, before anything is
+        bought for it (intent first): the interruption policy decides a replacement once, at
+        the first sight of a notice, and a restarted process reads this instead of its lost
+        memory. A failed write fails the round before the purchase."""
+        for node in view.nodes:
+            if node.notice_s is None or node.name in view.replaced:
+                continue
+            at = stamp(datetime.fromtimestamp(view.time_s, UTC))
+            await self._client.patch(Node, node.name, {"metadata": {"annotations": {REPLACED: at}}})
+
+    async def _launch(self, offering: Offering, count: int) -> None:
+        for _ in range(count):
+            try:
+                name = await self._provider.launch(offering)
+            except Exception as error:  # the provider refused: try elsewhere next round
+                await self._launch_failed(offering, str(error) or type(error).__name__, "error")
+                return
+            log.info("launching %s as %s", offering.key, name)
+
+    async def _launch_failed(
+        self, offering: Offering, error: str, reason: str, machine: str | None = None
+    ) -> None:
+        """Back the offering off, count it, and say so on the machine (a Warning event)."""
+        until = self._backoff.failed(offering.key, self._clock())
+        self.metrics.launch_failures.labels(offering=offering.key, reason=reason).inc()
+        wait = until - self._clock()
+        message = f"launch of {offering.key} failed ({error}); not bought for {wait:.0f} s"
+        log.warning("%s: %s", machine or "launch", message)
+        if machine is not None:
+            await self._tell(machine, "FailedLaunch", message, warning=True)
 
     async def _explain_launches(self, view: ClusterView, launches: list[Launch]) -> None:
         """``TriggeredScaleUp`` on the pending pods a round's launches are for."""
@@ -132,26 +269,31 @@ class Provisioner:
             told = event("Pod", pod.name, namespace, reason, message, component=COMPONENT)
             await record(self._client, told)
 
-    def _start_drain(self, node: str, reason: str) -> None:
-        if node in self._draining:
+    def _start_drain(self, order: Order) -> None:
+        if order.node in self._draining:
             return
-        log.info("draining %s: %s", node, reason)
-        task = asyncio.create_task(self._drain(node, reason))
-        self._draining[node] = task
+        kind = "voluntary" if order.voluntary else "involuntary"
+        log.info("draining %s (%s): %s", order.node, kind, order.reason)
+        self._draining[order.node] = asyncio.create_task(self._drain(order))
 
-    async def _drain(self, node: str, reason: str) -> None:
-        told = event("Node", node, None, "ScaleDown", f"draining: {reason}", component=COMPONENT)
-        await record(self._client, told)
+    async def _drain(self, order: Order) -> None:
+        node = order.node
+        await self._tell(node, "ScaleDown", f"draining: {order.reason}")
         try:
-            await drain(self._client, node, reason)
-            await self._provider.terminate(node)
+            outcome = await self._drainer.drain(node, order.reason, order.voluntary)
+            if outcome is not Outcome.ABORTED:
+                await self._provider.terminate(node)
+                await delete_node(self._client, node)
         except Exception as error:  # the next round sees the annotation and drains it again
             log.exception("draining %s failed", node)
             message = f"draining failed ({error}); retried next round"
-            told = event("Node", node, None, "DrainFailed", message, True, component=COMPONENT)
-            await record(self._client, told)
+            await self._tell(node, "DrainFailed", message, warning=True)
         finally:
             del self._draining[node]
+
+    async def _tell(self, node: str, reason: str, message: str, warning: bool = False) -> None:
+        told = event("Node", node, None, reason, message, warning, component=COMPONENT)
+        await record(self._client, told)
 
     async def watch_unschedulable(self) -> None:
         """Set the wake-up whenever a pod is (or is found) unschedulable; forever."""

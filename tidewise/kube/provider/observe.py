@@ -9,17 +9,21 @@ bought (Karpenter's rule for a NodePool).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from tidewise.capacity.provisioning import first_fit
 from tidewise.kube.api.annotations import recorded_gpus
 from tidewise.kube.api.resources import pod_resources
+from tidewise.kube.api.status import unix_s
+from tidewise.kube.provider.disruption import blocks_scale_down
 from tidewise.kube.provider.interface import CAPACITY_TYPE, Instance, NodeProvider
 from tidewise.model import ClusterView, Node, NodeState, Offering, Pod, PodPhase, PurchaseOption
 from tidewise.placement.fit import choose_gpus, with_pod
 
 FINISHED = ("Succeeded", "Failed")
+INITIALIZED = "tidewise.io/initialized"
+"""On a provider's node: when it was first seen Ready (RFC 3339). Written by the provisioner,
+as Karpenter's NodeClaim records Initialized: a NotReady node that carries it has failed."""
 
 
 def _condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:
@@ -38,7 +42,8 @@ def unschedulable(pod: Mapping[str, Any]) -> bool:
     )
 
 
-def _ready(obj: Mapping[str, Any]) -> bool:
+def ready(obj: Mapping[str, Any]) -> bool:
+    """The object's ``Ready`` condition is ``True`` (a pod or a node)."""
     ready = _condition(obj, "Ready")
     return ready is not None and ready.get("status") == "True"
 
@@ -79,10 +84,7 @@ def _owner(pod: Mapping[str, Any]) -> str:
 
 
 def _created_s(obj: Mapping[str, Any]) -> float:
-    stamp = (obj.get("metadata") or {}).get("creationTimestamp")
-    if isinstance(stamp, datetime):
-        return stamp.timestamp()
-    return datetime.fromisoformat(stamp).timestamp() if stamp else 0.0
+    return unix_s((obj.get("metadata") or {}).get("creationTimestamp")) or 0.0
 
 
 def view_pods(
@@ -96,7 +98,7 @@ def view_pods(
         bound = (pod.get("spec") or {}).get("nodeName")
         servable, options = capacity_types(pod, provider)
         if bound in nodes:
-            phase = PodPhase.RUNNING if _ready(pod) else PodPhase.STARTING
+            phase = PodPhase.RUNNING if ready(pod) else PodPhase.STARTING
         elif not bound and servable and unschedulable(pod):
             phase = PodPhase.PENDING
         else:
@@ -113,21 +115,34 @@ def view_pods(
                 recorded_gpus(pod) or (),
                 None,
                 options,
+                blocks_scale_down(pod) is not None,
             )
         )
     return seen
 
 
-def _state(node: Mapping[str, Any] | None) -> NodeState:
-    if node is None or not _ready(node):
-        return NodeState.LAUNCHING  # booting, or registered and not Ready yet
+def _state(node: Mapping[str, Any] | None, now_s: float) -> tuple[NodeState, float | None]:
+    """The node's state and, for a failed one, since when (its Ready condition's last
+    transition, as cluster-autoscaler reads it). NotReady is a failure only on a node that
+    was Ready once (:data:`INITIALIZED`); before that it is still booting."""
+    if node is None:
+        return NodeState.LAUNCHING, None
+    if not ready(node):
+        if INITIALIZED not in ((node.get("metadata") or {}).get("annotations") or {}):
+            return NodeState.LAUNCHING, None  # registered, its kubelet not Ready yet
+        since = (_condition(node, "Ready") or {}).get("lastTransitionTime")
+        return NodeState.NOT_READY, unix_s(since) or now_s
     if (node.get("spec") or {}).get("unschedulable"):
-        return NodeState.CORDONED
-    return NodeState.READY
+        return NodeState.CORDONED, None
+    return NodeState.READY, None
 
 
 def view_node(
-    instance: Instance, node: Mapping[str, Any] | None, pods: Sequence[Pod], notice_s: float | None
+    instance: Instance,
+    node: Mapping[str, Any] | None,
+    pods: Sequence[Pod],
+    notice_s: float | None,
+    now_s: float = 0.0,
 ) -> Node:
     """The instance as a policy's :class:`Node`: capacity from its offering, use from pods.
 
@@ -135,13 +150,15 @@ def view_node(
     a record (whole GPUs from the device plugin) takes the first GPUs it fits on.
     """
     capacity = instance.offering.instance_type.capacity
+    state, failed_s = _state(node, now_s)
     seen = Node(
         name=instance.name,
         offering=instance.offering,
         capacity=capacity,
-        state=_state(node),
+        state=state,
         launched_s=instance.launched_s,
         notice_s=notice_s,
+        failed_s=failed_s,
     )
     for pod in (p for p in pods if p.node == instance.name):
         gpus = pod.gpu_indices if _valid(pod.gpu_indices, capacity.gpu_count) else None
@@ -164,11 +181,17 @@ def cluster_view(
     pods: Sequence[Mapping[str, Any]],
     offerings: Sequence[Offering],
     notices: Mapping[str, float],
+    unavailable: frozenset[str] = frozenset(),
+    replaced: frozenset[str] = frozenset(),
 ) -> ClusterView:
-    """The snapshot a policy decides on; ``notices`` maps a node to when its notice came."""
+    """The snapshot a policy decides on; ``notices`` maps a node to when its notice came,
+    ``unavailable`` names the offerings not to buy now (their launches failed), ``replaced``
+    the noticed nodes whose replacement was already decided."""
     by_name = {n["metadata"]["name"]: n for n in nodes}
     seen = view_pods(pods, provider, {i.name for i in instances})
-    view_nodes = [view_node(i, by_name.get(i.name), seen, notices.get(i.name)) for i in instances]
+    view_nodes = [
+        view_node(i, by_name.get(i.name), seen, notices.get(i.name), now_s) for i in instances
+    ]
     # cluster-autoscaler's "filter out schedulable": a pending pod that fits a Ready node now
     # is the scheduler's to place (it retries when a node registers), not a reason to buy
     pending = [p for p in seen if p.phase is PodPhase.PENDING]
@@ -180,4 +203,6 @@ def cluster_view(
         pods=tuple(seen),
         workloads=(),  # PodDisruptionBudgets are enforced by the Eviction API itself
         offerings=tuple(offerings),
+        unavailable_offerings=unavailable,
+        replaced=replaced,
     )

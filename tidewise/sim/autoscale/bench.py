@@ -141,17 +141,22 @@ def build_policy(
     raise ValueError(f"unknown policy {name!r}; known: {', '.join(AUTOSCALE_POLICIES)}")
 
 
+def check_warmup(trace: RateTrace, settings: AutoscaleSettings) -> None:
+    """``ValueError`` when the warm-up leaves nothing of the trace to measure."""
+    if settings.warmup_s >= trace.duration_s:
+        raise ValueError(
+            f"--warmup-days: a warm-up of {settings.warmup_days:g} days leaves nothing of the "
+            f"{trace.duration_s / 86400:.1f}-day trace to measure; lower --warmup-days"
+        )
+
+
 def run_autoscale(
     trace: RateTrace,
     settings: AutoscaleSettings,
     policies: Sequence[str] = AUTOSCALE_POLICIES,
     progress: Callable[[str, float], None] | None = None,
 ) -> tuple[ServiceModel, list[ReplayResult]]:
-    if settings.warmup_s >= trace.duration_s:
-        raise ValueError(
-            f"warm-up of {settings.warmup_days:g} days leaves nothing of the "
-            f"{trace.duration_s / 86400:.1f}-day trace to measure; lower --warmup-days"
-        )
+    check_warmup(trace, settings)
     service = service_for(trace, settings)
     results = []
     for name in policies:

@@ -9,8 +9,10 @@ with ``gpu_milli`` 1000 takes ``num_gpu`` whole GPUs, one with less a share of o
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
+from tidewise.files import InputError, read_input
 from tidewise.model import MILLI_PER_GPU, Resources
 
 NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
@@ -22,14 +24,21 @@ class TraceFormatError(ValueError):
 
 
 def _rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise TraceFormatError(f"{path} does not exist")
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in columns if c not in (reader.fieldnames or ())]
-        if missing:
-            raise TraceFormatError(f"{path}: missing column(s) {', '.join(missing)}")
-        return list(reader)
+    try:
+        text = read_input(path)
+    except InputError as error:
+        raise TraceFormatError(str(error)) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in columns if c not in (reader.fieldnames or ())]
+    if missing:
+        raise TraceFormatError(f"{path}: missing column(s) {', '.join(missing)}")
+    rows = list(reader)
+    for line, row in enumerate(rows, start=2):
+        if None in row.values() or None in row:  # fewer or more cells than the header
+            raise TraceFormatError(
+                f"{path}:{line}: not as many cells as the header has columns (a line cut short?)"
+            )
+    return rows
 
 
 def _int(path: Path, line: int, row: dict[str, str], column: str) -> int:

@@ -141,7 +141,9 @@ class SimJobCluster:
                 {str(k): float(v) for k, v in data["queues"].items()},
                 {j.name: j for j in jobs},
             )
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
+        except StateError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise StateError(f"not a tidewise job state file ({err})") from None
 
 

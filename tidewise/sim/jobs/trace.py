@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tidewise.files import InputError, read_input
 from tidewise.model import JobSpec, Resources
 
 NODE_GPUS = 8
@@ -90,33 +92,34 @@ def load_job_trace(path: Path, window: TraceWindow) -> tuple[list[TraceJob], int
     dropped = 0
     kept = 0
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            for line, row in enumerate(csv.reader(f), start=1):
-                if not row or row[0].startswith("#"):
-                    continue
-                if len(row) != 6:
-                    raise JobTraceError(f"{path}:{line}: expected 6 columns, got {len(row)}")
-                job_id, arrival, gpus, duration = (
-                    int(row[0]),
-                    float(row[1]),
-                    int(row[4]),
-                    float(row[5]),
-                )
-                if not window.start_s <= arrival < end:
-                    continue
-                kept += 1
-                if (kept - 1) % window.sample:
-                    continue
-                if gpus < 1 or duration < 0:
-                    raise JobTraceError(f"{path}:{line}: size must be >= 1, duration >= 0")
-                if window.max_gpus is not None and gpus > window.max_gpus:
-                    dropped += 1
-                    continue
-                spec = job_spec(job_id, gpus, window)
-                jobs.append(TraceJob(spec, arrival - window.start_s, duration))
-    except OSError as err:
-        raise JobTraceError(f"--jobs: cannot read {path}: {err.strerror}") from None
-    except ValueError as err:
+        text = read_input(path)
+    except InputError as err:
+        raise JobTraceError(f"--jobs: {err}") from None
+    try:
+        for line, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+            if not row or row[0].startswith("#"):
+                continue
+            if len(row) != 6:
+                raise JobTraceError(f"{path}:{line}: expected 6 columns, got {len(row)}")
+            job_id, arrival, gpus, duration = (
+                int(row[0]),
+                float(row[1]),
+                int(row[4]),
+                float(row[5]),
+            )
+            if not window.start_s <= arrival < end:
+                continue
+            kept += 1
+            if (kept - 1) % window.sample:
+                continue
+            if gpus < 1 or duration < 0:
+                raise JobTraceError(f"{path}:{line}: size must be >= 1, duration >= 0")
+            if window.max_gpus is not None and gpus > window.max_gpus:
+                dropped += 1
+                continue
+            spec = job_spec(job_id, gpus, window)
+            jobs.append(TraceJob(spec, arrival - window.start_s, duration))
+    except (ValueError, csv.Error) as err:
         if isinstance(err, JobTraceError):
             raise
         raise JobTraceError(f"{path}: not a job trace ({err})") from None

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import nnls
 
-from tidewise.model import Offering, PurchaseOption, WorkloadSpec
+from tidewise.capacity.costshare import UnitPrices
+from tidewise.model import WorkloadSpec
 from tidewise.model.results import RightsizingLine, TimeSeries
 from tidewise.scaling.rightsizing import (
     HOURS_PER_MONTH,
@@ -33,25 +33,11 @@ from tidewise.sim.services.scenario import UsageSpec
 CONTAINER = "main"
 
 
-def unit_prices(offerings: Sequence[Offering]) -> tuple[float, float]:
-    """USD per vCPU-hour and per GiB-hour that best explain the on-demand CPU-only prices."""
-    rows = [
-        (o.instance_type.vcpus, o.instance_type.memory_mib / 1024, o.price_per_hour)
-        for o in offerings
-        if o.option is PurchaseOption.ON_DEMAND and not o.instance_type.gpu_count
-    ]
-    if len(rows) < 2:
-        return 0.0, 0.0
-    table = np.array(rows, dtype=float)
-    (per_vcpu, per_gib), _ = nnls(table[:, :2], table[:, 2])
-    return float(per_vcpu), float(per_gib)
-
-
 def rightsize(
     workloads: Sequence[WorkloadSpec],
     usage: Sequence[UsageSpec],
     series: TimeSeries,
-    prices: tuple[float, float],
+    prices: UnitPrices,
 ) -> list[RightsizingLine]:
     recommender = ResourceRecommender()
     requests = []
@@ -85,8 +71,8 @@ def rightsize(
         report = rightsizing_report(
             [ContainerRequest(key, 1, spec.requests.cpu_milli, spec.requests.memory_mib)],
             {key: recommendation},
-            usd_per_vcpu_hour=prices[0],
-            usd_per_gib_hour=prices[1],
+            usd_per_vcpu_hour=prices.usd_per_vcpu_hour,
+            usd_per_gib_hour=prices.usd_per_gib_hour,
         )
         line = report.containers[0]
         lines.append(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tidewise.capacity.costshare import unit_prices
 from tidewise.capacity.lower_bound import offline_lower_bound
 from tidewise.catalog import (
     BUILTIN_CATALOGS,
@@ -24,7 +25,7 @@ from tidewise.placement import pods_per_node
 from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
 from tidewise.sim.services.cloud import CloudSettings, Shortage, Storm
 from tidewise.sim.services.policies import POLICIES
-from tidewise.sim.services.rightsizing import rightsize, unit_prices
+from tidewise.sim.services.rightsizing import rightsize
 from tidewise.sim.services.scenario import Scenario, ScenarioError, resolve_path
 from tidewise.sim.services.twin import MINUTE_S, Twin, TwinSetup
 from tidewise.sim.traces import (

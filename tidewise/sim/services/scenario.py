@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from tidewise.files import InputError, read_input
 from tidewise.model import CapacityRules, Resources, parse_cpu, parse_duration, parse_memory
 from tidewise.sim.traces import BUILTIN_TRACES, GapPolicy
 
@@ -281,10 +282,10 @@ def resolve_path(text: str, base: Path, builtins: dict[str, Any] | None = None) 
 
 def load_scenario(path: Path) -> tuple[Scenario, Path]:
     """Parse and validate a scenario file; returns it with the folder its paths are relative to."""
-    if not path.is_file():
-        raise ScenarioError(f"scenario file {path} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(read_input(path))
+    except InputError as err:
+        raise ScenarioError(f"scenario file {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

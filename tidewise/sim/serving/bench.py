@@ -264,16 +264,21 @@ def load_workload(
     so that their busiest step reaches ``peak_rps``; the days before become the history a
     forecaster learns from.
     """
+    if hours <= 0 or peak_rps <= 0 or history_days < 0 or seed < 0:  # whatever the trace
+        raise ValueError("--hours > 0, --peak-rps > 0, --history-days >= 0 and --seed >= 0")
     if is_request_trace(trace):
+        if tokens is not None:
+            raise ValueError(
+                f"--tokens: only for a rate trace; --trace {trace} is a request trace, "
+                "replayed with its own token counts"
+            )
         requests = load_request_trace(trace)
         return Workload(requests, None, f"{trace.name}: {len(requests):,} requests as recorded")
     if tokens is None:
         raise ValueError(
-            f"--tokens: {trace.name} is a rate trace; give a request trace (e.g. the Azure "
-            "LLM inference trace) to draw each request's token counts from"
+            f"--trace: {trace} is a rate trace; give --tokens, a request trace (e.g. the "
+            "Azure LLM inference trace) to draw each request's token counts from"
         )
-    if hours <= 0 or history_days < 0:
-        raise ValueError("--hours > 0 and --history-days >= 0")
     rates = load_rate_trace(trace)
     per_day = round(86_400 / rates.step_s)
     if start is None:

@@ -15,7 +15,6 @@ Two sources, one ``RequestTrace``:
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import math
 import warnings
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from tidewise.sim.rate_trace import RateTrace, parse_instant
-from tidewise.sim.traces import TraceError
+from tidewise.sim.traces import TraceError, read_trace
 
 TIME_COLUMN = "TIMESTAMP"
 PROMPT_COLUMN = "ContextTokens"
@@ -69,6 +68,12 @@ def load_request_trace(path: Path) -> RequestTrace:
             f"{path}: a request trace needs columns {TIME_COLUMN}, {PROMPT_COLUMN}, "
             f"{OUTPUT_COLUMN}; missing {', '.join(missing)}"
         )
+    for line, row in enumerate(rows[1:], start=2):
+        if row and len(row) != len(header):
+            raise TraceError(
+                f"{path}:{line}: {len(row)} columns where the header has {len(header)} "
+                "(a line cut short?)"
+            )
     body = [r for r in rows[1:] if r]
     if not body:
         raise TraceError(f"{path}: no request rows")
@@ -138,12 +143,7 @@ def requests_from_rates(
 
 
 def _read_rows(path: Path, limit: int | None = None) -> list[list[str]]:
-    if not path.is_file():
-        raise TraceError(f"trace file {path} does not exist")
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
-    lines = io.StringIO(raw.decode())
+    lines = io.StringIO(read_trace(path))  # a missing, binary or cut .gz file: one line
     rows = []
     for row in csv.reader(lines):
         rows.append(row)

@@ -1,0 +1,60 @@
+"""The operator in the end-to-end tests runs as it would be deployed: the ServiceAccount and
+RBAC of deploy/operator (the base and the components of the controllers it runs) applied to
+the test cluster, and a kubeconfig holding a token minted for that ServiceAccount through
+the TokenRequest API, never the admin's certificate. A call the shipped RBAC does not allow
+fails the test as it would fail the deployment."""
+
+from pathlib import Path
+
+import yaml
+from lightkube import Client, codecs
+from lightkube.models.authentication_v1 import TokenRequestSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import ServiceAccount
+
+from tests.kube.manifests import documents, listed_components
+from tidewise.testenv import Cluster
+from tidewise.testenv.kubeconfig import encoded
+
+ACCOUNT = "tidewise-operator"
+SKIPPED = {"Namespace", "Deployment", "CustomResourceDefinition"}  # the test's own, or applied
+
+
+def components_for(options: tuple[str, ...]) -> list[str]:
+    """The components a ``tidewise operator`` with these options needs."""
+    extra = ["training-queue"] if "--training-queue" in options else []
+    return listed_components() + extra
+
+
+def operator_kubeconfig(
+    cluster: Cluster, kube: Client, namespace: str, components: list[str]
+) -> Path:
+    """Apply the shipped RBAC with its ServiceAccount in ``namespace`` (where the test's
+    Lease lives, as kustomize's ``namespace:`` would move it) and write a kubeconfig for it."""
+    for doc in documents(components, namespace):
+        if doc["kind"] not in SKIPPED:
+            kube.apply(codecs.from_dict(doc), field_manager="tidewise-tests", force=True)
+    spec = TokenRequestSpec(audiences=[], expirationSeconds=7200)
+    meta = ObjectMeta(name=ACCOUNT, namespace=namespace)
+    request = ServiceAccount.Token(metadata=meta, spec=spec)
+    minted = kube.create(request, name=ACCOUNT, namespace=namespace)
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "testenv",
+                "cluster": {
+                    "server": cluster.server,
+                    "certificate-authority-data": encoded(cluster.folder / "pki/ca.crt"),
+                },
+            }
+        ],
+        "users": [{"name": ACCOUNT, "user": {"token": minted.status.token}}],
+        "contexts": [{"name": ACCOUNT, "context": {"cluster": "testenv", "user": ACCOUNT}}],
+        "current-context": ACCOUNT,
+    }
+    path = cluster.folder / f"{ACCOUNT}-{namespace}.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path

@@ -1,0 +1,125 @@
+"""``tidewise cost``: what each team's pods cost on the cluster now, the nodes' prices split
+over their pods by requests and the idle remainder apart (docs/cost.md)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from tidewise.cli.errors import fail, user_errors
+from tidewise.cli.kube import KubeconfigOption, api_errors, kube_config
+from tidewise.cli.output import json_text, show
+
+if TYPE_CHECKING:
+    from tidewise.capacity.costshare import Cost, PlacedPod
+
+app = typer.Typer(add_completion=False)
+
+BY = "namespace, node, pod or label:KEY (e.g. label:team)"
+
+
+def _grouping(by: str) -> Callable[[PlacedPod], str]:
+    keys: dict[str, Callable[[PlacedPod], str]] = {
+        "namespace": lambda p: p.namespace,
+        "node": lambda p: p.node,
+        "pod": lambda p: f"{p.namespace}/{p.name}",
+    }
+    if by in keys:
+        return keys[by]
+    if by.startswith("label:") and by.removeprefix("label:"):
+        label = by.removeprefix("label:")
+
+        def by_label(pod: PlacedPod) -> str:
+            return pod.labels.get(label, f"<no {label}>")
+
+        return by_label
+    raise fail(f"--by: give {BY}, not {by!r}")
+
+
+@app.command()
+def cost(
+    kubeconfig: KubeconfigOption = None,
+    by: Annotated[str, typer.Option(help=f"Sum by {BY}.")] = "namespace",
+    hours: Annotated[
+        float, typer.Option(min=0, help="Cost over this many hours at the current placement.")
+    ] = 1.0,
+    catalog: Annotated[
+        str, typer.Option(help="Price catalog: builtin:NAME or a SkyPilot vms.csv path.")
+    ] = "builtin:aws-us-east-1",
+    provider: Annotated[str, typer.Option(help="The catalog's provider: aws or alicloud.")] = "aws",
+    output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
+) -> None:
+    """What each namespace, team or pod costs on the cluster, the idle remainder apart."""
+    from pathlib import Path
+
+    from lightkube import Client
+    from lightkube.resources.core_v1 import Node, Pod
+
+    from tidewise.capacity.costshare import IDLE, allocate, summed, unit_prices
+    from tidewise.cli.compose import CatalogConfig, load_configured_catalog
+    from tidewise.kube.cost import placed_pods, price_nodes
+
+    if output not in ("table", "json"):
+        raise fail(f"--output: give table or json, not {output!r}")
+    key = _grouping(by)
+    with user_errors(ValueError):
+        spec = CatalogConfig.model_validate({"path": catalog, "provider": provider})
+        prices = load_configured_catalog(spec, Path.cwd())
+    client = Client(kube_config(kubeconfig), field_manager="tidewise-cost")
+    with api_errors():
+        nodes = [n.to_dict() for n in client.list(Node)]
+        pods = placed_pods([p.to_dict() for p in client.list(Pod, namespace="*")])
+    priced = price_nodes(nodes, prices)
+    allocation = allocate(priced.nodes, pods, unit_prices(prices.offerings))
+    groups = summed(allocation, pods, key)
+    idle = groups.pop(IDLE)
+    nodes_usd = sum(n.usd_per_hour for n in priced.nodes) * hours
+    document = {
+        "by": by,
+        "hours": hours,
+        "groups": [
+            {"name": name, **_usd(c, hours)}
+            for name, c in sorted(groups.items(), key=lambda item: (-item[1].total, item[0]))
+        ],
+        "idle": _usd(idle, hours),
+        "nodes_usd": nodes_usd,
+        "nodes_priced": len(priced.nodes),
+        "nodes_unpriced": len(nodes) - len(priced.nodes),
+        "notes": priced.notes,
+    }
+    if output == "json":
+        sys.stdout.write(json_text(document))
+        return
+    _table(document)
+
+
+def _table(document: dict) -> None:
+    from rich.table import Table
+
+    total = document["nodes_usd"] or 1.0
+    table = Table(title=f"cost over {document['hours']:g} h by {document['by']}", box=None)
+    for column in ("name", "CPU", "memory", "GPU", "total", "share"):
+        table.add_column(column, justify="left" if column == "name" else "right")
+    rows = [*document["groups"], {"name": "(idle)", **document["idle"]}]
+    for row in rows:
+        table.add_row(
+            row["name"],
+            *(f"${row[k]:,.2f}" for k in ("cpu_usd", "memory_usd", "gpu_usd", "total_usd")),
+            f"{100 * row['total_usd'] / total:.1f} %",
+        )
+    table.add_row("nodes", "", "", "", f"${document['nodes_usd']:,.2f}", "100.0 %")
+    show(table)
+    for line in document["notes"]:
+        sys.stderr.write(f"note: {line}\n")
+
+
+def _usd(cost: Cost, hours: float) -> dict[str, float]:
+    return {
+        "cpu_usd": cost.cpu * hours,
+        "memory_usd": cost.memory * hours,
+        "gpu_usd": cost.gpu * hours,
+        "total_usd": cost.total * hours,
+    }

@@ -1,0 +1,79 @@
+"""The cluster as ``tidewise cost`` prices it: nodes priced from the catalog by their labels,
+and the pods bound to them with their requests (read by the extender's rules, so a GPU share
+pays for its share). The split itself is the pure ``tidewise.capacity.costshare``."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tidewise.capacity.costshare import PlacedPod, PricedNode
+from tidewise.catalog import Catalog
+from tidewise.kube.api.labels import CAPACITY_TYPE, INSTANCE_TYPE, ZONE
+from tidewise.kube.api.resources import node_capacity, node_name, pod_resources
+from tidewise.model import PurchaseOption
+
+FINISHED = ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """The nodes that could be priced, and one line for each that could not or was priced
+    approximately (so the user sees why a total is what it is)."""
+
+    nodes: list[PricedNode]
+    notes: list[str]
+
+
+def _option(labels: Mapping[str, str]) -> PurchaseOption:
+    try:
+        return PurchaseOption(labels.get(CAPACITY_TYPE, PurchaseOption.ON_DEMAND.value))
+    except ValueError:
+        return PurchaseOption.ON_DEMAND
+
+
+def price_nodes(nodes: Sequence[Mapping[str, Any]], catalog: Catalog) -> Priced:
+    """Each node's hourly price: its instance type bought as its capacity type (on-demand when
+    unlabelled) in its zone; in a zone the catalog does not know (a zone name where the catalog
+    has zone IDs), the mean over the zones it does. A node of a type the catalog lacks is left
+    out, with a note."""
+    priced, notes = [], []
+    for node in nodes:
+        name = node_name(node)
+        labels = (node.get("metadata") or {}).get("labels") or {}
+        kind, zone, option = labels.get(INSTANCE_TYPE), labels.get(ZONE, ""), _option(labels)
+        if kind is None or kind not in catalog.instance_types:
+            notes.append(f"{name}: instance type {kind!r} not in the {catalog.provider} catalog")
+            continue
+        same = [o for o in catalog.offerings if o.instance_type.name == kind and o.option is option]
+        exact = [o for o in same if o.zone == zone]
+        if not same:
+            notes.append(f"{name}: {kind} is not offered as {option.value}")
+            continue
+        if not exact:
+            notes.append(f"{name}: zone {zone!r} unknown; priced at the mean of {kind}'s zones")
+        price = statistics.fmean(o.price_per_hour for o in (exact or same))
+        priced.append(PricedNode(name, price, node_capacity(node)))
+    return Priced(priced, notes)
+
+
+def placed_pods(pods: Sequence[Mapping[str, Any]]) -> list[PlacedPod]:
+    """The pods that hold resources on a node: bound and not finished."""
+    placed = []
+    for pod in pods:
+        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        phase = (pod.get("status") or {}).get("phase")
+        if not spec.get("nodeName") or phase in FINISHED:
+            continue
+        placed.append(
+            PlacedPod(
+                name=str(meta.get("name", "")),
+                namespace=str(meta.get("namespace", "default")),
+                node=str(spec["nodeName"]),
+                requests=pod_resources(pod),
+                labels=dict(meta.get("labels") or {}),
+            )
+        )
+    return placed
