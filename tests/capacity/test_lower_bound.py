@@ -134,9 +134,22 @@ def default_report():
 
 def test_the_default_scenario_bound_is_below_every_policy(default_report):
     assert default_report.lower_bound_usd > 0
-    assert len(default_report.runs) == 5
+    assert [r.policy for r in default_report.runs] == [
+        "fixed-on-demand",
+        "fixed-reserved",
+        "reactive",
+        "karpenter",
+        "elastic",
+        "tidewise",
+    ]
     for result in default_report.runs:
         assert default_report.lower_bound_usd <= result.cost_usd, result.policy
+    # buying a start-up ahead costs more than the instant oracle, and less than the fixed
+    # fleets, which serve everything
+    startup = default_report.startup_lower_bound_usd
+    assert startup is not None and startup > default_report.lower_bound_usd
+    for result in default_report.runs[:2]:
+        assert result.served_fraction == 1.0 and startup <= result.cost_usd
 
 
 def test_an_on_demand_base_is_covered_by_on_demand_capacity_alone():
