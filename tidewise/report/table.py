@@ -13,10 +13,10 @@ from tidewise.report.summary import (
     RIGHTSIZING_HEADERS,
     VS_FIRST_COLUMN,
     WORKLOAD_HEADERS,
+    bounds,
     horizon,
     policy_summary,
     rightsizing_rows,
-    usd,
     workload_groups,
 )
 
@@ -41,9 +41,7 @@ def render_table(report: SimReport, console: Console) -> None:
 
 def _policy_table(report: SimReport) -> Table:
     summary = policy_summary(report)
-    floor = f"offline lower bound {usd(report.lower_bound_usd)}"
-    if report.startup_lower_bound_usd is not None:
-        floor += f" · {usd(report.startup_lower_bound_usd)} buying a start-up ahead"
+    floor = bounds(report)
     table = Table(
         title=f"{report.scenario} · {horizon(report.horizon_s)} · seed {report.seed}",
         caption=f"cheapest policy in bold green · {floor}" if summary.rows else "no runs",
