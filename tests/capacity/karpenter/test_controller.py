@@ -108,3 +108,16 @@ def test_a_replacement_is_launched_then_the_node_is_drained_once_its_pods_fit_el
     up = replace(booting, state=NodeState.READY)
     decisions = karpenter.decide(seen(90.0, [dear, up], pods))
     assert decisions == [Drain("dear", "karpenter: single-node replaced")]
+
+
+def test_a_replacement_that_fails_to_launch_leaves_the_node_alone():
+    karpenter = Karpenter()
+    dear = at("dear", OD8)
+    pods = [running("p1", "dear"), running("p2", "dear")]
+    karpenter.decide(seen(0.0, [dear], pods))
+    assert karpenter.decide(seen(15.0, [dear], pods)) == [Launch(SPOT4)]
+    # the launch failed (the twin marks the pool short): the command is dropped, and the node
+    # is a candidate again, replaced from the other pool once validated
+    short = frozenset({SPOT4.key})
+    assert karpenter.decide(seen(16.0, [dear], pods, unavailable=short)) == []
+    assert karpenter.decide(seen(31.0, [dear], pods)) == [Launch(SPOT4_B)]

@@ -14,7 +14,8 @@ Three loops of ``sigs.k8s.io/karpenter`` (v1.12.0) and its AWS provider, at thei
 * **Disruption.** Every ``poll_s`` (10 s) a consolidation command is computed
   (:mod:`tidewise.capacity.karpenter.consolidation`), held ``validation_delay_s`` (15 s), and
   carried out if it still holds: deletions at once, replacements once the candidates' pods fit
-  on Ready nodes (the replacement is up), or dropped after ``replace_timeout_s``.
+  on Ready nodes (the replacement is up); dropped if the replacement fails to launch or is not
+  up after ``replace_timeout_s``.
 
 Pure: time comes from the view; the memories are explicit fields.
 """
@@ -244,6 +245,8 @@ class Karpenter:
             nodes: list[Node] = [live[name] for name in command.candidates if name in live]
             if not nodes or view.time_s - since > self.settings.replace_timeout_s:
                 continue
+            if command.replacement is not None and command.replacement.key in self._unavailable:
+                continue  # the replacement failed to launch: the command fails, nodes stay
             names = {n.name for n in nodes}
             pods = [p for p in view.pods if p.node in names]
             if fits_elsewhere(pods, ready):
