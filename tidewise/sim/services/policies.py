@@ -127,7 +127,7 @@ POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
         _karpenter,
     ),
     "elastic": (
-        "tidewise's replica policy (HPA + forecast) plus the same node autoscaler",
+        "tidewise's replica policy (HPA + forecast) plus reactive's node autoscaler",
         _elastic,
     ),
     "tidewise": (
