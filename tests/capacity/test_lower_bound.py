@@ -134,9 +134,22 @@ def default_report():
 
 def test_the_default_scenario_bound_is_below_every_policy(default_report):
     assert default_report.lower_bound_usd > 0
-    assert len(default_report.runs) == 5
+    assert [r.policy for r in default_report.runs] == [
+        "fixed-on-demand",
+        "fixed-reserved",
+        "reactive",
+        "karpenter",
+        "elastic",
+        "tidewise",
+    ]
     for result in default_report.runs:
         assert default_report.lower_bound_usd <= result.cost_usd, result.policy
+    # buying a start-up ahead costs more than the instant oracle, and less than the fixed
+    # fleets, which serve everything
+    startup = default_report.startup_lower_bound_usd
+    assert startup is not None and startup > default_report.lower_bound_usd
+    for result in default_report.runs[:2]:
+        assert result.served_fraction == 1.0 and startup <= result.cost_usd
 
 
 def test_an_on_demand_base_is_covered_by_on_demand_capacity_alone():
@@ -155,3 +168,41 @@ def test_an_on_demand_base_is_covered_by_on_demand_capacity_alone():
     assert _bound([replace(WEB, rules=CapacityRules(on_demand_base=20))], demand, [spot, od]) == (
         pytest.approx(0.8)
     )
+
+
+def _ahead(demand, lead_s, step_s=60.0) -> float:
+    rows = np.array(demand, dtype=float).reshape(1, -1)
+    offers = [offering(CPU4, price=0.2)]  # 4 web replicas per node: $0.05 per replica-hour
+    return offline_lower_bound([WEB], rows, step_s, offers, _price_of, lead_s=lead_s)
+
+
+def test_buying_a_start_up_ahead_pays_for_the_window_before_a_spike():
+    """One minute of 4 replicas (120 rps) between quiet minutes: with a 90 s lead, the minute
+    before pays for the spike in full (its window reaches it from any point), the one before
+    that for the last half of it (30 s of its 60 s reach the spike); nothing after."""
+    replica_minute = 0.05 / 60
+    spike = [0.0, 0.0, 0.0, 120.0, 0.0, 0.0]
+    assert _ahead(spike, None) == pytest.approx(4 * replica_minute)
+    assert _ahead(spike, [0.0]) == pytest.approx(4 * replica_minute)
+    assert _ahead(spike, [90.0]) == pytest.approx((1 + 1 + 0.5) * 4 * replica_minute)
+    # a lead under a step still raises the bound by its share of the next step
+    assert _ahead(spike, [30.0]) == pytest.approx((1 + 0.5) * 4 * replica_minute)
+
+
+def test_the_start_up_bound_is_never_below_the_instant_one_and_grows_with_the_lead():
+    demand = np.random.default_rng(3).uniform(0, 300, 240)
+    instant = _ahead(demand, None)
+    previous = instant
+    for lead in (20.0, 60.0, 150.0, 600.0):
+        bound = _ahead(demand, [lead])
+        assert bound >= previous - 1e-9
+        previous = bound
+    assert previous > instant
+
+
+def test_a_lead_needs_one_value_per_workload_and_unblocked_steps():
+    with pytest.raises(ValueError, match="one lead per workload"):
+        _ahead([1.0, 2.0], [10.0, 20.0])
+    rows = np.ones((1, 4))
+    with pytest.raises(ValueError, match="block=1"):
+        offline_lower_bound([WEB], rows, 60.0, [offering(CPU4)], _price_of, 2, [10.0])

@@ -2,6 +2,7 @@
 tidewise's rendered NodePools and NodeOverlays."""
 
 import shutil
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,13 +26,16 @@ from tests.kube.karpenter import (
 )
 from tests.kube.kwok import wait_for
 from tidewise.capacity.karpenter import NodePoolSpec, kwok_instance_types, render
+from tidewise.capacity.karpenter import scheduling as modelled
+from tidewise.capacity.karpenter.instance_types import NVIDIA_GPU
 from tidewise.capacity.karpenter.nodepools import node_pool
 from tidewise.capacity.karpenter.overlays import spot_risk_overlays
 from tidewise.capacity.node_autoscaler import NodeAutoscalerSettings
 from tidewise.capacity.spot_pools import SpotPoolRules
 from tidewise.catalog import Catalog, builtin_catalog_path, load_catalog
 from tidewise.cli.sim import default_scenario_path
-from tidewise.model import Offering, PurchaseOption, Resources
+from tidewise.model import Offering, PodPhase, PurchaseOption, Resources
+from tidewise.model import Pod as PendingPod
 from tidewise.placement.fit import pods_per_node
 from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
 from tidewise.sim.services.karpenter import karpenter_policy
@@ -101,15 +105,23 @@ def pool(name: str, types: list[str], catalog: Catalog) -> dict:
     return node_pool(spec, catalog.offerings, [], KWOK_CLASS, NodeAutoscalerSettings())
 
 
-def pending_workload(name: str, requests: Resources, selector: dict[str, str]) -> Deployment:
-    """One replica asking for ``requests`` on nodes ``selector`` picks. A Deployment, not a
-    bare pod: on this loaded machine kube-controller-manager's taint eviction can still see
-    a new node's ``karpenter.sh/unregistered:NoExecute`` taint after Karpenter removed it and
-    the scheduler bound the pod, and delete that pod; its ReplicaSet makes another, as it
-    would for a real workload."""
+def pending_workload(
+    name: str, requests: Resources, selector: dict[str, str], replicas: int = 1
+) -> Deployment:
+    """``replicas`` asking for ``requests`` (whole GPUs as ``nvidia.com/gpu``) on nodes
+    ``selector`` picks. A Deployment, not bare pods: on this loaded machine
+    kube-controller-manager's taint eviction can still see a new node's
+    ``karpenter.sh/unregistered:NoExecute`` taint after Karpenter removed it and the scheduler
+    bound the pod, and delete that pod; its ReplicaSet makes another, as it would for a real
+    workload."""
     quantities = {"cpu": f"{requests.cpu_milli}m", "memory": f"{requests.memory_mib}Mi"}
+    limits = {}
+    if requests.gpu_count:
+        quantities[NVIDIA_GPU] = limits[NVIDIA_GPU] = str(requests.gpu_count)
     container = Container(
-        name="main", image="fake", resources=ResourceRequirements(requests=quantities)
+        name="main",
+        image="fake",
+        resources=ResourceRequirements(requests=quantities, limits=limits or None),
     )
     labels = {"app": name}
     template = PodTemplateSpec(
@@ -119,7 +131,7 @@ def pending_workload(name: str, requests: Resources, selector: dict[str, str]) -
     return Deployment(
         metadata=ObjectMeta(name=name),
         spec=DeploymentSpec(
-            replicas=1, selector=LabelSelector(matchLabels=labels), template=template
+            replicas=replicas, selector=LabelSelector(matchLabels=labels), template=template
         ),
     )
 
@@ -254,3 +266,79 @@ def test_upstream_kwok_launches_by_list_price_whatever_the_overlays(kube, karpen
     before, after, by_list, _ = before_and_after_risk(kube, karpenter, catalog)
     assert instance_type(before) in by_list
     assert instance_type(after) in by_list
+
+
+KWOK_RESERVED = Resources(cpu_milli=100, memory_mib=10)
+"""What upstream's kwok provider reserves on every instance type (``kube-reserved`` in
+``kwok/cloudprovider/helpers.go``, v1.12.0)."""
+
+BURSTS = {
+    "cpu": (12, Resources(cpu_milli=1500, memory_mib=3072)),
+    "memory": (3, Resources(cpu_milli=1000, memory_mib=12288)),
+    "gpu": (3, Resources(cpu_milli=2000, memory_mib=8192, gpu_count=1)),
+}
+"""Canned bursts of pending pods: CPU-only (more than the largest CPU type holds), memory-heavy
+and whole-GPU."""
+
+
+def twin_buys(offerings: list[Offering], count: int, requests: Resources) -> Counter:
+    """What the twin's ``karpenter`` policy launches for the burst: (type, capacity type) per
+    NodeClaim, on kwok's reservation."""
+    catalog = modelled.Catalog.of(offerings, kube_reserved=KWOK_RESERVED)
+    pods = [PendingPod(f"p{i}", "burst", requests, PodPhase.PENDING, 0.0) for i in range(count)]
+    claims = modelled.simulate(pods, [], catalog).claims
+    chosen = [modelled.launch_offering(c.offerings(catalog), catalog.pools) for c in claims]
+    return Counter((o.instance_type.name, o.option.value) for o in chosen if o is not None)
+
+
+def claims_for_burst(kube: Client, namespace: str, app: str, pool_name: str, count: int):
+    """Wait until the burst's ``count`` replicas run, then the pool's NodeClaims."""
+
+    def running() -> bool:
+        pods = kube.list(Pod, namespace=namespace, labels={"app": app})
+        return sum(1 for p in pods if p.status.phase == "Running") >= count
+
+    wait_for(f"{count} replicas of {app} running", running, deadline=180)
+    return claims_of(kube, pool_name)
+
+
+def test_the_twin_s_karpenter_buys_the_same_instance_types_as_karpenter(
+    kube, prioritized_karpenter, catalog
+):
+    """The same bursts of pending pods, each on its own NodePool (CPU types for CPU pods,
+    GPU types for GPU pods: the twin keeps CPU pods off GPU nodes), buy the same instance
+    types and capacity types, NodeClaim for NodeClaim, in the real Karpenter (launching by
+    the risk-adjusted price, as on AWS) and in the twin's model of it."""
+    namespace = prioritized_karpenter
+    overlays = spot_risk_overlays(catalog.offerings, SpotPoolRules())
+    for overlay in overlays:
+        apply(kube, overlay)
+    for overlay in overlays:
+        name = overlay["metadata"]["name"]
+        wait_for(f"overlay {name} validated", lambda name=name: overlay_applied(kube, name))
+    bought = (PurchaseOption.ON_DEMAND, PurchaseOption.SPOT)
+    for burst, (count, requests) in BURSTS.items():
+        gpu = bool(requests.gpu_count)
+        types = sorted(
+            name
+            for name, itype in catalog.instance_types.items()
+            if name != "serverless" and bool(itype.gpu_count) == gpu
+        )
+        pool_name = f"e2e-burst-{burst}"
+        apply(kube, pool(pool_name, types, catalog))
+        offerings = [
+            o for o in catalog.offerings if o.option in bought and o.instance_type.name in types
+        ]
+        expected = twin_buys(offerings, count, requests)
+        selector = {"tidewise.io/node-pool": pool_name}
+        kube.create(pending_workload(burst, requests, selector, count), namespace=namespace)
+        claims = claims_for_burst(kube, namespace, burst, pool_name, count)
+        got = Counter(
+            (
+                c["metadata"]["labels"]["node.kubernetes.io/instance-type"],
+                c["metadata"]["labels"]["karpenter.sh/capacity-type"],
+            )
+            for c in claims
+        )
+        print(f"burst {burst}: karpenter {dict(got)}, twin {dict(expected)}")
+        assert got == expected, burst

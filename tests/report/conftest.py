@@ -96,4 +96,5 @@ def report() -> SimReport:
         seed=7,
         runs=[fixed, elastic],
         lower_bound_usd=1.0,
+        startup_lower_bound_usd=1.25,
     )

@@ -46,6 +46,7 @@ def test_summary_table_shows_terminal_figures(report, tmp_path):
     assert '<td class="saving">\N{MINUS SIGN}42%</td>' in page
     assert "<th>vs fixed-nodes</th>" in page
     assert "Cheapest: <b>tidewise</b> at $580.00 (\N{MINUS SIGN}42% against fixed-nodes)" in page
+    assert "offline lower bound $1.00 · $1.25 buying a start-up ahead." in page
 
 
 def test_attribution_is_escaped_into_the_footer(report, tmp_path):

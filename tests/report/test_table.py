@@ -21,7 +21,7 @@ def _row(text: str, policy: str) -> str:
 
 def test_policy_rows_hold_the_figures(report):
     text = _render(report)
-    assert "offline lower bound $1.00" in text
+    assert "offline lower bound $1.00 · $1.25 buying a start-up ahead" in text
     fixed = _row(text, "fixed-nodes")
     elastic = _row(text, "tidewise")
     for cell in ("$1,000.00", "100.00%", "0.0", "3,200.0", "64.0", "12"):

@@ -27,6 +27,19 @@ share no capacity and are solved apart, which is exact, not a relaxation. In the
 GPU offering that some GPU workload accepts (``gpu_model``) may cover every GPU workload: a
 relaxation when their models differ, exact when they agree.
 
+Start-up ahead (``lead_s``). A replica serving at ``u`` was bound at ``u - startup`` at the
+latest, to a node launched ``boot`` before that; the node is paid throughout. So capacity paid
+at ``t`` covers the requests of every replica that serves at any ``u`` in ``[t, t + d]``, ``d``
+the workload's start-up plus the shortest boot of anything that can host it: at least the
+largest demand of that window. With demand constant per step, the window from a point ``tau``
+into step ``s`` (``tau`` as a share of the step) reaches steps ``s .. s + m`` (``m = floor(d /
+step)``), and step ``s + m + 1`` too once ``tau >= 1 - f`` (``f = d / step - m``): a share
+``1 - f`` of the step asks for the largest replicas of steps ``s .. s + m``, the rest for those
+of ``s .. s + m + 1`` (zero past the horizon). The LP is solved on each step's time-weighted
+mean of the two, which is no higher than solving the parts apart (the LP's optimum is convex
+in the demand, as for blocks below), so it is still a bound: one no policy that must buy
+capacity a start-up ahead can beat, where ``lead_s = None`` is the instant-capacity oracle.
+
 Steps. At ``block=1`` a step is a demand step (a minute: demand is constant within it in the
 twin). Averaging the demand over ``block`` steps gives a looser bound that is still valid: the
 block average of any feasible solution is feasible for the averaged demand at the same cost
@@ -73,19 +86,23 @@ def offline_lower_bound(
     offerings: Sequence[Offering],
     price_of: PriceOf,
     block: int = 1,
+    lead_s: Sequence[float] | None = None,
 ) -> float:
     """The least USD any policy pays to serve ``demand_rps`` (workloads x steps of ``step_s``).
 
     ``price_of`` prices an offering as the twin bills it (a serverless one for a pod's
-    requests). Raises ``ValueError`` when some demand has no offering that could host it.
+    requests). ``lead_s``, per workload, is how long before serving its capacity must be
+    paid for (module docstring; not with ``block > 1``). Raises ``ValueError`` when some
+    demand has no offering that could host it.
     """
     if block < 1:
         raise ValueError(f"block must be >= 1, got {block}")
     demand = np.asarray(demand_rps, dtype=float)
     if demand.shape[0] != len(workloads):
         raise ValueError(f"demand has {demand.shape[0]} rows for {len(workloads)} workloads")
+    if lead_s is not None and (block != 1 or len(lead_s) != len(workloads)):
+        raise ValueError("lead_s needs block=1 and one lead per workload")
     replicas = demand / np.array([w.rps_per_replica for w in workloads])[:, None]
-    replicas, hours = _blocks(replicas, step_s, block)
     horizon_s = demand.shape[1] * step_s
     gpu = np.array([w.requests.wants_gpu for w in workloads], dtype=bool)
     total = 0.0
@@ -93,9 +110,31 @@ def offline_lower_bound(
         members = [w for w, inside in zip(workloads, in_pool, strict=True) if inside]
         if not members or not replicas[in_pool].any():
             continue
+        if lead_s is None:
+            pool, hours = _blocks(replicas[in_pool], step_s, block)
+        else:
+            leads = [d for d, inside in zip(lead_s, in_pool, strict=True) if inside]
+            pool, hours = _ahead(replicas[in_pool], step_s, leads)
         columns = _columns(members, offerings, price_of, horizon_s)
-        total += _solve_pool(members, replicas[in_pool], hours, columns)
+        total += _solve_pool(members, pool, hours, columns)
     return total
+
+
+def _ahead(
+    replicas: np.ndarray, step_s: float, lead_s: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each step's replicas as the time-weighted mean of its parts' window maxima (module
+    docstring), and each step's length in hours."""
+    workloads, steps = replicas.shape
+    whole = [int(d // step_s) for d in lead_s]
+    padded = np.concatenate([replicas, np.zeros((workloads, max(whole) + 2))], axis=1)
+    ahead = np.empty_like(replicas)
+    for w, (d, m) in enumerate(zip(lead_s, whole, strict=True)):
+        share = d / step_s - m
+        windows = np.lib.stride_tricks.sliding_window_view(padded[w], m + 2)[:steps]
+        early, late = windows[:, : m + 1].max(axis=1), windows.max(axis=1)
+        ahead[w] = (1 - share) * early + share * late
+    return ahead, np.full(steps, step_s / SECONDS_PER_HOUR)
 
 
 def _blocks(replicas: np.ndarray, step_s: float, block: int) -> tuple[np.ndarray, np.ndarray]:

@@ -69,11 +69,16 @@ class SpotPoolRules:
             chosen.append(self._weigh(offering))
         return chosen
 
+    def surcharge(self, offering: Offering) -> float:
+        """The share a spot price is raised by for its pool's interruptions over
+        ``band_weight_h`` (0 for capacity no cloud reclaims)."""
+        return offering.interruptions_per_hour * self.band_weight_h
+
     def _weigh(self, offering: Offering) -> Offering:
         weighted = self._weighted.get(offering)
         if weighted is None:
-            surcharge = 1 + offering.interruptions_per_hour * self.band_weight_h
-            weighted = replace(offering, price_per_hour=offering.price_per_hour * surcharge)
+            factor = 1 + self.surcharge(offering)
+            weighted = replace(offering, price_per_hour=offering.price_per_hour * factor)
             self._weighted[offering] = weighted
         return weighted
 

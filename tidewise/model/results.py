@@ -88,6 +88,9 @@ class SimReport(BaseModel):
 
     ``lower_bound_usd`` is what serving all the demand costs at least, whatever the policy
     (``tidewise.capacity.lower_bound``); it sits below every run that serves everything.
+    ``startup_lower_bound_usd`` is the same with capacity paid for from a start-up before it
+    serves (each workload's start-up plus the shortest boot that can host it): no less, and
+    what a policy that cannot buy capacity instantly reads against.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -97,6 +100,7 @@ class SimReport(BaseModel):
     seed: int
     runs: list[RunResult]
     lower_bound_usd: float
+    startup_lower_bound_usd: float | None = None
 
 
 class GpuPackSummary(BaseModel):

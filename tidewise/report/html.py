@@ -32,6 +32,7 @@ from tidewise.report.summary import (
     VS_FIRST_COLUMN,
     WORKLOAD_HEADERS,
     Summary,
+    bounds,
     horizon,
     policy_summary,
     rightsizing_rows,
@@ -138,7 +139,8 @@ def _summary_section(report: SimReport) -> str:
     return (
         "<section><h2>Policies compared</h2>"
         '<p class="note">Cost in USD over the horizon; served is the share of requests met; '
-        "violation minutes are minutes out of the service level.</p>"
+        "violation minutes are minutes out of the service level; "
+        f"{escape(bounds(report))}.</p>"
         f'<div class="scroll">{_summary_table(policy_summary(report))}</div></section>'
     )
 

@@ -69,6 +69,15 @@ def used_options(runs: list[RunResult]) -> list[str]:
     return known + sorted(spent - set(PURCHASE_OPTIONS))
 
 
+def bounds(report: SimReport) -> str:
+    """The scenario's cost floors: capacity the instant it is needed, and bought a start-up
+    ahead (docs/capacity.md); every policy reads against them."""
+    line = f"offline lower bound {usd(report.lower_bound_usd)}"
+    if report.startup_lower_bound_usd is not None:
+        line += f" · {usd(report.startup_lower_bound_usd)} buying a start-up ahead"
+    return line
+
+
 def policy_summary(report: SimReport) -> Summary:
     """One row per policy: cost, its split by purchase option, service and resource figures."""
     runs = report.runs

@@ -19,10 +19,10 @@ from tidewise.report.summary import (
     RIGHTSIZING_HEADERS,
     VS_FIRST_COLUMN,
     WORKLOAD_HEADERS,
+    bounds,
     horizon,
     policy_summary,
     rightsizing_rows,
-    usd,
     workload_groups,
 )
 
@@ -58,7 +58,7 @@ def render_table(report: SimReport, console: Console, wide: bool = False) -> Non
 def _policy_table(report: SimReport, wide: bool) -> Table:
     summary = policy_summary(report)
     kept = _kept(summary.headers, wide, NARROW_POLICY_COLUMNS)
-    floor = f"offline lower bound {usd(report.lower_bound_usd)}"
+    floor = bounds(report)
     table = Table(
         title=f"{report.scenario} · {horizon(report.horizon_s)} · seed {report.seed}",
         caption=f"cheapest policy in bold green · {floor}" if summary.rows else "no runs",

@@ -134,11 +134,13 @@ def test_the_lower_bound_is_below_every_policys_cost(tmp_path, scale, rps, cpu, 
                 "requests": {"cpu": cpu, "memory": memory},
             }
         ],
-        "policies": ["fixed-on-demand", "reactive", "tidewise"],
+        "policies": ["fixed-on-demand", "reactive", "karpenter", "tidewise"],
     }
     path = tmp_path / f"rand-{scale:.3f}-{rps:.3f}.yaml"
     path.write_text(yaml.safe_dump(scenario))
     report = run(prepare(*load_scenario(path)))
     assert report.lower_bound_usd > 0
+    assert report.startup_lower_bound_usd is not None
+    assert report.startup_lower_bound_usd >= report.lower_bound_usd - 1e-9
     for result in report.runs:
         assert result.cost_usd >= report.lower_bound_usd - 1e-9, result.policy

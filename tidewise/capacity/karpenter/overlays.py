@@ -94,7 +94,7 @@ def spot_risk_overlays(offerings: Iterable[Offering], rules: SpotPoolRules) -> l
     surcharge: dict[tuple[str, str], str] = {}
     for offering in offerings:
         if offering.option is PurchaseOption.SPOT:
-            extra = offering.interruptions_per_hour * rules.band_weight_h
+            extra = rules.surcharge(offering)
             if round(extra * 100, PERCENT_DIGITS) > 0:
                 surcharge[offering.instance_type.name, offering.zone] = percent(extra)
     zones_of: dict[tuple[str, str], set[str]] = {}

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tidewise.capacity import FixedCapacity, NodeAutoscaler, NodeAutoscalerSettings
 from tidewise.capacity.consolidation import Consolidator
 from tidewise.capacity.interruptions import InterruptionHandler
+from tidewise.capacity.karpenter.controller import Karpenter
 from tidewise.capacity.reserved_base import ReservedBase
 from tidewise.capacity.serverless import ServerlessBurst
 from tidewise.capacity.spot_pools import SpotPoolRules
-from tidewise.model import Controller, PurchaseOption
+from tidewise.model import ClusterView, Controller, Decision, PurchaseOption
 from tidewise.scaling.forecast import forecaster_named
 from tidewise.sim.services.replicas import ElasticController, FixedReplicas, HpaController
 from tidewise.sim.services.twin import TwinSetup
@@ -75,6 +77,28 @@ def tidewise_controllers(
     ]
 
 
+@dataclass
+class WarmStartedKarpenter:
+    """Karpenter in the twin. The twin starts warm: at t = 0 it asks the policies for what
+    they want, with time standing still, so a batch window could never close; there the
+    pending pods are provisioned for at once, as the window closing a second later would."""
+
+    karpenter: Karpenter
+
+    @property
+    def period_s(self) -> float | None:
+        return self.karpenter.period_s
+
+    def decide(self, view: ClusterView) -> Sequence[Decision]:
+        return self.karpenter.step(view, batch=view.time_s > 0)
+
+
+def _karpenter(setup: TwinSetup) -> list[Controller]:
+    """The HPA (exact, as in ``reactive``) with Karpenter's defaults on a NodePool of every
+    instance type of the scenario's pools, spot and on-demand (docs/karpenter-baseline.md)."""
+    return [HpaController(), WarmStartedKarpenter(Karpenter())]
+
+
 def _elastic(setup: TwinSetup) -> list[Controller]:
     epoch = datetime.fromtimestamp(setup.start_unix_s, tz=UTC)
     forecast = forecaster_named(ELASTIC_FORECASTER).forecast
@@ -97,8 +121,13 @@ POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
         "Kubernetes' HPA plus a cluster-autoscaler on on-demand nodes",
         _reactive,
     ),
+    "karpenter": (
+        "Kubernetes' HPA plus Karpenter's defaults: spot and on-demand, consolidation, "
+        "interruption handling",
+        _karpenter,
+    ),
     "elastic": (
-        "tidewise's replica policy (HPA + forecast) plus the same node autoscaler",
+        "tidewise's replica policy (HPA + forecast) plus reactive's node autoscaler",
         _elastic,
     ),
     "tidewise": (

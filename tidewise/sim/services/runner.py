@@ -129,13 +129,44 @@ def run(prepared: PreparedScenario, progress: Progress | None = None) -> SimRepo
     lower_bound = offline_lower_bound(
         setup.workloads, setup.demand_rps, MINUTE_S, setup.offerings, setup.price_of
     )
+    ahead = offline_lower_bound(
+        setup.workloads,
+        setup.demand_rps,
+        MINUTE_S,
+        setup.offerings,
+        setup.price_of,
+        lead_s=startup_leads(setup),
+    )
     return SimReport(
         scenario=scenario.name,
         horizon_s=scenario.horizon,
         seed=scenario.seed,
         runs=runs,
         lower_bound_usd=lower_bound,
+        startup_lower_bound_usd=ahead,
     )
+
+
+def startup_leads(setup: TwinSetup) -> list[float]:
+    """How long before serving each workload's capacity is paid for at least: its start-up,
+    plus the shortest boot of what can host it (a serverless container where one can, else a
+    VM: the twin's boot ranges)."""
+    serverless = [o for o in setup.offerings if o.option is PurchaseOption.SERVERLESS]
+    leads = []
+    for spec in setup.workloads:
+        boot = setup.cloud.vm_boot_s[0]
+        if not spec.requests.wants_gpu and any(_hosts(o, spec, setup) for o in serverless):
+            boot = min(boot, setup.cloud.serverless_boot_s[0])
+        leads.append(spec.startup_s + boot)
+    return leads
+
+
+def _hosts(offering: Offering, spec: WorkloadSpec, setup: TwinSetup) -> bool:
+    try:
+        setup.price_of(offering, spec.requests)
+    except ValueError:
+        return False
+    return True
 
 
 BUILTIN_ATTRIBUTION = {
