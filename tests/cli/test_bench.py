@@ -47,12 +47,49 @@ def test_bench_gpu_pack_end_to_end(tmp_path, shared_data):
     assert "fgd" in (tmp_path / "g.html").read_text()
 
 
+def test_bench_gpu_pack_with_moves(tmp_path, shared_data):
+    folder = shared_data / "alibaba-gpu-v2023"
+    nodes = tmp_path / "nodes.csv"
+    lines = (folder / "openb_node_list_gpu_node.csv").read_text().splitlines()
+    nodes.write_text("\n".join(lines[:41]) + "\n")
+    out = tidewise(
+        "bench",
+        "gpu-pack",
+        "--nodes",
+        str(nodes),
+        "--pods",
+        str(folder / "openb_pod_list_default.csv"),
+        "--policy",
+        "fgd",
+        "--seeds",
+        "42",
+        "--moves",
+        "--deschedule",
+        "fragOnePod",
+        "--move-budget",
+        "2%",
+        "--json",
+        "m.json",
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    runs = json.loads((tmp_path / "m.json").read_text())["runs"]
+    assert [r["policy"] for r in runs] == ["fgd", "fgd+moves@2%", "fgd+fragOnePod@2%"]
+    for run in runs[1:]:
+        assert run["moved_pct_of_placed"] <= 2.0 + 100 / run["placed_pods"]  # ceil
+        # no move fills the slivers beside shares above half a GPU (both rounded to 0.01)
+        assert run["alloc_pct_retried"] <= run["alloc_bound_pct"] + 0.01
+    assert "GPU allocation % with moves" in out.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--policy", "magic"], "--policy: unknown magic"),
         (["--seeds", "x"], "--seeds: give a range"),
         (["--tune", "0"], "--tune"),
+        (["--deschedule", "magic"], "--deschedule: unknown magic"),
+        (["--moves", "--move-budget", "150%"], "--move-budget: a share of the pods placed"),
     ],
 )
 def test_bench_gpu_pack_bad_options(tmp_path, shared_data, args, message):

@@ -56,6 +56,17 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def parse_share(text: str, option: str) -> float:
+    """``1%`` or ``0.01`` to a fraction in [0, 1]."""
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise ValueError(f"{option}: a share of the pods placed, such as 1% or 0.01")
+    return value
+
+
 @app.command("gpu-pack")
 def gpu_pack(
     nodes: Annotated[Path, typer.Option(help="openb node list CSV (sn,cpu_milli,...,gpu,model).")],
@@ -67,41 +78,61 @@ def gpu_pack(
     report: Annotated[
         Path | None, typer.Option("--report", help="Write an HTML plot of allocation here.")
     ] = None,
+    moves: Annotated[
+        bool,
+        typer.Option(
+            "--moves", help="Also run each policy moving small pods for a pod that fits nowhere."
+        ),
+    ] = False,
+    deschedule: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also run each policy with this pass after the arrivals: fragOnePod, "
+            "fragMultiPod, cosSim (the FGD simulator's) or moves-after (ours); repeat for several."
+        ),
+    ] = None,
+    move_budget: Annotated[
+        str, typer.Option(help="Pods that may move, as a share of the pods placed: 1% or 0.01.")
+    ] = "1%",
     quiet: QuietOption = False,
 ) -> None:
     """GPU-sharing placement on Alibaba's openb trace, as the FGD paper (USENIX ATC'23)."""
-    from tidewise.report import gpu_pack_table, write_gpu_pack_html
+    from tidewise.report import gpu_moves_table, gpu_pack_table, write_gpu_pack_html
     from tidewise.sim.gpupack.bench import GPU_POLICIES, run_benchmark
+    from tidewise.sim.gpupack.bench.moves import MOVERS, Mover, run_moves_benchmark
     from tidewise.sim.gpupack.openb import TraceFormatError, load_nodes, load_pods
 
     names = policy or list(GPU_POLICIES)
     with user_errors(ValueError, TraceFormatError):
         check_known("--policy", names, GPU_POLICIES)
+        check_known("--deschedule", deschedule or [], [m for m in MOVERS if m != "moves"])
         if tune <= 0:
             raise ValueError("--tune: give a positive multiple of cluster GPUs, e.g. 1.3")
+        budget = parse_share(move_budget, "--move-budget")
+        movers = [Mover(kind, budget) for kind in ["moves"] * moves + (deschedule or [])]
         seed_list = parse_seeds(seeds)
         check_output_folders({"--json": json_path, "--report": report})
         node_specs = load_nodes(nodes)
         pod_shapes = load_pods(pods)
     workload = pods.stem
-    with progress_bars(names, len(seed_list), "{task.completed}/{task.total} seeds", quiet) as bars:
-        results = run_benchmark(
-            node_specs,
-            pod_shapes,
-            workload,
-            names,
-            seed_list,
-            tune,
-            None if bars is None else bars.advance,
+    bar_names = names + [f"{n}+{m.label}" for n in names for m in movers]
+    done = "{task.completed}/{task.total} seeds"
+    with progress_bars(bar_names, len(seed_list), done, quiet) as bars:
+        advance = None if bars is None else bars.advance
+        results = run_benchmark(node_specs, pod_shapes, workload, names, seed_list, tune, advance)
+        moved = run_moves_benchmark(
+            node_specs, pod_shapes, workload, names, movers, seed_list, tune, advance
         )
     if not quiet:
         show(gpu_pack_table(results))
+        if moved:
+            show(gpu_moves_table(moved))
     document = {
         "benchmark": "gpu-pack",
         "nodes": str(nodes),
         "pods": str(pods),
         "tune": tune,
-        "runs": [r.model_dump(mode="json") for r in results],
+        "runs": [r.model_dump(mode="json") for r in [*results, *moved]],
     }
     write_json(json_path, document)
     if report is not None:

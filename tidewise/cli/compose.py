@@ -124,6 +124,7 @@ class ControllersConfig(Section):
     elasticscaler: bool = True
     resourcerecommendation: bool = True
     training_queue: bool = False  # admits every Job with Kueue's label: never beside Kueue
+    defrag: bool = False  # evicts GPU-share pods for whole-GPU pods: off unless asked
     prometheus_url: HttpUrl | None = None  # objects that select none query this one
     # the others objects may select (spec.prometheus.endpoint: NAME); nothing else is asked
     prometheus_endpoints: Annotated[dict[str, HttpUrl], AfterValidator(_endpoint_names)] = {}
@@ -131,6 +132,7 @@ class ControllersConfig(Section):
     elastic_period_s: PositiveSeconds = 15.0
     recommend_period_s: PositiveSeconds = 60.0
     queue_period_s: PositiveSeconds = 5.0
+    defrag_period_s: PositiveSeconds = 5.0
     queues: Annotated[list[str] | None, AfterValidator(_queues)] = None  # NAME=MODEL:GPUS
 
 
@@ -223,6 +225,7 @@ CONTROLLERS = (
     "elasticscaler",
     "resourcerecommendation",
     "training-queue",
+    "defrag",
 )
 """What ``tidewise operator`` may run; each has its RBAC in deploy/operator/components/<name>."""
 
@@ -238,6 +241,7 @@ def enabled_controllers(config: OperatorConfig) -> list[str]:
         "elasticscaler": spec.elasticscaler,
         "resourcerecommendation": spec.resourcerecommendation,
         "training-queue": spec.training_queue,
+        "defrag": spec.defrag,
     }
     return [name for name in CONTROLLERS if switches[name]]
 
@@ -351,6 +355,8 @@ def controller_settings(config: OperatorConfig) -> ControllerSettings:
         cronhpa=spec.cronhpa,
         elasticscaler=spec.elasticscaler,
         resourcerecommendation=spec.resourcerecommendation,
+        defrag=spec.defrag,
+        defrag_period_s=spec.defrag_period_s,
     )
 
 

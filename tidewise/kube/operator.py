@@ -45,6 +45,7 @@ from tidewise.kube.api.lease import LeaseElector
 from tidewise.kube.api.loop import Controller, drive
 from tidewise.kube.api.metrics import ControllerMetrics
 from tidewise.kube.controllers.cronhpa import CronHpaController
+from tidewise.kube.controllers.defrag import DefragController
 from tidewise.kube.controllers.elastic import ElasticScalerController
 from tidewise.kube.controllers.prometheus import Prometheus
 from tidewise.kube.controllers.recommendation import RecommendationController
@@ -244,6 +245,9 @@ class ControllerSettings:
     cronhpa: bool = True
     elasticscaler: bool = True
     resourcerecommendation: bool = True
+    # the defragmenter (tidewise/kube/controllers/defrag): it evicts pods, so off unless asked
+    defrag: bool = False
+    defrag_period_s: float = 5.0
 
 
 def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSettings) -> None:
@@ -269,6 +273,8 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
             controllers.append(
                 RecommendationController(client, metrics, prometheus, settings.recommend_period_s)
             )
+        if settings.defrag:
+            controllers.append(DefragController(client, metrics, settings.defrag_period_s))
         if settings.training_queue:
             queue = QueueController(
                 client, settings.queues, period_s=settings.queue_period_s, metrics=metrics

@@ -120,3 +120,25 @@ class GpuPackSummary(BaseModel):
     frag_pct_at: dict[str, float]
     failed_pods: float
     pods_per_second: float
+
+
+class GpuMovesSummary(GpuPackSummary):
+    """A policy of ``tidewise bench gpu-pack`` with moves (``--moves``, ``--deschedule``),
+    over its seeds (docs/gpu-pack.md). Means over seeds.
+
+    ``moved_pct_of_placed`` is the pods moved as % of the pods placed at the end (the
+    budget's measure); ``lost_pods`` the moved pods that found no place again. Allocation (%
+    of cluster GPUs) when every pod has arrived, after the descheduling pass (the FGD
+    simulator's end; the same for online moves), and with the failed pods offered again.
+    """
+
+    mover: str
+    moved_pods: float
+    placed_pods: float
+    moved_pct_of_placed: float
+    lost_pods: float
+    alloc_pct_arrived: float
+    alloc_pct_end: float
+    alloc_pct_retried: float
+    alloc_pct_retried_by_seed: dict[str, float]
+    alloc_bound_pct: float

@@ -12,6 +12,7 @@ milli and 0 memory, so they never fit and never count as free.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -62,6 +63,14 @@ class GpuCluster:
             cluster.gpu_memory_free[i, :gpus] = node.gpu_free_memory_mib
         cluster.gpu_allocated = cluster.gpu_capacity - int(cluster.gpu_free.sum())
         return cluster
+
+    def copy(self) -> GpuCluster:
+        """A scratch cluster with the same free resources, to try a change on (the
+        defragmenter's moves) without touching this one; capacities are shared, not copied."""
+        twin = copy.copy(self)
+        for name in ("cpu_free", "memory_free", "gpu_free", "gpu_memory_free"):
+            setattr(twin, name, getattr(self, name).copy())
+        return twin
 
     def __len__(self) -> int:
         return len(self.capacities)

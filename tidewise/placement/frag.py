@@ -102,6 +102,16 @@ class FragmentationIndex:
         self.fragments[node] = self._fragments_of(np.array([node]))[0]
         self.version[node] += 1
 
+    def of_state(self, node: int, cpu_free: int, gpu_free: np.ndarray) -> float:
+        """F_n(M) of ``node`` were its free CPU and per-GPU share these: what a descheduler
+        asks of each pod it might evict (the node with that pod gone)."""
+        free = np.asarray(gpu_free)[:, None]  # G x 1
+        partial = (free * (free < self.share)).sum(axis=0)
+        count_fit = (free >= self.share).sum(axis=0)
+        total = np.asarray(free.sum())
+        frag = self._fragments(np.asarray(cpu_free), total, partial, count_fit, self.gpu_ok[node])
+        return float(frag)
+
     def after_cached(self, pod: Resources, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`after`, recomputed only for nodes changed since this shape last asked.
 

@@ -51,6 +51,10 @@ class GpuPolicy(Protocol):
         """Told of every pod before it is placed (or fails), to learn the workload."""
         ...
 
+    def released(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
+        """Told after a bound pod left (the defragmenter moved it), as ``bound``."""
+        ...
+
 
 def first_ranked(scores: np.ndarray, candidates: np.ndarray, rank: np.ndarray) -> int:
     """The candidate with the highest score; among equals the one ranked first."""
@@ -62,6 +66,9 @@ class Stateless:
     """For policies that learn nothing from arrivals (and, unless they say so, binds)."""
 
     def bound(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
+        return None
+
+    def released(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
         return None
 
     def arrived(self, pod: Resources) -> None:
@@ -137,6 +144,9 @@ class FgdPolicy(Stateless):
     def bound(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
         self.index_for(cluster).update(placement.node)
 
+    def released(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
+        self.index_for(cluster).update(placement.node)
+
 
 @dataclass
 class TidewisePolicy:
@@ -208,6 +218,9 @@ class TidewisePolicy:
     def bound(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
         if self._index is not None:
             self._index.update(placement.node)
+
+    def released(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
+        self.bound(cluster, pod, placement)
 
 
 @dataclass
@@ -297,3 +310,10 @@ class GpuClusteringPolicy(Stateless):
         kind = affinity_class(pod)
         if kind is not None:
             self._classes.setdefault(placement.node, Counter())[kind] += 1
+
+    def released(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
+        kind = affinity_class(pod)
+        if kind is not None:
+            self._classes[placement.node][kind] -= 1
+            if not self._classes[placement.node][kind]:
+                del self._classes[placement.node][kind]

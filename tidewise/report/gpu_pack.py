@@ -8,7 +8,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 from rich.table import Table
 
-from tidewise.model.results import GpuPackSummary
+from tidewise.model.results import GpuMovesSummary, GpuPackSummary
 from tidewise.report.page import write_chart_page
 
 LEVELS_SHOWN = ("80", "90", "100", "110", "130")
@@ -35,6 +35,31 @@ def gpu_pack_table(results: list[GpuPackSummary]) -> Table:
             *cells,
             "-" if frag is None else f"{frag:.2f}",
             f"{r.failed_pods:,.0f}",
+            f"{r.pods_per_second:,.0f}",
+        )
+    return table
+
+
+def gpu_moves_table(results: list[GpuMovesSummary]) -> Table:
+    """With moves: the allocation when every pod has arrived (@130%), after a descheduling
+    pass, and with the failed pods offered again; the pods moved; the bound no move passes."""
+    table = Table(
+        title=f"GPU allocation % with moves on {results[0].workload}" if results else None
+    )
+    for column in ("Policy", "@130%", "After pass", "Failed retried", "Moved", "Moved %"):
+        table.add_column(column, justify="left" if column == "Policy" else "right")
+    for column in ("Lost", "Bound", "Pods/s"):
+        table.add_column(column, justify="right")
+    for r in results:
+        table.add_row(
+            r.policy,
+            f"{r.alloc_pct_at.get('130', float('nan')):.2f}",
+            f"{r.alloc_pct_end:.2f}",
+            f"{r.alloc_pct_retried:.2f}",
+            f"{r.moved_pods:,.1f}",
+            f"{r.moved_pct_of_placed:.2f}",
+            f"{r.lost_pods:,.1f}",
+            f"{r.alloc_bound_pct:.2f}",
             f"{r.pods_per_second:,.0f}",
         )
     return table

@@ -12,6 +12,7 @@ other (docs/architecture.md, tests/test_layering.py):
 * ``annotations``: the gpushare annotations that record which GPUs a pod holds;
 * ``kwok``: kwok's contract with the Nodes it plays (shared with the test control plane);
 * ``events``: Events about any object, best effort;
+* ``eviction``: evicting a pod through the Eviction API (drains, the defragmenter);
 * ``status``: RFC 3339 stamps and Kubernetes' condition rule;
 * ``lease``: leader election on a ``coordination.k8s.io/v1`` Lease;
 * ``loop``: the controller contract, the loop that drives one while leading, one pass over

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tidewise.kube.api.eviction import evictable
 from tidewise.kube.api.status import unix_s
 
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
@@ -29,15 +30,6 @@ STUCK_AFTER_S = 60.0  # past its deletionTimestamp (the end of its grace period)
 
 def _meta(pod: Mapping[str, Any]) -> Mapping[str, Any]:
     return pod.get("metadata") or {}
-
-
-def evictable(pod: Mapping[str, Any]) -> bool:
-    """Pods a drain evicts: not a DaemonSet's (it would come back), not a static pod, alive."""
-    metadata = _meta(pod)
-    owners = metadata.get("ownerReferences") or []
-    mirror = MIRROR in (metadata.get("annotations") or {})
-    finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
-    return not (mirror or finished or any(o.get("kind") == "DaemonSet" for o in owners))
 
 
 def _local_volumes(pod: Mapping[str, Any]) -> list[str]:

@@ -37,15 +37,14 @@ from typing import Any
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Node, Pod
 from prometheus_client import CollectorRegistry
 
 from tidewise.kube.api.events import event, record
+from tidewise.kube.api.eviction import evict, evictable
 from tidewise.kube.api.status import parse_stamp, stamp
 from tidewise.kube.provider.disruption import (
     blocks_scale_down,
-    evictable,
     stuck_terminating,
     terminating,
 )
@@ -172,22 +171,9 @@ class Drainer:
 
     async def _evict(self, pod: Mapping[str, Any]) -> bool:
         """Ask to evict; ``False`` while a disruption budget forbids it (429)."""
-        metadata = pod["metadata"]
-        eviction = Pod.Eviction(
-            metadata=ObjectMeta(name=metadata["name"], namespace=metadata["namespace"])
-        )
-        try:
-            await self.client.create(
-                eviction, name=metadata["name"], namespace=metadata["namespace"]
-            )
-        except ApiError as error:
-            if error.status.code == 429:
-                self.metrics.evictions.labels(outcome="refused").inc()
-                return False
-            if error.status.code != 404:  # 404: already gone
-                raise
-        self.metrics.evictions.labels(outcome="evicted").inc()
-        return True
+        evicted = await evict(self.client, pod)
+        self.metrics.evictions.labels(outcome="evicted" if evicted else "refused").inc()
+        return evicted
 
     async def _force(self, node: str, pods: Sequence[Mapping[str, Any]]) -> None:
         """Delete what the budgets still hold: the machine goes at its deadline anyway."""

@@ -1,0 +1,127 @@
+"""The defragmenter's reading of the cluster: which pods wait, which may move, which budgets
+cover them, and the snapshot the plan is made on (the plan itself: tests/placement)."""
+
+from tidewise.kube.api.annotations import GPU_INDEX
+from tidewise.kube.api.resources import GPU_COUNT, GPU_MEM, HAMI_GPU_CORES, pod_request
+from tidewise.kube.controllers.defrag import (
+    DO_NOT_DISRUPT,
+    movable,
+    selects,
+    snapshot,
+    waits_for_whole_gpus,
+)
+from tidewise.placement.defrag import plan_defrag
+
+HALF = {HAMI_GPU_CORES: "50", GPU_MEM: "8", "cpu": "500m", "memory": "1Gi"}
+WHOLE = {GPU_COUNT: "1", "cpu": "1", "memory": "1Gi"}
+OWNER = [{"kind": "ReplicaSet", "name": "rs", "controller": True}]
+
+
+def pod(name, requests, node=None, gpus=None, labels=None, owners=OWNER, annotations=None):
+    meta = {"name": name, "namespace": "ns", "uid": name, "labels": labels or {}}
+    meta["ownerReferences"] = owners
+    meta["annotations"] = dict(annotations or {})
+    if gpus is not None:
+        meta["annotations"][GPU_INDEX] = ",".join(map(str, gpus))
+    container = {"name": "main", "resources": {"requests": requests}}
+    spec = {"containers": [container], "nodeSelector": {"pool": "gpu"}}
+    status = {"phase": "Running"}
+    if node:
+        spec["nodeName"] = node
+    else:
+        status = {"phase": "Pending", "conditions": [unschedulable()]}
+    return {"metadata": meta, "spec": spec, "status": status}
+
+
+def unschedulable():
+    return {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
+
+
+def node(name, gpus=2, pool="gpu"):
+    allocatable = {"cpu": "16", "memory": "64Gi", GPU_COUNT: str(gpus), GPU_MEM: str(24 * gpus)}
+    return {
+        "metadata": {"name": name, "labels": {"pool": pool}},
+        "status": {"allocatable": allocatable},
+    }
+
+
+def pdb(name, selector, allowed):
+    return {
+        "metadata": {"name": name, "namespace": "ns"},
+        "spec": {"selector": selector},
+        "status": {"disruptionsAllowed": allowed},
+    }
+
+
+def test_only_unschedulable_whole_gpu_pods_wait():
+    assert waits_for_whole_gpus(pod("job", WHOLE))
+    assert not waits_for_whole_gpus(pod("share", HALF))
+    assert not waits_for_whole_gpus(pod("bound", WHOLE, node="n0", gpus=(0,)))
+    fresh = pod("fresh", WHOLE)
+    fresh["status"] = {"phase": "Pending"}  # the scheduler has not tried it yet
+    assert not waits_for_whole_gpus(fresh)
+
+
+def test_movable_pods_have_a_controller_and_no_do_not_disrupt():
+    assert movable(pod("a", HALF, "n0", (0,)))
+    assert not movable(pod("bare", HALF, "n0", (0,), owners=[]))
+    assert not movable(pod("pinned", HALF, "n0", (0,), annotations={DO_NOT_DISRUPT: "true"}))
+    daemon = [{"kind": "DaemonSet", "name": "d", "controller": True}]
+    assert not movable(pod("daemon", HALF, "n0", (0,), owners=daemon))
+    leaving = pod("leaving", HALF, "n0", (0,))
+    leaving["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert not movable(leaving)
+
+
+def test_selectors_match_labels_and_expressions():
+    labels = {"app": "web", "tier": "gpu"}
+    assert selects({"matchLabels": {"app": "web"}}, labels)
+    assert not selects({"matchLabels": {"app": "batch"}}, labels)
+    assert selects(
+        {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["gpu"]}]}, labels
+    )
+    assert not selects(
+        {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["gpu"]}]}, labels
+    )
+    assert not selects({"matchExpressions": [{"key": "x", "operator": "Exists"}]}, labels)
+    assert selects({"matchExpressions": [{"key": "x", "operator": "DoesNotExist"}]}, labels)
+    assert selects({}, labels)  # policy/v1: an empty selector selects every pod
+
+
+def test_snapshot_and_plan_respect_the_node_selector_and_the_budgets():
+    waiting = pod("job", WHOLE)
+    nodes = [node("n0"), node("n1"), node("cpu", gpus=0, pool="cpu")]
+    pods = [
+        pod("web-0", HALF, "n0", (0,), {"app": "web"}),
+        pod("batch-0", HALF, "n0", (1,), {"app": "batch"}),
+        pod("held-0", WHOLE, "n1", (0,)),
+        pod("pinned", HALF, "n1", (1,), annotations={DO_NOT_DISRUPT: "true"}),
+        pod("elsewhere", HALF, "cpu"),  # on a node the job's selector excludes
+    ]
+    budgets = [pdb("web", {"matchLabels": {"app": "web"}}, 0)]
+    budgets.append(pdb("batch", {"matchLabels": {"app": "batch"}}, 1))
+    view = snapshot(waiting, nodes, pods, budgets)
+    assert view.names == ("n0", "n1")
+    assert set(view.pods) == {"ns/web-0", "ns/batch-0", "ns/held-0", "ns/pinned"}
+    assert view.layout.pods["ns/web-0"].budgets == ("ns/web",)
+    assert not view.layout.pods["ns/pinned"].movable
+    assert view.budgets == {"ns/web": 0, "ns/batch": 1}
+    assert view.cluster.gpu_free.tolist() == [[500, 500], [0, 500]]
+    plan = plan_defrag(view.cluster, view.layout, waiting_request(), budgets=view.budgets)
+    assert plan is not None and [m.pod for m in plan.moves] == ["ns/batch-0"]
+    assert (plan.node, plan.gpus) == (0, (1,))
+    no_budget = [pdb("all", {}, 0)]
+    view = snapshot(waiting, nodes, pods, no_budget)
+    assert plan_defrag(view.cluster, view.layout, waiting_request(), budgets=view.budgets) is None
+
+
+def waiting_request():
+    return pod_request(pod("job", WHOLE))
+
+
+def test_a_gpu_pod_with_no_recorded_gpus_holds_its_cpu_and_stays():
+    view = snapshot(pod("job", WHOLE), [node("n0")], [pod("odd", HALF, "n0")], [])
+    (running,) = view.layout.pods.values()
+    assert not running.movable and running.gpus == ()
+    assert view.cluster.gpu_free.tolist() == [[1000, 1000]]
+    assert view.cluster.cpu_free.tolist() == [15500]
