@@ -191,7 +191,7 @@ def test_a_node_it_cannot_read_is_skipped_with_an_event_and_the_others_are_serve
             kube.create(gpu_pod(f"p{i}", gpu, {"e2e": suffix}), namespace=namespace)
         wait_for("the pods bound", lambda: len(bound(kube, namespace)) == 3)
         assert failed_scheduling(kube, namespace) == []
-        assert books_equal_the_api(kube, extender)
+        wait_for("books equal the API", lambda: books_equal_the_api(kube, extender))
     finally:
         for name in (listed, watched):
             kube.delete(Node, name)
