@@ -12,10 +12,8 @@ from typing import Any
 from tidewise.capacity.costshare import PlacedPod, PricedNode
 from tidewise.catalog import Catalog
 from tidewise.kube.api.labels import CAPACITY_TYPE, INSTANCE_TYPE, ZONE
-from tidewise.kube.api.resources import node_capacity, node_name, pod_resources
+from tidewise.kube.api.resources import has_finished, node_capacity, node_name, pod_resources
 from tidewise.model import PurchaseOption
-
-FINISHED = ("Succeeded", "Failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +62,7 @@ def placed_pods(pods: Sequence[Mapping[str, Any]]) -> list[PlacedPod]:
     placed = []
     for pod in pods:
         meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-        phase = (pod.get("status") or {}).get("phase")
-        if not spec.get("nodeName") or phase in FINISHED:
+        if not spec.get("nodeName") or has_finished(pod):
             continue
         placed.append(
             PlacedPod(

@@ -16,6 +16,8 @@ from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
+from tidewise.kube.api.resources import has_finished
+
 MIRROR = "kubernetes.io/config.mirror"
 """The annotation of a static pod's mirror: the kubelet owns it, an eviction cannot take it."""
 
@@ -26,8 +28,7 @@ def evictable(pod: Mapping[str, Any]) -> bool:
     metadata = pod.get("metadata") or {}
     owners = metadata.get("ownerReferences") or []
     mirror = MIRROR in (metadata.get("annotations") or {})
-    finished = (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
-    return not (mirror or finished or any(o.get("kind") == "DaemonSet" for o in owners))
+    return not (mirror or has_finished(pod) or any(o.get("kind") == "DaemonSet" for o in owners))
 
 
 async def evict(client: AsyncClient, pod: Mapping[str, Any]) -> bool:

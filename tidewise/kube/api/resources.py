@@ -91,6 +91,15 @@ def pod_requests(pod: Mapping[str, Any], names: Names = None) -> dict[str, Fract
     return total
 
 
+FINISHED_PHASES = ("Succeeded", "Failed")
+
+
+def has_finished(pod: Mapping[str, Any]) -> bool:
+    """Whether the pod ran to its end (Succeeded or Failed): it holds nothing on its node any
+    more, whatever its nodeName says."""
+    return (pod.get("status") or {}).get("phase") in FINISHED_PHASES
+
+
 def is_managed(pod: Mapping[str, Any]) -> bool:
     """Whether kube-scheduler sends this pod to the extender (it asks for a managed resource)."""
     requests = pod_requests(pod, MANAGED_RESOURCES)

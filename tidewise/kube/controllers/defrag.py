@@ -43,6 +43,7 @@ from tidewise.kube.api.eviction import evict, evictable
 from tidewise.kube.api.metrics import ControllerMetrics
 from tidewise.kube.api.resources import (
     PodRequestError,
+    has_finished,
     is_managed,
     node_capacity,
     pod_request,
@@ -146,7 +147,7 @@ def snapshot(
     bound: dict[str, Mapping[str, Any]] = {}
     for pod in pods:
         node = index.get((pod.get("spec") or {}).get("nodeName", ""))
-        if node is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        if node is None or has_finished(pod):
             continue
         key = pod_key(pod)
         covering = tuple(

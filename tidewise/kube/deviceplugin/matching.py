@@ -32,12 +32,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tidewise.kube.api.resources import has_finished
 from tidewise.kube.deviceplugin.contract import container_requests, pod_name
 
 KubeletView = Mapping[tuple[str, str], Mapping[str, frozenset[str]]]
 """The kubelet's active pods by (namespace, name): each container's resources with devices."""
-
-FINISHED = ("Succeeded", "Failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +53,7 @@ def candidates(
     found = []
     for pod in pods:
         metadata, status = pod.get("metadata") or {}, pod.get("status") or {}
-        if status.get("phase") in FINISHED or metadata.get("deletionTimestamp"):
+        if has_finished(pod) or metadata.get("deletionTimestamp"):
             continue
         key = (metadata.get("namespace", ""), metadata.get("name", ""))
         if kubelet is None:

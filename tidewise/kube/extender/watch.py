@@ -28,6 +28,7 @@ from tidewise.kube.api.events import event, record
 from tidewise.kube.api.resources import (
     PodRequestError,
     cpu_and_memory,
+    has_finished,
     node_capacity,
     node_name,
     pod_request,
@@ -42,14 +43,13 @@ COMPONENT = "tidewise-extender"
 RELIST_PAUSE_S = 1.0
 WATCH_TIMEOUT_S = 300  # the server closes a quiet watch; a silent hang cannot outlive it
 EXPIRE_EVERY_S = ASSUME_TTL_S / 6
-FINISHED = ("Succeeded", "Failed")
 SKIPPED_REASON = "GpuShareNodeSkipped"
 
 
 def holding_of(pod: Mapping[str, Any]) -> Holding | None:
     """What a pod from the API holds: ``None`` unless it is bound and has not finished."""
     node = (pod.get("spec") or {}).get("nodeName")
-    if not node or (pod.get("status") or {}).get("phase") in FINISHED:
+    if not node or has_finished(pod):
         return None
     try:
         requests = pod_request(pod)
@@ -84,7 +84,7 @@ def observe_pod(book: GpuShareBook, event_type: str, pod: Mapping[str, Any]) -> 
     holding = None if event_type == "DELETED" else holding_of(pod)
     if holding is not None:
         book.put_pod(uid, holding)
-    elif event_type == "DELETED" or (pod.get("status") or {}).get("phase") in FINISHED:
+    elif event_type == "DELETED" or has_finished(pod):
         book.forget_pod(uid)
     return before is not None and book.holdings.get(uid) != before
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from tidewise.kube.api.resources import node_capacity, node_name, pod_resources
+from tidewise.kube.api.resources import has_finished, node_capacity, node_name, pod_resources
 from tidewise.model import (
     DEFAULT_QUEUE,
     Bind,
@@ -35,7 +35,6 @@ ADMITTED = "tidewise.io/admitted"
 POSITION = "tidewise.io/queue-position"
 REASON = "tidewise.io/queue-reason"
 JOB_LABEL = "tidewise.io/job"
-FINISHED_PODS = ("Succeeded", "Failed")
 
 
 def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -159,11 +158,7 @@ def snapshot(
     binds: dict[str, list[Bind]] = {}
     for pod in pods:
         node, metadata = (pod.get("spec") or {}).get("nodeName"), _metadata(pod)
-        if (
-            node is None
-            or node not in seen
-            or (pod.get("status") or {}).get("phase") in FINISHED_PODS
-        ):
+        if node is None or node not in seen or has_finished(pod):
             continue
         requests = pod_resources(pod)
         free = seen[node].gpu_free_milli, seen[node].gpu_free_memory_mib

@@ -13,14 +13,13 @@ from typing import Any
 
 from tidewise.capacity.provisioning import first_fit
 from tidewise.kube.api.annotations import recorded_gpus
-from tidewise.kube.api.resources import pod_resources
+from tidewise.kube.api.resources import has_finished, pod_resources
 from tidewise.kube.api.status import unix_s
 from tidewise.kube.provider.disruption import blocks_scale_down
 from tidewise.kube.provider.interface import CAPACITY_TYPE, Instance, NodeProvider
 from tidewise.model import ClusterView, Node, NodeState, Offering, Pod, PodPhase, PurchaseOption
 from tidewise.placement.fit import choose_gpus, with_pod
 
-FINISHED = ("Succeeded", "Failed")
 INITIALIZED = "tidewise.io/initialized"
 """On a provider's node: when it was first seen Ready (RFC 3339). Written by the provisioner,
 as Karpenter's NodeClaim records Initialized: a NotReady node that carries it has failed."""
@@ -93,7 +92,7 @@ def view_pods(
     """Pending pods the provider could serve, and the live pods bound to its ``nodes``."""
     seen = []
     for pod in pods:
-        if (pod.get("status") or {}).get("phase") in FINISHED:
+        if has_finished(pod):
             continue
         bound = (pod.get("spec") or {}).get("nodeName")
         servable, options = capacity_types(pod, provider)
