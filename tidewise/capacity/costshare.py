@@ -70,9 +70,6 @@ class Cost:
     def __sub__(self, other: Cost) -> Cost:
         return Cost(self.cpu - other.cpu, self.memory - other.memory, self.gpu - other.gpu)
 
-    def scaled(self, factor: float) -> Cost:
-        return Cost(self.cpu * factor, self.memory * factor, self.gpu * factor)
-
 
 @dataclass(frozen=True, slots=True)
 class PricedNode:

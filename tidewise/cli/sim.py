@@ -87,12 +87,11 @@ OUTPUTS = ("table", "wide", "json", "yaml")
 
 
 def _print_document(document: dict, output: str) -> None:
-    import json
     import sys
 
     import yaml
 
     if output == "json":
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        write_json(STDOUT, document)
     else:
         sys.stdout.write(yaml.safe_dump(document, sort_keys=False))

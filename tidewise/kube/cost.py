@@ -45,14 +45,19 @@ def price_nodes(nodes: Sequence[Mapping[str, Any]], catalog: Catalog) -> Priced:
         if kind is None or kind not in catalog.instance_types:
             notes.append(f"{name}: instance type {kind!r} not in the {catalog.provider} catalog")
             continue
-        same = [o for o in catalog.offerings if o.instance_type.name == kind and o.option is option]
-        exact = [o for o in same if o.zone == zone]
-        if not same:
-            notes.append(f"{name}: {kind} is not offered as {option.value}")
-            continue
-        if not exact:
+        try:
+            price = catalog.offering(kind, zone, option).price_per_hour
+        except KeyError:
+            zones = [
+                o.price_per_hour
+                for o in catalog.offerings
+                if o.instance_type.name == kind and o.option is option
+            ]
+            if not zones:
+                notes.append(f"{name}: {kind} is not offered as {option.value}")
+                continue
             notes.append(f"{name}: zone {zone!r} unknown; priced at the mean of {kind}'s zones")
-        price = statistics.fmean(o.price_per_hour for o in (exact or same))
+            price = statistics.fmean(zones)
         priced.append(PricedNode(name, price, node_capacity(node)))
     return Priced(priced, notes)
 

@@ -1,0 +1,68 @@
+"""How ``tidewise cost`` reads nodes and pods from the API: prices by the provider's labels,
+a note for each node priced approximately or not at all, and only pods that hold resources."""
+
+import statistics
+
+import pytest
+
+from tidewise.catalog import builtin_catalog_path, load_catalog
+from tidewise.kube.cost import placed_pods, price_nodes
+
+CATALOG = load_catalog(builtin_catalog_path("aws-us-east-1"), provider="aws")
+
+
+def node(name, labels):
+    allocatable = {"cpu": "4", "memory": "16Gi"}
+    return {"metadata": {"name": name, "labels": labels}, "status": {"allocatable": allocatable}}
+
+
+def m6i(zone, option="spot"):
+    return {
+        "node.kubernetes.io/instance-type": "m6i.xlarge",
+        "topology.kubernetes.io/zone": zone,
+        "karpenter.sh/capacity-type": option,
+    }
+
+
+def test_nodes_are_priced_by_type_zone_and_capacity_type_with_a_note_where_approximate():
+    nodes = [
+        node("exact", m6i("use1-az1")),
+        node("zone-name", m6i("us-east-1a")),
+        node("unlabelled", {"node.kubernetes.io/instance-type": "m6i.xlarge"}),
+        node("unknown", {"node.kubernetes.io/instance-type": "m6i.huge"}),
+    ]
+    priced = price_nodes(nodes, CATALOG)
+    prices = {n.name: n.usd_per_hour for n in priced.nodes}
+    spot = [
+        o.price_per_hour
+        for o in CATALOG.offerings
+        if o.instance_type.name == "m6i.xlarge" and o.option.value == "spot"
+    ]
+    assert prices["exact"] == CATALOG.offering("m6i.xlarge", "use1-az1", "spot").price_per_hour
+    assert prices["zone-name"] == pytest.approx(statistics.fmean(spot))
+    assert prices["unlabelled"] == pytest.approx(0.192)  # on-demand, the mean of its zones
+    assert "unknown" not in prices
+    assert priced.notes == [
+        "zone-name: zone 'us-east-1a' unknown; priced at the mean of m6i.xlarge's zones",
+        "unlabelled: zone '' unknown; priced at the mean of m6i.xlarge's zones",
+        "unknown: instance type 'm6i.huge' not in the aws catalog",
+    ]
+
+
+def test_only_bound_pods_that_have_not_finished_are_charged():
+    def pod(name, node_name, phase):
+        spec = {"containers": [{"resources": {"requests": {"cpu": "1"}}}]}
+        if node_name:
+            spec["nodeName"] = node_name
+        return {
+            "metadata": {"name": name, "namespace": "a", "labels": {"team": "x"}},
+            "spec": spec,
+            "status": {"phase": phase},
+        }
+
+    placed = placed_pods(
+        [pod("run", "n1", "Running"), pod("wait", None, "Pending"), pod("done", "n1", "Succeeded")]
+    )
+    assert [(p.name, p.node, p.requests.cpu_milli, p.labels) for p in placed] == [
+        ("run", "n1", 1000, {"team": "x"})
+    ]
