@@ -5,6 +5,7 @@ import statistics
 
 import pytest
 
+from tests.cli.run import tidewise
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.kube.cost import placed_pods, price_nodes
 
@@ -66,3 +67,21 @@ def test_only_bound_pods_that_have_not_finished_are_charged():
     assert [(p.name, p.node, p.requests.cpu_milli, p.labels) for p in placed] == [
         ("run", "n1", 1000, {"team": "x"})
     ]
+
+
+@pytest.mark.parametrize(
+    ("catalog", "message"),
+    [
+        ("missing.csv", "missing.csv does not exist"),
+        ("binary.csv", "binary.csv: not UTF-8 text"),
+        ("builtin:nope", "unknown 'builtin:nope'"),
+    ],
+)
+def test_a_bad_catalog_is_one_line_naming_the_flag_before_the_cluster_is_asked(
+    tmp_path, catalog, message
+):
+    (tmp_path / "binary.csv").write_bytes(b"\x80\x81\x82")
+    out = tidewise("cost", "--catalog", catalog, "--kubeconfig", "nowhere", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.startswith("error: --catalog: "), out.stderr
+    assert message in out.stderr
+    assert out.stderr.count("\n") == 1

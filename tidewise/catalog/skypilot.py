@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import io
 import math
 import re
 from collections.abc import Collection
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tidewise.catalog.errors import CatalogError
+from tidewise.files import read_input
 from tidewise.model import InstanceType
 
 MIN_ON_DEMAND_USD_PER_VCPU_HOUR = 0.001
@@ -85,7 +87,8 @@ def read_skypilot_vms(
     rejected: list[str] = []
     shapes: dict[str, tuple[InstanceType, int]] = {}
     seen: dict[tuple[str, str], int] = {}
-    with path.open(newline="", encoding="utf-8") as file:
+    # the shared reader: a missing, binary or cut-short file is one error naming it
+    with io.StringIO(read_input(path), newline="") as file:
         reader = csv.DictReader(file)
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
         if missing:

@@ -252,25 +252,29 @@ def purchase_options(config: OperatorConfig) -> frozenset[PurchaseOption]:
     return frozenset(PurchaseOption(o) for o in config.catalog.purchase_options)
 
 
-def load_configured_catalog(spec: CatalogConfig, base: Path) -> Catalog:
-    """The catalog ``spec`` names, a path read relative to ``base`` (``ValueError`` names what
-    to fix)."""
+def load_configured_catalog(
+    spec: CatalogConfig, base: Path, field: str = "catalog.path"
+) -> Catalog:
+    """The catalog ``spec`` names, a path read relative to ``base`` (``ValueError`` names
+    ``field``, the setting or flag that gave the path, and what to fix)."""
     from tidewise.catalog import BUILTIN_CATALOGS, builtin_catalog_path, load_catalog
 
     if spec.path.startswith(BUILTIN):
         name = spec.path.removeprefix(BUILTIN)
         if name not in BUILTIN_CATALOGS:
             known = ", ".join(BUILTIN + n for n in BUILTIN_CATALOGS)
-            raise ValueError(f"catalog.path: unknown {spec.path!r}; known: {known}")
+            raise ValueError(f"{field}: unknown {spec.path!r}; known: {known}")
         path = builtin_catalog_path(name)
     else:
         path = base / spec.path
         if not path.is_file():
-            raise ValueError(f"catalog.path: file {path} does not exist")
+            raise ValueError(f"{field}: file {path} does not exist")
     try:
         return load_catalog(
             path, provider=spec.provider, region=spec.region, instance_types=spec.instance_types
         )
+    except InputError as error:
+        raise ValueError(f"{field}: {error}") from None
     except ValueError as error:
         if not spec.instance_types:
             raise

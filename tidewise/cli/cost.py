@@ -67,7 +67,7 @@ def cost(
     key = _grouping(by)
     with user_errors(ValueError):
         spec = CatalogConfig.model_validate({"path": catalog, "provider": provider})
-        prices = load_configured_catalog(spec, Path.cwd())
+        prices = load_configured_catalog(spec, Path.cwd(), field="--catalog")
     client = Client(kube_config(kubeconfig), field_manager="tidewise-cost")
     with api_errors():
         nodes = [n.to_dict() for n in client.list(Node)]
