@@ -101,3 +101,64 @@ def test_dry_run_renders_into_the_namespace_given(tmp_path):
     assert yaml.safe_load(out.stdout)["metadata"]["namespace"] == "team-a"
     bad = tidewise(*args, "--namespace", "Team_A", cwd=tmp_path)
     assert bad.returncode != 0 and "not a DNS label" in bad.stderr
+
+
+def test_names_the_api_server_would_refuse_are_refused_before_anything_is_written(tmp_path):
+    out = tidewise("job", "submit", "BERT_1", "--gpus", "1", "--image", "i", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.startswith("error: NAME: 'BERT_1' is not a job name")
+    assert not (tmp_path / ".tidewise").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "names"),
+    [
+        (["--gpus", "8", "--workers", "13"], "--gpus/--workers/--cpu/--memory"),
+        (["--gpus", "9"], "at most 8 on one node"),
+        (["--gpus", "1", "--queue", "nope"], "--queue: queue 'nope' does not exist"),
+        ([], "--gpus: 'j' could never start on this cluster (2 x p4d.24xlarge, 16 GPUs)"),
+    ],
+)
+def test_jobs_that_could_never_start_are_refused_in_one_line(tmp_path, flags, names):
+    out = tidewise("job", "submit", "j", *flags, "--image", "i", cwd=tmp_path)
+    assert out.returncode == 2, out.stdout
+    assert names in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    listed = tidewise("job", "list", "-o", "json", cwd=tmp_path)
+    assert json.loads(listed.stdout) == []  # nothing queued to wait forever
+
+
+def test_logs_of_the_twin_s_jobs_are_refused_with_the_way_to_a_cluster(tmp_path):
+    out = tidewise("job", "logs", "a", cwd=tmp_path)
+    assert out.returncode == 2 and "--cluster: the twin runs no containers" in out.stderr
+    out = tidewise("job", "logs", "a", "--tail", "-1", cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.startswith("error: --tail:")
+
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+contexts: [{name: staging, context: {cluster: c, user: u}}]
+users: [{name: u, user: {token: x}}]
+current-context: staging
+"""
+
+
+def test_the_environment_gives_the_common_options_and_a_context_is_checked(tmp_path):
+    (tmp_path / "kc").write_text(KUBECONFIG)
+    env = {"TIDEWISE_STATE": str(tmp_path / "team.json"), "TIDEWISE_CONTEXT": "prod"}
+    out = tidewise("job", "submit", "a", "--gpus", "1", "--image", "i", cwd=tmp_path, env=env)
+    assert out.returncode == 0 and (tmp_path / "team.json").is_file()
+    out = tidewise("job", "list", "--cluster", "kube", "--kubeconfig", "kc", cwd=tmp_path, env=env)
+    assert out.returncode == 2
+    assert out.stderr == "error: --context: kc has no context 'prod' (contexts: staging)\n"
+    out = tidewise(
+        "job",
+        "list",
+        "--kubeconfig",
+        "kc",
+        "--context",
+        "staging",
+        cwd=tmp_path,
+        env={**env, "TIDEWISE_CLUSTER": "kube"},
+    )
+    assert out.returncode == 2 and "the API server is unreachable" in out.stderr

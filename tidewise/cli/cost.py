@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tidewise.cli.errors import fail, user_errors
-from tidewise.cli.kube import KubeconfigOption, api_errors, kube_config
+from tidewise.cli.kube import ContextOption, KubeconfigOption, api_errors, kube_config
 from tidewise.cli.output import json_text, show
 
 if TYPE_CHECKING:
@@ -42,14 +42,22 @@ def _grouping(by: str) -> Callable[[PlacedPod], str]:
 @app.command()
 def cost(
     kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     by: Annotated[str, typer.Option(help=f"Sum by {BY}.")] = "namespace",
     hours: Annotated[
         float, typer.Option(min=0, help="Cost over this many hours at the current placement.")
     ] = 1.0,
     catalog: Annotated[
-        str, typer.Option(help="Price catalog: builtin:NAME or a SkyPilot vms.csv path.")
+        str,
+        typer.Option(
+            envvar="TIDEWISE_CATALOG",
+            help="Price catalog: builtin:NAME or a SkyPilot vms.csv path.",
+        ),
     ] = "builtin:aws-us-east-1",
-    provider: Annotated[str, typer.Option(help="The catalog's provider: aws or alicloud.")] = "aws",
+    provider: Annotated[
+        str,
+        typer.Option(envvar="TIDEWISE_PROVIDER", help="The catalog's provider: aws or alicloud."),
+    ] = "aws",
     output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
 ) -> None:
     """What each namespace, team or pod costs on the cluster, the idle remainder apart."""
@@ -68,7 +76,7 @@ def cost(
     with user_errors(ValueError):
         spec = CatalogConfig.model_validate({"path": catalog, "provider": provider})
         prices = load_configured_catalog(spec, Path.cwd(), field="--catalog")
-    client = Client(kube_config(kubeconfig), field_manager="tidewise-cost")
+    client = Client(kube_config(kubeconfig, context), field_manager="tidewise-cost")
     with api_errors():
         nodes = [n.to_dict() for n in client.list(Node)]
         pods = placed_pods([p.to_dict() for p in client.list(Pod, namespace="*")])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tidewise.cli.errors import fail
-from tidewise.cli.kube import check_name, kube_config
+from tidewise.cli.kube import DNS_1035_LABEL, ContextOption, check_name, kube_config
 from tidewise.files import InputError, LockBusy, locked, read_input, write_atomically
 from tidewise.model import (
     DEFAULT_QUEUE,
@@ -62,6 +62,7 @@ ClusterOption = Annotated[
     str,
     typer.Option(
         "--cluster",
+        envvar="TIDEWISE_CLUSTER",
         help="Where jobs run: 'sim' (the twin) or 'kube' (the cluster of --kubeconfig, "
         "$KUBECONFIG or ~/.kube/config).",
     ),
@@ -70,9 +71,18 @@ KubeconfigOption = Annotated[
     Path | None, typer.Option(help="--cluster kube: the kubeconfig; default $KUBECONFIG.")
 ]
 NamespaceOption = Annotated[
-    str, typer.Option("--namespace", "-n", help="Namespace of the job (--cluster kube).")
+    str,
+    typer.Option(
+        "--namespace",
+        "-n",
+        envvar="TIDEWISE_NAMESPACE",
+        help="Namespace of the job (--cluster kube).",
+    ),
 ]
-StateOption = Annotated[Path, typer.Option("--state", help="The simulated cluster's state file.")]
+StateOption = Annotated[
+    Path,
+    typer.Option("--state", envvar="TIDEWISE_STATE", help="The simulated cluster's state file."),
+]
 NodesOption = Annotated[
     int | None,
     typer.Option(
@@ -81,10 +91,13 @@ NodesOption = Annotated[
         "stored there, so later commands need not repeat it.",
     ),
 ]
+JOB_NAME = "a job name: at most 63 lowercase letters, digits and '-', a letter first, e.g. bert-1"
 OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table, json or yaml.")]
 
 
-def _kube(cluster: str, kubeconfig: Path | None, namespace: str) -> Client | None:
+def _kube(
+    cluster: str, kubeconfig: Path | None, context: str | None, namespace: str
+) -> Client | None:
     """A client when ``--cluster kube``, ``None`` for the twin (whose jobs have no namespace,
     but a name that could not be one is refused all the same)."""
     check_name("--namespace", namespace)
@@ -94,7 +107,7 @@ def _kube(cluster: str, kubeconfig: Path | None, namespace: str) -> Client | Non
         raise fail(f"--cluster: 'sim' or 'kube', got {cluster!r}")
     from lightkube import Client
 
-    return Client(kube_config(kubeconfig), field_manager="tidewise-job")
+    return Client(kube_config(kubeconfig, context), field_manager="tidewise-job")
 
 
 def _load(cluster: str, state: Path, nodes: int | None = None) -> SimJobCluster:
@@ -171,9 +184,9 @@ def _row(job: Job, plan: QueuePlan) -> dict[str, Any]:
 
 
 def _rows(
-    cluster: str, kubeconfig: Path | None, namespace: str, state: Path
+    cluster: str, kubeconfig: Path | None, context: str | None, namespace: str, state: Path
 ) -> list[dict[str, Any]]:
-    client = _kube(cluster, kubeconfig, namespace)
+    client = _kube(cluster, kubeconfig, context, namespace)
     if client is not None:
         with _kube_jobs() as kube_jobs:
             return kube_jobs.rows(client, namespace)
@@ -243,6 +256,32 @@ def spec_from_flags(
     return JobSpec(name, worker, workers=workers, image=image, command=tuple(command), **extra)
 
 
+def _refuse_if_never_starts(sim: SimJobCluster, spec: JobSpec) -> None:
+    """A job the twin's fixed nodes and queues could never start is refused, naming the flag
+    to change, instead of queued to wait forever."""
+    from dataclasses import replace
+
+    from tidewise.queue import WaitKind
+    from tidewise.queue.feasible import never_starts
+
+    never = never_starts(spec, sim.policy(), replace(sim, jobs={}).nodes())
+    if never is None:
+        return
+    if never.kind is WaitKind.NO_QUEUE:
+        raise fail(f"--queue: {never.reason}")
+    cluster = f"{sim.node_count} x {sim.instance_type}, {sim.gpu_total} GPUs"
+    if not spec.worker.wants_gpu:
+        raise fail(
+            f"--gpus: {spec.name!r} could never start on this cluster ({cluster}): CPU-only "
+            "workers stay off GPU nodes and the twin has no other; give --gpus or --gpumemory"
+        )
+    raise fail(
+        f"--gpus/--workers/--cpu/--memory: {spec.name!r} could never start on this cluster "
+        f"({cluster}): {never.reason}; ask for less, or start a bigger cluster (--nodes, with "
+        "a new --state file)"
+    )
+
+
 @app.command("submit")
 def submit(
     name: Annotated[str, typer.Argument(help="Job name, unique in the cluster.")],
@@ -268,11 +307,13 @@ def submit(
     namespace: NamespaceOption = "default",
     cluster: ClusterOption = "sim",
     kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     state: StateOption = DEFAULT_STATE,
     nodes: NodesOption = None,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Submit a job: tidewise job submit NAME --gpus 2 --image IMG -- python train.py"""
+    check_name("NAME", name, JOB_NAME, DNS_1035_LABEL)
     try:
         spec = spec_from_flags(
             name,
@@ -300,7 +341,7 @@ def submit(
         else:
             typer.echo(yaml.safe_dump(manifest, sort_keys=False).rstrip())
         return
-    client = _kube(cluster, kubeconfig, namespace)
+    client = _kube(cluster, kubeconfig, context, namespace)
     if client is not None:
         with _kube_jobs() as kube_jobs:
             kube_jobs.submit(client, manifest)
@@ -309,6 +350,7 @@ def submit(
     with _twin(cluster, state, nodes) as sim:
         if name in sim.jobs:
             raise fail(f"NAME: a job {name!r} exists; delete it first or pick another name")
+        _refuse_if_never_starts(sim, spec)
         sim.jobs[name] = Job(spec, phase=JobPhase.QUEUING, submitted_s=_now(sim))
         plan = _reconcile(sim)
         row = _row(sim.jobs[name], plan)
@@ -323,12 +365,13 @@ def submit(
 def list_jobs(
     cluster: ClusterOption = "sim",
     kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     namespace: NamespaceOption = "default",
     state: StateOption = DEFAULT_STATE,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """Every job: status, GPUs, queue position."""
-    rows = _rows(cluster, kubeconfig, namespace, state)
+    rows = _rows(cluster, kubeconfig, context, namespace, state)
     table = Table(title=f"jobs ({len(rows)})")
     for column in ("NAME", "STATUS", "QUEUE", "GPUS", "WORKERS", "POSITION", "NODES"):
         table.add_column(column)
@@ -350,12 +393,14 @@ def get(
     name: Annotated[str, typer.Argument(help="Job name.")],
     cluster: ClusterOption = "sim",
     kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     namespace: NamespaceOption = "default",
     state: StateOption = DEFAULT_STATE,
     output: OutputOption = Output.TABLE,
 ) -> None:
     """One job: status, queue position and, if waiting, why."""
-    row = next((r for r in _rows(cluster, kubeconfig, namespace, state) if r["name"] == name), None)
+    rows = _rows(cluster, kubeconfig, context, namespace, state)
+    row = next((r for r in rows if r["name"] == name), None)
     if row is None:
         raise fail(f"NAME: no job {name!r}; `tidewise job list` shows the jobs")
     table = Table(show_header=False, title=f"job {name}")
@@ -372,11 +417,12 @@ def delete(
     name: Annotated[str, typer.Argument(help="Job name.")],
     cluster: ClusterOption = "sim",
     kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     namespace: NamespaceOption = "default",
     state: StateOption = DEFAULT_STATE,
 ) -> None:
     """Delete a job; waiting jobs that now fit start."""
-    client = _kube(cluster, kubeconfig, namespace)
+    client = _kube(cluster, kubeconfig, context, namespace)
     if client is not None:
         with _kube_jobs() as kube_jobs:
             kube_jobs.delete(client, name, namespace)
@@ -388,6 +434,33 @@ def delete(
         plan = _reconcile(sim)
     started = ", ".join(a.job for a in plan.admit)
     typer.echo(f"job {name} deleted" + (f"; started: {started}" if started else ""))
+
+
+@app.command("logs")
+def logs(
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    worker: Annotated[
+        int, typer.Option("--worker", "-w", help="Which pod, in name order (master first).")
+    ] = 0,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream new lines.")] = False,
+    tail: Annotated[int | None, typer.Option(help="Only the last N lines.")] = None,
+    cluster: ClusterOption = "sim",
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = "default",
+) -> None:
+    """A job's log, as kubectl logs: tidewise job logs NAME --cluster kube [-w 1] [-f]"""
+    if tail is not None and tail < 0:
+        raise fail("--tail: a count of lines, >= 0, e.g. --tail 100")
+    client = _kube(cluster, kubeconfig, context, namespace)
+    if client is None:
+        raise fail(
+            "--cluster: the twin runs no containers, so its jobs have no logs; "
+            "`tidewise job get NAME` shows a job's state (logs: --cluster kube)"
+        )
+    with _kube_jobs() as kube_jobs, suppress(KeyboardInterrupt):
+        for line in kube_jobs.logs(client, name, namespace, worker, follow, tail):
+            typer.echo(line)
 
 
 @app.command("top")

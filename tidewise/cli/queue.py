@@ -8,7 +8,12 @@ from typing import Annotated
 import typer
 
 from tidewise.cli.errors import fail
-from tidewise.cli.kube import KubeconfigOption, kube_service, run_until_interrupted
+from tidewise.cli.kube import (
+    ContextOption,
+    KubeconfigOption,
+    kube_service,
+    run_until_interrupted,
+)
 from tidewise.queue import FlavorQuota, Ordering, QueueConfig
 
 app = typer.Typer(
@@ -43,6 +48,7 @@ def parse_queues(texts: list[str] | None) -> tuple[QueueConfig, ...] | None:
 @app.command("run")
 def queue_run(
     kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
     queue: Annotated[
         list[str] | None,
         typer.Option(
@@ -62,7 +68,7 @@ def queue_run(
     queues = parse_queues(queue)
     if period <= 0:
         raise fail("--period: seconds between passes, > 0, e.g. --period 5")
-    config = kube_service(kubeconfig)
+    config = kube_service(kubeconfig, context)
 
     async def run() -> None:
         client = AsyncClient(config, field_manager="tidewise-queue")

@@ -7,7 +7,7 @@ removes the object with its pods. Synchronous on purpose: one command, a few cal
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from httpx2 import HTTPStatusError
@@ -123,3 +123,32 @@ def delete(client: Client, name: str, namespace: str) -> None:
             client.delete(kind, name, namespace=namespace, cascade=CascadeType.FOREGROUND)
             return
     raise JobClientError(f"NAME: no job {name!r} in {namespace}; `tidewise job list` shows them")
+
+
+def logs(
+    client: Client, name: str, namespace: str, worker: int, follow: bool, tail: int | None
+) -> Iterator[str]:
+    """The log lines of one of the job's pods, as ``kubectl logs`` gives them.
+
+    A job's pods carry its ``tidewise.io/job`` label, whatever made them (a Job's controller,
+    Kubeflow's training operator); ``worker`` indexes them in name order, which is the
+    operator's replica order (``NAME-master-0``, ``NAME-worker-0``, ...)."""
+    found = client.list(Pod, namespace=namespace, labels={JOB_LABEL: name})
+    pods: list[str] = sorted(p.to_dict()["metadata"]["name"] for p in found)
+    if not pods:
+        if not any(obj["metadata"]["name"] == name for obj in _objects(client, namespace)):
+            raise JobClientError(
+                f"NAME: no job {name!r} in {namespace}; `tidewise job list` shows them"
+            )
+        raise JobClientError(
+            f"NAME: job {name!r} has no pods yet; `tidewise job get {name}` says why it waits"
+        )
+    if not 0 <= worker < len(pods):
+        raise JobClientError(f"--worker: job {name!r} has pods 0 to {len(pods) - 1}; got {worker}")
+    try:
+        yield from client.log(
+            pods[worker], namespace=namespace, follow=follow, tail_lines=tail, newlines=False
+        )
+    except ApiError as error:  # e.g. its container is still waiting to start
+        message = f"NAME: no log from pod {pods[worker]}: {error.status.message}"
+        raise JobClientError(message) from None
