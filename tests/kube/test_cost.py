@@ -6,8 +6,10 @@ import statistics
 import pytest
 
 from tests.cli.run import tidewise
+from tidewise.capacity.costshare import PricedNode, node_parts, unit_prices
 from tidewise.catalog import builtin_catalog_path, load_catalog
-from tidewise.kube.cost import placed_pods, price_nodes
+from tidewise.kube.api.resources import node_capacity
+from tidewise.kube.cost import cost_so_far_usd, placed_pods, price_nodes
 
 CATALOG = load_catalog(builtin_catalog_path("aws-us-east-1"), provider="aws")
 
@@ -85,3 +87,42 @@ def test_a_bad_catalog_is_one_line_naming_the_flag_before_the_cluster_is_asked(
     assert out.returncode == 2 and out.stderr.startswith("error: --catalog: "), out.stderr
     assert message in out.stderr
     assert out.stderr.count("\n") == 1
+
+
+def test_a_pod_s_cost_so_far_is_its_hourly_share_times_the_hours_since_it_started():
+    def pod(name, cpu, started, node_name="n", finished=None):
+        status = {"phase": "Running" if started else "Pending", "startTime": started}
+        if finished:
+            ended = {"state": {"terminated": {"finishedAt": finished}}}
+            status |= {"phase": "Succeeded", "containerStatuses": [ended]}
+        return {
+            "metadata": {"name": name, "namespace": "ml"},
+            "spec": {
+                "nodeName": node_name,
+                "containers": [{"resources": {"requests": {"cpu": cpu}}}],
+            },
+            "status": status,
+        }
+
+    on_demand = {**m6i("use1-az1", "on-demand")}
+    nodes = [node("n", on_demand)]
+    price = CATALOG.offering("m6i.xlarge", "use1-az1", "on-demand").price_per_hour
+    now = 1_700_007_200.0  # two hours after the first pod started
+    costs = cost_so_far_usd(
+        nodes,
+        [
+            pod("whole", "4", "2023-11-14T22:13:20Z"),
+            pod("pending", "1", None, None),
+            pod("done", "2", "2023-11-14T22:13:20Z", finished="2023-11-14T23:13:20Z"),
+        ],
+        CATALOG,
+        now,
+    )
+    # all 4 CPUs and no memory: the node's CPU part, for 2 h; a pod not started costs nothing;
+    # one that ran 1 h on half the CPUs, priced alone on its node, half the CPU part for 1 h
+    assert set(costs) == {("ml", "whole"), ("ml", "done")}
+    cpu_part = node_parts(
+        PricedNode("n", price, node_capacity(nodes[0])), unit_prices(CATALOG.offerings)
+    ).cpu
+    assert costs[("ml", "whole")] == pytest.approx(2 * cpu_part)
+    assert costs[("ml", "done")] == pytest.approx(0.5 * cpu_part)

@@ -11,6 +11,7 @@ deletes them).
 import json
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -19,6 +20,7 @@ from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Node, Pod
 
 from tests.kube.kwok import condition, fake_node, operator_process, tidewise_process, wait_for
+from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.kube.api.resources import MODEL_LABEL
 from tidewise.testenv import Cluster
 from tidewise.testenv.cluster import free_ports
@@ -26,10 +28,11 @@ from tidewise.testenv.cluster import free_ports
 pytestmark = pytest.mark.e2e
 
 STARTED = ("PENDING", "RUNNING", "SUCCEEDED")
+CATALOG = load_catalog(builtin_catalog_path("aws-us-east-1"), provider="aws")
 
 
-def gpu_node(kube: Client, name: str, gpus: int) -> None:
-    node = fake_node(name, {"nvidia.com/gpu": str(gpus)}, {MODEL_LABEL: "A100"})
+def gpu_node(kube: Client, name: str, gpus: int, labels: dict[str, str] | None = None) -> None:
+    node = fake_node(name, {"nvidia.com/gpu": str(gpus)}, {MODEL_LABEL: "A100", **(labels or {})})
     node.spec.taints = []
     kube.create(node)
     wait_for(f"{name} Ready", lambda: condition(kube.get(Node, name), "Ready"))
@@ -99,7 +102,12 @@ def test_a_job_waits_while_it_cannot_fit_and_starts_when_nodes_arrive(
     assert not list(kube.list(Pod, namespace=namespace, labels={"tidewise.io/job": "big"}))
 
     gpu_pool.append(f"gpu8-{suffix}")
-    gpu_node(kube, gpu_pool[1], 8)  # the nodes arrive
+    p4d = {
+        "node.kubernetes.io/instance-type": "p4d.24xlarge",
+        "topology.kubernetes.io/zone": "use1-az1",
+    }
+    arrived = time.time()
+    gpu_node(kube, gpu_pool[1], 8, p4d)  # the nodes arrive (one the catalog prices)
     wait_for(
         "the big job's pod run",
         lambda: bool(get(cluster, namespace, "big")["nodes"]),
@@ -115,8 +123,16 @@ def test_a_job_waits_while_it_cannot_fit_and_starts_when_nodes_arrive(
     assert {"Waiting", "Admitted"} <= reasons
     assert controller.poll() is None, "the queue controller died"
 
-    listed = job(cluster, namespace, "list", "-o", "json")
-    assert sorted(r["name"] for r in json.loads(listed.stdout)) == ["big", "small"]
+    listed = {
+        r["name"]: r for r in json.loads(job(cluster, namespace, "list", "-o", "json").stdout)
+    }
+    assert sorted(listed) == ["big", "small"]
+    # cost so far (kwok ends a Job's pod the moment it runs, so it is near zero; the split
+    # itself is tests/kube/test_cost.py's): priced, and at most the whole p4d since it came;
+    # small's node has no type the catalog knows, so it costs nothing
+    hourly = CATALOG.offering("p4d.24xlarge", "use1-az1", "on-demand").price_per_hour
+    assert 0 <= listed["big"]["cost_usd"] <= hourly * (time.time() - arrived) / 3600
+    assert listed["small"]["cost_usd"] == 0
     deleted = job(cluster, namespace, "delete", "big")
     assert deleted.returncode == 0, deleted.stderr
     wait_for(

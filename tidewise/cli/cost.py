@@ -15,6 +15,7 @@ from tidewise.cli.output import json_text, show
 
 if TYPE_CHECKING:
     from tidewise.capacity.costshare import Cost, PlacedPod
+    from tidewise.catalog import Catalog
 
 app = typer.Typer(add_completion=False)
 
@@ -39,6 +40,21 @@ def _grouping(by: str) -> Callable[[PlacedPod], str]:
     raise fail(f"--by: give {BY}, not {by!r}")
 
 
+DEFAULT_CATALOG = "builtin:aws-us-east-1"
+DEFAULT_PROVIDER = "aws"
+
+
+def configured_catalog(catalog: str, provider: str) -> Catalog:
+    """The catalog ``--catalog``/``--provider`` name; a bad one is one line naming the flag."""
+    from pathlib import Path
+
+    from tidewise.cli.compose import CatalogConfig, load_configured_catalog
+
+    with user_errors(ValueError):
+        spec = CatalogConfig.model_validate({"path": catalog, "provider": provider})
+        return load_configured_catalog(spec, Path.cwd(), field="--catalog")
+
+
 @app.command()
 def cost(
     kubeconfig: KubeconfigOption = None,
@@ -53,29 +69,24 @@ def cost(
             envvar="TIDEWISE_CATALOG",
             help="Price catalog: builtin:NAME or a SkyPilot vms.csv path.",
         ),
-    ] = "builtin:aws-us-east-1",
+    ] = DEFAULT_CATALOG,
     provider: Annotated[
         str,
         typer.Option(envvar="TIDEWISE_PROVIDER", help="The catalog's provider: aws or alicloud."),
-    ] = "aws",
+    ] = DEFAULT_PROVIDER,
     output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
 ) -> None:
     """What each namespace, team or pod costs on the cluster, the idle remainder apart."""
-    from pathlib import Path
-
     from lightkube import Client
     from lightkube.resources.core_v1 import Node, Pod
 
     from tidewise.capacity.costshare import IDLE, allocate, summed, unit_prices
-    from tidewise.cli.compose import CatalogConfig, load_configured_catalog
     from tidewise.kube.cost import placed_pods, price_nodes
 
     if output not in ("table", "json"):
         raise fail(f"--output: give table or json, not {output!r}")
     key = _grouping(by)
-    with user_errors(ValueError):
-        spec = CatalogConfig.model_validate({"path": catalog, "provider": provider})
-        prices = load_configured_catalog(spec, Path.cwd(), field="--catalog")
+    prices = configured_catalog(catalog, provider)
     client = Client(kube_config(kubeconfig, context), field_manager="tidewise-cost")
     with api_errors():
         nodes = [n.to_dict() for n in client.list(Node)]

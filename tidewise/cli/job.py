@@ -10,6 +10,7 @@ queue controller (``tidewise queue run``) starts it; list and get read the clust
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -23,6 +24,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from tidewise.cli.cost import DEFAULT_CATALOG, DEFAULT_PROVIDER
 from tidewise.cli.errors import fail
 from tidewise.cli.kube import DNS_1035_LABEL, ContextOption, check_name, kube_config
 from tidewise.files import InputError, LockBusy, locked, read_input, write_atomically
@@ -164,7 +166,7 @@ def _reconcile(sim: SimJobCluster) -> QueuePlan:
     return sim.reconcile(_now(sim))
 
 
-def _row(job: Job, plan: QueuePlan) -> dict[str, Any]:
+def _row(job: Job, plan: QueuePlan, cost_usd: float | None = None) -> dict[str, Any]:
     waiting = plan.waiting_for(job.name)
     return {
         "name": job.name,
@@ -180,6 +182,7 @@ def _row(job: Job, plan: QueuePlan) -> dict[str, Any]:
         "command": list(job.spec.command),
         "dataset": job.spec.dataset,
         "checkpointable": job.spec.checkpointable,
+        "cost_usd": cost_usd,
     }
 
 
@@ -189,10 +192,37 @@ def _rows(
     client = _kube(cluster, kubeconfig, context, namespace)
     if client is not None:
         with _kube_jobs() as kube_jobs:
-            return kube_jobs.rows(client, namespace)
+            found = kube_jobs.rows(client, namespace)
+            costs = _kube_costs(client, namespace)
+        return [{**r, "cost_usd": costs.get(r["name"], 0.0)} for r in found]
     with _twin(cluster, state) as sim:
         plan = _reconcile(sim)
-        return [_row(j, plan) for j in sim.jobs.values()]
+        costs = sim.cost_so_far_usd(_now(sim))
+        return [_row(j, plan, costs.get(j.name)) for j in sim.jobs.values()]
+
+
+def _kube_costs(client: Client, namespace: str) -> dict[str, float]:
+    """USD each job's pods have cost since they started, priced as ``tidewise cost`` prices
+    them (``TIDEWISE_CATALOG``/``TIDEWISE_PROVIDER``, default AWS us-east-1)."""
+    from lightkube.resources.core_v1 import Node, Pod
+
+    from tidewise.cli.cost import configured_catalog
+    from tidewise.kube.cost import cost_so_far_usd
+    from tidewise.kube.jobs.observe import JOB_LABEL
+
+    catalog = configured_catalog(
+        os.environ.get("TIDEWISE_CATALOG", DEFAULT_CATALOG),
+        os.environ.get("TIDEWISE_PROVIDER", DEFAULT_PROVIDER),
+    )
+    pods = [p.to_dict() for p in client.list(Pod, namespace=namespace, labels={JOB_LABEL: None})]
+    nodes = [n.to_dict() for n in client.list(Node)]
+    per_pod = cost_so_far_usd(nodes, pods, catalog, time.time())
+    costs: dict[str, float] = {}
+    for pod in pods:
+        meta = pod["metadata"]
+        usd = per_pod.get((meta["namespace"], meta["name"]), 0.0)
+        costs[meta["labels"][JOB_LABEL]] = costs.get(meta["labels"][JOB_LABEL], 0.0) + usd
+    return costs
 
 
 @contextmanager
@@ -373,8 +403,8 @@ def list_jobs(
     """Every job: status, GPUs, queue position."""
     rows = _rows(cluster, kubeconfig, context, namespace, state)
     table = Table(title=f"jobs ({len(rows)})")
-    for column in ("NAME", "STATUS", "QUEUE", "GPUS", "WORKERS", "POSITION", "NODES"):
-        table.add_column(column)
+    for column in ("NAME", "STATUS", "QUEUE", "GPUS", "WORKERS", "POSITION", "NODES", "COST"):
+        table.add_column(column, justify="right" if column == "COST" else "left")
     for r in rows:
         table.add_row(
             r["name"],
@@ -384,6 +414,7 @@ def list_jobs(
             str(r["workers"]),
             str(r["position"] or "-"),
             ",".join(r["nodes"]) or "-",
+            "-" if r.get("cost_usd") is None else f"${r['cost_usd']:,.2f}",
         )
     _emit(rows, output, table)
 

@@ -9,10 +9,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tidewise.capacity.costshare import PlacedPod, PricedNode
+from tidewise.capacity.costshare import PlacedPod, PricedNode, allocate, unit_prices
 from tidewise.catalog import Catalog
 from tidewise.kube.api.labels import CAPACITY_TYPE, INSTANCE_TYPE, ZONE
 from tidewise.kube.api.resources import has_finished, node_capacity, node_name, pod_resources
+from tidewise.kube.api.status import unix_s
 from tidewise.model import PurchaseOption
 
 
@@ -64,18 +65,57 @@ def price_nodes(nodes: Sequence[Mapping[str, Any]], catalog: Catalog) -> Priced:
 
 def placed_pods(pods: Sequence[Mapping[str, Any]]) -> list[PlacedPod]:
     """The pods that hold resources on a node: bound and not finished."""
-    placed = []
+    return [p for pod in pods if not has_finished(pod) and (p := _placed(pod)) is not None]
+
+
+def _placed(pod: Mapping[str, Any]) -> PlacedPod | None:
+    """The pod as bound to its node, if it is bound."""
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    if not spec.get("nodeName"):
+        return None
+    namespace, name = _key(pod)
+    labels = dict(meta.get("labels") or {})
+    return PlacedPod(name, namespace, str(spec["nodeName"]), pod_resources(pod), labels)
+
+
+def cost_so_far_usd(
+    nodes: Sequence[Mapping[str, Any]],
+    pods: Sequence[Mapping[str, Any]],
+    catalog: Catalog,
+    now_unix_s: float,
+) -> dict[tuple[str, str], float]:
+    """USD each pod has cost from its start (``status.startTime``) to its end (its last
+    container's ``finishedAt``) or now: its hourly share of its node, as ``tidewise cost``
+    splits it, times its hours. A pod never moves (a new pod is a new name), so one node
+    prices its whole life; a finished pod is priced alone on its node (its neighbours while it
+    ran are not known now). Keys: (namespace, name); pods never started are left out."""
+    priced = {n.name: n for n in price_nodes(nodes, catalog).nodes}
+    prices = unit_prices(catalog.offerings)
+    running = placed_pods(pods)
+    hourly = dict(allocate(list(priced.values()), running, prices).pods)
     for pod in pods:
-        meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-        if not spec.get("nodeName") or has_finished(pod):
+        if has_finished(pod) and (placed := _placed(pod)) and placed.node in priced:
+            hourly.update(allocate([priced[placed.node]], [placed], prices).pods)
+    costs = {}
+    for pod in pods:
+        key, status = _key(pod), pod.get("status") or {}
+        start = unix_s(status.get("startTime"))
+        if key not in hourly or start is None:
             continue
-        placed.append(
-            PlacedPod(
-                name=str(meta.get("name", "")),
-                namespace=str(meta.get("namespace", "default")),
-                node=str(spec["nodeName"]),
-                requests=pod_resources(pod),
-                labels=dict(meta.get("labels") or {}),
-            )
-        )
-    return placed
+        end = _finished_s(status) if has_finished(pod) else now_unix_s
+        costs[key] = hourly[key].total * max((end or start) - start, 0.0) / 3600
+    return costs
+
+
+def _finished_s(status: Mapping[str, Any]) -> float | None:
+    """When the pod's last container ended."""
+    ends = [
+        unix_s(((c.get("state") or {}).get("terminated") or {}).get("finishedAt"))
+        for c in status.get("containerStatuses") or []
+    ]
+    return max((e for e in ends if e is not None), default=None)
+
+
+def _key(pod: Mapping[str, Any]) -> tuple[str, str]:
+    meta = pod.get("metadata") or {}
+    return str(meta.get("namespace", "default")), str(meta.get("name", ""))

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from tidewise.catalog import builtin_catalog_path, load_catalog
+from tidewise.capacity.costshare import PlacedPod, PricedNode, allocate, summed, unit_prices
+from tidewise.catalog import Catalog, builtin_catalog_path, load_catalog
 from tidewise.model import (
     DEFAULT_QUEUE,
     Bind,
@@ -55,13 +56,35 @@ class SimJobCluster:
             self.queues = {DEFAULT_QUEUE: float(self.gpu_total)}
 
     @cached_property
+    def _catalog(self) -> Catalog:
+        return load_catalog(builtin_catalog_path("aws-us-east-1"), provider="aws")
+
+    @cached_property
     def offering(self) -> Offering:
-        catalog = load_catalog(
-            builtin_catalog_path("aws-us-east-1"),
-            provider="aws",
-            instance_types=[self.instance_type],
+        return next(
+            o
+            for o in self._catalog.offerings
+            if o.option is PurchaseOption.ON_DEMAND and o.instance_type.name == self.instance_type
         )
-        return next(o for o in catalog.offerings if o.option is PurchaseOption.ON_DEMAND)
+
+    def cost_so_far_usd(self, time_s: float) -> dict[str, float]:
+        """What each running job has cost since it was last admitted: its nodes' on-demand
+        price split over the workers bound there by their requests, with `tidewise cost`'s
+        rule (OpenCost's; ``capacity.costshare``), times the hours since admission."""
+        nodes = self.nodes()
+        priced = [PricedNode(n.name, n.offering.price_per_hour, n.capacity) for n in nodes]
+        placed = [
+            PlacedPod(bind.pod, "sim", bind.node, job.spec.worker, {"job": job.name})
+            for job in self.jobs.values()
+            for bind in job.binds
+        ]
+        allocation = allocate(priced, placed, unit_prices(self._catalog.offerings))
+        hourly = summed(allocation, placed, lambda pod: pod.labels["job"])
+        return {
+            job.name: hourly[job.name].total * max(time_s - job.admitted_s, 0.0) / 3600
+            for job in self.jobs.values()
+            if job.admitted_s is not None and job.phase is JobPhase.RUNNING
+        }
 
     @property
     def gpu_total(self) -> int:
