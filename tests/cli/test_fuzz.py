@@ -71,7 +71,7 @@ BASE: dict[tuple[str, ...], list[str]] = {
 WITH = {"--kubeconfig": {("job",): ["--cluster", "kube"]}}
 
 FILES = ["missing", "folder", "empty", "binary", "truncated.gz", "list.yaml"]
-OUTPUTS = {"--json", "--report", "--output", "--dir"}  # files the command writes
+OUTPUTS = {"--json", "--report", "--out", "--dir"}  # files the command writes
 OUTPUT_VALUES = ["{no-such-folder/out}", "{folder}"]
 INTS = ["-1", "1" + "0" * 30, "x"]
 FLOATS = ["-1", "1e400", "nan", "x"]

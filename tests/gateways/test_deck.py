@@ -66,7 +66,17 @@ def test_the_command_writes_the_file(tmp_path):
     config.write_text(yaml.safe_dump(CONFIG))
     out = tmp_path / "kong.yaml"
     done = subprocess.run(
-        [sys.executable, "-m", "tidewise.cli", "fleet", "deck", "-c", str(config), "-o", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "tidewise.cli",
+            "fleet",
+            "deck",
+            "-c",
+            str(config),
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

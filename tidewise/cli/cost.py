@@ -11,7 +11,7 @@ import typer
 
 from tidewise.cli.errors import fail, user_errors
 from tidewise.cli.kube import ContextOption, KubeconfigOption, api_errors, kube_config
-from tidewise.cli.output import json_text, show
+from tidewise.cli.output import Format, OutputOption, print_document, show
 
 if TYPE_CHECKING:
     from tidewise.capacity.costshare import Cost, PlacedPod
@@ -74,7 +74,7 @@ def cost(
         str,
         typer.Option(envvar="TIDEWISE_PROVIDER", help="The catalog's provider: aws or alicloud."),
     ] = DEFAULT_PROVIDER,
-    output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
+    output: OutputOption = Format.TABLE,
 ) -> None:
     """What each namespace, team or pod costs on the cluster, the idle remainder apart."""
     from lightkube import Client
@@ -83,8 +83,6 @@ def cost(
     from tidewise.capacity.costshare import IDLE, allocate, summed, unit_prices
     from tidewise.kube.cost import placed_pods, price_nodes
 
-    if output not in ("table", "json"):
-        raise fail(f"--output: give table or json, not {output!r}")
     key = _grouping(by)
     prices = configured_catalog(catalog, provider)
     client = Client(kube_config(kubeconfig, context), field_manager="tidewise-cost")
@@ -109,8 +107,8 @@ def cost(
         "nodes_unpriced": len(nodes) - len(priced.nodes),
         "notes": priced.notes,
     }
-    if output == "json":
-        sys.stdout.write(json_text(document))
+    if output.is_document:
+        print_document(document, output)
         return
     _table(document)
 

@@ -7,12 +7,9 @@ command resumes after a crash or an unreachable API server (docs/fleet.md).
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,6 +21,7 @@ from rich.table import Table
 
 from tidewise.cli.errors import fail
 from tidewise.cli.kube import check_name, read_kubeconfig
+from tidewise.cli.output import Format, OutputOption, print_document
 from tidewise.cli.traffic import app as traffic_app
 from tidewise.files import InputError, read_input
 from tidewise.fleet.gates import GateError
@@ -40,11 +38,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-class Output(StrEnum):
-    TABLE = "table"
-    JSON = "json"
 
 
 SourceOption = Annotated[
@@ -220,9 +213,7 @@ def fleet_plan(
     transform: TransformOption = None,
     timeout: TimeoutOption = 300.0,
     retries: RetriesOption = 1,
-    output: Annotated[Output, typer.Option("--output", "-o", help="table or json.")] = (
-        Output.TABLE
-    ),
+    output: OutputOption = Format.TABLE,
 ) -> None:
     """Print the ordered steps (what, where, behind which gate, after what); applies nothing."""
     selection, changes = what_to_copy(namespace, selector, kinds, transform)
@@ -233,13 +224,13 @@ def fleet_plan(
         from tidewise.kube.fleet.sync import present_on
 
         present = present_on(target_client, plan)
-    if output == Output.JSON:
+    if output.is_document:
         data = plan.to_dict()
         for step in data["steps"]:
             redact(step["manifest"])
             if present is not None:
                 step["on_target"] = present.get(step["id"])
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        print_document(data, output)
     else:
         Console().print(plan_table(plan, present))
 

@@ -9,24 +9,22 @@ queue controller (``tidewise queue run``) starts it; list and get read the clust
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from tidewise.cli.cost import DEFAULT_CATALOG, DEFAULT_PROVIDER
 from tidewise.cli.errors import fail
 from tidewise.cli.kube import DNS_1035_LABEL, ContextOption, check_name, kube_config
+from tidewise.cli.output import Format, OutputOption, print_document
 from tidewise.files import InputError, LockBusy, locked, read_input, write_atomically
 from tidewise.model import (
     DEFAULT_QUEUE,
@@ -52,12 +50,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-class Output(StrEnum):
-    TABLE = "table"
-    JSON = "json"
-    YAML = "yaml"
 
 
 ClusterOption = Annotated[
@@ -94,7 +86,6 @@ NodesOption = Annotated[
     ),
 ]
 JOB_NAME = "a job name: at most 63 lowercase letters, digits and '-', a letter first, e.g. bert-1"
-OutputOption = Annotated[Output, typer.Option("--output", "-o", help="table, json or yaml.")]
 
 
 def _kube(
@@ -243,11 +234,9 @@ def _kube_jobs() -> Iterator[ModuleType]:
         raise fail(f"--kubeconfig: the API server is unreachable ({error})") from None
 
 
-def _emit(rows: Any, output: Output, table: Table | None = None) -> None:
-    if output is Output.JSON:
-        typer.echo(json.dumps(rows, indent=2))
-    elif output is Output.YAML:
-        typer.echo(yaml.safe_dump(rows, sort_keys=False).rstrip())
+def _emit(rows: Any, output: Format, table: Table | None = None) -> None:
+    if output.is_document:
+        print_document(rows, output)
     elif table is not None:
         Console().print(table)
 
@@ -340,7 +329,7 @@ def submit(
     context: ContextOption = None,
     state: StateOption = DEFAULT_STATE,
     nodes: NodesOption = None,
-    output: OutputOption = Output.TABLE,
+    output: OutputOption = Format.TABLE,
 ) -> None:
     """Submit a job: tidewise job submit NAME --gpus 2 --image IMG -- python train.py"""
     check_name("NAME", name, JOB_NAME, DNS_1035_LABEL)
@@ -366,10 +355,7 @@ def submit(
 
     manifest = render(spec, namespace)
     if dry_run:
-        if output is Output.JSON:
-            typer.echo(json.dumps(manifest, indent=2))
-        else:
-            typer.echo(yaml.safe_dump(manifest, sort_keys=False).rstrip())
+        print_document(manifest, output if output.is_document else Format.YAML)
         return
     client = _kube(cluster, kubeconfig, context, namespace)
     if client is not None:
@@ -384,7 +370,7 @@ def submit(
         sim.jobs[name] = Job(spec, phase=JobPhase.QUEUING, submitted_s=_now(sim))
         plan = _reconcile(sim)
         row = _row(sim.jobs[name], plan)
-    if output is Output.TABLE:
+    if not output.is_document:
         where = f"position {row['position']}: {row['reason']}" if row["position"] else ""
         typer.echo(f"job {name} submitted: {row['status']} {where}".rstrip())
     else:
@@ -398,15 +384,17 @@ def list_jobs(
     context: ContextOption = None,
     namespace: NamespaceOption = "default",
     state: StateOption = DEFAULT_STATE,
-    output: OutputOption = Output.TABLE,
+    output: OutputOption = Format.TABLE,
 ) -> None:
-    """Every job: status, GPUs, queue position."""
+    """Every job: status, GPUs, queue position, cost so far (-o wide: image and reason too)."""
     rows = _rows(cluster, kubeconfig, context, namespace, state)
+    wide = output is Format.WIDE
     table = Table(title=f"jobs ({len(rows)})")
-    for column in ("NAME", "STATUS", "QUEUE", "GPUS", "WORKERS", "POSITION", "NODES", "COST"):
+    columns = ["NAME", "STATUS", "QUEUE", "GPUS", "WORKERS", "POSITION", "NODES", "COST"]
+    for column in [*columns, *(["IMAGE", "REASON"] if wide else [])]:
         table.add_column(column, justify="right" if column == "COST" else "left")
     for r in rows:
-        table.add_row(
+        cells = [
             r["name"],
             r["status"],
             r["queue"],
@@ -415,7 +403,8 @@ def list_jobs(
             str(r["position"] or "-"),
             ",".join(r["nodes"]) or "-",
             "-" if r.get("cost_usd") is None else f"${r['cost_usd']:,.2f}",
-        )
+        ]
+        table.add_row(*cells, *([r["image"] or "-", r["reason"] or "-"] if wide else []))
     _emit(rows, output, table)
 
 
@@ -427,7 +416,7 @@ def get(
     context: ContextOption = None,
     namespace: NamespaceOption = "default",
     state: StateOption = DEFAULT_STATE,
-    output: OutputOption = Output.TABLE,
+    output: OutputOption = Format.TABLE,
 ) -> None:
     """One job: status, queue position and, if waiting, why."""
     rows = _rows(cluster, kubeconfig, context, namespace, state)
@@ -498,7 +487,7 @@ def logs(
 def top(
     cluster: ClusterOption = "sim",
     state: StateOption = DEFAULT_STATE,
-    output: OutputOption = Output.TABLE,
+    output: OutputOption = Format.TABLE,
 ) -> None:
     """GPUs allocated per node and per running job."""
     if cluster == "kube":

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +17,29 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tidewise.files import write_atomically
 
+
+class Format(StrEnum):
+    """What ``-o`` prints on stdout, as kubectl's ``-o``: every command that shows a result
+    takes the four (a command whose table has no hidden columns shows the same for wide)."""
+
+    TABLE = "table"
+    WIDE = "wide"
+    JSON = "json"
+    YAML = "yaml"
+
+    @property
+    def is_document(self) -> bool:
+        return self in (Format.JSON, Format.YAML)
+
+
+OutputOption = Annotated[
+    Format,
+    typer.Option(
+        "--output",
+        "-o",
+        help="On stdout: table (fits 80 columns), wide (every column), json or yaml.",
+    ),
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no table.")]
 JsonOption = Annotated[
     Path | None, typer.Option("--json", help="Write results here as JSON ('-': stdout).")
@@ -54,6 +78,12 @@ def check_output_folders(
         chosen[resolved] = option
 
 
+def check_one_stdout(json_path: Path | None, output: Format) -> None:
+    """``--json -`` takes stdout from the table; beside another ``-o`` the two would mix."""
+    if json_path == STDOUT and output is not Format.TABLE:
+        raise ValueError(f"--json -: stdout already carries -o {output}; give --json a file")
+
+
 def check_known(option: str, names: Iterable[str], known: Collection[str]) -> None:
     """``ValueError`` naming ``option`` when a name is not one of ``known``."""
     unknown = [n for n in names if n not in known]
@@ -71,6 +101,18 @@ def write_json(path: Path | None, document: Any) -> None:
         sys.stdout.write(json_text(document))
     elif path is not None:
         write_atomically(path, json_text(document))
+
+
+def print_document(document: Any, output: Format) -> None:
+    """``document`` on stdout as ``-o json`` or ``-o yaml`` asked."""
+    if output is Format.JSON:
+        sys.stdout.write(json_text(document))
+    elif output is Format.YAML:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(document, sort_keys=False))
+    else:
+        raise ValueError(f"-o {output}: a table is the command's own to draw")
 
 
 def show(renderable: RenderableType) -> None:

@@ -13,7 +13,18 @@ from rich.table import Table
 from tidewise.capacity.commitments import CommitmentPlan, plan_commitment
 from tidewise.catalog.pricing import DEFAULT_RESERVED, SECONDS_PER_HOUR, ReservedPricing
 from tidewise.cli.errors import user_errors
-from tidewise.cli.output import check_output_folders, note, show, write_json
+from tidewise.cli.output import (
+    STDOUT,
+    Format,
+    JsonOption,
+    OutputOption,
+    check_one_stdout,
+    check_output_folders,
+    note,
+    print_document,
+    show,
+    write_json,
+)
 
 app = typer.Typer(
     help="Plans from a history: what to buy ahead.", no_args_is_help=True, add_completion=False
@@ -61,7 +72,8 @@ def commitments(
     ] = DEFAULT_RESERVED.discount,
     unit: Annotated[str, typer.Option(help="What one unit of demand is, for the table.")] = "vcpu",
     whole: Annotated[bool, typer.Option("--whole", help="Commit whole units only.")] = False,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write the plan here.")] = None,
+    json_path: JsonOption = None,
+    output: OutputOption = Format.TABLE,
 ) -> None:
     """How many units to commit to (reserved / savings plan), from an hourly demand history."""
     from tidewise.sim.rate_trace import load_rate_trace
@@ -75,33 +87,36 @@ def commitments(
             )
         if not 0 <= discount < 1:
             raise ValueError("--discount: a fraction in [0, 1), e.g. 0.4 for 40 % off")
-        check_output_folders({"--json": json_path})
+        check_output_folders({"--json": json_path}, inputs=[history])
+        check_one_stdout(json_path, output)
         trace = load_rate_trace(history, time_col, value_col)
         demand = hourly(trace.values, trace.step_s)
         committed_price = ReservedPricing(discount).price_per_hour(on_demand_price)
         plan = plan_commitment(demand, on_demand_price, committed_price, whole_units=whole)
     resampled = "hourly means of" if trace.step_s < SECONDS_PER_HOUR else "each hour of"
-    show(commitment_table(plan, unit, title=f"Commitment on {trace.name}"))
+    if not output.is_document and json_path != STDOUT:
+        show(commitment_table(plan, unit, title=f"Commitment on {trace.name}"))
     note(
         f"{trace.name}, column {trace.value_column} as {unit}: {resampled} "
         f"{len(trace.values):,} steps of {trace.step_s:g} s, {plan.hours:,} observed hours; "
         f"on-demand {on_demand_price:g} USD per {unit}-hour, committed {committed_price:g} "
         f"({discount:.0%} off)."
     )
-    if json_path is not None:
-        document = {
-            "plan": "commitments",
-            "history": str(history),
-            "value_column": trace.value_column,
-            "step_s": trace.step_s,
-            "unit": unit,
-            "on_demand_price": on_demand_price,
-            "discount": discount,
-            "committed_price": committed_price,
-            "whole_units": whole,
-            **asdict(plan),
-        }
-        write_json(json_path, document)
+    document = {
+        "plan": "commitments",
+        "history": str(history),
+        "value_column": trace.value_column,
+        "step_s": trace.step_s,
+        "unit": unit,
+        "on_demand_price": on_demand_price,
+        "discount": discount,
+        "committed_price": committed_price,
+        "whole_units": whole,
+        **asdict(plan),
+    }
+    if output.is_document:
+        print_document(document, output)
+    write_json(json_path, document)
 
 
 def commitment_table(plan: CommitmentPlan, unit: str, title: str) -> Table:

@@ -11,9 +11,13 @@ import typer
 from tidewise.cli.errors import fail, user_errors
 from tidewise.cli.output import (
     STDOUT,
+    Format,
     JsonOption,
+    OutputOption,
     QuietOption,
+    check_one_stdout,
     check_output_folders,
+    print_document,
     progress_bars,
     write_json,
 )
@@ -37,14 +41,7 @@ def sim(
     report: Annotated[
         Path | None, typer.Option("--report", help="Write the HTML report here.")
     ] = None,
-    output: Annotated[
-        str,
-        typer.Option(
-            "--output",
-            "-o",
-            help="On stdout: table (fits 80 columns), wide (every column), json or yaml.",
-        ),
-    ] = "table",
+    output: OutputOption = Format.TABLE,
     quiet: QuietOption = False,
 ) -> None:
     """Replay a scenario under each of its policies and compare cost and service."""
@@ -54,16 +51,13 @@ def sim(
     from tidewise.sim.services.runner import attribution, prepare, run
     from tidewise.sim.services.scenario import ScenarioError, load_scenario
 
-    if output not in OUTPUTS:
-        raise fail(f"--output: give {', '.join(OUTPUTS)}, not {output!r}")
-    if quiet and json_path is None and report is None and output in ("table", "wide"):
+    if quiet and json_path is None and report is None and not output.is_document:
         raise fail(
             "--quiet: nothing would be shown or written; add --json PATH, --report PATH or -o json"
         )
-    if json_path == STDOUT and output != "table":
-        raise fail(f"--json -: stdout already carries -o {output}; give --json a file")
     path = scenario or default_scenario_path()
     with user_errors(ScenarioError, ValueError):
+        check_one_stdout(json_path, output)
         check_output_folders({"--json": json_path, "--report": report}, inputs=[path])
         parsed, base = load_scenario(path)
         prepared = prepare(parsed, base)
@@ -72,26 +66,12 @@ def sim(
     ) as bars:
         result = run(prepared, None if bars is None else bars.update)
     document = result.model_dump(mode="json")
-    if output in ("json", "yaml"):
-        _print_document(document, output)
+    if output.is_document:
+        print_document(document, output)
     elif not quiet and json_path != STDOUT:
-        render_table(result, Console(), wide=output == "wide")
+        render_table(result, Console(), wide=output is Format.WIDE)
     write_json(json_path, document)
     if report is not None:
         write_html(result, report, attribution=attribution(parsed))
         if not quiet:
             Console(stderr=True).print(f"report written to [bold]{report}[/]")
-
-
-OUTPUTS = ("table", "wide", "json", "yaml")
-
-
-def _print_document(document: dict, output: str) -> None:
-    import sys
-
-    import yaml
-
-    if output == "json":
-        write_json(STDOUT, document)
-    else:
-        sys.stdout.write(yaml.safe_dump(document, sort_keys=False))

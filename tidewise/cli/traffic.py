@@ -278,16 +278,19 @@ def status(
 def deck(
     config: ConfigOption,
     upstream: UpstreamOption = None,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write here (default: stdout).")
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Write the file here (default: stdout; -o is a format everywhere)."
+        ),
     ] = None,
 ) -> None:
     """Render the decK declarative file (format 3.0) for Kong: service, upstream, targets."""
     settings = _config(config, Adapter.KONG, None, None, None, upstream)
     text = render_deck(settings)
-    if output is None:
+    if out is None:
         sys.stdout.write(text)
         return
     with user_errors(ValueError):
-        check_output_folders({"--output": output})
-    write_atomically(output, text)
+        check_output_folders({"--out": out})
+    write_atomically(out, text)
