@@ -51,11 +51,13 @@ BASE: dict[tuple[str, ...], list[str]] = {
         *("--trace", "{llm.csv}", "--model", "llama-2-7b", "--gpu", "a100", "--quiet"),
     ],
     ("plan", "commitments"): ["--history", "{rates.csv}", "--on-demand-price", "0.1"],
-    ("job", "submit"): ["j1", "--image", "img", "--state", "{state/jobs.json}"],
+    # a job the twin can start (a CPU-only one never could, and is refused for that)
+    ("job", "submit"): ["j1", "--gpus", "1", "--image", "img", "--state", "{state/jobs.json}"],
     ("job", "list"): ["--state", "{state/jobs.json}"],
     ("job", "get"): ["j1", "--state", "{state/jobs.json}"],
     ("job", "delete"): ["j1", "--state", "{state/jobs.json}"],
     ("job", "top"): ["--state", "{state/jobs.json}"],
+    ("job", "logs"): ["j1"],
     ("fleet", "plan"): ["--source", "{kubeconfig.yaml}", "-n", "shop"],
     ("fleet", "sync"): [
         *("--source", "{kubeconfig.yaml}", "--target", "{kubeconfig.yaml}", "-n", "shop"),

@@ -472,6 +472,8 @@ def logs(
     """A job's log, as kubectl logs: tidewise job logs NAME --cluster kube [-w 1] [-f]"""
     if tail is not None and tail < 0:
         raise fail("--tail: a count of lines, >= 0, e.g. --tail 100")
+    if worker < 0:
+        raise fail("--worker: a pod's index, >= 0 (0: the master), e.g. -w 1")
     client = _kube(cluster, kubeconfig, context, namespace)
     if client is None:
         raise fail(
