@@ -87,3 +87,39 @@ def test_cost_panels_treat_an_absent_option_as_zero(report):
     assert all(len(t.y) == 480 for t in fixed)
     np.testing.assert_allclose(fixed[0].y, 1000.0 / 8, rtol=1e-5)  # USD/h over eight hours
     assert not np.any(fixed[2].y)
+
+
+def _with_fragmentation(report: SimReport, values: list[float]) -> SimReport:
+    runs = []
+    for run in report.runs:
+        assert run.timeseries is not None
+        series = run.timeseries.model_copy(
+            update={"gpu_fragment_pct": values, "gpu_fragment_step_s": 900.0}
+        )
+        runs.append(run.model_copy(update={"timeseries": series}))
+    return report.model_copy(update={"runs": runs})
+
+
+def test_fragmentation_is_charted_when_some_gpu_was_stranded(report, tmp_path):
+    page = _page(_with_fragmentation(report, [0.0, 2.5, 1.0]), tmp_path)
+    assert "<h2>GPU fragmentation</h2>" in page and "No GPU was ever fragmented" not in page
+    assert page.count('class="plotly-graph-div"') == 4 + 1
+
+
+def test_fragmentation_always_zero_is_said_in_words_not_drawn_on_an_empty_axis(report, tmp_path):
+    page = _page(_with_fragmentation(report, [0.0, 0.0, 0.0]), tmp_path)
+    assert "No GPU was ever fragmented" in page
+    assert page.count('class="plotly-graph-div"') == 4  # no flat chart
+
+
+def test_the_benchmark_pages_share_the_sim_report_s_style(tmp_path):
+    import plotly.graph_objects as go
+
+    from tidewise.report.page import write_chart_page
+    from tidewise.report.style import CSS
+
+    path = tmp_path / "bench.html"
+    write_chart_page(path, "bench", go.Figure(go.Scatter(y=[1, 2])), "<table></table>")
+    page = path.read_text(encoding="utf-8")
+    assert f"<style>{CSS}</style>" in page and "<main>" in page
+    assert '"template":{"data"' in page.replace(" ", "")  # plotly_white, as the sim's charts

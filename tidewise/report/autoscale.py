@@ -140,4 +140,4 @@ def write_autoscale_html(
         for row in table_rows
     )
     table = f"<table><tr>{head}</tr>{body}</table>"
-    write_chart_page(path, title, figure, table, lead_html=f"<p>{escape(notes)}</p>")
+    write_chart_page(path, title, figure, table, lead_html=f'<p class="note">{escape(notes)}</p>')

@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 
 from tidewise.model.results import PURCHASE_OPTIONS, RunResult, SimReport, TimeSeries
 from tidewise.report.series import Axis, axis, bucket_means, cumulative
+from tidewise.report.style import FIGURE_STYLE
 
 POLICY_COLOURS = (
     "#1b9e77",
@@ -36,10 +37,9 @@ DEMAND_COLOUR = "#9e9e9e"
 SUBPLOT_COLUMNS = 3
 
 _LAYOUT = {
-    "template": "plotly_white",
+    **FIGURE_STYLE,
     "hovermode": "x unified",
     "margin": {"l": 60, "r": 20, "t": 100, "b": 40},
-    "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
 }
 
 

@@ -25,6 +25,7 @@ from tidewise.report.figures import (
     traced_workloads,
 )
 from tidewise.report.series import date
+from tidewise.report.style import CSS
 from tidewise.report.summary import (
     COST_COLUMN,
     MINUS,
@@ -38,35 +39,6 @@ from tidewise.report.summary import (
     rightsizing_rows,
     workload_groups,
 )
-
-_CSS = """
-:root { --ink: #1f2328; --muted: #656d76; --line: #d0d7de; --best: #1a7f37; --worse: #cf222e; }
-* { box-sizing: border-box; }
-body { margin: 0; color: var(--ink); background: #f6f8fa;
-  font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
-main { max-width: 1320px; margin: 0 auto; padding: 24px 28px 8px; }
-header h1 { font-size: 26px; margin: 0 0 2px; }
-.meta { color: var(--muted); margin: 0 0 10px; }
-.lead { font-size: 16px; margin: 0 0 8px; }
-section { background: #fff; border: 1px solid var(--line); border-radius: 8px;
-  padding: 16px 20px; margin: 18px 0; }
-h2 { font-size: 18px; margin: 0 0 4px; }
-.note { color: var(--muted); margin: 0 0 10px; }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: 13px; }
-th, td { padding: 4px 9px; border-bottom: 1px solid var(--line); text-align: right;
-  white-space: nowrap; }
-th { background: #f6f8fa; font-weight: 600; }
-th:first-child, td:first-child { text-align: left; }
-table.workloads td.workload { font-weight: 600; vertical-align: top; }
-table.workloads th:nth-child(2), table.workloads td:nth-child(2) { text-align: left; }
-tr.best td.cost { color: var(--best); font-weight: 700; }
-td.saving { color: var(--best); }
-td.extra { color: var(--worse); }
-.scroll { overflow-x: auto; }
-.figure { margin: 10px 0 4px; }
-footer { color: var(--muted); font-size: 12px; padding: 4px 28px 24px; max-width: 1320px;
-  margin: 0 auto; }
-"""
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -93,7 +65,7 @@ def render_html(report: SimReport, attribution: str = "") -> str:
             '<html lang="en"><head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             f"<title>{escape(title)}</title>",
-            f"<style>{_CSS}</style>",
+            f"<style>{CSS}</style>",
             "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>",
             f'<script type="text/javascript">{get_plotlyjs()}</script>',
             "</head><body><main>",
@@ -222,11 +194,19 @@ def _fragmentation_section(report: SimReport) -> list[str]:
     fig = fragmentation_figure(report)
     if fig is None:
         return []
+    never = not any(any(ts.gpu_fragment_pct) for _, ts in traced_runs(report))
+    # a flat line at zero on an axis plotly stretches to 0-1 reads as a chart of nothing
+    shown = (
+        '<p class="note"><b>No GPU was ever fragmented</b> under any policy: at every sample, '
+        "every idle GPU could still host a GPU pod of the shapes seen so far.</p>"
+        if never
+        else _figure(fig)
+    )
     return [
         "<section><h2>GPU fragmentation</h2>"
         '<p class="note">Share of all GPUs that is idle but too small for the GPU pods seen so '
         "far (the FGD paper's measure), sampled every 15 minutes.</p>"
-        f"{_figure(fig)}</section>"
+        f"{shown}</section>"
     ]
 
 
