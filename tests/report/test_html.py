@@ -123,3 +123,22 @@ def test_the_benchmark_pages_share_the_sim_report_s_style(tmp_path):
     page = path.read_text(encoding="utf-8")
     assert f"<style>{CSS}</style>" in page and "<main>" in page
     assert '"template":{"data"' in page.replace(" ", "")  # plotly_white, as the sim's charts
+
+
+def test_a_saving_that_cannot_be_priced_reads_n_a_not_zero_dollars(report, tmp_path):
+    from tidewise.model.results import RightsizingLine
+
+    line = RightsizingLine(
+        workload="chat-api",
+        mean_replicas=4.0,
+        cpu_request_milli=1000,
+        cpu_target_milli=600,
+        memory_request_mib=2048,
+        memory_target_mib=1024,
+        reclaimable_vcpu=1.6,
+        reclaimable_gib=4.0,
+        reclaimable_usd_per_month=None,
+    )
+    runs = [report.runs[0].model_copy(update={"rightsizing": [line]}), *report.runs[1:]]
+    page = _page(report.model_copy(update={"runs": runs}), tmp_path)
+    assert "<td>1.6</td><td>4.0</td><td>n/a</td>" in page

@@ -56,7 +56,9 @@ class RightsizingLine(BaseModel):
     memory_target_mib: int
     reclaimable_vcpu: float
     reclaimable_gib: float
-    reclaimable_usd_per_month: float
+    # None: the catalog has no CPU-only types to price a vCPU-hour and a GiB-hour by (a
+    # scenario of GPU pools alone), so no honest figure exists
+    reclaimable_usd_per_month: float | None
 
 
 class RunResult(BaseModel):

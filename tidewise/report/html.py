@@ -164,8 +164,9 @@ def _rightsizing_section(report: SimReport) -> str:
         "<section><h2>Right-sizing</h2>"
         '<p class="note">Requests per replica against the VPA recommender\'s target (P90 of '
         "the run's usage plus 15 %), reclaimable at the run's mean replicas, priced per vCPU-"
-        "and GiB-hour from the catalog. An HPA on CPU utilisation would add replicas if CPU "
-        "requests shrank; the memory saving has no such catch.</p>"
+        "and GiB-hour from the catalog (n/a: it has no CPU-only type to price them by). An HPA "
+        "on CPU utilisation would add replicas if CPU requests shrank; the memory saving has "
+        "no such catch.</p>"
         f'<div class="scroll"><table class="workloads"><tr>{head}</tr>{body}</table></div>'
         "</section>"
     )

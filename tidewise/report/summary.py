@@ -170,7 +170,9 @@ def rightsizing_rows(report: SimReport) -> list[tuple[str, ...]]:
                     f"{line.memory_request_mib:,}→{line.memory_target_mib:,}",
                     f"{line.reclaimable_vcpu:,.1f}",
                     f"{line.reclaimable_gib:,.1f}",
-                    usd(line.reclaimable_usd_per_month),
+                    "n/a"
+                    if line.reclaimable_usd_per_month is None
+                    else usd(line.reclaimable_usd_per_month),
                 )
             )
     return rows

@@ -38,3 +38,9 @@ def test_nothing_to_reclaim_when_usage_reaches_the_request():
     (line,) = rightsize([WEB], [busy], series(8, 40.0, 40.0), UnitPrices(0.04, 0.005))
     assert line.reclaimable_vcpu == 0 and line.reclaimable_gib == 0
     assert line.cpu_target_milli > 1000 and line.reclaimable_usd_per_month == 0
+
+
+def test_without_prices_the_saving_is_unknown_not_zero():
+    # a catalog of GPU types alone fits no vCPU or GiB price: the report says n/a, not $0.00
+    (line,) = rightsize([WEB], [UsageSpec()], series(8, 20.0, 40.0), UnitPrices(0.0, 0.0))
+    assert line.reclaimable_vcpu > 0 and line.reclaimable_usd_per_month is None

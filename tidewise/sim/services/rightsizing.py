@@ -40,6 +40,7 @@ def rightsize(
     prices: UnitPrices,
 ) -> list[RightsizingLine]:
     recommender = ResourceRecommender()
+    priced = prices.usd_per_vcpu_hour > 0 or prices.usd_per_gib_hour > 0
     requests = []
     end_s = len(next(iter(series.demand_rps.values()), [])) * series.step_s
     for spec, use in zip(workloads, usage, strict=True):
@@ -85,8 +86,10 @@ def rightsize(
                 memory_target_mib=line.target_memory_mib,
                 reclaimable_vcpu=round(line.reclaimable_cpu_milli / 1000 * replicas, 3),
                 reclaimable_gib=round(line.reclaimable_memory_mib / 1024 * replicas, 3),
-                reclaimable_usd_per_month=round(
-                    line.reclaimable_usd_per_hour * replicas * HOURS_PER_MONTH, 2
+                reclaimable_usd_per_month=(
+                    round(line.reclaimable_usd_per_hour * replicas * HOURS_PER_MONTH, 2)
+                    if priced
+                    else None
                 ),
             )
         )
