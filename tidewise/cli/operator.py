@@ -146,6 +146,13 @@ def operator(
         list[str] | None,
         typer.Option(help="--training-queue: a queue, NAME=MODEL:GPUS; repeatable."),
     ] = None,
+    on_demand_base: Annotated[
+        bool,
+        typer.Option(
+            help="Also serve the on-demand base webhook and run its reconciler "
+            "(docs/on-demand-base.md; its certificate: the on_demand_base config section)."
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """The provisioner and the CronHPA, ElasticScaler and ResourceRecommendation controllers
