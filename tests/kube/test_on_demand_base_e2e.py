@@ -15,7 +15,8 @@ from lightkube.resources.core_v1 import Event, Node, Pod
 
 from tests.kube.karpenter import apply
 from tests.kube.kwok import lease_holder, operator_process, wait_for
-from tests.kube.ondemand import (
+from tests.kube.on_demand_base import (
+    POOL_LABEL,
     apply_webhook,
     based_deployment,
     delete_webhook,
@@ -87,7 +88,7 @@ def test_a_base_of_3_of_10_holds_on_demand_through_a_reclaim_and_a_scale_in(
     cluster: Cluster, kube: Client, based
 ):
     namespace, port, operator = based
-    kube.create(based_deployment(APP, 10, "3", "e2e-base"), namespace=namespace)
+    kube.create(based_deployment(APP, 10, "3", {POOL_LABEL: "e2e-base"}), namespace=namespace)
     wait_for("10 replicas running", lambda: all_running(kube, namespace, 10), deadline=240)
 
     # Karpenter bought on-demand for the 3 pinned and spot for the 7 others

@@ -16,6 +16,7 @@ from lightkube.resources.admissionregistration_v1 import MutatingWebhookConfigur
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node, Pod
 
+from tests.kube.kwok import TOLERATE_FAKE
 from tests.kube.manifests import BASE
 from tidewise.kube.ondemand.workloads import BASE as BASE_ANNOTATION
 from tidewise.kube.ondemand.workloads import OPT_IN, PINNED
@@ -66,9 +67,12 @@ def delete_webhook(kube: Client, doc: dict) -> None:
     kube.delete(MutatingWebhookConfiguration, doc["metadata"]["name"])
 
 
-def based_deployment(name: str, replicas: int, base: str, pool: str) -> Deployment:
-    """``replicas`` of 500m / 1 GiB on ``pool``'s nodes, annotated with an on-demand
-    ``base`` and opted in through the template's label."""
+def based_deployment(
+    name: str, replicas: int, base: str, selector: dict[str, str], fake: bool = False
+) -> Deployment:
+    """``replicas`` of 500m / 1 GiB on the nodes ``selector`` picks (kwok's fake nodes too
+    with ``fake``), annotated with an on-demand ``base`` and opted in through the template's
+    label."""
     requests = {"cpu": "500m", "memory": "1Gi"}
     container = Container(
         name="main", image="fake", resources=ResourceRequirements(requests=requests)
@@ -76,7 +80,11 @@ def based_deployment(name: str, replicas: int, base: str, pool: str) -> Deployme
     labels = {"app": name}
     template = PodTemplateSpec(
         metadata=ObjectMeta(labels={**labels, OPT_IN: "true"}),
-        spec=PodSpec(containers=[container], nodeSelector={POOL_LABEL: pool}),
+        spec=PodSpec(
+            containers=[container],
+            nodeSelector=selector,
+            tolerations=[TOLERATE_FAKE] if fake else None,
+        ),
     )
     return Deployment(
         metadata=ObjectMeta(name=name, annotations={BASE_ANNOTATION: base}),
