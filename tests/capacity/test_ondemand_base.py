@@ -49,7 +49,7 @@ def test_of_base_reads_a_count_or_a_share_and_refuses_the_rest():
 
 
 def test_deletion_costs_put_spot_first_the_base_last_and_the_excess_before_spot():
-    plan = plan_base(THREE, 6, replicas(OD, SPOT, OD, OD, OD, SPOT))
+    plan = plan_base(THREE, 7, replicas(OD, SPOT, OD, OD, OD, SPOT))
     assert plan.costs == {
         "p0": DeletionCost.BASE,
         "p1": DeletionCost.SPOT,
@@ -58,7 +58,14 @@ def test_deletion_costs_put_spot_first_the_base_last_and_the_excess_before_spot(
         "p4": DeletionCost.EXCESS,  # the youngest on-demand beyond the base of 3
         "p5": DeletionCost.SPOT,
     }
-    assert plan.evict == () and plan.short == 0
+    assert plan.evict == () and plan.short == 0  # one replica still to come: no eviction
+
+
+def test_replicas_beyond_the_base_are_evicted_newest_first_once_all_exist():
+    """Four admitted at once all saw an empty base of 3: the newest extra one goes."""
+    plan = plan_base(THREE, 6, replicas(OD, OD, SPOT, OD, OD, SPOT))
+    assert plan.over == 1 and plan.short == 0
+    assert plan.evict == ("p4",)
 
 
 def test_a_short_base_evicts_the_newest_spot_replicas_once_all_replicas_exist():
@@ -91,15 +98,20 @@ def test_replicas_admitted_without_the_webhook_are_evicted_before_pinned_spot():
     capacities=st.lists(st.sampled_from([OD, SPOT, RESERVED, None]), max_size=15),
     going=st.sets(st.integers(0, 14)),
 )
-def test_a_repair_never_evicts_a_guaranteed_replica_and_restores_at_most_the_shortfall(
+def test_a_repair_evicts_only_spot_when_short_only_the_excess_when_over_never_the_base(
     base, capacities, going
 ):
     rules = CapacityRules(on_demand_base=base)
     existing = replicas(*capacities, going=frozenset(going))
     plan = plan_base(rules, len(capacities), existing)
     by_name = {r.name: r for r in existing}
-    assert all(not by_name[n].guaranteed and not by_name[n].going for n in plan.evict)
-    assert len(plan.evict) <= plan.short
+    evicted = [by_name[n] for n in plan.evict]
+    assert not any(r.going for r in evicted)
+    if plan.short:
+        assert not any(r.guaranteed for r in evicted) and len(evicted) <= plan.short
+    else:
+        assert all(plan.costs[r.name] is DeletionCost.EXCESS for r in evicted)
+        assert len(evicted) <= plan.over
     assert set(plan.costs) == {r.name for r in existing if not r.going}
     base_held = sum(1 for c in plan.costs.values() if c is DeletionCost.BASE)
     assert base_held == min(plan.held, plan.base)

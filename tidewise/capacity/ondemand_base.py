@@ -58,9 +58,10 @@ def next_capacity(
     rules: CapacityRules, replicas: int, existing: Sequence[Replica]
 ) -> PurchaseOption:
     """The capacity type a replica created now is pinned to: on-demand while fewer than
-    ``rules.base(replicas)`` live replicas are on it, spot otherwise. Two replicas admitted
-    at the same instant may both take the last base slot (the reconciler marks the extra one
-    :attr:`DeletionCost.EXCESS`); neither can leave the base short."""
+    ``rules.base(replicas)`` live replicas are on it, spot otherwise. Replicas admitted at
+    the same instant do not see each other (none exists until admitted), so several may take
+    the last base slot: :func:`plan_base` marks the extra ones :attr:`DeletionCost.EXCESS`
+    and replaces them; none can leave the base short."""
     held = sum(1 for r in existing if r.guaranteed and not r.going)
     if held < rules.base(replicas):
         return PurchaseOption.ON_DEMAND
@@ -71,7 +72,8 @@ def next_capacity(
 class BasePlan:
     """What a reconciler pass does for one workload: the deletion cost each live replica
     should carry, and the replicas to evict so that their replacements, admitted again,
-    restore a base that is short (``short``: by how many)."""
+    restore a base that is short (``short``: by how many) or drop on-demand replicas beyond
+    it (``over``)."""
 
     costs: dict[str, DeletionCost]
     evict: tuple[str, ...]
@@ -82,15 +84,23 @@ class BasePlan:
     def short(self) -> int:
         return max(0, self.base - self.held)
 
+    @property
+    def over(self) -> int:
+        return max(0, self.held - self.base)
+
 
 def plan_base(rules: CapacityRules, replicas: int, existing: Sequence[Replica]) -> BasePlan:
-    """Deletion costs for every live replica, and evictions for a base found short.
+    """Deletion costs for every live replica, and the evictions that bring the replicas on
+    guaranteed capacity back to the base.
 
-    A shortfall is repaired only once the workload has all its replicas: while fewer exist
-    than ``replicas``, its controller is creating the missing ones and the webhook pins them
-    to on-demand first, so evicting as well would throw away a spot replica for nothing.
-    The replicas evicted are those the base can least rely on: admitted without the webhook
-    first, then spot, the newest first (the oldest have run longest, the likeliest warm).
+    Evictions happen only once the workload has all its replicas: while fewer exist than
+    ``replicas``, its controller is creating the missing ones and the webhook pins them to
+    on-demand first, so evicting as well would throw a replica away for nothing. A base
+    short by ``n`` evicts ``n`` replicas the base can least rely on: admitted without the
+    webhook first, then spot, the newest first (the oldest have run longest, the likeliest
+    warm); their replacements are pinned to on-demand. Replicas beyond the base on
+    on-demand (two admitted at the same instant both took the last slot; a share-based base
+    shrank) are evicted newest first; their replacements go to spot, the base untouched.
     """
     live = [r for r in existing if not r.going]
     guaranteed = sorted((r for r in live if r.guaranteed), key=lambda r: (r.created, r.name))
@@ -98,10 +108,13 @@ def plan_base(rules: CapacityRules, replicas: int, existing: Sequence[Replica]) 
     costs = {r.name: DeletionCost.SPOT for r in live}
     for i, replica in enumerate(guaranteed):
         costs[replica.name] = DeletionCost.BASE if i < base else DeletionCost.EXCESS
-    short = max(0, base - len(guaranteed))
     evict: list[str] = []
-    if short and len(live) >= replicas:
-        others = [r for r in live if not r.guaranteed and r.capacity is not None]
-        others.sort(key=lambda r: (r.pinned, -r.created, r.name))
-        evict = [r.name for r in others[:short]]
+    if len(live) >= replicas:
+        short = base - len(guaranteed)
+        if short > 0:
+            others = [r for r in live if not r.guaranteed and r.capacity is not None]
+            others.sort(key=lambda r: (r.pinned, -r.created, r.name))
+            evict = [r.name for r in others[:short]]
+        else:
+            evict = [r.name for r in reversed(guaranteed[base:])]
     return BasePlan(costs, tuple(evict), base, len(guaranteed))

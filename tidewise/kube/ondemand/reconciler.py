@@ -10,7 +10,8 @@ leads.
   while its replacement was admitted as spot, or pods admitted without the webhook) is
   repaired by evicting that many spot replicas through the Eviction API (so disruption
   budgets hold): their replacements are admitted again, on-demand first. ``BaseShort``
-  (Warning) on the workload says so.
+  (Warning) on the workload says so. On-demand replicas beyond the base (several admitted
+  at once) are evicted the same way, their replacements go to spot: ``BaseExceeded``.
 
 Everything is read from the API each pass; nothing is remembered between passes.
 """
@@ -102,15 +103,19 @@ class BaseReconciler:
             if annotations.get(DELETION_COST) != str(int(cost)):
                 patch = {"metadata": {"annotations": {DELETION_COST: str(int(cost))}}}
                 await self.client.patch(Pod, name, patch, namespace=workload.namespace)
-        if plan.evict:
-            message = (
-                f"{plan.held} of a base of {plan.base} replicas on on-demand: evicting "
-                f"{', '.join(plan.evict)} so that their replacements are pinned to on-demand"
-            )
-            await record(self.client, short_event(workload, message))
-            for name in plan.evict:
-                if await evict(self.client, by_name[name]):
-                    self.metrics.decisions.labels(controller=NAME, rule="base-short").inc()
+        if not plan.evict:
+            return
+        short = plan.short > 0
+        message = (
+            f"{plan.held} of a base of {plan.base} replicas on on-demand: evicting "
+            f"{', '.join(plan.evict)} so that their replacements are pinned to "
+            f"{'on-demand' if short else 'spot'}"
+        )
+        await record(self.client, base_event(workload, short, message))
+        for name in plan.evict:
+            if await evict(self.client, by_name[name]):
+                rule = "base-short" if short else "base-exceeded"
+                self.metrics.decisions.labels(controller=NAME, rule=rule).inc()
 
     async def observe(self, pod: dict[str, Any]) -> None:
         """Label a pod admitted without the webhook by its node's capacity type (in place,
@@ -134,15 +139,16 @@ class BaseReconciler:
         meta.setdefault("annotations", {})[OBSERVED] = node
 
 
-def short_event(workload: Workload, message: str) -> Any:
+def base_event(workload: Workload, short: bool, message: str) -> Any:
+    """``BaseShort`` (Warning) or ``BaseExceeded`` on the workload."""
     told = workload.told
     return event(
         told["kind"],
         told["name"],
         workload.namespace,
-        "BaseShort",
+        "BaseShort" if short else "BaseExceeded",
         message,
-        warning=True,
+        warning=short,
         api_version="apps/v1",
         component=COMPONENT,
         uid=told["uid"],
