@@ -5,15 +5,16 @@ requested base while spot nodes are taken away one after another.
                                                 [--gap 2] [--poll 0.2]
 
 Starts a throw-away cluster (tidewise.testenv, cached binaries), upstream's kwok Karpenter
-(the builtin aws-us-east-1 catalog as its instance types, a NodePool of m6i/c6i large and
-xlarge, on-demand and spot) and ``tidewise operator --on-demand-base`` under the shipped
-ServiceAccount, with the webhook on loopback (tests/kube/on_demand_base.py). A Deployment of
-``--replicas`` annotated with ``--base`` runs; then ``--reclaims`` spot nodes that hold its
-replicas are deleted ``--gap`` seconds apart (kwok nodes deleted as a cloud's reclaim
-would take them). Every ``--poll`` seconds from the first deletion until the Deployment is
-whole again, the replicas running on on-demand nodes are counted. Prints JSON: the samples'
-minimum and mean share on on-demand, the requested base as a share, and how many samples
-fell below the base (the target: none).
+(the builtin aws-us-east-1 catalog as its instance types, a NodePool of m6i.large and
+c6i.large, on-demand and spot, so the replicas spread over several nodes) and
+``tidewise operator --on-demand-base`` under the shipped ServiceAccount, with the webhook on
+loopback (tests/kube/on_demand_base.py). A Deployment of ``--replicas`` annotated with
+``--base`` runs; then ``--reclaims`` spot nodes that hold its replicas are deleted ``--gap``
+seconds apart (kwok nodes deleted as a cloud's reclaim would take them). Every ``--poll``
+seconds from the first deletion until the Deployment is whole again, the replicas running on
+on-demand nodes are counted, and all those running. Prints JSON: the samples' minimum and
+mean share on on-demand, the requested base as a share, how many samples fell below the
+base (the target: none), and the fewest replicas running (how hard the storm hit).
 """
 
 from __future__ import annotations
@@ -60,20 +61,23 @@ from tidewise.testenv.karpenter import (  # noqa: E402
     write_instance_types,
 )
 
-TYPES = ("m6i.large", "m6i.xlarge", "c6i.large", "c6i.xlarge")
+TYPES = ("m6i.large", "c6i.large")  # small nodes: the replicas spread over several
 APP = "web"
 
 
 def storm(kube: Client, namespace: str, replicas: int, reclaims: int, gap_s: float, poll_s: float):
     """Delete ``reclaims`` spot nodes holding replicas, ``gap_s`` apart, sampling the replicas
-    on on-demand until all ``replicas`` run again; the samples and the nodes deleted."""
+    on on-demand (and all those running) until all ``replicas`` run again; both series and
+    the nodes deleted."""
     samples: list[int] = []
+    running: list[int] = []
     deleted: list[str] = []
     next_at = time.monotonic()
     deadline = time.monotonic() + 300
     while True:
         now = placed(kube, namespace, APP)
         samples.append(running_on_demand(now))
+        running.append(sum(1 for r in now if r.phase == "Running"))
         if len(deleted) < reclaims and time.monotonic() >= next_at:
             spot = sorted({r.node for r in now if r.node_capacity == "spot" and r.node})
             fresh = [n for n in spot if n not in deleted]
@@ -84,9 +88,13 @@ def storm(kube: Client, namespace: str, replicas: int, reclaims: int, gap_s: flo
         live = {n.metadata.name for n in kube.list(Node)}
         whole = len(now) == replicas and all(r.phase == "Running" for r in now)
         if len(deleted) == reclaims and whole and not set(deleted) & live:
-            return samples, deleted
+            return samples, running, deleted
         assert time.monotonic() < deadline, "the Deployment did not recover in 5 minutes"
         time.sleep(poll_s)
+
+
+def progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)  # stdout holds the JSON alone
 
 
 def main() -> None:
@@ -99,10 +107,10 @@ def main() -> None:
     args = parser.parse_args()
     requested = CapacityRules.of_base(args.base).base(args.replicas)
     folder = Path(tempfile.mkdtemp(prefix="tidewise-bench-odbase-"))
-    cluster = up(folder / "cluster", ensure_binaries(print), print)
+    cluster = up(folder / "cluster", ensure_binaries(progress), progress)
     try:
         kube = Client(KubeConfig.from_file(cluster.kubeconfig), field_manager="tidewise-tests")
-        build = ensure_karpenter(print)
+        build = ensure_karpenter(progress)
         install(kube, build)
         catalog = load_catalog(builtin_catalog_path("aws-us-east-1"), provider="aws")
         types = write_instance_types(
@@ -132,7 +140,7 @@ def main() -> None:
             wait_for("the Deployment running", whole, deadline=300)
             before = running_on_demand(placed(kube, namespace, APP))
             start = time.monotonic()
-            samples, deleted = storm(
+            samples, running, deleted = storm(
                 kube, namespace, args.replicas, args.reclaims, args.gap, args.poll
             )
             seconds = time.monotonic() - start
@@ -150,6 +158,7 @@ def main() -> None:
                     "spot_nodes_deleted": len(deleted),
                     "storm_seconds": round(seconds, 1),
                     "samples": len(samples),
+                    "min_running": min(running),
                     "min_on_demand": min(samples),
                     "max_on_demand": max(samples),
                     "min_share": min(shares),
