@@ -81,6 +81,13 @@ def test_no_eviction_while_the_controller_is_still_creating_replicas():
     assert plan.short == 3 and plan.evict == ()
 
 
+def test_no_eviction_while_the_controller_is_deleting_replicas():
+    """Scaled from 6 to 2: the ReplicaSet deletes 4 (spot first, then the youngest base);
+    evicting an on-demand replica over base(2) as well would leave one."""
+    plan = plan_base(THREE, 2, replicas(OD, OD, OD, SPOT, SPOT, SPOT))
+    assert plan.over == 1 and plan.evict == ()
+
+
 def test_replicas_admitted_without_the_webhook_are_evicted_before_pinned_spot():
     existing = [
         Replica("od", OD, 0.0),

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 import ssl
+import time
 import urllib.request
 from collections import Counter
 
@@ -85,7 +86,7 @@ def all_running(kube: Client, namespace: str, count: int) -> bool:
     return len(replicas) == count and all(r.phase == "Running" for r in replicas)
 
 
-def test_a_base_of_3_of_10_holds_on_demand_through_a_reclaim_and_a_scale_in(
+def test_a_base_of_3_of_10_holds_on_demand_through_a_reclaim_a_rollout_and_a_scale_in(
     cluster: Cluster, kube: Client, based
 ):
     namespace, port, operator = based
@@ -179,6 +180,20 @@ def test_a_base_of_3_of_10_holds_on_demand_through_a_reclaim_and_a_scale_in(
     assert Counter(r.pinned for r in after) == {"on-demand": 3, "spot": 7}
     assert all(r.node_capacity == r.pinned for r in after)
 
+    # a rollout: the new ReplicaSet's first replicas are pinned to on-demand while the old
+    # one loses its spot replicas first; 3 on on-demand all along
+    template = {"metadata": {"annotations": {"e2e/rollout": "1"}}}
+    kube.patch(Deployment, APP, {"spec": {"template": template}}, namespace=namespace)
+    old = {r.name for r in after}
+
+    def rolled() -> bool:
+        now = placed(kube, namespace, APP)
+        return not old & {r.name for r in now} and three_and_seven()
+
+    samples = watch_while(kube, namespace, APP, rolled, deadline=240)
+    print(f"rollout: on-demand samples {samples}")
+    assert min(samples) >= 3, samples
+
     # scale to 2: spot goes first, both left on on-demand
     kube.patch(Deployment, APP, {"spec": {"replicas": 2}}, namespace=namespace)
     samples = watch_while(
@@ -186,7 +201,12 @@ def test_a_base_of_3_of_10_holds_on_demand_through_a_reclaim_and_a_scale_in(
     )
     print(f"scale to 2: on-demand samples {samples}")
     assert min(samples) >= 2, samples
-    left = placed(kube, namespace, APP)
-    assert [r.pinned for r in left] == ["on-demand", "on-demand"]
-    assert running_on_demand(left) == 2
+    # and it stays so (the reconciler must not replace a replica while the ReplicaSet
+    # deletes the extra ones)
+    settled = time.monotonic() + 5
+    while time.monotonic() < settled:
+        left = placed(kube, namespace, APP)
+        assert [r.pinned for r in left] == ["on-demand", "on-demand"], left
+        assert running_on_demand(left) == 2, left
+        time.sleep(0.2)
     assert operator.poll() is None, "the operator died"

@@ -93,9 +93,11 @@ def plan_base(rules: CapacityRules, replicas: int, existing: Sequence[Replica]) 
     """Deletion costs for every live replica, and the evictions that bring the replicas on
     guaranteed capacity back to the base.
 
-    Evictions happen only once the workload has all its replicas: while fewer exist than
-    ``replicas``, its controller is creating the missing ones and the webhook pins them to
-    on-demand first, so evicting as well would throw a replica away for nothing. A base
+    Evictions happen only while the workload has exactly its replicas: while fewer exist,
+    its controller is creating the missing ones and the webhook pins them to on-demand
+    first; while more exist, it is deleting the extra ones, spot first by deletion cost;
+    evicting as well would throw a replica away for nothing, or take the base below what
+    the smaller count needs while the controller deletes too. A base
     short by ``n`` evicts ``n`` replicas the base can least rely on: admitted without the
     webhook first, then spot, the newest first (the oldest have run longest, the likeliest
     warm); their replacements are pinned to on-demand. Replicas beyond the base on
@@ -109,7 +111,7 @@ def plan_base(rules: CapacityRules, replicas: int, existing: Sequence[Replica]) 
     for i, replica in enumerate(guaranteed):
         costs[replica.name] = DeletionCost.BASE if i < base else DeletionCost.EXCESS
     evict: list[str] = []
-    if len(live) >= replicas:
+    if len(live) == replicas:
         short = base - len(guaranteed)
         if short > 0:
             others = [r for r in live if not r.guaranteed and r.capacity is not None]
