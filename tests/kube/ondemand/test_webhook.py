@@ -1,10 +1,11 @@
 """The webhook's patch and reply, exactly: what a pod pinned to on-demand or spot carries,
 whatever affinity it came with."""
 
+import asyncio
 import base64
 import json
 
-from tidewise.kube.ondemand.webhook import patch_for, pinned_affinity, reply
+from tidewise.kube.ondemand.webhook import patch_for, pinned_affinity, reply, review
 from tidewise.kube.ondemand.workloads import DELETION_COST, PINNED, CapacityLabel
 from tidewise.model import PurchaseOption
 
@@ -91,3 +92,23 @@ def test_the_reply_always_admits_and_carries_the_patch_in_base64():
         "allowed": True,
         "warnings": ["tidewise.io/on-demand-base on ReplicaSet w: give a count"],
     }
+
+
+def review_of(operation: str, pod: dict) -> dict:
+    request = {"uid": "u", "operation": operation, "namespace": "ns", "object": pod}
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+
+
+def test_pods_no_base_can_hold_are_admitted_untouched_without_reading_the_api():
+    """Not a CREATE, or no ReplicaSet / StatefulSet controlling the pod: nothing to count,
+    so the client (here none) is never asked."""
+    job = {"kind": "Job", "name": "j", "uid": "v", "controller": True}
+    rs = {"kind": "ReplicaSet", "name": "web-1", "uid": "u", "controller": True}
+    cases = [
+        review_of("CREATE", {"metadata": {"ownerReferences": [job]}}),
+        review_of("CREATE", {"metadata": {}}),
+        review_of("UPDATE", {"metadata": {"ownerReferences": [rs]}}),
+    ]
+    for case in cases:
+        answer = asyncio.run(review(None, KARPENTER, case))  # type: ignore[arg-type]
+        assert answer["response"] == {"uid": "u", "allowed": True}
