@@ -4,6 +4,7 @@ Service, the certificate and the operator's defaults agree with each other."""
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.kube.manifests import BASE
@@ -61,13 +62,15 @@ def test_the_deployment_patch_serves_the_certificate_where_the_operator_reads_it
     )
 
 
-def test_the_configuration_turns_it_on_and_names_another_autoscaler_s_label():
+def test_the_configuration_turns_it_on_and_names_another_autoscaler_s_label(tmp_path):
     assert "on-demand-base" not in enabled_controllers(OperatorConfig())
     assert on_demand_base_settings(OperatorConfig().on_demand_base) is None
     config = OperatorConfig.model_validate(
         {
             "on_demand_base": {
                 "enabled": True,
+                "cert_file": str(tmp_path / "tls.crt"),
+                "key_file": str(tmp_path / "tls.key"),
                 "capacity_label": "eks.amazonaws.com/capacityType",
                 "on_demand_values": ["ON_DEMAND"],
                 "spot_values": ["SPOT"],
@@ -76,6 +79,10 @@ def test_the_configuration_turns_it_on_and_names_another_autoscaler_s_label():
         }
     )
     assert "on-demand-base" in enabled_controllers(config)
+    with pytest.raises(ValueError, match=r"on_demand_base\.cert_file: file .* does not exist"):
+        on_demand_base_settings(config.on_demand_base)
+    (tmp_path / "tls.crt").write_text("")
+    (tmp_path / "tls.key").write_text("")
     settings = on_demand_base_settings(config.on_demand_base)
     assert settings is not None and settings.port == 9443
     assert settings.labels == CapacityLabel(

@@ -389,11 +389,20 @@ def controller_settings(config: OperatorConfig) -> ControllerSettings:
 
 
 def on_demand_base_settings(spec: OnDemandBaseConfig) -> WebhookSettings | None:
+    """The webhook's settings when it is enabled; ``ValueError`` (the field, the fix) for a
+    certificate or key file that is not there, before anything connects."""
     from tidewise.kube.ondemand.server import WebhookSettings
     from tidewise.kube.ondemand.workloads import CapacityLabel
 
     if not spec.enabled:
         return None
+    for field in ("cert_file", "key_file"):
+        path = Path(getattr(spec, field))
+        if not path.is_file():
+            raise ValueError(
+                f"on_demand_base.{field}: file {path} does not exist; mount the webhook's "
+                "certificate Secret there or set the path (docs/on-demand-base.md)"
+            )
     labels = CapacityLabel(
         spec.capacity_label,
         tuple(spec.on_demand_values),

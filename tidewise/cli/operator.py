@@ -186,6 +186,7 @@ def operator(
     with user_errors(ValueError):
         configured = load_config(config, given(ctx))
         make = provisioner_factory(configured)
+        controllers = controller_settings(configured.config)  # the webhook's files checked
     kube = kube_service(kubeconfig)
     if kubeconfig:  # for kopf's own login
         os.environ["KUBECONFIG"] = str(kubeconfig)
@@ -193,5 +194,4 @@ def operator(
     lease = Lease(lease_namespace, holder, lease_duration)
     timings = configured.config.provisioner
     build = operator_factory(make if timings.enabled else None, kube, lease, timings.period_s)
-    controllers = controller_settings(configured.config)
     run_operator(build, health_host, health_port, kubeconfig is not None, controllers)
