@@ -38,6 +38,16 @@ def test_the_file_catalog_is_read_and_a_flag_overrides_it(tmp_path):
     assert "--kubeconfig: nowhere does not exist" in one_line(out)
 
 
+def test_the_on_demand_base_without_its_certificate_is_one_line(tmp_path):
+    (tmp_path / "op.yaml").write_text(f"on_demand_base:\n  cert_file: {tmp_path / 'tls.crt'}\n")
+    out = tidewise("operator", "--on-demand-base", "--config", "op.yaml", cwd=tmp_path)
+    line = one_line(out)
+    assert f"on_demand_base.cert_file: file {tmp_path / 'tls.crt'} does not exist" in line
+    (tmp_path / "op.yaml").write_text("on_demand_base:\n  spot: sometimes\n")
+    out = tidewise("operator", "--config", "op.yaml", cwd=tmp_path)
+    assert "on_demand_base.spot" in one_line(out)
+
+
 def test_a_bad_queue_is_one_line_even_without_a_cluster(tmp_path):
     out = tidewise("operator", "--queue", "team-a", cwd=tmp_path)
     assert "--queue: 'team-a' is not NAME=MODEL:GPUS" in one_line(out)

@@ -27,6 +27,7 @@ ENTRIES = {
     "resourcerecommendation": [KUBE / "controllers/recommendation.py"],
     "training-queue": [KUBE / "jobs/controller.py"],
     "defrag": [KUBE / "controllers/defrag.py"],
+    "on-demand-base": sorted((KUBE / "ondemand").glob("*.py")),
 }
 # what every configuration needs (deploy/operator/rbac.yaml): the Lease and Events
 BASE_MODULES = {KUBE / "api/lease.py", KUBE / "api/events.py"}
@@ -40,6 +41,7 @@ RESOURCES = {name: f"/{plural}" for name, plural in CORE.items()}
 RESOURCES |= {"Lease": "coordination.k8s.io/leases", "fresh": "coordination.k8s.io/leases"}
 RESOURCES |= {"lease": "coordination.k8s.io/leases", "PodMetrics": "metrics.k8s.io/pods"}
 RESOURCES |= {"PodDisruptionBudget": "policy/poddisruptionbudgets"}
+RESOURCES |= {"ReplicaSet": "apps/replicasets", "StatefulSet": "apps/statefulsets"}
 RESOURCES |= {"Machine": "tidewise.io/machines", "record": "tidewise.io/machines"}
 RESOURCES |= {"CronHpa": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers"}
 RESOURCES |= {"CronHpa.Status": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers/status"}

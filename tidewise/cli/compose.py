@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from lightkube import AsyncClient, KubeConfig
 
     from tidewise.catalog import Catalog
+    from tidewise.kube.ondemand.server import WebhookSettings
     from tidewise.kube.operator import ControllerSettings, Operator
     from tidewise.kube.provider import NodeProvider, Provisioner
     from tidewise.kube.provider.metrics import ProvisionerMetrics
@@ -136,11 +137,30 @@ class ControllersConfig(Section):
     queues: Annotated[list[str] | None, AfterValidator(_queues)] = None  # NAME=MODEL:GPUS
 
 
+class OnDemandBaseConfig(Section):
+    """Each workload's on-demand base (docs/on-demand-base.md): the webhook's address and
+    certificate files, the node label that says the capacity type and its values (Karpenter's
+    by default; EKS managed node groups: ``eks.amazonaws.com/capacityType``, ``ON_DEMAND``,
+    ``SPOT``), whether the replicas beyond the base must run on spot or only prefer it."""
+
+    enabled: bool = False  # the webhook needs a certificate: off unless asked
+    webhook_host: str = "0.0.0.0"
+    webhook_port: Annotated[int, Field(ge=1, le=65535)] = 9443
+    cert_file: str = "/etc/tidewise/webhook/tls.crt"
+    key_file: str = "/etc/tidewise/webhook/tls.key"
+    capacity_label: Annotated[str, Field(min_length=1)] = "karpenter.sh/capacity-type"
+    on_demand_values: Annotated[list[str], Field(min_length=1)] = ["on-demand", "reserved"]
+    spot_values: Annotated[list[str], Field(min_length=1)] = ["spot"]
+    spot: Literal["required", "preferred"] = "required"
+    period_s: PositiveSeconds = 5.0
+
+
 class OperatorConfig(Section):
     provider: ProviderConfig = ProviderConfig()
     catalog: CatalogConfig = CatalogConfig()
     provisioner: ProvisionerConfig = ProvisionerConfig()
     controllers: ControllersConfig = ControllersConfig()
+    on_demand_base: OnDemandBaseConfig = OnDemandBaseConfig()
 
 
 @dataclass(frozen=True)
@@ -168,6 +188,7 @@ FLAGS: Mapping[str, Flag] = {
     "training_queue": Flag(("controllers", "training_queue")),
     "queue_period": Flag(("controllers", "queue_period_s")),
     "queue": Flag(("controllers", "queues")),
+    "on_demand_base": Flag(("on_demand_base", "enabled")),
 }
 
 
@@ -226,6 +247,7 @@ CONTROLLERS = (
     "resourcerecommendation",
     "training-queue",
     "defrag",
+    "on-demand-base",
 )
 """What ``tidewise operator`` may run; each has its RBAC in deploy/operator/components/<name>."""
 
@@ -242,6 +264,7 @@ def enabled_controllers(config: OperatorConfig) -> list[str]:
         "resourcerecommendation": spec.resourcerecommendation,
         "training-queue": spec.training_queue,
         "defrag": spec.defrag,
+        "on-demand-base": config.on_demand_base.enabled,
     }
     return [name for name in CONTROLLERS if switches[name]]
 
@@ -361,6 +384,38 @@ def controller_settings(config: OperatorConfig) -> ControllerSettings:
         resourcerecommendation=spec.resourcerecommendation,
         defrag=spec.defrag,
         defrag_period_s=spec.defrag_period_s,
+        on_demand_base=on_demand_base_settings(config.on_demand_base),
+    )
+
+
+def on_demand_base_settings(spec: OnDemandBaseConfig) -> WebhookSettings | None:
+    """The webhook's settings when it is enabled; ``ValueError`` (the field, the fix) for a
+    certificate or key file that is not there, before anything connects."""
+    from tidewise.kube.ondemand.server import WebhookSettings
+    from tidewise.kube.ondemand.workloads import CapacityLabel
+
+    if not spec.enabled:
+        return None
+    for field in ("cert_file", "key_file"):
+        path = Path(getattr(spec, field))
+        if not path.is_file():
+            raise ValueError(
+                f"on_demand_base.{field}: file {path} does not exist; mount the webhook's "
+                "certificate Secret there or set the path (docs/on-demand-base.md)"
+            )
+    labels = CapacityLabel(
+        spec.capacity_label,
+        tuple(spec.on_demand_values),
+        tuple(spec.spot_values),
+        spot_required=spec.spot == "required",
+    )
+    return WebhookSettings(
+        spec.webhook_host,
+        spec.webhook_port,
+        Path(spec.cert_file),
+        Path(spec.key_file),
+        labels,
+        spec.period_s,
     )
 
 

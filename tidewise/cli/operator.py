@@ -146,6 +146,13 @@ def operator(
         list[str] | None,
         typer.Option(help="--training-queue: a queue, NAME=MODEL:GPUS; repeatable."),
     ] = None,
+    on_demand_base: Annotated[
+        bool,
+        typer.Option(
+            help="Also serve the on-demand base webhook and run its reconciler "
+            "(docs/on-demand-base.md; its certificate: the on_demand_base config section)."
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """The provisioner and the CronHPA, ElasticScaler and ResourceRecommendation controllers
@@ -179,6 +186,7 @@ def operator(
     with user_errors(ValueError):
         configured = load_config(config, given(ctx))
         make = provisioner_factory(configured)
+        controllers = controller_settings(configured.config)  # the webhook's files checked
     kube = kube_service(kubeconfig)
     if kubeconfig:  # for kopf's own login
         os.environ["KUBECONFIG"] = str(kubeconfig)
@@ -186,5 +194,4 @@ def operator(
     lease = Lease(lease_namespace, holder, lease_duration)
     timings = configured.config.provisioner
     build = operator_factory(make if timings.enabled else None, kube, lease, timings.period_s)
-    controllers = controller_settings(configured.config)
     run_operator(build, health_host, health_port, kubeconfig is not None, controllers)

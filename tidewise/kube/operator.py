@@ -50,6 +50,8 @@ from tidewise.kube.controllers.elastic import ElasticScalerController
 from tidewise.kube.controllers.prometheus import Prometheus
 from tidewise.kube.controllers.recommendation import RecommendationController
 from tidewise.kube.jobs.controller import QueueController
+from tidewise.kube.ondemand.reconciler import BaseReconciler
+from tidewise.kube.ondemand.server import WebhookSettings, serve
 from tidewise.kube.provider import Provisioner
 from tidewise.kube.provider.metrics import ProvisionerMetrics
 from tidewise.model import Drain, Launch
@@ -248,6 +250,9 @@ class ControllerSettings:
     # the defragmenter (tidewise/kube/controllers/defrag): it evicts pods, so off unless asked
     defrag: bool = False
     defrag_period_s: float = 5.0
+    # each workload's on-demand base (tidewise/kube/ondemand): its webhook is served by every
+    # replica (the API server may call any), its reconciler runs on the leader only
+    on_demand_base: WebhookSettings | None = None
 
 
 def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSettings) -> None:
@@ -280,6 +285,10 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
                 client, settings.queues, period_s=settings.queue_period_s, metrics=metrics
             )
             controllers.append(queue)
+        if settings.on_demand_base is not None:
+            base = settings.on_demand_base
+            memo.webhook = await serve(client, base)
+            controllers.append(BaseReconciler(client, metrics, base.labels, base.period_s))
         memo.prometheus = prometheus
         memo.controller_tasks = [
             asyncio.create_task(drive(c, lambda: operator.leading, metrics)) for c in controllers
@@ -294,6 +303,8 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
                 await task
         if memo.get("prometheus") is not None:
             await memo.prometheus.close()
+        if memo.get("webhook") is not None:
+            await memo.webhook.cleanup()
 
 
 def registry(

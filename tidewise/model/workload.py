@@ -34,6 +34,23 @@ class CapacityRules:
         share = math.ceil(self.on_demand_base_pct * replicas - 1e-9)
         return min(replicas, max(self.on_demand_base, share))
 
+    @classmethod
+    def of_base(cls, text: str) -> CapacityRules:
+        """The rules of an on-demand base written as a count (``"3"``) or a share of the
+        replicas (``"30%"``): how a scenario and a workload's ``tidewise.io/on-demand-base``
+        annotation both say it. ``ValueError`` says what to write."""
+        text = text.strip()
+        try:
+            if text.endswith("%"):
+                share = float(text[:-1])
+                if 0 <= share <= 100:
+                    return cls(on_demand_base_pct=share / 100)
+            elif int(text) >= 0:
+                return cls(on_demand_base=int(text))
+        except ValueError:
+            pass
+        raise ValueError("give a count >= 0 (e.g. 2) or a share of the replicas (e.g. '25%')")
+
 
 @dataclass(frozen=True, slots=True)
 class WorkloadSpec:

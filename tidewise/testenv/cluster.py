@@ -117,6 +117,8 @@ def write_pki(folder: Path) -> None:
     # the GPU-share extender's serving certificate: the scheduler calls it over HTTPS with its
     # own client certificate above (tidewise.kube.extender.tls)
     authority.extender().write(folder, "extender")
+    # the on-demand base webhook's (tidewise.kube.ondemand), which the API server calls
+    authority.webhook().write(folder, "webhook")
     private, public = service_account_key()
     (folder / "service-account.key").touch(mode=0o600)
     (folder / "service-account.key").write_bytes(private)

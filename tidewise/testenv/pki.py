@@ -150,6 +150,16 @@ class CertificateAuthority:
             ("127.0.0.1",),
         )
 
+    def webhook(self) -> KeyPair:
+        """An admission webhook's serving certificate, for loopback: the API server calls it
+        by URL on 127.0.0.1 and trusts it through the CA given as the ``caBundle``."""
+        return self.issue(
+            name("tidewise-webhook"),
+            ExtendedKeyUsageOID.SERVER_AUTH,
+            ("localhost",),
+            ("127.0.0.1",),
+        )
+
     def client(self, user: str, group: str | None = None) -> KeyPair:
         """The API server maps the common name to the user and the organisation to a group."""
         return self.issue(name(user, group), ExtendedKeyUsageOID.CLIENT_AUTH)

@@ -197,23 +197,14 @@ class CapacitySpec(Strict):
     @field_validator("on_demand_base")
     @classmethod
     def _count_or_share(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value >= 0:
-            return value
-        text = str(value).strip()
-        if text.endswith("%"):
-            try:
-                share = float(text[:-1])
-            except ValueError:
-                share = -1.0
-            if 0 <= share <= 100:
-                return text
-        raise ValueError("give a count >= 0 (e.g. 2) or a share of the replicas (e.g. '25%')")
+        CapacityRules.of_base(str(value))  # its ValueError says what to write
+        return value if isinstance(value, int) else str(value).strip()
 
     def rules(self) -> CapacityRules:
-        base = self.on_demand_base
+        base = CapacityRules.of_base(str(self.on_demand_base))
         return CapacityRules(
-            on_demand_base=base if isinstance(base, int) else 0,
-            on_demand_base_pct=float(base[:-1]) / 100 if isinstance(base, str) else 0.0,
+            on_demand_base=base.on_demand_base,
+            on_demand_base_pct=base.on_demand_base_pct,
             max_unavailable=self.max_unavailable,
             do_not_disrupt=self.do_not_disrupt,
         )
