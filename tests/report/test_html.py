@@ -6,7 +6,7 @@ from plotly.offline import get_plotlyjs
 from tidewise.model.results import SimReport
 from tidewise.report import write_html
 from tidewise.report.figures import cost_rate_figure
-from tidewise.report.series import axis, bucket_means, cumulative, date
+from tidewise.report.series import axis, bucket_means, cumulative, date, zone_name
 
 
 def _page(report: SimReport, tmp_path, **kwargs) -> str:
@@ -75,8 +75,26 @@ def test_cumulative_starts_at_zero_and_ends_at_the_total():
     np.testing.assert_allclose(cumulative([1.0, 2.0, 3.0, 4.0, 5.0], 2), [0.0, 3.0, 10.0, 15.0])
 
 
-def test_dates_are_utc():
+def test_dates_are_utc_unless_the_scenario_s_clock_is_given():
     assert date(1_700_000_000.0) == "2023-11-14 22:13:20"
+    assert date(1_700_000_000.0, -4 * 3600) == "2023-11-14 18:13:20"
+    assert [zone_name(s) for s in (0, -4 * 3600, 5.5 * 3600)] == [
+        "UTC",
+        "UTC-04:00",
+        "UTC+05:30",
+    ]
+
+
+def test_the_report_is_drawn_in_the_scenario_s_time_zone(report, tmp_path):
+    runs = [
+        run.model_copy(
+            update={"timeseries": run.timeseries.model_copy(update={"utc_offset_s": -14400.0})}
+        )
+        for run in report.runs
+    ]
+    page = _page(report.model_copy(update={"runs": runs}), tmp_path)
+    assert "from 2023-11-14 18:13:20 UTC-04:00" in page
+    assert '"x0":"2023-11-14 18:13:20"' in page and '"text":"UTC-04:00"' in page
 
 
 def test_cost_panels_treat_an_absent_option_as_zero(report):

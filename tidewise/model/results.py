@@ -28,6 +28,9 @@ class TimeSeries(BaseModel):
     cost_usd: dict[str, list[float]]
     gpu_fragment_pct: list[float] = []
     gpu_fragment_step_s: float = 900.0
+    # the scenario's clock (its first trace's start offset, seconds east of UTC): the report
+    # draws times as people there read them
+    utc_offset_s: float = 0.0
 
 
 class WorkloadResult(BaseModel):

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from tidewise.model.results import PURCHASE_OPTIONS, RunResult, SimReport, TimeSeries
-from tidewise.report.series import Axis, axis, bucket_means, cumulative
+from tidewise.report.series import Axis, axis, bucket_means, cumulative, zone_name
 from tidewise.report.style import FIGURE_STYLE
 
 POLICY_COLOURS = (
@@ -98,7 +98,7 @@ def capacity_figure(report: SimReport, workload: str) -> go.Figure:
         demand = np.asarray(ts.demand_rps[workload], dtype=np.float64)
         capacity = np.asarray(ts.capacity_rps.get(workload, ()), dtype=np.float64)
         n = min(demand.size, capacity.size) if capacity.size else demand.size
-        ax = axis(ts.start_unix_s, ts.step_s, n)
+        ax = axis(ts.start_unix_s, ts.step_s, n, utc_offset_s=ts.utc_offset_s)
         where = {"x0": ax.x0, "dx": ax.dx_ms}
         if not demand_drawn:
             fig.add_trace(
@@ -148,7 +148,7 @@ def capacity_figure(report: SimReport, workload: str) -> go.Figure:
         )
     _frame(fig, workload, height=500)
     fig.update_yaxes(title_text="rps", rangemode="tozero", hoverformat=",.1f")
-    fig.update_xaxes(title_text="UTC", row=2, col=1)
+    fig.update_xaxes(title_text=clock(report), row=2, col=1)
     return fig
 
 
@@ -177,7 +177,7 @@ def cost_rate_figure(report: SimReport) -> go.Figure:
         cost = {
             opt: np.asarray(ts.cost_usd.get(opt, np.zeros(n)), dtype=np.float64) for opt in options
         }
-        ax = axis(ts.start_unix_s, ts.step_s, n)
+        ax = axis(ts.start_unix_s, ts.step_s, n, utc_offset_s=ts.utc_offset_s)
         for opt in options:
             rate = cost[opt] / ts.step_s * 3600.0
             colour = OPTION_COLOURS.get(opt, OTHER_OPTION_COLOUR)
@@ -212,7 +212,7 @@ def cumulative_cost_figure(report: SimReport) -> go.Figure:
         if not ts.cost_usd:
             continue
         per_step = np.sum([np.asarray(c, dtype=np.float64) for c in ts.cost_usd.values()], axis=0)
-        ax = axis(ts.start_unix_s, ts.step_s, per_step.size)
+        ax = axis(ts.start_unix_s, ts.step_s, per_step.size, utc_offset_s=ts.utc_offset_s)
         fig.add_trace(
             go.Scatter(
                 x0=ax.x0,
@@ -225,7 +225,7 @@ def cumulative_cost_figure(report: SimReport) -> go.Figure:
         )
     _frame(fig, "cumulative cost", height=380, top=72)
     fig.update_yaxes(title_text="USD", rangemode="tozero", hoverformat="$,.2f")
-    fig.update_xaxes(title_text="UTC")
+    fig.update_xaxes(title_text=clock(report))
     return fig
 
 
@@ -236,7 +236,12 @@ def fragmentation_figure(report: SimReport) -> go.Figure | None:
     for run, ts in traced_runs(report):
         if not ts.gpu_fragment_pct:
             continue
-        ax = axis(ts.start_unix_s, ts.gpu_fragment_step_s, len(ts.gpu_fragment_pct))
+        ax = axis(
+            ts.start_unix_s,
+            ts.gpu_fragment_step_s,
+            len(ts.gpu_fragment_pct),
+            utc_offset_s=ts.utc_offset_s,
+        )
         fig.add_trace(
             go.Scatter(
                 x0=ax.x0,
@@ -251,8 +256,15 @@ def fragmentation_figure(report: SimReport) -> go.Figure | None:
         return None
     _frame(fig, "fragmented GPUs", height=340, top=72)
     fig.update_yaxes(title_text="% of GPUs", rangemode="tozero", hoverformat=".2f")
-    fig.update_xaxes(title_text="UTC")
+    fig.update_xaxes(title_text=clock(report))
     return fig
+
+
+def clock(report: SimReport) -> str:
+    """The time zone every chart of the report is drawn in: the scenario's (its traces'
+    start offset), as a person there reads the peaks."""
+    traced = traced_runs(report)
+    return zone_name(traced[0][1].utc_offset_s if traced else 0.0)
 
 
 def _frame(fig: go.Figure, title: str, height: int, top: int = 100) -> None:

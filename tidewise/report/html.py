@@ -24,7 +24,7 @@ from tidewise.report.figures import (
     traced_runs,
     traced_workloads,
 )
-from tidewise.report.series import date
+from tidewise.report.series import date, zone_name
 from tidewise.report.style import CSS
 from tidewise.report.summary import (
     COST_COLUMN,
@@ -82,7 +82,8 @@ def _header(report: SimReport) -> str:
     traced = traced_runs(report)
     if traced:
         ts = traced[0][1]
-        meta += [f"from {date(ts.start_unix_s)} UTC", f"step {ts.step_s:g} s"]
+        start = date(ts.start_unix_s, ts.utc_offset_s)
+        meta += [f"from {start} {zone_name(ts.utc_offset_s)}", f"step {ts.step_s:g} s"]
     meta.append(f"{len(report.runs)} policies")
     return (
         f"<header><h1>{escape(report.scenario)}</h1>"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
@@ -29,15 +29,34 @@ class Axis:
     """Steps averaged into one sample."""
 
 
-def date(unix_s: float) -> str:
-    """A UTC wall-clock date in the form plotly's date axes parse."""
-    return datetime.fromtimestamp(unix_s, UTC).strftime("%Y-%m-%d %H:%M:%S")
+def date(unix_s: float, utc_offset_s: float = 0.0) -> str:
+    """The wall-clock date ``utc_offset_s`` east of UTC, in the form plotly's date axes parse
+    (they have no time zones: the axis shows the clock it is given)."""
+    zone = timezone(timedelta(seconds=utc_offset_s))
+    return datetime.fromtimestamp(unix_s, zone).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def axis(start_unix_s: float, step_s: float, n: int, max_points: int = MAX_POINTS) -> Axis:
-    """The axis for ``n`` samples of ``step_s`` seconds, bucketed to at most ``max_points``."""
+def zone_name(utc_offset_s: float) -> str:
+    """``UTC`` or ``UTC-04:00``: what a chart's time axis is labelled."""
+    if not utc_offset_s:
+        return "UTC"
+    sign = "+" if utc_offset_s > 0 else "-"
+    minutes = round(abs(utc_offset_s) / 60)
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def axis(
+    start_unix_s: float,
+    step_s: float,
+    n: int,
+    max_points: int = MAX_POINTS,
+    utc_offset_s: float = 0.0,
+) -> Axis:
+    """The axis for ``n`` samples of ``step_s`` seconds, bucketed to at most ``max_points``,
+    on the clock ``utc_offset_s`` east of UTC."""
     factor = max(1, math.ceil(n / max_points))
-    return Axis(x0=date(start_unix_s), dx_ms=step_s * factor * 1000.0, factor=factor)
+    x0 = date(start_unix_s, utc_offset_s)
+    return Axis(x0=x0, dx_ms=step_s * factor * 1000.0, factor=factor)
 
 
 def bucket_means(values: Sequence[float] | np.ndarray, factor: int) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,7 @@ def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
         ),
         price_of=price_of,
         on_demand_price_of=on_demand_price_of,
+        utc_offset_s=_utc_offset_s(scenario.workloads[0].trace.start),
     )
     return PreparedScenario(scenario, setup)
 
@@ -279,3 +281,9 @@ def _check_hostable(specs: tuple[WorkloadSpec, ...], offerings: tuple[Offering, 
                 f"workloads[{i}].requests: no instance type of the node pools can host one "
                 "replica; add a larger (or GPU) type to node_pools or lower the requests"
             )
+
+
+def _utc_offset_s(start: datetime) -> float:
+    """The scenario's clock: its first trace's start offset (a naive start is UTC)."""
+    offset = start.utcoffset()
+    return offset.total_seconds() if offset is not None else 0.0

@@ -75,6 +75,7 @@ class TwinSetup:
     cloud: CloudSettings
     price_of: PriceOf
     on_demand_price_of: Callable[[Offering], float]
+    utc_offset_s: float = 0.0  # the scenario's clock, for the report
 
 
 class Twin:
@@ -516,6 +517,7 @@ class Twin:
                 },
                 gpu_fragment_pct=self.gpu_fragment_pct if self.gpu_fragment_sampled else [],
                 gpu_fragment_step_s=FRAGMENT_EVERY_MINUTES * MINUTE_S,
+                utc_offset_s=self.setup.utc_offset_s,
             ),
         )
 
