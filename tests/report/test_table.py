@@ -60,9 +60,21 @@ def test_the_default_table_fits_80_columns_with_every_figure_whole(report):
 
 
 def test_wide_keeps_every_column(report):
-    text = _render(report, wide=True)
+    text = _render(report, wide=True, width=250)
     for header in ("On-demand", "Spot", "vCPU-h", "GPU-h", "Launches", "Interruptions"):
         assert header in text
+    # a run met interruptions and a failed launch: what they cost in service is shown
+    for header in ("Launch failures", "Evictions", "Pods lost"):
+        assert header in text
+
+
+def test_disruption_columns_only_when_a_run_was_disrupted(report):
+    calm = [
+        r.model_copy(update={"interruptions": 0, "launch_failures": 0, "evictions": 0})
+        for r in report.runs
+    ]
+    text = _render(report.model_copy(update={"runs": calm}), wide=True, width=250)
+    assert "Interruptions" in text and "Pods lost" not in text
 
 
 def test_cheapest_cost_is_highlighted(report):

@@ -83,6 +83,9 @@ def policy_summary(report: SimReport) -> Summary:
     runs = report.runs
     options = used_options(runs)
     first = runs[0] if runs else None
+    # what a disruption cost in service, when any run met one (a spot storm, failed boots)
+    disrupted = any(r.interruptions or r.evictions or r.launch_failures for r in runs)
+    disruption = ("Launch failures", "Evictions", "Pods lost") if disrupted else ()
     headers = (
         "Policy",
         "Cost",
@@ -94,6 +97,7 @@ def policy_summary(report: SimReport) -> Summary:
         "GPU-h",
         "Launches",
         "Interruptions",
+        *disruption,
     )
     rows = tuple(
         (
@@ -107,6 +111,11 @@ def policy_summary(report: SimReport) -> Summary:
             f"{run.gpu_hours:,.1f}",
             f"{run.node_launches:,}",
             f"{run.interruptions:,}",
+            *(
+                (f"{run.launch_failures:,}", f"{run.evictions:,}", f"{run.pods_lost:,}")
+                if disrupted
+                else ()
+            ),
         )
         for i, run in enumerate(runs)
     )
