@@ -186,5 +186,6 @@ def operator(
     lease = Lease(lease_namespace, holder, lease_duration)
     timings = configured.config.provisioner
     build = operator_factory(make if timings.enabled else None, kube, lease, timings.period_s)
-    controllers = controller_settings(configured.config)
+    with user_errors(ValueError):
+        controllers = controller_settings(configured.config, configured.base)
     run_operator(build, health_host, health_port, kubeconfig is not None, controllers)

@@ -49,6 +49,10 @@ from tidewise.kube.controllers.defrag import DefragController
 from tidewise.kube.controllers.elastic import ElasticScalerController
 from tidewise.kube.controllers.prometheus import Prometheus
 from tidewise.kube.controllers.recommendation import RecommendationController
+from tidewise.kube.controllers.serverless_burst import (
+    ServerlessBurstController,
+    ServerlessBurstSettings,
+)
 from tidewise.kube.jobs.controller import QueueController
 from tidewise.kube.provider import Provisioner
 from tidewise.kube.provider.metrics import ProvisionerMetrics
@@ -248,6 +252,8 @@ class ControllerSettings:
     # the defragmenter (tidewise/kube/controllers/defrag): it evicts pods, so off unless asked
     defrag: bool = False
     defrag_period_s: float = 5.0
+    # serverless bursts to a virtual node (controllers.serverless_burst): it evicts pods too
+    serverless_burst: ServerlessBurstSettings | None = None
 
 
 def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSettings) -> None:
@@ -275,6 +281,9 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
             )
         if settings.defrag:
             controllers.append(DefragController(client, metrics, settings.defrag_period_s))
+        if settings.serverless_burst is not None:
+            burst = ServerlessBurstController(client, metrics, settings.serverless_burst)
+            controllers.append(burst)
         if settings.training_queue:
             queue = QueueController(
                 client, settings.queues, period_s=settings.queue_period_s, metrics=metrics
