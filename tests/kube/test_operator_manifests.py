@@ -27,6 +27,7 @@ ENTRIES = {
     "resourcerecommendation": [KUBE / "controllers/recommendation.py"],
     "training-queue": [KUBE / "jobs/controller.py"],
     "defrag": [KUBE / "controllers/defrag.py"],
+    "serverless-burst": [KUBE / "controllers/serverless_burst.py"],
 }
 # what every configuration needs (deploy/operator/rbac.yaml): the Lease and Events
 BASE_MODULES = {KUBE / "api/lease.py", KUBE / "api/events.py"}

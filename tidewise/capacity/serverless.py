@@ -75,10 +75,10 @@ class ServerlessBurst:
         return decisions
 
     def _burst(self, view: ClusterView, offering: Offering) -> list[Decision]:
-        hostable = [p for p in view.pending_pods() if hostable(p, offering)]
+        fitting = [p for p in view.pending_pods() if hostable(p, offering)]
         return [
             Launch(offering=offering, count=1, size=pod.requests)
-            for pod in absorb_into_launching(hostable, view.nodes)
+            for pod in absorb_into_launching(fitting, view.nodes)
         ]
 
     def _move_back(
