@@ -77,7 +77,7 @@ def overhead_for(catalog: Catalog, seconds: float) -> tuple[float, float]:
     """The VM overhead that puts the twin's break-even of a web pod at ``seconds`` (the
     serverless and spot m6i.large prices from the catalog), and that serverless price."""
     offerings = [o for o in catalog.offerings if o.instance_type.name == TYPE]
-    (serverless,) = [o for o in catalog.offerings if o.option is PurchaseOption.SERVERLESS]
+    serverless = next(o for o in catalog.offerings if o.option is PurchaseOption.SERVERLESS)
     per_s = break_even_s(WEB, serverless, offerings, 1.0)  # break-even per second of overhead
     assert 0 < per_s < float("inf"), "serverless must cost more than the VM for this test"
     return seconds / per_s, serverless_price_per_hour(serverless, WEB)

@@ -179,7 +179,9 @@ class ServerlessBurstController:
                 or not _alive(pod)
                 or scheduled is None
                 or scheduled.get("reason") != "Unschedulable"
-                or tolerates(_spec(pod).get("tolerations") or [], {"key": VIRTUAL_NODE_TAINT})
+                or any(
+                    t.get("key") == VIRTUAL_NODE_TAINT for t in _spec(pod).get("tolerations") or []
+                )
             ):
                 continue
             with_toleration = {**pod, "spec": {**_spec(pod), "tolerations": _tolerations(pod)}}
