@@ -145,9 +145,17 @@ def test_pods_past_the_bound_burst_to_the_virtual_node_and_come_back_when_vms_ca
         blocked["spec"]["limits"] = {"cpu": "0"}  # Karpenter may buy nothing
         apply(kube, blocked)
         with running_karpenter(kube, cluster, installed, instance_types, namespace, UPSTREAM):
-            _burst_and_back(kube, cluster, namespace, node_name, selector, blocked, price)
+            try:
+                _burst_and_back(kube, cluster, namespace, node_name, selector, blocked, price)
+            finally:  # what happened, for a failure's report
+                for e in sorted(kube.list(Event, namespace=namespace), key=_when):
+                    print("event", _when(e), e.involvedObject.name, e.reason, e.message)
     finally:
         kube.delete(Node, node_name)
+
+
+def _when(event: Event) -> str:
+    return str(event.lastTimestamp or event.eventTime or "")
 
 
 def _burst_and_back(kube, cluster, namespace, node_name, selector, blocked, price):
