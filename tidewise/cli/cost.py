@@ -123,11 +123,13 @@ def _table(document: dict) -> None:
             *(f"${row[k]:,.2f}" for k in ("cpu_usd", "memory_usd", "gpu_usd", "total_usd")),
             f"{100 * row['total_usd'] / total:.1f} %",
         )
-    table.add_row("nodes", "", "", "", f"${document['nodes_usd']:,.2f}", "")
+    # what is paid: the machines, and the pods on virtual nodes (billed per pod-second)
     serverless = document["serverless"]
+    paid = [("nodes", document["nodes_usd"])]
     if serverless["pods"]:
-        label = f"serverless ({serverless['pods']} pods)"
-        table.add_row(label, "", "", "", f"${serverless['usd']:,.2f}", "")
+        paid.append((f"serverless ({serverless['pods']} pods)", serverless["usd"]))
+    for label, usd in paid:
+        table.add_row(label, "", "", "", f"${usd:,.2f}", f"{100 * usd / total:.1f} %")
     show(table)
     for line in document["notes"]:
         sys.stderr.write(f"note: {line}\n")
