@@ -85,11 +85,12 @@ SERVERLESS = next(o for o in CATALOG.offerings if o.option is PurchaseOption.SER
 VMS = tuple(
     o for o in CATALOG.offerings if o.instance_type.name == "m6i.large" and o.option.value == "spot"
 )
-NOW = datetime.datetime.now(datetime.UTC)
 
 
 def stamp(seconds_ago: float) -> str:
-    return (NOW - datetime.timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """An API time ``seconds_ago`` before now (the controller reads the wall clock)."""
+    at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=seconds_ago)
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def web_pod(name, node=None, age_s=60.0, opted="true", ran_s=None, tolerations=()):
