@@ -259,7 +259,7 @@ class ServerlessBurstController:
         decision = move_back(
             entries,
             _room(vms, pods),
-            _in_flight(pods, virtual, vms),
+            _in_flight(pods, virtual),
             allowed,
             self.settings.serverless,
             self.settings.vms,
@@ -336,17 +336,14 @@ def _room(
     return room
 
 
-def _in_flight(
-    pods: Sequence[Mapping[str, Any]], virtual: set[str], vms: Mapping[str, Any]
-) -> frozenset[str]:
-    """The workloads with a live replica not yet Ready on a VM: pending, or bound to a node
-    that is not a Ready VM, or on a VM and not Ready."""
+def _in_flight(pods: Sequence[Mapping[str, Any]], virtual: set[str]) -> frozenset[str]:
+    """The workloads with a live replica not yet Ready on a VM: pending, or bound to a VM
+    and not Ready yet."""
     flying = set()
     for pod in pods:
         workload, node = _workload(pod), _spec(pod).get("nodeName")
         if workload is None or not _alive(pod) or node in virtual:
             continue
-        ready = (_condition(pod, "Ready") or {}).get("status") == "True"
-        if node not in vms or not ready:
+        if (_condition(pod, "Ready") or {}).get("status") != "True":
             flying.add(workload)
     return frozenset(flying)
