@@ -3,6 +3,8 @@ prices (serverless 0.04 USD/h for a web pod, a spot VM 0.02 USD/h a pod: break-e
 0.02 * 330 / (0.04 - 0.02) = 330 s)."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.capacity.views import WEB
 from tests.factories import CPU4, offering, serverless
@@ -97,3 +99,48 @@ def test_never_past_a_disruption_budget():
 def test_bad_rules_are_refused():
     with pytest.raises(ValueError, match="bound_s"):
         BurstRules(bound_s=-1.0)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["web", "api", "batch"]),
+            st.floats(0, 2000),
+            st.sampled_from(["budget-a", "budget-b", None]),
+            st.booleans(),
+        ),
+        max_size=8,
+    ),
+    st.frozensets(st.sampled_from(["web", "api", "batch"])),
+    st.integers(0, 1),
+    st.integers(0, 1),
+)
+def test_a_move_is_never_of_a_workload_in_flight_nor_past_a_budget(
+    pods, in_flight, allowed_a, allowed_b
+):
+    allowed = {"budget-a": allowed_a, "budget-b": allowed_b}
+    entries = [
+        OnVirtual(
+            pod(f"p{i}", workload),
+            ran_s,
+            budgets=(budget,) if budget else (),
+            vms=("vm",) if room else (),
+        )
+        for i, (workload, ran_s, budget, room) in enumerate(pods)
+    ]
+    decision = move_back(entries, {"vm": ROOM}, in_flight, allowed, SERVERLESS, [SPOT4], RULES)
+    even = break_even_s(WEB, SERVERLESS, [SPOT4], RULES.overhead_s)
+    eligible = [
+        e
+        for e in entries
+        if e.pod.workload not in in_flight
+        and all(allowed[b] > 0 for b in e.budgets)
+        and (e.vms or e.ran_s >= even)
+    ]
+    if decision is None:
+        assert not eligible
+        return
+    chosen = next(e for e in entries if e.pod == decision.pod)
+    assert chosen.pod.workload not in in_flight
+    assert all(allowed[b] > 0 for b in chosen.budgets)
+    assert chosen.ran_s == max(e.ran_s for e in eligible)
