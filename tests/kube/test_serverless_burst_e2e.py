@@ -85,38 +85,49 @@ def overhead_for(catalog: Catalog, seconds: float) -> tuple[float, float]:
     return seconds / per_s, serverless_price_per_hour(serverless, WEB)
 
 
+@contextmanager
+def operator_with_bursts(
+    cluster: Cluster, kube: Client, namespace: str, overhead_s: float
+) -> Iterator[None]:
+    """``tidewise operator`` with serverless bursts only (1 s passes, the bound ``BOUND_S``),
+    leading in ``namespace``, as the shipped ServiceAccount with the base RBAC and the
+    serverless-burst component; its provisioner off (Karpenter, or nothing, buys VMs)."""
+    config = {
+        "provisioner": {"enabled": False},
+        "controllers": {
+            "cronhpa": False,
+            "elasticscaler": False,
+            "resourcerecommendation": False,
+            "serverless_burst": True,
+            "serverless_burst_bound_s": BOUND_S,
+            "serverless_burst_overhead_s": overhead_s,
+            "serverless_burst_period_s": 1,
+        },
+    }
+    path = cluster.folder / f"serverless-burst-{namespace}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    account = operator_kubeconfig(cluster, kube, namespace, ["serverless-burst"])
+    port = free_ports(("health",))["health"]
+    options = ["--kubeconfig", str(account), "--config", str(path)]
+    options += ["--instance-types", TYPE, "--lease-namespace", namespace]
+    options += ["--identity", "burst", "--lease-duration", "6"]
+    options += ["--health-host", "127.0.0.1", "--health-port", str(port)]
+    log = cluster.folder / "logs/operator-serverless-burst.log"
+    with tidewise_process(log, "operator", *options):
+        yield
+
+
 @pytest.fixture
 def burst_operator(
     cluster: Cluster, kube: Client, namespace: str, catalog
 ) -> Iterator[Callable[[float], float]]:
-    """Starts ``tidewise operator`` with serverless bursts only, its break-even for a web pod
-    at the seconds given; returns a web pod's serverless price. Stopped when the test ends."""
+    """Starts :func:`operator_with_bursts` with the break-even of a web pod at the seconds
+    given; returns a web pod's serverless price. Stopped when the test ends."""
     with ExitStack() as stack:
 
         def start(break_even_s: float) -> float:
             overhead_s, price = overhead_for(catalog, break_even_s)
-            config = {
-                "provisioner": {"enabled": False},
-                "controllers": {
-                    "cronhpa": False,
-                    "elasticscaler": False,
-                    "resourcerecommendation": False,
-                    "serverless_burst": True,
-                    "serverless_burst_bound_s": BOUND_S,
-                    "serverless_burst_overhead_s": overhead_s,
-                    "serverless_burst_period_s": 1,
-                },
-            }
-            path = cluster.folder / f"serverless-burst-{namespace}.yaml"
-            path.write_text(yaml.safe_dump(config))
-            account = operator_kubeconfig(cluster, kube, namespace, ["serverless-burst"])
-            port = free_ports(("health",))["health"]
-            options = ["--kubeconfig", str(account), "--config", str(path)]
-            options += ["--instance-types", TYPE, "--lease-namespace", namespace]
-            options += ["--identity", "burst", "--lease-duration", "6"]
-            options += ["--health-host", "127.0.0.1", "--health-port", str(port)]
-            log = cluster.folder / "logs/operator-serverless-burst.log"
-            stack.enter_context(tidewise_process(log, "operator", *options))
+            stack.enter_context(operator_with_bursts(cluster, kube, namespace, overhead_s))
             return price
 
         yield start
