@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.factories import CPU4, CPU8, GPU1, offering
+from tests.factories import CPU4, CPU8, GPU1, offering, serverless
 from tidewise.capacity.costshare import (
     IDLE,
     Cost,
@@ -12,6 +12,7 @@ from tidewise.capacity.costshare import (
     allocate,
     gpu_fraction,
     node_parts,
+    serverless_costs,
     summed,
     unit_prices,
 )
@@ -112,3 +113,20 @@ def test_pods_and_idle_always_add_up_to_what_the_nodes_cost(placed, gpu_price):
     assert allocation.total == pytest.approx(CPU_NODE.usd_per_hour + gpu_price, abs=1e-9)
     for cost in [*allocation.pods.values(), *allocation.idle.values()]:
         assert min(cost.cpu, cost.memory, cost.gpu) >= -1e-12
+
+
+def test_pods_on_a_virtual_node_pay_their_own_serverless_price_and_leave_no_idle():
+    """0.03 USD per vCPU-hour and 0.005 per GiB-hour; 700m and 1.2 GiB round up to ECI's
+    steps, 0.75 vCPU and 1.5 GiB: 0.0225 + 0.0075 USD/h."""
+    containers = serverless(0.03 / 3600, 0.005 / 3600)
+    burst = pod("web-2", "vk", cpu_milli=700, memory_mib=1229)
+    billed = serverless_costs([burst], containers)
+    assert billed[("team-a", "web-2")].cpu == pytest.approx(0.0225)
+    assert billed[("team-a", "web-2")].memory == pytest.approx(0.0075)
+    on_vm = pod("web-1", "cpu", cpu_milli=2000, memory_mib=4096)
+    allocation = allocate([CPU_NODE], [on_vm, burst], PRICES, billed)
+    assert allocation.pods[("team-a", "web-2")].total == pytest.approx(0.03)
+    assert set(allocation.idle) == {"cpu"}  # the virtual node is no machine: nothing idle
+    assert allocation.total == pytest.approx(CPU_NODE.usd_per_hour + 0.03)
+    with pytest.raises(ValueError, match="does not fit"):
+        serverless_costs([pod("gpu", "vk", cpu_milli=100, gpu_count=1)], containers)

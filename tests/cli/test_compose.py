@@ -11,6 +11,7 @@ from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.cli.compose import (
     catalog_offerings,
     controller_settings,
+    enabled_controllers,
     load_config,
     provisioner_factory,
     purchase_options,
@@ -146,3 +147,21 @@ def test_endpoints_in_the_file_are_checked(tmp_path):
     path.write_text("controllers: {prometheus_endpoints: {Team_A: http://prom:9090}}\n")
     with pytest.raises(ValueError, match="endpoint name 'Team_A'"):
         load_config(path, {})
+
+
+def test_serverless_bursts_take_their_prices_from_the_configured_catalog(tmp_path):
+    path = config_file(
+        tmp_path,
+        {
+            "catalog": {"instance_types": ["m6i.large"], "purchase_options": ["spot"]},
+            "controllers": {"serverless_burst": True, "serverless_burst_bound_s": 12},
+        },
+    )
+    configured = load_config(path, {})
+    assert "serverless-burst" in enabled_controllers(configured.config)
+    burst = controller_settings(configured.config, configured.base).serverless_burst
+    assert burst is not None and burst.rules.bound_s == 12 and not burst.rules.everyone
+    assert burst.serverless.option is PurchaseOption.SERVERLESS
+    assert {(o.instance_type.name, o.option) for o in burst.vms} == {
+        ("m6i.large", PurchaseOption.SPOT)
+    }

@@ -1,6 +1,7 @@
 """How ``tidewise cost`` reads nodes and pods from the API: prices by the provider's labels,
 a note for each node priced approximately or not at all, and only pods that hold resources."""
 
+import datetime
 import statistics
 
 import pytest
@@ -9,7 +10,7 @@ from tests.cli.run import tidewise
 from tidewise.capacity.costshare import PricedNode, node_parts, unit_prices
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.kube.api.resources import node_capacity
-from tidewise.kube.cost import cost_so_far_usd, placed_pods, price_nodes
+from tidewise.kube.cost import cost_so_far_usd, placed_pods, price_nodes, serverless_usage
 
 CATALOG = load_catalog(builtin_catalog_path("aws-us-east-1"), provider="aws")
 
@@ -126,3 +127,30 @@ def test_a_pod_s_cost_so_far_is_its_hourly_share_times_the_hours_since_it_starte
     ).cpu
     assert costs[("ml", "whole")] == pytest.approx(2 * cpu_part)
     assert costs[("ml", "done")] == pytest.approx(0.5 * cpu_part)
+
+
+def test_a_virtual_node_is_no_machine_and_its_pods_are_counted_by_the_pod_second():
+    virtual = {
+        "metadata": {"name": "vk", "labels": {"type": "virtual-kubelet"}},
+        "spec": {"taints": [{"key": "virtual-kubelet.io/provider", "effect": "NoSchedule"}]},
+        "status": {"allocatable": {"cpu": "1000", "memory": "4Ti"}},
+    }
+    nodes = [virtual, node("exact", m6i("use1-az1"))]
+    priced = price_nodes(nodes, CATALOG)
+    assert [n.name for n in priced.nodes] == ["exact"] and priced.notes == []
+
+    def pod(name, node_name, start):
+        spec = {"nodeName": node_name, "containers": [{"resources": {"requests": {"cpu": "1"}}}]}
+        status = {"phase": "Running", **({"startTime": start} if start else {})}
+        return {"metadata": {"name": name, "namespace": "a"}, "spec": spec, "status": status}
+
+    pods = [
+        pod("burst", "vk", "2026-12-02T20:00:00Z"),
+        pod("new", "vk", None),  # the virtual kubelet has not reported a start yet
+        pod("vm", "exact", "2026-12-02T19:00:00Z"),
+    ]
+    now = datetime.datetime(2026, 12, 2, 20, 1, 30, tzinfo=datetime.UTC).timestamp()
+    usage = serverless_usage(nodes, pods, now)
+    assert usage.virtual_nodes == {"vk"}
+    assert [p.name for p in usage.pods] == ["burst", "new"]
+    assert usage.seconds == {("a", "burst"): 90.0, ("a", "new"): 0.0}

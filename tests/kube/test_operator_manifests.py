@@ -28,6 +28,7 @@ ENTRIES = {
     "training-queue": [KUBE / "jobs/controller.py"],
     "defrag": [KUBE / "controllers/defrag.py"],
     "on-demand-base": sorted((KUBE / "ondemand").glob("*.py")),
+    "serverless-burst": [KUBE / "controllers/serverless_burst.py"],
 }
 # what every configuration needs (deploy/operator/rbac.yaml): the Lease and Events
 BASE_MODULES = {KUBE / "api/lease.py", KUBE / "api/events.py"}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import nnls
 
+from tidewise.catalog import serverless_parts_per_hour
 from tidewise.model import MILLI_PER_GPU, Offering, PurchaseOption, Resources
 
 IDLE = "__idle__"
@@ -141,16 +142,29 @@ class Allocation:
         return sum(c.total for c in self.pods.values()) + sum(c.total for c in self.idle.values())
 
 
+def serverless_costs(pods: Sequence[PlacedPod], offering: Offering) -> dict[tuple[str, str], Cost]:
+    """What each pod on a virtual node (virtual-kubelet, ECI) costs an hour: no node is paid
+    for, each pod is billed per second for its own vCPUs and memory at the serverless
+    ``offering``'s prices (``ValueError`` for a pod no serverless container can host)."""
+    return {
+        (p.namespace, p.name): Cost(*serverless_parts_per_hour(offering, p.requests)) for p in pods
+    }
+
+
 def allocate(
-    nodes: Sequence[PricedNode], pods: Sequence[PlacedPod], prices: UnitPrices
+    nodes: Sequence[PricedNode],
+    pods: Sequence[PlacedPod],
+    prices: UnitPrices,
+    billed: Mapping[tuple[str, str], Cost] | None = None,
 ) -> Allocation:
-    """Every node's price split over its pods, the remainder idle. Pods on no known node
-    (pending, or on a node that is gone) cost nothing: nothing is paid for them."""
+    """Every node's price split over its pods, the remainder idle; the pods ``billed`` on
+    their own (``serverless_costs``) at that price. Other pods on no known node (pending, or
+    on a node that is gone) cost nothing: nothing is paid for them."""
     on_node: dict[str, list[PlacedPod]] = {n.name: [] for n in nodes}
     for pod in pods:
         if pod.node in on_node:
             on_node[pod.node].append(pod)
-    costs: dict[tuple[str, str], Cost] = {}
+    costs: dict[tuple[str, str], Cost] = dict(billed or {})
     idle: dict[str, Cost] = {}
     for node in nodes:
         parts = node_parts(node, prices)

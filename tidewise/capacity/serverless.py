@@ -35,6 +35,7 @@ from tidewise.model import (
     Offering,
     Pod,
     PurchaseOption,
+    Resources,
 )
 
 
@@ -74,10 +75,10 @@ class ServerlessBurst:
         return decisions
 
     def _burst(self, view: ClusterView, offering: Offering) -> list[Decision]:
-        hostable = [p for p in view.pending_pods() if _hostable(p, offering)]
+        fitting = [p for p in view.pending_pods() if hostable(p, offering)]
         return [
             Launch(offering=offering, count=1, size=pod.requests)
-            for pod in absorb_into_launching(hostable, view.nodes)
+            for pod in absorb_into_launching(fitting, view.nodes)
         ]
 
     def _move_back(
@@ -124,14 +125,32 @@ class ServerlessBurst:
     ) -> float:
         key = (pod.requests, offering.key, unavailable)
         if key not in self._break_even:
-            choice = cheapest_offering(pod.requests, vms, unavailable)
-            s = serverless_price_per_hour(offering, pod.requests)
-            v = float("inf") if choice is None else choice.price_per_pod
-            self._break_even[key] = v * self.overhead_s / (s - v) if s > v else float("inf")
+            self._break_even[key] = break_even_s(
+                pod.requests, offering, vms, self.overhead_s, unavailable
+            )
         return self._break_even[key]
 
 
-def _hostable(pod: Pod, offering: Offering) -> bool:
+def break_even_s(
+    requests: Resources,
+    offering: Offering,
+    vms: Sequence[Offering],
+    overhead_s: float,
+    unavailable: frozenset[str] = frozenset(),
+) -> float:
+    """How long a pod of ``requests`` may stay on the serverless ``offering`` before a VM
+    bought for it (paid ``overhead_s`` beyond the spike) is cheaper: ``v * overhead_s / (s -
+    v)``, ``s`` and ``v`` the serverless and cheapest VM prices per pod-hour; never (infinite)
+    while serverless is no dearer or no VM can host the pod."""
+    choice = cheapest_offering(requests, vms, unavailable)
+    s = serverless_price_per_hour(offering, requests)
+    v = float("inf") if choice is None else choice.price_per_pod
+    return v * overhead_s / (s - v) if s > v else float("inf")
+
+
+def hostable(pod: Pod, offering: Offering) -> bool:
+    """Whether a serverless container of ``offering`` can run ``pod``: no GPU, not pinned to
+    other purchase options, within the largest container's vCPUs and memory."""
     limit = offering.instance_type.capacity
     return (
         not pod.requests.wants_gpu

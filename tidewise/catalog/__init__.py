@@ -13,7 +13,12 @@ from tidewise.catalog.loader import (
     builtin_catalog_path,
     load_catalog,
 )
-from tidewise.catalog.pricing import ReservedPricing, ServerlessPricing, serverless_price_per_hour
+from tidewise.catalog.pricing import (
+    ReservedPricing,
+    ServerlessPricing,
+    serverless_parts_per_hour,
+    serverless_price_per_hour,
+)
 from tidewise.catalog.providers import PROVIDERS, ProviderProfile
 from tidewise.catalog.spot import SpotAdvisor, interruptions_per_hour, load_spot_advisor
 
@@ -31,5 +36,6 @@ __all__ = [
     "interruptions_per_hour",
     "load_catalog",
     "load_spot_advisor",
+    "serverless_parts_per_hour",
     "serverless_price_per_hour",
 ]

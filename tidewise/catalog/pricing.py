@@ -73,7 +73,14 @@ DEFAULT_SERVERLESS = ServerlessPricing()
 
 
 def serverless_price_per_hour(offering: Offering, requests: Resources) -> float:
-    """What one container with these requests costs per hour on a serverless offering.
+    """What one container with these requests costs per hour on a serverless offering (the
+    sum of :func:`serverless_parts_per_hour`)."""
+    return sum(serverless_parts_per_hour(offering, requests))
+
+
+def serverless_parts_per_hour(offering: Offering, requests: Resources) -> tuple[float, float]:
+    """What one container with these requests costs per hour on a serverless offering, as
+    its vCPUs' and its memory's parts (the provider bills each by the second).
 
     vCPUs and memory are each rounded up to the next 0.25 vCPU / 0.5 GiB step (at least one
     step), our simplification of ECI's spec rounding. Raises ``ValueError`` for an offering
@@ -93,5 +100,7 @@ def serverless_price_per_hour(offering: Offering, requests: Resources) -> float:
     memory_steps = max(1, -(-requests.memory_mib // SERVERLESS_MEMORY_STEP_MIB))
     vcpus = vcpu_steps * SERVERLESS_VCPU_STEP_MILLI / 1000
     memory_gib = memory_steps * SERVERLESS_MEMORY_STEP_MIB / 1024
-    per_second = vcpus * offering.vcpu_second_usd + memory_gib * offering.gib_second_usd
-    return per_second * SECONDS_PER_HOUR
+    return (
+        vcpus * offering.vcpu_second_usd * SECONDS_PER_HOUR,
+        memory_gib * offering.gib_second_usd * SECONDS_PER_HOUR,
+    )

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from lightkube import AsyncClient, KubeConfig
 
     from tidewise.catalog import Catalog
+    from tidewise.kube.controllers.serverless_burst import ServerlessBurstSettings
     from tidewise.kube.ondemand.server import WebhookSettings
     from tidewise.kube.operator import ControllerSettings, Operator
     from tidewise.kube.provider import NodeProvider, Provisioner
@@ -134,6 +135,12 @@ class ControllersConfig(Section):
     recommend_period_s: PositiveSeconds = 60.0
     queue_period_s: PositiveSeconds = 5.0
     defrag_period_s: PositiveSeconds = 5.0
+    # pods pending past the bound go to a virtual node and back (docs/serverless-burst.md)
+    serverless_burst: bool = False
+    serverless_burst_all: bool = False  # every workload, not only the annotated ones
+    serverless_burst_bound_s: Annotated[float, Field(ge=0)] = 30.0
+    serverless_burst_overhead_s: Annotated[float, Field(ge=0)] = 330.0  # the break-even's
+    serverless_burst_period_s: PositiveSeconds = 5.0
     queues: Annotated[list[str] | None, AfterValidator(_queues)] = None  # NAME=MODEL:GPUS
 
 
@@ -248,6 +255,7 @@ CONTROLLERS = (
     "training-queue",
     "defrag",
     "on-demand-base",
+    "serverless-burst",
 )
 """What ``tidewise operator`` may run; each has its RBAC in deploy/operator/components/<name>."""
 
@@ -265,6 +273,7 @@ def enabled_controllers(config: OperatorConfig) -> list[str]:
         "training-queue": spec.training_queue,
         "defrag": spec.defrag,
         "on-demand-base": config.on_demand_base.enabled,
+        "serverless-burst": spec.serverless_burst,
     }
     return [name for name in CONTROLLERS if switches[name]]
 
@@ -365,7 +374,9 @@ def provisioner_factory(
     return make
 
 
-def controller_settings(config: OperatorConfig) -> ControllerSettings:
+def controller_settings(config: OperatorConfig, base: Path | None = None) -> ControllerSettings:
+    """The controllers' settings; with serverless bursts on, the catalog (relative to
+    ``base``, default the working folder) gives their serverless and VM prices."""
     from tidewise.kube.operator import ControllerSettings
 
     spec = config.controllers
@@ -385,6 +396,7 @@ def controller_settings(config: OperatorConfig) -> ControllerSettings:
         defrag=spec.defrag,
         defrag_period_s=spec.defrag_period_s,
         on_demand_base=on_demand_base_settings(config.on_demand_base),
+        serverless_burst=_serverless_burst(config, base or Path.cwd()),
     )
 
 
@@ -416,6 +428,30 @@ def on_demand_base_settings(spec: OnDemandBaseConfig) -> WebhookSettings | None:
         Path(spec.key_file),
         labels,
         spec.period_s,
+    )
+
+
+def _serverless_burst(config: OperatorConfig, base: Path) -> ServerlessBurstSettings | None:
+    from tidewise.capacity.virtual_node import BurstRules
+    from tidewise.kube.controllers.serverless_burst import ServerlessBurstSettings
+    from tidewise.model import PurchaseOption
+
+    spec = config.controllers
+    if not spec.serverless_burst:
+        return None
+    catalog = load_configured_catalog(config.catalog, base)
+    serverless = [o for o in catalog.offerings if o.option is PurchaseOption.SERVERLESS]
+    if not serverless:
+        raise ValueError("controllers.serverless_burst: the catalog has no serverless price")
+    options = purchase_options(config)
+    rules = BurstRules(
+        spec.serverless_burst_bound_s, spec.serverless_burst_all, spec.serverless_burst_overhead_s
+    )
+    return ServerlessBurstSettings(
+        rules,
+        serverless[0],
+        tuple(o for o in catalog.offerings if o.option in options),
+        spec.serverless_burst_period_s,
     )
 
 

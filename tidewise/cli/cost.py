@@ -4,7 +4,8 @@ over their pods by requests and the idle remainder apart (docs/cost.md)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,6 +17,7 @@ from tidewise.cli.output import Format, OutputOption, print_document, show
 if TYPE_CHECKING:
     from tidewise.capacity.costshare import Cost, PlacedPod
     from tidewise.catalog import Catalog
+    from tidewise.model import Offering
 
 app = typer.Typer(add_completion=False)
 
@@ -81,19 +83,23 @@ def cost(
     from lightkube.resources.core_v1 import Node, Pod
 
     from tidewise.capacity.costshare import IDLE, allocate, summed, unit_prices
-    from tidewise.kube.cost import placed_pods, price_nodes
+    from tidewise.kube.cost import placed_pods, price_nodes, serverless_usage
 
     key = _grouping(by)
     prices = configured_catalog(catalog, provider)
     client = Client(kube_config(kubeconfig, context), field_manager="tidewise-cost")
     with api_errors():
         nodes = [n.to_dict() for n in client.list(Node)]
-        pods = placed_pods([p.to_dict() for p in client.list(Pod, namespace="*")])
+        listed = [p.to_dict() for p in client.list(Pod, namespace="*")]
+    pods = placed_pods(listed)
     priced = price_nodes(nodes, prices)
-    allocation = allocate(priced.nodes, pods, unit_prices(prices.offerings))
+    usage = serverless_usage(nodes, listed, time.time())
+    billed, notes = _serverless(usage.pods, prices.offerings)
+    allocation = allocate(priced.nodes, pods, unit_prices(prices.offerings), billed)
     groups = summed(allocation, pods, key)
     idle = groups.pop(IDLE)
     nodes_usd = sum(n.usd_per_hour for n in priced.nodes) * hours
+    serverless_per_hour = sum(c.total for c in billed.values())
     document = {
         "by": by,
         "hours": hours,
@@ -104,8 +110,15 @@ def cost(
         "idle": _usd(idle, hours),
         "nodes_usd": nodes_usd,
         "nodes_priced": len(priced.nodes),
-        "nodes_unpriced": len(nodes) - len(priced.nodes),
-        "notes": priced.notes,
+        "nodes_unpriced": len(nodes) - len(priced.nodes) - len(usage.virtual_nodes),
+        # pods on virtual nodes, billed per pod-second (in the groups above too)
+        "serverless": {
+            "pods": len(billed),
+            "usd": serverless_per_hour * hours,
+            "pod_seconds": sum(usage.seconds[k] for k in billed),
+            "usd_so_far": sum(c.total * usage.seconds[k] / 3600 for k, c in billed.items()),
+        },
+        "notes": priced.notes + notes,
     }
     if output.is_document:
         print_document(document, output)
@@ -116,7 +129,7 @@ def cost(
 def _table(document: dict) -> None:
     from rich.table import Table
 
-    total = document["nodes_usd"] or 1.0
+    total = document["nodes_usd"] + document["serverless"]["usd"] or 1.0
     table = Table(title=f"cost over {document['hours']:g} h by {document['by']}", box=None)
     for column in ("name", "CPU", "memory", "GPU", "total", "share"):
         table.add_column(column, justify="left" if column == "name" else "right")
@@ -127,10 +140,38 @@ def _table(document: dict) -> None:
             *(f"${row[k]:,.2f}" for k in ("cpu_usd", "memory_usd", "gpu_usd", "total_usd")),
             f"{100 * row['total_usd'] / total:.1f} %",
         )
-    table.add_row("nodes", "", "", "", f"${document['nodes_usd']:,.2f}", "100.0 %")
+    # what is paid: the machines, and the pods on virtual nodes (billed per pod-second)
+    serverless = document["serverless"]
+    paid = [("nodes", document["nodes_usd"])]
+    if serverless["pods"]:
+        paid.append((f"serverless ({serverless['pods']} pods)", serverless["usd"]))
+    for label, usd in paid:
+        table.add_row(label, "", "", "", f"${usd:,.2f}", f"{100 * usd / total:.1f} %")
     show(table)
     for line in document["notes"]:
         sys.stderr.write(f"note: {line}\n")
+
+
+def _serverless(
+    pods: Sequence[PlacedPod], offerings: Sequence[Offering]
+) -> tuple[dict[tuple[str, str], Cost], list[str]]:
+    """Each pod on a virtual node at the catalog's serverless price, and a note for each
+    the catalog cannot price (no serverless offering, or a pod no container can host)."""
+    from tidewise.capacity.costshare import serverless_costs
+    from tidewise.model import PurchaseOption
+
+    offering = next((o for o in offerings if o.option is PurchaseOption.SERVERLESS), None)
+    billed: dict[tuple[str, str], Cost] = {}
+    notes = []
+    for pod in pods:
+        if offering is None:
+            notes.append(f"{pod.namespace}/{pod.name}: the catalog has no serverless price")
+            continue
+        try:
+            billed |= serverless_costs([pod], offering)
+        except ValueError as error:
+            notes.append(f"{pod.namespace}/{pod.name} on virtual node {pod.node}: {error}")
+    return billed, notes
 
 
 def _usd(cost: Cost, hours: float) -> dict[str, float]:

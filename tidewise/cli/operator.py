@@ -186,7 +186,8 @@ def operator(
     with user_errors(ValueError):
         configured = load_config(config, given(ctx))
         make = provisioner_factory(configured)
-        controllers = controller_settings(configured.config)  # the webhook's files checked
+        # the webhook's files and the serverless price checked before anything connects
+        controllers = controller_settings(configured.config, configured.base)
     kube = kube_service(kubeconfig)
     if kubeconfig:  # for kopf's own login
         os.environ["KUBECONFIG"] = str(kubeconfig)

@@ -1,6 +1,10 @@
 """The cluster as ``tidewise cost`` prices it: nodes priced from the catalog by their labels,
 and the pods bound to them with their requests (read by the extender's rules, so a GPU share
-pays for its share). The split itself is the pure ``tidewise.capacity.costshare``."""
+pays for its share). The split itself is the pure ``tidewise.capacity.costshare``.
+
+A virtual node (virtual-kubelet, ECI) is no machine and is not priced as one: each pod on it
+is a serverless container billed per second for its own requests
+(``costshare.serverless_costs``), so it has no idle remainder either."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Any
 
 from tidewise.capacity.costshare import PlacedPod, PricedNode, allocate, unit_prices
 from tidewise.catalog import Catalog
-from tidewise.kube.api.labels import CAPACITY_TYPE, INSTANCE_TYPE, ZONE
+from tidewise.kube.api.labels import CAPACITY_TYPE, INSTANCE_TYPE, ZONE, is_virtual
 from tidewise.kube.api.resources import has_finished, node_capacity, node_name, pod_resources
 from tidewise.kube.api.status import unix_s
 from tidewise.model import PurchaseOption
@@ -37,9 +41,12 @@ def price_nodes(nodes: Sequence[Mapping[str, Any]], catalog: Catalog) -> Priced:
     """Each node's hourly price: its instance type bought as its capacity type (on-demand when
     unlabelled) in its zone; in a zone the catalog does not know (a zone name where the catalog
     has zone IDs), the mean over the zones it does. A node of a type the catalog lacks is left
-    out, with a note."""
+    out, with a note; a virtual node too, silently (its pods are billed on their own:
+    :func:`serverless_usage`)."""
     priced, notes = [], []
     for node in nodes:
+        if is_virtual(node):
+            continue
         name = node_name(node)
         labels = (node.get("metadata") or {}).get("labels") or {}
         kind, zone, option = labels.get(INSTANCE_TYPE), labels.get(ZONE, ""), _option(labels)
@@ -119,3 +126,27 @@ def _finished_s(status: Mapping[str, Any]) -> float | None:
 def _key(pod: Mapping[str, Any]) -> tuple[str, str]:
     meta = pod.get("metadata") or {}
     return str(meta.get("namespace", "default")), str(meta.get("name", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class ServerlessUsage:
+    """The pods on virtual nodes, and the pod-seconds each has run there so far."""
+
+    virtual_nodes: set[str]
+    pods: list[PlacedPod]
+    seconds: dict[tuple[str, str], float]  # (namespace, name)
+
+
+def serverless_usage(
+    nodes: Sequence[Mapping[str, Any]], pods: Sequence[Mapping[str, Any]], now_s: float
+) -> ServerlessUsage:
+    """The placed pods on a virtual node, each with the seconds from its ``status.startTime``
+    to ``now_s`` (Unix seconds; 0 until the virtual kubelet reports a start)."""
+    virtual = {node_name(n) for n in nodes if is_virtual(n)}
+    started = {_key(pod): unix_s((pod.get("status") or {}).get("startTime")) for pod in pods}
+    placed = [p for p in placed_pods(pods) if p.node in virtual]
+    seconds = {}
+    for pod in placed:
+        start = started.get((pod.namespace, pod.name))
+        seconds[(pod.namespace, pod.name)] = max(now_s - start, 0.0) if start else 0.0
+    return ServerlessUsage(virtual, placed, seconds)

@@ -49,6 +49,10 @@ from tidewise.kube.controllers.defrag import DefragController
 from tidewise.kube.controllers.elastic import ElasticScalerController
 from tidewise.kube.controllers.prometheus import Prometheus
 from tidewise.kube.controllers.recommendation import RecommendationController
+from tidewise.kube.controllers.serverless_burst import (
+    ServerlessBurstController,
+    ServerlessBurstSettings,
+)
 from tidewise.kube.jobs.controller import QueueController
 from tidewise.kube.ondemand.reconciler import BaseReconciler
 from tidewise.kube.ondemand.server import WebhookSettings, serve
@@ -253,6 +257,8 @@ class ControllerSettings:
     # each workload's on-demand base (tidewise/kube/ondemand): its webhook is served by every
     # replica (the API server may call any), its reconciler runs on the leader only
     on_demand_base: WebhookSettings | None = None
+    # serverless bursts to a virtual node (controllers.serverless_burst): it evicts pods too
+    serverless_burst: ServerlessBurstSettings | None = None
 
 
 def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSettings) -> None:
@@ -280,6 +286,9 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
             )
         if settings.defrag:
             controllers.append(DefragController(client, metrics, settings.defrag_period_s))
+        if settings.serverless_burst is not None:
+            burst = ServerlessBurstController(client, metrics, settings.serverless_burst)
+            controllers.append(burst)
         if settings.training_queue:
             queue = QueueController(
                 client, settings.queues, period_s=settings.queue_period_s, metrics=metrics

@@ -241,14 +241,14 @@ class DefragController:
         node = view.names[plan.node]
         moved = [str(m.pod) for m in plan.moves]
         message = f"moving {', '.join(moved)} to free GPUs {list(plan.gpus)} on node {node}"
-        await tell(self.client, _pod_ref(waiting), "Defragmenting", message, component=COMPONENT)
+        await tell(self.client, pod_ref(waiting), "Defragmenting", message, component=COMPONENT)
         for move in plan.moves:
             pod = view.pods[str(move.pod)]
             if not await evict(self.client, pod):
                 blocked = f"eviction of {move.pod} refused by its disruption budget"
                 await tell(
                     self.client,
-                    _pod_ref(waiting),
+                    pod_ref(waiting),
                     "DefragmentationBlocked",
                     blocked,
                     component=COMPONENT,
@@ -259,7 +259,7 @@ class DefragController:
             reason = f"moved to make room for {pod_key(waiting)} on node {node}"
             await tell(
                 self.client,
-                _pod_ref(pod),
+                pod_ref(pod),
                 "EvictedForDefragmentation",
                 reason,
                 component=COMPONENT,
@@ -267,6 +267,6 @@ class DefragController:
         log.info("defragmenting for %s: %s", pod_key(waiting), message)
 
 
-def _pod_ref(pod: Mapping[str, Any]) -> dict[str, Any]:
+def pod_ref(pod: Mapping[str, Any]) -> dict[str, Any]:
     """The pod as :func:`tell` names it (a listed pod's dict has no kind)."""
     return {"kind": "Pod", "apiVersion": "v1", "metadata": _meta(pod)}
