@@ -28,13 +28,15 @@ from tidewise.model import (
 )
 from tidewise.placement.fit import choose_gpus, with_pod
 from tidewise.queue import QueueSnapshot
-from tidewise.queue.manifests import QUEUE_LABEL
+from tidewise.queue.manifests import DATASET_ANNOTATION, QUEUE_LABEL, dataset_label
 
 # JSON: {"at": unix seconds, "flavor": GPU model charged, "binds": [[node, [gpus]], ...]}
 ADMITTED = "tidewise.io/admitted"
 POSITION = "tidewise.io/queue-position"
 REASON = "tidewise.io/queue-reason"
 JOB_LABEL = "tidewise.io/job"
+PLACEHOLDER_LABEL = "tidewise.io/placeholder-for"
+"""On a placeholder pod (``tidewise.kube.jobs.placeholders``): the job it holds places for."""
 
 
 def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -66,7 +68,7 @@ def finished(obj: Mapping[str, Any]) -> JobPhase | None:
     return None
 
 
-def _templates(obj: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], int]]:
+def job_templates(obj: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], int]]:
     """Each pod template with its replica count."""
     spec = obj.get("spec") or {}
     if obj.get("kind") == "PyTorchJob":
@@ -85,7 +87,7 @@ def job_spec(obj: Mapping[str, Any]) -> JobSpec:
     worker shape."""
     metadata = _metadata(obj)
     annotations = metadata.get("annotations") or {}
-    templates = _templates(obj)
+    templates = job_templates(obj)
     template = templates[0][0]
     container = ((template.get("spec") or {}).get("containers") or [{}])[0]
     return JobSpec(
@@ -97,7 +99,7 @@ def job_spec(obj: Mapping[str, Any]) -> JobSpec:
         priority=int(annotations.get("tidewise.io/priority", 0)),
         queue=(metadata.get("labels") or {}).get(QUEUE_LABEL, DEFAULT_QUEUE),
         checkpointable=annotations.get("tidewise.io/checkpointable") == "true",
-        dataset=annotations.get("tidewise.io/dataset"),
+        dataset=annotations.get(DATASET_ANNOTATION),
     )
 
 
@@ -158,8 +160,8 @@ def snapshot(
     binds: dict[str, list[Bind]] = {}
     for pod in pods:
         node, metadata = (pod.get("spec") or {}).get("nodeName"), _metadata(pod)
-        if node is None or node not in seen or has_finished(pod):
-            continue
+        if node is None or node not in seen or has_finished(pod) or is_placeholder(pod):
+            continue  # a placeholder's place is the job's to take
         requests = pod_resources(pod)
         free = seen[node].gpu_free_milli, seen[node].gpu_free_memory_mib
         gpus = choose_gpus(requests, *free, seen[node].capacity.device_memory_mib) or ()
@@ -187,4 +189,28 @@ def snapshot(
         held = tuple(bound) + promised[len(bound) :]
         phase = JobPhase.RUNNING if len(bound) == spec.workers else JobPhase.PENDING
         observed.append(Job(spec, phase, submitted, at, flavor, False, held))
-    return QueueSnapshot(now_s, tuple(seen.values()), tuple(observed))
+    return QueueSnapshot(now_s, tuple(seen.values()), tuple(observed), cached(nodes, jobs))
+
+
+def is_placeholder(pod: Mapping[str, Any]) -> bool:
+    return PLACEHOLDER_LABEL in (_metadata(pod).get("labels") or {})
+
+
+def cached(
+    nodes: Sequence[Mapping[str, Any]], jobs: Sequence[Mapping[str, Any]]
+) -> dict[str, frozenset[str]]:
+    """The nodes caching each job's dataset: those carrying Fluid's label for it in the
+    job's namespace (a dataset name used in two namespaces joins both sets)."""
+    found: dict[str, set[str]] = {}
+    for obj in jobs:
+        dataset = (_metadata(obj).get("annotations") or {}).get(DATASET_ANNOTATION)
+        if not dataset:
+            continue
+        label = dataset_label(_metadata(obj).get("namespace", ""), dataset)
+        holders = found.setdefault(dataset, set())
+        holders.update(
+            node["metadata"]["name"]
+            for node in nodes
+            if (_metadata(node).get("labels") or {}).get(label) == "true"
+        )
+    return {dataset: frozenset(names) for dataset, names in found.items()}
