@@ -3,7 +3,14 @@ queue reads back: placeholders hold nothing, Fluid's labels say where a dataset 
 
 from tests.kube.jobs.test_observe import job, node, plan
 from tidewise.kube.jobs.observe import PLACEHOLDER_LABEL, snapshot
-from tidewise.kube.jobs.placeholders import PRIORITY_CLASS, placeholder_pods, pool_room
+from tidewise.kube.jobs.placeholders import (
+    NOT_SPOT,
+    PRIORITY_CLASS,
+    REQUIRED,
+    off_spot,
+    placeholder_pods,
+    pool_room,
+)
 from tidewise.model import JobSpec, Resources
 from tidewise.queue.manifests import render
 
@@ -64,9 +71,40 @@ def test_a_placeholder_has_the_worker_s_requests_and_placement_rules_and_lowest_
         c["resources"] for c in template["containers"]
     ]
     assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "4"
-    for key in ("nodeSelector", "tolerations", "affinity"):  # affinity: the dataset's nodes
+    for key in ("nodeSelector", "tolerations"):
         assert spec[key] == template[key]
+    preferred = "preferredDuringSchedulingIgnoredDuringExecution"  # the dataset's nodes
+    assert (
+        spec["affinity"]["nodeAffinity"][preferred]
+        == template["affinity"]["nodeAffinity"][preferred]
+    )
+    (term,) = spec["affinity"]["nodeAffinity"][REQUIRED]["nodeSelectorTerms"]
+    assert term == {"matchExpressions": [NOT_SPOT]}  # not checkpointable: never on spot
+    assert REQUIRED not in template["affinity"]["nodeAffinity"]  # the job's own is untouched
     assert "volumes" not in spec  # a placeholder mounts nothing
+
+
+def test_a_checkpointable_gang_s_placeholders_may_go_to_spot():
+    body = running_job(checkpointable=True)
+    (pod,) = placeholder_pods(body)
+    assert "affinity" not in pod["spec"]
+
+
+def test_spot_rules_are_added_to_each_required_term():
+    terms = [{"matchExpressions": [{"key": "a", "operator": "Exists"}]}, {"matchFields": []}]
+    affinity = {"nodeAffinity": {REQUIRED: {"nodeSelectorTerms": terms}}}
+    got = off_spot(affinity)["nodeAffinity"][REQUIRED]["nodeSelectorTerms"]
+    assert got == [
+        {"matchExpressions": [{"key": "a", "operator": "Exists"}, NOT_SPOT]},
+        {"matchFields": [], "matchExpressions": [NOT_SPOT]},
+    ]
+
+
+def test_a_karpenter_spot_node_takes_only_checkpointable_jobs():
+    spot = node("s", 8)
+    spot["metadata"]["labels"]["karpenter.sh/capacity-type"] = "spot"
+    _, decided = plan([spot], [], [job("plain", 8)])
+    assert decided.admit == ()
 
 
 def test_a_gang_gets_one_placeholder_per_worker_of_every_replica_type():

@@ -35,6 +35,9 @@ ADMITTED = "tidewise.io/admitted"
 POSITION = "tidewise.io/queue-position"
 REASON = "tidewise.io/queue-reason"
 JOB_LABEL = "tidewise.io/job"
+CHECKPOINTABLE = "tidewise.io/checkpointable"
+CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
+"""Karpenter's label for how a node is bought (``on-demand``, ``spot``, ``reserved``)."""
 PLACEHOLDER_LABEL = "tidewise.io/placeholder-for"
 """On a placeholder pod (``tidewise.kube.jobs.placeholders``): the job it holds places for."""
 
@@ -77,6 +80,11 @@ def job_templates(obj: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], int]]
     return [(spec.get("template") or {}, int(spec.get("parallelism", 1) or 1))]
 
 
+def checkpointable(obj: Mapping[str, Any]) -> bool:
+    """Whether the job resumes from checkpoints (so it may run on spot nodes)."""
+    return (_metadata(obj).get("annotations") or {}).get(CHECKPOINTABLE) == "true"
+
+
 def job_key(obj: Mapping[str, Any]) -> str:
     """``namespace/name``: the job's name in the queue (names are unique per namespace)."""
     return f"{_metadata(obj).get('namespace', '')}/{_metadata(obj).get('name', '')}"
@@ -98,7 +106,7 @@ def job_spec(obj: Mapping[str, Any]) -> JobSpec:
         command=tuple(container.get("command") or ()),
         priority=int(annotations.get("tidewise.io/priority", 0)),
         queue=(metadata.get("labels") or {}).get(QUEUE_LABEL, DEFAULT_QUEUE),
-        checkpointable=annotations.get("tidewise.io/checkpointable") == "true",
+        checkpointable=checkpointable(obj),
         dataset=annotations.get(DATASET_ANNOTATION),
     )
 
@@ -135,7 +143,10 @@ def observed_node(node: Mapping[str, Any]) -> Node:
         capacity.gpu_memory_mib,
     )
     zone = labels.get("topology.kubernetes.io/zone", "")
-    offering = Offering(kind, zone, PurchaseOption.ON_DEMAND, 0.0)  # the queue pays no heed
+    # the price the queue pays no heed; spot nodes take only checkpointable jobs
+    bought = labels.get(CAPACITY_TYPE_LABEL)
+    option = PurchaseOption.SPOT if bought == PurchaseOption.SPOT else PurchaseOption.ON_DEMAND
+    offering = Offering(kind, zone, option, 0.0)
     conditions = (node.get("status") or {}).get("conditions") or []
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     cordoned = bool((node.get("spec") or {}).get("unschedulable"))

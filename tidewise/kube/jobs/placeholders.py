@@ -19,6 +19,7 @@ placeholder asks for capacity nobody bounded. The GPU model is the pool template
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -26,7 +27,12 @@ from typing import Any
 from lightkube.generic_resource import create_global_resource
 
 from tidewise.kube.api.resources import MODEL_LABEL, node_capacity
-from tidewise.kube.jobs.observe import PLACEHOLDER_LABEL, job_templates
+from tidewise.kube.jobs.observe import (
+    CAPACITY_TYPE_LABEL,
+    PLACEHOLDER_LABEL,
+    checkpointable,
+    job_templates,
+)
 from tidewise.model.quantity import quantity
 from tidewise.queue.placeholders import Hold
 
@@ -35,6 +41,8 @@ NODEPOOL_LABEL = "karpenter.sh/nodepool"
 GPU = "nvidia.com/gpu"
 PRIORITY_CLASS = "tidewise-placeholder"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
+NOT_SPOT = {"key": CAPACITY_TYPE_LABEL, "operator": "NotIn", "values": ["spot"]}
 KEPT = ("nodeSelector", "tolerations", "affinity")
 """What of the worker's pod spec decides where it may go, copied onto its placeholder."""
 
@@ -77,7 +85,9 @@ def placeholder_pods(job: Mapping[str, Any]) -> list[dict[str, Any]]:
             {"name": c["name"], "image": PAUSE_IMAGE, "resources": c.get("resources") or {}}
             for c in spec.get("containers") or []
         ]
-        kept = {key: spec[key] for key in KEPT if spec.get(key)}
+        kept = {key: copy.deepcopy(spec[key]) for key in KEPT if spec.get(key)}
+        if not checkpointable(job):
+            kept["affinity"] = off_spot(kept.get("affinity") or {})
         for _ in range(count):
             pods.append(
                 {
@@ -98,6 +108,17 @@ def placeholder_pods(job: Mapping[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return pods
+
+
+def off_spot(affinity: dict[str, Any]) -> dict[str, Any]:
+    """``affinity`` with spot nodes ruled out (added to every required term): the queue
+    starts only checkpointable jobs on spot, so a placeholder of another job must not make
+    Karpenter buy spot, however cheap (the twin's elastic pool buys on demand for them)."""
+    node = affinity.setdefault("nodeAffinity", {})
+    required = node.setdefault(REQUIRED, {"nodeSelectorTerms": [{}]})
+    for term in required["nodeSelectorTerms"]:
+        term.setdefault("matchExpressions", []).append(NOT_SPOT)
+    return affinity
 
 
 def held_message(hold: Hold, count: int) -> str:
