@@ -196,13 +196,12 @@ class QueueController:
                 )
         for key, hold in wanted.items():
             obj = by_name[key][1]
-            made = 0
-            for placeholder in placeholder_pods(obj):
-                if placeholder["metadata"]["name"] not in present.get(key, set()):
-                    await self._create_placeholder(placeholder)
-                    made += 1
-            if made:
-                message = held_message(hold, len(placeholder_pods(obj)))
+            shaped = placeholder_pods(obj)
+            missing = [p for p in shaped if p["metadata"]["name"] not in present.get(key, set())]
+            for placeholder in missing:
+                await self._create_placeholder(placeholder)
+            if missing:
+                message = held_message(hold, len(shaped))
                 await tell(self._client, obj, "PlaceholdersCreated", message, component=COMPONENT)
 
     async def _create_placeholder(self, manifest: dict[str, Any]) -> None:
