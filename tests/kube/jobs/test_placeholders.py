@@ -133,3 +133,14 @@ def test_nodes_with_fluid_s_label_for_the_job_s_namespace_cache_its_dataset():
     elsewhere["metadata"]["labels"]["fluid.io/s-other-imagenet"] = "true"
     seen = snapshot(0.0, [cached, other, elsewhere], [], [render(spec, "team")])
     assert seen.cached == {"imagenet": frozenset({"c"})}
+
+
+def test_the_gang_goes_to_the_nodes_caching_its_dataset_when_they_can_host_it():
+    spec = JobSpec("train", Resources(1000, 1024, gpu_count=8), image="img", dataset="imagenet")
+    plain, cache = node("a-plain", 8), node("b-cache", 8)
+    cache["metadata"]["labels"]["fluid.io/s-team-imagenet"] = "true"
+    _, decided = plan([plain, cache], [], [render(spec, "team")])
+    assert [b.node for b in decided.admit[0].binds] == ["b-cache"]
+    del cache["metadata"]["labels"]["fluid.io/s-team-imagenet"]
+    _, decided = plan([plain, cache], [], [render(spec, "team")])
+    assert [b.node for b in decided.admit[0].binds] == ["a-plain"]  # the engine's own pick

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any, cast
 
 import numpy as np
@@ -54,6 +54,18 @@ KINDS: tuple[type[NamespacedResource], ...] = (KubeJob, PyTorchJob)
 def not_served(error: HTTPStatusError) -> bool:
     """The API has no such resource (a CRD not installed): a bare 404, not a Status."""
     return error.response.status_code == 404
+
+
+async def if_served(listing: AsyncIterable[Any]) -> list[dict[str, Any]]:
+    """Every object of a kind another project's CRD defines (Karpenter's NodePools); none
+    where it is not installed. Asked each pass, so installing it later takes effect without
+    a restart."""
+    try:
+        return [obj.to_dict() async for obj in listing]
+    except HTTPStatusError as error:
+        if not_served(error):
+            return []
+        raise
 
 
 def suspend_patch(kind: str, suspend: bool) -> dict[str, Any]:
@@ -110,7 +122,7 @@ class QueueController:
         nodes = [n.to_dict() async for n in self._client.list(Node)]
         pods = [p.to_dict() async for p in self._client.list(Pod, namespace="*")]
         jobs = await self._jobs()
-        room = pool_room(await self._node_pools(), nodes)
+        room = pool_room(await if_served(self._client.list(NodePool)), nodes)
         now = self._clock()
         seen = snapshot(now, nodes, pods, [obj for _, obj in jobs])
         queues = self._queues
@@ -152,16 +164,6 @@ class QueueController:
         holds = placeholder_holds(seen, plan, queues, room)
         await self._hold(holds, {a.job for a in plan.admit}, by_name, pods)
         return plan
-
-    async def _node_pools(self) -> list[dict[str, Any]]:
-        """Karpenter's NodePools; none where Karpenter is not installed (asked each pass,
-        so installing it later takes effect without a restart)."""
-        try:
-            return [p.to_dict() async for p in self._client.list(NodePool)]
-        except HTTPStatusError as error:
-            if not_served(error):
-                return []
-            raise
 
     async def _hold(
         self,

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from tidewise.kube.api.labels import CAPACITY_TYPE
 from tidewise.kube.api.resources import has_finished, node_capacity, node_name, pod_resources
 from tidewise.model import (
     DEFAULT_QUEUE,
@@ -36,8 +37,6 @@ POSITION = "tidewise.io/queue-position"
 REASON = "tidewise.io/queue-reason"
 JOB_LABEL = "tidewise.io/job"
 CHECKPOINTABLE = "tidewise.io/checkpointable"
-CAPACITY_TYPE_LABEL = "karpenter.sh/capacity-type"
-"""Karpenter's label for how a node is bought (``on-demand``, ``spot``, ``reserved``)."""
 PLACEHOLDER_LABEL = "tidewise.io/placeholder-for"
 """On a placeholder pod (``tidewise.kube.jobs.placeholders``): the job it holds places for."""
 
@@ -144,7 +143,7 @@ def observed_node(node: Mapping[str, Any]) -> Node:
     )
     zone = labels.get("topology.kubernetes.io/zone", "")
     # the price the queue pays no heed; spot nodes take only checkpointable jobs
-    bought = labels.get(CAPACITY_TYPE_LABEL)
+    bought = labels.get(CAPACITY_TYPE)
     option = PurchaseOption.SPOT if bought == PurchaseOption.SPOT else PurchaseOption.ON_DEMAND
     offering = Offering(kind, zone, option, 0.0)
     conditions = (node.get("status") or {}).get("conditions") or []
@@ -165,8 +164,8 @@ def snapshot(
     pods: Sequence[Mapping[str, Any]],
     jobs: Sequence[Mapping[str, Any]],
 ) -> QueueSnapshot:
-    """Every unfinished job and the nodes less what their pods (and admitted, not yet bound
-    workers) hold."""
+    """Every unfinished job, the nodes less what their pods (and admitted, not yet bound
+    workers) hold, and the nodes caching the jobs' datasets."""
     seen = {n["metadata"]["name"]: observed_node(n) for n in nodes}
     binds: dict[str, list[Bind]] = {}
     for pod in pods:
@@ -200,7 +199,8 @@ def snapshot(
         held = tuple(bound) + promised[len(bound) :]
         phase = JobPhase.RUNNING if len(bound) == spec.workers else JobPhase.PENDING
         observed.append(Job(spec, phase, submitted, at, flavor, False, held))
-    return QueueSnapshot(now_s, tuple(seen.values()), tuple(observed), cached(nodes, jobs))
+    caches = cached(nodes, jobs)
+    return QueueSnapshot(now_s, tuple(seen.values()), tuple(observed), caches)
 
 
 def is_placeholder(pod: Mapping[str, Any]) -> bool:

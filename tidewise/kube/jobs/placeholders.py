@@ -26,13 +26,9 @@ from typing import Any
 
 from lightkube.generic_resource import create_global_resource
 
+from tidewise.kube.api.labels import CAPACITY_TYPE
 from tidewise.kube.api.resources import MODEL_LABEL, node_capacity
-from tidewise.kube.jobs.observe import (
-    CAPACITY_TYPE_LABEL,
-    PLACEHOLDER_LABEL,
-    checkpointable,
-    job_templates,
-)
+from tidewise.kube.jobs.observe import PLACEHOLDER_LABEL, checkpointable, job_templates
 from tidewise.model.quantity import quantity
 from tidewise.queue.placeholders import Hold
 
@@ -42,7 +38,7 @@ GPU = "nvidia.com/gpu"
 PRIORITY_CLASS = "tidewise-placeholder"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
-NOT_SPOT = {"key": CAPACITY_TYPE_LABEL, "operator": "NotIn", "values": ["spot"]}
+NOT_SPOT = {"key": CAPACITY_TYPE, "operator": "NotIn", "values": ["spot"]}
 KEPT = ("nodeSelector", "tolerations", "affinity")
 """What of the worker's pod spec decides where it may go, copied onto its placeholder."""
 
