@@ -12,9 +12,9 @@ consolidated away by the NodePool's disruption settings as tidewise renders them
 GiB) and no GPU node: Karpenter buys three T4s, and only through tidewise's
 ``tidewise-gpu-share-<type>`` NodeOverlay, which tells it what the device plugin will
 advertise. On a real node tidewise's device plugin advertises the shares once the node runs;
-the kwok provider only puts the instance type's CPU, memory and ``nvidia.com/gpu`` on the
-Node, so :class:`DevicePluginStandIn` writes what the plugin would (its own ``units`` rule,
-per GPU of the node's type) and the labels GPU feature discovery would, and nothing else. The
+the kwok provider puts on the Node only what the NodeClaim requested of them, so
+:class:`DevicePluginStandIn` writes what the plugin would (its own ``units`` rule, per GPU of
+the node's type) and the labels GPU feature discovery would, and nothing else. The
 GPU-share extender then binds the pods, as on a real cluster.
 """
 
@@ -197,7 +197,8 @@ SPLIT = 10  # HAMi's deviceSplitCount, the plugin's default (nvidia.com/gpu is k
 class DevicePluginStandIn(Poller):
     """What tidewise's device plugin (the share resources, by its ``units`` rule) and GPU
     feature discovery (model and per-GPU memory labels) would put on each node of ``pool``,
-    read from the catalog's type of the node: on kwok no kubelet runs a plugin."""
+    read from the catalog's type of the node: on kwok no kubelet runs a plugin. ``found``:
+    the share resources each node had before (what the kwok provider gave it)."""
 
     every_s = 0.5
 
@@ -205,6 +206,7 @@ class DevicePluginStandIn(Poller):
         super().__init__()
         self.kube, self.catalog, self.pool = kube, catalog, pool
         self.advertised: dict[str, dict[str, str]] = {}
+        self.found: dict[str, dict[str, str]] = {}
 
     def look(self) -> None:
         for node in self.kube.list(Node, labels={NODEPOOL_LABEL: self.pool}):
@@ -224,6 +226,8 @@ class DevicePluginStandIn(Poller):
                 self.kube.patch(Node.Status, name, {"status": status})
             except ApiError:  # went while we looked: nothing to advertise
                 continue
+            allocatable = node.status.allocatable or {}
+            self.found[name] = {r: allocatable[r] for r in ADVERTISED if r in allocatable}
             self.advertised[name] = shares
 
 
@@ -299,7 +303,17 @@ def test_twelve_quarter_gpu_pods_buy_three_t4s_through_the_share_overlay(
         assert 0 < int(claim["spec"]["resources"]["requests"][GPU_MEM]) <= 16
     nodes = {c["status"]["nodeName"] for c in claims}
     assert set(stand_in.advertised) == nodes
-    assert all(a[GPU_MEM] == "16" for a in stand_in.advertised.values())
+    for claim in claims:  # kwok's Node carries the claim's request, not the plugin's set
+        name = claim["status"]["nodeName"]
+        assert stand_in.found[name] == {GPU_MEM: claim["spec"]["resources"]["requests"][GPU_MEM]}
+        assert stand_in.advertised[name] == {
+            GPU_MEM: "16",
+            GPU_COUNT: "1",
+            HAMI_GPU_MEM: str(t4.gpu_memory_mib),
+            HAMI_GPU_CORES: "100",
+        }
+        allocatable = kube.get(Node, name).status.allocatable
+        assert {r: allocatable[r] for r in ADVERTISED} == stand_in.advertised[name]
 
     pods = [p for p in kube.list(Pod, namespace=namespace) if p.spec.nodeName]
     assert {p.spec.nodeName for p in pods} == nodes
