@@ -18,6 +18,7 @@ the node's type) and the labels GPU feature discovery would, and nothing else. T
 GPU-share extender then binds the pods, as on a real cluster.
 """
 
+import time
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -29,6 +30,7 @@ from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.batch_v1 import Job
 from lightkube.resources.core_v1 import Event, Node, Pod
+from lightkube.types import CascadeType
 
 from tests.kube.gpushare import assert_no_gpu_over_committed
 from tests.kube.karpenter import (
@@ -40,6 +42,7 @@ from tests.kube.karpenter import (
     overlay_applied,
     running_karpenter,
 )
+from tests.kube.karpenter import NodePool as KarpenterNodePool
 from tests.kube.kwok import Poller, fake_pod_spec, tidewise_process, wait_for
 from tests.kube.serviceaccount import components_for, operator_kubeconfig
 from tests.kube.test_karpenter_e2e import (  # noqa: F401  (module fixtures shared)
@@ -84,14 +87,18 @@ def karpenter(kube, cluster, installed, instance_types, namespace) -> Iterator[s
         yield namespace
 
 
-@pytest.fixture
-def queue_controller(cluster: Cluster, kube: Client, karpenter: str):
+def queue_run(cluster: Cluster, kube: Client, namespace: str):
     """``tidewise queue run`` as the operator's ServiceAccount (RBAC and PriorityClass of the
-    training-queue component, applied as deployed)."""
-    config = operator_kubeconfig(cluster, kube, karpenter, components_for(("--training-queue",)))
+    training-queue component, applied as deployed), until the block ends."""
+    config = operator_kubeconfig(cluster, kube, namespace, components_for(("--training-queue",)))
     log = cluster.folder / "logs/training-pool-queue.log"
     options = ["--kubeconfig", str(config), "--period", "1"]
-    with tidewise_process(log, "queue", "run", *options) as process:
+    return tidewise_process(log, "queue", "run", *options)
+
+
+@pytest.fixture
+def queue_controller(cluster: Cluster, kube: Client, karpenter: str):
+    with queue_run(cluster, kube, karpenter) as process:
         yield process
 
 
@@ -184,6 +191,61 @@ def test_an_8_gpu_job_buys_its_node_runs_there_and_the_node_goes_after(
 
     wait_for("the GPU node consolidated away", gone, deadline=IDLE_S + 120)
     assert queue_controller.poll() is None, "the queue controller died"
+
+
+def placeholders(kube: Client, namespace: str, job_name: str) -> list[Pod]:
+    return list(kube.list(Pod, namespace=namespace, labels={PLACEHOLDER_LABEL: job_name}))
+
+
+def count_events(kube: Client, namespace: str, name: str, reason: str) -> int:
+    events = kube.list(Event, namespace=namespace, fields={"involvedObject.name": name})
+    return sum(1 for e in events if e.reason == reason)
+
+
+def test_placeholders_live_in_the_api_across_a_restart_and_go_with_their_job(
+    kube,
+    cluster,
+    catalog,  # noqa: F811
+    installed,  # noqa: F811  (Karpenter's CRDs, no Karpenter running: nothing is bought)
+    namespace,
+):
+    """A restarted controller finds the placeholders by label: no second set, no second
+    Event; deleting the job (the controller stopped) takes them with it, through the
+    garbage collector and their owner reference."""
+
+    def reason(name: str) -> str | None:
+        return get(cluster, namespace, name)["reason"]
+
+    apply(kube, gpu_pool(catalog, 8))
+    try:
+        image = ["--image", "busybox", "--cpu", "4", "--memory", "16Gi"]
+        submitted = job(cluster, namespace, "submit", "hold", "--gpus", "8", *image)
+        assert submitted.returncode == 0, submitted.stderr
+        with queue_run(cluster, kube, namespace):
+            wait_for("placeholders", lambda: len(placeholders(kube, namespace, "hold")) == 1)
+        (first,) = placeholders(kube, namespace, "hold")
+        assert first.spec.nodeName is None  # nobody buys: it waits for a node
+        # a 16-GPU job submitted now, past the quota of 8 (the pool's room): the restarted
+        # controller's pass shows as its reason
+        probe = job(cluster, namespace, "submit", "probe", "--gpus", "16", *image)
+        assert probe.returncode == 0, probe.stderr
+        with queue_run(cluster, kube, namespace) as restarted:
+            wait_for(
+                "a pass of the restarted controller", lambda: "quota" in (reason("probe") or "")
+            )
+            time.sleep(3)  # a few more passes of 1 s
+            assert restarted.poll() is None
+        # only gangs the queue would admit get places: none for the one over quota
+        assert placeholders(kube, namespace, "probe") == []
+        assert [p.metadata.uid for p in placeholders(kube, namespace, "hold")] == [
+            first.metadata.uid
+        ]
+        assert count_events(kube, namespace, "hold", "PlaceholdersCreated") == 1
+        kube.delete(Job, "hold", namespace=namespace, cascade=CascadeType.BACKGROUND)
+        wait_for("the garbage collector", lambda: not placeholders(kube, namespace, "hold"))
+        kube.delete(Job, "probe", namespace=namespace, cascade=CascadeType.BACKGROUND)
+    finally:
+        kube.delete(KarpenterNodePool, POOL)
 
 
 SHARE_POOL = "e2e-gpu-share"
