@@ -37,12 +37,14 @@ VERBS |= {"patch": "patch", "replace": "update"}
 # what the first argument of a client call names (a resource class or a local variable), as
 # group/plural ("" for the core group)
 CORE = {"Node": "nodes", "node": "nodes", "node_object": "nodes", "Pod": "pods"}
+CORE |= {"placeholder": "pods"}
 CORE |= {"eviction": "pods/eviction", "posted": "events"}
 RESOURCES = {name: f"/{plural}" for name, plural in CORE.items()}
 RESOURCES |= {"Lease": "coordination.k8s.io/leases", "fresh": "coordination.k8s.io/leases"}
 RESOURCES |= {"lease": "coordination.k8s.io/leases", "PodMetrics": "metrics.k8s.io/pods"}
 RESOURCES |= {"PodDisruptionBudget": "policy/poddisruptionbudgets"}
 RESOURCES |= {"ReplicaSet": "apps/replicasets", "StatefulSet": "apps/statefulsets"}
+RESOURCES |= {"NodePool": "karpenter.sh/nodepools"}
 RESOURCES |= {"Machine": "tidewise.io/machines", "record": "tidewise.io/machines"}
 RESOURCES |= {"CronHpa": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers"}
 RESOURCES |= {"CronHpa.Status": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers/status"}

@@ -16,6 +16,7 @@ from tidewise.model import JobSpec
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 DATA_MOUNT = "/data"
+DATASET_ANNOTATION = "tidewise.io/dataset"
 PYTORCH_CONTAINER = "pytorch"  # the training operator finds the container by this name
 
 
@@ -38,13 +39,19 @@ def _resources(spec: JobSpec) -> dict[str, Any]:
     return {"requests": requests, "limits": limits}
 
 
+def dataset_label(namespace: str, dataset: str) -> str:
+    """The label Fluid puts (value ``"true"``) on the nodes that cache a dataset of a
+    namespace: what a job's pods prefer, and what the queue reads as the dataset's cache."""
+    return f"fluid.io/s-{namespace}-{dataset}"
+
+
 def _metadata(spec: JobSpec, namespace: str) -> dict[str, Any]:
     annotations = {
         "tidewise.io/priority": str(spec.priority),
         "tidewise.io/checkpointable": str(spec.checkpointable).lower(),
     }
     if spec.dataset:
-        annotations["tidewise.io/dataset"] = spec.dataset
+        annotations[DATASET_ANNOTATION] = spec.dataset
     return {
         "name": spec.name,
         "namespace": namespace,
@@ -61,7 +68,7 @@ def _pod_template(spec: JobSpec, namespace: str, container: str, restart: str) -
     if spec.dataset:
         main["volumeMounts"] = [{"name": "dataset", "mountPath": f"{DATA_MOUNT}/{spec.dataset}"}]
         pod["volumes"] = [{"name": "dataset", "persistentVolumeClaim": {"claimName": spec.dataset}}]
-        label = f"fluid.io/s-{namespace}-{spec.dataset}"
+        label = dataset_label(namespace, spec.dataset)
         term = {"matchExpressions": [{"key": label, "operator": "In", "values": ["true"]}]}
         pod["affinity"] = {
             "nodeAffinity": {

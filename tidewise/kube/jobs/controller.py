@@ -13,8 +13,8 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterable, Callable, Mapping
+from typing import Any, cast
 
 import numpy as np
 from httpx2 import HTTPStatusError  # lightkube's HTTP client; ApiError derives from it
@@ -29,15 +29,19 @@ from tidewise.kube.api.events import tell
 from tidewise.kube.api.metrics import ControllerMetrics
 from tidewise.kube.jobs.observe import (
     ADMITTED,
+    PLACEHOLDER_LABEL,
     POSITION,
     REASON,
     admission_record,
+    is_placeholder,
     job_key,
     snapshot,
 )
+from tidewise.kube.jobs.placeholders import NodePool, held_message, placeholder_pods, pool_room
 from tidewise.model import DEFAULT_QUEUE
 from tidewise.queue import Ordering, QueueConfig, QueuePlan, QueuePolicy, whole_cluster_queue
 from tidewise.queue.manifests import QUEUE_LABEL
+from tidewise.queue.placeholders import Hold, placeholder_holds
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,18 @@ KINDS: tuple[type[NamespacedResource], ...] = (KubeJob, PyTorchJob)
 def not_served(error: HTTPStatusError) -> bool:
     """The API has no such resource (a CRD not installed): a bare 404, not a Status."""
     return error.response.status_code == 404
+
+
+async def if_served(listing: AsyncIterable[Any]) -> list[dict[str, Any]]:
+    """Every object of a kind another project's CRD defines (Karpenter's NodePools); none
+    where it is not installed. Asked each pass, so installing it later takes effect without
+    a restart."""
+    try:
+        return [obj.to_dict() async for obj in listing]
+    except HTTPStatusError as error:
+        if not_served(error):
+            return []
+        raise
 
 
 def suspend_patch(kind: str, suspend: bool) -> dict[str, Any]:
@@ -106,11 +122,12 @@ class QueueController:
         nodes = [n.to_dict() async for n in self._client.list(Node)]
         pods = [p.to_dict() async for p in self._client.list(Pod, namespace="*")]
         jobs = await self._jobs()
+        room = pool_room(await if_served(self._client.list(NodePool)), nodes)
         now = self._clock()
         seen = snapshot(now, nodes, pods, [obj for _, obj in jobs])
         queues = self._queues
-        if queues is None:
-            models = Counter[str]()
+        if queues is None:  # every GPU there is, and every GPU the node pools may still buy
+            models = Counter[str](room)
             for node in seen.nodes:
                 models[node.capacity.gpu_model or ""] += node.capacity.gpu_count
             queues = (whole_cluster_queue(dict(models), DEFAULT_QUEUE),)
@@ -144,7 +161,65 @@ class QueueController:
             if changed:
                 message = f"{waiting.kind}: {waiting.reason}"
                 await tell(self._client, obj, "Waiting", message, component=COMPONENT)
+        holds = placeholder_holds(seen, plan, queues, room)
+        await self._hold(holds, {a.job for a in plan.admit}, by_name, pods)
         return plan
+
+    async def _hold(
+        self,
+        holds: tuple[Hold, ...],
+        admitted: set[str],
+        by_name: Mapping[str, tuple[type[NamespacedResource], dict[str, Any]]],
+        pods: list[dict[str, Any]],
+    ) -> None:
+        """Placeholder pods for the gangs held, and none for any other job."""
+        present: dict[str, set[str]] = {}
+        for pod in pods:
+            metadata = pod["metadata"]
+            if is_placeholder(pod):
+                key = f"{metadata['namespace']}/{metadata['labels'][PLACEHOLDER_LABEL]}"
+                present.setdefault(key, set()).add(metadata["name"])
+        wanted = {hold.job: hold for hold in holds}
+        for key, names in present.items():
+            if key in wanted:
+                continue
+            namespace = key.split("/", 1)[0]
+            for name in sorted(names):
+                await self._delete_placeholder(name, namespace)
+            if key in by_name:
+                why = "admitted" if key in admitted else "no longer next for new nodes"
+                message = f"{why}: its {len(names)} placeholder pods deleted"
+                await tell(
+                    self._client,
+                    by_name[key][1],
+                    "PlaceholdersRemoved",
+                    message,
+                    component=COMPONENT,
+                )
+        for key, hold in wanted.items():
+            obj = by_name[key][1]
+            shaped = placeholder_pods(obj)
+            missing = [p for p in shaped if p["metadata"]["name"] not in present.get(key, set())]
+            for placeholder in missing:
+                await self._create_placeholder(placeholder)
+            if missing:
+                message = held_message(hold, len(shaped))
+                await tell(self._client, obj, "PlaceholdersCreated", message, component=COMPONENT)
+
+    async def _create_placeholder(self, manifest: dict[str, Any]) -> None:
+        placeholder = cast(Pod, Pod.from_dict(manifest))  # from_dict is typed on the mixin
+        try:
+            await self._client.create(placeholder)
+        except HTTPStatusError as error:
+            if error.response.status_code != 409:  # made by a pass just before: fine
+                raise
+
+    async def _delete_placeholder(self, name: str, namespace: str) -> None:
+        try:
+            await self._client.delete(Pod, name, namespace=namespace, grace_period=0)
+        except HTTPStatusError as error:
+            if error.response.status_code != 404:  # gone with its job: fine
+                raise
 
     async def _patch(
         self, kind: type[NamespacedResource], obj: Mapping[str, Any], patch: dict[str, Any]

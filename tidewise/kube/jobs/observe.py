@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from tidewise.kube.api.labels import CAPACITY_TYPE
 from tidewise.kube.api.resources import has_finished, node_capacity, node_name, pod_resources
 from tidewise.model import (
     DEFAULT_QUEUE,
@@ -28,13 +29,16 @@ from tidewise.model import (
 )
 from tidewise.placement.fit import choose_gpus, with_pod
 from tidewise.queue import QueueSnapshot
-from tidewise.queue.manifests import QUEUE_LABEL
+from tidewise.queue.manifests import DATASET_ANNOTATION, QUEUE_LABEL, dataset_label
 
 # JSON: {"at": unix seconds, "flavor": GPU model charged, "binds": [[node, [gpus]], ...]}
 ADMITTED = "tidewise.io/admitted"
 POSITION = "tidewise.io/queue-position"
 REASON = "tidewise.io/queue-reason"
 JOB_LABEL = "tidewise.io/job"
+CHECKPOINTABLE = "tidewise.io/checkpointable"
+PLACEHOLDER_LABEL = "tidewise.io/placeholder-for"
+"""On a placeholder pod (``tidewise.kube.jobs.placeholders``): the job it holds places for."""
 
 
 def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -66,13 +70,18 @@ def finished(obj: Mapping[str, Any]) -> JobPhase | None:
     return None
 
 
-def _templates(obj: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], int]]:
+def job_templates(obj: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], int]]:
     """Each pod template with its replica count."""
     spec = obj.get("spec") or {}
     if obj.get("kind") == "PyTorchJob":
         replicas = (spec.get("pytorchReplicaSpecs") or {}).values()
         return [(r.get("template") or {}, int(r.get("replicas", 1))) for r in replicas]
     return [(spec.get("template") or {}, int(spec.get("parallelism", 1) or 1))]
+
+
+def checkpointable(obj: Mapping[str, Any]) -> bool:
+    """Whether the job resumes from checkpoints (so it may run on spot nodes)."""
+    return (_metadata(obj).get("annotations") or {}).get(CHECKPOINTABLE) == "true"
 
 
 def job_key(obj: Mapping[str, Any]) -> str:
@@ -85,7 +94,7 @@ def job_spec(obj: Mapping[str, Any]) -> JobSpec:
     worker shape."""
     metadata = _metadata(obj)
     annotations = metadata.get("annotations") or {}
-    templates = _templates(obj)
+    templates = job_templates(obj)
     template = templates[0][0]
     container = ((template.get("spec") or {}).get("containers") or [{}])[0]
     return JobSpec(
@@ -96,8 +105,8 @@ def job_spec(obj: Mapping[str, Any]) -> JobSpec:
         command=tuple(container.get("command") or ()),
         priority=int(annotations.get("tidewise.io/priority", 0)),
         queue=(metadata.get("labels") or {}).get(QUEUE_LABEL, DEFAULT_QUEUE),
-        checkpointable=annotations.get("tidewise.io/checkpointable") == "true",
-        dataset=annotations.get("tidewise.io/dataset"),
+        checkpointable=checkpointable(obj),
+        dataset=annotations.get(DATASET_ANNOTATION),
     )
 
 
@@ -133,7 +142,10 @@ def observed_node(node: Mapping[str, Any]) -> Node:
         capacity.gpu_memory_mib,
     )
     zone = labels.get("topology.kubernetes.io/zone", "")
-    offering = Offering(kind, zone, PurchaseOption.ON_DEMAND, 0.0)  # the queue pays no heed
+    # the price the queue pays no heed; spot nodes take only checkpointable jobs
+    bought = labels.get(CAPACITY_TYPE)
+    option = PurchaseOption.SPOT if bought == PurchaseOption.SPOT else PurchaseOption.ON_DEMAND
+    offering = Offering(kind, zone, option, 0.0)
     conditions = (node.get("status") or {}).get("conditions") or []
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     cordoned = bool((node.get("spec") or {}).get("unschedulable"))
@@ -152,14 +164,14 @@ def snapshot(
     pods: Sequence[Mapping[str, Any]],
     jobs: Sequence[Mapping[str, Any]],
 ) -> QueueSnapshot:
-    """Every unfinished job and the nodes less what their pods (and admitted, not yet bound
-    workers) hold."""
+    """Every unfinished job, the nodes less what their pods (and admitted, not yet bound
+    workers) hold, and the nodes caching the jobs' datasets."""
     seen = {n["metadata"]["name"]: observed_node(n) for n in nodes}
     binds: dict[str, list[Bind]] = {}
     for pod in pods:
         node, metadata = (pod.get("spec") or {}).get("nodeName"), _metadata(pod)
-        if node is None or node not in seen or has_finished(pod):
-            continue
+        if node is None or node not in seen or has_finished(pod) or is_placeholder(pod):
+            continue  # a placeholder's place is the job's to take
         requests = pod_resources(pod)
         free = seen[node].gpu_free_milli, seen[node].gpu_free_memory_mib
         gpus = choose_gpus(requests, *free, seen[node].capacity.device_memory_mib) or ()
@@ -187,4 +199,29 @@ def snapshot(
         held = tuple(bound) + promised[len(bound) :]
         phase = JobPhase.RUNNING if len(bound) == spec.workers else JobPhase.PENDING
         observed.append(Job(spec, phase, submitted, at, flavor, False, held))
-    return QueueSnapshot(now_s, tuple(seen.values()), tuple(observed))
+    caches = cached(nodes, jobs)
+    return QueueSnapshot(now_s, tuple(seen.values()), tuple(observed), caches)
+
+
+def is_placeholder(pod: Mapping[str, Any]) -> bool:
+    return PLACEHOLDER_LABEL in (_metadata(pod).get("labels") or {})
+
+
+def cached(
+    nodes: Sequence[Mapping[str, Any]], jobs: Sequence[Mapping[str, Any]]
+) -> dict[str, frozenset[str]]:
+    """The nodes caching each job's dataset: those carrying Fluid's label for it in the
+    job's namespace (a dataset name used in two namespaces joins both sets)."""
+    found: dict[str, set[str]] = {}
+    for obj in jobs:
+        dataset = (_metadata(obj).get("annotations") or {}).get(DATASET_ANNOTATION)
+        if not dataset:
+            continue
+        label = dataset_label(_metadata(obj).get("namespace", ""), dataset)
+        holders = found.setdefault(dataset, set())
+        holders.update(
+            node["metadata"]["name"]
+            for node in nodes
+            if (_metadata(node).get("labels") or {}).get(label) == "true"
+        )
+    return {dataset: frozenset(names) for dataset, names in found.items()}
