@@ -61,3 +61,10 @@ def operator_kubeconfig(
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
     return path
+
+
+def only(**controllers: object) -> dict[str, object]:
+    """An operator configuration that runs only the ``controllers`` settings given: no
+    provisioner, none of the controllers on by default."""
+    defaults = {"cronhpa": False, "elasticscaler": False, "resourcerecommendation": False}
+    return {"provisioner": {"enabled": False}, "controllers": defaults | controllers}

@@ -16,7 +16,9 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.kube.api.metrics import ControllerMetrics
+from tidewise.kube.cost import CostExporter
 from tidewise.kube.operator import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,9 +30,11 @@ NAME = re.compile(r"\b(tidewise_[a-z0-9_]+)\b")
 
 def operator_registry() -> CollectorRegistry:
     """What ``tidewise operator`` serves on /metrics: its own, the provisioner's, the
-    controllers'."""
+    controllers', the cost exporter's (controllers.cost)."""
     metrics = Metrics()
     ControllerMetrics(metrics.registry)
+    catalog = load_catalog(builtin_catalog_path("aws-us-east-1"), provider="aws")
+    CostExporter(None, metrics.registry, catalog)  # type: ignore[arg-type]  # never syncs
     return metrics.registry
 
 
@@ -56,7 +60,7 @@ EXPORTERS: dict[str, tuple[Callable[[], CollectorRegistry], str]] = {
 }
 # the dashboards that chart each exporter's metrics
 DASHBOARDS = {
-    "tidewise_": ("operator.json", "controllers.json"),
+    "tidewise_": ("operator.json", "controllers.json", "cost.json"),
     "tidewise_extender_": ("extender.json",),
 }
 

@@ -154,3 +154,26 @@ def test_a_virtual_node_is_no_machine_and_its_pods_are_counted_by_the_pod_second
     assert usage.virtual_nodes == {"vk"}
     assert [p.name for p in usage.pods] == ["burst", "new"]
     assert usage.seconds == {("a", "burst"): 90.0, ("a", "new"): 0.0}
+
+
+def test_the_exporter_publishes_one_pass_and_a_standby_exports_nothing():
+    from prometheus_client import CollectorRegistry
+
+    from tidewise.kube.cost import CostExporter, cluster_cost, label_name
+
+    registry = CollectorRegistry()
+    exporter = CostExporter(None, registry, CATALOG, ["team", "app.kubernetes.io/name"])  # type: ignore[arg-type]
+    assert label_name("app.kubernetes.io/name") == "label_app_kubernetes_io_name"
+    pod = {
+        "metadata": {"name": "web", "namespace": "a", "labels": {"team": "x"}},
+        "spec": {"nodeName": "n", "containers": [{"resources": {"requests": {"cpu": "2"}}}]},
+        "status": {"phase": "Running"},
+    }
+    exporter.publish(cluster_cost([node("n", m6i("use1-az1"))], [pod], CATALOG, 0.0))
+    labels = {"namespace": "a", "pod": "web", "node": "n", "resource": "cpu"}
+    labels |= {"label_team": "x", "label_app_kubernetes_io_name": ""}
+    cpu = registry.get_sample_value("tidewise_pod_cost_usd_per_hour", labels)
+    node_usd = registry.get_sample_value("tidewise_node_cost_usd_per_hour", {"node": "n"})
+    assert cpu is not None and node_usd is not None and 0 < cpu < node_usd
+    exporter.forget()  # leadership lost: the next leader reports the cluster, not both
+    assert registry.get_sample_value("tidewise_pod_cost_usd_per_hour", labels) is None

@@ -29,6 +29,7 @@ ENTRIES = {
     "defrag": [KUBE / "controllers/defrag.py"],
     "on-demand-base": sorted((KUBE / "ondemand").glob("*.py")),
     "serverless-burst": [KUBE / "controllers/serverless_burst.py"],
+    "cost": [KUBE / "cost.py"],
 }
 # what every configuration needs (deploy/operator/rbac.yaml): the Lease and Events
 BASE_MODULES = {KUBE / "api/lease.py", KUBE / "api/events.py"}

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from tidewise.catalog import Catalog
     from tidewise.kube.controllers.serverless_burst import ServerlessBurstSettings
     from tidewise.kube.ondemand.server import WebhookSettings
-    from tidewise.kube.operator import ControllerSettings, Operator
+    from tidewise.kube.operator import ControllerSettings, CostSettings, Operator
     from tidewise.kube.provider import NodeProvider, Provisioner
     from tidewise.kube.provider.metrics import ProvisionerMetrics
     from tidewise.model import Offering, PurchaseOption
@@ -141,6 +141,10 @@ class ControllersConfig(Section):
     serverless_burst_bound_s: Annotated[float, Field(ge=0)] = 30.0
     serverless_burst_overhead_s: Annotated[float, Field(ge=0)] = 330.0  # the break-even's
     serverless_burst_period_s: PositiveSeconds = 5.0
+    # tidewise cost's figures as metrics on /metrics (docs/cost.md): reads only
+    cost: bool = False
+    cost_labels: list[str] = []  # pod label keys the pod series carry (team, app, ...)
+    cost_period_s: PositiveSeconds = 60.0
     queues: Annotated[list[str] | None, AfterValidator(_queues)] = None  # NAME=MODEL:GPUS
 
 
@@ -256,6 +260,7 @@ CONTROLLERS = (
     "defrag",
     "on-demand-base",
     "serverless-burst",
+    "cost",
 )
 """What ``tidewise operator`` may run; each has its RBAC in deploy/operator/components/<name>."""
 
@@ -274,6 +279,7 @@ def enabled_controllers(config: OperatorConfig) -> list[str]:
         "defrag": spec.defrag,
         "on-demand-base": config.on_demand_base.enabled,
         "serverless-burst": spec.serverless_burst,
+        "cost": spec.cost,
     }
     return [name for name in CONTROLLERS if switches[name]]
 
@@ -397,6 +403,7 @@ def controller_settings(config: OperatorConfig, base: Path | None = None) -> Con
         defrag_period_s=spec.defrag_period_s,
         on_demand_base=on_demand_base_settings(config.on_demand_base),
         serverless_burst=_serverless_burst(config, base or Path.cwd()),
+        cost=_cost(config, base or Path.cwd()),
     )
 
 
@@ -429,6 +436,16 @@ def on_demand_base_settings(spec: OnDemandBaseConfig) -> WebhookSettings | None:
         labels,
         spec.period_s,
     )
+
+
+def _cost(config: OperatorConfig, base: Path) -> CostSettings | None:
+    from tidewise.kube.operator import CostSettings
+
+    spec = config.controllers
+    if not spec.cost:
+        return None
+    catalog = load_configured_catalog(config.catalog, base)
+    return CostSettings(catalog, tuple(spec.cost_labels), spec.cost_period_s)
 
 
 def _serverless_burst(config: OperatorConfig, base: Path) -> ServerlessBurstSettings | None:

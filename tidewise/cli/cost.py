@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,7 +17,6 @@ from tidewise.cli.output import Format, OutputOption, print_document, show
 if TYPE_CHECKING:
     from tidewise.capacity.costshare import Cost, PlacedPod
     from tidewise.catalog import Catalog
-    from tidewise.model import Offering
 
 app = typer.Typer(add_completion=False)
 
@@ -82,8 +81,8 @@ def cost(
     from lightkube import Client
     from lightkube.resources.core_v1 import Node, Pod
 
-    from tidewise.capacity.costshare import IDLE, allocate, summed, unit_prices
-    from tidewise.kube.cost import placed_pods, price_nodes, serverless_usage
+    from tidewise.capacity.costshare import IDLE, summed
+    from tidewise.kube.cost import cluster_cost
 
     key = _grouping(by)
     prices = configured_catalog(catalog, provider)
@@ -91,15 +90,10 @@ def cost(
     with api_errors():
         nodes = [n.to_dict() for n in client.list(Node)]
         listed = [p.to_dict() for p in client.list(Pod, namespace="*")]
-    pods = placed_pods(listed)
-    priced = price_nodes(nodes, prices)
-    usage = serverless_usage(nodes, listed, time.time())
-    billed, notes = _serverless(usage.pods, prices.offerings)
-    allocation = allocate(priced.nodes, pods, unit_prices(prices.offerings), billed)
-    groups = summed(allocation, pods, key)
+    now = cluster_cost(nodes, listed, prices, time.time())
+    groups = summed(now.allocation, now.pods, key)
     idle = groups.pop(IDLE)
-    nodes_usd = sum(n.usd_per_hour for n in priced.nodes) * hours
-    serverless_per_hour = sum(c.total for c in billed.values())
+    usage, billed = now.usage, now.billed
     document = {
         "by": by,
         "hours": hours,
@@ -108,17 +102,17 @@ def cost(
             for name, c in sorted(groups.items(), key=lambda item: (-item[1].total, item[0]))
         ],
         "idle": _usd(idle, hours),
-        "nodes_usd": nodes_usd,
-        "nodes_priced": len(priced.nodes),
-        "nodes_unpriced": len(nodes) - len(priced.nodes) - len(usage.virtual_nodes),
+        "nodes_usd": now.nodes_usd_per_hour * hours,
+        "nodes_priced": len(now.priced.nodes),
+        "nodes_unpriced": now.nodes_unpriced,
         # pods on virtual nodes, billed per pod-second (in the groups above too)
         "serverless": {
             "pods": len(billed),
-            "usd": serverless_per_hour * hours,
+            "usd": now.serverless_usd_per_hour * hours,
             "pod_seconds": sum(usage.seconds[k] for k in billed),
             "usd_so_far": sum(c.total * usage.seconds[k] / 3600 for k, c in billed.items()),
         },
-        "notes": priced.notes + notes,
+        "notes": now.notes,
     }
     if output.is_document:
         print_document(document, output)
@@ -150,28 +144,6 @@ def _table(document: dict) -> None:
     show(table)
     for line in document["notes"]:
         sys.stderr.write(f"note: {line}\n")
-
-
-def _serverless(
-    pods: Sequence[PlacedPod], offerings: Sequence[Offering]
-) -> tuple[dict[tuple[str, str], Cost], list[str]]:
-    """Each pod on a virtual node at the catalog's serverless price, and a note for each
-    the catalog cannot price (no serverless offering, or a pod no container can host)."""
-    from tidewise.capacity.costshare import serverless_costs
-    from tidewise.model import PurchaseOption
-
-    offering = next((o for o in offerings if o.option is PurchaseOption.SERVERLESS), None)
-    billed: dict[tuple[str, str], Cost] = {}
-    notes = []
-    for pod in pods:
-        if offering is None:
-            notes.append(f"{pod.namespace}/{pod.name}: the catalog has no serverless price")
-            continue
-        try:
-            billed |= serverless_costs([pod], offering)
-        except ValueError as error:
-            notes.append(f"{pod.namespace}/{pod.name} on virtual node {pod.node}: {error}")
-    return billed, notes
 
 
 def _usd(cost: Cost, hours: float) -> dict[str, float]:

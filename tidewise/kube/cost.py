@@ -8,17 +8,31 @@ is a serverless container billed per second for its own requests
 
 from __future__ import annotations
 
+import re
 import statistics
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tidewise.capacity.costshare import PlacedPod, PricedNode, allocate, unit_prices
+from lightkube import AsyncClient
+from lightkube.resources.core_v1 import Node, Pod
+from prometheus_client import CollectorRegistry, Gauge
+
+from tidewise.capacity.costshare import (
+    Allocation,
+    Cost,
+    PlacedPod,
+    PricedNode,
+    allocate,
+    serverless_costs,
+    unit_prices,
+)
 from tidewise.catalog import Catalog
 from tidewise.kube.api.labels import CAPACITY_TYPE, INSTANCE_TYPE, ZONE, is_virtual
 from tidewise.kube.api.resources import has_finished, node_capacity, node_name, pod_resources
 from tidewise.kube.api.status import unix_s
-from tidewise.model import PurchaseOption
+from tidewise.model import Offering, PurchaseOption
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,3 +164,156 @@ def serverless_usage(
         start = started.get((pod.namespace, pod.name))
         seconds[(pod.namespace, pod.name)] = max(now_s - start, 0.0) if start else 0.0
     return ServerlessUsage(virtual, placed, seconds)
+
+
+def serverless_bills(
+    pods: Sequence[PlacedPod], offerings: Sequence[Offering]
+) -> tuple[dict[tuple[str, str], Cost], list[str]]:
+    """Each pod on a virtual node at the catalog's serverless price, and a note for each
+    the catalog cannot price (no serverless offering, or a pod no container can host)."""
+    offering = next((o for o in offerings if o.option is PurchaseOption.SERVERLESS), None)
+    billed: dict[tuple[str, str], Cost] = {}
+    notes = []
+    for pod in pods:
+        if offering is None:
+            notes.append(f"{pod.namespace}/{pod.name}: the catalog has no serverless price")
+            continue
+        try:
+            billed |= serverless_costs([pod], offering)
+        except ValueError as error:
+            notes.append(f"{pod.namespace}/{pod.name} on virtual node {pod.node}: {error}")
+    return billed, notes
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterCost:
+    """The whole cluster priced at one instant: what ``tidewise cost`` prints and the
+    operator exports as metrics, from one computation so the two never disagree."""
+
+    pods: list[PlacedPod]  # bound, not finished
+    allocation: Allocation  # USD per hour, per pod and per node's idle remainder
+    priced: Priced
+    usage: ServerlessUsage
+    billed: dict[tuple[str, str], Cost]  # the pods on virtual nodes, per pod-second
+    notes: list[str]
+    nodes_seen: int
+
+    @property
+    def nodes_usd_per_hour(self) -> float:
+        return sum(n.usd_per_hour for n in self.priced.nodes)
+
+    @property
+    def serverless_usd_per_hour(self) -> float:
+        return sum(c.total for c in self.billed.values())
+
+    @property
+    def nodes_unpriced(self) -> int:
+        return self.nodes_seen - len(self.priced.nodes) - len(self.usage.virtual_nodes)
+
+
+def cluster_cost(
+    nodes: Sequence[Mapping[str, Any]],
+    pods: Sequence[Mapping[str, Any]],
+    catalog: Catalog,
+    now_unix_s: float,
+) -> ClusterCost:
+    """Every node priced and split over its pods, the pods on virtual nodes billed on their
+    own, at ``now_unix_s``."""
+    placed = placed_pods(pods)
+    priced = price_nodes(nodes, catalog)
+    usage = serverless_usage(nodes, pods, now_unix_s)
+    billed, notes = serverless_bills(usage.pods, catalog.offerings)
+    allocation = allocate(priced.nodes, placed, unit_prices(catalog.offerings), billed)
+    return ClusterCost(placed, allocation, priced, usage, billed, priced.notes + notes, len(nodes))
+
+
+def label_name(key: str) -> str:
+    """A Kubernetes label key as a Prometheus label name, as kube-state-metrics writes it
+    (``label_`` and the key with every other character an underscore)."""
+    return "label_" + re.sub(r"[^a-zA-Z0-9_]", "_", key)
+
+
+class CostExporter:
+    """What ``tidewise cost`` prints, as gauges on the operator's ``/metrics``: each pod's
+    hourly cost by resource (with the pod labels asked for, to sum by team or app in
+    PromQL), each node's price and idle remainder, the serverless bill. Prometheus keeps the
+    history, so the cost of any past window is a query (docs/cost.md), not state here.
+
+    Runs on the leader only, as every controller of ``api.loop``; a replica that stops
+    leading clears its series, so two replicas never both report the cluster's cost."""
+
+    name = "cost"
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        registry: CollectorRegistry,
+        catalog: Catalog,
+        labels: Sequence[str] = (),
+        period_s: float = 60.0,
+    ) -> None:
+        self.client, self.catalog, self.period_s = client, catalog, period_s
+        self.labels = tuple(labels)
+        extra = [label_name(key) for key in self.labels]
+        self.pod = Gauge(
+            "tidewise_pod_cost_usd_per_hour",
+            "Each pod's share of its node's price (or its serverless bill), by resource.",
+            ["namespace", "pod", "node", "resource", *extra],
+            registry=registry,
+        )
+        self.idle = Gauge(
+            "tidewise_idle_cost_usd_per_hour",
+            "What each node costs that no pod requests, by resource.",
+            ["node", "resource"],
+            registry=registry,
+        )
+        self.node = Gauge(
+            "tidewise_node_cost_usd_per_hour",
+            "Each priced node's hourly price (instance type, capacity type and zone).",
+            ["node"],
+            registry=registry,
+        )
+        self.serverless = Gauge(
+            "tidewise_serverless_cost_usd_per_hour",
+            "The pods on virtual nodes, billed per pod-second, as a rate.",
+            registry=registry,
+        )
+        self.unpriced = Gauge(
+            "tidewise_cost_unpriced_nodes",
+            "Nodes the catalog cannot price (their pods cost nothing in these figures).",
+            registry=registry,
+        )
+
+    async def sync(self) -> float:
+        nodes = [n.to_dict() async for n in self.client.list(Node)]
+        pods = [p.to_dict() async for p in self.client.list(Pod, namespace="*")]
+        self.publish(cluster_cost(nodes, pods, self.catalog, time.time()))
+        return self.period_s
+
+    def publish(self, now: ClusterCost) -> None:
+        """Replace every series with ``now``'s (pods and nodes that went are dropped)."""
+        self.forget()
+        for pod in now.pods:
+            cost = now.allocation.pods.get((pod.namespace, pod.name))
+            if cost is None:
+                continue
+            extra = [pod.labels.get(key, "") for key in self.labels]
+            for resource, usd in _by_resource(cost):
+                self.pod.labels(pod.namespace, pod.name, pod.node, resource, *extra).set(usd)
+        for node_name_, cost in now.allocation.idle.items():
+            for resource, usd in _by_resource(cost):
+                self.idle.labels(node_name_, resource).set(usd)
+        for node in now.priced.nodes:
+            self.node.labels(node.name).set(node.usd_per_hour)
+        self.serverless.set(now.serverless_usd_per_hour)
+        self.unpriced.set(now.nodes_unpriced)
+
+    def forget(self) -> None:
+        for gauge in (self.pod, self.idle, self.node):
+            gauge.clear()
+        self.serverless.set(0)
+        self.unpriced.set(0)
+
+
+def _by_resource(cost: Cost) -> tuple[tuple[str, float], ...]:
+    return (("cpu", cost.cpu), ("memory", cost.memory), ("gpu", cost.gpu))

@@ -41,6 +41,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from tidewise.catalog import Catalog
 from tidewise.kube.api.lease import LeaseElector
 from tidewise.kube.api.loop import Controller, drive
 from tidewise.kube.api.metrics import ControllerMetrics
@@ -53,6 +54,7 @@ from tidewise.kube.controllers.serverless_burst import (
     ServerlessBurstController,
     ServerlessBurstSettings,
 )
+from tidewise.kube.cost import CostExporter
 from tidewise.kube.jobs.controller import QueueController
 from tidewise.kube.ondemand.reconciler import BaseReconciler
 from tidewise.kube.ondemand.server import WebhookSettings, serve
@@ -259,6 +261,17 @@ class ControllerSettings:
     on_demand_base: WebhookSettings | None = None
     # serverless bursts to a virtual node (controllers.serverless_burst): it evicts pods too
     serverless_burst: ServerlessBurstSettings | None = None
+    # tidewise cost's figures on /metrics (kube/cost.py): reads only
+    cost: CostSettings | None = None
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """The cost exporter's catalog, the pod labels its series carry, its period."""
+
+    catalog: Catalog
+    labels: tuple[str, ...] = ()
+    period_s: float = 60.0
 
 
 def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSettings) -> None:
@@ -289,6 +302,12 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
         if settings.serverless_burst is not None:
             burst = ServerlessBurstController(client, metrics, settings.serverless_burst)
             controllers.append(burst)
+        if settings.cost is not None:
+            cost = settings.cost
+            exporter = CostExporter(
+                client, operator.metrics.registry, cost.catalog, cost.labels, cost.period_s
+            )
+            controllers.append(exporter)
         if settings.training_queue:
             queue = QueueController(
                 client, settings.queues, period_s=settings.queue_period_s, metrics=metrics
