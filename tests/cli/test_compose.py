@@ -7,14 +7,17 @@ import shutil
 import pytest
 import yaml
 
+from tidewise.capacity.karpenter import NodeClassRef
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.cli.compose import (
     catalog_offerings,
     controller_settings,
+    karpenter_policy,
     load_config,
     provisioner_factory,
     purchase_options,
 )
+from tidewise.cli.sim import default_scenario_path
 from tidewise.kube.operator import ControllerSettings
 from tidewise.kube.provider import Provisioner
 from tidewise.model import PurchaseOption
@@ -146,3 +149,56 @@ def test_endpoints_in_the_file_are_checked(tmp_path):
     path.write_text("controllers: {prometheus_endpoints: {Team_A: http://prom:9090}}\n")
     with pytest.raises(ValueError, match="endpoint name 'Team_A'"):
         load_config(path, {})
+
+
+def test_karpenter_is_the_default_node_engine_and_renders_the_bundled_scenario():
+    """One production path: by default the operator steers Karpenter with the bundled
+    scenario's policy (aws: EC2NodeClass default) and runs no provisioner of its own."""
+    configured = load_config(None, {})
+    assert configured.config.nodes.engine == "karpenter"
+    policy = karpenter_policy(configured)
+    assert policy is not None and {p.name for p in policy.pools} == {"general", "gpu"}
+    assert policy.node_class.kind == "EC2NodeClass"
+    settings = controller_settings(configured.config, policy)
+    assert settings.karpenter is policy and settings.karpenter_period_s == 30.0
+
+
+@pytest.mark.parametrize("engine", ["kwok", "none"])
+def test_another_engine_renders_nothing(engine):
+    assert karpenter_policy(load_config(None, {"node_engine": engine})) is None
+
+
+def test_the_karpenter_section_reads_its_scenario_relative_to_the_file(tmp_path):
+    scenario = yaml.safe_load(default_scenario_path().read_text())
+    scenario["node_pools"][0]["name"] = "web"
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(scenario))
+    document = {
+        "karpenter": {
+            "scenario": "mine.yaml",
+            "node_class": "karpenter.kwok.sh/KWOKNodeClass/default",
+            "period_s": 2,
+        }
+    }
+    configured = load_config(config_file(tmp_path, document), {})
+    policy = karpenter_policy(configured)
+    assert policy is not None and [p.name for p in policy.pools] == ["web", "gpu"]
+    assert policy.node_class == NodeClassRef("karpenter.kwok.sh", "KWOKNodeClass", "default")
+    assert controller_settings(configured.config, policy).karpenter_period_s == 2
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ({"karpenter": {"scenario": "nope.yaml"}}, "karpenter.scenario: "),
+        ({"karpenter": {"node_class": "EC2NodeClass"}}, "karpenter.node_class: node class "),
+    ],
+)
+def test_a_bad_karpenter_section_names_the_field(tmp_path, document, says):
+    configured = load_config(config_file(tmp_path, document), {})
+    with pytest.raises(ValueError, match=f"^{re.escape(says)}"):
+        karpenter_policy(configured)
+
+
+def test_the_node_engine_flag_is_held_to_the_field(tmp_path):
+    with pytest.raises(ValueError, match=r"^--node-engine: "):
+        load_config(None, {"node_engine": "cluster-autoscaler"})

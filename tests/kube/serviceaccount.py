@@ -20,10 +20,17 @@ ACCOUNT = "tidewise-operator"
 SKIPPED = {"Namespace", "Deployment", "CustomResourceDefinition"}  # the test's own, or applied
 
 
-def components_for(options: tuple[str, ...]) -> list[str]:
-    """The components a ``tidewise operator`` with these options needs."""
+ENGINE_COMPONENTS = {"karpenter": "karpenter", "kwok": "provisioner", "none": None}
+"""The component of each ``nodes.engine``: the shipped list holds the default's."""
+
+
+def components_for(options: tuple[str, ...], engine: str = "kwok") -> list[str]:
+    """The components a ``tidewise operator`` with these options and node ``engine`` needs
+    (the kwok fallback by default: the tests that start an operator buy kwok nodes with it)."""
+    listed = [c for c in listed_components() if c not in ENGINE_COMPONENTS.values()]
+    component = ENGINE_COMPONENTS[engine]
     extra = ["training-queue"] if "--training-queue" in options else []
-    return listed_components() + extra
+    return listed + ([component] if component else []) + extra
 
 
 def operator_kubeconfig(

@@ -21,6 +21,7 @@ from tidewise.kube.jobs.controller import KINDS
 KUBE = ROOT / "tidewise/kube"
 # what each component is: the modules of the controller it grants
 ENTRIES = {
+    "karpenter": [KUBE / "controllers/karpenter.py"],
     "provisioner": sorted((KUBE / "provider").glob("*.py")),
     "cronhpa": [KUBE / "controllers/cronhpa.py"],
     "elasticscaler": [KUBE / "controllers/elastic.py"],
@@ -40,6 +41,7 @@ RESOURCES = {name: f"/{plural}" for name, plural in CORE.items()}
 RESOURCES |= {"Lease": "coordination.k8s.io/leases", "fresh": "coordination.k8s.io/leases"}
 RESOURCES |= {"lease": "coordination.k8s.io/leases", "PodMetrics": "metrics.k8s.io/pods"}
 RESOURCES |= {"PodDisruptionBudget": "policy/poddisruptionbudgets"}
+RESOURCES |= {"NodePool": "karpenter.sh/nodepools", "NodeOverlay": "karpenter.sh/nodeoverlays"}
 RESOURCES |= {"Machine": "tidewise.io/machines", "record": "tidewise.io/machines"}
 RESOURCES |= {"CronHpa": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers"}
 RESOURCES |= {"CronHpa.Status": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers/status"}
@@ -49,11 +51,13 @@ RESOURCES |= {"HorizontalPodAutoscaler": "autoscaling/horizontalpodautoscalers"}
 RESOURCES |= {"ResourceRecommendationResource": "tidewise.io/resourcerecommendations"}
 RESOURCES |= {"ResourceRecommendationResource.Status": "tidewise.io/resourcerecommendations/status"}
 # names that stand for several resources: a ResourceRecommendation's target
-# (recommendation.py TARGETS), the training queue's job kinds (jobs/controller.py KINDS), what
-# the kwok provider gives back, a scale target's /scale (controllers/resources.py)
+# (recommendation.py TARGETS), the training queue's job kinds (jobs/controller.py KINDS),
+# Karpenter's kinds (controllers/karpenter.py KINDS), what the kwok provider gives back, a scale
+# target's /scale (controllers/resources.py)
 MULTI = {
     "spec.kind": tuple(f"apps/{kind.lower()}s" for kind in TARGETS),
     "kind": tuple(f"{k._api_info.resource.group}/{k._api_info.plural}" for k in KINDS),
+    "karpenter_kind": ("karpenter.sh/nodepools", "karpenter.sh/nodeoverlays"),
     "machine_or_node": ("tidewise.io/machines", "/nodes"),
     "target_scale": (
         "apps/deployments/scale",
@@ -204,10 +208,15 @@ def test_the_components_enabled_are_the_controllers_the_default_configuration_ru
     assert set(ENTRIES) == set(CONTROLLERS)
     assert listed_components() == enabled_controllers(OperatorConfig())
     config = OperatorConfig.model_validate(
-        {"provisioner": {"enabled": False}, "controllers": {"training_queue": True}}
+        {"nodes": {"engine": "kwok"}, "controllers": {"training_queue": True}}
     )
-    assert "provisioner" not in enabled_controllers(config)
+    assert "provisioner" in enabled_controllers(config)
+    assert "karpenter" not in enabled_controllers(config), "never two ways to buy a node"
     assert "training-queue" in enabled_controllers(config)
+    for engine in ("karpenter", "none"):
+        config = OperatorConfig.model_validate({"nodes": {"engine": engine}})
+        assert "provisioner" not in enabled_controllers(config)
+        assert ("karpenter" in enabled_controllers(config)) == (engine == "karpenter")
 
 
 def test_the_image_runs_as_the_user_and_command_the_deployment_expects():

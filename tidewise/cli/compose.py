@@ -1,10 +1,11 @@
 """The composition root: the one place where ``tidewise operator`` and ``tidewise provisioner
 run`` turn configuration into objects.
 
-Which node provider, which price catalog and which controllers run are configuration, not
-code: built-in defaults, then an optional YAML file (``--config``, docs/kubernetes.md), then
-the flags given on the command line. A new provider is one entry in :data:`PROVIDERS`; the
-commands and the kube runtime do not change.
+Which engine buys the nodes (Karpenter, steered by tidewise's capacity policy, or the kwok
+fallback), which price catalog and which controllers run are configuration, not code:
+built-in defaults, then an optional YAML file (``--config``, docs/kubernetes.md), then the
+flags given on the command line. A new provider of the fallback is one entry in
+:data:`PROVIDERS`; the commands and the kube runtime do not change.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tidewise.sim.services.scenario import describe
 if TYPE_CHECKING:
     from lightkube import AsyncClient, KubeConfig
 
+    from tidewise.capacity.karpenter import KarpenterPolicy
     from tidewise.catalog import Catalog
     from tidewise.kube.operator import ControllerSettings, Operator
     from tidewise.kube.provider import NodeProvider, Provisioner
@@ -80,8 +82,29 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class NodesConfig(Section):
+    """Which engine buys the nodes, one and never two (docs/kubernetes.md): ``karpenter``
+    (production: tidewise keeps Karpenter's NodePools and NodeOverlays current, Karpenter
+    buys), ``kwok`` (the fallback: tidewise's own provisioner buys kwok nodes, for test
+    clusters and demos without Karpenter), ``none`` (another autoscaler buys; tidewise runs
+    its controllers only)."""
+
+    engine: Literal["karpenter", "kwok", "none"] = "karpenter"
+
+
+class KarpenterConfig(Section):
+    """What the Karpenter controller renders (``nodes.engine: karpenter``): the capacity
+    policy of a scenario (its catalog, node pools and workloads), as ``tidewise karpenter
+    render --scenario`` prints it (docs/karpenter.md)."""
+
+    scenario: str | None = None  # a scenario YAML relative to the config file; None: bundled
+    node_class: str | None = None  # GROUP/KIND/NAME; None: the scenario's provider's default
+    period_s: PositiveSeconds = 30.0
+
+
 class ProviderConfig(Section):
-    """Who makes the nodes: ``kwok`` fakes them as kwok nodes (docs/kubernetes.md)."""
+    """Who makes the nodes of the fallback (``nodes.engine: kwok``, ``tidewise provisioner
+    run``): ``kwok`` fakes them as kwok nodes (docs/kubernetes.md)."""
 
     kind: Literal["kwok"] = "kwok"
     boot_delay_s: Annotated[float, Field(ge=0)] = 5.0
@@ -102,10 +125,9 @@ class CatalogConfig(Section):
 
 
 class ProvisionerConfig(Section):
-    """The node autoscaler's timings (Cluster Autoscaler's flags of the same meaning) and
-    the drains' deadline (Karpenter's terminationGracePeriod)."""
+    """The fallback provisioner's timings (Cluster Autoscaler's flags of the same meaning)
+    and the drains' deadline (Karpenter's terminationGracePeriod)."""
 
-    enabled: bool = True  # false: tidewise operator buys no nodes (another engine does)
     period_s: PositiveSeconds = 10.0
     unneeded_s: Annotated[float, Field(ge=0)] = 600.0
     delay_after_add_s: Annotated[float, Field(ge=0)] = 600.0
@@ -137,6 +159,8 @@ class ControllersConfig(Section):
 
 
 class OperatorConfig(Section):
+    nodes: NodesConfig = NodesConfig()
+    karpenter: KarpenterConfig = KarpenterConfig()
     provider: ProviderConfig = ProviderConfig()
     catalog: CatalogConfig = CatalogConfig()
     provisioner: ProvisionerConfig = ProvisionerConfig()
@@ -153,6 +177,7 @@ class Flag:
 
 # keyed by the commands' parameter names; the flags keep the meaning they had before --config
 FLAGS: Mapping[str, Flag] = {
+    "node_engine": Flag(("nodes", "engine")),
     "boot_delay": Flag(("provider", "boot_delay_s")),
     "instance_types": Flag(
         ("catalog", "instance_types"), lambda text: text.split(",") if text else None
@@ -220,6 +245,7 @@ def _flag_error(error: ValidationError, flags: Mapping[str, Any]) -> str:
 
 
 CONTROLLERS = (
+    "karpenter",
     "provisioner",
     "cronhpa",
     "elasticscaler",
@@ -236,7 +262,8 @@ def enabled_controllers(config: OperatorConfig) -> list[str]:
     equal to the defaults')."""
     spec = config.controllers
     switches = {
-        "provisioner": config.provisioner.enabled,
+        "karpenter": config.nodes.engine == "karpenter",
+        "provisioner": config.nodes.engine == "kwok",
         "cronhpa": spec.cronhpa,
         "elasticscaler": spec.elasticscaler,
         "resourcerecommendation": spec.resourcerecommendation,
@@ -342,7 +369,39 @@ def provisioner_factory(
     return make
 
 
-def controller_settings(config: OperatorConfig) -> ControllerSettings:
+def karpenter_policy(configured: Configured) -> KarpenterPolicy | None:
+    """What the Karpenter controller keeps applied (``nodes.engine: karpenter``), from the
+    configured scenario; ``None`` for another engine. Read now, so a bad scenario or node
+    class stops the command before it connects (``ValueError`` names the field)."""
+    config = configured.config
+    if config.nodes.engine != "karpenter":
+        return None
+    from tidewise.capacity.karpenter import NodeClassRef
+    from tidewise.cli.sim import default_scenario_path
+    from tidewise.sim.services.karpenter import karpenter_policy as scenario_policy
+    from tidewise.sim.services.scenario import load_scenario
+
+    spec = config.karpenter
+    path = configured.base / spec.scenario if spec.scenario else default_scenario_path()
+    try:
+        node_class = NodeClassRef.parse(spec.node_class) if spec.node_class else None
+    except ValueError as error:
+        raise ValueError(f"karpenter.node_class: {error}") from None
+    try:
+        scenario, base = load_scenario(path)
+        return scenario_policy(scenario, base, node_class)
+    except ValueError as error:
+        text = str(error)
+        if text.startswith("--node-class: "):
+            raise ValueError(text.replace("--node-class", "karpenter.node_class", 1)) from None
+        raise ValueError(f"karpenter.scenario: {text}") from None
+
+
+def controller_settings(
+    config: OperatorConfig, karpenter: KarpenterPolicy | None = None
+) -> ControllerSettings:
+    """The operator's controllers as ``config`` says, and the Karpenter controller when
+    given the ``karpenter`` policy it applies (:func:`karpenter_policy`)."""
     from tidewise.kube.operator import ControllerSettings
 
     spec = config.controllers
@@ -361,6 +420,8 @@ def controller_settings(config: OperatorConfig) -> ControllerSettings:
         resourcerecommendation=spec.resourcerecommendation,
         defrag=spec.defrag,
         defrag_period_s=spec.defrag_period_s,
+        karpenter=karpenter,
+        karpenter_period_s=config.karpenter.period_s,
     )
 
 
@@ -391,7 +452,7 @@ def operator_factory(
     def build() -> Operator:
         client = AsyncClient(kube, field_manager="tidewise-operator")
         elector = LeaseElector(client, lease.namespace, lease.holder, duration_s=lease.duration_s)
-        if make is None:  # provisioner.enabled: false
+        if make is None:  # nodes.engine: karpenter or none
             return Operator(None, elector, period_s)
         return Operator(lambda metrics: make(client, metrics), elector, period_s)
 
