@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from tidewise.capacity.karpenter import NodeClassRef
+from tidewise.capacity.spot_pools import SpotPoolRules
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.cli.compose import (
     catalog_offerings,
@@ -87,7 +88,10 @@ def test_the_catalog_and_its_purchase_options_restrict_what_may_be_bought(tmp_pa
 
 def test_the_provisioner_is_built_from_the_configured_provider():
     make = provisioner_factory(load_config(None, {"instance_types": "m6i.large"}))
-    assert isinstance(make(object()), Provisioner)  # the client is used only when it runs
+    provisioner = make(object())  # the client is used only when it runs
+    assert isinstance(provisioner, Provisioner)
+    # the twin's node autoscaler as the tidewise policy runs it: spot spread and band weights
+    assert provisioner._policy.spot_pools == SpotPoolRules()
 
 
 @pytest.mark.parametrize(

@@ -330,11 +330,15 @@ PROVIDERS: Mapping[str, Callable[[AsyncClient, list[Offering], ProviderConfig], 
 def provisioner_factory(
     configured: Configured,
 ) -> Callable[[AsyncClient, ProvisionerMetrics | None], Provisioner]:
-    """What builds the provisioner ``provisioner run`` and ``operator`` run: the configured
-    provider's nodes from the catalog's offerings, the node autoscaler and the interruption
-    handler. The catalog is read now, so a bad one stops the command before it connects."""
+    """What builds the kwok fallback's provisioner (``provisioner run``, and ``operator`` with
+    ``nodes.engine: kwok``): the configured provider's nodes from the catalog's offerings,
+    bought and given back by the twin's node autoscaler with its spot pool rules (spread,
+    prices weighted by interruption band, as the twin's ``tidewise`` policy) and its
+    interruption handler. The catalog is read now, so a bad one stops the command before it
+    connects."""
     from tidewise.capacity import NodeAutoscaler, NodeAutoscalerSettings
     from tidewise.capacity.interruptions import InterruptionHandler
+    from tidewise.capacity.spot_pools import SpotPoolRules
     from tidewise.kube.provider import Provisioner
 
     config = configured.config
@@ -352,7 +356,7 @@ def provisioner_factory(
 
     def make(client: AsyncClient, metrics: ProvisionerMetrics | None = None) -> Provisioner:
         provider = make_provider(client, offerings, config.provider)
-        policy = NodeAutoscaler(options, settings)
+        policy = NodeAutoscaler(options, settings, spot_pools=SpotPoolRules())
         interruptions = InterruptionHandler(options, period_s=timings.period_s)
         if metrics is not None and timings.budget_usd_per_hour is not None:
             metrics.budget.set(timings.budget_usd_per_hour)
