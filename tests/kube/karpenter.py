@@ -199,9 +199,13 @@ def steering_operator(
 
 
 def events_about(kube: Client, name: str) -> list[str]:
-    """The reasons of the Events about the cluster-scoped object ``name`` (in ``default``,
-    where the operator posts them), oldest first."""
-    found = [e for e in kube.list(Event, namespace="default") if e.involvedObject.name == name]
+    """The reasons of the operator's Events about the cluster-scoped object ``name`` (in
+    ``default``, where it posts them; Karpenter's own are left out), oldest first."""
+    found = [
+        e
+        for e in kube.list(Event, namespace="default")
+        if e.involvedObject.name == name and e.reportingComponent == "tidewise-operator"
+    ]
     found.sort(key=lambda e: e.metadata.creationTimestamp)
     return [e.reason for e in found]
 

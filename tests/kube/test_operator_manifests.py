@@ -116,10 +116,15 @@ def _grant(call: ast.Call) -> set[tuple[str, str]]:
     name = ast.unparse(first.func if isinstance(first, ast.Call) else first)
     if name == "resource":  # api/loop.py's pass: counted where it is called
         return set()
+    verbs = {VERBS[verb]}
+    if any(k.arg == "patch_type" and "APPLY" in ast.unparse(k.value) for k in call.keywords):
+        # a server-side apply creates what is missing, and the API server authorizes that as
+        # a create (a ServiceAccount granted patch alone is refused: "cannot create resource")
+        verbs.add("create")
     if name in MULTI:
-        return {(resource, VERBS[verb]) for resource in MULTI[name]}
+        return {(resource, v) for resource in MULTI[name] for v in verbs}
     assert name in RESOURCES, f"client.{verb}({name}) is unmapped"
-    return {(RESOURCES[name], VERBS[verb])}
+    return {(RESOURCES[name], v) for v in verbs}
 
 
 def calls(entries: list[Path]) -> set[tuple[str, str]]:
