@@ -7,15 +7,19 @@ import shutil
 import pytest
 import yaml
 
+from tidewise.capacity.karpenter import NodeClassRef
+from tidewise.capacity.spot_pools import SpotPoolRules
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.cli.compose import (
     catalog_offerings,
     controller_settings,
     enabled_controllers,
+    karpenter_policy,
     load_config,
     provisioner_factory,
     purchase_options,
 )
+from tidewise.cli.sim import default_scenario_path
 from tidewise.kube.operator import ControllerSettings
 from tidewise.kube.provider import Provisioner
 from tidewise.model import PurchaseOption
@@ -85,7 +89,10 @@ def test_the_catalog_and_its_purchase_options_restrict_what_may_be_bought(tmp_pa
 
 def test_the_provisioner_is_built_from_the_configured_provider():
     make = provisioner_factory(load_config(None, {"instance_types": "m6i.large"}))
-    assert isinstance(make(object()), Provisioner)  # the client is used only when it runs
+    provisioner = make(object())  # the client is used only when it runs
+    assert isinstance(provisioner, Provisioner)
+    # the twin's node autoscaler as the tidewise policy runs it: spot spread and band weights
+    assert provisioner._policy.spot_pools == SpotPoolRules()
 
 
 @pytest.mark.parametrize(
@@ -165,3 +172,56 @@ def test_serverless_bursts_take_their_prices_from_the_configured_catalog(tmp_pat
     assert {(o.instance_type.name, o.option) for o in burst.vms} == {
         ("m6i.large", PurchaseOption.SPOT)
     }
+
+
+def test_karpenter_is_the_default_node_engine_and_renders_the_bundled_scenario():
+    """One production path: by default the operator steers Karpenter with the bundled
+    scenario's policy (aws: EC2NodeClass default) and runs no provisioner of its own."""
+    configured = load_config(None, {})
+    assert configured.config.nodes.engine == "karpenter"
+    policy = karpenter_policy(configured)
+    assert policy is not None and {p.name for p in policy.pools} == {"general", "gpu"}
+    assert policy.node_class.kind == "EC2NodeClass"
+    settings = controller_settings(configured.config, karpenter=policy)
+    assert settings.karpenter is policy and settings.karpenter_period_s == 30.0
+
+
+@pytest.mark.parametrize("engine", ["kwok", "none"])
+def test_another_engine_renders_nothing(engine):
+    assert karpenter_policy(load_config(None, {"node_engine": engine})) is None
+
+
+def test_the_karpenter_section_reads_its_scenario_relative_to_the_file(tmp_path):
+    scenario = yaml.safe_load(default_scenario_path().read_text())
+    scenario["node_pools"][0]["name"] = "web"
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(scenario))
+    document = {
+        "karpenter": {
+            "scenario": "mine.yaml",
+            "node_class": "karpenter.kwok.sh/KWOKNodeClass/default",
+            "period_s": 2,
+        }
+    }
+    configured = load_config(config_file(tmp_path, document), {})
+    policy = karpenter_policy(configured)
+    assert policy is not None and [p.name for p in policy.pools] == ["web", "gpu"]
+    assert policy.node_class == NodeClassRef("karpenter.kwok.sh", "KWOKNodeClass", "default")
+    assert controller_settings(configured.config, karpenter=policy).karpenter_period_s == 2
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ({"karpenter": {"scenario": "nope.yaml"}}, "karpenter.scenario: "),
+        ({"karpenter": {"node_class": "EC2NodeClass"}}, "karpenter.node_class: node class "),
+    ],
+)
+def test_a_bad_karpenter_section_names_the_field(tmp_path, document, says):
+    configured = load_config(config_file(tmp_path, document), {})
+    with pytest.raises(ValueError, match=f"^{re.escape(says)}"):
+        karpenter_policy(configured)
+
+
+def test_the_node_engine_flag_is_held_to_the_field(tmp_path):
+    with pytest.raises(ValueError, match=r"^--node-engine: "):
+        load_config(None, {"node_engine": "cluster-autoscaler"})

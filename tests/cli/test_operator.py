@@ -51,3 +51,8 @@ def test_the_on_demand_base_without_its_certificate_is_one_line(tmp_path):
 def test_a_bad_queue_is_one_line_even_without_a_cluster(tmp_path):
     out = tidewise("operator", "--queue", "team-a", cwd=tmp_path)
     assert "--queue: 'team-a' is not NAME=MODEL:GPUS" in one_line(out)
+
+
+def test_an_unknown_node_engine_is_one_line(tmp_path):
+    out = tidewise("operator", "--node-engine", "autoscaler", cwd=tmp_path)
+    assert "--node-engine: Input should be 'karpenter', 'kwok' or 'none'" in one_line(out)

@@ -163,13 +163,17 @@ def operator_process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``tidewise operator`` under the shipped ServiceAccount and RBAC (tests/kube/
     serviceaccount.py), electing in ``lease_namespace`` (6 s Lease), provisioning m6i.large
-    kwok nodes (three 600m pods each) every second, health on ``port``; ``extra`` options
-    after these."""
-    config = operator_kubeconfig(cluster, kube, lease_namespace, components_for(extra))
+    kwok nodes (three 600m pods each) every second with the kwok fallback, health on
+    ``port``; ``extra`` options after these (``--node-engine`` among them picks another
+    engine, and the RBAC is that engine's)."""
+    engine = extra[extra.index("--node-engine") + 1] if "--node-engine" in extra else "kwok"
+    config = operator_kubeconfig(cluster, kube, lease_namespace, components_for(extra, engine))
     options = [str(config), "--health-host", "127.0.0.1", "--health-port", str(port)]
     options += ["--lease-namespace", lease_namespace, "--identity", identity]
     options += ["--lease-duration", "6", "--instance-types", "m6i.large"]
-    options += ["--boot-delay", "2", "--period", "1", *extra]
+    options += ["--boot-delay", "2", "--period", "1"]
+    options += [] if "--node-engine" in extra else ["--node-engine", "kwok"]
+    options += extra
     log = cluster.folder / f"logs/operator-{identity}.log"
     with tidewise_process(log, "operator", "--kubeconfig", *options) as process:
         yield process

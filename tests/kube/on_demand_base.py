@@ -32,7 +32,7 @@ def operator_config(cluster: Cluster, port: int, path: Path) -> Path:
     reconciler pass every second."""
     pki = cluster.folder / "pki"
     config = {
-        "provisioner": {"enabled": False},
+        "nodes": {"engine": "none"},
         "on_demand_base": {
             "webhook_host": "127.0.0.1",
             "webhook_port": port,

@@ -22,11 +22,18 @@ SKIPPED = {"Namespace", "Deployment", "CustomResourceDefinition", "MutatingWebho
 SKIPPED |= {"Service", "Issuer", "Certificate"}
 
 
-def components_for(options: tuple[str, ...]) -> list[str]:
-    """The components a ``tidewise operator`` with these options needs."""
+ENGINE_COMPONENTS = {"karpenter": "karpenter", "kwok": "provisioner", "none": None}
+"""The component of each ``nodes.engine``: the shipped list holds the default's."""
+
+
+def components_for(options: tuple[str, ...], engine: str = "kwok") -> list[str]:
+    """The components a ``tidewise operator`` with these options and node ``engine`` needs
+    (the kwok fallback by default: the tests that start an operator buy kwok nodes with it)."""
+    listed = [c for c in listed_components() if c not in ENGINE_COMPONENTS.values()]
+    component = ENGINE_COMPONENTS[engine]
     extra = ["training-queue"] if "--training-queue" in options else []
     extra += ["on-demand-base"] if "--on-demand-base" in options else []
-    return listed_components() + extra
+    return listed + ([component] if component else []) + extra
 
 
 def operator_kubeconfig(
@@ -64,7 +71,7 @@ def operator_kubeconfig(
 
 
 def only(**controllers: object) -> dict[str, object]:
-    """An operator configuration that runs only the ``controllers`` settings given: no
-    provisioner, none of the controllers on by default."""
+    """An operator configuration that runs only the ``controllers`` settings given: no node
+    engine, none of the controllers on by default."""
     defaults = {"cronhpa": False, "elasticscaler": False, "resourcerecommendation": False}
-    return {"provisioner": {"enabled": False}, "controllers": defaults | controllers}
+    return {"nodes": {"engine": "none"}, "controllers": defaults | controllers}

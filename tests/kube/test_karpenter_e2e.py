@@ -7,33 +7,37 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from lightkube import ApiError, Client
-from lightkube.models.apps_v1 import DeploymentSpec
-from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec, ResourceRequirements
-from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
-from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Node, Pod
 
 from tests.controlplane import NO_GO, progress, required
 from tests.kube.karpenter import (
     KWOK_CLASS,
+    NodeOverlay,
+    NodePool,
     apply,
     claims_of,
     condition,
+    events_about,
     install,
+    managers,
     overlay_applied,
+    pending_workload,
     running_karpenter,
+    steering_config,
+    steering_operator,
 )
 from tests.kube.kwok import wait_for
 from tidewise.capacity.karpenter import NodePoolSpec, kwok_instance_types, render
 from tidewise.capacity.karpenter import scheduling as modelled
-from tidewise.capacity.karpenter.instance_types import NVIDIA_GPU
 from tidewise.capacity.karpenter.nodepools import node_pool
-from tidewise.capacity.karpenter.overlays import spot_risk_overlays
+from tidewise.capacity.karpenter.overlays import MANAGED_BY, spot_risk_overlays
 from tidewise.capacity.node_autoscaler import NodeAutoscalerSettings
 from tidewise.capacity.spot_pools import SpotPoolRules
 from tidewise.catalog import Catalog, builtin_catalog_path, load_catalog
 from tidewise.cli.sim import default_scenario_path
+from tidewise.kube.controllers.karpenter import FIELD_MANAGER
 from tidewise.model import Offering, PodPhase, PurchaseOption, Resources
 from tidewise.model import Pod as PendingPod
 from tidewise.placement.fit import pods_per_node
@@ -52,6 +56,8 @@ from tidewise.testenv.karpenter import (
 
 pytestmark = pytest.mark.e2e
 
+COMMITTED = "m6i.xlarge"  # the bundled scenario's reserved floor: one m6i.xlarge
+COMMITMENT = f"tidewise-commitment-{COMMITTED}"
 SPOT_ALIKE = ("m6i.2xlarge", "c6i.2xlarge")
 """Spot pools 3 % apart in price, in the >20 % and 5-10 % interruption bands."""
 
@@ -103,37 +109,6 @@ def pool(name: str, types: list[str], catalog: Catalog) -> dict:
     default 10 minutes, so nothing is taken away while a test runs)."""
     spec = NodePoolSpec(name, tuple(types))
     return node_pool(spec, catalog.offerings, [], KWOK_CLASS, NodeAutoscalerSettings())
-
-
-def pending_workload(
-    name: str, requests: Resources, selector: dict[str, str], replicas: int = 1
-) -> Deployment:
-    """``replicas`` asking for ``requests`` (whole GPUs as ``nvidia.com/gpu``) on nodes
-    ``selector`` picks. A Deployment, not bare pods: on this loaded machine
-    kube-controller-manager's taint eviction can still see a new node's
-    ``karpenter.sh/unregistered:NoExecute`` taint after Karpenter removed it and the scheduler
-    bound the pod, and delete that pod; its ReplicaSet makes another, as it would for a real
-    workload."""
-    quantities = {"cpu": f"{requests.cpu_milli}m", "memory": f"{requests.memory_mib}Mi"}
-    limits = {}
-    if requests.gpu_count:
-        quantities[NVIDIA_GPU] = limits[NVIDIA_GPU] = str(requests.gpu_count)
-    container = Container(
-        name="main",
-        image="fake",
-        resources=ResourceRequirements(requests=quantities, limits=limits or None),
-    )
-    labels = {"app": name}
-    template = PodTemplateSpec(
-        metadata=ObjectMeta(labels=labels),
-        spec=PodSpec(containers=[container], nodeSelector=selector),
-    )
-    return Deployment(
-        metadata=ObjectMeta(name=name),
-        spec=DeploymentSpec(
-            replicas=replicas, selector=LabelSelector(matchLabels=labels), template=template
-        ),
-    )
 
 
 def cheapest(offerings: list[Offering], requests: Resources) -> list[Offering]:
@@ -342,3 +317,85 @@ def test_the_twin_s_karpenter_buys_the_same_instance_types_as_karpenter(
         )
         print(f"burst {burst}: karpenter {dict(got)}, twin {dict(expected)}")
         assert got == expected, burst
+
+
+def scenario_document() -> dict:
+    return yaml.safe_load(default_scenario_path().read_text())
+
+
+def rendered_names(document: dict, folder: Path) -> set[tuple[str, str]]:
+    """(kind, name) of what the operator should keep applied for ``document`` with no
+    covered instance running."""
+    path = folder / "expected-scenario.yaml"
+    path.write_text(yaml.safe_dump(document))
+    scenario, base = load_scenario(path)
+    return {
+        (o["kind"], o["metadata"]["name"])
+        for o in render(karpenter_policy(scenario, base, KWOK_CLASS))
+    }
+
+
+def managed_names(kube: Client) -> set[tuple[str, str]]:
+    return {
+        (kind.__name__, obj.metadata.name)
+        for kind in (NodePool, NodeOverlay)
+        for obj in kube.list(kind, labels=MANAGED_BY)
+    }
+
+
+def test_the_operator_keeps_karpenter_s_objects_current_as_the_shipped_service_account(
+    kube, cluster, karpenter, tmp_path
+):
+    """``tidewise operator`` with ``nodes.engine: karpenter`` and the Karpenter component's
+    RBAC alone: it applies the scenario's render server-side, Karpenter validates every
+    overlay; once an on-demand m6i.xlarge runs (bought by Karpenter for a pod) the commitment
+    overlay is deleted; restarted on a changed scenario, it updates the changed pool, deletes
+    the pool the scenario dropped and applies the new one; each step told by an Event."""
+    namespace = karpenter
+    document = scenario_document()
+    expected = rendered_names(document, tmp_path)
+    assert ("NodeOverlay", COMMITMENT) in expected, "the bundled floor commits one m6i.xlarge"
+    config = steering_config(tmp_path, document, "first")
+    with steering_operator(cluster, kube, namespace, config) as process:
+        wait_for("the render applied", lambda: managed_names(kube) == expected, deadline=90)
+        for kind, name in expected:
+            obj = kube.get(NodePool if kind == "NodePool" else NodeOverlay, name)
+            assert (FIELD_MANAGER, "Apply") in managers(obj), name
+            if kind == "NodeOverlay":
+                wait_for(f"{name} validated", lambda name=name: overlay_applied(kube, name))
+        wait_for("Events", lambda: events_about(kube, COMMITMENT) == ["Applied"])
+
+        selector = {"tidewise.io/node-pool": "general", "karpenter.sh/capacity-type": "on-demand"}
+        selector["node.kubernetes.io/instance-type"] = COMMITTED
+        requests = Resources(cpu_milli=1000, memory_mib=2048)
+        kube.create(pending_workload("covered", requests, selector), namespace=namespace)
+        bought_for(kube, namespace, "covered", "general", set())
+        wait_for(
+            "the used-up commitment dropped",
+            lambda: ("NodeOverlay", COMMITMENT) not in managed_names(kube),
+            deadline=60,
+        )
+        wait_for("Events", lambda: events_about(kube, COMMITMENT) == ["Applied", "Deleted"])
+        assert managed_names(kube) == expected - {("NodeOverlay", COMMITMENT)}
+        assert process.poll() is None, "the operator died"
+
+    changed = scenario_document()
+    general, gpu = changed["node_pools"]
+    general["instance_types"].remove("c6i.4xlarge")
+    gpu["name"] = "accel"
+    config = steering_config(tmp_path, changed, "second")
+    with steering_operator(cluster, kube, namespace, config):
+
+        def updated() -> bool:
+            got = kube.get(NodePool, "general")["spec"]["template"]["spec"]["requirements"]
+            types = next(r for r in got if r["key"] == "node.kubernetes.io/instance-type")
+            return "c6i.4xlarge" not in types["values"]
+
+        wait_for("the changed pool updated", updated, deadline=90)
+        wait_for("the dropped pool deleted", lambda: ("NodePool", "gpu") not in managed_names(kube))
+        assert ("NodePool", "accel") in managed_names(kube)
+        assert ("NodeOverlay", COMMITMENT) not in managed_names(kube), "still covered"
+        wait_for("Events", lambda: events_about(kube, "general") == ["Applied", "Updated"])
+        wait_for("Events", lambda: events_about(kube, "gpu") == ["Applied", "Deleted"])
+    log = (cluster.folder / "logs/operator-steering.log").read_text()
+    assert "forbidden" not in log.lower(), "the shipped RBAC refused a call"

@@ -57,7 +57,7 @@ def based(cluster: Cluster, kube: Client, karpenter: str, catalog):  # noqa: F81
     ports = free_ports(("health", "webhook"))
     config = operator_config(cluster, ports["webhook"], cluster.folder / f"{namespace}.yaml")
     hook = webhook_configuration(cluster, ports["webhook"], namespace)
-    options = ("--config", str(config), "--on-demand-base")
+    options = ("--config", str(config), "--on-demand-base", "--node-engine", "none")
     with operator_process(cluster, kube, namespace, IDENTITY, ports["health"], *options) as p:
         wait_for("the Lease held", lambda: lease_holder(kube, namespace) == IDENTITY, 60)
         apply_webhook(kube, hook)

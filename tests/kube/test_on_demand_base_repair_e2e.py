@@ -53,7 +53,7 @@ def test_pods_admitted_without_the_webhook_are_replaced_until_the_base_is_on_dem
     kube.create(fake_node(names["spot"], {}, {**selector, CAPACITY: "spot"}))
     ports = free_ports(("health", "webhook"))
     config = operator_config(cluster, ports["webhook"], cluster.folder / f"{namespace}.yaml")
-    options = ("--config", str(config), "--on-demand-base")
+    options = ("--config", str(config), "--on-demand-base", "--node-engine", "none")
     hook = webhook_configuration(cluster, ports["webhook"], namespace)
     with operator_process(cluster, kube, namespace, "repair", ports["health"], *options) as p:
         wait_for("the Lease held", lambda: lease_holder(kube, namespace) == "repair", 60)
@@ -126,7 +126,7 @@ def test_a_statefulset_s_first_ordinals_hold_its_base_and_a_scale_in_keeps_them(
         kube.create(fake_node(name, {}, {**selector, CAPACITY: capacity}))
     ports = free_ports(("health", "webhook"))
     config = operator_config(cluster, ports["webhook"], cluster.folder / f"{namespace}.yaml")
-    options = ("--config", str(config), "--on-demand-base")
+    options = ("--config", str(config), "--on-demand-base", "--node-engine", "none")
     hook = webhook_configuration(cluster, ports["webhook"], namespace)
     with operator_process(cluster, kube, namespace, "sts", ports["health"], *options) as p:
         wait_for("the Lease held", lambda: lease_holder(kube, namespace) == "sts", 60)

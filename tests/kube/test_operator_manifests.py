@@ -21,6 +21,7 @@ from tidewise.kube.jobs.controller import KINDS
 KUBE = ROOT / "tidewise/kube"
 # what each component is: the modules of the controller it grants
 ENTRIES = {
+    "karpenter": [KUBE / "controllers/karpenter.py"],
     "provisioner": sorted((KUBE / "provider").glob("*.py")),
     "cronhpa": [KUBE / "controllers/cronhpa.py"],
     "elasticscaler": [KUBE / "controllers/elastic.py"],
@@ -45,7 +46,7 @@ RESOURCES |= {"Lease": "coordination.k8s.io/leases", "fresh": "coordination.k8s.
 RESOURCES |= {"lease": "coordination.k8s.io/leases", "PodMetrics": "metrics.k8s.io/pods"}
 RESOURCES |= {"PodDisruptionBudget": "policy/poddisruptionbudgets"}
 RESOURCES |= {"ReplicaSet": "apps/replicasets", "StatefulSet": "apps/statefulsets"}
-RESOURCES |= {"NodePool": "karpenter.sh/nodepools"}
+RESOURCES |= {"NodePool": "karpenter.sh/nodepools", "NodeOverlay": "karpenter.sh/nodeoverlays"}
 RESOURCES |= {"Machine": "tidewise.io/machines", "record": "tidewise.io/machines"}
 RESOURCES |= {"CronHpa": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers"}
 RESOURCES |= {"CronHpa.Status": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers/status"}
@@ -55,11 +56,13 @@ RESOURCES |= {"HorizontalPodAutoscaler": "autoscaling/horizontalpodautoscalers"}
 RESOURCES |= {"ResourceRecommendationResource": "tidewise.io/resourcerecommendations"}
 RESOURCES |= {"ResourceRecommendationResource.Status": "tidewise.io/resourcerecommendations/status"}
 # names that stand for several resources: a ResourceRecommendation's target
-# (recommendation.py TARGETS), the training queue's job kinds (jobs/controller.py KINDS), what
-# the kwok provider gives back, a scale target's /scale (controllers/resources.py)
+# (recommendation.py TARGETS), the training queue's job kinds (jobs/controller.py KINDS),
+# Karpenter's kinds (controllers/karpenter.py KINDS), what the kwok provider gives back, a scale
+# target's /scale (controllers/resources.py)
 MULTI = {
     "spec.kind": tuple(f"apps/{kind.lower()}s" for kind in TARGETS),
     "kind": tuple(f"{k._api_info.resource.group}/{k._api_info.plural}" for k in KINDS),
+    "karpenter_kind": ("karpenter.sh/nodepools", "karpenter.sh/nodeoverlays"),
     "machine_or_node": ("tidewise.io/machines", "/nodes"),
     "target_scale": (
         "apps/deployments/scale",
@@ -118,10 +121,15 @@ def _grant(call: ast.Call) -> set[tuple[str, str]]:
     name = ast.unparse(first.func if isinstance(first, ast.Call) else first)
     if name == "resource":  # api/loop.py's pass: counted where it is called
         return set()
+    verbs = {VERBS[verb]}
+    if any(k.arg == "patch_type" and "APPLY" in ast.unparse(k.value) for k in call.keywords):
+        # a server-side apply creates what is missing, and the API server authorizes that as
+        # a create (a ServiceAccount granted patch alone is refused: "cannot create resource")
+        verbs.add("create")
     if name in MULTI:
-        return {(resource, VERBS[verb]) for resource in MULTI[name]}
+        return {(resource, v) for resource in MULTI[name] for v in verbs}
     assert name in RESOURCES, f"client.{verb}({name}) is unmapped"
-    return {(RESOURCES[name], VERBS[verb])}
+    return {(RESOURCES[name], v) for v in verbs}
 
 
 def calls(entries: list[Path]) -> set[tuple[str, str]]:
@@ -210,10 +218,15 @@ def test_the_components_enabled_are_the_controllers_the_default_configuration_ru
     assert set(ENTRIES) == set(CONTROLLERS)
     assert listed_components() == enabled_controllers(OperatorConfig())
     config = OperatorConfig.model_validate(
-        {"provisioner": {"enabled": False}, "controllers": {"training_queue": True}}
+        {"nodes": {"engine": "kwok"}, "controllers": {"training_queue": True}}
     )
-    assert "provisioner" not in enabled_controllers(config)
+    assert "provisioner" in enabled_controllers(config)
+    assert "karpenter" not in enabled_controllers(config), "never two ways to buy a node"
     assert "training-queue" in enabled_controllers(config)
+    for engine in ("karpenter", "none"):
+        config = OperatorConfig.model_validate({"nodes": {"engine": engine}})
+        assert "provisioner" not in enabled_controllers(config)
+        assert ("karpenter" in enabled_controllers(config)) == (engine == "karpenter")
 
 
 def test_the_image_runs_as_the_user_and_command_the_deployment_expects():

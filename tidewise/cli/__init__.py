@@ -18,9 +18,10 @@ from tidewise.cli.lazy import ClickContext, Lazy, LazyGroup
 from tidewise.cli.params import check_numbers
 
 OPERATOR_HELP = (  # the line breaks of its docstring, as --help has always shown them
-    "The provisioner and the CronHPA, ElasticScaler and ResourceRecommendation controllers\n"
-    "as a kopf operator: only the holder of a Lease acts; /healthz and Prometheus /metrics on\n"
-    "--health-port (docs/kubernetes.md, docs/controllers.md)."
+    "The node engine's controller (Karpenter's NodePools and NodeOverlays, or the kwok\n"
+    "fallback's provisioner) and the CronHPA, ElasticScaler and ResourceRecommendation\n"
+    "controllers as a kopf operator: only the holder of a Lease acts; /healthz and Prometheus\n"
+    "/metrics on --health-port (docs/kubernetes.md, docs/karpenter.md, docs/controllers.md)."
 )
 
 # in the order --help lists them

@@ -1,10 +1,11 @@
 """The composition root: the one place where ``tidewise operator`` and ``tidewise provisioner
 run`` turn configuration into objects.
 
-Which node provider, which price catalog and which controllers run are configuration, not
-code: built-in defaults, then an optional YAML file (``--config``, docs/kubernetes.md), then
-the flags given on the command line. A new provider is one entry in :data:`PROVIDERS`; the
-commands and the kube runtime do not change.
+Which engine buys the nodes (Karpenter, steered by tidewise's capacity policy, or the kwok
+fallback), which price catalog and which controllers run are configuration, not code:
+built-in defaults, then an optional YAML file (``--config``, docs/kubernetes.md), then the
+flags given on the command line. A new provider of the fallback is one entry in
+:data:`PROVIDERS`; the commands and the kube runtime do not change.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tidewise.sim.services.scenario import describe
 if TYPE_CHECKING:
     from lightkube import AsyncClient, KubeConfig
 
+    from tidewise.capacity.karpenter import KarpenterPolicy
     from tidewise.catalog import Catalog
     from tidewise.kube.controllers.serverless_burst import ServerlessBurstSettings
     from tidewise.kube.ondemand.server import WebhookSettings
@@ -82,8 +84,29 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class NodesConfig(Section):
+    """Which engine buys the nodes, one and never two (docs/kubernetes.md): ``karpenter``
+    (production: tidewise keeps Karpenter's NodePools and NodeOverlays current, Karpenter
+    buys), ``kwok`` (the fallback: tidewise's own provisioner buys kwok nodes, for test
+    clusters and demos without Karpenter), ``none`` (another autoscaler buys; tidewise runs
+    its controllers only)."""
+
+    engine: Literal["karpenter", "kwok", "none"] = "karpenter"
+
+
+class KarpenterConfig(Section):
+    """What the Karpenter controller renders (``nodes.engine: karpenter``): the capacity
+    policy of a scenario (its catalog, node pools and workloads), as ``tidewise karpenter
+    render --scenario`` prints it (docs/karpenter.md)."""
+
+    scenario: str | None = None  # a scenario YAML relative to the config file; None: bundled
+    node_class: str | None = None  # GROUP/KIND/NAME; None: the scenario's provider's default
+    period_s: PositiveSeconds = 30.0
+
+
 class ProviderConfig(Section):
-    """Who makes the nodes: ``kwok`` fakes them as kwok nodes (docs/kubernetes.md)."""
+    """Who makes the nodes of the fallback (``nodes.engine: kwok``, ``tidewise provisioner
+    run``): ``kwok`` fakes them as kwok nodes (docs/kubernetes.md)."""
 
     kind: Literal["kwok"] = "kwok"
     boot_delay_s: Annotated[float, Field(ge=0)] = 5.0
@@ -104,10 +127,9 @@ class CatalogConfig(Section):
 
 
 class ProvisionerConfig(Section):
-    """The node autoscaler's timings (Cluster Autoscaler's flags of the same meaning) and
-    the drains' deadline (Karpenter's terminationGracePeriod)."""
+    """The fallback provisioner's timings (Cluster Autoscaler's flags of the same meaning)
+    and the drains' deadline (Karpenter's terminationGracePeriod)."""
 
-    enabled: bool = True  # false: tidewise operator buys no nodes (another engine does)
     period_s: PositiveSeconds = 10.0
     unneeded_s: Annotated[float, Field(ge=0)] = 600.0
     delay_after_add_s: Annotated[float, Field(ge=0)] = 600.0
@@ -167,6 +189,8 @@ class OnDemandBaseConfig(Section):
 
 
 class OperatorConfig(Section):
+    nodes: NodesConfig = NodesConfig()
+    karpenter: KarpenterConfig = KarpenterConfig()
     provider: ProviderConfig = ProviderConfig()
     catalog: CatalogConfig = CatalogConfig()
     provisioner: ProvisionerConfig = ProvisionerConfig()
@@ -184,6 +208,7 @@ class Flag:
 
 # keyed by the commands' parameter names; the flags keep the meaning they had before --config
 FLAGS: Mapping[str, Flag] = {
+    "node_engine": Flag(("nodes", "engine")),
     "boot_delay": Flag(("provider", "boot_delay_s")),
     "instance_types": Flag(
         ("catalog", "instance_types"), lambda text: text.split(",") if text else None
@@ -252,6 +277,7 @@ def _flag_error(error: ValidationError, flags: Mapping[str, Any]) -> str:
 
 
 CONTROLLERS = (
+    "karpenter",
     "provisioner",
     "cronhpa",
     "elasticscaler",
@@ -271,7 +297,8 @@ def enabled_controllers(config: OperatorConfig) -> list[str]:
     equal to the defaults')."""
     spec = config.controllers
     switches = {
-        "provisioner": config.provisioner.enabled,
+        "karpenter": config.nodes.engine == "karpenter",
+        "provisioner": config.nodes.engine == "kwok",
         "cronhpa": spec.cronhpa,
         "elasticscaler": spec.elasticscaler,
         "resourcerecommendation": spec.resourcerecommendation,
@@ -341,11 +368,15 @@ PROVIDERS: Mapping[str, Callable[[AsyncClient, list[Offering], ProviderConfig], 
 def provisioner_factory(
     configured: Configured,
 ) -> Callable[[AsyncClient, ProvisionerMetrics | None], Provisioner]:
-    """What builds the provisioner ``provisioner run`` and ``operator`` run: the configured
-    provider's nodes from the catalog's offerings, the node autoscaler and the interruption
-    handler. The catalog is read now, so a bad one stops the command before it connects."""
+    """What builds the kwok fallback's provisioner (``provisioner run``, and ``operator`` with
+    ``nodes.engine: kwok``): the configured provider's nodes from the catalog's offerings,
+    bought and given back by the twin's node autoscaler with its spot pool rules (spread,
+    prices weighted by interruption band, as the twin's ``tidewise`` policy) and its
+    interruption handler. The catalog is read now, so a bad one stops the command before it
+    connects."""
     from tidewise.capacity import NodeAutoscaler, NodeAutoscalerSettings
     from tidewise.capacity.interruptions import InterruptionHandler
+    from tidewise.capacity.spot_pools import SpotPoolRules
     from tidewise.kube.provider import Provisioner
 
     config = configured.config
@@ -363,7 +394,7 @@ def provisioner_factory(
 
     def make(client: AsyncClient, metrics: ProvisionerMetrics | None = None) -> Provisioner:
         provider = make_provider(client, offerings, config.provider)
-        policy = NodeAutoscaler(options, settings)
+        policy = NodeAutoscaler(options, settings, spot_pools=SpotPoolRules())
         interruptions = InterruptionHandler(options, period_s=timings.period_s)
         if metrics is not None and timings.budget_usd_per_hour is not None:
             metrics.budget.set(timings.budget_usd_per_hour)
@@ -380,9 +411,43 @@ def provisioner_factory(
     return make
 
 
-def controller_settings(config: OperatorConfig, base: Path | None = None) -> ControllerSettings:
-    """The controllers' settings; with serverless bursts on, the catalog (relative to
-    ``base``, default the working folder) gives their serverless and VM prices."""
+def karpenter_policy(configured: Configured) -> KarpenterPolicy | None:
+    """What the Karpenter controller keeps applied (``nodes.engine: karpenter``), from the
+    configured scenario; ``None`` for another engine. Read now, so a bad scenario or node
+    class stops the command before it connects (``ValueError`` names the field)."""
+    config = configured.config
+    if config.nodes.engine != "karpenter":
+        return None
+    from tidewise.capacity.karpenter import NodeClassRef
+    from tidewise.cli.sim import default_scenario_path
+    from tidewise.sim.services.karpenter import karpenter_policy as scenario_policy
+    from tidewise.sim.services.scenario import load_scenario
+
+    spec = config.karpenter
+    path = configured.base / spec.scenario if spec.scenario else default_scenario_path()
+    try:
+        node_class = NodeClassRef.parse(spec.node_class) if spec.node_class else None
+    except ValueError as error:
+        raise ValueError(f"karpenter.node_class: {error}") from None
+    try:
+        scenario, base = load_scenario(path)
+        return scenario_policy(scenario, base, node_class)
+    except ValueError as error:
+        text = str(error)
+        if text.startswith("--node-class: "):
+            raise ValueError(text.replace("--node-class", "karpenter.node_class", 1)) from None
+        raise ValueError(f"karpenter.scenario: {text}") from None
+
+
+def controller_settings(
+    config: OperatorConfig,
+    base: Path | None = None,
+    karpenter: KarpenterPolicy | None = None,
+) -> ControllerSettings:
+    """The operator's controllers as ``config`` says (with serverless bursts or the cost
+    exporter on, the catalog, relative to ``base``, default the working folder, gives their
+    prices), and the Karpenter controller when given the ``karpenter`` policy it applies
+    (:func:`karpenter_policy`)."""
     from tidewise.kube.operator import ControllerSettings
 
     spec = config.controllers
@@ -404,6 +469,8 @@ def controller_settings(config: OperatorConfig, base: Path | None = None) -> Con
         on_demand_base=on_demand_base_settings(config.on_demand_base),
         serverless_burst=_serverless_burst(config, base or Path.cwd()),
         cost=_cost(config, base or Path.cwd()),
+        karpenter=karpenter,
+        karpenter_period_s=config.karpenter.period_s,
     )
 
 
@@ -499,7 +566,7 @@ def operator_factory(
     def build() -> Operator:
         client = AsyncClient(kube, field_manager="tidewise-operator")
         elector = LeaseElector(client, lease.namespace, lease.holder, duration_s=lease.duration_s)
-        if make is None:  # provisioner.enabled: false
+        if make is None:  # nodes.engine: karpenter or none
             return Operator(None, elector, period_s)
         return Operator(lambda metrics: make(client, metrics), elector, period_s)
 

@@ -31,7 +31,7 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option(
         "--config",
-        help="YAML: provider, catalog, provisioner and controllers sections "
+        help="YAML: nodes, karpenter, provider, catalog, provisioner and controllers sections "
         "(docs/kubernetes.md); the options given here override it.",
     ),
 ]
@@ -153,11 +153,19 @@ def operator(
             "(docs/on-demand-base.md; its certificate: the on_demand_base config section)."
         ),
     ] = False,
+    node_engine: Annotated[
+        str,
+        typer.Option(
+            help="Who buys nodes: karpenter (steered by tidewise), kwok (tidewise's own "
+            "provisioner, the fallback) or none."
+        ),
+    ] = "karpenter",
     config: ConfigOption = None,
 ) -> None:
-    """The provisioner and the CronHPA, ElasticScaler and ResourceRecommendation controllers
-    as a kopf operator: only the holder of a Lease acts; /healthz and Prometheus /metrics on
-    --health-port (docs/kubernetes.md, docs/controllers.md)."""
+    """The node engine's controller (Karpenter's NodePools and NodeOverlays, or the kwok
+    fallback's provisioner) and the CronHPA, ElasticScaler and ResourceRecommendation
+    controllers as a kopf operator: only the holder of a Lease acts; /healthz and Prometheus
+    /metrics on --health-port (docs/kubernetes.md, docs/karpenter.md, docs/controllers.md)."""
     periods = (
         ("--cron-period", cron_period),
         ("--elastic-period", elastic_period),
@@ -177,6 +185,7 @@ def operator(
     from tidewise.cli.compose import (
         Lease,
         controller_settings,
+        karpenter_policy,
         load_config,
         operator_factory,
         provisioner_factory,
@@ -186,13 +195,15 @@ def operator(
     with user_errors(ValueError):
         configured = load_config(config, given(ctx))
         make = provisioner_factory(configured)
-        # the webhook's files and the serverless price checked before anything connects
-        controllers = controller_settings(configured.config, configured.base)
+        steer = karpenter_policy(configured)
+        # the webhook's files, the serverless and cost prices checked before anything connects
+        controllers = controller_settings(configured.config, configured.base, steer)
     kube = kube_service(kubeconfig)
     if kubeconfig:  # for kopf's own login
         os.environ["KUBECONFIG"] = str(kubeconfig)
     holder = identity or f"{socket.gethostname()}-{os.getpid()}"
     lease = Lease(lease_namespace, holder, lease_duration)
     timings = configured.config.provisioner
-    build = operator_factory(make if timings.enabled else None, kube, lease, timings.period_s)
+    fallback = make if configured.config.nodes.engine == "kwok" else None
+    build = operator_factory(fallback, kube, lease, timings.period_s)
     run_operator(build, health_host, health_port, kubeconfig is not None, controllers)

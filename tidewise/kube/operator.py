@@ -41,6 +41,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from tidewise.capacity.karpenter import KarpenterPolicy
 from tidewise.catalog import Catalog
 from tidewise.kube.api.lease import LeaseElector
 from tidewise.kube.api.loop import Controller, drive
@@ -48,6 +49,7 @@ from tidewise.kube.api.metrics import ControllerMetrics
 from tidewise.kube.controllers.cronhpa import CronHpaController
 from tidewise.kube.controllers.defrag import DefragController
 from tidewise.kube.controllers.elastic import ElasticScalerController
+from tidewise.kube.controllers.karpenter import KarpenterController
 from tidewise.kube.controllers.prometheus import Prometheus
 from tidewise.kube.controllers.recommendation import RecommendationController
 from tidewise.kube.controllers.serverless_burst import (
@@ -256,6 +258,10 @@ class ControllerSettings:
     # the defragmenter (tidewise/kube/controllers/defrag): it evicts pods, so off unless asked
     defrag: bool = False
     defrag_period_s: float = 5.0
+    # the node engine Karpenter (nodes.engine: karpenter): the policy whose NodePools and
+    # NodeOverlays the Karpenter controller keeps applied; None: not steered by tidewise
+    karpenter: KarpenterPolicy | None = None
+    karpenter_period_s: float = 30.0
     # each workload's on-demand base (tidewise/kube/ondemand): its webhook is served by every
     # replica (the API server may call any), its reconciler runs on the leader only
     on_demand_base: WebhookSettings | None = None
@@ -308,6 +314,12 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
                 client, operator.metrics.registry, cost.catalog, cost.labels, cost.period_s
             )
             controllers.append(exporter)
+        if settings.karpenter is not None:
+            controllers.append(
+                KarpenterController(
+                    client, metrics, settings.karpenter, settings.karpenter_period_s
+                )
+            )
         if settings.training_queue:
             queue = QueueController(
                 client, settings.queues, period_s=settings.queue_period_s, metrics=metrics

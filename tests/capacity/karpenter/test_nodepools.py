@@ -3,7 +3,12 @@ from dataclasses import replace
 import pytest
 
 from tests.factories import CPU4, GPU1, offering
-from tidewise.capacity.karpenter.nodepools import NodeClassRef, NodePoolSpec, node_pool
+from tidewise.capacity.karpenter.nodepools import (
+    CPU_POOL_WEIGHT,
+    NodeClassRef,
+    NodePoolSpec,
+    node_pool,
+)
 from tidewise.capacity.node_autoscaler import NodeAutoscalerSettings
 from tidewise.model import PurchaseOption, Resources, WorkloadSpec
 
@@ -65,6 +70,17 @@ def test_disruption_follows_the_twin_s_node_autoscaler():
             {"nodes": "1", "reasons": ["Underutilized", "Drifted"]},
         ],
     }
+
+
+def test_pools_without_gpus_come_first_so_cpu_pods_never_buy_gpu_machines():
+    """Karpenter takes the first NodePool that fits, heaviest first, equal weights in reverse
+    alphabetical order: without weights ``gpu`` would come before ``general``."""
+    settings = NodeAutoscalerSettings()
+    general = node_pool(NodePoolSpec("general", ("cpu4",)), OFFERINGS, [WEB], KWOK, settings)
+    gpu = node_pool(NodePoolSpec("gpu", ("gpu1",)), OFFERINGS, [WEB], KWOK, settings)
+    mixed = node_pool(NodePoolSpec("mixed", ("cpu4", "gpu1")), OFFERINGS, [WEB], KWOK, settings)
+    assert general["spec"]["weight"] == CPU_POOL_WEIGHT > 0
+    assert "weight" not in gpu["spec"] and "weight" not in mixed["spec"]
 
 
 @pytest.mark.parametrize("text", ["EC2NodeClass/default", "a//c", "a/b/c/d"])

@@ -102,7 +102,8 @@ class OperatorProcess:
         options = ["--kubeconfig", str(config), "--health-host", "127.0.0.1"]
         options += ["--health-port", str(self.port), "--lease-namespace", self.namespace]
         options += ["--identity", IDENTITY, "--lease-duration", "6", "--period", "1"]
-        options += ["--instance-types", "m6i.large", "--boot-delay", "2", *self.extra]
+        options += ["--instance-types", "m6i.large", "--boot-delay", "2"]
+        options += ["--node-engine", "kwok", *self.extra]
         log = self.cluster.folder / "logs/controllers-operator.log"
         self.process = self.stack.enter_context(tidewise_process(log, "operator", *options))
         wait_for(

@@ -14,6 +14,13 @@ and how fast it may take them away.
   ``max_empty_bulk`` at a time, non-empty ones one at a time, as cluster-autoscaler does and
   the twin copies (``budgets`` with ``reasons``, karpenter.sh/docs/concepts/disruption).
   Each workload's PodDisruptionBudget still bounds every drain: Karpenter honours PDBs.
+* **Which pool first** (``spec.weight``): Karpenter tries NodePools one after another and
+  takes the first that can host a pod, not the cheapest; equal weights go in reverse
+  alphabetical order (``OrderByWeight``, ``pkg/utils/nodepool/nodepool.go`` in v1.12.0), so a
+  pool named ``gpu`` came before ``general`` and CPU pods bought GPU machines
+  (bench/karpenter_burst.py found it). Pools without a GPU type carry a higher weight: CPU
+  pods go to CPU machines and GPU pods, which no CPU pool can host, to the GPU pools, as the
+  twin keeps CPU pods off GPU nodes (``CPU_PODS_ON_GPU_NODES``).
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
 
 NODEPOOL_API = "karpenter.sh/v1"
 POOL_LABEL = "tidewise.io/node-pool"
+CPU_POOL_WEIGHT = 10
+"""The weight of a pool without GPU types (GPU pools carry none: 0), so Karpenter tries it
+first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +138,10 @@ def node_pool(
     limits = pool_limits(pool, offerings, workloads)
     if limits:
         spec["limits"] = limits
+    if not any(
+        o.instance_type.gpu_count for o in offerings if o.instance_type.name in pool.instance_types
+    ):
+        spec["weight"] = CPU_POOL_WEIGHT
     return {
         "apiVersion": NODEPOOL_API,
         "kind": "NodePool",

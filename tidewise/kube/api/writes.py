@@ -8,11 +8,12 @@ patch the controllers make is covered by it (tests/kube/test_writes.py), and the
 Argo CD Application ignores every entry (tests/kube/test_argocd_examples.py;
 deploy/argocd, docs/argocd.md).
 
-Left out on purpose: the ``status`` of tidewise's own objects (not in Git), and what the
+Left out on purpose: the ``status`` of tidewise's own objects (not in Git), what the
 provisioner, the extender and the device plugin write (Nodes, Pods and Bindings, which are
-not kept in Git). A scale target of another kind (a custom resource with a ``/scale``
-subresource) has its replicas written too; its path is its CRD's ``specReplicasPath``, which
-only the user knows.
+not kept in Git), and the NodePools and NodeOverlays the Karpenter controller applies (its
+render is their source: keep them out of Git while it runs, docs/karpenter.md). A scale
+target of another kind (a custom resource with a ``/scale`` subresource) has its replicas
+written too; its path is its CRD's ``specReplicasPath``, which only the user knows.
 """
 
 from __future__ import annotations
