@@ -144,12 +144,14 @@ def test_bench_autoscale_end_to_end(tmp_path):
     result = json.loads((tmp_path / "a.json").read_text())
     assert result["value_column"] == "rps" and result["warmup_s"] == 1.5 * 86400
     rows = {r["policy"]: r for r in result["policies"]}
-    assert list(rows) == ["hpa", "cron", "predictive", "combined", "oracle"]
+    assert list(rows) == ["hpa", "cron", "predictive", "combined", "slo", "oracle"]
+    assert result["overload_risk"] == 0.005
     for row in rows.values():
         assert {"replica_hours", "served_fraction", "violation_minutes", "scale_events"} <= set(row)
         assert 0 < row["served_fraction"] <= 1 and row["replica_hours"] > 0
     # the oracle is the lower bound at the target: a policy that serves as much pays more
-    served = [r for r in rows.values() if r["served_fraction"] >= 0.999]
+    # (slo sizes to a risk of overload, not to the target: it is not bound by it)
+    served = [r for n, r in rows.items() if r["served_fraction"] >= 0.999 and n != "slo"]
     assert len(served) >= 4
     assert all(r["replica_hours"] >= rows["oracle"]["replica_hours"] for r in served)
     assert rows["oracle"]["violation_minutes"] == 0
@@ -165,6 +167,7 @@ def test_bench_autoscale_end_to_end(tmp_path):
         (["--warmup-days", "5"], "lower --warmup-days"),
         (["--time-zone", "Mars/Olympus"], "--time-zone"),
         (["--target-utilization", "1.5"], "--target-utilization"),
+        (["--overload-risk", "0.7"], "--overload-risk: a chance per minute in (0, 0.5)"),
     ],
 )
 def test_bench_autoscale_bad_options(tmp_path, args, message):

@@ -118,8 +118,8 @@ def test_a_statefulset_s_first_ordinals_hold_its_base_and_a_scale_in_keeps_them(
     cluster: Cluster, kube: Client, namespace: str, nodes
 ):
     """A StatefulSet of 4 with a base of "50%": pods 0 and 1 (made first, one at a time)
-    pinned to on-demand, 2 and 3 to spot; scaled to 2, the highest ordinals go and the two
-    left are the on-demand ones."""
+    pinned to on-demand, 2 and 3 to spot; scaled to 2, the highest ordinals go, and the base
+    (50 % of 2: one) is held by pod 0 while pod 1, on-demand beyond it, is replaced on spot."""
     group, names = nodes
     selector = {GROUP: group}
     for capacity, name in names.items():
@@ -160,12 +160,17 @@ def test_a_statefulset_s_first_ordinals_hold_its_base_and_a_scale_in_keeps_them(
             }
             kube.patch(StatefulSet, APP, {"spec": {"replicas": 2}}, namespace=namespace)
             wait_for("2 left", lambda: len(placed(kube, namespace, APP)) == 2, deadline=60)
-            assert pinned() == {f"{APP}-0": "on-demand", f"{APP}-1": "on-demand"}
-            events = [
-                e for e in kube.list(Event, namespace=namespace) if e.reason == "PinnedOnDemand"
-            ]
-            assert {e.involvedObject.kind for e in events} == {"StatefulSet"}
-            assert len(events) == 2
+            assert set(pinned()) <= {f"{APP}-0", f"{APP}-1"}
+            wait_for(
+                "pod 1, beyond the smaller base, replaced on spot",
+                lambda: pinned() == {f"{APP}-0": "on-demand", f"{APP}-1": "spot"},
+                deadline=60,
+            )
+            events = list(kube.list(Event, namespace=namespace))
+            pins = [e for e in events if e.reason == "PinnedOnDemand"]
+            assert {e.involvedObject.kind for e in pins} == {"StatefulSet"}
+            assert len(pins) == 2
+            assert any(e.reason == "BaseExceeded" for e in events)
         finally:
             delete_webhook(kube, hook)
         assert p.poll() is None, "the operator died"

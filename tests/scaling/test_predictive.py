@@ -4,6 +4,7 @@ import numpy as np
 
 from tidewise.scaling.observation import ServiceModel, ServiceObservation
 from tidewise.scaling.predictive import PredictiveScaler, dispersion
+from tidewise.scaling.slo import ServiceLevel
 
 SERVICE = ServiceModel(replica_capacity=10.0, target_utilization=0.5)
 
@@ -88,3 +89,40 @@ def test_low_load_is_sized_for_its_noise_high_load_for_the_target():
     busy = PredictiveScaler(service, lambda h, s, a: np.full(a, 2000.0), lead_s=60, min_history_s=0)
     busy.observe(obs(0.0, 2000.0))
     assert busy.replicas(obs(60.0, 2000.0)) == 286  # 2000 / 7: the target dominates
+
+
+def test_with_a_service_level_the_forecast_is_sized_to_it_not_to_the_target():
+    service = ServiceModel(replica_capacity=10.0, target_utilization=0.7)
+    level = ServiceLevel(overload_risk=0.05)
+    flat = PredictiveScaler(
+        service, lambda h, s, a: np.full(a, 20.0), lead_s=60, min_history_s=0, level=level
+    )
+    flat.observe(obs(0.0, 20.0))
+    # 20 + 1.645 x sqrt(20) = 27.4 -> 3 (the 99.9 % bound asks 4)
+    assert flat.replicas(obs(60.0, 20.0)) == 3
+    busy = PredictiveScaler(
+        service, lambda h, s, a: np.full(a, 2000.0), lead_s=60, min_history_s=0, level=level
+    )
+    busy.observe(obs(0.0, 2000.0))
+    # 2000 + 1.645 x 44.7 = 2073.6 -> 208, where the 70 % target asks 286
+    assert busy.replicas(obs(60.0, 2000.0)) == 208
+
+
+def test_with_a_service_level_the_load_seen_now_is_sized_from_the_first_minute():
+    """No warm-up left unscaled: before a day of history there is no forecast, but the load
+    observed now is sized to the level; and a ramp above the forecast's level counts."""
+    service = ServiceModel(replica_capacity=10.0, target_utilization=0.7)
+    level = ServiceLevel(overload_risk=0.05)
+    scaler = PredictiveScaler(service, lambda h, s, a: np.full(a, 20.0), lead_s=60, level=level)
+    scaler.observe(obs(0.0, 20.0))
+    assert scaler.replicas(obs(0.0, 20.0)) == 3  # Poisson until measured: 20 + 1.645 x 4.47
+    assert scaler.replicas(obs(0.0, None)) is None  # nothing forecast, nothing observed
+    plain = PredictiveScaler(service, lambda h, s, a: np.full(a, 20.0), lead_s=60)
+    assert plain.replicas(obs(0.0, 20.0)) is None
+    ramp = PredictiveScaler(
+        service, lambda h, s, a: np.full(a, 20.0), lead_s=60, min_history_s=0, level=level
+    )
+    ramp.observe(obs(0.0, 20.0))
+    # 80 rps now, the level still 20 (which asks 3): 8 replicas carry 80 at full capacity
+    assert ramp.replicas(obs(60.0, 80.0)) == 8
+    assert ramp.replicas(obs(60.0, 10.0)) == 3  # a quiet minute: the level's count

@@ -38,13 +38,17 @@ from tidewise.model import (
     Resources,
 )
 
+BREAK_EVEN_OVERHEAD_S = 330.0
+"""What a VM bought for a spike costs beyond the spike: boot (~90 s), billing minimum (60 s),
+the unneeded wait before it goes (180 s)."""
+
 
 @dataclass
 class ServerlessBurst:
     """Runs before the node autoscaler each period, so it sees new pending pods first."""
 
     vm_options: frozenset[PurchaseOption]
-    overhead_s: float = 330.0  # VM boot (~90 s) + billing minimum (60 s) + unneeded wait (180 s)
+    overhead_s: float = BREAK_EVEN_OVERHEAD_S
     period_s: float = 10.0
     _settling: set[str] = field(default_factory=set, init=False)  # VM capacity bought
     _break_even: dict[Hashable, float] = field(default_factory=dict, init=False)
@@ -148,13 +152,19 @@ def break_even_s(
     return v * overhead_s / (s - v) if s > v else float("inf")
 
 
-def hostable(pod: Pod, offering: Offering) -> bool:
-    """Whether a serverless container of ``offering`` can run ``pod``: no GPU, not pinned to
-    other purchase options, within the largest container's vCPUs and memory."""
+def hosts(offering: Offering, requests: Resources) -> bool:
+    """Whether a serverless offering can run a container with these requests (no GPU)."""
     limit = offering.instance_type.capacity
     return (
-        not pod.requests.wants_gpu
-        and (pod.capacity_types is None or PurchaseOption.SERVERLESS in pod.capacity_types)
-        and pod.requests.cpu_milli <= limit.cpu_milli
-        and pod.requests.memory_mib <= limit.memory_mib
+        not requests.wants_gpu
+        and requests.cpu_milli <= limit.cpu_milli
+        and requests.memory_mib <= limit.memory_mib
+    )
+
+
+def hostable(pod: Pod, offering: Offering) -> bool:
+    """Whether a serverless container of ``offering`` can run ``pod``: it :func:`hosts` its
+    requests, and the pod is not pinned to other purchase options."""
+    return hosts(offering, pod.requests) and (
+        pod.capacity_types is None or PurchaseOption.SERVERLESS in pod.capacity_types
     )

@@ -173,6 +173,9 @@ def autoscale(
     time_zone: Annotated[
         str, typer.Option(help="IANA zone the cron schedule is learnt and run in.")
     ] = "UTC",
+    overload_risk: Annotated[
+        float, typer.Option(help="The slo policy's chance per minute of overload, 0-0.5.")
+    ] = 0.005,
     json_path: JsonOption = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write an HTML chart of the replay here.")
@@ -209,6 +212,8 @@ def autoscale(
             raise ValueError("--startup, --margin and --warmup-days >= 0; --period > 0")
         if not 0 <= min_replicas <= max_replicas:
             raise ValueError("--min-replicas and --max-replicas: 0 <= min <= max")
+        if not 0 < overload_risk < 0.5:
+            raise ValueError("--overload-risk: a chance per minute in (0, 0.5), e.g. 0.005")
         try:
             ZoneInfo(time_zone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -226,6 +231,7 @@ def autoscale(
             margin_s=margin,
             forecaster=forecaster,
             time_zone=time_zone,
+            overload_risk=overload_risk,
         )
         check_warmup(rates, settings)  # before the bars: the one error line stays alone
         with progress_bars(names, rates.duration_s, "{task.percentage:>3.0f}%", quiet) as bars:
@@ -260,6 +266,7 @@ def autoscale(
         "period_s": settings.period_s,
         "forecaster": settings.forecaster,
         "time_zone": settings.time_zone,
+        "overload_risk": settings.overload_risk,
         "policies": rows,
     }
     write_json(json_path, document)

@@ -64,6 +64,9 @@ class WorkloadSpec:
     max_replicas: int
     target_utilization: float
     rules: CapacityRules = CapacityRules()
+    hpa_floor: bool = False
+    """Under a policy that sizes replicas to a service level, keep Kubernetes' HPA at
+    ``target_utilization`` as a floor (the owner's choice; off by default)."""
 
 
 @dataclass(frozen=True, slots=True)

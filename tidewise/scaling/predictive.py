@@ -10,6 +10,11 @@ full capacity carries L + z * sqrt(d * L), the upper 99.9 % of minutes under the
 over-dispersed Poisson noise measured over the last day (``dispersion``). At low load the
 noise term dominates, at high load the target does. The combined policy takes the max with
 the reactive rule, so a forecast only ever adds replicas (as AWS predictive scaling).
+
+Given a ``ServiceLevel`` (``level``), the answer is instead the square-root staffing count
+(``scaling.slo``) for L at that level's risk per minute, on the same measured dispersion, with
+no target utilisation, and never less than the replicas that carry the load observed now at
+full capacity, since a forecast's level lags a ramp.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tidewise.scaling.observation import ServiceModel, ServiceObservation
+from tidewise.scaling.slo import ServiceLevel
 
 Forecast = Callable[[np.ndarray, float, int], np.ndarray]
 """(history with NaN gaps, step seconds, steps ahead) -> forecast of the next steps."""
@@ -59,6 +65,7 @@ class PredictiveScaler:
     min_history_s: float = DAY_S
     z: float = UPPER_Z
     origin_s: float = 0.0  # the time of step 0: a controller on epoch seconds starts it now
+    level: ServiceLevel | None = None  # size to this service level, not to the target
     _dispersion: float = field(default=1.0, init=False)
     _history: list[float] = field(default_factory=list, init=False)
     _step_sum: float = field(default=0.0, init=False)
@@ -80,29 +87,57 @@ class PredictiveScaler:
             self._step_n += 1
 
     def replicas(self, obs: ServiceObservation) -> int | None:
-        """Replicas for the highest forecast load within the lead; None until enough history."""
-        if len(self._history) * self.step_s < self.min_history_s:
+        """Replicas for the highest forecast load within the lead; None until enough history.
+
+        With a service level, from the first observation on (``_leveled``; the noise measured
+        on what history there is), so no warm-up is left unscaled."""
+        ahead = self._forecast_peak(obs)
+        if self.level is not None:
+            return self._leveled(ahead, obs.load)
+        if ahead is None:
             return None
-        if obs.now_s - self._fitted_at >= self.refit_s:
-            self._refit(obs.now_s)
+        bound = ahead + self.z * math.sqrt(self._dispersion * max(ahead, 0.0))
+        full = math.ceil(bound / self.service.replica_capacity - 1e-9)
+        return max(full, self.service.replicas_for(ahead))
+
+    def _leveled(self, ahead: float | None, now: float | None) -> int | None:
+        """The forecast's peak sized to the level, and never fewer replicas than carry the
+        load seen now at full capacity (a ramp the forecast's level has not caught up with;
+        the minute seen is one draw of the noise already, so no noise term is added to it).
+        Without a forecast yet, the load seen now stands for the level."""
+        capacity = self.service.replica_capacity
+        assert self.level is not None
+        if ahead is None:
+            return None if now is None else self.level.replicas(now, capacity, self._dispersion)
+        carried = 0 if now is None else math.ceil(now / capacity - 1e-9)
+        return max(self.level.replicas(ahead, capacity, self._dispersion), carried)
+
+    def _forecast_peak(self, obs: ServiceObservation) -> float | None:
+        """The highest forecast load within the lead; None until enough history."""
+        enough = len(self._history) * self.step_s >= self.min_history_s
+        unforecast = enough and not len(self._predicted)
+        if unforecast or (
+            (enough or self.level is not None) and obs.now_s - self._fitted_at >= self.refit_s
+        ):
+            self._refit(obs.now_s, forecast=enough)
+        if not enough:
+            return None
         first = self._step_of(obs.now_s) - self._predicted_from
         last = self._step_of(obs.now_s + self.lead_s) - self._predicted_from
         window = self._predicted[max(first, 0) : last + 1]
         if not len(window) or np.all(np.isnan(window)):
             return None
-        peak = float(np.nanmax(window))
-        bound = peak + self.z * math.sqrt(self._dispersion * max(peak, 0.0))
-        full = math.ceil(bound / self.service.replica_capacity - 1e-9)
-        return max(full, self.service.replicas_for(peak))
+        return float(np.nanmax(window))
 
     def _step_of(self, now_s: float) -> int:
         return int((now_s - self.origin_s) // self.step_s)
 
-    def _refit(self, now_s: float) -> None:
+    def _refit(self, now_s: float, forecast: bool = True) -> None:
         keep = int(self.history_s // self.step_s)
         history = np.asarray(self._history[-keep:], dtype=float)
-        ahead = math.ceil((self.refit_s + self.lead_s) / self.step_s) + 1
-        self._predicted = np.asarray(self.forecast(history, self.step_s, ahead), dtype=float)
-        self._predicted_from = len(self._history)
         self._fitted_at = now_s
         self._dispersion = dispersion(history[-int(DAY_S // self.step_s) :])
+        if forecast:
+            ahead = math.ceil((self.refit_s + self.lead_s) / self.step_s) + 1
+            self._predicted = np.asarray(self.forecast(history, self.step_s, ahead), dtype=float)
+            self._predicted_from = len(self._history)

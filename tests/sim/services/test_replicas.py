@@ -1,11 +1,13 @@
 """The twin's replica controllers: each scaling policy per workload of the week twin."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 
 from tidewise.model import ClusterView, Resources, ScaleTo, WorkloadSpec, WorkloadStatus
 from tidewise.scaling.metrics import Metric, MetricKind, TargetType
+from tidewise.scaling.slo import ServiceLevel
 from tidewise.sim.services.replicas import ElasticController, FixedReplicas, HpaController
 
 EPOCH = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
@@ -82,3 +84,29 @@ def test_the_twin_controller_scales_every_workload_and_learns_its_load():
     assert calls == [1440]  # a day of one-minute history reached the forecaster
     # 200 rps forecast: 200 / (10 x 0.5) = 40 wanted; Kubernetes' scale-up limits allow 8
     assert decisions == [ScaleTo("web", 8)]
+
+
+def test_with_a_service_level_the_hpa_is_a_floor_only_when_asked():
+    """20 rps on 4 replicas of 10 rps at a 50 % target: the HPA wants 4; sized to a 5 % risk
+    per minute (Poisson until a noise is measured) the level wants 20 + 1.645 x 4.47 = 27.4,
+    3 replicas, and without the floor the count goes down to them."""
+    spec = WorkloadSpec("web", Resources(cpu_milli=1000), 10.0, 20, 1, 50, 0.5)
+    levels = {"web": ServiceLevel(overload_risk=0.05)}
+
+    def run(controller, spec=spec):
+        decisions = []
+        for tick in range(20):  # past the 180 s scale-down window
+            status = WorkloadStatus(spec, 4, 4, 0, 0, 20.0)
+            decisions = (
+                controller.decide(ClusterView(tick * 15.0, (), (), (status,), ())) or decisions
+            )
+        return decisions
+
+    assert run(ElasticController(EPOCH, lambda h, s, a: np.full(a, 20.0), levels=levels)) == [
+        ScaleTo("web", 3)
+    ]
+    floored = replace(spec, hpa_floor=True)  # the owner asks for the HPA at 50 %: it holds 4
+    assert (
+        run(ElasticController(EPOCH, lambda h, s, a: np.full(a, 20.0), levels=levels), floored)
+        == []
+    )

@@ -9,6 +9,10 @@
   behaviour on top: Kubernetes' defaults but a 180 s scale-down window (the forecast's noise
   bound holds the headroom the 300 s window holds for the HPA alone), and the learnt
   schedule at the hour's median load (a floor for the morning ramp, not a cover for peaks);
+- ``slo``: replicas sized to a service level (``scaling.slo``): the forecast's peak and the
+  load seen now, each at ``overload_risk`` per minute by the square-root staffing rule on the
+  trace's measured noise; the HPA keeps only its behaviour (no 70 % floor); the combined
+  policy's cron floor;
 - ``oracle``: knows the load and starts pods instantly: each step exactly the replicas that
   carry it at the target utilisation. The lower bound on replica-hours for that target.
 
@@ -37,10 +41,11 @@ from tidewise.scaling.observation import (
 )
 from tidewise.scaling.predictive import PredictiveScaler
 from tidewise.scaling.schedule_learning import learn_cron
+from tidewise.scaling.slo import ServiceLevel
 from tidewise.sim.autoscale.replay import ReplayResult, replay
 from tidewise.sim.rate_trace import RateTrace
 
-AUTOSCALE_POLICIES = ("hpa", "cron", "predictive", "combined", "oracle")
+AUTOSCALE_POLICIES = ("hpa", "cron", "predictive", "combined", "slo", "oracle")
 CRON_QUANTILE = 0.95  # a schedule alone must cover the hour's busy minutes
 COMBINED_CRON_QUANTILE = 0.5
 AUTO_CAPACITY_REPLICAS = 20  # auto capacity: the load's 95th percentile fills this many
@@ -58,6 +63,7 @@ class AutoscaleSettings:
     margin_s: float = 120.0  # forecast lead beyond the start-up time
     forecaster: str = "holt-winters"
     time_zone: str = "UTC"
+    overload_risk: float = 0.005  # the ``slo`` policy's risk per minute
 
     @property
     def warmup_s(self) -> float:
@@ -117,13 +123,14 @@ def build_policy(
         )
         return CronScaler(spec, default_zone=settings.time_zone)
 
-    def predictive() -> PredictiveScaler:
+    def predictive(level: ServiceLevel | None = None) -> PredictiveScaler:
         forecaster = forecaster_named(settings.forecaster)
         return PredictiveScaler(
             service,
             forecaster.forecast,
             lead_s=service.startup_s + settings.margin_s,
             step_s=trace.step_s,
+            level=level,
         )
 
     if name == "hpa":
@@ -135,6 +142,13 @@ def build_policy(
     if name == "combined":
         return ElasticScaler(
             hpa(TIDEWISE_BEHAVIOR), predictive=predictive(), cron=cron(COMBINED_CRON_QUANTILE)
+        )
+    if name == "slo":
+        return ElasticScaler(
+            hpa(TIDEWISE_BEHAVIOR),
+            predictive=predictive(ServiceLevel(settings.overload_risk)),
+            cron=cron(COMBINED_CRON_QUANTILE),
+            reactive=False,
         )
     if name == "oracle":
         return Oracle(service)

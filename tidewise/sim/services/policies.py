@@ -12,10 +12,11 @@ from tidewise.capacity.consolidation import Consolidator
 from tidewise.capacity.interruptions import InterruptionHandler
 from tidewise.capacity.karpenter.controller import Karpenter
 from tidewise.capacity.reserved_base import ReservedBase
-from tidewise.capacity.serverless import ServerlessBurst
+from tidewise.capacity.serverless import BREAK_EVEN_OVERHEAD_S, ServerlessBurst, hosts
 from tidewise.capacity.spot_pools import SpotPoolRules
 from tidewise.model import ClusterView, Controller, Decision, PurchaseOption
 from tidewise.scaling.forecast import forecaster_named
+from tidewise.scaling.slo import ServiceLevel
 from tidewise.sim.services.replicas import ElasticController, FixedReplicas, HpaController
 from tidewise.sim.services.twin import TwinSetup
 
@@ -49,14 +50,39 @@ def _reactive(setup: TwinSetup) -> list[Controller]:
     return [HpaController(), NodeAutoscaler(frozenset({PurchaseOption.ON_DEMAND}))]
 
 
+VM_LEVEL = ServiceLevel(overload_risk=0.001)
+"""The service level of a workload only VMs can host (a GPU server): tuned on the twin
+(bench/RESULTS.md, issue 21)."""
+BURST_LEVEL = ServiceLevel(overload_risk=0.0002)
+"""The level of a workload serverless can host: its VMs are sized for the forecast's likely
+range, and what outgrows them bursts onto serverless within its start-up (tuned likewise)."""
+
+
+def service_levels(
+    setup: TwinSetup, vm: ServiceLevel, burst: ServiceLevel | None
+) -> dict[str, ServiceLevel]:
+    """Each workload's level: ``burst`` where serverless can host its pods, else ``vm``."""
+    serverless = [o for o in setup.offerings if o.option is PurchaseOption.SERVERLESS]
+    return {
+        spec.name: burst if burst and any(hosts(o, spec.requests) for o in serverless) else vm
+        for spec in setup.workloads
+    }
+
+
 def tidewise_controllers(
     setup: TwinSetup,
     serverless: bool = True,
     spot_pools: bool = True,
     consolidation: bool = True,
+    reserved_floor: bool = True,
+    slo: bool = True,
+    vm_level: ServiceLevel = VM_LEVEL,
+    burst_level: ServiceLevel = BURST_LEVEL,
+    break_even_overhead_s: float = BREAK_EVEN_OVERHEAD_S,
 ) -> list[Controller]:
-    """The replicas of ``elastic`` on the whole capacity stack (docs/capacity.md); the flags
-    take parts out, for the ablation in ``bench/tidewise_parts.py``.
+    """Replicas sized to each workload's service level (``slo``; else those of ``elastic``)
+    on the whole capacity stack (docs/capacity.md); the flags take parts out, for the
+    ablation in ``bench/tidewise_parts.py``, the levels and the break-even are its sweep.
 
     Pending pods that serverless can host burst there first (listed before the node
     autoscaler, so it sees them first); the node autoscaler buys the cheapest offering, spot
@@ -67,10 +93,11 @@ def tidewise_controllers(
     forecast = forecaster_named(ELASTIC_FORECASTER).forecast
     options = frozenset({PurchaseOption.SPOT, PurchaseOption.ON_DEMAND})
     pools = SpotPoolRules() if spot_pools else None
+    levels = service_levels(setup, vm_level, burst_level if serverless else None) if slo else {}
     return [
-        ElasticController(epoch, forecast),
-        ReservedBase(),
-        *([ServerlessBurst(options)] if serverless else []),
+        ElasticController(epoch, forecast, levels=levels),
+        *([ReservedBase()] if reserved_floor else []),
+        *([ServerlessBurst(options, break_even_overhead_s)] if serverless else []),
         NodeAutoscaler(options, TIDEWISE_NODES, spot_pools=pools),
         InterruptionHandler(options),
         *([Consolidator(options)] if consolidation else []),
@@ -131,8 +158,8 @@ POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
         _elastic,
     ),
     "tidewise": (
-        "elastic replicas on spot spread over pools, serverless bursts, interruption "
-        "handling, consolidation",
+        "replicas sized to a service level on spot spread over pools, serverless bursts, "
+        "interruption handling, consolidation",
         tidewise_controllers,
     ),
 }

@@ -21,6 +21,7 @@ from tidewise.scaling.metrics import Metric
 from tidewise.scaling.observation import ServiceModel, ServiceObservation
 from tidewise.scaling.predictive import Forecast, PredictiveScaler
 from tidewise.scaling.replica_calculator import PodSample
+from tidewise.scaling.slo import ServiceLevel
 from tidewise.sim.pod_metrics import StatusMetrics
 
 
@@ -81,11 +82,17 @@ class HpaController:
 @dataclass
 class ElasticController:
     """The combined policy for every twin workload: reactive CPU HPA plus the forecast,
-    tidewise's behaviour on top (no schedule: the twin has no history to learn one from)."""
+    tidewise's behaviour on top (no schedule: the twin has no history to learn one from).
+
+    With ``levels`` (a service level per workload name, ``scaling.slo``), the forecast and the
+    load observed now are sized to the workload's level instead of its target utilisation;
+    the HPA then keeps only its behaviour (stabilisation, rate limits), and its proposal at
+    the target is a floor only where the workload asks for it (``WorkloadSpec.hpa_floor``)."""
 
     epoch: datetime  # the calendar instant of the twin's t = 0
     forecast: Forecast
     period_s: float = SYNC_PERIOD_S
+    levels: Mapping[str, ServiceLevel] = field(default_factory=dict)
     _scalers: dict[str, ElasticScaler] = field(default_factory=dict, init=False)
     _ready: dict[tuple[int, int, int], tuple[PodSample, ...]] = field(
         default_factory=dict, init=False
@@ -105,6 +112,7 @@ class ElasticController:
                     max_replicas=spec.max_replicas,
                     cpu_request_milli=spec.requests.cpu_milli,
                 )
+                level = self.levels.get(spec.name)
                 hpa = HorizontalPodAutoscaler.on_cpu(
                     spec.min_replicas,
                     spec.max_replicas,
@@ -112,9 +120,15 @@ class ElasticController:
                     TIDEWISE_BEHAVIOR,
                 )
                 predictive = PredictiveScaler(
-                    service, self.forecast, lead_s=spec.startup_s + FORECAST_MARGIN_S
+                    service,
+                    self.forecast,
+                    lead_s=spec.startup_s + FORECAST_MARGIN_S,
+                    level=level,
                 )
-                scaler = self._scalers[spec.name] = ElasticScaler(hpa, predictive)
+                reactive = level is None or spec.hpa_floor
+                scaler = self._scalers[spec.name] = ElasticScaler(
+                    hpa, predictive, reactive=reactive
+                )
             obs = ServiceObservation(
                 now_s=view.time_s,
                 wall=self.epoch + timedelta(seconds=view.time_s),

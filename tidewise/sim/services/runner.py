@@ -211,6 +211,7 @@ def capacity_inputs(
             max_replicas=w.replicas.max,
             target_utilization=w.target_utilization,
             rules=w.capacity.rules(),
+            hpa_floor=w.hpa_floor,
         )
         for w in scenario.workloads
     )

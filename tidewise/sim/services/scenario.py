@@ -220,6 +220,7 @@ class WorkloadSpecIn(Strict):
     target_utilization: float = Field(0.6, gt=0, le=1)
     usage: UsageSpec = UsageSpec()
     capacity: CapacitySpec = CapacitySpec()
+    hpa_floor: bool = False  # keep the HPA at the target as a floor under service-level sizing
 
 
 class Scenario(Strict):
