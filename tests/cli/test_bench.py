@@ -209,6 +209,7 @@ def test_bench_queue_writes_one_entry_per_policy_and_pool(tmp_path):
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
+    assert "Queue policies on 16 GPUs" in out.stdout and "elastic" in out.stdout  # a table
     document = json.loads((tmp_path / "q.json").read_text())
     keys = {
         "policy",

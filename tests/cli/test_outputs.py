@@ -32,6 +32,12 @@ def shape(document: object) -> object:
     return type(document).__name__
 
 
+def job_trace(tmp_path: Path) -> str:
+    rows = "".join(f"{i},{600 * i}.0,CLOS,1,{1 + (i % 3 == 0) * 7},3000.0\n" for i in range(12))
+    (tmp_path / "jobs.csv").write_text("#job id,arrival,topology,shape,size,duration\n" + rows)
+    return str(tmp_path / "jobs.csv")
+
+
 COMMANDS: dict[str, Callable[[Path], list[str]]] = {
     "sim": lambda tmp: ["sim", str(scenario(tmp))],
     "plan commitments": lambda tmp: [
@@ -41,6 +47,10 @@ COMMANDS: dict[str, Callable[[Path], list[str]]] = {
         str(demand_csv(tmp)),
         "--on-demand-price",
         "0.048",
+    ],
+    "bench queue": lambda tmp: [
+        *("bench", "queue", "--jobs", job_trace(tmp), "--gpus", "16", "--start", "0"),
+        *("--hours", "2", "--sample", "1", "--max-gpus", "8", "--policy", "fifo"),
     ],
     "job list": lambda tmp: [*jobs(tmp), "job", "list"],
     "job get": lambda tmp: [*jobs(tmp), "job", "get", "bert-1"],

@@ -177,3 +177,11 @@ def test_status_shows_the_model_as_the_gateway_and_the_probes_see_it(stand):
     rows = {row[0]: row[2:] for row in cells if len(row) == 6}
     assert rows["a"] == ["100", "100%", "yes", "green"]
     assert rows["b"] == ["0", "0%", "NO", "green"]
+    as_json = tidewise("fleet", "status", "-c", str(config), "-o", "json")
+    clusters = {c["cluster"]: c for c in json.loads(as_json.stdout)["clusters"]}
+    assert (clusters["a"]["weight"], clusters["a"]["share"], clusters["a"]["healthy"]) == (
+        100,
+        1.0,
+        True,
+    )
+    assert clusters["b"]["healthy"] is False and clusters["b"]["gates_green"] is True

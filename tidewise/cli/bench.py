@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,17 +9,20 @@ import typer
 
 from tidewise.cli.errors import user_errors
 from tidewise.cli.output import (
+    STDOUT,
+    Format,
     JsonOption,
+    OutputOption,
     QuietOption,
     check_known,
+    check_one_stdout,
     check_output_folders,
-    json_text,
     note,
+    print_document,
     progress_bars,
     show,
     write_json,
 )
-from tidewise.files import write_atomically
 
 DEFAULT_FORECASTER = "holt-winters"
 MAX_SEEDS = 1000
@@ -95,6 +97,7 @@ def gpu_pack(
         str, typer.Option(help="Pods that may move, as a share of the pods placed: 1% or 0.01.")
     ] = "1%",
     quiet: QuietOption = False,
+    output: OutputOption = Format.TABLE,
 ) -> None:
     """GPU-sharing placement on Alibaba's openb trace, as the FGD paper (USENIX ATC'23)."""
     from tidewise.report import gpu_moves_table, gpu_pack_table, write_gpu_pack_html
@@ -112,6 +115,7 @@ def gpu_pack(
         movers = [Mover(kind, budget) for kind in ["moves"] * moves + (deschedule or [])]
         seed_list = parse_seeds(seeds)
         check_output_folders({"--json": json_path, "--report": report})
+        check_one_stdout(json_path, output)
         node_specs = load_nodes(nodes)
         pod_shapes = load_pods(pods)
     workload = pods.stem
@@ -123,7 +127,7 @@ def gpu_pack(
         moved = run_moves_benchmark(
             node_specs, pod_shapes, workload, names, movers, seed_list, tune, advance
         )
-    if not quiet:
+    if not quiet and not output.is_document and json_path != STDOUT:
         show(gpu_pack_table(results))
         if moved:
             show(gpu_moves_table(moved))
@@ -135,6 +139,8 @@ def gpu_pack(
         "runs": [r.model_dump(mode="json") for r in [*results, *moved]],
     }
     write_json(json_path, document)
+    if output.is_document:
+        print_document(document, output)
     if report is not None:
         write_gpu_pack_html(results, report, title=f"GPU packing on {workload}")
 
@@ -181,6 +187,7 @@ def autoscale(
         Path | None, typer.Option("--report", help="Write an HTML chart of the replay here.")
     ] = None,
     quiet: QuietOption = False,
+    output: OutputOption = Format.TABLE,
 ) -> None:
     """Replica policies on one service replaying a request-rate trace, side by side."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -219,6 +226,7 @@ def autoscale(
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"--time-zone: '{time_zone}' is not an IANA zone") from None
         check_output_folders({"--json": json_path, "--report": report})
+        check_one_stdout(json_path, output)
         rates = load_rate_trace(trace, time_col, value_col)
         settings = AutoscaleSettings(
             replica_capacity=capacity,
@@ -247,7 +255,7 @@ def autoscale(
         f"after a {settings.warmup_days:g}-day warm-up ({rates.observed[measured:].sum():,} "
         "observed steps)."
     )
-    if not quiet:
+    if not quiet and not output.is_document and json_path != STDOUT:
         show(autoscale_table(rows, title=f"Autoscaling on {rates.name}"))
         note(notes)
     document = {
@@ -270,6 +278,8 @@ def autoscale(
         "policies": rows,
     }
     write_json(json_path, document)
+    if output.is_document:
+        print_document(document, output)
     if report is not None:
         figure = autoscale_figure(
             rates.start_unix_s,
@@ -335,6 +345,7 @@ def serve_bench(
         Path | None, typer.Option("--report", help="Write an HTML chart of the replay here.")
     ] = None,
     quiet: QuietOption = False,
+    output: OutputOption = Format.TABLE,
 ) -> None:
     """Serving policies on one LLM service replaying a request trace, side by side."""
     from tidewise.report.serving import serving_figure, serving_table, write_serving_html
@@ -344,6 +355,7 @@ def serve_bench(
 
     with user_errors(ValueError, TraceError, ProfileError):
         check_output_folders({"--json": json_path, "--report": report})
+        check_one_stdout(json_path, output)
         names, workload, server, settings = bench.prepare(
             trace=trace, model=model, gpu=gpu, share=share, policies=policies, tokens=tokens,
             start=start, hours=hours, peak_rps=peak_rps, history_days=history_days, seed=seed,
@@ -360,10 +372,12 @@ def serve_bench(
     rows: list[dict[str, Any]] = doc["policies"]
     title = f"Serving {server.name} on {trace.name}"
     notes = bench.notes(workload, settings.objective)
-    if not quiet:
+    if not quiet and not output.is_document and json_path != STDOUT:
         show(serving_table(rows, title))
         note(notes)
     write_json(json_path, doc)
+    if output.is_document:
+        print_document(doc, output)
     if report is not None:
         figure = serving_figure(*bench.chart_series(workload, runs, settings.objective))
         write_serving_html(report, title, rows, figure, notes)
@@ -405,6 +419,7 @@ def queue_bench(
         float, typer.Option(help="A job waiting longer counts as starved.")
     ] = 24.0,
     json_path: JsonOption = None,
+    output: OutputOption = Format.TABLE,
 ) -> None:
     """Queue policies replaying a job trace on a fixed GPU pool and on an elastic one."""
     from tidewise.sim.jobs.bench import POLICIES, QueueBenchSettings, load_and_run
@@ -424,6 +439,7 @@ def queue_bench(
         if seed < 0 or datasets < 0 or (max_gpus is not None and max_gpus < 1):
             raise ValueError("--seed >= 0, --datasets >= 0 and --max-gpus >= 1")
         check_output_folders({"--json": json_path})
+        check_one_stdout(json_path, output)
         window = TraceWindow(
             start * 3600, hours, sample or 1, max_gpus or gpus // 4, checkpointable, datasets
         )
@@ -438,7 +454,10 @@ def queue_bench(
             overestimate,
         )
         document, _ = load_and_run(jobs, settings)
-    text = json_text(document)
-    sys.stdout.write(text)
-    if json_path is not None:
-        write_atomically(json_path, text)
+    from tidewise.report.queue import queue_table
+
+    if output.is_document:
+        print_document(document, output)
+    elif json_path != STDOUT:
+        show(queue_table(document))
+    write_json(json_path, document)

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from tidewise.cli.errors import fail, user_errors
 from tidewise.cli.kube import check_listen, read_kubeconfig
-from tidewise.cli.output import check_output_folders
+from tidewise.cli.output import Format, OutputOption, check_output_folders, print_document
 from tidewise.files import write_atomically
 from tidewise.fleet.failover import ScaleOptionalDown
 from tidewise.fleet.traffic import ShiftRun, ShiftStatus, TrafficError, plan_shift
@@ -246,6 +246,7 @@ def status(
     backend: BackendOption = None,
     admin_url: AdminUrlOption = None,
     upstream: UpstreamOption = None,
+    output: OutputOption = Format.TABLE,
 ) -> None:
     """The traffic model now: each cluster's weight and share at the gateway, health, gates."""
     settings = _config(config, adapter, socket, backend, admin_url, upstream)
@@ -258,8 +259,22 @@ def status(
         raise fail(str(err)) from None
     finally:
         prober.close()
-    table = Table("cluster", "address", "weight", "share", "healthy", "sync gates")
     share = model.shares()
+    if output.is_document:
+        clusters = [
+            {
+                "cluster": t.cluster,
+                "address": t.address,
+                "weight": t.weight,
+                "share": share[t.cluster],
+                "healthy": t.healthy,
+                "gates_green": t.gates_green,
+            }
+            for t in model.targets
+        ]
+        print_document({"clusters": clusters, "gateway": gateway.describe()}, output)
+        return
+    table = Table("cluster", "address", "weight", "share", "healthy", "sync gates")
     for t in model.targets:
         gates = "green" if t.gates_green else "pending"
         table.add_row(
