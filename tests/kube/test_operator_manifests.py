@@ -16,6 +16,7 @@ import pytest
 from tests.kube.manifests import ROOT, documents, listed_components
 from tidewise.cli.compose import CONTROLLERS, OperatorConfig, enabled_controllers
 from tidewise.kube.controllers.recommendation import TARGETS
+from tidewise.kube.controllers.resources import TEMPLATED
 from tidewise.kube.jobs.controller import KINDS
 
 KUBE = ROOT / "tidewise/kube"
@@ -40,6 +41,7 @@ RESOURCES = {name: f"/{plural}" for name, plural in CORE.items()}
 RESOURCES |= {"Lease": "coordination.k8s.io/leases", "fresh": "coordination.k8s.io/leases"}
 RESOURCES |= {"lease": "coordination.k8s.io/leases", "PodMetrics": "metrics.k8s.io/pods"}
 RESOURCES |= {"PodDisruptionBudget": "policy/poddisruptionbudgets"}
+RESOURCES |= {"Deployment": "apps/deployments"}
 RESOURCES |= {"Machine": "tidewise.io/machines", "record": "tidewise.io/machines"}
 RESOURCES |= {"CronHpa": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers"}
 RESOURCES |= {"CronHpa.Status": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers/status"}
@@ -55,6 +57,7 @@ MULTI = {
     "spec.kind": tuple(f"apps/{kind.lower()}s" for kind in TARGETS),
     "kind": tuple(f"{k._api_info.resource.group}/{k._api_info.plural}" for k in KINDS),
     "machine_or_node": ("tidewise.io/machines", "/nodes"),
+    "templated": tuple(f"apps/{kind.lower()}s" for kind in TEMPLATED),
     "target_scale": (
         "apps/deployments/scale",
         "apps/statefulsets/scale",
@@ -112,10 +115,16 @@ def _grant(call: ast.Call) -> set[tuple[str, str]]:
     name = ast.unparse(first.func if isinstance(first, ast.Call) else first)
     if name == "resource":  # api/loop.py's pass: counted where it is called
         return set()
+    # a server-side apply creates the object when it is missing: that needs create too
+    # (Kubernetes docs, "Server-Side Apply", RBAC and permissions)
+    applies = any(
+        k.arg == "patch_type" and ast.unparse(k.value) == "PatchType.APPLY" for k in call.keywords
+    )
+    verbs = {VERBS[verb]} | ({"create"} if applies else set())
     if name in MULTI:
-        return {(resource, VERBS[verb]) for resource in MULTI[name]}
+        return {(resource, v) for resource in MULTI[name] for v in verbs}
     assert name in RESOURCES, f"client.{verb}({name}) is unmapped"
-    return {(RESOURCES[name], VERBS[verb])}
+    return {(RESOURCES[name], v) for v in verbs}
 
 
 def calls(entries: list[Path]) -> set[tuple[str, str]]:

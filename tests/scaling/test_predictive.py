@@ -88,3 +88,23 @@ def test_low_load_is_sized_for_its_noise_high_load_for_the_target():
     busy = PredictiveScaler(service, lambda h, s, a: np.full(a, 2000.0), lead_s=60, min_history_s=0)
     busy.observe(obs(0.0, 2000.0))
     assert busy.replicas(obs(60.0, 2000.0)) == 286  # 2000 / 7: the target dominates
+
+
+def test_a_longer_lead_is_forecast_when_the_horizon_reaches_it():
+    """Load 10 for 10 minutes, then 100: the 3-minute lead sees 10 (2 replicas at 5 each);
+    a 15-minute look sees 100 only when the scaler forecasts that far (``horizon_s``)."""
+
+    def ramp(history, step_s, ahead):
+        return np.where(np.arange(ahead) < 10, 10.0, 100.0)
+
+    def scaler(horizon_s):
+        s = PredictiveScaler(
+            SERVICE, ramp, lead_s=180, refit_s=60, min_history_s=0, z=0.0, horizon_s=horizon_s
+        )
+        s.observe(obs(0.0, 10.0))
+        return s
+
+    far = scaler(900.0)
+    assert far.replicas(obs(60.0, None)) == 2
+    assert far.replicas(obs(60.0, None), lead_s=900.0) == 20
+    assert scaler(0.0).replicas(obs(60.0, None), lead_s=900.0) == 2  # not forecast so far

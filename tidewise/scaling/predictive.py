@@ -59,6 +59,7 @@ class PredictiveScaler:
     min_history_s: float = DAY_S
     z: float = UPPER_Z
     origin_s: float = 0.0  # the time of step 0: a controller on epoch seconds starts it now
+    horizon_s: float = 0.0  # the furthest any caller looks ahead (a headroom's), if past lead_s
     _dispersion: float = field(default=1.0, init=False)
     _history: list[float] = field(default_factory=list, init=False)
     _step_sum: float = field(default=0.0, init=False)
@@ -79,14 +80,16 @@ class PredictiveScaler:
             self._step_sum += obs.load
             self._step_n += 1
 
-    def replicas(self, obs: ServiceObservation) -> int | None:
-        """Replicas for the highest forecast load within the lead; None until enough history."""
+    def replicas(self, obs: ServiceObservation, lead_s: float | None = None) -> int | None:
+        """Replicas for the highest forecast load within ``lead_s`` (the scaler's lead by
+        default; a longer one up to ``horizon_s`` for a headroom); None until enough history."""
         if len(self._history) * self.step_s < self.min_history_s:
             return None
         if obs.now_s - self._fitted_at >= self.refit_s:
             self._refit(obs.now_s)
         first = self._step_of(obs.now_s) - self._predicted_from
-        last = self._step_of(obs.now_s + self.lead_s) - self._predicted_from
+        last = self._step_of(obs.now_s + (self.lead_s if lead_s is None else lead_s))
+        last -= self._predicted_from
         window = self._predicted[max(first, 0) : last + 1]
         if not len(window) or np.all(np.isnan(window)):
             return None
@@ -101,7 +104,7 @@ class PredictiveScaler:
     def _refit(self, now_s: float) -> None:
         keep = int(self.history_s // self.step_s)
         history = np.asarray(self._history[-keep:], dtype=float)
-        ahead = math.ceil((self.refit_s + self.lead_s) / self.step_s) + 1
+        ahead = math.ceil((self.refit_s + max(self.lead_s, self.horizon_s)) / self.step_s) + 1
         self._predicted = np.asarray(self.forecast(history, self.step_s, ahead), dtype=float)
         self._predicted_from = len(self._history)
         self._fitted_at = now_s

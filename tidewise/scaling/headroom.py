@@ -1,0 +1,42 @@
+"""Capacity held ahead of a forecast peak: how many placeholder pods to keep.
+
+Replicas asked for now are only useful once they run, and a replica that needs a new node
+waits for the node to be bought and to start before its own start-up begins. The standard
+Kubernetes answer is over-provisioning: low-priority placeholder pods shaped like the
+service's pods, which make the node autoscaler (Karpenter, the cluster-autoscaler) buy nodes
+while nothing needs them yet, and which the scheduler preempts the moment a real pod needs
+the room (Kubernetes, "Pod Priority and Preemption"; Karpenter's and the cluster-autoscaler's
+FAQs on over-provisioning with a negative-priority PriorityClass).
+
+The rule here sizes that buffer from the forecast: the replicas the forecast asks for at the
+end of ``lookahead_s`` (the node start-up plus the service's own start-up), less the replicas
+that exist or are asked for now, never negative, at most ``max_placeholders``. Before the
+peak the buffer grows; as the real replicas arrive it shrinks by as many; after the peak the
+forecast falls below the replicas and it is empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Headroom:
+    """Placeholder pods held for the forecast ``lookahead_s`` ahead, at most
+    ``max_placeholders`` of them."""
+
+    lookahead_s: float
+    max_placeholders: int
+
+    def __post_init__(self) -> None:
+        if self.lookahead_s <= 0:
+            raise ValueError("lookahead_s must be > 0")
+        if self.max_placeholders < 0:
+            raise ValueError("max_placeholders must be >= 0")
+
+    def placeholders(self, forecast_replicas: int | None, replicas: int) -> int:
+        """Placeholders for ``forecast_replicas`` (None: no forecast yet, so none) when
+        ``replicas`` are asked for now."""
+        if forecast_replicas is None:
+            return 0
+        return min(max(forecast_replicas - replicas, 0), self.max_placeholders)
