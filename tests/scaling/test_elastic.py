@@ -105,9 +105,7 @@ def test_a_headroom_holds_the_forecast_further_ahead_than_the_replicas():
     def ramp(history, step_s, ahead):
         return np.where(np.arange(ahead) < 10, 20.0, 150.0)
 
-    predictive = PredictiveScaler(
-        SERVICE, ramp, lead_s=180, min_history_s=0, z=0.0, horizon_s=900
-    )
+    predictive = PredictiveScaler(SERVICE, ramp, lead_s=180, min_history_s=0, z=0.0, horizon_s=900)
     scaler = ElasticScaler(hpa(), predictive=predictive, headroom=Headroom(900, 40))
     decision = scaler.recommend(observe(60.0, 4, 20.0))
     assert (decision.replicas, decision.placeholders, decision.ahead) == (4, 26, 30)

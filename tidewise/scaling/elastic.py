@@ -7,7 +7,7 @@ CronHPA controller does to an HPA target); the two proposals go through the HPA'
 rules (stabilisation, rate limits) as extra metrics would, the way Crane's EHPA feeds its
 prediction to an HPA. Each answer says which rule set the count, so a status can explain it.
 With a ``Headroom``, the answer also carries the placeholder pods that hold nodes for the
-forecast further ahead (the node start-up), sized against the count just decided.
+forecast further ahead (the node start-up), beyond the replicas there are now.
 """
 
 from __future__ import annotations
@@ -66,7 +66,9 @@ class ElasticScaler:
         ahead = self.predictive.replicas(obs, self.headroom.lookahead_s)
         if ahead is not None:
             ahead = min(ahead, self.hpa.max_replicas)
-        placeholders = self.headroom.placeholders(ahead, decision.replicas)
+        # against the replicas there are now, not those just decided: the new pods take
+        # their room from the placeholders by preemption, then the count follows
+        placeholders = self.headroom.placeholders(ahead, obs.replicas)
         return replace(decision, placeholders=placeholders, ahead=ahead)
 
     def _replicas(self, obs: ServiceObservation) -> ReplicaDecision:

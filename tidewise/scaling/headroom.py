@@ -10,9 +10,13 @@ FAQs on over-provisioning with a negative-priority PriorityClass).
 
 The rule here sizes that buffer from the forecast: the replicas the forecast asks for at the
 end of ``lookahead_s`` (the node start-up plus the service's own start-up), less the replicas
-that exist or are asked for now, never negative, at most ``max_placeholders``. Before the
-peak the buffer grows; as the real replicas arrive it shrinks by as many; after the peak the
-forecast falls below the replicas and it is empty.
+the service has now, never negative, at most ``max_placeholders``. Before the peak the
+buffer grows; when the replicas are raised, the new pods take the room from the placeholders
+by preemption (the scheduler evicts just enough of them, on nodes that already exist), and
+the next count is smaller by as many; after the peak the forecast falls below the replicas
+and it is empty. Counting against the replicas decided in the same step instead would
+shrink the placeholders while the new pods are being created, and their room would be
+handed over by a race between two ReplicaSets rather than by the scheduler.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ class Headroom:
             raise ValueError("max_placeholders must be >= 0")
 
     def placeholders(self, forecast_replicas: int | None, replicas: int) -> int:
-        """Placeholders for ``forecast_replicas`` (None: no forecast yet, so none) when
-        ``replicas`` are asked for now."""
+        """Placeholders for ``forecast_replicas`` (None: no forecast yet, so none) when the
+        service has ``replicas`` now."""
         if forecast_replicas is None:
             return 0
         return min(max(forecast_replicas - replicas, 0), self.max_placeholders)

@@ -244,11 +244,11 @@ class ElasticScalerController:
                 "startedAt": tracked.cron_started,
             }
         if spec.headroom is not None or status.get("headroom"):
-            update["headroom"] = await self._headroom(obj, spec, decision)
+            update["headroom"] = await self._headroom(obj, spec, decision, scale.replicas)
         await self._write(obj, update)
 
     async def _headroom(
-        self, obj: dict[str, Any], spec: ElasticSpec, decision: ReplicaDecision
+        self, obj: dict[str, Any], spec: ElasticSpec, decision: ReplicaDecision, current: int
     ) -> dict[str, Any] | None:
         """Hold the decision's placeholders (or release them when the headroom was turned
         off); the status it leaves (None removes it), told in an Event when it changes."""
@@ -272,7 +272,7 @@ class ElasticScalerController:
         forecast = "no forecast yet" if decision.ahead is None else f"{decision.ahead} replicas"
         message = (
             f"{decision.placeholders} placeholders (was {was}): forecast {forecast} "
-            f"within {lookahead:g}s, {decision.replicas} asked for now"
+            f"within {lookahead:g}s, {current} replicas now"
         )
         if decision.placeholders != was:
             await tell(self.client, obj, "HeadroomChanged", message, component=COMPONENT)
