@@ -5,8 +5,8 @@ waits for the node to be bought and to start before its own start-up begins. The
 Kubernetes answer is over-provisioning: low-priority placeholder pods shaped like the
 service's pods, which make the node autoscaler (Karpenter, the cluster-autoscaler) buy nodes
 while nothing needs them yet, and which the scheduler preempts the moment a real pod needs
-the room (Kubernetes, "Pod Priority and Preemption"; Karpenter's and the cluster-autoscaler's
-FAQs on over-provisioning with a negative-priority PriorityClass).
+the room (Kubernetes docs, "Overprovision Node Capacity For A Cluster" and "Pod Priority and
+Preemption"; the cluster-autoscaler FAQ, "How can I configure overprovisioning").
 
 The rule here sizes that buffer from the forecast: the replicas the forecast asks for at the
 end of ``lookahead_s`` (the node start-up plus the service's own start-up), less the replicas

@@ -35,8 +35,9 @@ FORECASTER = "holt-winters"  # the bench's default (tidewise/sim/autoscale/bench
 FORECAST_MARGIN_S = 120.0
 HEADROOM_PRIORITY_CLASS = "tidewise-headroom"  # shipped in deploy/operator/components/elasticscaler
 NODE_STARTUP_S = 180.0
-"""The default node start-up a headroom looks past the service's own lead: a node bought,
-booted and Ready in about two to three minutes on the large clouds."""
+"""The default node start-up a headroom looks past the service's own lead: GKE documents 80
+to 120 s for a new node to start ("Provision extra compute capacity for rapid Pod scaling"),
+and a node autoscaler's batching and the image pull come on top."""
 
 
 class SpecError(ValueError):
