@@ -190,3 +190,14 @@ def test_the_manifest_copies_only_what_places_a_pod():
     pod = held["spec"]["template"]["spec"]
     assert "hostNetwork" not in pod and pod["containers"][0]["resources"] == {}
     assert held["spec"]["replicas"] == 3
+
+
+def test_a_failed_write_is_a_warning_and_keeps_the_last_status():
+    obj = scaler({"enabled": True, "lookaheadSeconds": 900})
+    rig = Rig(obj)
+    rig.until(1)
+    rig.client.objects["Deployment"] = []  # the target's template (read each sync) is gone
+    rig.until(2)
+    assert rig.status["placeholders"] == 0
+    assert "placeholders not written: web not found" in rig.status["message"]
+    assert ("FailedHeadroom", "placeholders not written: web not found") in rig.client.events
