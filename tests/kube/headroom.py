@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lightkube import AsyncClient, Client, KubeConfig
@@ -80,21 +80,23 @@ class CompressedController:
 
 @dataclass(frozen=True)
 class PodWait:
-    """One pod: when it was created, bound, and to which node (created when)."""
+    """One pod: when it was created, bound, and to which node (created when); ``seen``, the
+    last poll that saw it (a pod deleted while pending waited until then)."""
 
     name: str
     created: datetime
     scheduled: datetime | None
     node: str | None
     node_created: datetime | None
+    seen: datetime
 
     @property
     def waited_for_a_node(self) -> bool:
         """Bound to a node that did not exist when it was created, or never bound."""
         return self.node_created is None or self.node_created >= self.created
 
-    def wait_s(self, end: datetime) -> float:
-        return ((self.scheduled or end) - self.created).total_seconds()
+    def wait_s(self) -> float:
+        return ((self.scheduled or self.seen) - self.created).total_seconds()
 
 
 @dataclass
@@ -107,9 +109,12 @@ class PodRecord:
     pods: dict[str, PodWait] = field(default_factory=dict)
     nodes: dict[str, datetime] = field(default_factory=dict)
 
-    def poll(self) -> None:
+    def poll(self) -> bool:
+        """Record what the API shows now; whether every pod it shows is bound."""
+        now = datetime.now(UTC)
         for node in self.kube.list(Node):
             self.nodes.setdefault(node.metadata.name, node.metadata.creationTimestamp)
+        bound_all = True
         for pod in self.kube.list(Pod, namespace=self.namespace, labels=self.labels):
             bound = next(
                 (
@@ -120,21 +125,24 @@ class PodRecord:
                 None,
             )
             node = pod.spec.nodeName
+            bound_all = bound_all and bound is not None
             self.pods[pod.metadata.name] = PodWait(
                 pod.metadata.name,
                 pod.metadata.creationTimestamp,
                 bound,
                 node,
                 self.nodes.get(node) if node else None,
+                now,
             )
+        return bound_all
 
-    def summary(self, end: datetime) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
         waited = [p for p in self.pods.values() if p.waited_for_a_node]
         return {
             "pods": len(self.pods),
             "waited_for_a_node": len(waited),
-            "pod_seconds_waiting": sum(p.wait_s(end) for p in waited),
-            "max_wait_s": max((p.wait_s(end) for p in waited), default=0.0),
+            "pod_seconds_waiting": round(sum(p.wait_s() for p in waited), 1),
+            "max_wait_s": max((p.wait_s() for p in waited), default=0.0),
         }
 
 
