@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from lightkube import Client, KubeConfig  # noqa: E402
 from lightkube.models.meta_v1 import ObjectMeta  # noqa: E402
 from lightkube.resources.apps_v1 import Deployment  # noqa: E402
-from lightkube.resources.core_v1 import Namespace, Pod  # noqa: E402
+from lightkube.resources.core_v1 import Event, Namespace, Pod  # noqa: E402
 
 from tests.kube.controllers.support import apply_crds  # noqa: E402
 from tests.kube.headroom import CompressedController, PodRecord  # noqa: E402
@@ -138,10 +138,13 @@ def run(kube, cluster, catalog, load, headroom: bool, pace_s: float, lookahead_s
         record = PodRecord(kube, namespace, {"app": "web"})
         record.poll()
         known = set(record.pods)
+        held = []  # the placeholders the ElasticScaler's status reports, each minute
         for _ in range(REPLAY[1]):
             due = time.monotonic() + pace_s
             controller.advance()
             record.poll()
+            status = kube.get(ElasticScalerResource, "web", namespace=namespace)["status"]
+            held.append((status.get("headroom") or {}).get("placeholders", 0))
             time.sleep(max(due - time.monotonic(), 0.0))
         wait_for("the pods left bound", record.poll, deadline=120)
         for name in known:  # the pods of the replay's start are not part of it
@@ -151,10 +154,18 @@ def run(kube, cluster, catalog, load, headroom: bool, pace_s: float, lookahead_s
         return summary | {
             "nodes_bought": len(claims_of(kube, POOL)) - claims_before,
             "replicas_at_end": status["desiredReplicas"],
+            "placeholders_max": max(held),
+            "placeholder_minutes": sum(held),
+            "preempted": sum(
+                1
+                for e in kube.list(Event, namespace=namespace)
+                if e.reason == "Preempted" and e.involvedObject.name.startswith("web-headroom-")
+            ),
             "warm_up_wall_s": round(warm_up_s, 1),
         }
     finally:
         controller.close()
+        kube.delete(ElasticScalerResource, "web", namespace=namespace)
         clean_up(kube, namespace)
         kube.delete(Namespace, namespace)
 
