@@ -165,8 +165,8 @@ def run(kube, cluster, catalog, load, headroom: bool, pace_s: float, lookahead_s
         }
     finally:
         controller.close()
+        clean_up(kube, namespace)  # before the ElasticScaler: its placeholders go with the rest
         kube.delete(ElasticScalerResource, "web", namespace=namespace)
-        clean_up(kube, namespace)
         kube.delete(Namespace, namespace)
 
 
