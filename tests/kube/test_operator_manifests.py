@@ -16,6 +16,7 @@ import pytest
 from tests.kube.manifests import ROOT, documents, listed_components
 from tidewise.cli.compose import CONTROLLERS, OperatorConfig, enabled_controllers
 from tidewise.kube.controllers.recommendation import TARGETS
+from tidewise.kube.controllers.resources import TEMPLATED
 from tidewise.kube.jobs.controller import KINDS
 
 KUBE = ROOT / "tidewise/kube"
@@ -47,6 +48,7 @@ RESOURCES |= {"lease": "coordination.k8s.io/leases", "PodMetrics": "metrics.k8s.
 RESOURCES |= {"PodDisruptionBudget": "policy/poddisruptionbudgets"}
 RESOURCES |= {"ReplicaSet": "apps/replicasets", "StatefulSet": "apps/statefulsets"}
 RESOURCES |= {"NodePool": "karpenter.sh/nodepools", "NodeOverlay": "karpenter.sh/nodeoverlays"}
+RESOURCES |= {"Deployment": "apps/deployments"}
 RESOURCES |= {"Machine": "tidewise.io/machines", "record": "tidewise.io/machines"}
 RESOURCES |= {"CronHpa": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers"}
 RESOURCES |= {"CronHpa.Status": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers/status"}
@@ -64,6 +66,7 @@ MULTI = {
     "kind": tuple(f"{k._api_info.resource.group}/{k._api_info.plural}" for k in KINDS),
     "karpenter_kind": ("karpenter.sh/nodepools", "karpenter.sh/nodeoverlays"),
     "machine_or_node": ("tidewise.io/machines", "/nodes"),
+    "templated": tuple(f"apps/{kind.lower()}s" for kind in TEMPLATED),
     "target_scale": (
         "apps/deployments/scale",
         "apps/statefulsets/scale",

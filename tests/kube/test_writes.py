@@ -27,8 +27,8 @@ KUBE = Path(__file__).resolve().parents[2] / "tidewise/kube"
 WRITING_MODULES = {"controllers/targets.py", "controllers/recommendation.py", "jobs/controller.py"}
 # where tidewise patches objects that are its own: the Karpenter controller server-side applies
 # the NodePools and NodeOverlays it renders (labelled managed-by tidewise), whose source is the
-# render, not Git
-OWN_OBJECT_MODULES = {"controllers/karpenter.py"}
+# render, not Git; and an ElasticScaler's placeholder Deployment, which it creates and owns
+OWN_OBJECT_MODULES = {"controllers/karpenter.py", "controllers/headroom.py"}
 # where tidewise patches Pods, which their ReplicaSets make and Git never holds: a serverless
 # burst adds the virtual node's toleration to a pending pod
 POD_MODULES = {"controllers/serverless_burst.py"}

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from tidewise.scaling.cron import CronHpaSpec, CronScaler
 from tidewise.scaling.elastic import CronOnly, ElasticScaler
+from tidewise.scaling.headroom import Headroom
 from tidewise.scaling.hpa import HorizontalPodAutoscaler
 from tidewise.scaling.metrics import Metric
 from tidewise.scaling.observation import ServiceModel, ServiceObservation
@@ -94,3 +95,26 @@ def test_never_below_the_cron_floor_nor_above_max(floor, loads, forecast):
         replicas = decision.replicas
         assert replicas >= max(floor, 1)  # the 08:00 job has fired
         assert replicas <= max(30, floor)  # a floor above max raises max, as CronHPA does
+
+
+def test_a_headroom_holds_the_forecast_further_ahead_than_the_replicas():
+    """Load 20 now and 20 for the next 10 minutes, 150 after: the replicas' lead (3
+    minutes) sees 20 (4 replicas at 5 each), the headroom's 15 minutes see 150, capped at
+    max 30 replicas: 26 placeholders beside the 4."""
+
+    def ramp(history, step_s, ahead):
+        return np.where(np.arange(ahead) < 10, 20.0, 150.0)
+
+    predictive = PredictiveScaler(SERVICE, ramp, lead_s=180, min_history_s=0, z=0.0, horizon_s=900)
+    scaler = ElasticScaler(hpa(), predictive=predictive, headroom=Headroom(900, 40))
+    decision = scaler.recommend(observe(60.0, 4, 20.0))
+    assert (decision.replicas, decision.placeholders, decision.ahead) == (4, 26, 30)
+
+
+def test_without_a_headroom_no_placeholders():
+    def flat(history, step_s, ahead):
+        return np.full(ahead, 150.0)
+
+    predictive = PredictiveScaler(SERVICE, flat, lead_s=180, min_history_s=0)
+    decision = ElasticScaler(hpa(), predictive=predictive).recommend(observe(60.0, 4, 20.0))
+    assert (decision.placeholders, decision.ahead) == (0, None)

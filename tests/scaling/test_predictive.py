@@ -126,3 +126,23 @@ def test_with_a_service_level_the_load_seen_now_is_sized_from_the_first_minute()
     # 80 rps now, the level still 20 (which asks 3): 8 replicas carry 80 at full capacity
     assert ramp.replicas(obs(60.0, 80.0)) == 8
     assert ramp.replicas(obs(60.0, 10.0)) == 3  # a quiet minute: the level's count
+
+
+def test_a_longer_lead_is_forecast_when_the_horizon_reaches_it():
+    """Load 10 for 10 minutes, then 100: the 3-minute lead sees 10 (2 replicas at 5 each);
+    a 15-minute look sees 100 only when the scaler forecasts that far (``horizon_s``)."""
+
+    def ramp(history, step_s, ahead):
+        return np.where(np.arange(ahead) < 10, 10.0, 100.0)
+
+    def scaler(horizon_s):
+        s = PredictiveScaler(
+            SERVICE, ramp, lead_s=180, refit_s=60, min_history_s=0, z=0.0, horizon_s=horizon_s
+        )
+        s.observe(obs(0.0, 10.0))
+        return s
+
+    far = scaler(900.0)
+    assert far.replicas(obs(60.0, None)) == 2
+    assert far.replicas(obs(60.0, None), lead_s=900.0) == 20
+    assert scaler(0.0).replicas(obs(60.0, None), lead_s=900.0) == 2  # not forecast so far

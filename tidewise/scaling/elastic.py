@@ -6,12 +6,14 @@ last scheduled job. The cron size raises the HPA's minimum (so it applies at onc
 CronHPA controller does to an HPA target); the two proposals go through the HPA's behaviour
 rules (stabilisation, rate limits) as extra metrics would, the way Crane's EHPA feeds its
 prediction to an HPA. Each answer says which rule set the count, so a status can explain it.
+With a ``Headroom``, the answer also carries the placeholder pods that hold nodes for the
+forecast further ahead (the node start-up), beyond the replicas there are now.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tidewise.scaling.behavior import (
     HpaBehavior,
@@ -21,6 +23,7 @@ from tidewise.scaling.behavior import (
     SelectPolicy,
 )
 from tidewise.scaling.cron import CronScaler
+from tidewise.scaling.headroom import Headroom
 from tidewise.scaling.hpa import HorizontalPodAutoscaler
 from tidewise.scaling.metrics import Metric
 from tidewise.scaling.observation import ReplicaDecision, ServiceObservation
@@ -54,8 +57,21 @@ class ElasticScaler:
     predictive: PredictiveScaler | None = None
     cron: CronScaler | None = None
     reactive: bool = True
+    headroom: Headroom | None = None  # needs ``predictive``, with its horizon_s >= lookahead_s
 
     def recommend(self, obs: ServiceObservation) -> ReplicaDecision:
+        decision = self._replicas(obs)
+        if self.headroom is None or self.predictive is None:
+            return decision
+        ahead = self.predictive.replicas(obs, self.headroom.lookahead_s)
+        if ahead is not None:
+            ahead = min(ahead, self.hpa.max_replicas)
+        # against the replicas there are now, not those just decided: the new pods take
+        # their room from the placeholders by preemption, then the count follows
+        placeholders = self.headroom.placeholders(ahead, obs.replicas)
+        return replace(decision, placeholders=placeholders, ahead=ahead)
+
+    def _replicas(self, obs: ServiceObservation) -> ReplicaDecision:
         proposals: dict[str, int] = {}
         if self.reactive:
             source = obs.source or ObservedPods(obs)

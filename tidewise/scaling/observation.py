@@ -61,6 +61,8 @@ class ServiceObservation:
 class ReplicaDecision:
     replicas: int
     rule: str  # which rule set the count: "reactive", "predictive", "cron", ...
+    placeholders: int = 0  # a headroom's placeholder pods (``tidewise.scaling.headroom``)
+    ahead: int | None = None  # the forecast replicas the headroom holds room for
 
 
 class ReplicaPolicy(Protocol):

@@ -66,6 +66,7 @@ class PredictiveScaler:
     z: float = UPPER_Z
     origin_s: float = 0.0  # the time of step 0: a controller on epoch seconds starts it now
     level: ServiceLevel | None = None  # size to this service level, not to the target
+    horizon_s: float = 0.0  # the furthest any caller looks ahead (a headroom's), if past lead_s
     _dispersion: float = field(default=1.0, init=False)
     _history: list[float] = field(default_factory=list, init=False)
     _step_sum: float = field(default=0.0, init=False)
@@ -86,12 +87,13 @@ class PredictiveScaler:
             self._step_sum += obs.load
             self._step_n += 1
 
-    def replicas(self, obs: ServiceObservation) -> int | None:
-        """Replicas for the highest forecast load within the lead; None until enough history.
+    def replicas(self, obs: ServiceObservation, lead_s: float | None = None) -> int | None:
+        """Replicas for the highest forecast load within ``lead_s`` (the scaler's lead by
+        default; a longer one up to ``horizon_s`` for a headroom); None until enough history.
 
         With a service level, from the first observation on (``_leveled``; the noise measured
         on what history there is), so no warm-up is left unscaled."""
-        ahead = self._forecast_peak(obs)
+        ahead = self._forecast_peak(obs, self.lead_s if lead_s is None else lead_s)
         if self.level is not None:
             return self._leveled(ahead, obs.load)
         if ahead is None:
@@ -112,8 +114,8 @@ class PredictiveScaler:
         carried = 0 if now is None else math.ceil(now / capacity - 1e-9)
         return max(self.level.replicas(ahead, capacity, self._dispersion), carried)
 
-    def _forecast_peak(self, obs: ServiceObservation) -> float | None:
-        """The highest forecast load within the lead; None until enough history."""
+    def _forecast_peak(self, obs: ServiceObservation, lead_s: float) -> float | None:
+        """The highest forecast load within ``lead_s``; None until enough history."""
         enough = len(self._history) * self.step_s >= self.min_history_s
         unforecast = enough and not len(self._predicted)
         if unforecast or (
@@ -123,7 +125,7 @@ class PredictiveScaler:
         if not enough:
             return None
         first = self._step_of(obs.now_s) - self._predicted_from
-        last = self._step_of(obs.now_s + self.lead_s) - self._predicted_from
+        last = self._step_of(obs.now_s + lead_s) - self._predicted_from
         window = self._predicted[max(first, 0) : last + 1]
         if not len(window) or np.all(np.isnan(window)):
             return None
@@ -138,6 +140,7 @@ class PredictiveScaler:
         self._fitted_at = now_s
         self._dispersion = dispersion(history[-int(DAY_S // self.step_s) :])
         if forecast:
-            ahead = math.ceil((self.refit_s + self.lead_s) / self.step_s) + 1
+            lead_s = max(self.lead_s, self.horizon_s)
+            ahead = math.ceil((self.refit_s + lead_s) / self.step_s) + 1
             self._predicted = np.asarray(self.forecast(history, self.step_s, ahead), dtype=float)
             self._predicted_from = len(self._history)

@@ -31,6 +31,7 @@ class FakeClient:
     hpas: dict[str, dict[str, Any]] = field(default_factory=dict)
     selectors: dict[str, str] = field(default_factory=dict)  # a target's /scale selector
     writes: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)  # (reason, message)
 
     @staticmethod
     def kind(res: Any) -> str:
@@ -47,6 +48,13 @@ class FakeClient:
             yield Wrapped(obj)
 
     async def get(self, res: Any, name: str, namespace: str | None = None) -> Any:
+        if self.kind(res) in ("Deployment", "StatefulSet"):  # a workload, as lightkube reads it
+            found = [
+                o for o in self.objects.get(self.kind(res), []) if o["metadata"]["name"] == name
+            ]
+            if not found:
+                raise not_found(name)
+            return res.from_dict(found[0])
         if self.kind(res) == "Scale":
             key = (res._api_info.parent.kind, name)
             if key not in self.replicas:
@@ -66,6 +74,9 @@ class FakeClient:
         self.writes.append((kind, name, body))
         if kind == "Scale":
             self.replicas[(res._api_info.parent.kind, name)] = body["spec"]["replicas"]
+        elif kind == "Deployment":  # a server-side apply of the whole object
+            kept = [o for o in self.objects.get(kind, []) if o["metadata"]["name"] != name]
+            self.objects[kind] = [*kept, body]
         elif kind == "HorizontalPodAutoscaler":
             self.hpas[name]["min"] = body["spec"]["minReplicas"]
             self.hpas[name]["max"] = body["spec"]["maxReplicas"]
@@ -73,6 +84,17 @@ class FakeClient:
             owner = kind.removesuffix("Status")
             obj = next(o for o in self.objects[owner] if o["metadata"]["name"] == name)
             obj.setdefault("status", {}).update(body["status"])
+
+    async def delete(self, res: Any, name: str, **_: Any) -> None:
+        kind = self.kind(res)
+        kept = [o for o in self.objects.get(kind, []) if o["metadata"]["name"] != name]
+        if len(kept) == len(self.objects.get(kind, [])):
+            raise not_found(name)
+        self.writes.append((kind, name, {"deleted": True}))
+        self.objects[kind] = kept
+
+    async def create(self, obj: Any) -> None:  # Events: what a controller told
+        self.events.append((obj.reason, obj.message))
 
     def scale_writes(self) -> list[tuple[str, int]]:
         return [(n, b["spec"]["replicas"]) for k, n, b in self.writes if k == "Scale"]

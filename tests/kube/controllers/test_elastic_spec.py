@@ -121,3 +121,50 @@ def test_resume_times_read_the_recorded_firings():
     raw = {"since": {"morning": "2026-11-28T08:00:00Z"}}
     assert resume_times(raw) == {"morning": datetime(2026, 11, 28, 8, tzinfo=UTC)}
     assert resume_times(None) == {}
+
+
+PREDICTIVE = {"enabled": True, "loadQuery": "sum(rate(requests[1m]))", "replicaCapacity": 50}
+
+
+def test_headroom_defaults_look_past_the_lead_by_a_node_start_up():
+    """startupSeconds 60 + the forecast's 120 s margin + 180 s of node start-up; at most
+    maxReplicas placeholders, at the shipped PriorityClass."""
+    spec = read_spec(
+        obj(predictive=PREDICTIVE | {"startupSeconds": 60}, headroom={"enabled": True})
+    )
+    assert spec.headroom is not None
+    assert (spec.headroom.rule.lookahead_s, spec.headroom.rule.max_placeholders) == (360.0, 10)
+    assert spec.headroom.priority_class == "tidewise-headroom"
+    raw = {"enabled": True, "lookaheadSeconds": 900, "maxPlaceholders": 4}
+    raw |= {"priorityClassName": "spare"}
+    spec = read_spec(obj(predictive=PREDICTIVE, headroom=raw))
+    assert spec.headroom is not None and spec.headroom.rule.lookahead_s == 900.0
+    assert (spec.headroom.rule.max_placeholders, spec.headroom.priority_class) == (4, "spare")
+    assert read_spec(obj(predictive=PREDICTIVE, headroom={"enabled": False})).headroom is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"metrics": [QUEUE], "headroom": {"enabled": True}}, "needs spec.predictive"),
+        (
+            {"predictive": PREDICTIVE, "headroom": {"enabled": True, "lookaheadSeconds": 0}},
+            "spec.headroom.lookaheadSeconds",
+        ),
+        (
+            {"predictive": PREDICTIVE, "headroom": {"enabled": True, "maxPlaceholders": -1}},
+            "spec.headroom.maxPlaceholders",
+        ),
+        (
+            {
+                "predictive": PREDICTIVE,
+                "headroom": {"enabled": True},
+                "scaleTargetRef": {"apiVersion": "example.com/v1", "kind": "Worker", "name": "w"},
+            },
+            "scaleTargetRef must be an apps/v1 Deployment",
+        ),
+    ],
+)
+def test_a_bad_headroom_names_its_field(spec, field):
+    with pytest.raises(SpecError, match=field):
+        read_spec(obj(**spec))

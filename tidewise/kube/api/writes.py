@@ -8,7 +8,8 @@ patch the controllers make is covered by it (tests/kube/test_writes.py), and the
 Argo CD Application ignores every entry (tests/kube/test_argocd_examples.py;
 deploy/argocd, docs/argocd.md).
 
-Left out on purpose: the ``status`` of tidewise's own objects (not in Git), what the
+Left out on purpose: the ``status`` of tidewise's own objects (not in Git), the objects a
+controller creates and owns (an ElasticScaler's placeholder Deployment), and what the
 provisioner, the extender and the device plugin write (Nodes, Pods and Bindings, which are
 not kept in Git), and the NodePools and NodeOverlays the Karpenter controller applies (its
 render is their source: keep them out of Git while it runs, docs/karpenter.md). A scale

@@ -36,6 +36,7 @@ from tidewise.kube.controllers.elastic_spec import (
     read_spec,
     resume_times,
 )
+from tidewise.kube.controllers.headroom import Placeholders, placeholder_name
 from tidewise.kube.controllers.pods import Usage, epoch, equality_selector, milli, samples
 from tidewise.kube.controllers.prometheus import EndpointRefused, Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import ElasticScalerResource, PodMetrics
@@ -44,7 +45,7 @@ from tidewise.scaling.cron import CronScaler
 from tidewise.scaling.elastic import ElasticScaler
 from tidewise.scaling.hpa import HorizontalPodAutoscaler
 from tidewise.scaling.metrics import Metric, MetricKind
-from tidewise.scaling.observation import ServiceObservation
+from tidewise.scaling.observation import ReplicaDecision, ServiceObservation
 from tidewise.scaling.replica_calculator import PodSample, ReplicaCalculationError
 
 log = logging.getLogger(__name__)
@@ -97,8 +98,12 @@ def build_scaler(spec: ElasticSpec, status: Mapping[str, Any], now: datetime) ->
         ran = resume_times(recorded)
         cron.start(now, {job.name: ran.get(job.name, started) for job in spec.cron.jobs})
         cron.floor, cron.last_job = recorded.get("floor"), recorded.get("job")
-    predictive = spec.predictive.scaler(now.timestamp()) if spec.predictive else None
-    return ElasticScaler(hpa, predictive, cron, reactive=bool(spec.metrics))
+    headroom = spec.headroom.rule if spec.headroom else None
+    predictive = None
+    if spec.predictive:
+        horizon = headroom.lookahead_s if headroom else 0.0
+        predictive = spec.predictive.scaler(now.timestamp(), horizon)
+    return ElasticScaler(hpa, predictive, cron, reactive=bool(spec.metrics), headroom=headroom)
 
 
 @dataclass
@@ -122,10 +127,12 @@ class ElasticScalerController:
 
     def __post_init__(self) -> None:
         self.targets = Targets(self.client)
+        self.placeholders = Placeholders(self.client)
         self._tracked: dict[str, Tracked] = {}
 
     def forget(self) -> None:
         self._tracked.clear()
+        self.placeholders.forget()
 
     async def sync(self) -> float:
         await reconcile_all(
@@ -236,7 +243,46 @@ class ElasticScalerController:
                 "since": tracked.cron_since,
                 "startedAt": tracked.cron_started,
             }
+        if spec.headroom is not None or status.get("headroom"):
+            update["headroom"] = await self._headroom(obj, spec, decision, scale.replicas)
         await self._write(obj, update)
+
+    async def _headroom(
+        self, obj: dict[str, Any], spec: ElasticSpec, decision: ReplicaDecision, current: int
+    ) -> dict[str, Any] | None:
+        """Hold the decision's placeholders (or release them when the headroom was turned
+        off); the status it leaves (None removes it), told in an Event when it changes."""
+        meta, before = obj["metadata"], (obj.get("status") or {}).get("headroom") or {}
+        if spec.headroom is None:
+            if await self.placeholders.release(obj):
+                message = f"Deployment {placeholder_name(meta['name'])} deleted: headroom off"
+                await tell(self.client, obj, "HeadroomReleased", message, component=COMPONENT)
+            return None
+        lookahead = spec.headroom.rule.lookahead_s
+        try:
+            await self.placeholders.hold(obj, spec.target, decision.placeholders, spec.headroom)
+        except ApiError as error:
+            self.metrics.errors.labels(controller=NAME, reason="FailedHeadroom").inc()
+            message = f"placeholders not written: {error.status.message}"
+            await tell(
+                self.client, obj, "FailedHeadroom", message, component=COMPONENT, warning=True
+            )
+            return before | {"message": message}
+        was = before.get("placeholders", 0)
+        forecast = "no forecast yet" if decision.ahead is None else f"{decision.ahead} replicas"
+        message = (
+            f"{decision.placeholders} placeholders (was {was}): forecast {forecast} "
+            f"within {lookahead:g}s, {current} replicas now"
+        )
+        if decision.placeholders != was:
+            await tell(self.client, obj, "HeadroomChanged", message, component=COMPONENT)
+        return {
+            "placeholders": decision.placeholders,
+            "forecastReplicas": decision.ahead,
+            "lookaheadSeconds": lookahead,
+            "deployment": placeholder_name(meta["name"]),
+            "message": message,
+        }
 
     async def _fetch(
         self, spec: ElasticSpec, url: str | None, namespace: str, scale: ScaleState

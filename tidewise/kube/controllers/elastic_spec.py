@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from tidewise.kube.api.status import parse_stamp
-from tidewise.kube.controllers.resources import target_ref
+from tidewise.kube.controllers.resources import TEMPLATED, group_of, target_ref
 from tidewise.scaling.behavior import (
     BehaviorError,
     HpaBehavior,
@@ -26,12 +26,18 @@ from tidewise.scaling.behavior import (
 )
 from tidewise.scaling.cron import API_VERSION, KIND, CronError, CronHpaSpec, ScaleTargetRef
 from tidewise.scaling.forecast import forecaster_named
+from tidewise.scaling.headroom import Headroom
 from tidewise.scaling.metrics import Metric, MetricError, MetricKind
 from tidewise.scaling.observation import ServiceModel
 from tidewise.scaling.predictive import PredictiveScaler
 
 FORECASTER = "holt-winters"  # the bench's default (tidewise/sim/autoscale/bench.py)
 FORECAST_MARGIN_S = 120.0
+HEADROOM_PRIORITY_CLASS = "tidewise-headroom"  # shipped in deploy/operator/components/elasticscaler
+NODE_STARTUP_S = 180.0
+"""The default node start-up a headroom looks past the service's own lead: GKE documents 80
+to 120 s for a new node to start ("Provision extra compute capacity for rapid Pod scaling"),
+and a node autoscaler's batching and the image pull come on top."""
 
 
 class SpecError(ValueError):
@@ -43,12 +49,26 @@ class PredictiveSpec:
     load_query: str
     service: ServiceModel
 
-    def scaler(self, origin_s: float) -> PredictiveScaler:
+    @property
+    def lead_s(self) -> float:
+        return self.service.startup_s + FORECAST_MARGIN_S
+
+    def scaler(self, origin_s: float, horizon_s: float = 0.0) -> PredictiveScaler:
         """A forecaster whose history starts at ``origin_s`` (epoch seconds, the controllers'
-        clock); it proposes once it has ``min_history_s`` of load (a day)."""
+        clock), forecasting ``horizon_s`` ahead when that is past its lead; it proposes once
+        it has ``min_history_s`` of load (a day)."""
         forecast = forecaster_named(FORECASTER).forecast
-        lead_s = self.service.startup_s + FORECAST_MARGIN_S
-        return PredictiveScaler(self.service, forecast, lead_s=lead_s, origin_s=origin_s)
+        return PredictiveScaler(
+            self.service, forecast, lead_s=self.lead_s, origin_s=origin_s, horizon_s=horizon_s
+        )
+
+
+@dataclass(frozen=True)
+class HeadroomSpec:
+    """``spec.headroom``: placeholder pods of the target's shape, at ``priority_class``."""
+
+    rule: Headroom
+    priority_class: str
 
 
 @dataclass(frozen=True)
@@ -61,6 +81,7 @@ class ElasticSpec:
     cron: CronHpaSpec | None
     predictive: PredictiveSpec | None
     prometheus: Mapping[str, str] | None  # which Prometheus: {endpoint: NAME} or {url: URL}
+    headroom: HeadroomSpec | None = None
 
 
 def read_spec(obj: Mapping[str, Any]) -> ElasticSpec:
@@ -93,7 +114,10 @@ def read_spec(obj: Mapping[str, Any]) -> ElasticSpec:
     if not metrics and cron is None and predictive is None:
         raise SpecError("spec: give metrics, cron jobs or predictive (or all three)")
     prometheus = prometheus_section(spec.get("prometheus"))
-    return ElasticSpec(target, low, high, tuple(metrics), behavior, cron, predictive, prometheus)
+    headroom = _headroom(spec.get("headroom"), predictive, target, high)
+    return ElasticSpec(
+        target, low, high, tuple(metrics), behavior, cron, predictive, prometheus, headroom
+    )
 
 
 def prometheus_section(raw: object) -> dict[str, str] | None:
@@ -148,6 +172,36 @@ def _predictive(raw: Mapping[str, Any] | None, low: int, high: int) -> Predictiv
             f"spec.predictive: {error} (replicaCapacity is the load one replica carries at 100 %)"
         ) from None
     return PredictiveSpec(query, service)
+
+
+def _headroom(
+    raw: Mapping[str, Any] | None,
+    predictive: PredictiveSpec | None,
+    target: ScaleTargetRef,
+    high: int,
+) -> HeadroomSpec | None:
+    """``spec.headroom``, opt-in; it sizes placeholders from the forecast, so it needs
+    ``predictive``, and their shape from a pod template, so a Deployment, StatefulSet or
+    ReplicaSet target."""
+    if not raw or not raw.get("enabled", False):
+        return None
+    if predictive is None:
+        raise SpecError("spec.headroom: needs spec.predictive (enabled): it holds the forecast")
+    if group_of(target.api_version) != "apps" or target.kind not in TEMPLATED:
+        raise SpecError(
+            "spec.headroom: the placeholders copy a pod template; "
+            f"scaleTargetRef must be an apps/v1 {', '.join(TEMPLATED)} (got {target.kind})"
+        )
+    lookahead = raw.get("lookaheadSeconds", predictive.lead_s + NODE_STARTUP_S)
+    if not isinstance(lookahead, int | float) or lookahead <= 0:
+        raise SpecError("spec.headroom.lookaheadSeconds: a number of seconds > 0")
+    cap = raw.get("maxPlaceholders", high)
+    if not isinstance(cap, int) or cap < 0:
+        raise SpecError("spec.headroom.maxPlaceholders: a whole number >= 0")
+    priority = raw.get("priorityClassName", HEADROOM_PRIORITY_CLASS)
+    if not isinstance(priority, str) or not priority:
+        raise SpecError("spec.headroom.priorityClassName: the name of a PriorityClass")
+    return HeadroomSpec(Headroom(float(lookahead), cap), priority)
 
 
 def history_to_status(history: ScalingHistory) -> dict[str, Any]:

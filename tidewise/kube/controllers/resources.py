@@ -46,6 +46,13 @@ BUILTIN_SCALABLE: dict[tuple[str, str], type[NamespacedResourceG]] = {
     ("", "ReplicationController"): ReplicationController,
 }
 
+TEMPLATED: dict[str, type[Deployment | StatefulSet | ReplicaSet]] = {
+    "Deployment": Deployment,
+    "StatefulSet": StatefulSet,
+    "ReplicaSet": ReplicaSet,
+}
+"""The ``apps`` kinds with a pod template, which an ElasticScaler's headroom copies."""
+
 
 def group_of(api_version: str) -> str:
     return api_version.split("/")[0] if "/" in api_version else ""
