@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.optimize import nnls
 
 from tests.factories import CPU4, CPU8, GPU1, offering, serverless
 from tidewise.capacity.costshare import (
@@ -12,6 +14,7 @@ from tidewise.capacity.costshare import (
     allocate,
     gpu_fraction,
     node_parts,
+    nonnegative_least_squares_2,
     serverless_costs,
     summed,
     unit_prices,
@@ -130,3 +133,19 @@ def test_pods_on_a_virtual_node_pay_their_own_serverless_price_and_leave_no_idle
     assert allocation.total == pytest.approx(CPU_NODE.usd_per_hour + 0.03)
     with pytest.raises(ValueError, match="does not fit"):
         serverless_costs([pod("gpu", "vk", cpu_milli=100, gpu_count=1)], containers)
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0.5, 96), st.floats(0.5, 768), st.floats(-5, 20, allow_nan=False)),
+        min_size=2,
+        max_size=12,
+    )
+)
+def test_the_two_unknown_nonnegative_least_squares_is_scipy_s(rows):
+    table = np.array(rows, dtype=float)
+    ours = np.array(nonnegative_least_squares_2(table[:, :2], table[:, 2]))
+    theirs, _ = nnls(table[:, :2], table[:, 2])
+    assert (ours >= 0).all()
+    residual = lambda x: float(np.sum((table[:, :2] @ x - table[:, 2]) ** 2))  # noqa: E731
+    assert residual(ours) <= residual(theirs) + 1e-9 * (1 + residual(theirs))

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import nnls
 
 from tidewise.catalog import serverless_parts_per_hour
 from tidewise.model import MILLI_PER_GPU, Offering, PurchaseOption, Resources
@@ -49,8 +48,27 @@ def unit_prices(offerings: Iterable[Offering]) -> UnitPrices:
     if len(rows) < 2:
         return UnitPrices(0.0, 0.0)
     table = np.array(rows, dtype=float)
-    (per_vcpu, per_gib), _ = nnls(table[:, :2], table[:, 2])
-    return UnitPrices(float(per_vcpu), float(per_gib))
+    per_vcpu, per_gib = nonnegative_least_squares_2(table[:, :2], table[:, 2])
+    return UnitPrices(per_vcpu, per_gib)
+
+
+def nonnegative_least_squares_2(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """``argmin |a x - b|`` over ``x >= 0`` for two unknowns, exactly, with numpy alone (scipy's
+    ``nnls`` costs the job CLI most of a second to import): the unconstrained solution when
+    it is non-negative; else the optimum lies on a face of the quadrant, so it is the best of
+    each one-unknown fit (clipped at 0) and the origin."""
+    x, *_ = np.linalg.lstsq(a, b, rcond=None)
+    if (x >= 0).all():
+        return float(x[0]), float(x[1])
+    faces = [np.zeros(2)]
+    for j in (0, 1):
+        column = a[:, j]
+        norm = float(column @ column)
+        face = np.zeros(2)
+        face[j] = max(float(column @ b) / norm, 0.0) if norm > 0 else 0.0
+        faces.append(face)
+    best = min(faces, key=lambda f: float(np.sum((a @ f - b) ** 2)))
+    return float(best[0]), float(best[1])
 
 
 @dataclass(frozen=True, slots=True)
