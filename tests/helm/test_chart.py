@@ -1,0 +1,137 @@
+"""deploy/helm/tidewise: helm lints and renders it with the default values and with every
+component on, its schema refuses a bad value naming it, and its versions and configuration
+schema follow the package's."""
+
+import json
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helm.chart import CHART, SCHEMA, helm, render, values_file, written_schema
+from tidewise.cli.compose import CONTROLLERS, OperatorConfig, enabled_controllers
+from tidewise.testenv.helm import HelmBuild
+
+EVERYTHING = {
+    "operator": {
+        "config": {
+            "nodes": {"engine": "kwok"},
+            "controllers": {
+                "training_queue": True,
+                "defrag": True,
+                "serverless_burst": True,
+                "cost": True,
+            },
+            "on_demand_base": {"enabled": True},
+        }
+    },
+    "devicePlugin": {"enabled": True},
+    "monitoring": {
+        "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+        "dashboards": {"enabled": True},
+    },
+}
+"""Every component and every optional part on (every controller but Karpenter's: the kwok
+fallback and Karpenter never run together)."""
+
+
+def test_every_controller_is_on_in_everything():
+    config = OperatorConfig.model_validate(EVERYTHING["operator"]["config"])
+    assert enabled_controllers(config) == [c for c in CONTROLLERS if c != "karpenter"]
+
+
+@pytest.mark.parametrize("values", [{}, EVERYTHING], ids=["defaults", "everything"])
+def test_helm_lint_passes_strict(helm_binary: HelmBuild, tmp_path: Path, values: dict):
+    linted = helm(
+        helm_binary, "lint", "--strict", str(CHART), "--values", str(values_file(tmp_path, values))
+    )
+    assert "1 chart(s) linted, 0 chart(s) failed" in linted.stdout, linted.stdout
+
+
+def test_the_defaults_render_the_operator_extender_and_crds(helm_binary: HelmBuild, tmp_path):
+    objects = render(helm_binary, values_file(tmp_path, {}))
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert ("Deployment", "tidewise-operator") in kinds
+    assert ("Deployment", "tidewise-extender") in kinds
+    assert ("ConfigMap", "tidewise-scheduler-config") in kinds
+    crds = {name for kind, name in kinds if kind == "CustomResourceDefinition"}
+    assert "elasticscalers.tidewise.io" in crds and len(crds) == 4
+    assert not {kind for kind, _ in kinds} & {"DaemonSet", "PrometheusRule"}
+
+
+def test_everything_renders_every_optional_part(helm_binary: HelmBuild, tmp_path):
+    objects = render(helm_binary, values_file(tmp_path, EVERYTHING))
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert ("DaemonSet", "tidewise-device-plugin") in kinds
+    assert ("MutatingWebhookConfiguration", "tidewise-on-demand-base") in kinds
+    rule = next(o for o in objects if o["kind"] == "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    dashboards = [
+        o
+        for o in objects
+        if o["kind"] == "ConfigMap" and "grafana_dashboard" in o["metadata"]["labels"]
+    ]
+    assert sorted(name for d in dashboards for name in d["data"]) == sorted(
+        p.name for p in (CHART.parents[2] / "deploy/grafana").glob("*.json")
+    )
+    for dashboard in dashboards:
+        for text in dashboard["data"].values():
+            json.loads(text)
+
+
+def test_the_operator_reads_the_values_configuration(helm_binary: HelmBuild, tmp_path):
+    """operator.config reaches the operator as its --config file, unchanged."""
+    objects = render(helm_binary, values_file(tmp_path, EVERYTHING))
+    config = next(
+        o
+        for o in objects
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "tidewise-operator"
+    )
+    assert yaml.safe_load(config["data"]["operator.yaml"]) == EVERYTHING["operator"]["config"]
+    deployment = next(
+        o
+        for o in objects
+        if o["kind"] == "Deployment" and o["metadata"]["name"] == "tidewise-operator"
+    )
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    path = container["command"][container["command"].index("--config") + 1]
+    mount = next(m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+    volume = next(
+        v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]
+    )
+    assert volume["configMap"]["name"] == "tidewise-operator"
+    assert Path(path).name in config["data"]
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"operator": {"config": {"nodes": {"engine": "gke"}}}}, "/operator/config/nodes/engine"),
+        ({"operator": {"config": {"controlers": {}}}}, "controlers"),
+        (
+            {"operator": {"config": {"controllers": {"cost": "yes"}}}},
+            "/operator/config/controllers/cost",
+        ),
+        ({"extender": {"replica": 3}}, "replica"),
+        ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
+    ],
+    ids=["engine", "misspelt-section", "not-a-boolean", "misspelt-key", "pull-policy"],
+)
+def test_a_bad_value_fails_lint_naming_it(helm_binary: HelmBuild, tmp_path, values, named):
+    linted = helm(
+        helm_binary, "lint", str(CHART), "--values", str(values_file(tmp_path, values)), check=False
+    )
+    assert linted.returncode != 0
+    assert named in linted.stdout + linted.stderr, linted.stdout + linted.stderr
+
+
+def test_the_configuration_schema_is_the_operators():
+    """values.schema.json's operator.config is OperatorConfig's schema: what the chart
+    accepts, the operator accepts (`python -m tests.helm.chart` writes it again)."""
+    assert json.loads(SCHEMA.read_text()) == written_schema()
+
+
+def test_the_app_version_is_the_package_version():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == version("tidewise")
