@@ -16,6 +16,7 @@ import json
 import socket
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -79,14 +80,15 @@ def chart_cluster(
 
 
 def inventory(kube: Client) -> set[tuple[str, str, str]]:
-    """Every object of the kinds the chart makes, cluster-wide, as (kind, namespace, name)."""
+    """Every object of the kinds the chart makes, cluster-scoped or in the release's
+    namespace, as (kind, namespace, name)."""
     found = set()
     for kind in CLUSTER_KINDS:
         found |= {(kind.__name__, "", o.metadata.name) for o in kube.list(kind)}
     for kind in NAMESPACED_KINDS:
         found |= {
-            (kind.__name__, o.metadata.namespace, o.metadata.name)
-            for o in kube.list(kind, namespace="*")
+            (kind.__name__, NAMESPACE, o.metadata.name)
+            for o in kube.list(kind, namespace=NAMESPACE)
         }
     return found
 
@@ -202,6 +204,12 @@ def test_helm_install_brings_up_a_working_operator_and_extender(
     assert "STATUS: deployed" in installed.stdout, installed.stdout
     assert "controllers cronhpa" in installed.stdout  # NOTES.txt
     wait_for("the chart's CRDs established", lambda: crds_established(kube))
+    made = inventory(kube) - before
+    # the CronHPA controller's rules and none of the controllers switched off
+    assert ("ClusterRole", "", "tidewise-operator-cronhpa") in made
+    assert ("ClusterRole", "", "tidewise-operator-elasticscaler") not in made
+    assert ("ClusterRole", "", "tidewise-operator-karpenter") not in made
+    assert ("ConfigMap", NAMESPACE, "tidewise-scheduler-config") in made
     with ExitStack() as stack:
         certs = extender_certificates(kube, tmp_path)
         operator_is_working(kube, cluster, tmp_path, stack)
@@ -210,15 +218,12 @@ def test_helm_install_brings_up_a_working_operator_and_extender(
     helm(helm_binary, "uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", env=environment)
     kube.delete(Secret, "tidewise-extender-tls", namespace=NAMESPACE)  # the test's own
 
-    def left() -> set[tuple[str, str, str]]:
-        return inventory(kube) - before - {("ServiceAccount", NAMESPACE, "default")}
-        # (kube-root-ca.crt and the default ServiceAccount are the namespace's own)
-
-    wait_for(
-        "nothing of the release left",
-        lambda: left() <= {("ConfigMap", NAMESPACE, "kube-root-ca.crt")},
-        deadline=60,
-    )
+    # (the namespace's own: its default ServiceAccount and kube-root-ca.crt ConfigMap)
+    own = {("ServiceAccount", NAMESPACE, "default"), ("ConfigMap", NAMESPACE, "kube-root-ca.crt")}
+    end = time.monotonic() + 60
+    while (left := inventory(kube) - before - own) and time.monotonic() < end:
+        time.sleep(0.5)  # the garbage collector deletes what the release's objects owned
+    assert not left, f"left behind by helm uninstall: {sorted(left)}"
     assert helm(helm_binary, "list", "--all-namespaces", "-q", env=environment).stdout.strip() == ""
 
 
@@ -301,7 +306,7 @@ def extender_is_working(
 
         # the extender learns the new nodes from its watch
         wait_for("the filter passes the GPU nodes", lambda: filtered()["NodeNames"] == names)
-        # a pod asking for more GPU memory than any GPU has is refused on every node, each named
+        # a pod asking for more GPU memory than any GPU has: every node refused, for good, by name
         huge = asked | {"spec": json.loads(json.dumps(asked["spec"]))}
         huge["spec"]["containers"][0]["resources"]["requests"]["aliyun.com/gpu-mem"] = "1000"
         huge["spec"]["containers"][0]["resources"]["limits"]["aliyun.com/gpu-mem"] = "1000"
@@ -312,4 +317,6 @@ def extender_is_working(
             "filter",
             {"Pod": huge, "Nodes": None, "NodeNames": names},
         )
-        assert not refused["NodeNames"] and sorted(refused["FailedNodes"]) == names, refused
+        unresolvable = refused["FailedAndUnresolvableNodes"]
+        assert not refused["NodeNames"] and sorted(unresolvable) == names, refused
+        assert all("memory" in reason for reason in unresolvable.values()), refused
