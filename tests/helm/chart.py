@@ -57,9 +57,12 @@ def values_file(folder: Path, values: dict[str, Any]) -> Path:
     return path
 
 
-def render(build: HelmBuild, values: Path, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
-    """Every object ``helm template`` renders with ``values``."""
-    args = ["template", RELEASE, str(CHART), "--namespace", namespace, "--values", str(values)]
+def render(
+    build: HelmBuild, values: Path, namespace: str = NAMESPACE, chart: Path = CHART
+) -> list[dict[str, Any]]:
+    """Every object ``helm template`` renders from ``chart`` (a folder or an archive) with
+    ``values``."""
+    args = ["template", RELEASE, str(chart), "--namespace", namespace, "--values", str(values)]
     text = helm(build, *args).stdout
     return [doc for doc in yaml.safe_load_all(text) if doc]
 

@@ -135,3 +135,17 @@ def test_the_configuration_schema_is_the_operators():
 def test_the_app_version_is_the_package_version():
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert chart["appVersion"] == version("tidewise")
+
+
+def test_the_packaged_chart_renders_as_the_folder_does(helm_binary: HelmBuild, tmp_path):
+    """``helm package`` follows files/'s links into deploy/, so the archive a user is given
+    holds the bases' files and renders the same objects."""
+    packaged = helm(helm_binary, "package", str(CHART), "--destination", str(tmp_path))
+    archive = (
+        tmp_path / f"tidewise-{yaml.safe_load((CHART / 'Chart.yaml').read_text())['version']}.tgz"
+    )
+    assert archive.is_file(), packaged.stdout
+    values = values_file(tmp_path, EVERYTHING)
+    from_folder = render(helm_binary, values)
+    from_archive = render(helm_binary, values, chart=archive)
+    assert from_archive == from_folder

@@ -44,6 +44,7 @@ from tests.kube.gpushare import HALF, gpu_nodes, gpu_pod
 from tests.kube.kwok import tidewise_process, wait_for
 from tests.kube.manifests import ROOT
 from tests.kube.serviceaccount import account_kubeconfig
+from tidewise.kube.api.resources import GPU_MEM
 from tidewise.kube.controllers.resources import CronHpa
 from tidewise.testenv import Cluster, down, up
 from tidewise.testenv.build import Binaries
@@ -300,23 +301,20 @@ def extender_is_working(
         asked = kube.get(Pod, "half", namespace=namespace).to_dict()
         names = sorted(nodes)
 
-        def filtered() -> dict:
-            args = {"Pod": asked, "Nodes": None, "NodeNames": names}
-            return https_post(ports["https"], server_name, scheduler, "filter", args)
+        def filtered(pod: dict, tls: ssl.SSLContext = scheduler) -> dict:
+            args = {"Pod": pod, "Nodes": None, "NodeNames": names}
+            return https_post(ports["https"], server_name, tls, "filter", args)
 
         # the extender learns the new nodes from its watch
-        wait_for("the filter passes the GPU nodes", lambda: filtered()["NodeNames"] == names)
+        wait_for("the filter passes the GPU nodes", lambda: filtered(asked)["NodeNames"] == names)
         # a pod asking for more GPU memory than any GPU has: every node refused, for good, by name
-        huge = asked | {"spec": json.loads(json.dumps(asked["spec"]))}
-        huge["spec"]["containers"][0]["resources"]["requests"]["aliyun.com/gpu-mem"] = "1000"
-        huge["spec"]["containers"][0]["resources"]["limits"]["aliyun.com/gpu-mem"] = "1000"
-        refused = https_post(
-            ports["https"],
-            server_name,
-            scheduler,
-            "filter",
-            {"Pod": huge, "Nodes": None, "NodeNames": names},
-        )
+        huge = json.loads(json.dumps(asked))
+        for limits in ("requests", "limits"):
+            huge["spec"]["containers"][0]["resources"][limits][GPU_MEM] = "1000"
+        refused = filtered(huge)
         unresolvable = refused["FailedAndUnresolvableNodes"]
         assert not refused["NodeNames"] and sorted(unresolvable) == names, refused
         assert all("memory" in reason for reason in unresolvable.values()), refused
+        # and only the holder of a client certificate of the chart's CA is answered
+        with pytest.raises(OSError):
+            filtered(asked, ssl.create_default_context(cafile=certs / "ca.crt"))
