@@ -10,7 +10,14 @@ import pytest
 import yaml
 
 from tests.helm.chart import CHART, SCHEMA, helm, render, values_file, written_schema
-from tidewise.cli.compose import CONTROLLERS, OperatorConfig, enabled_controllers
+from tests.kube.manifests import ROOT
+from tidewise.cli.compose import (
+    CONTROLLERS,
+    OperatorConfig,
+    enabled_controllers,
+    karpenter_policy,
+    load_config,
+)
 from tidewise.testenv.helm import HelmBuild
 
 EVERYTHING = {
@@ -34,6 +41,10 @@ EVERYTHING = {
 }
 """Every component and every optional part on (every controller but Karpenter's: the kwok
 fallback and Karpenter never run together)."""
+
+
+def by_name(objects: list[dict], kind: str, name: str) -> dict:
+    return next(o for o in objects if (o["kind"], o["metadata"]["name"]) == (kind, name))
 
 
 def test_every_controller_is_on_in_everything():
@@ -149,3 +160,63 @@ def test_the_packaged_chart_renders_as_the_folder_does(helm_binary: HelmBuild, t
     from_folder = render(helm_binary, values)
     from_archive = render(helm_binary, values, chart=archive)
     assert from_archive == from_folder
+
+
+def test_operator_files_sit_beside_the_configuration_that_names_them(
+    helm_binary: HelmBuild, tmp_path
+):
+    """operator.files puts a scenario where karpenter.scenario (relative to the
+    configuration's folder) finds it: the operator's own loader reads the mounted folder."""
+    scenario = (ROOT / "examples/spot-storm.yaml").read_text()
+    values = {
+        "operator": {
+            "config": {"karpenter": {"scenario": "storm.yaml"}},
+            "files": {"storm.yaml": scenario},
+        }
+    }
+    objects = render(helm_binary, values_file(tmp_path, values))
+    config = by_name(objects, "ConfigMap", "tidewise-operator")
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    for name, text in config["data"].items():
+        (mounted / name).write_text(text)
+    assert (mounted / "storm.yaml").read_text() == scenario
+    policy = karpenter_policy(load_config(mounted / "operator.yaml", {}))
+    assert policy is not None
+
+
+def test_a_file_may_not_replace_the_configuration(helm_binary: HelmBuild, tmp_path):
+    values = {"operator": {"files": {"operator.yaml": "nodes: {engine: none}"}}}
+    linted = helm(
+        helm_binary, "lint", str(CHART), "--values", str(values_file(tmp_path, values)), check=False
+    )
+    assert linted.returncode != 0 and "/operator/files" in linted.stdout + linted.stderr
+
+
+@pytest.mark.parametrize(
+    ("values", "kept"),
+    [
+        (
+            {
+                "operator": {
+                    "config": {"on_demand_base": {"enabled": True}},
+                    "webhook": {"certManager": False},
+                },
+                "extender": {"enabled": False},
+            },
+            {
+                ("MutatingWebhookConfiguration", "tidewise-on-demand-base"),
+                ("Service", "tidewise-operator-webhook"),
+            },
+        ),
+        ({"extender": {"tls": {"certManager": False}}}, {("Service", "tidewise-extender")}),
+    ],
+    ids=["webhook", "extender"],
+)
+def test_without_cert_manager_no_cert_manager_object_is_rendered(
+    helm_binary: HelmBuild, tmp_path, values, kept
+):
+    objects = render(helm_binary, values_file(tmp_path, values))
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert kept <= kinds
+    assert not [o for o in objects if o["apiVersion"].startswith("cert-manager.io/")]
