@@ -84,7 +84,7 @@ def test_everything_renders_every_optional_part(helm_binary: HelmBuild, tmp_path
         if o["kind"] == "ConfigMap" and "grafana_dashboard" in o["metadata"]["labels"]
     ]
     assert sorted(name for d in dashboards for name in d["data"]) == sorted(
-        p.name for p in (CHART.parents[2] / "deploy/grafana").glob("*.json")
+        p.name for p in (ROOT / "deploy/grafana").glob("*.json")
     )
     for dashboard in dashboards:
         for text in dashboard["data"].values():
@@ -94,17 +94,9 @@ def test_everything_renders_every_optional_part(helm_binary: HelmBuild, tmp_path
 def test_the_operator_reads_the_values_configuration(helm_binary: HelmBuild, tmp_path):
     """operator.config reaches the operator as its --config file, unchanged."""
     objects = render(helm_binary, values_file(tmp_path, EVERYTHING))
-    config = next(
-        o
-        for o in objects
-        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "tidewise-operator"
-    )
+    config = by_name(objects, "ConfigMap", "tidewise-operator")
     assert yaml.safe_load(config["data"]["operator.yaml"]) == EVERYTHING["operator"]["config"]
-    deployment = next(
-        o
-        for o in objects
-        if o["kind"] == "Deployment" and o["metadata"]["name"] == "tidewise-operator"
-    )
+    deployment = by_name(objects, "Deployment", "tidewise-operator")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     path = container["command"][container["command"].index("--config") + 1]
     mount = next(m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/"))

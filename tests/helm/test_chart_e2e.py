@@ -112,21 +112,23 @@ def container_command(kube: Client, name: str) -> list[str]:
 
 
 def local(command: list[str], replace: dict[str, str]) -> list[str]:
-    """The Deployment's ``tidewise ...`` command with its mounted folders replaced by local
-    ones and its options ``--name value`` / ``--name=value`` replaced by ``replace``'s."""
+    """The arguments of the Deployment's ``tidewise ...`` command, each option named in
+    ``replace`` (``--name value`` or ``--name=value``; every one must be there) given the
+    local value instead: a free port, the local copy of a mounted file."""
     assert command[0] == "tidewise", command
     args: list[str] = []
-    skip = False
-    for index, arg in enumerate(command[1:], start=1):
-        if skip:
-            skip = False
-            continue
-        name = arg.split("=", 1)[0]
-        if name in replace:
-            args.append(f"{name}={replace[name]}")
-            skip = "=" not in arg and index + 1 < len(command)
-        else:
+    found = set()
+    rest = iter(command[1:])
+    for arg in rest:
+        name, equals, _ = arg.partition("=")
+        if name not in replace:
             args.append(arg)
+            continue
+        found.add(name)
+        if not equals:
+            next(rest)
+        args.append(f"{name}={replace[name]}")
+    assert found == set(replace), f"{sorted(set(replace) - found)} not in {command}"
     return args
 
 
