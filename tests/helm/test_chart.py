@@ -212,3 +212,14 @@ def test_without_cert_manager_no_cert_manager_object_is_rendered(
     kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
     assert kept <= kinds
     assert not [o for o in objects if o["apiVersion"].startswith("cert-manager.io/")]
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_crds_keep_asks_helm_to_leave_the_crds_alone(helm_binary: HelmBuild, tmp_path, keep):
+    objects = render(helm_binary, values_file(tmp_path, {"crds": {"keep": keep}}))
+    kept = {
+        o["kind"]
+        for o in objects
+        if o["metadata"].get("annotations", {}).get("helm.sh/resource-policy") == "keep"
+    }
+    assert kept == ({"CustomResourceDefinition"} if keep else set())
