@@ -121,12 +121,20 @@ def test_the_operator_reads_the_values_configuration(helm_binary: HelmBuild, tmp
     ],
     ids=["engine", "misspelt-section", "not-a-boolean", "misspelt-key", "pull-policy"],
 )
-def test_a_bad_value_fails_lint_naming_it(helm_binary: HelmBuild, tmp_path, values, named):
-    linted = helm(
-        helm_binary, "lint", str(CHART), "--values", str(values_file(tmp_path, values)), check=False
-    )
-    assert linted.returncode != 0
-    assert named in linted.stdout + linted.stderr, linted.stdout + linted.stderr
+def test_a_bad_value_fails_lint_and_install_naming_it(
+    helm_binary: HelmBuild, tmp_path, values, named
+):
+    """``helm install`` checks the values before it renders or connects (a client-side dry
+    run here, as the test needs no cluster)."""
+    path = str(values_file(tmp_path, values))
+    environment = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    for command in (
+        ["lint", str(CHART), "--values", path],
+        ["install", "tidewise", str(CHART), "--dry-run=client", "--values", path],
+    ):
+        refused = helm(helm_binary, *command, check=False, env=environment)
+        assert refused.returncode != 0, command
+        assert named in refused.stdout + refused.stderr, refused.stdout + refused.stderr
 
 
 def test_the_configuration_schema_is_the_operators():
