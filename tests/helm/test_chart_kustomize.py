@@ -115,9 +115,8 @@ def unconfigured(workload: dict) -> None:
             ]
             pod["volumes"] = [v for v in pod["volumes"] if v["name"] != CONFIG_MOUNT]
             del template["metadata"]["annotations"]["checksum/config"]
-        for field in ("volumeMounts",):
-            if container.get(field) == []:
-                del container[field]
+        if container.get("volumeMounts") == []:
+            del container["volumeMounts"]
     if pod.get("volumes") == []:
         del pod["volumes"]
 
