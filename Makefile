@@ -18,9 +18,9 @@ setup: $(BIN)/tidewise
 debs:
 	@scripts/ensure-debs
 
-# The end-to-end suite's control plane and Karpenter, built from Go modules into $(CACHE)/bin on
-# first use (many minutes when cold, seconds when cached); without Go the suite skips loudly, or
-# fails in CI.
+# The end-to-end suite's control plane, Karpenter and helm (the chart's tests), built from Go
+# modules into $(CACHE)/bin on first use (many minutes when cold, seconds when cached); without
+# Go the suite skips loudly, or fails in CI.
 controlplane: setup
 	@if command -v go >/dev/null 2>&1; then $(BIN)/tidewise testenv build; \
 	else echo "!!! Go not found: the control-plane end-to-end tests will be SKIPPED (docs/testenv.md)"; fi

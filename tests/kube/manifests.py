@@ -43,6 +43,13 @@ def documents(components: list[str] | None = None, namespace: str | None = None)
     return [_moved(d, namespace) for d in docs] if namespace else docs
 
 
+def base_documents(folder: Path) -> list[dict]:
+    """Every object of another kustomize base of deploy/ (deploy/extender,
+    deploy/device-plugin...), its resources as its kustomization lists them."""
+    files = _files(folder, _load(folder)["resources"])
+    return [d for f in files for d in yaml.safe_load_all(f.read_text()) if d]
+
+
 def _moved(doc: dict, namespace: str) -> dict:
     doc = copy.deepcopy(doc)
     if doc["kind"] in NAMESPACED:

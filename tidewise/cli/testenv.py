@@ -52,13 +52,16 @@ def testenv_errors() -> AbstractContextManager[None]:
 
 @app.command("build")
 def testenv_build() -> None:
-    """Build the control plane and Karpenter for the pinned versions (once; then cached)."""
+    """Build the control plane, Karpenter and helm for the pinned versions (once; then
+    cached)."""
     from tidewise.testenv import ensure_binaries
+    from tidewise.testenv.helm import ensure_helm
     from tidewise.testenv.karpenter import ensure_karpenter
 
     with testenv_errors():
         sys.stdout.write(f"{ensure_binaries(progress).folder}\n")
         sys.stdout.write(f"{ensure_karpenter(progress).folder}\n")
+        sys.stdout.write(f"{ensure_helm(progress).folder}\n")
 
 
 @app.command("up")
