@@ -8,6 +8,7 @@ from lightkube import ApiError
 from lightkube.models.meta_v1 import Status
 
 from tests.kube.api.factories import gpu_node, whole
+from tidewise.kube.api.hami import REGISTER
 from tidewise.kube.api.resources import GPU_COUNT, GPU_MEMORY_LABEL
 from tidewise.kube.extender.metrics import RELIST_REASONS, ExtenderMetrics
 from tidewise.kube.extender.state import ASSUME_TTL_S, GpuShareBook
@@ -155,3 +156,21 @@ def test_a_watch_ended_by_410_gone_lists_again_and_an_unreadable_node_does_not_e
     assert sorted(client.watched) == [("Node", "7"), ("Node", "7"), ("Pod", "7"), ("Pod", "7")]
     assert set(book.nodes) == {"a", "b"}  # b listed readable again: back on the books
     assert sync.skipped == {} and [e.involvedObject.name for e in client.events] == ["b"]
+
+
+def test_the_books_keep_each_nodes_hami_register_as_listed_and_watched():
+    """Read at bind (api.hami): kept as text, so a malformed one fails only binds there."""
+    hami = named(gpu_node("hami"), "u-hami")
+    hami["metadata"]["annotations"] = {REGISTER: '[{"id": "GPU-a"}]'}
+    book = GpuShareBook()
+    sync = Sync(FakeClient([hami, named(gpu_node("plain"), "u-plain")]), book, ExtenderMetrics())
+    asyncio.run(sync.relist())
+    assert book.hami_registers == {"hami": '[{"id": "GPU-a"}]'}
+    changed = named(gpu_node("plain"), "u-plain")
+    changed["metadata"]["annotations"] = {REGISTER: "broken"}
+    asyncio.run(sync.observe_node("MODIFIED", changed))
+    hami["metadata"]["annotations"] = {}  # HAMi's plugin cleaned up
+    asyncio.run(sync.observe_node("MODIFIED", hami))
+    assert book.hami_registers == {"plain": "broken"}
+    asyncio.run(sync.observe_node("DELETED", changed))
+    assert book.hami_registers == {} and set(book.nodes) == {"hami"}

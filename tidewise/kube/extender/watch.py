@@ -25,6 +25,7 @@ from lightkube.resources.core_v1 import Node, Pod
 
 from tidewise.kube.api.annotations import recorded_gpus
 from tidewise.kube.api.events import event, record
+from tidewise.kube.api.hami import register_annotation
 from tidewise.kube.api.resources import (
     PodRequestError,
     cpu_and_memory,
@@ -157,6 +158,9 @@ class Sync:
         dropped = self.book.replace_all(
             listed, holdings, listed={_uid(p) for p in pod_objects}, now=self.monotonic()
         )
+        self.book.hami_registers = {
+            node_name(n): text for n in node_objects if (text := register_annotation(n)) is not None
+        }
         self.metrics.expired.inc(len(dropped))
         self.freed()
         return nodes.resourceVersion, pods.resourceVersion
@@ -173,6 +177,7 @@ class Sync:
             await self._skip(name, _uid(node), capacity)
             return
         self._unskip(name)
+        self.book.put_hami_register(name, register_annotation(node))
         if self.book.nodes.get(name) != (capacity, created(node)):
             self.book.put_node(name, capacity, created(node))
             self.freed()
