@@ -55,26 +55,32 @@ def hami_share(cores: int, mib: int) -> dict[str, str]:
 
 @pytest.fixture
 def place(kube: Client) -> Iterator[tuple[str, str, str, str]]:
-    """A fresh namespace, a kwok node registered by HAMi and one with HAMi's old register,
-    each selectable by its own label."""
+    """A fresh namespace and three kwok nodes, each selectable by its own label: (namespace,
+    a node only HAMi's plugin serves, one HAMi registered beside ours, one with HAMi's old
+    register)."""
     suffix = uuid.uuid4().hex[:6]
     namespace = f"hami-{suffix}"
     kube.create(Namespace(metadata=ObjectMeta(name=namespace)))
-    good, old = f"hami-{suffix}", f"hami-old-{suffix}"
-    for name, register in ((good, REGISTERED), (old, LEGACY)):
-        # as a node served by tidewise's plugin with --gpu-split 10: both sets of names
-        resources = {GPU_COUNT: str(GPUS), GPU_MEM: str(GPUS * 24), NVIDIA_GPU: str(GPUS * 10)}
+    good, old, alone = f"hami-{suffix}", f"hami-old-{suffix}", f"hami-alone-{suffix}"
+    # as a node served by tidewise's plugin with --gpu-split 10: both sets of names
+    ours = {GPU_COUNT: str(GPUS), GPU_MEM: str(GPUS * 24), NVIDIA_GPU: str(GPUS * 10)}
+    hamis = {NVIDIA_GPU: str(GPUS * 10)}  # HAMi's plugin alone: GPUs x deviceSplitCount
+    for name, register, resources in (
+        (good, REGISTERED, ours),
+        (old, LEGACY, ours),
+        (alone, REGISTERED, hamis),
+    ):
         node = fake_node(name, resources, {"e2e": suffix, "hami-e2e": name})
         node.metadata.annotations[REGISTER] = register
         kube.create(node)
-    for name in (good, old):
+    for name in (good, old, alone):
         wait_for(f"{name} Ready", lambda name=name: condition(kube.get(Node, name), "Ready"))
     wait_for(
         "the default service account",
         lambda: bool(list(kube.list(ServiceAccount, namespace=namespace))),
     )
-    yield namespace, suffix, good, old
-    for name in (good, old):
+    yield namespace, alone, good, old
+    for name in (good, old, alone):
         kube.delete(Node, name)
     kube.delete(Namespace, namespace)
 
@@ -157,3 +163,32 @@ def test_with_no_hami_annotations_the_extender_binds_as_before_on_any_node(kube,
     for pod in bound(kube, namespace):
         annotations = pod.metadata.annotations
         assert annotations[GPU_INDEX] and not any(k in annotations for k in HAMI_KEYS)
+
+
+def test_a_node_only_hamis_plugin_serves_takes_its_registered_gpus_and_no_more(
+    kube, extender, place
+):
+    """Its nvidia.com/gpu says 40 (4 GPUs x 10 slots): the extender books the 4 GPUs HAMi
+    registered, fills them with 8 half shares, each named to HAMi by its GPU's UUID, and
+    turns the ninth away rather than invent a fifth GPU."""
+    namespace, alone, _, _ = place
+    extender.start()
+    for i in range(9):
+        kube.create(
+            gpu_pod(f"h{i}", hami_share(50, 8192), {"hami-e2e": alone}), namespace=namespace
+        )
+    wait_for("8 pods bound", lambda: len(bound(kube, namespace)) == 8)
+    pods = bound(kube, namespace)
+    [left] = {f"h{i}" for i in range(9)} - {p.metadata.name for p in pods}
+    refused = f"{left}: 0/"  # the scheduler's "0/N nodes are available: ..."
+    wait_for(
+        "the ninth pod refused",
+        lambda: any(m.startswith(refused) for m in failed_scheduling(kube, namespace)),
+    )
+    assert len(bound(kube, namespace)) == 8 and {p.spec.nodeName for p in pods} == {alone}
+    held = sorted(recorded_gpus(p.to_dict())[0] for p in pods)
+    assert held == [0, 0, 1, 1, 2, 2, 3, 3]
+    for pod in pods:
+        [gpu] = recorded_gpus(pod.to_dict())
+        devices = pod.metadata.annotations["hami.io/vgpu-devices-to-allocate"]
+        assert devices == f"{UUIDS[gpu]},NVIDIA,8192,50:;"

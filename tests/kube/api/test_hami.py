@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tidewise.kube.api.gpu import Gpu
 from tidewise.kube.api.hami import (
     ALLOCATED,
     ALLOCATING,
@@ -27,9 +28,18 @@ from tidewise.kube.api.hami import (
     hami_annotations,
     pod_devices,
     register_annotation,
-    registered_uuids,
+    registered_gpus,
+    sized_by_register,
 )
-from tidewise.kube.api.resources import GPU_MEM, HAMI_GPU_CORES, HAMI_GPU_MEM, NVIDIA_GPU
+from tidewise.kube.api.resources import (
+    GPU_COUNT,
+    GPU_MEM,
+    GPU_MEMORY_LABEL,
+    HAMI_GPU_CORES,
+    HAMI_GPU_MEM,
+    NVIDIA_GPU,
+    node_capacity,
+)
 
 UUID_A = "GPU-8dcd427f-483b-b48f-d7e5-75fb19a52b76"  # HAMi's fixtures' UUIDs
 UUID_B = "GPU-ebe7c3f7-303d-558d-435e-99a160631fe4"
@@ -79,6 +89,11 @@ def container(name, **asks):
     return {"name": name, "resources": {"limits": dict(asks), "requests": dict(asks)}}
 
 
+def table(*uuids):
+    """A register's GPUs by index."""
+    return {i: Gpu(i, u, "NVIDIA-NVIDIA A10", 24576) for i, u in enumerate(uuids)}
+
+
 def pod_of(containers, init=()):
     return {
         "metadata": {"name": "p", "namespace": "ns"},
@@ -103,9 +118,10 @@ def test_hamis_own_register_fixtures_read_as_their_gpus():
         '[{"index":1,"id":"id-1","count":1,"devmem":1024,"devcore":10,"type":"type",'
         '"numa":0,"health":true}]'
     )
-    assert registered_uuids("n", one) == {1: "id-1"}
-    assert registered_uuids("n", two) == {1: "id-1", 2: "id-2"}
-    assert registered_uuids("n", marshalled) == {1: "id-1"}
+    first = Gpu(1, "id-1", "type", 1024)
+    assert registered_gpus("n", one) == {1: first}
+    assert registered_gpus("n", two) == {1: first, 2: Gpu(2, "id-2", "type2", 4096)}
+    assert registered_gpus("n", marshalled) == {1: first}
 
 
 def test_the_register_annotation_is_read_off_the_node():
@@ -117,7 +133,7 @@ def test_the_register_annotation_is_read_off_the_node():
 def test_the_colon_separated_register_of_hami_up_to_2_7_is_refused_by_name():
     legacy = f"{UUID_B},10,7680,100,NVIDIA-Tesla P4,0,true,1,hami-core:"  # TestDecodeNodeDevices
     with pytest.raises(HamiError) as refused:
-        registered_uuids("gpu-node-7", legacy)
+        registered_gpus("gpu-node-7", legacy)
     message = str(refused.value)
     assert message.startswith(f"node gpu-node-7: annotation {REGISTER} is HAMi's colon-separated")
     assert "v2.10.0" in message and "--no-hami-annotations" in message and "\n" not in message
@@ -137,7 +153,8 @@ def test_the_colon_separated_register_of_hami_up_to_2_7_is_refused_by_name():
         ('[{"id": "GPU-a", "index": -1}]', "'index' must be a whole number >= 0"),
         ('[{"id": "GPU-a", "index": "1"}]', "'index' must be a whole number >= 0"),
         ('[{"id": "GPU-a", "index": true}]', "'index' must be a whole number >= 0"),
-        ('[{"id": "GPU-a", "devmem": 1.5}]', "'devmem' must be a whole number"),
+        ('[{"id": "GPU-a", "devmem": 1.5}]', "'devmem' must be a whole number >= 0"),
+        ('[{"id": "GPU-a", "count": -2}]', "'count' must be a whole number >= 0"),
         ('[{"id": "GPU-a", "type": 3}]', "'type' must be a string"),
         ('[{"id": "GPU-a", "health": "true"}]', "'health' must be true or false"),
         ('[{"id": "GPU-a"}, {"id": "GPU-b"}]', "lists GPU index 0 twice"),
@@ -146,7 +163,7 @@ def test_the_colon_separated_register_of_hami_up_to_2_7_is_refused_by_name():
 )
 def test_a_malformed_register_is_refused_naming_the_node(text, why):
     with pytest.raises(HamiError) as refused:
-        registered_uuids("gpu-node-7", text)
+        registered_gpus("gpu-node-7", text)
     assert str(refused.value).startswith(f"node gpu-node-7: annotation {REGISTER}")
     assert why in str(refused.value)
 
@@ -174,9 +191,37 @@ registers = st.lists(
 
 @given(registers)
 def test_a_register_as_hami_marshals_it_reads_back_as_its_gpus(devices):
-    assert registered_uuids("n", go_marshal_register(devices)) == {
-        d["index"]: d["id"] for d in devices
+    assert registered_gpus("n", go_marshal_register(devices)) == {
+        d["index"]: Gpu(d["index"], d["id"], d["type"], d["devmem"]) for d in devices
     }
+
+
+def hami_node(allocatable, register, labels=None):
+    return {
+        "metadata": {"name": "h1", "labels": labels or {}, "annotations": {REGISTER: register}},
+        "status": {"allocatable": {"cpu": "8", "memory": "32Gi", **allocatable}},
+    }
+
+
+def test_a_node_only_hamis_plugin_serves_counts_the_gpus_it_registered():
+    """HAMi's plugin advertises nvidia.com/gpu as GPUs x deviceSplitCount: 4 GPUs are 40."""
+    register = go_marshal_register(
+        [{"id": f"GPU-{i}", "index": i, "count": 10, "devmem": 24000 + i} for i in range(4)]
+    )
+    node = hami_node({NVIDIA_GPU: "40"}, register)
+    assert node_capacity(node).gpu_count == 40  # what the node says
+    sized = sized_by_register(node, node_capacity(node))
+    assert (sized.gpu_count, sized.gpu_memory_mib) == (4, 24000)
+    labelled = hami_node({NVIDIA_GPU: "40"}, register, {GPU_MEMORY_LABEL: "23028"})
+    assert sized_by_register(labelled, node_capacity(labelled)).gpu_memory_mib == 23028
+    ours = hami_node({NVIDIA_GPU: "40", GPU_COUNT: "4", GPU_MEM: "64"}, "not even read")
+    assert sized_by_register(ours, node_capacity(ours)) == node_capacity(ours)
+    bare = hami_node({NVIDIA_GPU: "4"}, register)
+    del bare["metadata"]["annotations"][REGISTER]
+    assert sized_by_register(bare, node_capacity(bare)) == node_capacity(bare)
+    broken = hami_node({NVIDIA_GPU: "40"}, "[]")
+    with pytest.raises(HamiError, match=r"^node h1: annotation hami.io/node-nvidia-register"):
+        sized_by_register(broken, node_capacity(broken))
 
 
 # -- a pod's devices -------------------------------------------------------------------------
@@ -186,7 +231,7 @@ def test_hamis_own_two_container_fixture_is_what_we_write():
     """TestDecodePodDevices' "annos having two device": two containers of one GPU each."""
     each = {NVIDIA_GPU: "1", HAMI_GPU_MEM: "500", HAMI_GPU_CORES: "3"}
     pod = pod_of([container("a", **each), container("b", **each)])
-    assert pod_devices(pod, (0, 1), {0: UUID_A, 1: UUID_B}, "n") == (
+    assert pod_devices(pod, (0, 1), table(UUID_A, UUID_B), "n") == (
         f"{UUID_A},NVIDIA,500,3:;{UUID_B},NVIDIA,500,3:;"
     )
 
@@ -194,7 +239,7 @@ def test_hamis_own_two_container_fixture_is_what_we_write():
 def test_a_share_is_written_with_its_memory_in_mib_and_cores_in_percent():
     asks = {NVIDIA_GPU: "1", GPU_MEM: "2", HAMI_GPU_MEM: "512", HAMI_GPU_CORES: "30"}
     pod = pod_of([container("sidecar", cpu="1"), container("main", **asks)])
-    text = pod_devices(pod, (3,), {3: UUID_A}, "n")
+    text = pod_devices(pod, (3,), {3: Gpu(3, UUID_A, "", 0)}, "n")
     assert text == f";{UUID_A},NVIDIA,2560,30:;"  # 2 GiB + 512 MiB; the sidecar's entry empty
     assert hami_allocations(pod, text) == {"main": [(UUID_A, "NVIDIA", 2560, 30)]}
 
@@ -202,13 +247,13 @@ def test_a_share_is_written_with_its_memory_in_mib_and_cores_in_percent():
 def test_a_pod_asking_no_nvidia_gpu_gets_no_hami_devices():
     """gpushare's names only: HAMi's plugin is never called for the pod."""
     pod = pod_of([container("main", **{GPU_MEM: "8"})])
-    assert pod_devices(pod, (0,), {0: UUID_A}, "n") is None
+    assert pod_devices(pod, (0,), table(UUID_A), "n") is None
 
 
 def test_a_gpu_missing_from_the_register_is_refused_naming_the_node():
     pod = pod_of([container("main", **{NVIDIA_GPU: "1", HAMI_GPU_CORES: "50"})])
     with pytest.raises(HamiError) as refused:
-        pod_devices(pod, (2,), {0: UUID_A, 1: UUID_B}, "gpu-node-7")
+        pod_devices(pod, (2,), table(UUID_A, UUID_B), "gpu-node-7")
     assert str(refused.value).startswith(
         f"node gpu-node-7: annotation {REGISTER} has no GPU index 2"
     )
@@ -217,7 +262,7 @@ def test_a_gpu_missing_from_the_register_is_refused_naming_the_node():
 def test_a_decision_of_another_size_than_asked_is_refused_naming_the_pod():
     pod = pod_of([container("main", **{NVIDIA_GPU: "1", HAMI_GPU_CORES: "50"})])
     with pytest.raises(HamiError, match=r"pod ns/p asks for 1 nvidia.com/gpu but holds 2"):
-        pod_devices(pod, (0, 1), {0: UUID_A, 1: UUID_B}, "n")
+        pod_devices(pod, (0, 1), table(UUID_A, UUID_B), "n")
 
 
 def test_the_annotations_are_hamis_schedulers():
@@ -260,8 +305,7 @@ def test_what_we_write_hamis_plugin_hands_each_container_as_our_plugin_would(
     count = lambda a: int(a.get(NVIDIA_GPU, "0"))  # noqa: E731
     wanted = max([sum(map(count, regular_asks)), *map(count, init_asks)])
     gpus = tuple(order[:wanted])
-    table = dict(enumerate(gpu_uuids))
-    text = pod_devices(pod, gpus, table, "n")
+    text = pod_devices(pod, gpus, table(*gpu_uuids), "n")
     if wanted == 0:
         assert text is None
         return
@@ -274,7 +318,7 @@ def test_what_we_write_hamis_plugin_hands_each_container_as_our_plugin_would(
             memory = int(a.get(GPU_MEM, "0")) * 1024 + int(a.get(HAMI_GPU_MEM, "0"))
             cores = int(a.get(HAMI_GPU_CORES, "0"))
             mine = gpus[first : first + count(a)]
-            expected[name] = [(table[g], "NVIDIA", memory, cores) for g in mine]
+            expected[name] = [(gpu_uuids[g], "NVIDIA", memory, cores) for g in mine]
         if k >= len(init_asks):
             start += count(a)
     assert hami_allocations(pod, text) == expected

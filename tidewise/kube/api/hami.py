@@ -26,6 +26,11 @@ below is that version's, read from its source (docs/device-plugin.md, "HAMi's de
   ``allocating`` (or ``success``) and ``hami.io/vgpu-node`` equal to the node's name; HAMi's
   scheduler also stamps ``hami.io/vgpu-time`` (``scheduler.go``). Times are Unix seconds.
 
+Where HAMi's plugin alone serves a node, the node advertises ``nvidia.com/gpu`` as GPUs x
+``deviceSplitCount`` and no ``aliyun.com/gpu-count``: the extender then counts the node's GPUs
+from the register (:func:`sized_by_register`), and a register it cannot read leaves the node
+out of its books (a Warning Event on the node says why).
+
 Why only for pods with a container asking ``nvidia.com/gpu``: HAMi's plugin serves that
 resource alone, and takes entries in order; an entry for a container it is never called for
 would shift every later one onto the wrong container.
@@ -36,16 +41,21 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+from tidewise.kube.api.gpu import Gpu
 from tidewise.kube.api.resources import (
+    GPU_COUNT,
     GPU_MEM,
     HAMI_GPU_CORES,
     HAMI_GPU_MEM,
     NVIDIA_GPU,
     container_requests,
+    node_name,
     share_limits,
 )
+from tidewise.model import Resources
 
 HAMI_VERSION = "v2.10.0"
 REGISTER = "hami.io/node-nvidia-register"
@@ -75,9 +85,10 @@ def register_annotation(node: Mapping[str, Any]) -> str | None:
     return None if text is None else str(text)
 
 
-def registered_uuids(node: str, text: str) -> dict[int, str]:
+def registered_gpus(node: str, text: str) -> dict[int, Gpu]:
     """The node's GPUs by index, from its ``hami.io/node-nvidia-register`` annotation (HAMi
-    v2.10.0's JSON); :class:`HamiError` naming the node for any other text."""
+    v2.10.0's JSON: the model is HAMi's ``type``, the memory its ``devmem``, 0 when left
+    out); :class:`HamiError` naming the node for any other text."""
     where = f"node {node}: annotation {REGISTER}"
     try:
         devices = json.loads(text)
@@ -91,20 +102,20 @@ def registered_uuids(node: str, text: str) -> dict[int, str]:
         ) from None
     if not isinstance(devices, list) or not devices:
         raise HamiError(f"{where} is not a non-empty JSON list of GPUs")
-    uuids: dict[int, str] = {}
+    gpus: dict[int, Gpu] = {}
     for position, device in enumerate(devices):
-        index, uuid = _device(f"{where}, GPU #{position}", device)
-        if index in uuids:
-            raise HamiError(f"{where} lists GPU index {index} twice")
-        if uuid in uuids.values():
-            raise HamiError(f"{where} lists GPU {uuid} twice")
-        uuids[index] = uuid
-    return uuids
+        gpu = _device(f"{where}, GPU #{position}", device)
+        if gpu.index in gpus:
+            raise HamiError(f"{where} lists GPU index {gpu.index} twice")
+        if any(other.uuid == gpu.uuid for other in gpus.values()):
+            raise HamiError(f"{where} lists GPU {gpu.uuid} twice")
+        gpus[gpu.index] = gpu
+    return gpus
 
 
-def _device(where: str, device: Any) -> tuple[int, str]:
-    """One GPU's (index, UUID), every field of the pinned format checked for its type as Go's
-    JSON reader would (HAMi itself refuses the node on a mismatch)."""
+def _device(where: str, device: Any) -> Gpu:
+    """One GPU, every field of the pinned format checked for its type as Go's JSON reader
+    would (HAMi itself refuses the node on a mismatch)."""
     if not isinstance(device, dict):
         raise HamiError(f"{where} is not a JSON object")
     uuid = device.get("id")
@@ -114,14 +125,31 @@ def _device(where: str, device: Any) -> tuple[int, str]:
     if not _integer(index) or index < 0:
         raise HamiError(f"{where}: 'index' must be a whole number >= 0, got {index!r}")
     for key in _INTEGERS:
-        if key in device and not _integer(device[key]):
-            raise HamiError(f"{where}: {key!r} must be a whole number, got {device[key]!r}")
+        if key in device and (not _integer(device[key]) or device[key] < 0):
+            raise HamiError(f"{where}: {key!r} must be a whole number >= 0, got {device[key]!r}")
     for key in _TEXTS:
         if key in device and not isinstance(device[key], str):
             raise HamiError(f"{where}: {key!r} must be a string, got {device[key]!r}")
     if "health" in device and not isinstance(device["health"], bool):
         raise HamiError(f"{where}: 'health' must be true or false, got {device['health']!r}")
-    return index, uuid
+    return Gpu(index, uuid, device.get("type", ""), device.get("devmem", 0))
+
+
+def sized_by_register(node: Mapping[str, Any], capacity: Resources) -> Resources:
+    """The node's capacity with its GPUs counted from HAMi's register where only HAMi's device
+    plugin serves it: that plugin advertises ``nvidia.com/gpu`` as GPUs x deviceSplitCount
+    (10 by default) and no ``aliyun.com/gpu-count``, so the count read from the node would be
+    ten times too many; the per-GPU memory, when no label gives it, is the least ``devmem``.
+    Unchanged where the node advertises ``aliyun.com/gpu-count`` or has no register;
+    :class:`HamiError` naming the node when the register cannot be read."""
+    text = register_annotation(node)
+    status = node.get("status") or {}
+    allocatable = status.get("allocatable") or status.get("capacity") or {}
+    if text is None or GPU_COUNT in allocatable:
+        return capacity
+    gpus = registered_gpus(node_name(node), text)
+    memory = capacity.gpu_memory_mib or min(g.memory_mib for g in gpus.values())
+    return replace(capacity, gpu_count=len(gpus), gpu_memory_mib=memory)
 
 
 def _integer(value: Any) -> bool:
@@ -129,10 +157,10 @@ def _integer(value: Any) -> bool:
 
 
 def pod_devices(
-    pod: Mapping[str, Any], gpus: Sequence[int], uuids: Mapping[int, str], node: str
+    pod: Mapping[str, Any], gpus: Sequence[int], registered: Mapping[int, Gpu], node: str
 ) -> str | None:
     """The pod's devices in HAMi's encoding, from the extender's decision (``gpus``, indices
-    on ``node``, whose register gave ``uuids``); ``None`` when no container asks for
+    on ``node``, whose register gave ``registered``); ``None`` when no container asks for
     ``nvidia.com/gpu``. Containers asking for ``nvidia.com/gpu`` take the pod's GPUs as our
     device plugin slices them: init containers from the first, the others one after another;
     each with its own limits (``resources.share_limits``)."""
@@ -149,18 +177,21 @@ def pod_devices(
         raise HamiError(
             f"pod {name} asks for {wanted} {NVIDIA_GPU} but holds {len(gpus)} GPU(s) on {node}"
         )
-    missing = [g for g in gpus if g not in uuids]
+    missing = [g for g in gpus if g not in registered]
     if missing:
         raise HamiError(
             f"node {node}: annotation {REGISTER} has no GPU index {missing[0]} (it lists "
-            f"{sorted(uuids)}), so pod {name}'s GPU cannot be named to HAMi's device plugin"
+            f"{sorted(registered)}), so pod {name}'s GPU cannot be named to HAMi's device plugin"
         )
     entries, start = [], 0
     for position, (ask, count) in enumerate(zip(asks, counts, strict=True)):
         first = 0 if position < len(init) else start
         memory, cores = share_limits(ask)
         entries.append(
-            "".join(f"{uuids[g]},{DEVICE_TYPE},{memory},{cores}:" for g in gpus[first:][:count])
+            "".join(
+                f"{registered[g].uuid},{DEVICE_TYPE},{memory},{cores}:"
+                for g in gpus[first:][:count]
+            )
         )
         if position >= len(init):
             start += count

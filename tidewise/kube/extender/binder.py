@@ -26,7 +26,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
 from tidewise.kube.api.annotations import gpu_annotations
-from tidewise.kube.api.hami import HamiError, hami_annotations, pod_devices, registered_uuids
+from tidewise.kube.api.hami import HamiError, hami_annotations, pod_devices, registered_gpus
 from tidewise.kube.api.resources import PodRequestError, is_managed, pod_request
 from tidewise.kube.extender.metrics import ExtenderMetrics
 from tidewise.kube.extender.protocol import BindingArgs
@@ -193,8 +193,7 @@ class Binder:
         text = self.book.hami_registers.get(args.node)
         if not self.hami or text is None or not gpus:
             return {}
-        uuids = registered_uuids(args.node, text)
-        devices = pod_devices(pod, gpus, uuids, args.node)
+        devices = pod_devices(pod, gpus, registered_gpus(args.node, text), args.node)
         if devices is None:
             return {}
         return hami_annotations(devices, args.node, self.clock_ns() // 1_000_000_000)
