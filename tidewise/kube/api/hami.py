@@ -135,6 +135,10 @@ def _device(where: str, device: Any) -> Gpu:
     return Gpu(index, uuid, device.get("type", ""), device.get("devmem", 0))
 
 
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def sized_by_register(node: Mapping[str, Any], capacity: Resources) -> Resources:
     """The node's capacity with its GPUs counted from HAMi's register where only HAMi's device
     plugin serves it: that plugin advertises ``nvidia.com/gpu`` as GPUs x deviceSplitCount
@@ -150,10 +154,6 @@ def sized_by_register(node: Mapping[str, Any], capacity: Resources) -> Resources
     gpus = registered_gpus(node_name(node), text)
     memory = capacity.gpu_memory_mib or min(g.memory_mib for g in gpus.values())
     return replace(capacity, gpu_count=len(gpus), gpu_memory_mib=memory)
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def pod_devices(
