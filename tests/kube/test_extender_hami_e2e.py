@@ -115,9 +115,12 @@ def test_shares_on_a_hami_node_carry_hamis_annotations_naming_the_chosen_gpu(kub
     for name, pod in pods.items():
         annotations = pod.metadata.annotations
         written = {k: annotations[k] for k in HAMI_KEYS if k in annotations}
+        labels = pod.metadata.labels or {}
         if name == "gib":
             assert written == {} and annotations[GPU_INDEX], annotations
+            assert "hami.io/vgpu-node" not in labels
             continue
+        assert labels["hami.io/vgpu-node"] == good  # HAMi's vGPU monitor lists pods by it
         [gpu] = recorded_gpus(pod.to_dict())
         stamp = written.get("hami.io/vgpu-time", "")
         assert stamp.isdigit() and before <= int(stamp) <= after, written

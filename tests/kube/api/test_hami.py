@@ -25,7 +25,7 @@ from tidewise.kube.api.hami import (
     REGISTER,
     TO_ALLOCATE,
     HamiError,
-    hami_annotations,
+    hami_metadata,
     pod_devices,
     register_annotation,
     registered_gpus,
@@ -168,7 +168,7 @@ def test_a_malformed_register_is_refused_naming_the_node(text, why):
     assert why in str(refused.value)
 
 
-uuids = st.from_regex(r"GPU-[0-9a-f]{8}-[0-9a-f]{4}", fullmatch=True)
+uuids = st.integers(0, 2**64 - 1).map(lambda n: f"GPU-{n:016x}-0000")  # cheap to draw
 registers = st.lists(
     st.fixed_dictionaries(
         {
@@ -265,15 +265,21 @@ def test_a_decision_of_another_size_than_asked_is_refused_naming_the_pod():
         pod_devices(pod, (0, 1), table(UUID_A, UUID_B), "n")
 
 
-def test_the_annotations_are_hamis_schedulers():
-    assert hami_annotations("x", "node-1", 1_700_000_000) == {
-        TO_ALLOCATE: "x",
-        ALLOCATED: "x",
-        ASSIGNED_NODE: "node-1",
-        ASSIGNED_TIME: "1700000000",
-        BIND_PHASE: ALLOCATING,
-        BIND_TIME: "1700000000",
+def test_the_annotations_and_label_are_hamis_schedulers():
+    assert hami_metadata("x", "node-1", 1_700_000_000) == {
+        "annotations": {
+            TO_ALLOCATE: "x",
+            ALLOCATED: "x",
+            ASSIGNED_NODE: "node-1",
+            ASSIGNED_TIME: "1700000000",
+            BIND_PHASE: ALLOCATING,
+            BIND_TIME: "1700000000",
+        },
+        "labels": {ASSIGNED_NODE: "node-1"},
     }
+    long = "n" * 64  # a valid node name, too long for a label value: the label left out
+    assert hami_metadata("x", long, 0)["labels"] == {}
+    assert hami_metadata("x", "n" * 63, 0)["labels"] == {ASSIGNED_NODE: "n" * 63}
 
 
 asks = st.fixed_dictionaries(

@@ -223,6 +223,7 @@ def test_a_share_on_a_hami_node_gets_hamis_annotations_beside_gpushares_in_one_p
             "hami.io/bind-phase": "allocating",
             "hami.io/bind-time": "1700000000",
         }, name
+        assert body["metadata"]["labels"] == {"hami.io/vgpu-node": "n"}
     assert len(client.created) == 2
 
 
@@ -238,6 +239,7 @@ def test_a_node_without_hamis_register_and_a_pod_without_nvidia_gpu_get_gpushare
     for written in (client, client_off):
         [(_, body)] = written.patches
         assert set(body["metadata"]["annotations"]) == GPUSHARE_KEYS
+        assert "labels" not in body["metadata"]
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ below is that version's, read from its source (docs/device-plugin.md, "HAMi's de
 * How HAMi's plugin finds the pod (``pkg/util/util.go``: ``GetPendingPod``): without HAMi's
   node lock, the Pending pod on the node with ``hami.io/bind-time``, ``hami.io/bind-phase``
   ``allocating`` (or ``success``) and ``hami.io/vgpu-node`` equal to the node's name; HAMi's
-  scheduler also stamps ``hami.io/vgpu-time`` (``scheduler.go``). Times are Unix seconds.
+  scheduler also stamps ``hami.io/vgpu-time`` (``scheduler.go``) and labels the pod
+  ``hami.io/vgpu-node`` (``PatchPodAnnotations``). Times are Unix seconds.
 
 Where HAMi's plugin alone serves a node, the node advertises ``nvidia.com/gpu`` as GPUs x
 ``deviceSplitCount`` and no ``aliyun.com/gpu-count``: the extender then counts the node's GPUs
@@ -67,6 +68,7 @@ BIND_PHASE = "hami.io/bind-phase"
 BIND_TIME = "hami.io/bind-time"
 ALLOCATING = "allocating"
 DEVICE_TYPE = "NVIDIA"  # HAMi's NvidiaGPUDevice: the vendor, not the model
+LABEL_VALUE_MAX = 63  # Kubernetes' limit on a label value; a node name may run to 253
 SEPARATORS = ",:;"  # the pod annotation's own: a UUID holding one would break the entries
 
 _INTEGERS = ("count", "devmem", "devcore", "numa")
@@ -205,11 +207,13 @@ def _count(pod: str, asks: Mapping[str, Any]) -> int:
     return int(count)
 
 
-def hami_annotations(devices: str, node: str, now_s: int) -> dict[str, str]:
+def hami_metadata(devices: str, node: str, now_s: int) -> dict[str, dict[str, str]]:
     """What HAMi's scheduler writes on a pod it binds, for ``devices`` (:func:`pod_devices`)
-    on ``node`` at ``now_s`` (Unix seconds)."""
+    on ``node`` at ``now_s`` (Unix seconds): the annotations, and ``hami.io/vgpu-node`` as a
+    label too (``PatchPodAnnotations`` adds it; HAMi's vGPU monitor lists a node's pods by it),
+    unless the node's name is too long for a label value (63 characters)."""
     stamp = str(now_s)
-    return {
+    annotations = {
         TO_ALLOCATE: devices,
         ALLOCATED: devices,
         ASSIGNED_NODE: node,
@@ -217,3 +221,5 @@ def hami_annotations(devices: str, node: str, now_s: int) -> dict[str, str]:
         BIND_PHASE: ALLOCATING,
         BIND_TIME: stamp,
     }
+    labels = {ASSIGNED_NODE: node} if len(node) <= LABEL_VALUE_MAX else {}
+    return {"annotations": annotations, "labels": labels}

@@ -26,7 +26,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
 from tidewise.kube.api.annotations import gpu_annotations
-from tidewise.kube.api.hami import HamiError, hami_annotations, pod_devices, registered_gpus
+from tidewise.kube.api.hami import HamiError, hami_metadata, pod_devices, registered_gpus
 from tidewise.kube.api.resources import PodRequestError, is_managed, pod_request
 from tidewise.kube.extender.metrics import ExtenderMetrics
 from tidewise.kube.extender.protocol import BindingArgs
@@ -161,21 +161,21 @@ class Binder:
             raise BindFailure("bad_request", str(error)) from None
         except NoFit as error:
             raise BindFailure("no_fit", str(error)) from None
-        annotations = gpu_annotations(
-            shape, gpus, self.book.device_memory_mib(args.node), self.clock_ns()
-        )
+        metadata = {
+            "annotations": gpu_annotations(
+                shape, gpus, self.book.device_memory_mib(args.node), self.clock_ns()
+            )
+        }
         try:
-            annotations |= self._hami(args, pod, gpus)
+            for part, values in self._hami(args, pod, gpus).items():
+                metadata[part] = metadata.get(part, {}) | values
         except (HamiError, PodRequestError) as error:
             if fresh:
                 self.book.forget_pod(args.uid)
             raise BindFailure("hami", str(error)) from None
         try:
             await self.client.patch(
-                Pod,
-                args.pod_name,
-                {"metadata": {"annotations": annotations}},
-                namespace=args.namespace,
+                Pod, args.pod_name, {"metadata": metadata}, namespace=args.namespace
             )
         except ApiError as error:
             if fresh:
@@ -185,9 +185,10 @@ class Binder:
 
     def _hami(
         self, args: BindingArgs, pod: dict[str, Any], gpus: tuple[int, ...]
-    ) -> dict[str, str]:
-        """HAMi's annotations for the pod (api.hami), beside gpushare's, when the node carries
-        HAMi's register annotation and a container asks for ``nvidia.com/gpu``; else none.
+    ) -> dict[str, dict[str, str]]:
+        """HAMi's annotations and label for the pod (api.hami), beside gpushare's, when the
+        node carries HAMi's register annotation and a container asks for ``nvidia.com/gpu``;
+        else none.
         :class:`HamiError` when the register cannot be read or lacks a GPU chosen: the bind
         fails naming the node, rather than tell HAMi's plugin a wrong GPU or none."""
         text = self.book.hami_registers.get(args.node)
@@ -196,4 +197,4 @@ class Binder:
         devices = pod_devices(pod, gpus, registered_gpus(args.node, text), args.node)
         if devices is None:
             return {}
-        return hami_annotations(devices, args.node, self.clock_ns() // 1_000_000_000)
+        return hami_metadata(devices, args.node, self.clock_ns() // 1_000_000_000)
