@@ -84,6 +84,10 @@ def extender_serve(
     pod_namespace: Annotated[
         str | None, typer.Option(envvar="POD_NAMESPACE", help="Namespace of --pod-name.")
     ] = None,
+    hami_annotations: Annotated[
+        bool,
+        typer.Option(help="Also write HAMi v2.10's pod annotations on nodes it registered."),
+    ] = True,
 ) -> None:
     """Serve filter, prioritize and bind until interrupted: HTTPS requiring kube-scheduler's
     client certificate with the TLS files, else plain HTTP on a loopback address only."""
@@ -126,7 +130,8 @@ def extender_serve(
         election = Election(lease_namespace, who, lease_name, lease_duration, pod)
 
     async def run() -> None:
-        await serve(AsyncClient(config, field_manager="tidewise-extender"), listen, election)
+        client = AsyncClient(config, field_manager="tidewise-extender")
+        await serve(client, listen, election, hami=hami_annotations)
 
     try:
         run_until_interrupted(run)

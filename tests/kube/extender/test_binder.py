@@ -3,6 +3,7 @@ booked and answers an error; only the leader creates Bindings."""
 
 import asyncio
 import copy
+import json
 from types import SimpleNamespace
 
 import httpx2 as httpx
@@ -13,9 +14,15 @@ from lightkube import AsyncClient
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.config.models import Cluster, User
 
-from tests.kube.api.factories import gpu_node, whole
-from tidewise.kube.api.annotations import GPU_INDEX
-from tidewise.kube.api.resources import node_capacity
+from tests.kube.api.factories import gpu_node, pod, share, whole
+from tidewise.kube.api.annotations import (
+    ASSIGNED,
+    ASSUME_TIME,
+    DEVICE_GPU_MEMORY,
+    GPU_INDEX,
+    POD_GPU_MEMORY,
+)
+from tidewise.kube.api.resources import HAMI_GPU_CORES, HAMI_GPU_MEM, NVIDIA_GPU, node_capacity
 from tidewise.kube.extender import binder as binder_module
 from tidewise.kube.extender.binder import Binder
 from tidewise.kube.extender.metrics import ExtenderMetrics
@@ -169,3 +176,87 @@ def test_a_bind_the_api_server_answers_with_a_status_is_a_success():
         "name": "n",
     }
     assert body["metadata"] == {"name": "a", "namespace": "default", "uid": "uid-a"}
+
+
+# -- HAMi's annotations, beside gpushare's, where HAMi's device plugin registered the node ----
+
+GPUSHARE_KEYS = {GPU_INDEX, POD_GPU_MEMORY, DEVICE_GPU_MEMORY, ASSIGNED, ASSUME_TIME}
+HAMI_UUIDS = ["GPU-0a0a0a0a-0000", "GPU-1b1b1b1b-1111"]
+NOW_NS = 1_700_000_000_123_456_789
+
+
+def hami_book(register=None):
+    """Node ``n`` (two GPUs), carrying HAMi's register (v2.10.0's JSON) unless told otherwise."""
+    book = GpuShareBook()
+    book.put_node("n", node_capacity(gpu_node("n", gpus=2)), "")
+    if register is None:
+        register = json.dumps([{"id": u, "index": i} for i, u in enumerate(HAMI_UUIDS)])
+    book.put_hami_register("n", register)
+    return book
+
+
+def hami_share(name):
+    """60 % of a GPU: two never share one, so both GPUs' UUIDs are written."""
+    return pod(name, **{NVIDIA_GPU: "1", HAMI_GPU_CORES: "60", HAMI_GPU_MEM: "4096"})
+
+
+def test_a_share_on_a_hami_node_gets_hamis_annotations_beside_gpushares_in_one_patch():
+    client = FakeClient([hami_share("a"), hami_share("b")])
+    binder = Binder(client, hami_book(), ExtenderMetrics(), clock_ns=lambda: NOW_NS)
+    assert bind(binder, "a") == "" and bind(binder, "b") == ""
+    used = [int(body["metadata"]["annotations"][GPU_INDEX]) for _, body in client.patches]
+    assert sorted(used) == [0, 1]
+    for name, body in client.patches:
+        annotations = body["metadata"]["annotations"]
+        gpu = int(annotations[GPU_INDEX])
+        devices = f"{HAMI_UUIDS[gpu]},NVIDIA,4096,60:;"
+        assert annotations == {
+            GPU_INDEX: str(gpu),
+            POD_GPU_MEMORY: "4",
+            DEVICE_GPU_MEMORY: "16",
+            ASSIGNED: "false",
+            ASSUME_TIME: str(NOW_NS),
+            "hami.io/vgpu-devices-to-allocate": devices,
+            "hami.io/vgpu-devices-allocated": devices,
+            "hami.io/vgpu-node": "n",
+            "hami.io/vgpu-time": "1700000000",
+            "hami.io/bind-phase": "allocating",
+            "hami.io/bind-time": "1700000000",
+        }, name
+        assert body["metadata"]["labels"] == {"hami.io/vgpu-node": "n"}
+    assert len(client.created) == 2
+
+
+def test_a_node_without_hamis_register_and_a_pod_without_nvidia_gpu_get_gpushares_only():
+    book = hami_book()
+    book.hami_registers.clear()
+    client = FakeClient([hami_share("a")])
+    assert bind(Binder(client, book, ExtenderMetrics()), "a") == ""
+    client = FakeClient([share("b", 30, 4096)])  # HAMi's share names without nvidia.com/gpu
+    assert bind(Binder(client, hami_book(), ExtenderMetrics()), "b") == ""
+    client_off = FakeClient([hami_share("c")])  # --no-hami-annotations
+    assert bind(Binder(client_off, hami_book(), ExtenderMetrics(), hami=False), "c") == ""
+    for written in (client, client_off):
+        [(_, body)] = written.patches
+        assert set(body["metadata"]["annotations"]) == GPUSHARE_KEYS
+        assert "labels" not in body["metadata"]
+
+
+@pytest.mark.parametrize(
+    ("register", "why"),
+    [
+        (f"{HAMI_UUIDS[0]},10,16384,100,NVIDIA-A10,0,true:", "colon-separated form"),
+        ("[{", "not JSON"),
+        ('[{"id": "GPU-x", "index": 7}]', "has no GPU index"),
+    ],
+)
+def test_a_bad_register_fails_the_bind_naming_the_node_and_writes_nothing(register, why):
+    """Never a wrong GPU: no annotation, no Binding, the booking freed, and the scheduler
+    (whose FailedScheduling Event carries it) told which node and why, in one line."""
+    book, metrics = hami_book(register), ExtenderMetrics()
+    client = FakeClient([hami_share("a")])
+    error = bind(Binder(client, book, metrics), "a")
+    assert error.startswith("node n: annotation hami.io/node-nvidia-register") and why in error
+    assert "\n" not in error
+    assert client.patches == [] and client.created == [] and book.holdings == {}
+    assert failures(metrics) == {"hami": 1.0}

@@ -2,13 +2,15 @@
 is left out with one Event, the others are served; a fresh listing frees what no pod holds."""
 
 import asyncio
+import json
 from types import SimpleNamespace
 
 from lightkube import ApiError
 from lightkube.models.meta_v1 import Status
 
 from tests.kube.api.factories import gpu_node, whole
-from tidewise.kube.api.resources import GPU_COUNT, GPU_MEMORY_LABEL
+from tidewise.kube.api.hami import REGISTER
+from tidewise.kube.api.resources import GPU_COUNT, GPU_MEMORY_LABEL, NVIDIA_GPU
 from tidewise.kube.extender.metrics import RELIST_REASONS, ExtenderMetrics
 from tidewise.kube.extender.state import ASSUME_TTL_S, GpuShareBook
 from tidewise.kube.extender.watch import SKIPPED_REASON, Sync, _gone
@@ -155,3 +157,48 @@ def test_a_watch_ended_by_410_gone_lists_again_and_an_unreadable_node_does_not_e
     assert sorted(client.watched) == [("Node", "7"), ("Node", "7"), ("Pod", "7"), ("Pod", "7")]
     assert set(book.nodes) == {"a", "b"}  # b listed readable again: back on the books
     assert sync.skipped == {} and [e.involvedObject.name for e in client.events] == ["b"]
+
+
+def test_the_books_keep_each_nodes_hami_register_as_listed_and_watched():
+    """Read at bind (api.hami): kept as text, so a malformed one fails only binds there."""
+    hami = named(gpu_node("hami"), "u-hami")
+    hami["metadata"]["annotations"] = {REGISTER: '[{"id": "GPU-a"}]'}
+    book = GpuShareBook()
+    sync = Sync(FakeClient([hami, named(gpu_node("plain"), "u-plain")]), book, ExtenderMetrics())
+    asyncio.run(sync.relist())
+    assert book.hami_registers == {"hami": '[{"id": "GPU-a"}]'}
+    changed = named(gpu_node("plain"), "u-plain")
+    changed["metadata"]["annotations"] = {REGISTER: "broken"}
+    asyncio.run(sync.observe_node("MODIFIED", changed))
+    hami["metadata"]["annotations"] = {}  # HAMi's plugin cleaned up
+    asyncio.run(sync.observe_node("MODIFIED", hami))
+    assert book.hami_registers == {"plain": "broken"}
+    asyncio.run(sync.observe_node("DELETED", changed))
+    assert book.hami_registers == {} and set(book.nodes) == {"hami"}
+
+
+def hami_only_node(name, register):
+    """A node HAMi's plugin alone serves: nvidia.com/gpu is 4 GPUs x 10 slots, no gpushare."""
+    node = named(gpu_node(name), f"u-{name}")
+    for listing in ("capacity", "allocatable"):
+        node["status"][listing] = {"cpu": "32", "memory": "128Gi", NVIDIA_GPU: "40"}
+    node["metadata"]["annotations"] = {REGISTER: register}
+    return node
+
+
+def test_a_node_only_hamis_plugin_serves_is_booked_with_its_registered_gpus_or_left_out():
+    register = json.dumps([{"id": f"GPU-{i}", "index": i, "devmem": 24576} for i in range(4)])
+    legacy = "GPU-0,10,24576,100,NVIDIA-NVIDIA A10,0,true:"
+    client = FakeClient([hami_only_node("hami", register), hami_only_node("old", legacy)])
+    book = GpuShareBook()
+    sync = Sync(client, book, ExtenderMetrics())
+    asyncio.run(sync.relist())
+    capacity, _ = book.nodes["hami"]
+    assert (capacity.gpu_count, capacity.gpu_memory_mib) == (4, 24576)  # not 40 GPUs
+    assert set(book.nodes) == {"hami"}
+    [told] = client.events
+    assert told.involvedObject.name == "old" and told.reason == SKIPPED_REASON
+    assert told.message.startswith(
+        "the GPU-share extender leaves this node out: node old: annotation "
+        "hami.io/node-nvidia-register is HAMi's colon-separated form (up to v2.7)"
+    )

@@ -64,8 +64,9 @@ def _read(resources: Mapping[str, Any], names: Names) -> dict[str, Fraction]:
     return read
 
 
-def _container_requests(container: Mapping[str, Any], names: Names) -> dict[str, Fraction]:
-    """Requests, falling back to limits (as the API server defaults them)."""
+def container_requests(container: Mapping[str, Any], names: Names = None) -> dict[str, Fraction]:
+    """One container's requests (of ``names`` only, if given), falling back to limits (as the
+    API server defaults them); :class:`PodRequestError` if a quantity cannot be read."""
     resources = container.get("resources") or {}
     merged = {**(resources.get("limits") or {}), **(resources.get("requests") or {})}
     return _read(merged, names)
@@ -81,14 +82,24 @@ def pod_requests(pod: Mapping[str, Any], names: Names = None) -> dict[str, Fract
     spec = pod.get("spec") or {}
     total: dict[str, Fraction] = {}
     for container in spec.get("containers") or []:
-        for name, value in _container_requests(container, names).items():
+        for name, value in container_requests(container, names).items():
             total[name] = total.get(name, Fraction(0)) + value
     for container in spec.get("initContainers") or []:
-        for name, value in _container_requests(container, names).items():
+        for name, value in container_requests(container, names).items():
             total[name] = max(total.get(name, Fraction(0)), value)
     for name, value in _read(spec.get("overhead") or {}, names).items():
         total[name] = total.get(name, Fraction(0)) + value
     return total
+
+
+def share_limits(asks: Mapping[str, Fraction | int]) -> tuple[int, int]:
+    """A container's own GPU limits from its asks: memory in MiB (``aliyun.com/gpu-mem`` GiB
+    plus ``nvidia.com/gpumem`` MiB) and compute in percent (``nvidia.com/gpucores``); 0 is
+    no limit. One rule for the device plugin's environment and the HAMi annotations the
+    extender writes, so that either device plugin gives a container the same limits."""
+    zero = Fraction(0)
+    memory = math.ceil(Fraction(asks.get(GPU_MEM, zero)) * 1024 + asks.get(HAMI_GPU_MEM, zero))
+    return memory, math.ceil(asks.get(HAMI_GPU_CORES, zero))
 
 
 FINISHED_PHASES = ("Succeeded", "Failed")

@@ -22,6 +22,7 @@ from tidewise.kube.api.resources import (
     HAMI_GPU_MEM,
     NVIDIA_GPU,
     quantity,
+    share_limits,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "NVIDIA_GPU",
     "container_requests",
     "pod_name",
+    "share_limits",
 ]
 
 

@@ -10,19 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from tidewise.kube.api.gpu import Gpu
+
+__all__ = ["APPLICATION_XIDS", "Gpu", "Nvml", "NvmlUnavailable", "PyNvml", "XidEvent"]
+
 APPLICATION_XIDS = frozenset({13, 31, 43, 45, 68, 109})
 """Xids a program causes while the GPU stays sound (graphics engine exception, memory page
 fault, GPU stopped processing, preemptive cleanup, video processor exception, context switch
 timeout): they never mark a GPU unhealthy. The list NVIDIA's device plugin ignores
 (NVIDIA/k8s-device-plugin ``internal/rm/health.go``, after NVIDIA's Xid catalogue)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Gpu:
-    index: int  # NVML's index (PCI bus order)
-    uuid: str  # "GPU-..."; what NVIDIA_VISIBLE_DEVICES and CUDA_VISIBLE_DEVICES accept
-    model: str
-    memory_mib: int
 
 
 @dataclass(frozen=True, slots=True)

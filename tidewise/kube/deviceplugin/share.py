@@ -27,11 +27,10 @@ from typing import Any
 from tidewise.kube.deviceplugin.contract import (
     GPU_COUNT,
     GPU_INDEX,
-    GPU_MEM,
     HAMI_GPU_CORES,
-    HAMI_GPU_MEM,
     container_requests,
     pod_name,
+    share_limits,
 )
 
 
@@ -101,10 +100,9 @@ def share_of(pod: Mapping[str, Any], container: str, gpu_count: int) -> Containe
         raise ShareError(
             f"pod {name}: a GPU share lives on one GPU, but {GPU_INDEX} records {len(indices)}"
         )
-    cores = asks.get(HAMI_GPU_CORES, 0)
+    memory, cores = share_limits(asks)
     if not 0 <= cores <= 100:
         raise ShareError(f"pod {name}, container {container}: {HAMI_GPU_CORES} not in 0-100")
-    memory = asks.get(GPU_MEM, 0) * 1024 + asks.get(HAMI_GPU_MEM, 0)
     return ContainerShare(name, container, indices, memory, cores)
 
 

@@ -1,6 +1,10 @@
 """Bind: book the GPUs the engine chooses on the scheduler's node, record them on the pod,
 and create the Binding.
 
+Where HAMi's device plugin has registered the node (``hami.io/node-nvidia-register``), HAMi's
+own pod annotations go on in the same patch (api.hami), so either plugin can follow the
+decision.
+
 Why the annotations go on before the Binding: once the pod is bound, its node's device plugin
 may look for them at once (gpushare's does), and a crash between the two steps leaves an
 unbound pod that the scheduler simply tries again; the other order could leave a bound pod
@@ -22,6 +26,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Pod
 
 from tidewise.kube.api.annotations import gpu_annotations
+from tidewise.kube.api.hami import HamiError, hami_metadata, pod_devices, registered_gpus
 from tidewise.kube.api.resources import PodRequestError, is_managed, pod_request
 from tidewise.kube.extender.metrics import ExtenderMetrics
 from tidewise.kube.extender.protocol import BindingArgs
@@ -91,9 +96,11 @@ class Binder:
         leading: Callable[[], bool] = lambda: True,
         clock_ns: Callable[[], int] = time.time_ns,
         monotonic: Callable[[], float] = time.monotonic,
+        hami: bool = True,
     ) -> None:
         self.client, self.book, self.metrics = client, book, metrics
         self.leading, self.clock_ns, self.monotonic = leading, clock_ns, monotonic
+        self.hami = hami  # write HAMi's annotations where its device plugin registered
 
     async def bind(self, args: BindingArgs) -> str:
         """Bind the pod; the error to report to the scheduler, or ``""``."""
@@ -154,18 +161,40 @@ class Binder:
             raise BindFailure("bad_request", str(error)) from None
         except NoFit as error:
             raise BindFailure("no_fit", str(error)) from None
-        annotations = gpu_annotations(
-            shape, gpus, self.book.device_memory_mib(args.node), self.clock_ns()
-        )
+        metadata = {
+            "annotations": gpu_annotations(
+                shape, gpus, self.book.device_memory_mib(args.node), self.clock_ns()
+            )
+        }
+        try:
+            for part, values in self._hami(args, pod, gpus).items():
+                metadata[part] = metadata.get(part, {}) | values
+        except (HamiError, PodRequestError) as error:
+            if fresh:
+                self.book.forget_pod(args.uid)
+            raise BindFailure("hami", str(error)) from None
         try:
             await self.client.patch(
-                Pod,
-                args.pod_name,
-                {"metadata": {"annotations": annotations}},
-                namespace=args.namespace,
+                Pod, args.pod_name, {"metadata": metadata}, namespace=args.namespace
             )
         except ApiError as error:
             if fresh:
                 self.book.forget_pod(args.uid)
             raise BindFailure("annotate", f"cannot record the GPUs on the pod: {error}") from None
         return fresh
+
+    def _hami(
+        self, args: BindingArgs, pod: dict[str, Any], gpus: tuple[int, ...]
+    ) -> dict[str, dict[str, str]]:
+        """HAMi's annotations and label for the pod (api.hami), beside gpushare's, when the
+        node carries HAMi's register annotation and a container asks for ``nvidia.com/gpu``;
+        else none.
+        :class:`HamiError` when the register cannot be read or lacks a GPU chosen: the bind
+        fails naming the node, rather than tell HAMi's plugin a wrong GPU or none."""
+        text = self.book.hami_registers.get(args.node)
+        if not self.hami or text is None or not gpus:
+            return {}
+        devices = pod_devices(pod, gpus, registered_gpus(args.node, text), args.node)
+        if devices is None:
+            return {}
+        return hami_metadata(devices, args.node, self.clock_ns() // 1_000_000_000)

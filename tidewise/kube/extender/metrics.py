@@ -25,6 +25,7 @@ BIND_FAILURES = (
     "pod_changed",
     "no_fit",
     "annotate",
+    "hami",
     "binding",
     "timeout",
     "not_leader",

@@ -223,8 +223,11 @@ async def reload_tls(tls: ServingTls) -> None:
         tls.reload_if_changed()
 
 
-async def serve(client: AsyncClient, listen: Listen, election: Election | None = None) -> None:
-    """Serve until cancelled, keeping the books in step with the cluster."""
+async def serve(
+    client: AsyncClient, listen: Listen, election: Election | None = None, hami: bool = True
+) -> None:
+    """Serve until cancelled, keeping the books in step with the cluster; ``hami``: write
+    HAMi's annotations on pods bound to nodes where its device plugin registered."""
     metrics, book = ExtenderMetrics(), GpuShareBook()
     metrics.watch_books(book)
     elector = None
@@ -238,7 +241,7 @@ async def serve(client: AsyncClient, listen: Listen, election: Election | None =
     sync = Sync(client, book, metrics, freed=requeuer.freed, synced=synced)
     extender = Extender(
         book,
-        Binder(client, book, metrics, leading=leadership),
+        Binder(client, book, metrics, leading=leadership, hami=hami),
         synced,
         metrics,
         leadership,

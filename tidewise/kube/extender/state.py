@@ -74,6 +74,9 @@ class GpuShareBook:
         self.factory = factory
         self.nodes: dict[str, tuple[Resources, str]] = {}  # name -> (capacity, creation time)
         self.holdings: dict[str, Holding] = {}  # pod uid -> what it holds
+        # node name -> its HAMi register annotation as last listed or watched, read at bind
+        # only (api.hami): a malformed one fails the binds to that node, never the books
+        self.hami_registers: dict[str, str] = {}
         self.seen: Counter[Resources] = Counter()  # shapes of the GPU pods met, each pod once
         self._met: set[str] = set()
         self._cluster: GpuCluster | None = None
@@ -92,8 +95,16 @@ class GpuShareBook:
             self._invalidate()
 
     def remove_node(self, name: str) -> None:
+        self.hami_registers.pop(name, None)
         if self.nodes.pop(name, None) is not None:
             self._invalidate()
+
+    def put_hami_register(self, name: str, text: str | None) -> None:
+        """The node's HAMi register annotation, ``None`` when it has none."""
+        if text is None:
+            self.hami_registers.pop(name, None)
+        else:
+            self.hami_registers[name] = text
 
     def put_pod(self, uid: str, holding: Holding) -> None:
         """Record (or replace) what a bound pod holds; a no-op when nothing changed."""

@@ -25,6 +25,7 @@ from lightkube.resources.core_v1 import Node, Pod
 
 from tidewise.kube.api.annotations import recorded_gpus
 from tidewise.kube.api.events import event, record
+from tidewise.kube.api.hami import HamiError, register_annotation, sized_by_register
 from tidewise.kube.api.resources import (
     PodRequestError,
     cpu_and_memory,
@@ -70,9 +71,11 @@ def _uid(obj: Mapping[str, Any]) -> str:
 
 def capacity_of(node: Mapping[str, Any]) -> Resources | str:
     """The node's capacity, or why it cannot be read (a quantity or GPU label out of the
-    grammar or out of range)."""
+    grammar or out of range; on a node only HAMi's device plugin serves, its register)."""
     try:
-        return node_capacity(node)
+        return sized_by_register(node, node_capacity(node))
+    except HamiError as error:
+        return str(error)
     except (ValueError, TypeError) as error:  # QuantityError is a ValueError
         return f"cannot read its capacity or GPU labels: {error}"
 
@@ -157,6 +160,9 @@ class Sync:
         dropped = self.book.replace_all(
             listed, holdings, listed={_uid(p) for p in pod_objects}, now=self.monotonic()
         )
+        self.book.hami_registers = {
+            node_name(n): text for n in node_objects if (text := register_annotation(n)) is not None
+        }
         self.metrics.expired.inc(len(dropped))
         self.freed()
         return nodes.resourceVersion, pods.resourceVersion
@@ -173,6 +179,7 @@ class Sync:
             await self._skip(name, _uid(node), capacity)
             return
         self._unskip(name)
+        self.book.put_hami_register(name, register_annotation(node))
         if self.book.nodes.get(name) != (capacity, created(node)):
             self.book.put_node(name, capacity, created(node))
             self.freed()
