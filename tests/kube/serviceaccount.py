@@ -44,10 +44,16 @@ def operator_kubeconfig(
     for doc in documents(components, namespace):
         if doc["kind"] not in SKIPPED:
             kube.apply(codecs.from_dict(doc), field_manager="tidewise-tests", force=True)
+    return account_kubeconfig(cluster, kube, namespace, ACCOUNT)
+
+
+def account_kubeconfig(cluster: Cluster, kube: Client, namespace: str, account: str) -> Path:
+    """A kubeconfig holding a token minted for the ServiceAccount ``account`` (applied
+    already) in ``namespace``."""
     spec = TokenRequestSpec(audiences=[], expirationSeconds=7200)
-    meta = ObjectMeta(name=ACCOUNT, namespace=namespace)
+    meta = ObjectMeta(name=account, namespace=namespace)
     request = ServiceAccount.Token(metadata=meta, spec=spec)
-    minted = kube.create(request, name=ACCOUNT, namespace=namespace)
+    minted = kube.create(request, name=account, namespace=namespace)
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -60,11 +66,11 @@ def operator_kubeconfig(
                 },
             }
         ],
-        "users": [{"name": ACCOUNT, "user": {"token": minted.status.token}}],
-        "contexts": [{"name": ACCOUNT, "context": {"cluster": "testenv", "user": ACCOUNT}}],
-        "current-context": ACCOUNT,
+        "users": [{"name": account, "user": {"token": minted.status.token}}],
+        "contexts": [{"name": account, "context": {"cluster": "testenv", "user": account}}],
+        "current-context": account,
     }
-    path = cluster.folder / f"{ACCOUNT}-{namespace}.kubeconfig"
+    path = cluster.folder / f"{account}-{namespace}.kubeconfig"
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
     return path
