@@ -100,6 +100,8 @@ def capture(
             raise ValueError(f"SCENARIO: {traces} is in the way of its traces folder; move it")
         overrides = _overrides(query_for or [])
         prices = configured_catalog(catalog, provider)
+    base = [_template("--query", query)] if query else list(DEFAULT_QUERIES)
+    own = {name: [_template(f"--query-for {name}", q)] for name, q in overrides.items()}
     config = kube_config(kubeconfig, context)
     client = Client(config, field_manager="tidewise-capture")
     where = "*" if all_namespaces else (namespace or client.namespace)
@@ -117,16 +119,7 @@ def capture(
         raise fail(f"--query-for: no captured service named {', '.join(unknown)}")
     end = math.floor(time.time() / step_s) * step_s
     start = end - window_s
-    base = [_template("--query", query)] if query else list(DEFAULT_QUERIES)
-    plans = [
-        (
-            w,
-            [_template(f"--query-for {w.name}", overrides[w.name])]
-            if w.name in overrides
-            else base,
-        )
-        for w in workloads
-    ]
+    plans = [(w, own.get(w.name, base)) for w in workloads]
     histories = _histories(prometheus, plans, (start, end, step_s), rate_window)
     names = _scenario_names(workloads)
     traces.mkdir(exist_ok=True)
@@ -179,8 +172,9 @@ def _template(option: str, promql: str) -> QueryTemplate:
     try:
         Template(promql).substitute(namespace="", name="", pods="", rate_window="")
     except (KeyError, ValueError) as error:
+        used = f"${error.args[0]}" if isinstance(error, KeyError) else "a lone $"
         raise fail(
-            f"{option}: {promql!r} uses ${error}; the template knows $namespace, $name, "
+            f"{option}: {promql!r} uses {used}; the template knows $namespace, $name, "
             "$pods and $rate_window (write $$ for a dollar)"
         ) from None
     return QueryTemplate(option, promql)
