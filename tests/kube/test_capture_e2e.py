@@ -9,6 +9,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,12 +25,18 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 from lightkube.resources.core_v1 import Namespace, Node
 
-from tests.kube.capture.fakeprom import FakePrometheus, serving
 from tests.kube.kwok import condition, fake_node, fake_pod_spec, wait_for
 from tests.kube.serviceaccount import account_kubeconfig
 from tidewise.kube.api.kinds import CronHpa
 from tidewise.kube.api.labels import CAPACITY_TYPE, INSTANCE_TYPE, ZONE
 from tidewise.testenv import Cluster
+from tidewise.testenv.prometheus import (
+    PrometheusBinaries,
+    RunningPrometheus,
+    Series,
+    openmetrics,
+    prometheus_process,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -38,23 +45,58 @@ ACCOUNT, ACCOUNT_NAMESPACE = "tidewise-capture", "tidewise-system"
 WINDOW_S = 2 * 3600
 
 
-def web_rps(t: float) -> float:
-    """web's recorded request rate: a daily wave around 90 rps."""
-    return 90 + 30 * math.sin(2 * math.pi * t / 86400)
+SCRAPE_S = 15.0
 
 
-def api_rps(t: float) -> float | None:
-    """api's, with a scrape gap (no sample) every 17th minute."""
-    return None if int(t // 60) % 17 == 0 else 12.0
+def web_requests(t: float, origin: float) -> float:
+    """web's request counter: a daily wave of 90 +- 30 rps from ``origin``, integrated."""
+    period, swing = 86400.0, 30 * 86400.0 / (2 * math.pi)
+    wave = math.cos(2 * math.pi * origin / period) - math.cos(2 * math.pi * t / period)
+    return 90 * (t - origin) + swing * wave
 
 
-def recorded(namespace: str) -> dict:
-    """Series by a substring of the query the default templates write for each service."""
-    return {
-        f'destination_workload_namespace="{namespace}",destination_workload="web"': web_rps,
-        f'http_requests_total{{namespace="{namespace}",pod=~"api-': api_rps,
-        f'container_cpu_usage_seconds_total{{namespace="{namespace}",pod=~"batch-': lambda t: 0.25,
+def recorded(namespace: str, now: float) -> str:
+    """The services' history as cAdvisor, Istio and an instrumented app export it (counters
+    scraped every 15 s) from a quarter hour before the window to now: web in Istio's
+    ``istio_requests_total``, api in ``http_requests_total`` (12 rps, no scrape for 12 minutes
+    half an hour in), batch in cAdvisor's CPU seconds only (a quarter of a core)."""
+    origin = now - WINDOW_S - 900
+    stamps = [origin + SCRAPE_S * i for i in range(int((now - origin) // SCRAPE_S) + 1)]
+    outage = (now - WINDOW_S + 1800, now - WINDOW_S + 1800 + 720)
+    istio = {
+        "reporter": "destination",
+        "destination_workload_namespace": namespace,
+        "destination_workload": "web",
     }
+    return openmetrics(
+        [
+            Series(
+                "istio_requests_total",
+                istio,
+                [(t, web_requests(t, origin)) for t in stamps],
+            ),
+            Series(
+                "http_requests_total",
+                {"namespace": namespace, "pod": "api-5f6d7c9b8-x2k4q"},
+                [(t, 12 * (t - origin)) for t in stamps if not outage[0] <= t < outage[1]],
+            ),
+            Series(
+                "container_cpu_usage_seconds_total",
+                {"namespace": namespace, "pod": "batch-7d9f8c6b5-q8w2z", "container": "main"},
+                [(t, 0.25 * (t - origin)) for t in stamps],
+            ),
+        ]
+    )
+
+
+@pytest.fixture
+def prometheus(
+    prometheus_binaries: PrometheusBinaries, shop: str, tmp_path: Path
+) -> Iterator[RunningPrometheus]:
+    """The real Prometheus holding the recorded history of ``shop``'s services."""
+    history = recorded(shop, time.time())
+    with prometheus_process(prometheus_binaries, tmp_path / "prometheus", history=history) as up:
+        yield up
 
 
 def deployment(name: str, replicas: int, requests: dict[str, str], labels: dict) -> Deployment:
@@ -175,19 +217,17 @@ def test_the_capture_role_reads_and_writes_nothing(cluster: Cluster, capture_kub
 
 
 def test_capture_then_sim_replays_the_clusters_services(
-    shop: str, capture_kubeconfig: Path, tmp_path: Path
+    shop: str, capture_kubeconfig: Path, prometheus: RunningPrometheus, tmp_path: Path
 ):
     scenario = tmp_path / "captured.yaml"
-    with serving(FakePrometheus(recorded(shop))) as prometheus:
-        out = tidewise(
-            "capture", str(scenario), "--kubeconfig", str(capture_kubeconfig),
-            "--prometheus", prometheus.url, "-n", shop, "-l", "capture=yes",
-            "--window", "2h",
-        )  # fmt: skip
+    out = tidewise(
+        "capture", str(scenario), "--kubeconfig", str(capture_kubeconfig),
+        "--prometheus", prometheus.url, "-n", shop, "-l", "capture=yes", "--window", "2h",
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr
     # a progress line per step, the signal each service was read from
     assert f"reading Deployments and StatefulSets in namespace {shop}" in out.stderr
-    assert f"{shop}/web: 121 of 121 samples of requests (istio)" in out.stderr
+    assert f"{shop}/web: 121 of 121 samples of requests (istio)" in out.stderr, out.stderr
     assert f"{shop}/batch: 121 of 121 samples of cpu (cpu)" in out.stderr
     assert f"{shop}/api: " in out.stderr and "of 121 samples of requests (http)" in out.stderr
 
@@ -226,18 +266,19 @@ def test_capture_then_sim_replays_the_clusters_services(
         assert run["cost_usd"] > 0
 
 
-def test_capture_errors_are_one_line(shop: str, capture_kubeconfig: Path, tmp_path: Path):
+def test_capture_errors_are_one_line(
+    shop: str, capture_kubeconfig: Path, prometheus: RunningPrometheus, tmp_path: Path
+):
     scenario = tmp_path / "captured.yaml"
     base = ["capture", str(scenario), "--kubeconfig", str(capture_kubeconfig), "-n", shop]
     unreachable = tidewise(*base, "--prometheus", "http://127.0.0.1:9")
     assert unreachable.returncode == 2
     assert "--prometheus: query" in unreachable.stderr and "unreachable" in unreachable.stderr
-    with serving(FakePrometheus(recorded(shop))) as prometheus:
-        empty = tidewise(
-            *base, "--prometheus", prometheus.url, "-l", "capture=yes",
-            "--query-for", "web=sum(rate(nothing_total[5m]))",
-        )  # fmt: skip
-        context = tidewise(*base, "--prometheus", prometheus.url, "--context", "elsewhere")
+    empty = tidewise(
+        *base, "--prometheus", prometheus.url, "-l", "capture=yes",
+        "--query-for", "web=sum(rate(nothing_total[5m]))",
+    )  # fmt: skip
+    context = tidewise(*base, "--prometheus", prometheus.url, "--context", "elsewhere")
     assert empty.returncode == 2
     assert f"{shop}/web: no series under any query (--query-for web)" in empty.stderr
     assert context.returncode == 2 and "--context:" in context.stderr
