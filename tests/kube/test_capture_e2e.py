@@ -1,7 +1,7 @@
 """``tidewise capture`` then ``tidewise sim`` on the real control plane, run as a user runs
 them (subprocesses) with the shipped read-only ServiceAccount (deploy/capture/rbac.yaml):
-Deployments with an HPA, a CronHPA and none, kwok nodes labelled with catalog instance
-types, and a Prometheus holding each service's recorded history. The captured scenario
+Deployments with an HPA and a CronHPA, a StatefulSet with none, kwok nodes labelled with
+catalog instance types, and a Prometheus holding each service's recorded history. The captured scenario
 states what the cluster says (bounds, targets, requests, node types), its traces carry the
 recorded series, and the twin replays it directly."""
 
@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import yaml
 from lightkube import Client, codecs
-from lightkube.models.apps_v1 import DeploymentSpec
+from lightkube.models.apps_v1 import DeploymentSpec, StatefulSetSpec
 from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
 from lightkube.models.core_v1 import PodTemplateSpec
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
-from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.apps_v1 import Deployment, StatefulSet
 from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 from lightkube.resources.core_v1 import Namespace, Node
 
@@ -82,7 +82,7 @@ def recorded(namespace: str, now: float) -> str:
             ),
             Series(
                 "container_cpu_usage_seconds_total",
-                {"namespace": namespace, "pod": "batch-7d9f8c6b5-q8w2z", "container": "main"},
+                {"namespace": namespace, "pod": "batch-0", "container": "main"},
                 [(t, 0.25 * (t - origin)) for t in stamps],
             ),
         ]
@@ -100,21 +100,36 @@ def prometheus(
 
 
 def deployment(name: str, replicas: int, requests: dict[str, str], labels: dict) -> Deployment:
-    spec = fake_pod_spec(requests, {"e2e-capture": "yes"})
-    match = {"app": name}
-    template = PodTemplateSpec(metadata=ObjectMeta(labels=match), spec=spec)
+    template, selector = _template(name, requests)
     return Deployment(
         metadata=ObjectMeta(name=name, labels=labels),
-        spec=DeploymentSpec(
-            replicas=replicas, selector=LabelSelector(matchLabels=match), template=template
+        spec=DeploymentSpec(replicas=replicas, selector=selector, template=template),
+    )
+
+
+def statefulset(name: str, replicas: int, requests: dict[str, str], labels: dict) -> StatefulSet:
+    template, selector = _template(name, requests)
+    return StatefulSet(
+        metadata=ObjectMeta(name=name, labels=labels),
+        spec=StatefulSetSpec(
+            replicas=replicas, selector=selector, template=template, serviceName=name
         ),
+    )
+
+
+def _template(name: str, requests: dict[str, str]) -> tuple[PodTemplateSpec, LabelSelector]:
+    spec = fake_pod_spec(requests, {"e2e-capture": "yes"})
+    match = {"app": name}
+    return PodTemplateSpec(metadata=ObjectMeta(labels=match), spec=spec), LabelSelector(
+        matchLabels=match
     )
 
 
 @pytest.fixture
 def shop(kube: Client, crds: None, namespace: str) -> Iterator[str]:
     """``web`` (3 x 600m/512Mi, an HPA 2..12 at 60 % CPU), ``api`` (2 x 1/2Gi, a CronHPA
-    sizing it 1 at night and 6 by day), ``batch`` (1 x 250m/256Mi, no autoscaler), all
+    sizing it 1 at night and 6 by day), the StatefulSet ``batch`` (1 x 250m/256Mi, no
+    autoscaler), all
     labelled ``capture: yes``; ``other`` is not. Two kwok nodes of catalog types."""
     suffix = uuid.uuid4().hex[:6]
     nodes = {
@@ -133,7 +148,7 @@ def shop(kube: Client, crds: None, namespace: str) -> Iterator[str]:
     for made in (
         deployment("web", 3, {"cpu": "600m", "memory": "512Mi"}, chosen),
         deployment("api", 2, {"cpu": "1", "memory": "2Gi"}, chosen),
-        deployment("batch", 1, {"cpu": "250m", "memory": "256Mi"}, chosen),
+        statefulset("batch", 1, {"cpu": "250m", "memory": "256Mi"}, chosen),
         deployment("other", 1, {"cpu": "100m", "memory": "64Mi"}, {}),
     ):
         kube.create(made, namespace=namespace)
@@ -167,11 +182,15 @@ def shop(kube: Client, crds: None, namespace: str) -> Iterator[str]:
     kube.create(CronHpa(metadata=ObjectMeta(name="api", namespace=namespace), spec=cron))
     for name in nodes:
         wait_for(f"{name} Ready", lambda name=name: condition(kube.get(Node, name), "Ready"))
-    for name, replicas in (("web", 3), ("api", 2), ("batch", 1)):
+    for kind, name, replicas in (
+        (Deployment, "web", 3),
+        (Deployment, "api", 2),
+        (StatefulSet, "batch", 1),
+    ):
         wait_for(
             f"{name}'s {replicas} replicas",
-            lambda name=name, replicas=replicas: (
-                kube.get(Deployment, name, namespace=namespace).status.replicas == replicas
+            lambda kind=kind, name=name, replicas=replicas: (
+                kube.get(kind, name, namespace=namespace).status.replicas == replicas
             ),
         )
     try:
