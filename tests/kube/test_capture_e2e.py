@@ -1,9 +1,9 @@
 """``tidewise capture`` then ``tidewise sim`` on the real control plane, run as a user runs
 them (subprocesses) with the shipped read-only ServiceAccount (deploy/capture/rbac.yaml):
 Deployments with an HPA and a CronHPA, a StatefulSet with none, kwok nodes labelled with
-catalog instance types, and a Prometheus holding each service's recorded history. The captured scenario
-states what the cluster says (bounds, targets, requests, node types), its traces carry the
-recorded series, and the twin replays it directly."""
+catalog instance types, and a Prometheus holding each service's recorded history. The
+captured scenario states what the cluster says (bounds, targets, requests, node types), its
+traces carry the recorded series, and the twin replays it directly."""
 
 import json
 import math
