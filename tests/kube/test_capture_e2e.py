@@ -304,3 +304,26 @@ def test_capture_errors_are_one_line(
     for failed in (unreachable, empty, context):
         assert "Traceback" not in failed.stderr and len(failed.stderr.strip().splitlines()) >= 1
     assert not scenario.exists()
+
+
+def test_a_coarser_step_is_captured_and_resampled_by_sim(
+    shop: str, capture_kubeconfig: Path, prometheus: RunningPrometheus, tmp_path: Path
+):
+    scenario = tmp_path / "coarse.yaml"
+    out = tidewise(
+        "capture", str(scenario), "--kubeconfig", str(capture_kubeconfig),
+        "--prometheus", prometheus.url, "-n", shop, "-l", "capture=yes",
+        "--window", "2h", "--step", "5m",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert f"{shop}/web: 25 of 25 samples of requests (istio)" in out.stderr
+    web = {w["name"]: w for w in yaml.safe_load(scenario.read_text())["workloads"]}["web"]
+    rows = (tmp_path / web["trace"]["path"]).read_text().splitlines()[1:]
+    assert len(rows) == 25
+    # the last quarter hour is three 5-minute points here
+    recent = [float(r.split(",")[1]) for r in rows[-3:]]
+    assert web["rps_per_replica"] == pytest.approx(sum(recent) / 3 / (3 * 0.6), rel=1e-5)
+    report_path = tmp_path / "report.json"
+    sim = tidewise("sim", str(scenario), "--json", str(report_path), "-q")
+    assert sim.returncode == 0, sim.stderr
+    assert json.loads(report_path.read_text())["horizon_s"] == WINDOW_S

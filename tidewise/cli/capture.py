@@ -127,9 +127,8 @@ def capture(
     for workload, history in zip(workloads, histories, strict=True):
         path = traces / f"{names[workload]}.csv"
         write_atomically(path, _trace_csv(history, start, step_s))
-        documents.append(
-            _workload(workload, history, names[workload], path.relative_to(scenario.parent), start)
-        )
+        trace = path.relative_to(scenario.parent)
+        documents.append(_workload(workload, history, names[workload], trace, (start, step_s)))
     document, header = _scenario(
         scenario.stem, window_s, nodes, prices, documents, catalog, provider
     )
@@ -249,18 +248,24 @@ def _iso(unix_s: float) -> str:
 
 
 def _workload(
-    workload: ObservedWorkload, history: History, name: str, trace: Path, start: float
+    workload: ObservedWorkload,
+    history: History,
+    name: str,
+    trace: Path,
+    grid: tuple[float, float],
 ) -> dict[str, Any]:
     """The scenario's entry: with CPU as the signal, the demand is cores and one replica
     serves its CPU request; with a request rate, one replica serves what it serves now at
     the autoscaler's target (``replica_capacity``)."""
     from tidewise.scaling.captured import replica_capacity
 
+    start, step_s = grid
     scaling, requests = workload.scaling, workload.requests
     if history.signal == "cpu":
         capacity = requests.cpu_milli / 1000
     else:
-        recent = [v for v in history.values[-max(1, round(RECENT_S / 60)) :] if not math.isnan(v)]
+        last = history.values[-max(1, round(RECENT_S / step_s)) :]
+        recent = [v for v in last if not math.isnan(v)]
         rate = sum(recent) / len(recent) if recent else math.nan
         try:
             capacity = replica_capacity(rate, workload.replicas, scaling.target_utilization)
