@@ -2,6 +2,7 @@ import asyncio
 import math
 
 import aiohttp
+import numpy as np
 import pytest
 
 from tests.kube.capture.fakeprom import FakePrometheus, serving
@@ -15,6 +16,7 @@ from tidewise.kube.capture.history import (
     pod_pattern,
     range_values,
 )
+from tidewise.testenv.prometheus import Series, openmetrics, prometheus_process
 
 
 def run(coroutine_fn, *args):
@@ -71,3 +73,33 @@ def test_templates_fill_in_the_workload():
     promql = template.for_workload("shop", "db", "StatefulSet", "1m")
     assert promql == 'sum(rate(hits{ns="shop",pod=~"db-[0-9]+"}[1m]))'
     assert pod_pattern("web", "Deployment") == "web-[a-z0-9]+-[a-z0-9]+"
+
+
+@pytest.mark.e2e
+def test_pieces_join_into_the_one_answer_of_the_real_prometheus(
+    prometheus_binaries, tmp_path, monkeypatch
+):
+    """Against the real query engine: a window asked in pieces of 7 points equals the same
+    window asked at once (no point lost or repeated at the seams), and a stretch without
+    samples is NaN where ``rate`` has fewer than two samples."""
+    origin = 1_700_000_000.0
+    stamps = [origin + 15 * i for i in range(4 * 60) if not 1800 <= 15 * i < 2400]
+    recorded = openmetrics(
+        [Series("hits_total", {"job": "web"}, [(t, 3 * (t - origin)) for t in stamps])]
+    )
+    promql = "sum(rate(hits_total[2m]))"
+    window = (origin + 300, origin + 3540, 60.0)
+    with prometheus_process(prometheus_binaries, tmp_path / "p", history=recorded) as server:
+        whole = run(range_values, server.url, promql, *window)
+        monkeypatch.setattr(history, "MAX_POINTS", 7)
+        pieces = run(range_values, server.url, promql, *window)
+    assert len(whole) == 55
+    np.testing.assert_array_equal(pieces, whole)
+    for i, value in enumerate(whole):
+        at = window[0] + 60 * i
+        samples = sum(1 for t in stamps if at - 120 < t <= at)
+        # rate() needs two samples in its range: fewer is no point (a gap in the trace)
+        assert math.isnan(value) == (samples < 2), (i, samples, value)
+        if samples == 8:  # a full range: the counter's exact slope
+            assert value == pytest.approx(3.0)
+    assert sum(math.isnan(v) for v in whole) == 9
