@@ -1,10 +1,10 @@
 import gzip
+import json
 
 import numpy as np
 import pytest
 
-from tidewise.sim.rate_trace import load_rate_trace, parse_instant
-from tidewise.sim.traces import TraceError
+from tidewise.sim.rate_trace import TraceError, load_rate_trace, parse_instant
 
 
 def write(tmp_path, text, name="t.csv"):
@@ -54,3 +54,34 @@ def test_bad_files_say_what_and_where(tmp_path, text, kwargs, message):
 def test_naive_iso_is_utc():
     assert parse_instant("1970-01-01T00:01:00") == 60.0
     assert parse_instant("1970-01-01T00:01:00Z") == 60.0
+
+
+def _answer(result, result_type="matrix"):
+    return json.dumps({"status": "success", "data": {"resultType": result_type, "result": result}})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_answer([]), r"0 series where one is needed; aggregate the query"),
+        (_answer([{"values": [[0, "1"]]}, {"values": [[0, "1"]]}]), r"2 series"),
+        (_answer([], "vector"), r"not a Prometheus range-query answer"),
+        ('{"status": "error", "error": "parse error"}', r"Prometheus answered an error: parse"),
+        ('{"data": ', r"not valid JSON"),
+        (_answer([{"values": [[0, "1"], [60, "-2"]]}]), r"negative or infinite"),
+        (_answer([{"values": [[0, "1"]]}]), r"1 samples, at least two"),
+    ],
+)
+def test_bad_prometheus_answers_say_what_to_do(tmp_path, text, message):
+    with pytest.raises(TraceError, match=message):
+        load_rate_trace(write(tmp_path, text, "p.json"))
+
+
+def test_a_prometheus_answer_reads_like_a_csv(tmp_path):
+    # the bare data object is taken too; a missing step is a gap, its labels name the column
+    data = {"resultType": "matrix", "result": [{"metric": {"job": "web"}, "values": []}]}
+    data["result"][0]["values"] = [[100, "1"], [130, "2"], [190, "4"], [220, "5"]]
+    trace = load_rate_trace(write(tmp_path, json.dumps(data), "p.json"))
+    assert trace.kind == "prometheus" and trace.value_column == "job=web"
+    assert trace.step_s == 30 and trace.gap_reasons == ("", "", "no row", "", "")
+    np.testing.assert_array_equal(trace.values, [1, 2, np.nan, 4, 5])

@@ -1,4 +1,5 @@
 import gzip
+import json
 from datetime import datetime
 
 import numpy as np
@@ -6,6 +7,7 @@ import pytest
 
 from tidewise.sim.traces import (
     GapPolicy,
+    RateUnit,
     TraceError,
     builtin_trace_path,
     load_minute_trace,
@@ -62,18 +64,76 @@ def test_window_outside_the_trace_is_an_error(nasa):
         nasa.window(nasa.start_unix_s - 60, 10, GapPolicy.ZERO)
 
 
-def test_rows_must_be_consecutive_minutes(tmp_path):
+def test_a_missing_row_is_a_gap_not_an_error(tmp_path):
     path = tmp_path / "t.csv.gz"
-    path.write_bytes(gzip.compress(b"unix_ts,requests\n0,1\n60,2\n180,3\n"))
-    with pytest.raises(TraceError, match=":4: rows must be consecutive"):
-        load_minute_trace(path)
+    path.write_bytes(gzip.compress(b"unix_ts,requests\n0,1\n60,2\n180,3\n240,4\n"))
+    trace = load_minute_trace(path)
+    np.testing.assert_array_equal(trace.observed, [True, True, False, True, True])
+    assert trace.gap_reasons[2] == "no row"
+    with pytest.raises(TraceError, match=r"1 unobserved minutes \(no row\)"):
+        trace.window(0, 4, GapPolicy.ERROR)
+    assert list(trace.window(0, 5, GapPolicy.PREVIOUS)) == [1, 2, 2, 3, 4]
 
 
-def test_bad_values_name_the_line(tmp_path):
+def test_any_columns_iso_times_and_a_five_minute_step_are_resampled(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text(
+        "service,when,rps\n"
+        "web,2026-01-05T10:00:00+01:00,2\n"
+        "web,2026-01-05T10:05:00+01:00,4\n"
+        "web,2026-01-05T10:10:00+01:00,1\n"
+    )
+    rate = load_minute_trace(path, "when", "rps", RateUnit.PER_SECOND)
+    assert rate.start_unix_s == datetime.fromisoformat("2026-01-05T09:00:00+00:00").timestamp()
+    # a rate is held over its 5 minutes: 2 rps is 120 requests in each of them
+    assert list(rate.requests) == [120.0] * 5 + [240.0] * 5 + [60.0] * 5
+    counts = load_minute_trace(path, "when", "rps", RateUnit.PER_STEP)
+    # a count per row is spread over its 5 minutes: no request created or lost
+    np.testing.assert_allclose(counts.requests, [0.4] * 5 + [0.8] * 5 + [0.2] * 5)
+    assert counts.requests.sum() == pytest.approx(7)
+    minute = load_minute_trace(path, "when", "rps")  # default: requests per minute
+    assert minute.requests[0] == 2.0
+
+
+def test_a_fifteen_second_step_sums_into_minutes_and_gaps_spread(tmp_path):
+    rows = "".join(f"{15 * i},{i}\n" for i in range(12) if i != 5)
+    path = tmp_path / "t.csv"
+    path.write_text("t,v\n" + rows)
+    trace = load_minute_trace(path, unit=RateUnit.PER_STEP)
+    assert trace.requests[0] == 0 + 1 + 2 + 3
+    assert list(trace.observed) == [True, False, True]  # row 5 (75 s) is missing
+    assert trace.gap_reasons[1] == "no row"
+    assert trace.requests[2] == 8 + 9 + 10 + 11
+
+
+def test_a_prometheus_answer_is_a_trace_in_requests_per_second(tmp_path):
+    answer = {
+        "status": "success",
+        "data": {
+            "resultType": "matrix",
+            "result": [
+                {
+                    "metric": {"service": "web"},
+                    "values": [[1000, "2.5"], [1060, "NaN"], [1120, "1"]],
+                }
+            ],
+        },
+    }
+    path = tmp_path / "web.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(answer).encode()))
+    trace = load_minute_trace(path)
+    assert trace.start_unix_s == 1000
+    assert trace.requests[0] == 150.0 and trace.requests[2] == 60.0
+    assert not trace.observed[1] and trace.gap_reasons[1] == "empty"
+
+
+def test_bad_values_name_the_line_and_the_scenario_field(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("unix_ts,requests\n0,1\n60,lots\n")
-    with pytest.raises(TraceError, match=r"t.csv:3"):
+    with pytest.raises(TraceError, match=r"t.csv:3: .*'lots'.*value_column"):
         load_minute_trace(path)
+    with pytest.raises(TraceError, match=r"no column 'rps' for value_column"):
+        load_minute_trace(path, value_col="rps")
     path.write_text("time,count\n0,1\n")
-    with pytest.raises(TraceError, match="needs columns"):
+    with pytest.raises(TraceError, match="at least two rows"):
         load_minute_trace(path)

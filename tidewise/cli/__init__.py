@@ -53,6 +53,12 @@ COMMANDS = {
         "What each namespace, team or pod costs on the cluster, the idle remainder apart.",
         group=False,
     ),
+    "capture": Lazy(
+        "tidewise.cli.capture",
+        "app",
+        "Write a scenario of a live cluster and its Prometheus history, for `tidewise sim`.",
+        group=False,
+    ),
     "karpenter": Lazy(
         "tidewise.cli.karpenter",
         "app",

@@ -201,8 +201,7 @@ def autoscale(
         demand_replicas,
         run_autoscale,
     )
-    from tidewise.sim.rate_trace import load_rate_trace
-    from tidewise.sim.traces import TraceError
+    from tidewise.sim.rate_trace import TraceError, load_rate_trace
 
     names = policy or list(AUTOSCALE_POLICIES)
     with user_errors(ValueError, TraceError):
@@ -349,9 +348,9 @@ def serve_bench(
 ) -> None:
     """Serving policies on one LLM service replaying a request trace, side by side."""
     from tidewise.report.serving import serving_figure, serving_table, write_serving_html
+    from tidewise.sim.rate_trace import TraceError
     from tidewise.sim.serving import bench
     from tidewise.sim.serving.profiles import ProfileError
-    from tidewise.sim.traces import TraceError
 
     with user_errors(ValueError, TraceError, ProfileError):
         check_output_folders({"--json": json_path, "--report": report})

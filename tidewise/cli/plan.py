@@ -76,8 +76,7 @@ def commitments(
     output: OutputOption = Format.TABLE,
 ) -> None:
     """How many units to commit to (reserved / savings plan), from an hourly demand history."""
-    from tidewise.sim.rate_trace import load_rate_trace
-    from tidewise.sim.traces import TraceError
+    from tidewise.sim.rate_trace import TraceError, load_rate_trace
 
     with user_errors(ValueError, TraceError):
         if on_demand_price is None or on_demand_price <= 0:

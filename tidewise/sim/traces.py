@@ -1,16 +1,17 @@
-"""Request-rate traces: per-minute request counts with explicit gaps.
+"""Request-rate traces per minute, with explicit gaps: what a scenario's workloads replay.
 
 A trace keeps what was not observed as NaN with its reason, so that a scenario whose window
 crosses a gap fails loudly, or fills it in the way its author chose, never silently.
-Format: CSV (optionally gzipped) with columns ``unix_ts,requests[,status]``, one row per
-minute; ``status`` is ``ok``/``partial`` (observed) or ``missing``/``outage`` (not
-observed), as in the NASA-HTTP file of ``shared/data/nasa-http-1995``.
+Any file the shared reader (``rate_trace.load_rate_trace``) reads is taken: a CSV with any
+columns, ISO or Unix times and any regular step, or a Prometheus range-query answer, gzipped
+or not. Its values are requests per minute, per second or per row (``RateUnit``); a step
+other than a minute is resampled to minutes by integrating the rate, so that no request is
+created or lost (the NASA-HTTP file of ``shared/data/nasa-http-1995`` is already per minute,
+with ``status`` ``missing``/``outage`` marking the minutes not observed).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -18,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tidewise.files import InputError, read_input
+from tidewise.sim.rate_trace import PROMETHEUS, RateTrace, TraceError, load_rate_trace
 
 STEP_S = 60.0
 BUILTIN_TRACES = {"nasa-http-1995": "nasa_ksc_requests_per_minute.csv.gz"}
-_UNOBSERVED = {"missing", "outage"}
 
 
 class GapPolicy(StrEnum):
@@ -31,17 +31,12 @@ class GapPolicy(StrEnum):
     PREVIOUS = "previous"  # hold the last observed value
 
 
-class TraceError(ValueError):
-    pass
+class RateUnit(StrEnum):
+    """What a trace's values count: requests in each minute, per second, or in each row."""
 
-
-def read_trace(path: Path) -> str:
-    """A trace file's text, gunzipped when it ends in ``.gz``: a missing file, a folder, a
-    binary or a gzip cut short is a :class:`TraceError` naming it."""
-    try:
-        return read_input(path)
-    except InputError as error:
-        raise TraceError(f"trace file {error}") from None
+    PER_MINUTE = "per_minute"
+    PER_SECOND = "per_second"  # a Prometheus rate(), the default for its answers
+    PER_STEP = "per_step"
 
 
 @dataclass(frozen=True)
@@ -90,35 +85,49 @@ def builtin_trace_path(name: str) -> Path:
     return Path(str(resources.files("tidewise.data").joinpath(BUILTIN_TRACES[name])))
 
 
-def load_minute_trace(path: Path) -> MinuteTrace:
-    """Read a per-minute trace; rows must be consecutive minutes."""
-    reader = csv.DictReader(io.StringIO(read_trace(path)))
-    if reader.fieldnames is None or not {"unix_ts", "requests"} <= set(reader.fieldnames):
-        raise TraceError(f"{path}: needs columns unix_ts,requests[,status]")
-    stamps: list[float] = []
-    values: list[float] = []
-    reasons: list[str] = []
-    for line, row in enumerate(reader, start=2):
-        status = (row.get("status") or "ok").strip()
-        try:
-            stamps.append(float(row["unix_ts"]))
-            unobserved = status in _UNOBSERVED or row["requests"].strip() == ""
-            values.append(float("nan") if unobserved else float(row["requests"]))
-        except ValueError as err:
-            raise TraceError(f"{path}:{line}: {err}") from None
-        reasons.append(status if unobserved else "")
-        if values[-1] < 0:
-            raise TraceError(f"{path}:{line}: requests must be >= 0")
-    if not stamps:
-        raise TraceError(f"{path}: no rows")
-    steps = np.diff(np.asarray(stamps))
-    if len(steps) and not np.all(steps == STEP_S):
-        bad = int(np.flatnonzero(steps != STEP_S)[0]) + 3
-        raise TraceError(f"{path}:{bad}: rows must be consecutive minutes (60 s apart)")
-    requests = np.asarray(values, dtype=float)
-    return MinuteTrace(
-        start_unix_s=stamps[0],
-        requests=requests,
-        observed=~np.isnan(requests),
-        gap_reasons=tuple(reasons),
-    )
+def load_minute_trace(
+    path: Path,
+    time_col: str | None = None,
+    value_col: str | None = None,
+    unit: RateUnit | None = None,
+    options: tuple[str, str] = ("time_column", "value_column"),
+) -> MinuteTrace:
+    """Read any trace the shared reader reads, as requests per minute; ``unit`` defaults to
+    per second for a Prometheus answer and per minute for a CSV."""
+    rates = load_rate_trace(path, time_col, value_col, options)
+    if unit is None:
+        unit = RateUnit.PER_SECOND if rates.kind == PROMETHEUS else RateUnit.PER_MINUTE
+    return per_minute(rates, unit)
+
+
+def per_minute(rates: RateTrace, unit: RateUnit) -> MinuteTrace:
+    """Requests in each whole minute from the trace's start: each row's rate held over its
+    step and integrated, so a resampled trace carries as many requests as the file; a minute
+    that touches a gap is a gap, with that gap's reason."""
+    step = rates.step_s
+    per_row = {
+        RateUnit.PER_MINUTE: step / STEP_S,
+        RateUnit.PER_SECOND: step,
+        RateUnit.PER_STEP: 1.0,
+    }[unit]
+    gap = np.isnan(rates.values)
+    counts = np.where(gap, 0.0, rates.values) * per_row
+    reasons = rates.gap_reasons or tuple("gap" if g else "" for g in gap.tolist())
+    if step == STEP_S:
+        requests = np.where(gap, np.nan, counts)
+        return MinuteTrace(rates.start_unix_s, requests, ~gap, reasons)
+    minutes = int(len(counts) * step // STEP_S)
+    if minutes == 0:
+        raise TraceError(f"{rates.name}: shorter than a minute")
+    edges = np.arange(len(counts) + 1) * step
+    cuts = np.arange(minutes + 1) * STEP_S
+    requests = np.diff(np.interp(cuts, edges, np.concatenate(([0.0], np.cumsum(counts)))))
+    gap_s = np.diff(np.interp(cuts, edges, np.concatenate(([0.0], np.cumsum(gap * step)))))
+    observed = gap_s <= 1e-9 * step
+    minute_reasons = [""] * minutes
+    for m in np.flatnonzero(~observed).tolist():
+        first = int(m * STEP_S // step)
+        last = min(int(np.ceil((m + 1) * STEP_S / step)), len(gap))
+        minute_reasons[m] = next((reasons[i] or "gap" for i in range(first, last) if gap[i]), "gap")
+    requests[~observed] = np.nan
+    return MinuteTrace(rates.start_unix_s, requests, observed, tuple(minute_reasons))

@@ -14,7 +14,7 @@ from lightkube.resources.core_v1 import Event
 
 from tests.kube.controllers.support import ReplicaRecorder, parked_deployment
 from tests.kube.kwok import wait_for
-from tidewise.kube.controllers.resources import CronHpa
+from tidewise.kube.api.kinds import CronHpa
 
 pytestmark = pytest.mark.e2e
 

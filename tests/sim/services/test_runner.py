@@ -1,3 +1,5 @@
+import copy
+import json
 from datetime import datetime
 
 import pytest
@@ -7,7 +9,7 @@ from hypothesis import strategies as st
 
 from tidewise.model import PurchaseOption
 from tidewise.sim.services.runner import attribution, prepare, run
-from tidewise.sim.services.scenario import load_scenario
+from tidewise.sim.services.scenario import ScenarioError, load_scenario
 from tidewise.sim.traces import builtin_trace_path, load_minute_trace
 
 SCENARIO = {
@@ -69,6 +71,54 @@ def test_demand_is_the_scaled_and_shifted_trace(prepared):
     first = round((datetime.fromisoformat(start).timestamp() - trace.start_unix_s) / 60)
     assert list(demand[0]) == pytest.approx(list(trace.requests[first : first + 60] * 30 / 60))
     assert list(demand[1]) == pytest.approx(list(trace.requests[first + 60 : first + 120] * 3 / 60))
+
+
+def _own_traces_scenario(tmp_path, web_trace, gpu_trace):
+    scenario = copy.deepcopy(SCENARIO)
+    scenario["workloads"][0]["trace"] = web_trace
+    scenario["workloads"][1]["trace"] = gpu_trace
+    path = tmp_path / "own.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    return path
+
+
+def test_traces_in_any_csv_and_prometheus_answers_replay(tmp_path):
+    start = 1_767_225_600  # 2026-01-01T00:00:00Z
+    rows = "".join(f"web,{start + 300 * i},{i % 3}\n" for i in range(13))
+    (tmp_path / "web.csv").write_text("svc,at,rps\n" + rows)
+    samples = [[start + 30 * i, str(0.5 * (i % 4))] for i in range(121)]
+    answer = {
+        "status": "success",
+        "data": {"resultType": "matrix", "result": [{"values": samples}]},
+    }
+    (tmp_path / "gpu.json").write_text(json.dumps(answer))
+    path = _own_traces_scenario(
+        tmp_path,
+        {
+            "path": "web.csv",
+            "start": "2026-01-01T01:00:00+01:00",
+            "time_column": "at",
+            "value_column": "rps",
+            "unit": "per_second",
+        },
+        {"path": "gpu.json", "start": "2026-01-01T00:00:00Z", "scale": 2},
+    )
+    demand = prepare(*load_scenario(path)).setup.demand_rps
+    # 5-minute rows held over their minutes; requests/s stay requests/s at scale 1
+    assert list(demand[0][:15]) == [0.0] * 5 + [1.0] * 5 + [2.0] * 5
+    # 30 s Prometheus samples, per second by default: a minute averages two, x scale 2
+    assert list(demand[1][:3]) == [2 * 0.25, 2 * 1.25, 2 * 0.25]
+
+
+def test_a_trace_column_that_is_not_there_names_the_field(tmp_path):
+    (tmp_path / "web.csv").write_text("at,rps\n0,1\n60,1\n120,1\n")
+    trace = {"path": "web.csv", "start": "1970-01-01T00:00:00Z", "value_column": "qps"}
+    path = _own_traces_scenario(tmp_path, trace, trace)
+    with pytest.raises(
+        ScenarioError,
+        match=r"workloads\[0\].trace: \S*web.csv: no column .qps. for value_column; columns: at",
+    ):
+        prepare(*load_scenario(path))
 
 
 def test_every_policy_runs_on_the_same_demand(prepared):

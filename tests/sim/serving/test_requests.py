@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tidewise.sim.rate_trace import RateTrace
+from tidewise.sim.rate_trace import RateTrace, TraceError
 from tidewise.sim.serving.requests import (
     RequestTrace,
     history_of,
@@ -12,7 +12,6 @@ from tidewise.sim.serving.requests import (
     requests_from_rates,
     split,
 )
-from tidewise.sim.traces import TraceError
 
 
 @pytest.fixture

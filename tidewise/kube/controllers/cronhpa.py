@@ -32,11 +32,11 @@ from lightkube import AsyncClient
 from lightkube.types import PatchType
 
 from tidewise.kube.api.events import tell
+from tidewise.kube.api.kinds import CronHpa
 from tidewise.kube.api.loop import reconcile_all
 from tidewise.kube.api.metrics import ControllerMetrics
 from tidewise.kube.api.status import parse_stamp, stamp
 from tidewise.kube.controllers import COMPONENT
-from tidewise.kube.controllers.resources import CronHpa
 from tidewise.kube.controllers.targets import Targets
 from tidewise.scaling.cron import CronError, CronHpaSpec, CronScaler, Firing
 

@@ -26,8 +26,9 @@ from lightkube.core.exceptions import ApiError
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.types import PatchType
 
+from tidewise.kube.api.kinds import ELASTIC_API_VERSION, ELASTIC_KIND
 from tidewise.kube.controllers.elastic_spec import HeadroomSpec
-from tidewise.kube.controllers.resources import ELASTIC_API_VERSION, ELASTIC_KIND, TEMPLATED
+from tidewise.kube.controllers.resources import TEMPLATED
 from tidewise.scaling.cron import ScaleTargetRef
 
 FIELD_MANAGER = "tidewise-elasticscaler"

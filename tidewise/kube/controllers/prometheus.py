@@ -23,9 +23,7 @@ from typing import Any
 
 import aiohttp
 
-
-class PrometheusError(RuntimeError):
-    """A query that gave no usable number; the message says which and why."""
+from tidewise.kube.api.prometheus import PrometheusError, prometheus_data
 
 
 class EndpointRefused(PrometheusError):
@@ -123,16 +121,7 @@ class Prometheus:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s)
             )
-        try:
-            async with self._session.get(
-                base.rstrip("/") + "/api/v1/query", params={"query": promql}
-            ) as answer:
-                body = await answer.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            raise PrometheusError(f"query {promql!r}: {base} unreachable ({error})") from None
-        if body.get("status") != "success":
-            raise PrometheusError(f"query {promql!r}: {body.get('error', 'failed')}")
-        return body["data"]
+        return await prometheus_data(self._session, base, "/api/v1/query", {"query": promql})
 
     async def close(self) -> None:
         if self._session is not None:

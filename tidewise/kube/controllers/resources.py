@@ -17,20 +17,12 @@ from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.apps_v1 import Deployment, ReplicaSet, StatefulSet
 from lightkube.resources.core_v1 import ReplicationController
 
-from tidewise.scaling.cron import API_VERSION as CRON_API_VERSION
-from tidewise.scaling.cron import KIND as CRON_KIND
-from tidewise.scaling.cron import ScaleTargetRef
+from tidewise.kube.api.kinds import ELASTIC_GROUP, ELASTIC_VERSION
 
-CRON_GROUP, CRON_VERSION = CRON_API_VERSION.split("/")
-CronHpa = create_namespaced_resource(
-    CRON_GROUP, CRON_VERSION, CRON_KIND, "cronhorizontalpodautoscalers"
-)
-ELASTIC_GROUP, ELASTIC_VERSION = "tidewise.io", "v1alpha1"
-ELASTIC_API_VERSION = f"{ELASTIC_GROUP}/{ELASTIC_VERSION}"
-ELASTIC_KIND = "ElasticScaler"
-ElasticScalerResource = create_namespaced_resource(
-    ELASTIC_GROUP, ELASTIC_VERSION, ELASTIC_KIND, "elasticscalers"
-)
+# the ElasticScaler resource, defined in the runtime layer (capture reads it too), is still
+# imported from here by the ElasticScaler controller
+from tidewise.kube.api.kinds import ElasticScalerResource as ElasticScalerResource
+from tidewise.scaling.cron import ScaleTargetRef
 
 RECOMMENDATION_KIND = "ResourceRecommendation"
 ResourceRecommendationResource = create_namespaced_resource(

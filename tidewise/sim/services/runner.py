@@ -55,14 +55,18 @@ def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
             )
     catalog, offerings, specs = capacity_inputs(scenario, base)
     minutes = int(scenario.horizon // 60)
-    traces: dict[str, MinuteTrace] = {}
+    traces: dict[tuple[object, ...], MinuteTrace] = {}
     demand = np.zeros((len(scenario.workloads), minutes))
     for i, workload in enumerate(scenario.workloads):
-        where = resolve_path(workload.trace.path, base, BUILTIN_TRACES)
+        spec = workload.trace
+        where = resolve_path(spec.path, base, BUILTIN_TRACES)
         path = builtin_trace_path(where) if isinstance(where, str) else where
+        key = (str(path), spec.time_column, spec.value_column, spec.unit)
         try:
-            trace = traces.get(str(path)) or load_minute_trace(path)
-            traces[str(path)] = trace
+            trace = traces.get(key) or load_minute_trace(
+                path, spec.time_column, spec.value_column, spec.unit
+            )
+            traces[key] = trace
             start = workload.trace.start.timestamp() + workload.trace.shift
             requests = trace.window(start, minutes, workload.trace.on_gap)
         except TraceError as err:

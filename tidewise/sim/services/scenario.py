@@ -23,7 +23,7 @@ from pydantic import (
 
 from tidewise.files import InputError, read_input
 from tidewise.model import CapacityRules, Resources, parse_cpu, parse_duration, parse_memory
-from tidewise.sim.traces import BUILTIN_TRACES, GapPolicy
+from tidewise.sim.traces import BUILTIN_TRACES, GapPolicy, RateUnit
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -122,8 +122,14 @@ class NodePoolSpec(Strict):
 
 
 class TraceSpec(Strict):
+    """Where a workload's demand comes from: any file the shared trace reader reads (a CSV
+    with any columns, ISO or Unix times and any step, or a Prometheus range-query answer)."""
+
     path: str = "builtin:nasa-http-1995"
     start: datetime
+    time_column: str | None = None  # default: the first column
+    value_column: str | None = None  # default: the first later one that is not a time
+    unit: RateUnit | None = None  # default: per_second for Prometheus, per_minute for a CSV
     scale: float = Field(1.0, gt=0)
     shift: Seconds = 0.0
     on_gap: GapPolicy = GapPolicy.ERROR

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tidewise.sim.rate_trace import RateTrace, parse_instant
-from tidewise.sim.traces import TraceError, read_trace
+from tidewise.sim.rate_trace import RateTrace, TraceError, parse_instant, read_trace
 
 TIME_COLUMN = "TIMESTAMP"
 PROMPT_COLUMN = "ContextTokens"
