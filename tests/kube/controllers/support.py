@@ -16,15 +16,13 @@ from pathlib import Path
 
 import yaml
 from lightkube import Client
-from lightkube.codecs import load_all_yaml
 from lightkube.models.apps_v1 import DeploymentSpec
 from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
-from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from tests.kube.kwok import Poller, tidewise_process, wait_for
+from tests.kube.kwok import Poller, apply_crd_file, tidewise_process, wait_for
 from tests.kube.serviceaccount import components_for, operator_kubeconfig
 from tidewise.testenv import Cluster
 from tidewise.testenv.cluster import free_ports
@@ -49,17 +47,7 @@ def apply_crds(kube: Client) -> None:
     """The CRDs of deploy/crds, applied as a user would, and waited for until established."""
     kustomization = yaml.safe_load((CRDS / "kustomization.yaml").read_text())
     for name in kustomization["resources"]:
-        for crd in load_all_yaml((CRDS / name).read_text()):
-            kube.apply(crd, field_manager="tidewise-tests", force=True)
-
-            def established(name: str = crd.metadata.name) -> bool:
-                got = kube.get(CustomResourceDefinition, name)
-                return any(
-                    c.type == "Established" and c.status == "True"
-                    for c in (got.status.conditions or [])
-                )
-
-            wait_for(f"CRD {crd.metadata.name} established", established)
+        apply_crd_file(kube, CRDS / name)
 
 
 def parked_deployment(name: str, replicas: int) -> Deployment:
@@ -145,14 +133,17 @@ class PrometheusServer:
 
 
 @contextmanager
-def running_prometheus(folder: Path) -> Iterator[PrometheusServer]:
+def running_prometheus(
+    folder: Path, extra_targets: tuple[str, ...] = ()
+) -> Iterator[PrometheusServer]:
     """Debian's Prometheus (config and data in ``folder``) scraping, every second, a
-    prometheus_client exporter that serves the gauge ``e2e_queue_depth``."""
+    prometheus_client exporter that serves the gauge ``e2e_queue_depth``, and the
+    ``host:port`` of any ``extra_targets``."""
     ports = free_ports(("exporter", "prometheus"))
     registry = CollectorRegistry()
     gauge = Gauge("e2e_queue_depth", "Jobs waiting, set by the caller.", registry=registry)
     server, thread = start_http_server(ports["exporter"], "127.0.0.1", registry=registry)
-    target = {"targets": [f"127.0.0.1:{ports['exporter']}"]}
+    target = {"targets": [f"127.0.0.1:{ports['exporter']}", *extra_targets]}
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [{"job_name": "e2e", "static_configs": [target]}],
