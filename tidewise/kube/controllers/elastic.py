@@ -263,8 +263,7 @@ class ElasticScalerController:
             "signals": signals(scaler, source, scale.replicas, now.timestamp()),
             "conditions": conditions,
         }
-        if scale.mode is not None:
-            update["deploymentMode"] = scale.mode
+        update["deploymentMode"] = scale.mode  # None (not an InferenceService) removes it
         if scaler.cron is not None:
             update["cron"] = {
                 "floor": scaler.cron.floor,
