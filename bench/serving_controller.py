@@ -45,10 +45,10 @@ from tests.kube.controllers.support import (  # noqa: E402
     OperatorProcess,
     ReplicaRecorder,
     apply_crds,
-    running_prometheus,
 )
 from tests.kube.kwok import apply_crd_file, wait_for  # noqa: E402
 from tidewise.testenv import down, ensure_binaries, up  # noqa: E402
+from tidewise.testenv.prometheus import find_prometheus, prometheus_process  # noqa: E402
 
 POD = "chat-predictor-0"
 QUEUE = 12  # 3 replicas' worth at 5 waiting per replica
@@ -100,12 +100,14 @@ def main() -> None:
         apply_crd_file(kube, KSERVE_CRD)
         namespace = f"bench-{uuid.uuid4().hex[:6]}"
         kube.create(Namespace(metadata=ObjectMeta(name=namespace)))
-        (folder / "prometheus").mkdir()
+        binaries = find_prometheus()
+        if binaries is None:
+            raise SystemExit("prometheus/promtool are missing: run `make debs`")
         vllm = VllmExporter("chat", namespace)
         vllm.serve(POD, waiting=0)
         with (
             serving(vllm) as address,
-            running_prometheus(folder / "prometheus", (address,)) as prometheus,
+            prometheus_process(binaries, folder / "prometheus", [address]) as prometheus,
         ):
             options = ["--elastic-period", "1", "--prometheus-url", prometheus.url]
             operator = OperatorProcess(cluster, kube, namespace, options)

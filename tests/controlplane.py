@@ -23,6 +23,7 @@ from tidewise.kube.extender import extender_stanza
 from tidewise.testenv import Cluster, down, ensure_binaries, up
 from tidewise.testenv.build import Binaries, cached_binaries
 from tidewise.testenv.cluster import free_ports
+from tidewise.testenv.prometheus import PrometheusBinaries, find_prometheus
 
 NO_GO = (
     "!!! Go is not installed and no control plane is cached: the end-to-end suite against a "
@@ -92,3 +93,13 @@ def namespace(kube: Client) -> Iterator[str]:
     )
     yield name
     kube.delete(Namespace, name)
+
+
+@pytest.fixture(scope="session")
+def prometheus_binaries() -> PrometheusBinaries:
+    """Debian's prometheus and promtool, which ``make test`` installs (``make debs``): a real
+    query engine for the tests that read metrics; missing, those tests fail, never skip."""
+    found = find_prometheus()
+    if found is None:
+        pytest.fail("prometheus/promtool are missing: run `make debs` (Debian's prometheus)")
+    return found

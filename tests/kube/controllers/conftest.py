@@ -8,12 +8,12 @@ import pytest
 from lightkube import Client
 
 from tests.kube.controllers.support import (
-    PROMETHEUS,
     OperatorProcess,
     PrometheusServer,
     running_prometheus,
 )
 from tidewise.testenv import Cluster
+from tidewise.testenv.prometheus import PrometheusBinaries
 
 
 @pytest.fixture
@@ -36,8 +36,8 @@ def operator_factory(
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[PrometheusServer]:
-    if not PROMETHEUS.exists():
-        pytest.fail(f"{PROMETHEUS} is missing: install Debian's prometheus package (make test)")
+def prometheus(
+    tmp_path: Path, prometheus_binaries: PrometheusBinaries
+) -> Iterator[PrometheusServer]:
     with running_prometheus(tmp_path) as running:
         yield running

@@ -26,10 +26,10 @@ from tests.kube.kwok import Poller, apply_crd_file, tidewise_process, wait_for
 from tests.kube.serviceaccount import components_for, operator_kubeconfig
 from tidewise.testenv import Cluster
 from tidewise.testenv.cluster import free_ports
+from tidewise.testenv.prometheus import find_prometheus, prometheus_process
 
 ROOT = Path(__file__).resolve().parents[3]
 CRDS = ROOT / "deploy/crds"
-PROMETHEUS = Path("/usr/bin/prometheus")
 IDENTITY = "controllers-under-test"
 
 
@@ -133,39 +133,25 @@ class PrometheusServer:
 
 
 @contextmanager
-def running_prometheus(
-    folder: Path, extra_targets: tuple[str, ...] = ()
-) -> Iterator[PrometheusServer]:
-    """Debian's Prometheus (config and data in ``folder``) scraping, every second, a
-    prometheus_client exporter that serves the gauge ``e2e_queue_depth``, and the
-    ``host:port`` of any ``extra_targets``."""
-    ports = free_ports(("exporter", "prometheus"))
+def running_prometheus(folder: Path) -> Iterator[PrometheusServer]:
+    """The test environment's Prometheus (config and data in ``folder``) scraping, every
+    second, a prometheus_client exporter that serves the gauge ``e2e_queue_depth``."""
+    binaries = find_prometheus()
+    if binaries is None:
+        raise RuntimeError(
+            "prometheus/promtool are missing: install Debian's prometheus (make debs)"
+        )
+    port = free_ports(("exporter",))["exporter"]
     registry = CollectorRegistry()
     gauge = Gauge("e2e_queue_depth", "Jobs waiting, set by the caller.", registry=registry)
-    server, thread = start_http_server(ports["exporter"], "127.0.0.1", registry=registry)
-    target = {"targets": [f"127.0.0.1:{ports['exporter']}", *extra_targets]}
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{"job_name": "e2e", "static_configs": [target]}],
-    }
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    address = f"127.0.0.1:{ports['prometheus']}"
-    command = [str(PROMETHEUS), f"--config.file={folder / 'prometheus.yml'}"]
-    command += [f"--storage.tsdb.path={folder / 'tsdb'}", f"--web.listen-address={address}"]
-    with open(folder / "prometheus.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=log)
+    server, thread = start_http_server(port, "127.0.0.1", registry=registry)
     try:
-        running = PrometheusServer(f"http://{address}", gauge, registry)
-        gauge.set(0)
-        wait_for("Prometheus scraping", lambda: running.value("e2e_queue_depth") == 0, 60)
-        yield running
+        with prometheus_process(binaries, folder, [f"127.0.0.1:{port}"]) as prometheus:
+            running = PrometheusServer(prometheus.url, gauge, registry)
+            gauge.set(0)
+            wait_for("Prometheus scraping", lambda: running.value("e2e_queue_depth") == 0, 60)
+            yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         server.shutdown()
         thread.join()
 

@@ -21,16 +21,12 @@ from tests.kube.controllers.serving import (
     predictor_deployment,
     serving,
 )
-from tests.kube.controllers.support import (
-    PROMETHEUS,
-    PrometheusServer,
-    ReplicaRecorder,
-    running_prometheus,
-)
+from tests.kube.controllers.support import ReplicaRecorder
 from tests.kube.kwok import apply_crd_file, wait_for
 from tidewise.kube.controllers.kserve import InferenceService
 from tidewise.kube.controllers.resources import ElasticScalerResource
 from tidewise.scaling.serving.vllm import scope
+from tidewise.testenv.prometheus import PrometheusBinaries, RunningPrometheus, prometheus_process
 
 pytestmark = pytest.mark.e2e
 
@@ -41,11 +37,14 @@ def vllm(provisioned: str) -> VllmExporter:
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path, vllm: VllmExporter) -> Iterator[PrometheusServer]:
-    """The real Prometheus scraping the vLLM stand-in (and the gauge exporter) every second."""
-    if not PROMETHEUS.exists():
-        pytest.fail(f"{PROMETHEUS} is missing: install Debian's prometheus package (make test)")
-    with serving(vllm) as address, running_prometheus(tmp_path, (address,)) as running:
+def prometheus(
+    tmp_path: Path, prometheus_binaries: PrometheusBinaries, vllm: VllmExporter
+) -> Iterator[RunningPrometheus]:
+    """The test environment's Prometheus scraping the vLLM stand-in every second."""
+    with (
+        serving(vllm) as address,
+        prometheus_process(prometheus_binaries, tmp_path / "prometheus", [address]) as running,
+    ):
         yield running
 
 
@@ -143,4 +142,5 @@ def test_serverless_sets_the_predictors_floor_and_ceiling(
     # the KV-cache query of 'auto' reads the new name where served and the old one elsewhere
     where = scope(namespace, "assist-predictor")
     both = f"avg(vllm:kv_cache_usage_perc{{{where}}} or vllm:gpu_cache_usage_perc{{{where}}})"
-    assert prometheus.value(both) == pytest.approx(0.4)
+    (mean,) = prometheus.query(both)
+    assert float(mean["value"][1]) == pytest.approx(0.4)
