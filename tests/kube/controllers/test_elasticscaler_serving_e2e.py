@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 from lightkube import Client
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Event
+from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
 
 from tests.kube.controllers.serving import (
     CEILING,
+    FAST,
     KSERVE_CRD,
     VllmExporter,
     elastic_scaler,
@@ -144,3 +149,73 @@ def test_serverless_sets_the_predictors_floor_and_ceiling(
     both = f"avg(vllm:kv_cache_usage_perc{{{where}}} or vllm:gpu_cache_usage_perc{{{where}}})"
     (mean,) = prometheus.query(both)
     assert float(mean["value"][1]) == pytest.approx(0.4)
+
+
+SELDON_CRD = KSERVE_CRD.parent / "seldondeployments.yaml"
+SeldonDeployment = create_namespaced_resource(
+    "machinelearning.seldon.io", "v1", "SeldonDeployment", "seldondeployments"
+)
+
+
+def scale_rule(namespace: str) -> list:
+    """What docs/serving.md tells a user to add for a custom-resource target: get and patch
+    on its /scale, bound to the operator's ServiceAccount."""
+    name = f"tidewise-operator-seldon-{namespace}"
+    rule = PolicyRule(
+        apiGroups=["machinelearning.seldon.io"],
+        resources=["seldondeployments/scale"],
+        verbs=["get", "patch"],
+    )
+    subject = Subject(kind="ServiceAccount", name="tidewise-operator", namespace=namespace)
+    ref = RoleRef(apiGroup="rbac.authorization.k8s.io", kind="ClusterRole", name=name)
+    return [
+        ClusterRole(metadata=ObjectMeta(name=name), rules=[rule]),
+        ClusterRoleBinding(metadata=ObjectMeta(name=name), roleRef=ref, subjects=[subject]),
+    ]
+
+
+def test_a_seldon_like_target_scales_through_its_scale_subresource_once_granted(
+    kube, operator_factory, provisioned, prometheus, vllm
+):
+    namespace = provisioned
+    apply_crd_file(kube, SELDON_CRD)
+    vllm.serve("seldon-7f9c-0", waiting=14)  # scoped by model_name below, not by pod name
+    kube.create(
+        SeldonDeployment(metadata={"name": "chat"}, spec={"replicas": 1}), namespace=namespace
+    )
+    operator_factory("--elastic-period", "1", "--prometheus-url", prometheus.url)
+    spec = {
+        "scaleTargetRef": {
+            "apiVersion": "machinelearning.seldon.io/v1",
+            "kind": "SeldonDeployment",
+            "name": "chat",
+        },
+        "minReplicas": 1,
+        "maxReplicas": 6,
+        "vllm": {"waitingRequests": 5, "selector": {"model_name": "chat"}},
+        "behavior": FAST,
+    }
+    kube.create(ElasticScalerResource(metadata={"name": "seldon"}, spec=spec), namespace=namespace)
+
+    def ready() -> dict:
+        found = status(kube, namespace, "seldon").get("conditions") or []
+        return next((c for c in found if c["type"] == "Ready"), {})
+
+    # the shipped RBAC grants no custom resource's /scale: said in the condition, not a crash
+    wait_for("the refusal", lambda: ready().get("reason") == "FailedGetScale")
+    assert "forbidden" in ready()["message"] and "seldondeployments/scale" in ready()["message"]
+
+    granted = scale_rule(namespace)
+    for obj in granted:
+        kube.create(obj)
+    try:
+
+        def replicas() -> int:
+            return kube.get(SeldonDeployment, "chat", namespace=namespace).spec["replicas"]
+
+        wait_for("3 replicas", lambda: replicas() == 3, deadline=60)  # ceil(14 / 5)
+        assert ready()["status"] == "True"
+        assert "New size: 3; reason: reactive (was 1)" in told(kube, namespace, "seldon")
+    finally:
+        for obj in granted:
+            kube.delete(type(obj), obj.metadata.name)
