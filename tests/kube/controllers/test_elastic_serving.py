@@ -186,3 +186,29 @@ def test_a_bad_vllm_field_is_an_invalid_spec():
     ready = {c["type"]: c for c in rig.status["conditions"]}["Ready"]
     assert ready["reason"] == "InvalidSpec"
     assert ready["message"].startswith("spec.vllm.kvCacheUsage: a fraction in (0, 1]")
+
+
+def test_kserve_0_16_s_mode_names_are_read_as_the_old_ones():
+    prometheus = SignalPrometheus(num_requests_waiting=22)
+    standard = isvc()
+    standard["status"] = {"deploymentMode": "Standard"}
+    rig = Rig(elastic(), standard, prometheus)
+    rig.sync()
+    assert rig.client.scale_writes() == [("chat-predictor", 5)]
+    knative = isvc("Knative", low=1)
+    rig = Rig(elastic(high=8), knative, SignalPrometheus(num_requests_waiting=22))
+    rig.sync()
+    assert knative["spec"]["predictor"]["minReplicas"] == 5
+    assert rig.client.scale_writes() == []
+
+
+def test_a_modelmesh_service_is_refused_in_a_condition():
+    rig = Rig(elastic(), isvc("ModelMesh"), SignalPrometheus(num_requests_waiting=22))
+    rig.sync()
+    ready = {c["type"]: c for c in rig.status["conditions"]}["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "FailedGetScale")
+    assert ready["message"] == (
+        "InferenceService chat: deployment mode ModelMesh has no replicas to scale "
+        "(scaled: RawDeployment, Standard, Serverless, Knative)"
+    )
+    assert rig.client.scale_writes() == []

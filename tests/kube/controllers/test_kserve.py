@@ -10,11 +10,15 @@ from tidewise.kube.controllers.kserve import (
 from tidewise.scaling.cron import ScaleTargetRef
 
 
-def test_the_mode_is_the_annotation_then_the_status_then_serverless():
+def test_the_mode_is_the_status_then_the_annotation_then_serverless():
+    # KServe's own order (GetDeploymentMode): the mode it recorded wins over a later annotation
+    recorded = {
+        "metadata": {"annotations": {"serving.kserve.io/deploymentMode": "Knative"}},
+        "status": {"deploymentMode": "Standard"},
+    }
+    assert deployment_mode(recorded) == "Standard"
     annotated = {"serving.kserve.io/deploymentMode": "RawDeployment"}
     assert deployment_mode({"metadata": {"annotations": annotated}}) == "RawDeployment"
-    chosen = {"metadata": {}, "status": {"deploymentMode": "RawDeployment"}}
-    assert deployment_mode(chosen) == "RawDeployment"
     assert deployment_mode({"metadata": {"annotations": {}}}) == "Serverless"
 
 

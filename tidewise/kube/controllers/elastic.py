@@ -37,7 +37,7 @@ from tidewise.kube.controllers.elastic_spec import (
     resume_times,
 )
 from tidewise.kube.controllers.headroom import Placeholders, placeholder_name
-from tidewise.kube.controllers.kserve import ServingTargets
+from tidewise.kube.controllers.kserve import ServingTargets, UnsupportedMode
 from tidewise.kube.controllers.pods import Usage, epoch, equality_selector, milli, samples
 from tidewise.kube.controllers.prometheus import EndpointRefused, Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import ElasticScalerResource, PodMetrics
@@ -197,9 +197,11 @@ class ElasticScalerController:
         spec, scaler, namespace = tracked.spec, tracked.scaler, meta["namespace"]
         try:
             scale = await self.targets.read(spec.target, namespace)
-        except ApiError as error:
+        except (ApiError, UnsupportedMode) as error:
             self.metrics.errors.labels(controller=NAME, reason="FailedGetScale").inc()
-            message = f"{spec.target.kind} {spec.target.name}: {error.status.message}"
+            message = str(error)
+            if isinstance(error, ApiError):
+                message = f"{spec.target.kind} {spec.target.name}: {error.status.message}"
             conditions = set_condition(
                 conditions, "Ready", False, "FailedGetScale", message, stamp(now)
             )

@@ -2,20 +2,24 @@
 
 Names and labels are KServe's (kserve/kserve ``pkg/constants/constants.go``):
 
-* the mode is the annotation ``serving.kserve.io/deploymentMode`` (``RawDeployment``,
-  ``Serverless``); without one, ``status.deploymentMode`` says what KServe chose from its
-  cluster default, and failing that the default of KServe's ``inferenceservice-config``,
-  ``Serverless``;
-* in raw-deployment mode the predictor is a plain Deployment named ``<name>-predictor``
+* the mode, as KServe's controller reads it (``GetDeploymentMode`` in
+  ``pkg/controller/v1beta1/inferenceservice/utils/utils.go``): ``status.deploymentMode`` (the
+  mode KServe recorded, from v0.16), else the annotation ``serving.kserve.io/deploymentMode``,
+  else the cluster's default (``inferenceservice-config``), which the operator cannot see: it
+  assumes ``Serverless``, the default before v0.16 (the releases that record no status). v0.16
+  renamed the modes (kserve/kserve#4608): ``RawDeployment`` is now ``Standard`` and
+  ``Serverless`` is ``Knative``; both spellings are read. ``ModelMesh`` has no per-service
+  replicas to scale and is refused;
+* in raw (``Standard``) mode the predictor is a plain Deployment named ``<name>-predictor``
   (``PredictorServiceName``); its ``/scale`` is what KServe's own HPA would write, so the
-  ElasticScaler writes it (set the InferenceService's ``autoscalerClass`` annotation to
-  ``external`` so KServe creates no HPA of its own);
-* in serverless mode Knative's autoscaler owns the replica count and its activator buffers
-  requests at zero: the ElasticScaler sets the predictor's ``minReplicas`` (its decision, a
-  floor Knative keeps warm) and ``maxReplicas`` (the scaler's ``maxReplicas``, a ceiling),
-  which KServe writes as Knative's ``autoscaling.knative.dev/min-scale`` and ``max-scale``.
-  Knative scales between them on concurrency; the floor is what the ElasticScaler reads back
-  as the current count;
+  ElasticScaler writes it (set the InferenceService's ``serving.kserve.io/autoscalerClass``
+  annotation to ``external`` so KServe creates no HPA of its own);
+* in serverless (``Knative``) mode Knative's autoscaler owns the replica count and its
+  activator buffers requests at zero: the ElasticScaler sets the predictor's ``minReplicas``
+  (its decision, a floor Knative keeps warm) and ``maxReplicas`` (the scaler's
+  ``maxReplicas``, a ceiling), which KServe writes as Knative's
+  ``autoscaling.knative.dev/min-scale`` and ``max-scale``. Knative scales between them on
+  concurrency; the floor is what the ElasticScaler reads back as the current count;
 * the predictor's pods carry ``serving.kserve.io/inferenceservice=<name>`` and
   ``component=predictor`` in both modes.
 """
@@ -35,7 +39,8 @@ from tidewise.scaling.cron import ScaleTargetRef
 GROUP, VERSION, KIND = "serving.kserve.io", "v1beta1", "InferenceService"
 InferenceService = create_namespaced_resource(GROUP, VERSION, KIND, "inferenceservices")
 MODE_ANNOTATION = f"{GROUP}/deploymentMode"
-RAW, SERVERLESS = "RawDeployment", "Serverless"
+RAW = ("RawDeployment", "Standard")  # before and since KServe v0.16
+SERVERLESS = ("Serverless", "Knative")
 POD_LABEL = f"{GROUP}/inferenceservice"
 DEFAULT_MIN_REPLICAS = 1  # KServe's DefaultMinReplicas, when spec.predictor.minReplicas is unset
 
@@ -49,10 +54,15 @@ def predictor_name(name: str) -> str:
     return f"{name}-predictor"
 
 
+class UnsupportedMode(ValueError):
+    """An InferenceService whose mode has no replica count to scale (ModelMesh)."""
+
+
 def deployment_mode(isvc: Mapping[str, Any]) -> str:
+    """The mode as KServe names it: the status', the annotation's, or ``Serverless``."""
     annotations = (isvc.get("metadata") or {}).get("annotations") or {}
     status = isvc.get("status") or {}
-    return str(annotations.get(MODE_ANNOTATION) or status.get("deploymentMode") or SERVERLESS)
+    return str(status.get("deploymentMode") or annotations.get(MODE_ANNOTATION) or SERVERLESS[0])
 
 
 def predictor_deployment(name: str) -> ScaleTargetRef:
@@ -83,7 +93,12 @@ class ServingTargets(Targets):
             return await super().read(ref, namespace)
         isvc = (await self.client.get(InferenceService, ref.name, namespace=namespace)).to_dict()
         mode = deployment_mode(isvc)
-        if mode == RAW:
+        if mode not in RAW + SERVERLESS:
+            raise UnsupportedMode(
+                f"InferenceService {ref.name}: deployment mode {mode} has no replicas to scale "
+                f"(scaled: {', '.join(RAW + SERVERLESS)})"
+            )
+        if mode in RAW:
             state = await super().read(predictor_deployment(ref.name), namespace)
             return ScaleState(state.replicas, state.selector, mode)
         predictor = (isvc.get("spec") or {}).get("predictor") or {}
