@@ -69,6 +69,7 @@ def cycles(kube: Client, namespace: str, vllm: VllmExporter, count: int) -> dict
     kube.create(predictor_deployment(isvc, 1), namespace=namespace)
     up_s, down_s = [], []
     with ReplicaRecorder(kube, "chat-predictor", namespace) as seen:
+        wait_for("the recorder's first look", lambda: bool(seen.changes))
         kube.create(elastic_scaler("chat", low=0, ttft=False), namespace=namespace)
         wait_for("the idle predictor at zero", lambda: seen.current() == 0, deadline=60)
         for _ in range(count):

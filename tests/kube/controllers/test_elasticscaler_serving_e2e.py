@@ -73,6 +73,7 @@ def test_follows_a_vllm_queue_to_its_ceiling_and_to_zero_and_back(
     operator_factory("--elastic-period", "1", "--prometheus-url", prometheus.url)
 
     with ReplicaRecorder(kube, "chat-predictor", namespace) as seen:
+        wait_for("the recorder's first look", lambda: bool(seen.changes))
         kube.create(elastic_scaler("chat", low=0), namespace=namespace)
         wait_for("the idle predictor at zero", lambda: seen.changes[-1][1] == 0, deadline=60)
         first = status(kube, namespace, "chat")
