@@ -10,16 +10,14 @@ from typing import Any
 
 import yaml
 from lightkube import ApiError, Client, codecs
-from lightkube.codecs import load_all_yaml
 from lightkube.generic_resource import create_global_resource
 from lightkube.models.apps_v1 import DeploymentSpec
 from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec, ResourceRequirements
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
-from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Event, Node, Pod
 
-from tests.kube.kwok import tidewise_process, wait_for
+from tests.kube.kwok import apply_crd_file, tidewise_process, wait_for
 from tests.kube.serviceaccount import operator_kubeconfig
 from tidewise.capacity.karpenter.instance_types import NVIDIA_GPU
 from tidewise.capacity.karpenter.nodepools import NodeClassRef
@@ -73,17 +71,7 @@ def pending_workload(
 def install(kube: Client, build: KarpenterBuild) -> None:
     """Karpenter's CRDs of the pinned version, established, and the kwok node class."""
     for path in build.crds:
-        for crd in load_all_yaml(path.read_text()):
-            kube.apply(crd, field_manager=FIELD_MANAGER, force=True)
-
-            def established(name: str = crd.metadata.name) -> bool:
-                got = kube.get(CustomResourceDefinition, name)
-                return any(
-                    c.type == "Established" and c.status == "True"
-                    for c in (got.status.conditions or [])
-                )
-
-            wait_for(f"CRD {crd.metadata.name} established", established)
+        apply_crd_file(kube, path, FIELD_MANAGER)
     node_class = {
         "apiVersion": f"{KWOK_CLASS.group}/v1alpha1",
         "kind": KWOK_CLASS.kind,

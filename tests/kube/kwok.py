@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Self
 
 from lightkube import Client
+from lightkube.codecs import load_all_yaml
 from lightkube.models.apps_v1 import DeploymentSpec
 from lightkube.models.core_v1 import (
     Container,
@@ -23,6 +24,7 @@ from lightkube.models.core_v1 import (
 )
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.models.policy_v1 import PodDisruptionBudgetSpec
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.coordination_v1 import Lease
 from lightkube.resources.core_v1 import Node, Pod
@@ -45,6 +47,21 @@ def wait_for(
     while not check():
         assert time.monotonic() < end, f"gave up waiting for {what}"
         time.sleep(poll_s)
+
+
+def apply_crd_file(kube: Client, path: Path, field_manager: str = "tidewise-tests") -> None:
+    """The CRDs of one file, applied as a user would, and waited for until established."""
+    for crd in load_all_yaml(path.read_text()):
+        kube.apply(crd, field_manager=field_manager, force=True)
+
+        def established(name: str = crd.metadata.name) -> bool:
+            got = kube.get(CustomResourceDefinition, name)
+            return any(
+                c.type == "Established" and c.status == "True"
+                for c in (got.status.conditions or [])
+            )
+
+        wait_for(f"CRD {crd.metadata.name} established", established)
 
 
 def condition(obj: Node | Pod, kind: str) -> bool:

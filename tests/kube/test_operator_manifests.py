@@ -55,6 +55,7 @@ RESOURCES |= {"CronHpa.Status": "autoscaling.alibabacloud.com/cronhorizontalpoda
 RESOURCES |= {"ElasticScalerResource": "tidewise.io/elasticscalers"}
 RESOURCES |= {"ElasticScalerResource.Status": "tidewise.io/elasticscalers/status"}
 RESOURCES |= {"HorizontalPodAutoscaler": "autoscaling/horizontalpodautoscalers"}
+RESOURCES |= {"InferenceService": "serving.kserve.io/inferenceservices"}
 RESOURCES |= {"ResourceRecommendationResource": "tidewise.io/resourcerecommendations"}
 RESOURCES |= {"ResourceRecommendationResource.Status": "tidewise.io/resourcerecommendations/status"}
 # names that stand for several resources: a ResourceRecommendation's target

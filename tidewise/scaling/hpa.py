@@ -74,16 +74,25 @@ class HorizontalPodAutoscaler:
         return self._memo[key]
 
     def _propose(self, source: MetricsSource, current: int, now_s: float) -> int | None:
-        proposals = []
-        failed = False
-        for metric in self.metrics:
-            try:
-                proposals.append(propose(metric, source, current, now_s, self.settings).replicas)
-            except ReplicaCalculationError:
-                failed = True
+        each = self.per_metric(source, current, now_s)
+        proposals = [replicas for replicas in each.values() if replicas is not None]
+        failed = len(proposals) < len(each)
         if not proposals or (failed and max(proposals) < current):
             return None
         return max(proposals)
+
+    def per_metric(
+        self, source: MetricsSource, current: int, now_s: float
+    ) -> dict[Metric, int | None]:
+        """Each metric's own proposal (None: it failed), in spec order: which signal is the
+        most demanding, for a status to say."""
+        found: dict[Metric, int | None] = {}
+        for metric in self.metrics:
+            try:
+                found[metric] = propose(metric, source, current, now_s, self.settings).replicas
+            except ReplicaCalculationError:
+                found[metric] = None
+        return found
 
     def settle(self, now_s: float, current: int, desired: int, floor: int = 0) -> ScaleDecision:
         """Apply the behaviour rules to ``desired``; ``floor`` raises minReplicas (a cron

@@ -48,6 +48,13 @@ class FakeClient:
             yield Wrapped(obj)
 
     async def get(self, res: Any, name: str, namespace: str | None = None) -> Any:
+        if self.kind(res) == "InferenceService":  # a generic resource: its dict
+            found = [
+                o for o in self.objects.get("InferenceService", []) if o["metadata"]["name"] == name
+            ]
+            if not found:
+                raise not_found(name)
+            return Wrapped(found[0])
         if self.kind(res) in ("Deployment", "StatefulSet"):  # a workload, as lightkube reads it
             found = [
                 o for o in self.objects.get(self.kind(res), []) if o["metadata"]["name"] == name
@@ -77,6 +84,9 @@ class FakeClient:
         elif kind == "Deployment":  # a server-side apply of the whole object
             kept = [o for o in self.objects.get(kind, []) if o["metadata"]["name"] != name]
             self.objects[kind] = [*kept, body]
+        elif kind == "InferenceService":  # a merge patch of the predictor's range
+            obj = next(o for o in self.objects[kind] if o["metadata"]["name"] == name)
+            obj.setdefault("spec", {}).setdefault("predictor", {}).update(body["spec"]["predictor"])
         elif kind == "HorizontalPodAutoscaler":
             self.hpas[name]["min"] = body["spec"]["minReplicas"]
             self.hpas[name]["max"] = body["spec"]["maxReplicas"]

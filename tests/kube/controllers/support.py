@@ -16,15 +16,13 @@ from pathlib import Path
 
 import yaml
 from lightkube import Client
-from lightkube.codecs import load_all_yaml
 from lightkube.models.apps_v1 import DeploymentSpec
 from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
-from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.apps_v1 import Deployment
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from tests.kube.kwok import Poller, tidewise_process, wait_for
+from tests.kube.kwok import Poller, apply_crd_file, tidewise_process, wait_for
 from tests.kube.serviceaccount import components_for, operator_kubeconfig
 from tidewise.testenv import Cluster
 from tidewise.testenv.cluster import free_ports
@@ -49,17 +47,7 @@ def apply_crds(kube: Client) -> None:
     """The CRDs of deploy/crds, applied as a user would, and waited for until established."""
     kustomization = yaml.safe_load((CRDS / "kustomization.yaml").read_text())
     for name in kustomization["resources"]:
-        for crd in load_all_yaml((CRDS / name).read_text()):
-            kube.apply(crd, field_manager="tidewise-tests", force=True)
-
-            def established(name: str = crd.metadata.name) -> bool:
-                got = kube.get(CustomResourceDefinition, name)
-                return any(
-                    c.type == "Established" and c.status == "True"
-                    for c in (got.status.conditions or [])
-                )
-
-            wait_for(f"CRD {crd.metadata.name} established", established)
+        apply_crd_file(kube, CRDS / name)
 
 
 def parked_deployment(name: str, replicas: int) -> Deployment:

@@ -85,7 +85,7 @@ def test_predictive_off_unless_enabled():
             {"predictive": {"enabled": True, "loadQuery": "x", "replicaCapacity": 0}},
             "spec.predictive: replica_capacity",
         ),
-        ({}, "spec: give metrics, cron jobs or predictive"),
+        ({}, "spec: give metrics, vllm, cron jobs or predictive"),
     ],
 )
 def test_errors_name_the_field(spec, message):

@@ -37,10 +37,11 @@ from tidewise.kube.controllers.elastic_spec import (
     resume_times,
 )
 from tidewise.kube.controllers.headroom import Placeholders, placeholder_name
+from tidewise.kube.controllers.kserve import ServingTargets, UnsupportedMode
 from tidewise.kube.controllers.pods import Usage, epoch, equality_selector, milli, samples
 from tidewise.kube.controllers.prometheus import EndpointRefused, Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import ElasticScalerResource, PodMetrics
-from tidewise.kube.controllers.targets import ScaleState, Targets
+from tidewise.kube.controllers.targets import ScaleState
 from tidewise.scaling.cron import CronScaler
 from tidewise.scaling.elastic import ElasticScaler
 from tidewise.scaling.hpa import HorizontalPodAutoscaler
@@ -106,6 +107,24 @@ def build_scaler(spec: ElasticSpec, status: Mapping[str, Any], now: datetime) ->
     return ElasticScaler(hpa, predictive, cron, reactive=bool(spec.metrics), headroom=headroom)
 
 
+def signals(
+    scaler: ElasticScaler, source: FetchedMetrics, current: int, now_s: float
+) -> list[dict[str, Any]]:
+    """Each metric's value and the replicas it alone asks for (the highest wins, before the
+    behaviour), so the status says which signal is the most demanding."""
+    if not scaler.reactive:
+        return []
+    found = []
+    for metric, replicas in scaler.hpa.per_metric(source, current, now_s).items():
+        signal: dict[str, Any] = {"name": metric.name}
+        if replicas is not None:
+            signal["replicas"] = replicas
+        if metric_key(metric) in source.values:
+            signal["value"] = f"{source.values[metric_key(metric)] / 1000:g}"
+        found.append(signal)
+    return found
+
+
 @dataclass
 class Tracked:
     fingerprint: str
@@ -126,7 +145,7 @@ class ElasticScalerController:
     name: str = NAME
 
     def __post_init__(self) -> None:
-        self.targets = Targets(self.client)
+        self.targets = ServingTargets(self.client)
         self.placeholders = Placeholders(self.client)
         self._tracked: dict[str, Tracked] = {}
 
@@ -178,9 +197,11 @@ class ElasticScalerController:
         spec, scaler, namespace = tracked.spec, tracked.scaler, meta["namespace"]
         try:
             scale = await self.targets.read(spec.target, namespace)
-        except ApiError as error:
+        except (ApiError, UnsupportedMode) as error:
             self.metrics.errors.labels(controller=NAME, reason="FailedGetScale").inc()
-            message = f"{spec.target.kind} {spec.target.name}: {error.status.message}"
+            message = str(error)
+            if isinstance(error, ApiError):
+                message = f"{spec.target.kind} {spec.target.name}: {error.status.message}"
             conditions = set_condition(
                 conditions, "Ready", False, "FailedGetScale", message, stamp(now)
             )
@@ -193,12 +214,19 @@ class ElasticScalerController:
         obs = ServiceObservation(now.timestamp(), now, scale.replicas, (), load, source)
         decision = scaler.recommend(obs)
         update: dict[str, Any] = {}
-        if decision.replicas != scale.replicas:
-            await self.targets.scale(spec.target, namespace, decision.replicas)
+        ceiling_off = scale.floor_only and scale.ceiling != spec.max_replicas
+        if decision.replicas != scale.replicas or ceiling_off:
+            await self.targets.scale(spec.target, namespace, decision.replicas, spec.max_replicas)
             self.metrics.decisions.labels(controller=NAME, rule=decision.rule).inc()
             message = (
                 f"New size: {decision.replicas}; reason: {decision.rule} (was {scale.replicas})"
             )
+            if scale.floor_only:
+                message = (
+                    f"New floor: {decision.replicas} (was {scale.replicas}), ceiling "
+                    f"{spec.max_replicas}; reason: {decision.rule}; {scale.mode}: "
+                    "Knative scales between them"
+                )
             await tell(self.client, obj, "SuccessfulRescale", message, component=COMPONENT)
             update["lastScaleTime"] = stamp(now)
             log.info(
@@ -234,8 +262,10 @@ class ElasticScalerController:
                 {"name": key, "value": f"{value / 1000:g}"} for key, value in source.values.items()
             ],
             "history": history_to_status(scaler.hpa.history),
+            "signals": signals(scaler, source, scale.replicas, now.timestamp()),
             "conditions": conditions,
         }
+        update["deploymentMode"] = scale.mode  # None (not an InferenceService) removes it
         if scaler.cron is not None:
             update["cron"] = {
                 "floor": scaler.cron.floor,

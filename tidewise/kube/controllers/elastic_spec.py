@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from tidewise.kube.api.status import parse_stamp
+from tidewise.kube.controllers import kserve
 from tidewise.kube.controllers.resources import TEMPLATED, group_of, target_ref
 from tidewise.scaling.behavior import (
     BehaviorError,
@@ -30,6 +31,7 @@ from tidewise.scaling.headroom import Headroom
 from tidewise.scaling.metrics import Metric, MetricError, MetricKind
 from tidewise.scaling.observation import ServiceModel
 from tidewise.scaling.predictive import PredictiveScaler
+from tidewise.scaling.serving.vllm import VllmSignals, VllmSpecError, scope, signals_from_spec
 
 FORECASTER = "holt-winters"  # the bench's default (tidewise/sim/autoscale/bench.py)
 FORECAST_MARGIN_S = 120.0
@@ -82,6 +84,7 @@ class ElasticSpec:
     predictive: PredictiveSpec | None
     prometheus: Mapping[str, str] | None  # which Prometheus: {endpoint: NAME} or {url: URL}
     headroom: HeadroomSpec | None = None
+    vllm: VllmSignals | None = None  # its metrics are in ``metrics``, after spec.metrics
 
 
 def read_spec(obj: Mapping[str, Any]) -> ElasticSpec:
@@ -106,18 +109,34 @@ def read_spec(obj: Mapping[str, Any]) -> ElasticSpec:
             raise SpecError(f"{where}: a Prometheus query gives one number; use type External")
         metrics.append(metric)
     try:
+        vllm = signals_from_spec(spec.get("vllm"))
+    except VllmSpecError as error:
+        raise SpecError(str(error)) from None
+    if vllm is not None:
+        where = scope(meta.get("namespace", ""), _pod_prefix(target), vllm.selector)
+        metrics += vllm.metrics(where)
+    try:
         behavior = behavior_from_spec(spec.get("behavior"))
     except BehaviorError as error:
         raise SpecError(f"spec.{error}") from None
     cron = _cron(meta, spec, target)
     predictive = _predictive(spec.get("predictive"), low, high)
     if not metrics and cron is None and predictive is None:
-        raise SpecError("spec: give metrics, cron jobs or predictive (or all three)")
+        raise SpecError("spec: give metrics, vllm, cron jobs or predictive (or several)")
     prometheus = prometheus_section(spec.get("prometheus"))
     headroom = _headroom(spec.get("headroom"), predictive, target, high)
     return ElasticSpec(
-        target, low, high, tuple(metrics), behavior, cron, predictive, prometheus, headroom
+        target, low, high, tuple(metrics), behavior, cron, predictive, prometheus, headroom, vllm
     )
+
+
+def _pod_prefix(target: ScaleTargetRef) -> str:
+    """The prefix of the target's pods' names: an InferenceService's predictor's in both of
+    KServe's modes, the target's own name otherwise (a Deployment's pods, a Seldon or
+    Triton deployment's when they are named after it; else give spec.vllm.selector)."""
+    if kserve.is_inference_service(target):
+        return kserve.predictor_name(target.name)
+    return target.name
 
 
 def prometheus_section(raw: object) -> dict[str, str] | None:

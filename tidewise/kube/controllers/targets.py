@@ -21,6 +21,9 @@ from tidewise.scaling.cron import HpaBounds, ScaleTargetRef, apply_to_hpa
 class ScaleState:
     replicas: int  # spec.replicas
     selector: str | None  # status.selector: the label selector of the target's pods
+    mode: str | None = None  # a KServe InferenceService's deployment mode (kserve.py)
+    ceiling: int | None = None  # the upper bound written beside a floor
+    floor_only: bool = False  # ``replicas`` is a floor under another autoscaler (Knative)
 
 
 @dataclass
