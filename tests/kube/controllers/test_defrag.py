@@ -101,18 +101,43 @@ def test_snapshot_and_plan_respect_the_node_selector_and_the_budgets():
     budgets = [pdb("web", {"matchLabels": {"app": "web"}}, 0)]
     budgets.append(pdb("batch", {"matchLabels": {"app": "batch"}}, 1))
     view = snapshot(waiting, nodes, pods, budgets)
-    assert view.names == ("n0", "n1")
-    assert set(view.pods) == {"ns/web-0", "ns/batch-0", "ns/held-0", "ns/pinned"}
+    assert view.names == ("n0", "n1", "cpu")
+    assert view.allowed.tolist() == [True, True, False]
+    assert set(view.pods) == {"ns/web-0", "ns/batch-0", "ns/held-0", "ns/pinned", "ns/elsewhere"}
+    assert view.layout.pods["ns/web-0"].nodes == frozenset({0, 1})
     assert view.layout.pods["ns/web-0"].budgets == ("ns/web",)
     assert not view.layout.pods["ns/pinned"].movable
     assert view.budgets == {"ns/web": 0, "ns/batch": 1}
-    assert view.cluster.gpu_free.tolist() == [[500, 500], [0, 500]]
-    plan = plan_defrag(view.cluster, view.layout, waiting_request(), budgets=view.budgets)
+    assert view.cluster.gpu_free.tolist() == [[500, 500], [0, 500], [0, 0]]
+    plan = plan_defrag(
+        view.cluster, view.layout, waiting_request(), budgets=view.budgets, allowed=view.allowed
+    )
     assert plan is not None and [m.pod for m in plan.moves] == ["ns/batch-0"]
     assert (plan.node, plan.gpus) == (0, (1,))
     no_budget = [pdb("all", {}, 0)]
     view = snapshot(waiting, nodes, pods, no_budget)
     assert plan_defrag(view.cluster, view.layout, waiting_request(), budgets=view.budgets) is None
+
+
+def test_snapshot_reads_taints_tolerations_and_required_affinity():
+    taint = {"key": "team", "value": "ml", "effect": "NoSchedule"}
+    nodes = [node("n0"), node("n1"), node("n2")]
+    nodes[1]["spec"] = {"taints": [taint]}
+    nodes[2]["metadata"]["labels"]["zone"] = "b"
+    cordoned = node("off")
+    cordoned["spec"] = {"unschedulable": True}
+    waiting = pod("job", WHOLE)
+    term = {"matchExpressions": [{"key": "zone", "operator": "NotIn", "values": ["b"]}]}
+    required = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}
+    waiting["spec"]["affinity"] = {"nodeAffinity": required}
+    tolerant = pod("tolerant", HALF, "n0", (0,))
+    tolerant["spec"]["tolerations"] = [{"key": "team", "operator": "Exists"}]
+    plain = pod("plain", HALF, "n0", (1,))
+    view = snapshot(waiting, [*nodes, cordoned], [tolerant, plain], [])
+    assert view.names == ("n0", "n1", "n2")
+    assert view.allowed.tolist() == [True, False, False]  # n1 tainted, n2 in zone b
+    assert view.layout.pods["ns/tolerant"].nodes == frozenset({0, 1, 2})
+    assert view.layout.pods["ns/plain"].nodes == frozenset({0, 2})
 
 
 def waiting_request():

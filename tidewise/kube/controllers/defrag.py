@@ -11,18 +11,20 @@ more pods of a PodDisruptionBudget than its ``status.disruptionsAllowed``), and 
 Eviction API checks each budget again when asked: a 429 stops the plan where it is.
 
 A pass: list the nodes, pods and budgets; for each pod the scheduler marked unschedulable
-that asks for whole GPUs through the extender (oldest first), build the cluster of the nodes
-its ``nodeSelector`` admits with the pods bound there (the GPUs each holds from the gpushare
-annotations), and plan. The first plan found is carried out and the pass ends: the next pass
-sees the cluster as the evictions left it. A waiting pod is planned for again only after
+that asks for whole GPUs through the extender (oldest first), build the cluster of the
+schedulable nodes with the pods bound there (the GPUs each holds from the gpushare
+annotations), each pod with the nodes it may run on (node selector, required node affinity,
+tolerations of ``NoSchedule``/``NoExecute`` taints: :mod:`tidewise.placement.eligibility`,
+the scheduler's rules), and plan. The first plan found is carried out and the pass ends: the
+next pass sees the cluster as the evictions left it. A waiting pod is planned for again only after
 ``retry_s``, so that the recreated pods have time to land before a second plan moves more.
 
 Events, where ``kubectl describe`` shows them: ``Defragmenting`` on the waiting pod (the pods
 moved, and the node it is expected on), ``EvictedForDefragmentation`` on each moved pod,
 ``DefragmentationBlocked`` (Warning) on the waiting pod when a budget refused an eviction,
 and ``NoDefragmentation`` once per waiting pod when no plan within ``max_moves`` exists.
-Taints, tolerations and affinities other than ``nodeSelector`` are not modelled (the
-extender's fit rule is).
+Preferred affinities, pod (anti-)affinity and topology spread are not modelled: a moved pod
+they steer elsewhere still lands by the scheduler's policy, only not where the plan expected.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Node, Pod
 from lightkube.resources.policy_v1 import PodDisruptionBudget
@@ -53,6 +56,7 @@ from tidewise.kube.controllers import COMPONENT
 from tidewise.model import Resources
 from tidewise.placement.cluster import GpuCluster
 from tidewise.placement.defrag import DefragPlan, PodLayout, RunningPod, plan_defrag
+from tidewise.placement.eligibility import may_run_on, requirement_holds
 
 log = logging.getLogger(__name__)
 
@@ -99,30 +103,25 @@ def selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bo
     selector = selector or {}
     if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
         return False
-    for term in selector.get("matchExpressions") or []:
-        key, operator, values = term["key"], term["operator"], term.get("values") or []
-        present = key in labels
-        if operator == "In" and not (present and labels[key] in values):
-            return False
-        if operator == "NotIn" and present and labels[key] in values:
-            return False
-        if operator == "Exists" and not present:
-            return False
-        if operator == "DoesNotExist" and present:
-            return False
-    return True
+    return all(requirement_holds(t, labels) for t in selector.get("matchExpressions") or [])
+
+
+def runs_on(pod: Mapping[str, Any], nodes: Sequence[Mapping[str, Any]]) -> frozenset[int]:
+    """The indices of the nodes the pod may run on, resources aside."""
+    return frozenset(i for i, node in enumerate(nodes) if may_run_on(pod, node))
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The cluster a waiting pod may go to: ``names[i]`` is node ``i``; ``pods`` the bound
-    pods by key (namespace/name)."""
+    """The cluster as a waiting pod's plan sees it: ``names[i]`` is node ``i``; ``pods`` the
+    bound pods by key (namespace/name); ``allowed`` the nodes the waiting pod may run on."""
 
     names: tuple[str, ...]
     cluster: GpuCluster
     layout: PodLayout
     budgets: dict[str, int]
     pods: dict[str, Mapping[str, Any]]
+    allowed: np.ndarray
 
 
 def snapshot(
@@ -131,15 +130,12 @@ def snapshot(
     pods: Sequence[Mapping[str, Any]],
     budgets: Sequence[Mapping[str, Any]],
 ) -> Snapshot:
-    """The nodes ``waiting``'s ``nodeSelector`` admits (not cordoned), the pods bound there,
-    and every budget that covers one of them (``namespace/name`` to its allowance)."""
-    wanted = (waiting.get("spec") or {}).get("nodeSelector") or {}
-    chosen = [
-        n
-        for n in nodes
-        if not (n.get("spec") or {}).get("unschedulable")
-        and all((_meta(n).get("labels") or {}).get(k) == v for k, v in wanted.items())
-    ]
+    """The schedulable (not cordoned) nodes and where ``waiting`` may go among them
+    (``allowed``), the pods bound there with the nodes each may run on, and every budget
+    that covers one of them (``namespace/name`` to its allowance)."""
+    chosen = [n for n in nodes if not (n.get("spec") or {}).get("unschedulable")]
+    allowed = np.zeros(len(chosen), dtype=bool)
+    allowed[list(runs_on(waiting, chosen))] = True
     names = tuple(_meta(n)["name"] for n in chosen)
     index = {name: i for i, name in enumerate(names)}
     cluster = GpuCluster([node_capacity(n) for n in chosen], cpu_pods_on_gpu_nodes=True)
@@ -164,15 +160,16 @@ def snapshot(
         else:
             can_move = movable(pod)
         cluster.bind(node, request, gpus)
-        running.append(RunningPod(key, node, gpus, request, covering, can_move))
+        nodes_ok = runs_on(pod, chosen) if can_move else None
+        running.append(RunningPod(key, node, gpus, request, covering, can_move, nodes_ok))
         bound[key] = pod
-    allowed = {
+    allowances = {
         f"{_meta(b)['namespace']}/{_meta(b)['name']}": int(
             (b.get("status") or {}).get("disruptionsAllowed", 0)
         )
         for b in budgets
     }
-    return Snapshot(names, cluster, PodLayout(cluster, running), allowed, bound)
+    return Snapshot(names, cluster, PodLayout(cluster, running), allowances, bound, allowed)
 
 
 class DefragController:
@@ -222,6 +219,7 @@ class DefragController:
                 pod_request(pod),
                 budgets=view.budgets,
                 max_moves=self.max_moves,
+                allowed=view.allowed,
             )
             if plan is None:
                 if uid not in self._told:
