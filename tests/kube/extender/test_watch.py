@@ -155,3 +155,41 @@ def test_a_watch_ended_by_410_gone_lists_again_and_an_unreadable_node_does_not_e
     assert sorted(client.watched) == [("Node", "7"), ("Node", "7"), ("Pod", "7"), ("Pod", "7")]
     assert set(book.nodes) == {"a", "b"}  # b listed readable again: back on the books
     assert sync.skipped == {} and [e.involvedObject.name for e in client.events] == ["b"]
+
+
+def test_reservations_are_read_from_the_nodes_listed_and_watched_and_expire_by_the_wall_clock(
+    monkeypatch,
+):
+    from tidewise.kube.api.reservation import GpuReservation, reservation_patch
+
+    held = GpuReservation("ml/job", "uid-job", (0,), 100.0)
+    reserved = gpu_node("n")
+    reserved["metadata"]["annotations"] = reservation_patch(held)["metadata"]["annotations"]
+    client = FakeClient([reserved, gpu_node("m")])
+    book, metrics = GpuShareBook(), ExtenderMetrics()
+    wall = [50.0]
+    sync = Sync(client, book, metrics, monotonic=lambda: 0.0, wall=lambda: wall[0])
+    freed = []
+    sync.freed = lambda: freed.append(True)
+    asyncio.run(sync.relist())
+    assert book.reservations == {"n": held}
+    freed.clear()
+    asyncio.run(sync.observe_node("MODIFIED", gpu_node("n")))  # the defragmenter released it
+    assert book.reservations == {} and freed  # turned-away pods are tried again
+    asyncio.run(sync.observe_node("MODIFIED", reserved))
+    assert book.reservations == {"n": held}
+    asyncio.run(sync.observe_node("DELETED", reserved))
+    assert book.reservations == {}
+    asyncio.run(sync.observe_node("ADDED", reserved))
+    wall[0] = 100.0
+
+    async def one_round():
+        task = asyncio.create_task(sync._expire())
+        while book.reservations:
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    freed.clear()
+    monkeypatch.setattr("tidewise.kube.extender.watch.EXPIRE_EVERY_S", 0.01)
+    asyncio.run(asyncio.wait_for(one_round(), timeout=5))
+    assert book.reservations == {} and freed

@@ -76,7 +76,10 @@ class Mover:
 
     @property
     def label(self) -> str:
-        return f"{self.kind}@{self.budget:.2%}".replace(".00%", "%")
+        """``moves@1%``; ours with other than :data:`MAX_MOVES_PER_POD` per pod: ``moves@1%x8``."""
+        label = f"{self.kind}@{self.budget:.2%}".replace(".00%", "%")
+        deeper = self.kind.startswith("moves") and self.max_moves != MAX_MOVES_PER_POD
+        return f"{label}x{self.max_moves}" if deeper else label
 
 
 @dataclass(frozen=True)
