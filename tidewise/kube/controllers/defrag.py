@@ -285,10 +285,10 @@ class DefragController:
             if reservation is None:
                 continue
             pod = by_uid.get(reservation.uid)
-            if pod is None or _meta(pod).get("deletionTimestamp") or has_finished(pod):
+            if pod is not None and (pod.get("spec") or {}).get("nodeName"):
+                why = f"bound to node {pod['spec']['nodeName']}"  # and maybe finished since
+            elif pod is None or _meta(pod).get("deletionTimestamp") or has_finished(pod):
                 why = "gone"
-            elif (pod.get("spec") or {}).get("nodeName"):
-                why = f"bound to node {pod['spec']['nodeName']}"
             elif reservation.expired(now):
                 why = "expired"
             else:
