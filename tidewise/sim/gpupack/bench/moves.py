@@ -208,8 +208,11 @@ def run_moves_once(
     ratio: float,
     mix: ShapeMix,
     mover: Mover,
+    inspect: Callable[[Packing, Sequence[Resources], list[int]], None] | None = None,
 ) -> MovesRun:
-    """:func:`tidewise.sim.gpupack.bench.run_once` with moves (same draws, same workload)."""
+    """:func:`tidewise.sim.gpupack.bench.run_once` with moves (same draws, same workload).
+    ``inspect`` is shown the packing at the end, the workload and the pods still failed
+    (bench/defrag_reach.py asks what plans remain for them)."""
     rng = np.random.default_rng(seed)
     cluster = GpuCluster(nodes, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES)
     workload = tune(pods, cluster.gpu_capacity, ratio, rng)
@@ -257,6 +260,8 @@ def run_moves_once(
         failed = [i for i in failed if not packing.place(i, workload[i])]
         retried = cluster.gpu_allocated * scale
     wall = time.perf_counter() - started
+    if inspect is not None:
+        inspect(packing, workload, failed)
     arrived_pct = arrived * scale
     return MovesRun(
         policy=f"{policy.name}+{mover.label}",
