@@ -9,7 +9,10 @@ most ``--max-moves`` moves per pod), then for every pod still failed at the end:
 left in the budget; whether any node's lower bound on the moves that could make room
 (``estimate_moves``) is within them; and whether :func:`plan_defrag` finds a plan with up
 to ``--deep`` moves (capped by the moves left). The GPU share those pods ask for is the
-allocation any such plan could add.
+allocation any such plan could add. Beside it, where the cluster's free GPU share lies at
+the end: idle GPUs, GPUs with at least half free, and the share free in slivers under a
+quarter of a GPU (too small for any pod the plans would move, all at least that big on
+openb's failing runs).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tidewise.model import Resources
+from tidewise.model import MILLI_PER_GPU, Resources
 from tidewise.placement.defrag import asks_at_least, estimate_moves, landing_cost, plan_defrag
 from tidewise.placement.frag import ShapeMix
 from tidewise.sim.gpupack.bench import GPU_POLICIES
@@ -56,7 +59,15 @@ def reach(packing: Packing, workload, failed: list[int], budget: float, deep: in
             planned += 1
             milli_planned += pod.gpu_milli_total
     scale = 100 / cluster.gpu_capacity
+    real = np.arange(cluster.gpu_free.shape[1])[None, :] < cluster.gpu_count[:, None]
+    free = cluster.gpu_free[real]
     return {
+        "failed_whole_gpu_pods": sum(bool(workload[i].gpu_count) for i in gpu_pods),
+        "failed_share_pods": sum(workload[i].is_gpu_share for i in gpu_pods),
+        "free_gpu_pct": round(int(free.sum()) * scale, 2),
+        "free_gpu_pct_in_slivers_under_quarter": round(int(free[free < 250].sum()) * scale, 2),
+        "idle_gpus": int((free == MILLI_PER_GPU).sum()),
+        "gpus_at_least_half_free": int((free >= MILLI_PER_GPU // 2).sum()),
         "failed_gpu_pods": len(gpu_pods),
         "failed_gpu_pct": round(sum(workload[i].gpu_milli_total for i in gpu_pods) * scale, 2),
         "moves_left": left,
