@@ -194,6 +194,25 @@ def test_a_moved_pod_lands_only_where_it_may_run_and_the_pod_only_where_allowed(
     assert plan_defrag(*filled_third_node(only_two), WHOLE) is None
 
 
+def test_a_moved_share_that_fits_no_gap_lands_where_smaller_shares_are_moved_off():
+    big, small, fixed = (Resources(2000, 4096, gpu_milli=m) for m in (600, 200, 200))
+    pods = [("a", 0, (0,), big), ("b", 0, (1,), big)]
+    pods += [("s1", 1, (0,), small), ("s2", 1, (0,), small)]
+    pods += [("p", 1, (0,), fixed, (), False), ("q", 1, (1,), Resources(2000, 4096, gpu_milli=700))]
+    cluster, layout = cluster_with([GPU2, GPU2], pods)
+    # no gap anywhere takes a 0.6 share (0.4 free at most), so freeing a GPU of node 0 needs
+    # a chain: one small share leaves node 1's GPU 0 (for node 0's other GPU), and the 0.6
+    # share goes there
+    assert plan_defrag(cluster, layout, WHOLE, max_moves=1) is None
+    plan = plan_defrag(cluster, layout, WHOLE, max_moves=4)
+    assert plan is not None and plan.node == 0 and len(plan.moves) == 2
+    (small_move, share_move) = plan.moves  # the small share first: it makes the room
+    assert small_move.pod in ("s1", "s2") and share_move.pod in ("a", "b")
+    assert (small_move.node, small_move.gpus) == (0, tuple({0, 1} - set(plan.gpus)))
+    assert (share_move.node, share_move.gpus) == (1, (0,))
+    apply(cluster, layout, WHOLE, plan)  # nothing over-committed
+
+
 def test_asks_at_least():
     assert asks_at_least(Resources(5000, gpu_count=2), Resources(4000, gpu_count=1))
     assert not asks_at_least(Resources(3000, gpu_count=2), Resources(4000, gpu_count=1))

@@ -28,6 +28,10 @@ The rules:
 * **Relief.** Where a GPU share would fit a gap but the gap's node has no CPU or memory left
   (common: GPU shares ask for many cores), CPU-only pods on that node may move to nodes whose
   GPUs are full, at one move each, to make the landing possible.
+* **Chains.** Where a moved share fits no gap at all (late in a full cluster the free share
+  lies in slivers), smaller shares may move off one GPU to gaps on other nodes, largest
+  first, at one move each, until the share fits there; the :data:`CHAIN_GPUS` GPUs with the
+  least share to clear are tried.
 
 How the node is found (fewest moves). Per node an estimate of the moves is one vector pass:
 for whole GPUs, the sum over the ``k`` cheapest GPUs of the pods on each (a GPU with a pod
@@ -58,6 +62,10 @@ NEVER = 1 << 30
 
 RELIEF_NODES = 4
 """How many gap nodes a share that fits nowhere tries relief on, tightest gap first."""
+
+CHAIN_GPUS = 8
+"""How many GPUs a moved share that fits nowhere tries to clear room on by moving smaller
+shares off them, the least share to clear first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +237,8 @@ def plan_defrag(
 def landing_cost(cluster: GpuCluster, layout: PodLayout) -> np.ndarray:
     """Per GPU: the moves beyond its own pods that moving its largest movable pod takes, as
     the cluster is now: 0 if some node has the share, CPU and memory free for it (or the GPU
-    has no movable pod), 1 if one would after relief, :data:`NEVER` if none would. GPU
+    has no movable pod), 1 if one would after relief or after moving movable pods off a
+    GPU (a chain), :data:`NEVER` if none would. GPU
     memory, models and the nodes the pod may run on aside, so it never says more than it
     takes; the plan checks exactly."""
     ids = np.unique(layout.largest)
@@ -245,7 +254,17 @@ def landing_cost(cluster: GpuCluster, layout: PodLayout) -> np.ndarray:
             & (cluster.cpu_free + layout.movable_cpu >= want[1])
             & (cluster.memory_free + layout.movable_memory >= want[2])
         )
-        cost[ids] = np.where(direct.any(axis=1), 0, np.where(relieved.any(axis=1), 1, NEVER))
+        # a chain clears only pods smaller than the one it makes room for: a GPU's largest
+        # movable pod counts only when smaller
+        largest = np.array([s.gpu_milli for s in layout.shapes] + [0])[layout.largest]
+        too_big = largest[None] >= want[0][..., None]
+        room = (cluster.gpu_free + layout.movable_milli)[None] - np.where(too_big, largest, 0)
+        cleared = (room.max(axis=2) >= want[0]) & (
+            (cluster.cpu_free + layout.movable_cpu >= want[1])
+            & (cluster.memory_free + layout.movable_memory >= want[2])
+        )
+        later = (relieved | cleared).any(axis=1)
+        cost[ids] = np.where(direct.any(axis=1), 0, np.where(later, 1, NEVER))
     return cost[layout.largest]
 
 
@@ -426,7 +445,73 @@ class _Planner:
             relieved = self._relieve(scratch, pod, gap_node, spare)
             if relieved is not None:
                 return relieved
+        return self._chain(scratch, pod, spare)
+
+    def _chain(
+        self, scratch: GpuCluster, pod: RunningPod, spare: int
+    ) -> tuple[GpuCluster, list[Move]] | None:
+        """Clear room for a moved share on a GPU by moving smaller shares off it to gaps on
+        other nodes (largest first; at most ``spare`` more moves), on the :data:`CHAIN_GPUS`
+        GPUs with the least share to clear."""
+        request, cluster = pod.request, scratch
+        allowed = self.memo.mask(pod.nodes)
+        nodes = (
+            (cluster.cpu_free + self.layout.movable_cpu >= request.cpu_milli)
+            & (cluster.memory_free + self.layout.movable_memory >= request.memory_mib)
+            & cluster.admitted(request)
+            & (True if allowed is None else allowed)
+        )
+        real = np.arange(cluster.gpu_free.shape[1])[None, :] < cluster.gpu_count[:, None]
+        room = cluster.gpu_free + self.layout.movable_milli
+        ok = real & nodes[:, None] & (room >= request.gpu_milli)
+        ok &= cluster.gpu_memory_cap >= request.gpu_memory_mib
+        rows, cols = np.nonzero(ok)
+        short = request.gpu_milli - cluster.gpu_free[rows, cols]
+        for i in np.lexsort((self.order[rows], short))[:CHAIN_GPUS].tolist():
+            cleared = self._clear(scratch, pod, int(rows[i]), int(cols[i]), spare)
+            if cleared is not None:
+                return cleared
         return None
+
+    def _clear(
+        self, scratch: GpuCluster, pod: RunningPod, node: int, gpu: int, spare: int
+    ) -> tuple[GpuCluster, list[Move]] | None:
+        """Move smaller shares off ``gpu`` of ``node`` until ``pod`` fits there."""
+        request = pod.request
+        residents = sorted(
+            (
+                p
+                for p in self.layout.on_node[node].values()
+                if gpu in p.gpus
+                and p.can_move
+                and p.key not in self.leaving
+                and p.request.gpu_milli < request.gpu_milli
+            ),
+            key=lambda p: (-p.request.gpu_milli, str(p.key)),
+        )
+        trial = scratch.copy()
+        chosen: list[RunningPod] = []
+        moves: list[Move] = []
+        for resident in residents:
+            if _fits_on(trial, request, node, (gpu,)) or len(chosen) == spare:
+                break
+            if not self.spent.affordable([*chosen, resident]):
+                continue
+            trial.release(node, resident.request, resident.gpus)
+            mask = self.memo.mask(resident.nodes)
+            landing = tightest_place(trial, resident.request, self.order, node, allowed=mask)
+            if landing is None:
+                trial.bind(node, resident.request, resident.gpus)
+                continue
+            trial.bind(landing[0], resident.request, landing[1])
+            chosen.append(resident)
+            moves.append(Move(resident.key, node, *landing))
+        if not chosen or not _fits_on(trial, request, node, (gpu,)):
+            return None
+        trial.bind(node, request, (gpu,))
+        self.spent.take(chosen)
+        self.leaving.update(p.key for p in chosen)
+        return trial, [*moves, Move(pod.key, pod.node, node, (gpu,))]
 
     def _relieve(
         self, scratch: GpuCluster, pod: RunningPod, node: int, spare: int
