@@ -203,8 +203,9 @@ def test_a_moved_share_that_fits_no_gap_lands_where_smaller_shares_are_moved_off
     # no gap anywhere takes a 0.6 share (0.4 free at most), so freeing a GPU of node 0 needs
     # a chain: one small share leaves node 1's GPU 0 (for node 0's other GPU), and the 0.6
     # share goes there
-    assert plan_defrag(cluster, layout, WHOLE, max_moves=1) is None
-    plan = plan_defrag(cluster, layout, WHOLE, max_moves=4)
+    assert plan_defrag(cluster, layout, WHOLE, max_moves=4) is None  # chains are off
+    assert plan_defrag(cluster, layout, WHOLE, max_moves=1, chains=True) is None
+    plan = plan_defrag(cluster, layout, WHOLE, max_moves=4, chains=True)
     assert plan is not None and plan.node == 0 and len(plan.moves) == 2
     (small_move, share_move) = plan.moves  # the small share first: it makes the room
     assert small_move.pod in ("s1", "s2") and share_move.pod in ("a", "b")
@@ -275,17 +276,25 @@ def scenarios(draw):
     allowed = draw(st.none() | st.lists(st.booleans(), min_size=len(nodes), max_size=len(nodes)))
     allowed = None if allowed is None else np.array(allowed, dtype=bool)
     layout = PodLayout(cluster, running)
-    return cluster, layout, pending, budgets, max_moves, order, allowed
+    chains = draw(st.booleans())
+    return cluster, layout, pending, budgets, max_moves, order, allowed, chains
 
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
 def test_a_plan_keeps_every_rule_and_makes_the_pod_fit(scenario):
-    cluster, layout, pending, budgets, max_moves, order, allowed = scenario
+    cluster, layout, pending, budgets, max_moves, order, allowed, chains = scenario
     before = [a.copy() for a in (cluster.cpu_free, cluster.memory_free, cluster.gpu_free)]
     pods_before = dict(layout.pods)
     plan = plan_defrag(
-        cluster, layout, pending, budgets=budgets, max_moves=max_moves, rank=order, allowed=allowed
+        cluster,
+        layout,
+        pending,
+        budgets=budgets,
+        max_moves=max_moves,
+        rank=order,
+        allowed=allowed,
+        chains=chains,
     )
     # pure: neither the cluster nor the layout changed
     after = (cluster.cpu_free, cluster.memory_free, cluster.gpu_free)
@@ -302,7 +311,8 @@ def test_a_plan_keeps_every_rule_and_makes_the_pod_fit(scenario):
     for name, allowance in budgets.items():
         assert sum(name in p.budgets for p in moved) <= allowance
     # the estimate never counted more moves than the plan needs
-    estimate = estimate_moves(cluster, layout, pending, landing_cost(cluster, layout))
+    landing = landing_cost(cluster, layout, chains=chains)
+    estimate = estimate_moves(cluster, layout, pending, landing)
     assert estimate[plan.node] <= len(plan.moves)
     # after the moves the pod fits where the plan says, and every moved pod has a
     # destination that holds it (apply raises on any over-commit)
@@ -326,7 +336,7 @@ def test_a_plan_keeps_every_rule_and_makes_the_pod_fit(scenario):
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
 def test_a_pod_that_fits_needs_no_moves(scenario):
-    cluster, layout, pending, budgets, max_moves, order, allowed = scenario
+    cluster, layout, pending, budgets, max_moves, order, allowed, _ = scenario
     feasible = cluster.feasible(pending)
     if (feasible if allowed is None else feasible & allowed).any():
         plan = plan_defrag(

@@ -99,6 +99,13 @@ def gpu_pack(
     max_moves: Annotated[
         int, typer.Option(help="Ours: the most moves spent on one waiting pod (1 or more).")
     ] = 4,
+    chains: Annotated[
+        bool,
+        typer.Option(
+            "--chains",
+            help="Ours: a moved share that fits no gap may land where smaller shares move off.",
+        ),
+    ] = False,
     quiet: QuietOption = False,
     output: OutputOption = Format.TABLE,
 ) -> None:
@@ -118,7 +125,7 @@ def gpu_pack(
         if max_moves < 1:
             raise ValueError("--max-moves: give 1 or more moves per waiting pod, e.g. 8")
         kinds = ["moves"] * moves + (deschedule or [])
-        movers = [Mover(kind, budget, max_moves) for kind in kinds]
+        movers = [Mover(kind, budget, max_moves, chains) for kind in kinds]
         seed_list = parse_seeds(seeds)
         check_output_folders({"--json": json_path, "--report": report})
         check_one_stdout(json_path, output)

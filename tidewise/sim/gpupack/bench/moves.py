@@ -69,6 +69,7 @@ class Mover:
     kind: str
     budget: float
     max_moves: int = MAX_MOVES_PER_POD
+    chains: bool = False  # ours: plan_defrag's chains
 
     def __post_init__(self) -> None:
         if self.kind not in MOVERS:
@@ -76,10 +77,13 @@ class Mover:
 
     @property
     def label(self) -> str:
-        """``moves@1%``; ours with other than :data:`MAX_MOVES_PER_POD` per pod: ``moves@1%x8``."""
+        """``moves@1%``; ours with other than :data:`MAX_MOVES_PER_POD` per pod: ``moves@1%x8``,
+        with chains: ``moves@1%+chains``."""
         label = f"{self.kind}@{self.budget:.2%}".replace(".00%", "%")
-        deeper = self.kind.startswith("moves") and self.max_moves != MAX_MOVES_PER_POD
-        return f"{label}x{self.max_moves}" if deeper else label
+        ours = self.kind.startswith("moves")
+        if ours and self.max_moves != MAX_MOVES_PER_POD:
+            label += f"x{self.max_moves}"
+        return label + "+chains" if ours and self.chains else label
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,9 @@ class Packing:
         limit = min(mover.max_moves, allowance)
         if not pod.wants_gpu or limit <= 0 or self._hopeless(pod, limit):
             return False
-        plan = plan_defrag(self.cluster, self.layout, pod, max_moves=limit, rank=self.rank)
+        plan = plan_defrag(
+            self.cluster, self.layout, pod, max_moves=limit, rank=self.rank, chains=mover.chains
+        )
         if plan is None:
             self.hopeless[pod] = max(limit, self.hopeless.get(pod, 0))
             return False
