@@ -68,13 +68,16 @@ def test_bench_gpu_pack_with_moves(tmp_path, shared_data):
         "fragOnePod",
         "--move-budget",
         "2%",
+        "--max-moves",
+        "6",
+        "--chains",
         "--json",
         "m.json",
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     runs = json.loads((tmp_path / "m.json").read_text())["runs"]
-    assert [r["policy"] for r in runs] == ["fgd", "fgd+moves@2%", "fgd+fragOnePod@2%"]
+    assert [r["policy"] for r in runs] == ["fgd", "fgd+moves@2%x6+chains", "fgd+fragOnePod@2%"]
     for run in runs[1:]:
         assert run["moved_pct_of_placed"] <= 2.0 + 100 / run["placed_pods"]  # ceil
         # no move fills the slivers beside shares above half a GPU (both rounded to 0.01)
@@ -90,6 +93,7 @@ def test_bench_gpu_pack_with_moves(tmp_path, shared_data):
         (["--tune", "0"], "--tune"),
         (["--deschedule", "magic"], "--deschedule: unknown magic"),
         (["--moves", "--move-budget", "150%"], "--move-budget: a share of the pods placed"),
+        (["--moves", "--max-moves", "0"], "--max-moves: give 1 or more"),
     ],
 )
 def test_bench_gpu_pack_bad_options(tmp_path, shared_data, args, message):

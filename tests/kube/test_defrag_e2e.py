@@ -1,8 +1,11 @@
 """The defragmenter on the real control plane: a whole-GPU Job that fits nowhere among
-GPU-share pods on three kwok GPU nodes makes it evict the one share pod it must, through the
-Eviction API and within the PodDisruptionBudgets; the ReplicaSet recreates the pod, the
-scheduler and the extender place it and the Job's pod by their usual policy, and the Job
-runs."""
+GPU-share pods on three kwok GPU nodes makes it reserve the GPU it frees and evict the one
+share pod it must, through the Eviction API and within the PodDisruptionBudgets; the
+ReplicaSet recreates the pod, the scheduler and the extender place it elsewhere and the
+Job's pod on the freed GPU, and the reservation is released once the Job's pod is bound.
+The defragmenter runs as the shipped ServiceAccount with the shipped RBAC. Beside it, the
+extender's side of the reservation alone: GPUs held for another pod are refused to a pod
+that would fit only there, and given to it once the hold names it."""
 
 import asyncio
 import threading
@@ -17,8 +20,9 @@ from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.models.policy_v1 import PodDisruptionBudgetSpec
 from lightkube.resources.apps_v1 import ReplicaSet
 from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Event, Pod
+from lightkube.resources.core_v1 import Event, Node, Pod
 from lightkube.resources.policy_v1 import PodDisruptionBudget
+from lightkube.types import PatchType
 from prometheus_client import CollectorRegistry
 
 from tests.kube.gpushare import (
@@ -27,12 +31,20 @@ from tests.kube.gpushare import (
     ONE,
     assert_no_gpu_over_committed,
     bound,
+    failed_scheduling,
     gpu_nodes,
     gpu_pod,
 )
 from tests.kube.kwok import condition, fake_pod_spec, wait_for
+from tests.kube.serviceaccount import operator_kubeconfig
 from tidewise.kube.api.annotations import gpu_annotations, recorded_gpus
 from tidewise.kube.api.metrics import ControllerMetrics
+from tidewise.kube.api.reservation import (
+    RESERVATION,
+    GpuReservation,
+    reservation_of,
+    reservation_patch,
+)
 from tidewise.kube.api.resources import pod_request
 from tidewise.kube.controllers.defrag import DefragController
 
@@ -84,6 +96,7 @@ def test_a_whole_gpu_job_gets_a_gpu_by_moving_one_share_pod_within_the_budgets(
         # "batch" (budget: one may go); every GPU of a10-1 and t4 held whole (never moved)
         layout = [("web-0", "web", 0), ("web-1", "web", 1)]
         layout += [("batch-0", "batch", 2), ("batch-1", "batch", 3)]
+        layout_gpus = [(name, gpu) for name, _, gpu in layout]
         for name, app, gpu in layout:
             pod = placed(name, HALF, {"app": app}, a10, (gpu,), "A10")
             kube.create(pod, namespace=namespace)
@@ -119,10 +132,15 @@ def test_a_whole_gpu_job_gets_a_gpu_by_moving_one_share_pod_within_the_budgets(
             "the job's pod marked unschedulable",
             lambda: bool(reasons(kube, namespace, "FailedScheduling")),
         )
-        with defragmenter(cluster.kubeconfig) as passes:
+        account = operator_kubeconfig(cluster, kube, namespace, ["defrag"])
+        with defragmenter(account) as passes:
             try:
                 wait_for("the job's pod to run", lambda: job_pod_ran(kube, namespace), 180)
                 wait_for("four share pods bound again", lambda: shares_bound(kube, namespace))
+                wait_for(
+                    "the reservation released",
+                    lambda: reservation_of(kube.get(Node, a10).to_dict()) is None,
+                )
                 time.sleep(3)  # a second plan, were one wrongly made, would show by now
             finally:
                 print("defragmenter errors:", passes.errors)
@@ -148,7 +166,56 @@ def test_a_whole_gpu_job_gets_a_gpu_by_moving_one_share_pod_within_the_budgets(
         train = job_pod(kube, namespace)
         assert train.spec.nodeName == a10
         assert_no_gpu_over_committed(bound(kube, namespace), nodes)
-        assert recorded_gpus(train.to_dict()) is not None
+        # the GPU freed was held for the job's pod, which got it; the recreated pod went
+        # elsewhere; the hold was released once the job's pod was bound
+        freed = dict(layout_gpus)[moved[0].involvedObject.name]
+        (reserved,) = reasons(kube, namespace, "GpusReserved")
+        assert reserved.involvedObject.name == train.metadata.name
+        assert f"GPUs [{freed}] on node {a10}" in reserved.message
+        assert recorded_gpus(train.to_dict()) == (freed,)
+        recreated = [
+            p
+            for p in kube.list(Pod, namespace=namespace, labels={"app": "batch"})
+            if p.metadata.name not in before
+        ]
+        assert len(recreated) == 1 and recreated[0].spec.nodeName
+        assert (recreated[0].spec.nodeName, recorded_gpus(recreated[0].to_dict())) != (
+            a10,
+            (freed,),
+        )
+        (released,) = reasons(kube, namespace, "GpuReservationReleased")
+        assert released.involvedObject.name == train.metadata.name
+        assert released.message.endswith(f"bound to node {a10}")
+
+
+def test_the_extender_keeps_reserved_gpus_for_the_pod_they_are_held_for(kube, extender):
+    with gpu_nodes(kube) as (namespace, suffix, nodes):
+        a10, spare, t4 = sorted(nodes)
+        for i, node in enumerate((spare, t4)):  # every GPU but a10-0's held whole
+            for gpu in range(4):
+                pod = placed(f"whole-{i}-{gpu}", ONE, {}, node, (gpu,), nodes[node])
+                kube.create(pod, namespace=namespace)
+        held = GpuReservation("other/job", "uid-of-another-pod", (0, 1, 2, 3), time.time() + 600)
+        kube.patch(Node, a10, reservation_patch(held), patch_type=PatchType.MERGE)
+        extender.start()
+        share = kube.create(gpu_pod("share", HALF, {"e2e": suffix}), namespace=namespace)
+        wait_for(
+            "the share refused the held GPUs",
+            lambda: any(m.startswith("share:") for m in failed_scheduling(kube, namespace)),
+        )
+        time.sleep(3)
+        assert not kube.get(Pod, "share", namespace=namespace).spec.nodeName
+        # held for it instead: it binds there
+        mine = GpuReservation(f"{namespace}/share", share.metadata.uid, (0, 1, 2, 3), held.until)
+        kube.patch(Node, a10, reservation_patch(mine), patch_type=PatchType.MERGE)
+        wait_for(
+            "the share bound on the GPUs held for it",
+            lambda: kube.get(Pod, "share", namespace=namespace).spec.nodeName == a10,
+            60,
+        )
+        assert_no_gpu_over_committed(bound(kube, namespace), nodes)
+        kube.patch(Node, a10, reservation_patch(None), patch_type=PatchType.MERGE)
+        assert RESERVATION not in (kube.get(Node, a10).metadata.annotations or {})
 
 
 def running(kube, namespace: str) -> list[Pod]:

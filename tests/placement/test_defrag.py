@@ -164,6 +164,56 @@ def test_a_share_that_fits_nowhere_moves_the_fewest_and_smallest_pods():
     assert plan is not None and [(m.pod, m.gpus) for m in plan.moves] == [("h", (1,))]
 
 
+def filled_third_node(pods):
+    """Three nodes of two GPUs: the ``pods`` on nodes 0 and 1, node 2's GPUs 0.9 taken by
+    pods that are not in the layout (they never move)."""
+    cluster, layout = cluster_with([GPU2, GPU2, GPU2], pods)
+    for g in (0, 1):
+        cluster.bind(2, Resources(0, 0, gpu_milli=900), (g,))
+    return cluster, layout
+
+
+def test_a_moved_pod_lands_only_where_it_may_run_and_the_pod_only_where_allowed():
+    # four GPUs with one 0.3 share each; moving "a" to beside "b" is the cheapest plan
+    pods = [("a", 0, (0,), SHARE), ("b", 0, (1,), SHARE), ("c", 1, (0,), SHARE)]
+    pods.append(("d", 1, (1,), SHARE))
+    plan = plan_defrag(*filled_third_node(pods), WHOLE)
+    assert plan is not None and [(m.pod, m.node) for m in plan.moves] == [("a", 0)]
+    # "a" may only run on node 1 (a taint on node 0 it does not tolerate, say)
+    cluster, layout = filled_third_node([(*pods[0], (), True, frozenset({1})), *pods[1:]])
+    plan = plan_defrag(cluster, layout, WHOLE)
+    assert plan is not None and [(m.pod, m.node) for m in plan.moves] == [("a", 1)]
+    # the waiting pod may not run on node 0: the plan frees a GPU on node 1
+    plan = plan_defrag(cluster, layout, WHOLE, allowed=np.array([False, True, True]))
+    assert plan is not None and plan.node == 1
+    assert all(m.node != 0 or m.pod != "a" for m in plan.moves)
+    # nor on node 1: only node 2 is left, whose GPUs no plan frees
+    assert plan_defrag(cluster, layout, WHOLE, allowed=np.array([False, False, True])) is None
+    # moved pods that may run only on node 2, where no share fits: no plan
+    only_two = [(*p, (), True, frozenset({2})) for p in pods]
+    assert plan_defrag(*filled_third_node(only_two), WHOLE) is None
+
+
+def test_a_moved_share_that_fits_no_gap_lands_where_smaller_shares_are_moved_off():
+    big, small, fixed = (Resources(2000, 4096, gpu_milli=m) for m in (600, 200, 200))
+    pods = [("a", 0, (0,), big), ("b", 0, (1,), big)]
+    pods += [("s1", 1, (0,), small), ("s2", 1, (0,), small)]
+    pods += [("p", 1, (0,), fixed, (), False), ("q", 1, (1,), Resources(2000, 4096, gpu_milli=700))]
+    cluster, layout = cluster_with([GPU2, GPU2], pods)
+    # no gap anywhere takes a 0.6 share (0.4 free at most), so freeing a GPU of node 0 needs
+    # a chain: one small share leaves node 1's GPU 0 (for node 0's other GPU), and the 0.6
+    # share goes there
+    assert plan_defrag(cluster, layout, WHOLE, max_moves=4) is None  # chains are off
+    assert plan_defrag(cluster, layout, WHOLE, max_moves=1, chains=True) is None
+    plan = plan_defrag(cluster, layout, WHOLE, max_moves=4, chains=True)
+    assert plan is not None and plan.node == 0 and len(plan.moves) == 2
+    (small_move, share_move) = plan.moves  # the small share first: it makes the room
+    assert small_move.pod in ("s1", "s2") and share_move.pod in ("a", "b")
+    assert (small_move.node, small_move.gpus) == (0, tuple({0, 1} - set(plan.gpus)))
+    assert (share_move.node, share_move.gpus) == (1, (0,))
+    apply(cluster, layout, WHOLE, plan)  # nothing over-committed
+
+
 def test_asks_at_least():
     assert asks_at_least(Resources(5000, gpu_count=2), Resources(4000, gpu_count=1))
     assert not asks_at_least(Resources(3000, gpu_count=2), Resources(4000, gpu_count=1))
@@ -199,6 +249,8 @@ def scenarios(draw):
     cluster = GpuCluster(nodes, cpu_pods_on_gpu_nodes=True)
     running = []
     order = np.arange(len(nodes))
+    # where each pod may run (selector, affinity, taints): everywhere, or a drawn subset
+    somewhere = st.none() | st.frozensets(st.integers(0, len(nodes) - 1), min_size=1)
     for key in range(draw(st.integers(0, 14))):
         request = draw(st.sampled_from(POD_KINDS))
         feasible = np.flatnonzero(cluster.feasible(request))
@@ -215,21 +267,35 @@ def scenarios(draw):
                 request,
                 budgets=draw(st.sampled_from([(), ("a",), ("b",), ("a", "b")])),
                 movable=draw(st.booleans().map(lambda b: b or draw(st.booleans()))),
+                nodes=draw(somewhere),
             )
         )
     pending = draw(st.sampled_from(POD_KINDS[:4]))
     budgets = {"a": draw(st.integers(0, 2)), "b": draw(st.integers(0, 2))}
     max_moves = draw(st.integers(0, 4))
-    return cluster, PodLayout(cluster, running), pending, budgets, max_moves, order
+    allowed = draw(st.none() | st.lists(st.booleans(), min_size=len(nodes), max_size=len(nodes)))
+    allowed = None if allowed is None else np.array(allowed, dtype=bool)
+    layout = PodLayout(cluster, running)
+    chains = draw(st.booleans())
+    return cluster, layout, pending, budgets, max_moves, order, allowed, chains
 
 
 @settings(max_examples=300, deadline=None)
 @given(scenarios())
 def test_a_plan_keeps_every_rule_and_makes_the_pod_fit(scenario):
-    cluster, layout, pending, budgets, max_moves, order = scenario
+    cluster, layout, pending, budgets, max_moves, order, allowed, chains = scenario
     before = [a.copy() for a in (cluster.cpu_free, cluster.memory_free, cluster.gpu_free)]
     pods_before = dict(layout.pods)
-    plan = plan_defrag(cluster, layout, pending, budgets=budgets, max_moves=max_moves, rank=order)
+    plan = plan_defrag(
+        cluster,
+        layout,
+        pending,
+        budgets=budgets,
+        max_moves=max_moves,
+        rank=order,
+        allowed=allowed,
+        chains=chains,
+    )
     # pure: neither the cluster nor the layout changed
     after = (cluster.cpu_free, cluster.memory_free, cluster.gpu_free)
     assert all((x == y).all() for x, y in zip(before, after, strict=True))
@@ -242,10 +308,11 @@ def test_a_plan_keeps_every_rule_and_makes_the_pod_fit(scenario):
     # never a do-not-disrupt pod nor one holding whole GPUs
     assert all(p.movable and not p.request.gpu_count for p in moved)
     # never past a budget's allowance
-    for name, allowed in budgets.items():
-        assert sum(name in p.budgets for p in moved) <= allowed
+    for name, allowance in budgets.items():
+        assert sum(name in p.budgets for p in moved) <= allowance
     # the estimate never counted more moves than the plan needs
-    estimate = estimate_moves(cluster, layout, pending, landing_cost(cluster, layout))
+    landing = landing_cost(cluster, layout, chains=chains)
+    estimate = estimate_moves(cluster, layout, pending, landing)
     assert estimate[plan.node] <= len(plan.moves)
     # after the moves the pod fits where the plan says, and every moved pod has a
     # destination that holds it (apply raises on any over-commit)
@@ -260,14 +327,25 @@ def test_a_plan_keeps_every_rule_and_makes_the_pod_fit(scenario):
         assert gpu_fits(pending, *free, trial.gpu_memory_cap[plan.node, g])
     apply(cluster.copy(), layout, pending, plan)
     assert all(0 <= m.node < len(cluster) for m in plan.moves)
+    # never a pod where it could not run: the waiting pod, nor any moved pod
+    assert allowed is None or allowed[plan.node]
+    for move, p in zip(plan.moves, moved, strict=True):
+        assert p.nodes is None or move.node in p.nodes
 
 
 @settings(max_examples=200, deadline=None)
 @given(scenarios())
 def test_a_pod_that_fits_needs_no_moves(scenario):
-    cluster, layout, pending, budgets, max_moves, order = scenario
-    if cluster.feasible(pending).any():
+    cluster, layout, pending, budgets, max_moves, order, allowed, _ = scenario
+    feasible = cluster.feasible(pending)
+    if (feasible if allowed is None else feasible & allowed).any():
         plan = plan_defrag(
-            cluster, layout, pending, budgets=budgets, max_moves=max_moves, rank=order
+            cluster,
+            layout,
+            pending,
+            budgets=budgets,
+            max_moves=max_moves,
+            rank=order,
+            allowed=allowed,
         )
         assert plan is not None and plan.moves == ()

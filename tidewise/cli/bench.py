@@ -96,6 +96,16 @@ def gpu_pack(
     move_budget: Annotated[
         str, typer.Option(help="Pods that may move, as a share of the pods placed: 1% or 0.01.")
     ] = "1%",
+    max_moves: Annotated[
+        int, typer.Option(help="Ours: the most moves spent on one waiting pod (1 or more).")
+    ] = 4,
+    chains: Annotated[
+        bool,
+        typer.Option(
+            "--chains",
+            help="Ours: a moved share that fits no gap may land where smaller shares move off.",
+        ),
+    ] = False,
     quiet: QuietOption = False,
     output: OutputOption = Format.TABLE,
 ) -> None:
@@ -112,7 +122,10 @@ def gpu_pack(
         if tune <= 0:
             raise ValueError("--tune: give a positive multiple of cluster GPUs, e.g. 1.3")
         budget = parse_share(move_budget, "--move-budget")
-        movers = [Mover(kind, budget) for kind in ["moves"] * moves + (deschedule or [])]
+        if max_moves < 1:
+            raise ValueError("--max-moves: give 1 or more moves per waiting pod, e.g. 8")
+        kinds = ["moves"] * moves + (deschedule or [])
+        movers = [Mover(kind, budget, max_moves, chains) for kind in kinds]
         seed_list = parse_seeds(seeds)
         check_output_folders({"--json": json_path, "--report": report})
         check_one_stdout(json_path, output)

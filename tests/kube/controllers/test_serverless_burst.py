@@ -18,10 +18,9 @@ from tidewise.kube.controllers.serverless_burst import (
     TOLERATION,
     ServerlessBurstController,
     ServerlessBurstSettings,
-    may_run_on,
-    tolerates,
 )
 from tidewise.model import PurchaseOption, Resources
+from tidewise.placement.eligibility import may_run_on, tolerates
 
 VIRTUAL_TAINT = {"key": "virtual-kubelet.io/provider", "value": "eci", "effect": "NoSchedule"}
 VIRTUAL = {
@@ -34,15 +33,6 @@ def test_the_added_toleration_tolerates_any_providers_virtual_taint():
     assert tolerates([TOLERATION], VIRTUAL_TAINT)
     assert tolerates([TOLERATION], {**VIRTUAL_TAINT, "effect": "NoExecute", "value": "aws"})
     assert not tolerates([TOLERATION], {"key": "other", "effect": "NoSchedule"})
-
-
-def test_kubernetes_toleration_rules():
-    taint = {"key": "k", "value": "v", "effect": "NoSchedule"}
-    assert tolerates([{"key": "k", "operator": "Equal", "value": "v"}], taint)
-    assert not tolerates([{"key": "k", "operator": "Equal", "value": "w"}], taint)
-    assert not tolerates([{"key": "k", "operator": "Exists", "effect": "NoExecute"}], taint)
-    assert tolerates([{"operator": "Exists"}], taint)  # an empty key with Exists: every taint
-    assert not tolerates([], taint)
 
 
 def test_a_pod_may_run_on_a_node_its_selector_matches_and_whose_taints_it_tolerates():

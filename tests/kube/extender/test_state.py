@@ -204,3 +204,41 @@ def test_a_share_sized_by_memory_alone_stays_off_a_gpu_held_whole():
         book.assume("by-memory", BY_MEMORY, "a", now=0.0)
     book.forget_pod("whole")
     assert book.assume("by-memory", BY_MEMORY, "a", now=0.0) == (0,)
+
+
+def test_reserved_gpus_are_taken_for_every_pod_but_the_one_they_are_held_for():
+    from tidewise.kube.api.reservation import GpuReservation
+
+    book = book_of(node("a"), node("b"))
+    book.put_pod("x", Holding("b", HALF, (0,)))
+    book.put_pod("y", Holding("b", HALF, (1,)))
+    assert book.reserve("a", GpuReservation("ml/job", "job", (0, 1), 100.0))
+    assert not book.reserve("a", GpuReservation("ml/job", "job", (0, 1), 100.0))  # no change
+    # a share: node a's GPUs are held, b has room on GPU 0 or 1
+    assert book.filter(QUARTER, ["a", "b"], "share").passed == ["b"]
+    assert book.prioritize(QUARTER, ["a", "b"], "share") == {"a": 0, "b": 10}
+    held = book.filter(HALF, ["a", "b"], "share")
+    assert held.failed == {"a": "no GPU with 500 milli-GPU and 8192 MiB free"}
+    with pytest.raises(NoFit):
+        book.assume("share", HALF, "a", now=0.0)
+    # the pod they are held for sees them free, and binds there
+    assert book.filter(ONE, ["a", "b"], "job").passed == ["a"]
+    assert book.prioritize(ONE, ["a", "b"], "job") == {"a": 10, "b": 0}
+    assert book.assume("job", ONE, "a", now=0.0) == (0,)
+    # once it holds its GPUs, the hold stops counting: GPU 1 is free for others again
+    assert book.filter(QUARTER, ["a"], "other").passed == ["a"]
+
+
+def test_a_reservation_holds_only_its_gpus_and_ends_at_its_expiry_or_removal():
+    from tidewise.kube.api.reservation import GpuReservation
+
+    book = book_of(node("a"))
+    book.reserve("a", GpuReservation("ml/job", "job", (1,), 100.0))
+    assert book.assume("share", QUARTER, "a", now=0.0) == (0,)  # never on the held GPU
+    assert book.filter(ONE, ["a"], "other").passed == []
+    assert book.expire_reservations(99.0) == []
+    assert book.expire_reservations(100.0) == ["a"]
+    assert book.filter(ONE, ["a"], "other").passed == ["a"]
+    book.reserve("a", GpuReservation("ml/job", "job", (1,), 100.0))
+    assert book.reserve("a", None)
+    assert book.filter(ONE, ["a"], "other").passed == ["a"]

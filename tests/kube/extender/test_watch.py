@@ -202,3 +202,41 @@ def test_a_node_only_hamis_plugin_serves_is_booked_with_its_registered_gpus_or_l
         "the GPU-share extender leaves this node out: node old: annotation "
         "hami.io/node-nvidia-register is HAMi's colon-separated form (up to v2.7)"
     )
+
+
+def test_reservations_are_read_from_the_nodes_listed_and_watched_and_expire_by_the_wall_clock(
+    monkeypatch,
+):
+    from tidewise.kube.api.reservation import GpuReservation, reservation_patch
+
+    held = GpuReservation("ml/job", "uid-job", (0,), 100.0)
+    reserved = gpu_node("n")
+    reserved["metadata"]["annotations"] = reservation_patch(held)["metadata"]["annotations"]
+    client = FakeClient([reserved, gpu_node("m")])
+    book, metrics = GpuShareBook(), ExtenderMetrics()
+    wall = [50.0]
+    sync = Sync(client, book, metrics, monotonic=lambda: 0.0, wall=lambda: wall[0])
+    freed = []
+    sync.freed = lambda: freed.append(True)
+    asyncio.run(sync.relist())
+    assert book.reservations == {"n": held}
+    freed.clear()
+    asyncio.run(sync.observe_node("MODIFIED", gpu_node("n")))  # the defragmenter released it
+    assert book.reservations == {} and freed  # turned-away pods are tried again
+    asyncio.run(sync.observe_node("MODIFIED", reserved))
+    assert book.reservations == {"n": held}
+    asyncio.run(sync.observe_node("DELETED", reserved))
+    assert book.reservations == {}
+    asyncio.run(sync.observe_node("ADDED", reserved))
+    wall[0] = 100.0
+
+    async def one_round():
+        task = asyncio.create_task(sync._expire())
+        while book.reservations:
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    freed.clear()
+    monkeypatch.setattr("tidewise.kube.extender.watch.EXPIRE_EVERY_S", 0.01)
+    asyncio.run(asyncio.wait_for(one_round(), timeout=5))
+    assert book.reservations == {} and freed

@@ -57,6 +57,7 @@ from tidewise.kube.controllers import COMPONENT
 from tidewise.kube.controllers.defrag import DO_NOT_DISRUPT, pod_key, pod_ref, selects
 from tidewise.model import Offering, PodPhase, Resources
 from tidewise.model import Pod as ModelPod
+from tidewise.placement.eligibility import may_run_on
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,6 @@ OPT_IN = "tidewise.io/serverless-burst"
 ``"false"`` out even when the configuration bursts every workload."""
 TOLERATION = {"key": VIRTUAL_NODE_TAINT, "operator": "Exists"}
 """Tolerates the virtual node's taint whatever its value and effect (providers differ)."""
-NO_SCHEDULE = ("NoSchedule", "NoExecute")
 CONCURRENT_PATCHES = 8
 
 
@@ -103,32 +103,6 @@ def _workload(pod: Mapping[str, Any]) -> str | None:
 
 def _alive(pod: Mapping[str, Any]) -> bool:
     return not (_meta(pod).get("deletionTimestamp") or has_finished(pod))
-
-
-def tolerates(tolerations: Sequence[Mapping[str, Any]], taint: Mapping[str, Any]) -> bool:
-    """Kubernetes' toleration rule (``Toleration.ToleratesTaint``): same key (or an empty key
-    with ``Exists``), same effect (or none), ``Exists`` or an equal value."""
-    for t in tolerations:
-        key_ok = t.get("key") == taint.get("key") or (
-            not t.get("key") and t.get("operator") == "Exists"
-        )
-        effect_ok = not t.get("effect") or t.get("effect") == taint.get("effect")
-        value_ok = t.get("operator") == "Exists" or t.get("value", "") == taint.get("value", "")
-        if key_ok and effect_ok and value_ok:
-            return True
-    return False
-
-
-def may_run_on(pod: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
-    """The pod's nodeSelector matches the node's labels and the pod tolerates the node's
-    NoSchedule and NoExecute taints (node affinity is not read)."""
-    labels = _meta(node).get("labels") or {}
-    selector = _spec(pod).get("nodeSelector") or {}
-    if any(labels.get(k) != v for k, v in selector.items()):
-        return False
-    tolerations = _spec(pod).get("tolerations") or []
-    taints = _spec(node).get("taints") or []
-    return all(tolerates(tolerations, t) for t in taints if t.get("effect") in NO_SCHEDULE)
 
 
 def _opted(pod: Mapping[str, Any]) -> bool | None:

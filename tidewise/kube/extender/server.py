@@ -76,9 +76,13 @@ async def _body(request: web.Request) -> Any:
         raise ProtocolError(f"body is not JSON: {error}") from None
 
 
+def _uid(pod: Mapping[str, Any]) -> str:
+    return str((pod.get("metadata") or {}).get("uid", ""))
+
+
 def _shape(book: GpuShareBook, pod: dict[str, Any]) -> Resources:
     shape = pod_request(pod)
-    book.meet(str((pod.get("metadata") or {}).get("uid", "")), shape)
+    book.meet(_uid(pod), shape)
     return shape
 
 
@@ -95,7 +99,8 @@ async def filter_handler(request: web.Request) -> web.Response:
         return _answer(request, "not_synced", filter_error(NOT_SYNCED))
     try:
         args = extender_args(await _body(request))
-        verdict = extender.book.filter(_shape(extender.book, dict(args.pod)), args.names)
+        shape = _shape(extender.book, dict(args.pod))
+        verdict = extender.book.filter(shape, args.names, _uid(args.pod))
     except (ProtocolError, PodRequestError) as error:
         return _answer(request, "error", filter_error(str(error)))
     if not verdict.passed and verdict.failed:
@@ -109,7 +114,8 @@ async def prioritize_handler(request: web.Request) -> web.Response:
         return _answer(request, "not_synced", NOT_SYNCED, status=503)
     try:
         args = extender_args(await _body(request))
-        scores = extender.book.prioritize(_shape(extender.book, dict(args.pod)), args.names)
+        shape = _shape(extender.book, dict(args.pod))
+        scores = extender.book.prioritize(shape, args.names, _uid(args.pod))
     except (ProtocolError, PodRequestError) as error:
         return _answer(request, "error", str(error), status=400)
     return _answer(request, "ok", host_priority_list(scores))

@@ -11,6 +11,12 @@ the set of nodes changes. A pod's holding is recorded twice over: from the API (
 their GPU indices from the annotations) and, while its bind is in flight, from the extender's
 own decision; the first replaces the second once the watch sees the pod bound.
 
+GPU reservations (:mod:`tidewise.kube.api.reservation`, read from the nodes by the watch)
+hold GPUs the defragmenter freed for one pod: every other pod is filtered, scored and given
+GPUs as if the reserved GPUs were taken; the pod they are held for sees them free. A
+reservation stops counting once its pod is bound (anywhere) or past its expiry
+(:meth:`GpuShareBook.expire_reservations`, given the wall clock by the watch).
+
 Only pods bound to a node hold resources: a booking made by bind lives at most
 :data:`ASSUME_TTL_S` unless the watch sees its pod bound. A bind that never completed (its
 handler died between booking and Binding, the API server never answered) would otherwise hold
@@ -27,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tidewise.kube.api.reservation import GpuReservation
 from tidewise.model import MILLI_PER_GPU, Resources
 from tidewise.placement.cluster import GpuCluster
 from tidewise.placement.frag import without_memory
@@ -85,6 +92,7 @@ class GpuShareBook:
         self._counted: set[str] = set()  # uids whose holding is in the cluster's arrays
         # booked by bind, not yet seen bound by the watch: uid -> when (seconds, caller's clock)
         self._in_flight: dict[str, float] = {}
+        self.reservations: dict[str, GpuReservation] = {}  # node name -> its reservation
         self._rng = np.random.default_rng(0)  # the default policy draws nothing; protocol needs one
 
     # -- what the API server says -------------------------------------------------------------
@@ -160,6 +168,23 @@ class GpuShareBook:
             self._in_flight[uid] = at
         return dropped
 
+    def reserve(self, node: str, reservation: GpuReservation | None) -> bool:
+        """Record the node's reservation (``None``: it has none); whether that changed."""
+        if self.reservations.get(node) == reservation:
+            return False
+        if reservation is None:
+            del self.reservations[node]
+        else:
+            self.reservations[node] = reservation
+        return True
+
+    def expire_reservations(self, now: float) -> list[str]:
+        """Forget the reservations expired at ``now`` (Unix seconds); their nodes."""
+        old = [n for n, r in self.reservations.items() if r.expired(now)]
+        for node in old:
+            del self.reservations[node]
+        return old
+
     def expire(self, now: float) -> list[str]:
         """Forget the bookings whose pod the watch has not seen bound within
         :data:`ASSUME_TTL_S`; their uids."""
@@ -187,13 +212,13 @@ class GpuShareBook:
 
     # -- the scheduler's questions ------------------------------------------------------------
 
-    def filter(self, shape: Resources, names: list[str]) -> Verdict:
-        """Which of the nodes can host the pod now, and why not the others.
+    def filter(self, shape: Resources, names: list[str], uid: str = "") -> Verdict:
+        """Which of the nodes can host the pod ``uid`` now, and why not the others.
 
         Why the reasons are worked out for all failing nodes at once: at 1,000 nodes half of
         them fail a typical GPU pod, and a reason built node by node cost more than the fit
         check itself (bench/extender_latency.py)."""
-        cluster = self._ensure()
+        cluster = self._view(uid)
         known, rows, ok = self._feasible(cluster, shape, names)
         failed = {n: UNKNOWN_NODE for n in names if n not in self._index}
         unresolvable: dict[str, str] = {}
@@ -218,7 +243,7 @@ class GpuShareBook:
         rows = np.array([self._index[n] for n in known], dtype=np.int64)
         return known, rows, cluster.feasible(shape)[rows]
 
-    def prioritize(self, shape: Resources, names: list[str]) -> dict[str, int]:
+    def prioritize(self, shape: Resources, names: list[str], uid: str = "") -> dict[str, int]:
         """The engine's choice among the nodes gets the top score, every other node 0.
 
         Why all-or-nothing: kube-scheduler adds the extender's score (x weight x 10) to its own
@@ -226,17 +251,21 @@ class GpuShareBook:
         engine's choice win while ties among the rest stay the scheduler's business.
         """
         scores = dict.fromkeys(names, 0)
-        known, _, ok = self._feasible(self._ensure(), shape, names)
-        choice = self.choose_node(shape, [known[i] for i in np.flatnonzero(ok)])
+        cluster = self._view(uid)
+        known, _, ok = self._feasible(cluster, shape, names)
+        choice = self.choose_node(shape, [known[i] for i in np.flatnonzero(ok)], cluster)
         if choice is not None:
             scores[choice] = MAX_PRIORITY
         return scores
 
-    def choose_node(self, shape: Resources, names: list[str]) -> str | None:
-        """Where the default policy would place the pod among these feasible nodes."""
+    def choose_node(
+        self, shape: Resources, names: list[str], cluster: GpuCluster | None = None
+    ) -> str | None:
+        """Where the default policy would place the pod among these feasible nodes (on
+        ``cluster``, a view of the books; default: the books)."""
         if not names or not shape.wants_gpu:
             return names[0] if names else None
-        cluster = self._ensure()
+        cluster = cluster or self._ensure()
         candidates = np.array(sorted(self._index[n] for n in names), dtype=np.int64)
         return self._names[self._policy(shape).place(cluster, shape, candidates, self._rng).node]
 
@@ -247,7 +276,7 @@ class GpuShareBook:
         held = self.holdings.get(uid)
         if held is not None and held.node == node:
             return held.gpus  # asked again for a bind already booked
-        cluster = self._ensure()
+        cluster = self._view(uid)
         row = self._index.get(node)
         if row is None or not cluster.feasible(shape)[row]:
             raise NoFit(f"pod no longer fits node {node} on the extender's books")
@@ -270,6 +299,25 @@ class GpuShareBook:
         return entry[0].gpu_memory_mib if entry else 0
 
     # -- the arrays ---------------------------------------------------------------------------
+
+    def _view(self, uid: str) -> GpuCluster:
+        """The books as pod ``uid`` sees them: the GPUs reserved for other pods taken (a
+        scratch copy, only while some reservation counts)."""
+        cluster = self._ensure()
+        held = [
+            (row, [g for g in r.gpus if g < cluster.gpu_count[row]])
+            for node, r in self.reservations.items()
+            if r.uid != uid
+            and r.uid not in self.holdings
+            and (row := self._index.get(node)) is not None
+        ]
+        if not held:
+            return cluster
+        view = cluster.copy()
+        for row, gpus in held:
+            view.gpu_free[row, gpus] = 0
+            view.gpu_memory_free[row, gpus] = 0
+        return view
 
     def _invalidate(self) -> None:
         self._cluster = None

@@ -26,6 +26,7 @@ from lightkube.resources.core_v1 import Node, Pod
 from tidewise.kube.api.annotations import recorded_gpus
 from tidewise.kube.api.events import event, record
 from tidewise.kube.api.hami import HamiError, register_annotation, sized_by_register
+from tidewise.kube.api.reservation import reservation_of
 from tidewise.kube.api.resources import (
     PodRequestError,
     cpu_and_memory,
@@ -108,9 +109,10 @@ class Sync:
         freed: Callable[[], None] = lambda: None,
         synced: asyncio.Event | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.client, self.book, self.metrics = client, book, metrics
-        self.freed, self.monotonic = freed, monotonic
+        self.freed, self.monotonic, self.wall = freed, monotonic, wall
         self.synced = synced or asyncio.Event()
         self.skipped: dict[str, str] = {}  # node name -> why it is left out
 
@@ -163,6 +165,9 @@ class Sync:
         self.book.hami_registers = {
             node_name(n): text for n in node_objects if (text := register_annotation(n)) is not None
         }
+        self.book.reservations = {
+            node_name(n): r for n in node_objects if (r := reservation_of(n)) is not None
+        }
         self.metrics.expired.inc(len(dropped))
         self.freed()
         return nodes.resourceVersion, pods.resourceVersion
@@ -171,8 +176,11 @@ class Sync:
         name = node_name(node)
         if event_type == "DELETED":
             self.book.remove_node(name)
+            self.book.reserve(name, None)
             self._unskip(name)
             return
+        if self.book.reserve(name, reservation_of(node)):
+            self.freed()  # a reservation released (or moved): pods turned away may fit
         capacity = capacity_of(node)
         if isinstance(capacity, str):
             self.book.remove_node(name)
@@ -216,9 +224,12 @@ class Sync:
                 self.freed()
 
     async def _expire(self) -> None:
-        """Drop the bookings never seen bound in time (``state.ASSUME_TTL_S``)."""
+        """Drop the bookings never seen bound in time (``state.ASSUME_TTL_S``) and the GPU
+        reservations past their expiry (by the wall clock, which their expiry is written in)."""
         while True:
             await asyncio.sleep(EXPIRE_EVERY_S)
+            if self.book.expire_reservations(self.wall()):
+                self.freed()
             dropped = self.book.expire(self.monotonic())
             if dropped:
                 log.warning("bookings never bound, dropped: %s", ", ".join(dropped))

@@ -18,6 +18,7 @@ from tidewise.kube.api.status import unix_s
 from tidewise.kube.provider.disruption import blocks_scale_down
 from tidewise.kube.provider.interface import CAPACITY_TYPE, Instance, NodeProvider
 from tidewise.model import ClusterView, Node, NodeState, Offering, Pod, PodPhase, PurchaseOption
+from tidewise.placement.eligibility import tolerates
 from tidewise.placement.fit import choose_gpus, with_pod
 
 INITIALIZED = "tidewise.io/initialized"
@@ -47,26 +48,15 @@ def ready(obj: Mapping[str, Any]) -> bool:
     return ready is not None and ready.get("status") == "True"
 
 
-def tolerates(pod: Mapping[str, Any], taint: tuple[str, str, str]) -> bool:
-    key, value, effect = taint
-    for toleration in (pod.get("spec") or {}).get("tolerations") or []:
-        if toleration.get("effect") not in (None, "", effect):
-            continue
-        if toleration.get("operator") == "Exists" and toleration.get("key") in (None, "", key):
-            return True
-        if toleration.get("key") == key and toleration.get("value", "") == value:
-            return True
-    return False
-
-
 def capacity_types(
     pod: Mapping[str, Any], provider: NodeProvider
 ) -> tuple[bool, frozenset[PurchaseOption] | None]:
     """Whether the provider's nodes can serve the pod, and the purchase options it selects."""
     selector = dict((pod.get("spec") or {}).get("nodeSelector") or {})
+    tolerations = (pod.get("spec") or {}).get("tolerations") or []
     chosen = selector.pop(CAPACITY_TYPE, None)
     servable = all(provider.labels.get(k) == v for k, v in selector.items()) and all(
-        tolerates(pod, t) for t in provider.taints
+        tolerates(tolerations, {"key": k, "value": v, "effect": e}) for k, v, e in provider.taints
     )
     if chosen is None:
         return servable, None

@@ -69,6 +69,7 @@ class Mover:
     kind: str
     budget: float
     max_moves: int = MAX_MOVES_PER_POD
+    chains: bool = False  # ours: plan_defrag's chains
 
     def __post_init__(self) -> None:
         if self.kind not in MOVERS:
@@ -76,7 +77,13 @@ class Mover:
 
     @property
     def label(self) -> str:
-        return f"{self.kind}@{self.budget:.2%}".replace(".00%", "%")
+        """``moves@1%``; ours with other than :data:`MAX_MOVES_PER_POD` per pod: ``moves@1%x8``,
+        with chains: ``moves@1%+chains``."""
+        label = f"{self.kind}@{self.budget:.2%}".replace(".00%", "%")
+        ours = self.kind.startswith("moves")
+        if ours and self.max_moves != MAX_MOVES_PER_POD:
+            label += f"x{self.max_moves}"
+        return label + "+chains" if ours and self.chains else label
 
 
 @dataclass(frozen=True)
@@ -160,7 +167,9 @@ class Packing:
         limit = min(mover.max_moves, allowance)
         if not pod.wants_gpu or limit <= 0 or self._hopeless(pod, limit):
             return False
-        plan = plan_defrag(self.cluster, self.layout, pod, max_moves=limit, rank=self.rank)
+        plan = plan_defrag(
+            self.cluster, self.layout, pod, max_moves=limit, rank=self.rank, chains=mover.chains
+        )
         if plan is None:
             self.hopeless[pod] = max(limit, self.hopeless.get(pod, 0))
             return False
@@ -205,8 +214,11 @@ def run_moves_once(
     ratio: float,
     mix: ShapeMix,
     mover: Mover,
+    inspect: Callable[[Packing, Sequence[Resources], list[int]], None] | None = None,
 ) -> MovesRun:
-    """:func:`tidewise.sim.gpupack.bench.run_once` with moves (same draws, same workload)."""
+    """:func:`tidewise.sim.gpupack.bench.run_once` with moves (same draws, same workload).
+    ``inspect`` is shown the packing at the end, the workload and the pods still failed
+    (bench/defrag_reach.py asks what plans remain for them)."""
     rng = np.random.default_rng(seed)
     cluster = GpuCluster(nodes, cpu_pods_on_gpu_nodes=CPU_PODS_ON_GPU_NODES)
     workload = tune(pods, cluster.gpu_capacity, ratio, rng)
@@ -254,6 +266,8 @@ def run_moves_once(
         failed = [i for i in failed if not packing.place(i, workload[i])]
         retried = cluster.gpu_allocated * scale
     wall = time.perf_counter() - started
+    if inspect is not None:
+        inspect(packing, workload, failed)
     arrived_pct = arrived * scale
     return MovesRun(
         policy=f"{policy.name}+{mover.label}",
