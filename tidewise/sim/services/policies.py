@@ -14,7 +14,7 @@ from tidewise.capacity.karpenter.controller import Karpenter
 from tidewise.capacity.reserved_base import ReservedBase
 from tidewise.capacity.serverless import BREAK_EVEN_OVERHEAD_S, ServerlessBurst, hosts
 from tidewise.capacity.spot_pools import SpotPoolRules
-from tidewise.model import ClusterView, Controller, Decision, PurchaseOption
+from tidewise.model import ClusterView, Controller, Decision, PurchaseOption, WorkloadSpec
 from tidewise.scaling.forecast import forecaster_named
 from tidewise.scaling.slo import ServiceLevel
 from tidewise.sim.services.replicas import ElasticController, FixedReplicas, HpaController
@@ -61,12 +61,16 @@ range, and what outgrows them bursts onto serverless within its start-up (tuned 
 def service_levels(
     setup: TwinSetup, vm: ServiceLevel, burst: ServiceLevel | None
 ) -> dict[str, ServiceLevel]:
-    """Each workload's level: ``burst`` where serverless can host its pods, else ``vm``."""
+    """Each workload's level: its own ``overload_risk`` where the scenario gives one, else
+    ``burst`` where serverless can host its pods, else ``vm``."""
     serverless = [o for o in setup.offerings if o.option is PurchaseOption.SERVERLESS]
-    return {
-        spec.name: burst if burst and any(hosts(o, spec.requests) for o in serverless) else vm
-        for spec in setup.workloads
-    }
+
+    def level(spec: WorkloadSpec) -> ServiceLevel:
+        if spec.overload_risk is not None:
+            return ServiceLevel(overload_risk=spec.overload_risk)
+        return burst if burst and any(hosts(o, spec.requests) for o in serverless) else vm
+
+    return {spec.name: level(spec) for spec in setup.workloads}
 
 
 def tidewise_controllers(
@@ -79,10 +83,12 @@ def tidewise_controllers(
     vm_level: ServiceLevel = VM_LEVEL,
     burst_level: ServiceLevel = BURST_LEVEL,
     break_even_overhead_s: float = BREAK_EVEN_OVERHEAD_S,
+    nodes: NodeAutoscalerSettings = TIDEWISE_NODES,
 ) -> list[Controller]:
     """Replicas sized to each workload's service level (``slo``; else those of ``elastic``)
     on the whole capacity stack (docs/capacity.md); the flags take parts out, for the
-    ablation in ``bench/tidewise_parts.py``, the levels and the break-even are its sweep.
+    ablation in ``bench/tidewise_parts.py``; the levels, the break-even and the node settings
+    are its sweep.
 
     Pending pods that serverless can host burst there first (listed before the node
     autoscaler, so it sees them first); the node autoscaler buys the cheapest offering, spot
@@ -98,7 +104,7 @@ def tidewise_controllers(
         ElasticController(epoch, forecast, levels=levels),
         *([ReservedBase()] if reserved_floor else []),
         *([ServerlessBurst(options, break_even_overhead_s)] if serverless else []),
-        NodeAutoscaler(options, TIDEWISE_NODES, spot_pools=pools),
+        NodeAutoscaler(options, nodes, spot_pools=pools),
         InterruptionHandler(options),
         *([Consolidator(options)] if consolidation else []),
     ]
