@@ -8,38 +8,15 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.sim.services.test_runner import SCENARIO as RUNNER_SCENARIO
 from tidewise.sim.services.policies import POLICIES
 from tidewise.sim.services.runner import prepare
 from tidewise.sim.services.scenario import load_scenario
 from tidewise.sim.services.twin import Twin
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIO = {
-    "name": "tiny",
-    "seed": 7,
-    "horizon": "3h",
-    "catalog": {"path": "builtin:aws-us-east-1", "provider": "aws", "zones": ["use1-az1"]},
-    "node_pools": [
-        {"name": "general", "instance_types": ["m6i.xlarge"]},
-        {"name": "gpu", "instance_types": ["g6.xlarge"]},
-    ],
-    "workloads": [
-        {
-            "name": "web",
-            "trace": {"start": "1995-07-13T08:00:00-04:00", "scale": 100},
-            "rps_per_replica": 30,
-            "requests": {"cpu": "1", "memory": "2Gi"},
-        },
-        {
-            "name": "inference",
-            "trace": {"start": "1995-07-13T08:00:00-04:00", "scale": 4},
-            "rps_per_replica": 1,
-            "requests": {"cpu": "1500m", "memory": "6Gi", "gpu_milli": 500, "gpu_memory": "10Gi"},
-            "startup": "90s",
-        },
-    ],
-    "policies": ["karpenter", "tidewise"],
-}
+SCENARIO = {**RUNNER_SCENARIO, "horizon": "3h", "policies": ["karpenter", "tidewise"]}
+"""Web and half-GPU inference on two node types, as the runner's tests replay them."""
 
 
 def parts_module():
@@ -59,9 +36,9 @@ def test_the_probe_books_the_bill_by_tier_and_changes_nothing(tmp_path, policy):
     scenario, base = load_scenario(path)
     setup = prepare(scenario, base).setup
     build = POLICIES[policy][1]
-    plain = Twin(setup, build(setup), np.random.default_rng(7)).run(policy)
+    plain = Twin(setup, build(setup), np.random.default_rng(scenario.seed)).run(policy)
     probe = parts_module().Spend(setup)
-    probed = Twin(setup, [*build(setup), probe], np.random.default_rng(7)).run(policy)
+    probed = Twin(setup, [*build(setup), probe], np.random.default_rng(scenario.seed)).run(policy)
     assert probed.cost_usd == plain.cost_usd
     assert probed.violation_minutes == plain.violation_minutes
     summary = probe.summary()
@@ -71,5 +48,5 @@ def test_the_probe_books_the_bill_by_tier_and_changes_nothing(tmp_path, policy):
     assert gpu["requested"] > 0 and gpu["total"] == pytest.approx(
         sum(v for k, v in gpu.items() if k != "total"), abs=0.05
     )
-    needs = summary["replica_hours"]["inference"]
+    needs = summary["replica_hours"]["gpu"]
     assert needs["paid"] >= needs["load_needs"] > 0
