@@ -1,4 +1,4 @@
-"""What each part of the ``tidewise`` capacity stack is worth: the policy with one part out.
+"""What each part of the ``tidewise`` capacity stack is worth, and where its dollars go.
 
 Replays a scenario (default: the bundled week) under the full ``tidewise`` policy and under
 copies without replicas sized to a service level (the HPA + forecast at the target
@@ -7,7 +7,13 @@ without consolidation, without the reserved floor and without the workloads' on-
 bases, in one process on the same seed, and prints one JSON object per variant: cost,
 service (also per workload), violation minutes, evictions, serverless spend, wall time.
 
-    python bench/tidewise_parts.py [scenario.yaml]
+With ``--where``, replays ``tidewise`` and the ``karpenter`` baseline instead with a
+:class:`Spend` probe beside their controllers, and prints where each one's dollars go:
+per tier (GPU nodes, CPU nodes, serverless), per node state (booting, empty, the requested
+share of a busy node, its idle rest), per instance type and purchase option, and each
+workload's replicas against the replicas its load needs.
+
+    python bench/tidewise_parts.py [scenario.yaml] [--where]
 """
 
 from __future__ import annotations
@@ -15,13 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from tidewise.cli.sim import default_scenario_path
-from tidewise.sim.services.policies import tidewise_controllers
+from tidewise.model import ClusterView, Controller, Decision, Node, NodeState, PurchaseOption
+from tidewise.sim.services.policies import POLICIES, tidewise_controllers
 from tidewise.sim.services.runner import prepare
 from tidewise.sim.services.scenario import load_scenario
 from tidewise.sim.services.twin import Twin, TwinSetup
@@ -36,6 +45,10 @@ VARIANTS: dict[str, dict[str, bool]] = {
     "no-on-demand-base": {},
 }
 NO_BASE = "no-on-demand-base"  # the same policy on workloads without their on-demand base
+WHERE_POLICIES = ("karpenter", "tidewise")
+PROBE_PERIOD_S = 10.0
+"""The probe samples on the node autoscalers' own 10 s grid (Karpenter's 1 s grid holds it),
+last in the list, so it never adds a scheduling pass at an instant no controller had."""
 
 
 def without_bases(setup: TwinSetup) -> TwinSetup:
@@ -47,37 +60,128 @@ def without_bases(setup: TwinSetup) -> TwinSetup:
     return replace(setup, workloads=bare)
 
 
+def _tier(node: Node) -> str:
+    if node.offering.option is PurchaseOption.SERVERLESS:
+        return "serverless"
+    return "gpu" if node.capacity.gpu_count else "cpu"
+
+
+def _used_share(node: Node) -> float:
+    """The requested share of a node: of its GPUs on a GPU node (what it is bought for),
+    else the larger of CPU and memory (cluster-autoscaler's utilisation)."""
+    if node.capacity.gpu_count:
+        free = sum(node.gpu_free_milli)
+        return 1 - free / (1000 * node.capacity.gpu_count)
+    return min(node.utilisation, 1.0)
+
+
+@dataclass
+class Spend:
+    """Samples the cluster every ``PROBE_PERIOD_S`` and books each node's price over the
+    period to its tier and state; decides nothing. Prices are the offerings' hourly rates
+    (a serverless container's from its pod's size), so the total is the bill less per-second
+    rounding, minimum charges and reserved terms paid past their node."""
+
+    setup: TwinSetup
+    usd: defaultdict[str, defaultdict[str, float]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(float))
+    )
+    node_hours: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    replica_hours: defaultdict[str, list[float]] = field(
+        default_factory=lambda: defaultdict(lambda: [0.0, 0.0])
+    )
+
+    @property
+    def period_s(self) -> float | None:
+        return PROBE_PERIOD_S
+
+    def decide(self, view: ClusterView) -> Sequence[Decision]:
+        hours = PROBE_PERIOD_S / 3600
+        for node in view.nodes:
+            serverless = node.offering.option is PurchaseOption.SERVERLESS
+            price = self.setup.price_of(node.offering, node.capacity if serverless else None)
+            tier = self.usd[_tier(node)]
+            if node.state is not NodeState.READY:
+                tier["booting"] += price * hours
+            elif node.pod_count == 0:
+                tier["empty"] += price * hours
+            else:
+                share = _used_share(node)
+                tier["requested"] += price * hours * share
+                tier["idle"] += price * hours * (1 - share)
+            self.node_hours[f"{node.offering.instance_type.name}/{node.offering.option}"] += hours
+        for status in view.workloads:
+            paid = self.replica_hours[status.spec.name]
+            paid[0] += (status.ready + status.starting + status.pending) * hours
+            paid[1] += status.demand_rps / status.spec.rps_per_replica * hours
+        return []
+
+    def summary(self) -> dict[str, object]:
+        tiers = {
+            tier: {k: round(v, 2) for k, v in sorted(states.items())}
+            | {"total": round(sum(states.values()), 2)}
+            for tier, states in sorted(self.usd.items())
+        }
+        return {
+            "modelled_usd": round(sum(sum(s.values()) for s in self.usd.values()), 2),
+            "by_tier": tiers,
+            "node_hours": {k: round(v, 1) for k, v in sorted(self.node_hours.items())},
+            "replica_hours": {
+                name: {"paid": round(paid, 1), "load_needs": round(need, 1)}
+                for name, (paid, need) in sorted(self.replica_hours.items())
+            },
+        }
+
+
+def _outcome(result: object) -> dict[str, object]:
+    from tidewise.model.results import RunResult
+
+    assert isinstance(result, RunResult)
+    return {
+        "cost_usd": round(result.cost_usd, 2),
+        "served_fraction": round(result.served_fraction, 5),
+        "violation_minutes": result.violation_minutes,
+        "workloads": {
+            w.name: [round(w.served_fraction, 5), w.violation_minutes] for w in result.workloads
+        },
+        "evictions": result.evictions,
+        "pods_lost": result.pods_lost,
+        "serverless_usd": round(result.cost_by_option_usd["serverless"], 2),
+        "on_demand_usd": round(result.cost_by_option_usd["on-demand"], 2),
+        "vcpu_hours": round(result.vcpu_hours, 1),
+        "gpu_hours": round(result.gpu_hours, 1),
+    }
+
+
+def run(
+    name: str, setup: TwinSetup, controllers: list[Controller], seed: int, scenario: str
+) -> dict[str, object]:
+    started = time.perf_counter()
+    result = Twin(setup, controllers, np.random.default_rng(seed)).run(name)
+    return {"scenario": scenario, "variant": name, **_outcome(result)} | {
+        "wall_s": round(time.perf_counter() - started, 1)
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", nargs="?", type=Path, default=default_scenario_path())
+    parser.add_argument("--where", action="store_true", help="where the dollars go")
     args = parser.parse_args()
     scenario, base = load_scenario(args.scenario)
     setup = prepare(scenario, base).setup
+    if args.where:
+        for policy in WHERE_POLICIES:
+            probe = Spend(setup)
+            controllers = [*POLICIES[policy][1](setup), probe]
+            row = run(policy, setup, controllers, scenario.seed, scenario.name)
+            print(json.dumps(row | probe.summary()), flush=True)
+        return
     for name, parts in VARIANTS.items():
-        started = time.perf_counter()
         run_setup = without_bases(setup) if name == NO_BASE else setup
         controllers = tidewise_controllers(run_setup, **parts)
-        result = Twin(run_setup, controllers, np.random.default_rng(scenario.seed)).run(name)
         print(
-            json.dumps(
-                {
-                    "scenario": scenario.name,
-                    "variant": name,
-                    "cost_usd": round(result.cost_usd, 2),
-                    "served_fraction": round(result.served_fraction, 5),
-                    "violation_minutes": result.violation_minutes,
-                    "workloads": {
-                        w.name: [round(w.served_fraction, 5), w.violation_minutes]
-                        for w in result.workloads
-                    },
-                    "evictions": result.evictions,
-                    "pods_lost": result.pods_lost,
-                    "serverless_usd": round(result.cost_by_option_usd["serverless"], 2),
-                    "on_demand_usd": round(result.cost_by_option_usd["on-demand"], 2),
-                    "wall_s": round(time.perf_counter() - started, 1),
-                }
-            ),
-            flush=True,
+            json.dumps(run(name, run_setup, controllers, scenario.seed, scenario.name)), flush=True
         )
 
 

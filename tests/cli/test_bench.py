@@ -162,6 +162,27 @@ def test_bench_autoscale_end_to_end(tmp_path):
     assert "combined" in out.stdout and "combined" in (tmp_path / "a.html").read_text()
 
 
+def test_bench_autoscale_with_serverless_adds_its_pod_hours_and_bill(tmp_path):
+    trace = synthetic_trace(tmp_path)
+    common = ["--trace", str(trace), "--warmup-days", "1.5", "--forecaster", "recent-level"]
+    common += ["--capacity", "10", "--policy", "hpa", "--policy", "oracle", "--quiet"]
+    out = tidewise("bench", "autoscale", *common, "--json", "vm.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    out = tidewise("bench", "autoscale", *common, "--serverless", "--json", "s.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    vm = {r["policy"]: r for r in json.loads((tmp_path / "vm.json").read_text())["policies"]}
+    document = json.loads((tmp_path / "s.json").read_text())
+    burst = {r["policy"]: r for r in document["policies"]}
+    assert document["serverless"]["break_even_s"] > 0
+    hpa = burst["hpa"]
+    assert hpa["serverless_pod_hours"] > 0  # the HPA's lag is what bursts
+    assert hpa["cost_usd"] == pytest.approx(hpa["replica_usd"] + hpa["serverless_usd"], abs=0.02)
+    assert hpa["served_fraction"] > vm["hpa"]["served_fraction"]
+    assert hpa["violation_minutes"] < vm["hpa"]["violation_minutes"]
+    assert "serverless_pod_hours" not in burst["oracle"]  # starts pods instantly: no burst
+    assert burst["oracle"] == vm["oracle"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -172,6 +193,7 @@ def test_bench_autoscale_end_to_end(tmp_path):
         (["--time-zone", "Mars/Olympus"], "--time-zone"),
         (["--target-utilization", "1.5"], "--target-utilization"),
         (["--overload-risk", "0.7"], "--overload-risk: a chance per minute in (0, 0.5)"),
+        (["--serverless", "--serverless-startup", "-1"], "--serverless-startup: seconds >= 0"),
     ],
 )
 def test_bench_autoscale_bad_options(tmp_path, args, message):

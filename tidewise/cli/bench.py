@@ -195,6 +195,16 @@ def autoscale(
     overload_risk: Annotated[
         float, typer.Option(help="The slo policy's chance per minute of overload, 0-0.5.")
     ] = 0.005,
+    serverless: Annotated[
+        bool,
+        typer.Option(
+            "--serverless",
+            help="Burst the load the VM replicas miss onto serverless, priced per second.",
+        ),
+    ] = False,
+    serverless_startup: Annotated[
+        float, typer.Option(help="Seconds from a serverless container's creation to Ready.")
+    ] = 30.0,
     json_path: JsonOption = None,
     report: Annotated[
         Path | None, typer.Option("--report", help="Write an HTML chart of the replay here.")
@@ -210,6 +220,7 @@ def autoscale(
     from tidewise.sim.autoscale.bench import (
         AUTOSCALE_POLICIES,
         AutoscaleSettings,
+        burst_document,
         check_warmup,
         demand_replicas,
         run_autoscale,
@@ -231,6 +242,8 @@ def autoscale(
             raise ValueError("--startup, --margin and --warmup-days >= 0; --period > 0")
         if not 0 <= min_replicas <= max_replicas:
             raise ValueError("--min-replicas and --max-replicas: 0 <= min <= max")
+        if serverless_startup < 0:
+            raise ValueError("--serverless-startup: seconds >= 0, e.g. 30")
         if not 0 < overload_risk < 0.5:
             raise ValueError("--overload-risk: a chance per minute in (0, 0.5), e.g. 0.005")
         try:
@@ -252,6 +265,8 @@ def autoscale(
             forecaster=forecaster,
             time_zone=time_zone,
             overload_risk=overload_risk,
+            serverless=serverless,
+            serverless_startup_s=serverless_startup,
         )
         check_warmup(rates, settings)  # before the bars: the one error line stays alone
         with progress_bars(names, rates.duration_s, "{task.percentage:>3.0f}%", quiet) as bars:
@@ -287,6 +302,7 @@ def autoscale(
         "forecaster": settings.forecaster,
         "time_zone": settings.time_zone,
         "overload_risk": settings.overload_risk,
+        "serverless": burst_document(settings),
         "policies": rows,
     }
     write_json(json_path, document)

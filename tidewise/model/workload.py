@@ -67,6 +67,9 @@ class WorkloadSpec:
     hpa_floor: bool = False
     """Under a policy that sizes replicas to a service level, keep Kubernetes' HPA at
     ``target_utilization`` as a floor (the owner's choice; off by default)."""
+    overload_risk: float | None = None
+    """The chance per minute that the load outgrows the Ready replicas which a policy sizing
+    to a service level accepts for this workload (``None``: the policy's default)."""
 
 
 @dataclass(frozen=True, slots=True)

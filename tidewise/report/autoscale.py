@@ -26,8 +26,11 @@ SHOWN_S = 7 * 86_400.0  # the initial zoom: a week, where single days can still 
 
 
 def autoscale_table(rows: Sequence[dict[str, Any]], title: str) -> Table:
-    """One row per policy; ratios against ``hpa`` and ``oracle`` when they ran."""
+    """One row per policy; ratios against ``hpa`` and ``oracle`` when they ran; the
+    serverless pod-hours and the bill where the replay burst onto serverless."""
     table = Table(title=title)
+    burst = any("serverless_pod_hours" in r for r in rows)
+    extra = ("Serverless pod-h", "Cost USD") if burst else ()
     for column in (
         "Policy",
         "Replica-h",
@@ -36,6 +39,7 @@ def autoscale_table(rows: Sequence[dict[str, Any]], title: str) -> Table:
         "Served",
         "Violation min",
         "Scale events",
+        *extra,
     ):
         table.add_column(column, justify="left" if column == "Policy" else "right", no_wrap=True)
     by_name = {str(r["policy"]): r for r in rows}
@@ -55,6 +59,13 @@ def autoscale_table(rows: Sequence[dict[str, Any]], title: str) -> Table:
             f"{100 * float(row['served_fraction']):.3f} %",
             f"{row['violation_minutes']:,}",
             f"{row['scale_events']:,}",
+            *(
+                (f"{row['serverless_pod_hours']:,.1f}", f"{row['cost_usd']:,.2f}")
+                if "serverless_pod_hours" in row
+                else ("-", "-")
+                if burst
+                else ()
+            ),
         )
     return table
 

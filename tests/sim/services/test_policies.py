@@ -49,3 +49,15 @@ def test_a_pod_larger_than_the_serverless_container_gets_the_vm_level():
     tiny = setup(offering(CPU4), serverless())
     tiny = replace(tiny, workloads=(big, GPU))
     assert service_levels(tiny, VM, BURST)["web"] == VM
+
+
+def test_a_workload_s_own_overload_risk_wins_over_both_defaults():
+    mine = setup(offering(CPU4), offering(GPU1), serverless())
+    web = replace(WEB, overload_risk=0.05)
+    gpu = replace(GPU, overload_risk=0.003)
+    mine = replace(mine, workloads=(web, gpu))
+    assert service_levels(mine, VM, BURST) == {
+        "web": ServiceLevel(overload_risk=0.05),
+        "inference": ServiceLevel(overload_risk=0.003),
+    }
+    assert service_levels(mine, VM, None)["web"] == ServiceLevel(overload_risk=0.05)

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tidewise.sim.services.runner import prepare
 from tidewise.sim.services.scenario import ScenarioError, load_scenario
 
 GOOD = {
@@ -84,6 +85,19 @@ def test_good_scenario_parses_units(tmp_path):
             "workloads[0].capacity.on_demand_base: give a count >= 0 (e.g. 2) or a share",
         ),
         (
+            {"workloads__0__overload_risk": 0.5},
+            "workloads[0].overload_risk: give the chance per minute that the load outgrows "
+            "the replicas, above 0 and below 0.5",
+        ),
+        (
+            {"workloads__0__overload_risk": 0},
+            "workloads[0].overload_risk: give the chance per minute",
+        ),
+        (
+            {"workloads__0__overload_risk": "1%"},
+            "workloads[0].overload_risk: Input should be a valid number",
+        ),
+        (
             {"workloads__0__capacity": {"max_unavailable": -1}},
             "workloads[0].capacity.max_unavailable: Input should be greater than or equal to 0",
         ),
@@ -95,6 +109,15 @@ def test_bad_input_names_the_field_and_the_fix(tmp_path, changes, message):
     text = str(err.value)
     assert message in text
     assert "\n" not in text
+
+
+def test_a_workload_s_overload_risk_reaches_its_spec(tmp_path):
+    data = broken(workloads__0__overload_risk=0.003)
+    scenario, base = load_scenario(write(tmp_path, data))
+    assert scenario.workloads[0].overload_risk == 0.003
+    assert prepare(scenario, base).setup.workloads[0].overload_risk == 0.003
+    scenario, base = load_scenario(write(tmp_path, GOOD))
+    assert prepare(scenario, base).setup.workloads[0].overload_risk is None
 
 
 def test_capacity_rules_read_a_count_or_a_share(tmp_path):

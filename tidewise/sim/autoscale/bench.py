@@ -17,6 +17,11 @@
   carry it at the target utilisation. The lower bound on replica-hours for that target.
 
 Forecasters and the schedule learn from the warm-up; figures are measured after it.
+
+With ``serverless`` on, every policy but ``oracle`` runs its replicas on VMs and the load
+they miss on serverless containers (:mod:`tidewise.sim.autoscale.serverless`), priced from the
+builtin AWS us-east-1 catalog for a replica of ``replica_requests`` on the default week's
+general instance types: the result adds the serverless pod-hours and both bills.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from tidewise.catalog import builtin_catalog_path, load_catalog
+from tidewise.model import Resources
 from tidewise.scaling.behavior import HpaBehavior
 from tidewise.scaling.cron import CronScaler
 from tidewise.scaling.elastic import TIDEWISE_BEHAVIOR, CronOnly, ElasticScaler
@@ -43,12 +50,17 @@ from tidewise.scaling.predictive import PredictiveScaler
 from tidewise.scaling.schedule_learning import learn_cron
 from tidewise.scaling.slo import ServiceLevel
 from tidewise.sim.autoscale.replay import ReplayResult, replay
+from tidewise.sim.autoscale.serverless import Burst, BurstPricing, burst_pricing
 from tidewise.sim.rate_trace import RateTrace
 
 AUTOSCALE_POLICIES = ("hpa", "cron", "predictive", "combined", "slo", "oracle")
 CRON_QUANTILE = 0.95  # a schedule alone must cover the hour's busy minutes
 COMBINED_CRON_QUANTILE = 0.5
 AUTO_CAPACITY_REPLICAS = 20  # auto capacity: the load's 95th percentile fills this many
+WEB_REPLICA = Resources(cpu_milli=1000, memory_mib=2048)
+"""The default week's web replica (tidewise/scenarios/nasa-week.yaml): what a burst prices."""
+GENERAL_TYPES = ("m6i.xlarge", "m6i.2xlarge", "c6i.2xlarge", "c6i.4xlarge")
+"""The default week's general node pool: the VMs a replica may otherwise run on."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,10 @@ class AutoscaleSettings:
     forecaster: str = "holt-winters"
     time_zone: str = "UTC"
     overload_risk: float = 0.005  # the ``slo`` policy's risk per minute
+    serverless: bool = False  # the load the VM replicas miss bursts onto serverless
+    serverless_startup_s: float = 30.0  # a container's boot and the app's start (20-40 s)
+    replica_requests: Resources = WEB_REPLICA
+    instance_types: tuple[str, ...] = GENERAL_TYPES
 
     @property
     def warmup_s(self) -> float:
@@ -172,17 +188,49 @@ def run_autoscale(
 ) -> tuple[ServiceModel, list[ReplayResult]]:
     check_warmup(trace, settings)
     service = service_for(trace, settings)
+    pricing = burst_pricing_for(settings) if settings.serverless else None
     results = []
     for name in policies:
         policy = build_policy(name, trace, service, settings)
         model = replace(service, startup_s=0.0) if name == "oracle" else service
         report = None if progress is None else (lambda t, n=name: progress(n, t))
+        burst = None if pricing is None or name == "oracle" else Burst(pricing)
         results.append(
-            replay(trace, model, policy, name, settings.period_s, settings.warmup_s, report)
+            replay(trace, model, policy, name, settings.period_s, settings.warmup_s, report, burst)
         )
     return service, results
+
+
+def burst_pricing_for(settings: AutoscaleSettings) -> BurstPricing:
+    """A replica's VM and serverless prices on the builtin AWS us-east-1 catalog."""
+    catalog = load_catalog(
+        builtin_catalog_path("aws-us-east-1"),
+        provider="aws",
+        instance_types=settings.instance_types,
+    )
+    return burst_pricing(
+        catalog.offerings, settings.replica_requests, settings.serverless_startup_s
+    )
 
 
 def demand_replicas(trace: RateTrace, service: ServiceModel) -> np.ndarray:
     """The load expressed as replicas at the target utilisation (NaN in gaps), for plots."""
     return trace.values / service.load_per_replica
+
+
+def burst_document(settings: AutoscaleSettings) -> dict[str, object] | None:
+    """The serverless pricing a replay ran with, for the JSON (``None``: no serverless)."""
+    if not settings.serverless:
+        return None
+    pricing = burst_pricing_for(settings)
+    return {
+        "startup_s": pricing.startup_s,
+        "break_even_s": round(pricing.break_even_s, 1),
+        "vm_usd_per_replica_hour": round(pricing.vm_per_replica_hour, 6),
+        "serverless_usd_per_replica_hour": round(pricing.serverless_per_replica_hour, 6),
+        "replica_requests": {
+            "cpu_milli": settings.replica_requests.cpu_milli,
+            "memory_mib": settings.replica_requests.memory_mib,
+        },
+        "instance_types": list(settings.instance_types),
+    }

@@ -30,6 +30,7 @@ from tidewise.scaling.observation import (
     ServiceModel,
     ServiceObservation,
 )
+from tidewise.sim.autoscale.serverless import Burst
 from tidewise.sim.pod_metrics import pod_samples
 from tidewise.sim.rate_trace import RateTrace
 
@@ -48,9 +49,10 @@ class ReplayResult:
     ready: np.ndarray = field(repr=False)
     served: np.ndarray = field(repr=False)  # fraction of each step's load served; NaN: unmeasured
     rules: dict[str, int] = field(default_factory=dict)
+    burst: Burst | None = None  # the serverless containers, when the replay had them
 
     def summary(self) -> dict[str, object]:
-        return {
+        row: dict[str, object] = {
             "policy": self.policy,
             "replica_hours": round(self.replica_hours, 2),
             "served_fraction": round(self.served_fraction, 6),
@@ -58,6 +60,15 @@ class ReplayResult:
             "scale_events": self.scale_events,
             "decided_by": self.rules,
         }
+        if self.burst is not None:
+            vm_usd = self.replica_hours * self.burst.pricing.vm_per_replica_hour
+            row |= {
+                "serverless_pod_hours": round(self.burst.pod_seconds / 3600, 2),
+                "serverless_usd": round(self.burst.usd, 2),
+                "replica_usd": round(vm_usd, 2),
+                "cost_usd": round(vm_usd + self.burst.usd, 2),
+            }
+        return row
 
 
 @dataclass
@@ -90,8 +101,11 @@ def replay(
     period_s: float = 15.0,
     warmup_s: float = 0.0,
     progress: Callable[[float], None] | None = None,
+    burst: Burst | None = None,
 ) -> ReplayResult:
-    """Run ``policy`` over the whole trace; measure after ``warmup_s``."""
+    """Run ``policy`` over the whole trace; measure after ``warmup_s``. With ``burst``, the
+    load the Ready replicas miss runs on serverless containers (:mod:`.serverless`), and each
+    container past its break-even keeps a VM replica asked for beside the policy's."""
     steps = len(trace.values)
     ticks_per_step = max(1, round(trace.step_s / period_s))
     tick_s = trace.step_s / ticks_per_step
@@ -120,13 +134,21 @@ def replay(
                 load=load if seen else None,
             )
             decision: ReplicaDecision = policy.recommend(obs)
-            target = min(max(decision.replicas, service.min_replicas), service.max_replicas)
+            wanted = decision.replicas
+            if burst is not None:
+                burst.follow(load if seen else 0.0, service.replica_capacity, ready, now)
+                if past := burst.past_break_even(now):
+                    wanted = max(wanted, ready + past)  # the Ready ones are all needed too
+            target = min(max(wanted, service.min_replicas), service.max_replicas)
             if target != desired:
                 events += now >= warmup_s
                 desired = target
             rules[decision.rule] = rules.get(decision.rule, 0) + 1
             pods.scale(desired, now, service.startup_s)
             ready = pods.ready(now, service.startup_s)
+            if burst is not None:
+                burst.follow(load if seen else 0.0, service.replica_capacity, ready, now)
+                ready += burst.ready(now)
             replicas[step] += len(pods.created) / ticks_per_step
             ready_mean[step] += ready / ticks_per_step
             if now < warmup_s or not seen:
@@ -136,6 +158,8 @@ def replay(
             offered += load * tick_s
             served += got * tick_s
             pod_seconds += len(pods.created) * tick_s
+            if burst is not None:
+                burst.accrue(tick_s)
             minute = int(now // 60)
             served_min.setdefault(minute, [0.0, 0.0])
             served_min[minute][0] += load * tick_s
@@ -155,6 +179,7 @@ def replay(
         ready=ready_mean,
         served=step_served,
         rules=rules,
+        burst=burst,
     )
 
 

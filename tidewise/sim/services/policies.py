@@ -14,7 +14,7 @@ from tidewise.capacity.karpenter.controller import Karpenter
 from tidewise.capacity.reserved_base import ReservedBase
 from tidewise.capacity.serverless import BREAK_EVEN_OVERHEAD_S, ServerlessBurst, hosts
 from tidewise.capacity.spot_pools import SpotPoolRules
-from tidewise.model import ClusterView, Controller, Decision, PurchaseOption
+from tidewise.model import ClusterView, Controller, Decision, PurchaseOption, WorkloadSpec
 from tidewise.scaling.forecast import forecaster_named
 from tidewise.scaling.slo import ServiceLevel
 from tidewise.sim.services.replicas import ElasticController, FixedReplicas, HpaController
@@ -22,11 +22,17 @@ from tidewise.sim.services.twin import TwinSetup
 
 ELASTIC_FORECASTER = "recent-level"
 TIDEWISE_NODES = NodeAutoscalerSettings(
-    unneeded_s=180.0, delay_after_add_s=180.0, max_not_ready_s=60.0
+    unneeded_s=30.0, delay_after_add_s=180.0, max_not_ready_s=60.0
 )
-"""Nodes go after 3 minutes unneeded, not cluster-autoscaler's 10 + 10: measured on the
-default week, 5 % cheaper at 99.91 % served (bench/RESULTS.md). A node that fails is given
-back after a minute, not cluster-autoscaler's 20: its pods are not serving meanwhile."""
+"""A node goes after 30 s unneeded, near Karpenter's pace (it takes an empty node 15-25 s
+after it empties, docs/karpenter-baseline.md); on a cluster this is the rendered NodePool's
+``consolidateAfter: 30s`` (with cluster-autoscaler, ``--scale-down-unneeded-time=30s``). The
+pause of 3 minutes after a scale-up stays (cluster-autoscaler's
+``--scale-down-delay-after-add=3m``; Karpenter has none): without it (or at 60 s) the spot
+storm's on-demand spend rose from $29 to $156-176. Measured on the default week and the
+spot storm against the earlier 3 minutes unneeded (itself 5 % cheaper than
+cluster-autoscaler's 10 + 10): bench/RESULTS.md, issue 21. A node that fails is given back
+after a minute, not cluster-autoscaler's 20: its pods are not serving meanwhile."""
 
 
 def peak_replicas(setup: TwinSetup) -> dict[str, int]:
@@ -61,12 +67,16 @@ range, and what outgrows them bursts onto serverless within its start-up (tuned 
 def service_levels(
     setup: TwinSetup, vm: ServiceLevel, burst: ServiceLevel | None
 ) -> dict[str, ServiceLevel]:
-    """Each workload's level: ``burst`` where serverless can host its pods, else ``vm``."""
+    """Each workload's level: its own ``overload_risk`` where the scenario gives one, else
+    ``burst`` where serverless can host its pods, else ``vm``."""
     serverless = [o for o in setup.offerings if o.option is PurchaseOption.SERVERLESS]
-    return {
-        spec.name: burst if burst and any(hosts(o, spec.requests) for o in serverless) else vm
-        for spec in setup.workloads
-    }
+
+    def level(spec: WorkloadSpec) -> ServiceLevel:
+        if spec.overload_risk is not None:
+            return ServiceLevel(overload_risk=spec.overload_risk)
+        return burst if burst and any(hosts(o, spec.requests) for o in serverless) else vm
+
+    return {spec.name: level(spec) for spec in setup.workloads}
 
 
 def tidewise_controllers(
@@ -79,10 +89,12 @@ def tidewise_controllers(
     vm_level: ServiceLevel = VM_LEVEL,
     burst_level: ServiceLevel = BURST_LEVEL,
     break_even_overhead_s: float = BREAK_EVEN_OVERHEAD_S,
+    nodes: NodeAutoscalerSettings = TIDEWISE_NODES,
 ) -> list[Controller]:
     """Replicas sized to each workload's service level (``slo``; else those of ``elastic``)
     on the whole capacity stack (docs/capacity.md); the flags take parts out, for the
-    ablation in ``bench/tidewise_parts.py``, the levels and the break-even are its sweep.
+    ablation in ``bench/tidewise_parts.py``; the levels, the break-even and the node settings
+    are its sweep.
 
     Pending pods that serverless can host burst there first (listed before the node
     autoscaler, so it sees them first); the node autoscaler buys the cheapest offering, spot
@@ -98,7 +110,7 @@ def tidewise_controllers(
         ElasticController(epoch, forecast, levels=levels),
         *([ReservedBase()] if reserved_floor else []),
         *([ServerlessBurst(options, break_even_overhead_s)] if serverless else []),
-        NodeAutoscaler(options, TIDEWISE_NODES, spot_pools=pools),
+        NodeAutoscaler(options, nodes, spot_pools=pools),
         InterruptionHandler(options),
         *([Consolidator(options)] if consolidation else []),
     ]

@@ -216,6 +216,7 @@ def capacity_inputs(
             target_utilization=w.target_utilization,
             rules=w.capacity.rules(),
             hpa_floor=w.hpa_floor,
+            overload_risk=w.overload_risk,
         )
         for w in scenario.workloads
     )

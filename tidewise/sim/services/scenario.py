@@ -227,6 +227,18 @@ class WorkloadSpecIn(Strict):
     usage: UsageSpec = UsageSpec()
     capacity: CapacitySpec = CapacitySpec()
     hpa_floor: bool = False  # keep the HPA at the target as a floor under service-level sizing
+    overload_risk: float | None = None  # the chance per minute of outgrowing the replicas
+
+    @field_validator("overload_risk")
+    @classmethod
+    def _risk_is_a_chance(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value < 0.5:
+            raise ValueError(
+                "give the chance per minute that the load outgrows the replicas, above 0 and "
+                "below 0.5 (e.g. 0.001 for 0.1 % of minutes), or leave it out for the "
+                "policy's default"
+            )
+        return value
 
 
 class Scenario(Strict):
