@@ -19,9 +19,12 @@ from lightkube.resources.core_v1 import Event, Node, Pod
 
 from tests.kube.kwok import apply_crd_file, tidewise_process, wait_for
 from tests.kube.serviceaccount import operator_kubeconfig
+from tidewise.capacity.karpenter import NodePoolSpec
 from tidewise.capacity.karpenter.instance_types import NVIDIA_GPU
-from tidewise.capacity.karpenter.nodepools import NodeClassRef
+from tidewise.capacity.karpenter.nodepools import NodeClassRef, node_pool
 from tidewise.capacity.karpenter.overlays import MANAGED_BY
+from tidewise.capacity.node_autoscaler import NodeAutoscalerSettings
+from tidewise.catalog import Catalog
 from tidewise.kube.controllers.karpenter import NodeOverlay, NodePool
 from tidewise.model import Resources
 from tidewise.testenv import Cluster
@@ -201,3 +204,10 @@ def events_about(kube: Client, name: str) -> list[str]:
 def managers(obj: Any) -> set[tuple[str, str]]:
     """(manager, operation) of the object's managedFields."""
     return {(m["manager"], m["operation"]) for m in obj["metadata"].get("managedFields") or []}
+
+
+def pool(name: str, types: list[str], catalog: Catalog) -> dict:
+    """A NodePool as tidewise renders it (no workloads: no limits; consolidation after the
+    default 10 minutes, so nothing is taken away while a test runs)."""
+    spec = NodePoolSpec(name, tuple(types))
+    return node_pool(spec, catalog.offerings, [], KWOK_CLASS, NodeAutoscalerSettings())

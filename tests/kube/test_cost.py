@@ -10,7 +10,13 @@ from tests.cli.run import tidewise
 from tidewise.capacity.costshare import PricedNode, node_parts, unit_prices
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.kube.api.resources import node_capacity
-from tidewise.kube.cost import cost_so_far_usd, placed_pods, price_nodes, serverless_usage
+from tidewise.kube.cost import (
+    cluster_cost,
+    cost_so_far_usd,
+    placed_pods,
+    price_nodes,
+    serverless_usage,
+)
 
 CATALOG = load_catalog(builtin_catalog_path("aws-us-east-1"), provider="aws")
 
@@ -177,3 +183,32 @@ def test_the_exporter_publishes_one_pass_and_a_standby_exports_nothing():
     assert cpu is not None and node_usd is not None and 0 < cpu < node_usd
     exporter.forget()  # leadership lost: the next leader reports the cluster, not both
     assert registry.get_sample_value("tidewise_pod_cost_usd_per_hour", labels) is None
+
+
+def test_a_job_pod_on_a_virtual_node_costs_its_serverless_bill_so_far_running_or_finished():
+    """``job list`` prices a pod as ``tidewise cost`` does: on a virtual node, per pod-second
+    at the serverless price (it once cost $0 there, being no share of any priced node)."""
+    virtual = {
+        "metadata": {"name": "vk", "labels": {"type": "virtual-kubelet"}},
+        "spec": {"taints": [{"key": "virtual-kubelet.io/provider", "effect": "NoSchedule"}]},
+        "status": {"allocatable": {"cpu": "1000", "memory": "4Ti"}},
+    }
+
+    def pod(name, finished=None):
+        spec = {
+            "nodeName": "vk",
+            "containers": [{"resources": {"requests": {"cpu": "2", "memory": "4Gi"}}}],
+        }
+        status = {"phase": "Running", "startTime": "2026-12-02T20:00:00Z"}
+        if finished:
+            ended = {"state": {"terminated": {"finishedAt": finished}}}
+            status |= {"phase": "Succeeded", "containerStatuses": [ended]}
+        return {"metadata": {"name": name, "namespace": "ml"}, "spec": spec, "status": status}
+
+    now = datetime.datetime(2026, 12, 2, 22, 0, 0, tzinfo=datetime.UTC).timestamp()
+    pods = [pod("running"), pod("done", finished="2026-12-02T21:00:00Z")]
+    costs = cost_so_far_usd([virtual], pods, CATALOG, now)
+    hourly = cluster_cost([virtual], pods[:1], CATALOG, now).billed[("ml", "running")].total
+    assert hourly > 0
+    assert costs[("ml", "running")] == pytest.approx(2 * hourly)  # 2 h so far
+    assert costs[("ml", "done")] == pytest.approx(1 * hourly)  # ran 1 h, then finished

@@ -45,12 +45,6 @@ from tests.kube.karpenter import (
 from tests.kube.karpenter import NodePool as KarpenterNodePool
 from tests.kube.kwok import Poller, fake_pod_spec, tidewise_process, wait_for
 from tests.kube.serviceaccount import components_for, operator_kubeconfig
-from tests.kube.test_karpenter_e2e import (  # noqa: F401  (module fixtures shared)
-    catalog,
-    installed,
-    instance_types,
-    karpenter_build,
-)
 from tests.kube.test_queue_e2e import get, job
 from tidewise.capacity.karpenter import NodePoolSpec
 from tidewise.capacity.karpenter.instance_types import INSTANCE_TYPE
@@ -82,7 +76,7 @@ IDLE_S = 15  # the NodePool's consolidateAfter: long enough for the job's pod to
 
 
 @pytest.fixture
-def karpenter(kube, cluster, installed, instance_types, namespace) -> Iterator[str]:  # noqa: F811
+def karpenter(kube, cluster, installed, instance_types, namespace) -> Iterator[str]:
     with running_karpenter(kube, cluster, installed, instance_types, namespace, UPSTREAM):
         yield namespace
 
@@ -102,7 +96,7 @@ def queue_controller(cluster: Cluster, kube: Client, karpenter: str):
         yield process
 
 
-def gpu_pool(catalog: Catalog, gpus: int) -> dict:  # noqa: F811
+def gpu_pool(catalog: Catalog, gpus: int) -> dict:
     """Every GPU type of the catalog, at most ``gpus`` GPUs, empty nodes going after
     ``IDLE_S`` (tidewise's render, with the test's short unneeded time)."""
     types = tuple(sorted(n for n, t in catalog.instance_types.items() if t.gpu_count))
@@ -131,7 +125,7 @@ def stamp(value: datetime | str) -> float:
 def test_an_8_gpu_job_buys_its_node_runs_there_and_the_node_goes_after(
     kube,
     cluster,
-    catalog,  # noqa: F811
+    catalog,
     karpenter,
     queue_controller,
 ):
@@ -205,8 +199,8 @@ def count_events(kube: Client, namespace: str, name: str, reason: str) -> int:
 def test_placeholders_live_in_the_api_across_a_restart_and_go_with_their_job(
     kube,
     cluster,
-    catalog,  # noqa: F811
-    installed,  # noqa: F811  (Karpenter's CRDs, no Karpenter running: nothing is bought)
+    catalog,
+    installed,
     namespace,
 ):
     """A restarted controller finds the placeholders by label: no second set, no second
@@ -264,7 +258,7 @@ class DevicePluginStandIn(Poller):
 
     every_s = 0.5
 
-    def __init__(self, kube: Client, catalog: Catalog, pool: str) -> None:  # noqa: F811
+    def __init__(self, kube: Client, catalog: Catalog, pool: str) -> None:
         super().__init__()
         self.kube, self.catalog, self.pool = kube, catalog, pool
         self.advertised: dict[str, dict[str, str]] = {}
@@ -320,7 +314,7 @@ def karpenter_could_not_schedule(kube: Client, namespace: str) -> list[str]:
 def test_twelve_quarter_gpu_pods_buy_three_t4s_through_the_share_overlay(
     kube,
     extender,
-    catalog,  # noqa: F811
+    catalog,
     karpenter,
 ):
     namespace = karpenter

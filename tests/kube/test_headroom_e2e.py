@@ -16,17 +16,8 @@ from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Event, Pod
 
 from tests.kube.headroom import CompressedController, PodRecord, placeholders_of
-from tests.kube.karpenter import apply, claims_of
+from tests.kube.karpenter import apply, claims_of, pending_workload, pool
 from tests.kube.kwok import wait_for
-from tests.kube.test_karpenter_e2e import (  # noqa: F401 (fixtures)
-    catalog,
-    installed,
-    instance_types,
-    karpenter,
-    karpenter_build,
-    pending_workload,
-    pool,
-)
 from tidewise.kube.controllers.headroom import HEADROOM_FOR, placeholder_name
 from tidewise.kube.controllers.resources import ElasticScalerResource
 from tidewise.model import Resources
@@ -96,8 +87,8 @@ def preempted(kube: Client, namespace: str) -> set[str]:
 def test_a_forecast_peak_has_karpenter_buy_before_the_deployment_scales(
     kube,
     cluster,
-    karpenter,  # noqa: F811 (a fixture imported above)
-    catalog,  # noqa: F811
+    karpenter,
+    catalog,
     crds,
 ):
     namespace = karpenter

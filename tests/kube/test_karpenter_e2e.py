@@ -1,9 +1,7 @@
 """Karpenter buys kwok nodes for the test control plane from tidewise's catalog, steered by
 tidewise's rendered NodePools and NodeOverlays."""
 
-import shutil
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +9,6 @@ import yaml
 from lightkube import ApiError, Client
 from lightkube.resources.core_v1 import Node, Pod
 
-from tests.controlplane import NO_GO, progress, required
 from tests.kube.karpenter import (
     KWOK_CLASS,
     NodeOverlay,
@@ -20,22 +17,19 @@ from tests.kube.karpenter import (
     claims_of,
     condition,
     events_about,
-    install,
     managers,
     overlay_applied,
     pending_workload,
-    running_karpenter,
+    pool,
     steering_config,
     steering_operator,
 )
 from tests.kube.kwok import wait_for
-from tidewise.capacity.karpenter import NodePoolSpec, kwok_instance_types, render
+from tidewise.capacity.karpenter import render
 from tidewise.capacity.karpenter import scheduling as modelled
-from tidewise.capacity.karpenter.nodepools import node_pool
 from tidewise.capacity.karpenter.overlays import MANAGED_BY, spot_risk_overlays
-from tidewise.capacity.node_autoscaler import NodeAutoscalerSettings
 from tidewise.capacity.spot_pools import SpotPoolRules
-from tidewise.catalog import Catalog, builtin_catalog_path, load_catalog
+from tidewise.catalog import Catalog
 from tidewise.cli.sim import default_scenario_path
 from tidewise.kube.controllers.karpenter import FIELD_MANAGER
 from tidewise.model import Offering, PodPhase, PurchaseOption, Resources
@@ -44,15 +38,6 @@ from tidewise.placement.fit import pods_per_node
 from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
 from tidewise.sim.services.karpenter import karpenter_policy
 from tidewise.sim.services.scenario import load_scenario
-from tidewise.testenv import Cluster
-from tidewise.testenv.karpenter import (
-    PRIORITIZED,
-    UPSTREAM,
-    KarpenterBuild,
-    cached_karpenter,
-    ensure_karpenter,
-    write_instance_types,
-)
 
 pytestmark = pytest.mark.e2e
 
@@ -60,55 +45,6 @@ COMMITTED = "m6i.xlarge"  # the bundled scenario's reserved floor: one m6i.xlarg
 COMMITMENT = f"tidewise-commitment-{COMMITTED}"
 SPOT_ALIKE = ("m6i.2xlarge", "c6i.2xlarge")
 """Spot pools 3 % apart in price, in the >20 % and 5-10 % interruption bands."""
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_catalog(builtin_catalog_path("aws-us-east-1"), provider="aws")
-
-
-@pytest.fixture(scope="module")
-def karpenter_build(binaries) -> KarpenterBuild:  # binaries: skipped (or failed) without Go
-    if cached_karpenter() is None and shutil.which("go") is None:
-        if required():
-            pytest.fail(NO_GO)
-        pytest.skip(NO_GO)
-    return ensure_karpenter(progress)
-
-
-@pytest.fixture(scope="module")
-def installed(kube: Client, karpenter_build: KarpenterBuild) -> KarpenterBuild:
-    install(kube, karpenter_build)
-    return karpenter_build
-
-
-@pytest.fixture(scope="module")
-def instance_types(cluster: Cluster, catalog: Catalog) -> Path:
-    """The whole builtin catalog, as Karpenter's kwok provider reads it."""
-    return write_instance_types(
-        cluster.folder / "instance-types.json", kwok_instance_types(catalog.offerings)
-    )
-
-
-@pytest.fixture
-def karpenter(kube, cluster, installed, instance_types, namespace) -> Iterator[str]:
-    """Upstream's kwok Karpenter running for one test; yields the test's namespace."""
-    with running_karpenter(kube, cluster, installed, instance_types, namespace, UPSTREAM):
-        yield namespace
-
-
-@pytest.fixture
-def prioritized_karpenter(kube, cluster, installed, instance_types, namespace) -> Iterator[str]:
-    """Karpenter whose launch follows NodeOverlay prices (as on AWS), for one test."""
-    with running_karpenter(kube, cluster, installed, instance_types, namespace, PRIORITIZED):
-        yield namespace
-
-
-def pool(name: str, types: list[str], catalog: Catalog) -> dict:
-    """A NodePool as tidewise renders it (no workloads: no limits; consolidation after the
-    default 10 minutes, so nothing is taken away while a test runs)."""
-    spec = NodePoolSpec(name, tuple(types))
-    return node_pool(spec, catalog.offerings, [], KWOK_CLASS, NodeAutoscalerSettings())
 
 
 def cheapest(offerings: list[Offering], requests: Resources) -> list[Offering]:

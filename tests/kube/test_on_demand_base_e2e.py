@@ -15,7 +15,7 @@ from lightkube import Client
 from lightkube.resources.apps_v1 import Deployment, ReplicaSet
 from lightkube.resources.core_v1 import Event, Node, Pod
 
-from tests.kube.karpenter import apply
+from tests.kube.karpenter import apply, pool
 from tests.kube.kwok import lease_holder, operator_process, wait_for
 from tests.kube.on_demand_base import (
     POOL_LABEL,
@@ -27,14 +27,6 @@ from tests.kube.on_demand_base import (
     running_on_demand,
     watch_while,
     webhook_configuration,
-)
-from tests.kube.test_karpenter_e2e import (  # noqa: F401 (fixtures)
-    catalog,
-    installed,
-    instance_types,
-    karpenter,
-    karpenter_build,
-    pool,
 )
 from tidewise.kube.ondemand.workloads import DELETION_COST, PINNED
 from tidewise.testenv import Cluster
@@ -48,7 +40,7 @@ IDENTITY = "on-demand-base"
 
 
 @pytest.fixture
-def based(cluster: Cluster, kube: Client, karpenter: str, catalog):  # noqa: F811
+def based(cluster: Cluster, kube: Client, karpenter: str, catalog):
     """The operator with the webhook and the reconciler, its webhook configuration, and a
     NodePool of a few small types (on-demand and spot); yields the namespace and the
     webhook's port."""

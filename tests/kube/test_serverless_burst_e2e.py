@@ -23,8 +23,7 @@ from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Event, Node, Pod
 
-from tests.kube import test_karpenter_e2e as karpenter_tests
-from tests.kube.karpenter import NODEPOOL_LABEL, apply, claims_of, running_karpenter
+from tests.kube.karpenter import NODEPOOL_LABEL, apply, claims_of, pool, running_karpenter
 from tests.kube.kwok import (
     LowestAvailable,
     condition,
@@ -45,12 +44,6 @@ from tidewise.testenv.cluster import free_ports
 from tidewise.testenv.karpenter import UPSTREAM
 
 pytestmark = pytest.mark.e2e
-
-# the Karpenter build, its CRDs and the catalog's instance types: the Karpenter tests' fixtures
-catalog = karpenter_tests.catalog
-karpenter_build = karpenter_tests.karpenter_build
-installed = karpenter_tests.installed
-instance_types = karpenter_tests.instance_types
 
 POOL = "e2e-burst"
 TYPE = "m6i.large"
@@ -140,7 +133,7 @@ def burst_setting(
     kube.create(virtual_node(node_name, selector))
     try:
         wait_for("the virtual node Ready", lambda: condition(kube.get(Node, node_name), "Ready"))
-        limited = karpenter_tests.pool(POOL, [TYPE], catalog)
+        limited = pool(POOL, [TYPE], catalog)
         limited["spec"]["template"]["metadata"]["labels"].update(selector)
         limited["spec"]["limits"] = {"cpu": str(cpus)}
         apply(kube, limited)

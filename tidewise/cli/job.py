@@ -183,8 +183,9 @@ def _rows(
     client = _kube(cluster, kubeconfig, context, namespace)
     if client is not None:
         with _kube_jobs() as kube_jobs:
-            found = kube_jobs.rows(client, namespace)
-            costs = _kube_costs(client, namespace)
+            pods = kube_jobs.job_pods(client, namespace)
+            found = kube_jobs.rows(client, namespace, pods)
+            costs = _kube_costs(client, pods)
         return [{**r, "cost_usd": costs.get(r["name"], 0.0)} for r in found]
     with _twin(cluster, state) as sim:
         plan = _reconcile(sim)
@@ -192,10 +193,10 @@ def _rows(
         return [_row(j, plan, costs.get(j.name)) for j in sim.jobs.values()]
 
 
-def _kube_costs(client: Client, namespace: str) -> dict[str, float]:
+def _kube_costs(client: Client, pods: list[dict[str, Any]]) -> dict[str, float]:
     """USD each job's pods have cost since they started, priced as ``tidewise cost`` prices
     them (``TIDEWISE_CATALOG``/``TIDEWISE_PROVIDER``, default AWS us-east-1)."""
-    from lightkube.resources.core_v1 import Node, Pod
+    from lightkube.resources.core_v1 import Node
 
     from tidewise.cli.cost import configured_catalog
     from tidewise.kube.cost import cost_so_far_usd
@@ -205,7 +206,6 @@ def _kube_costs(client: Client, namespace: str) -> dict[str, float]:
         os.environ.get("TIDEWISE_CATALOG", DEFAULT_CATALOG),
         os.environ.get("TIDEWISE_PROVIDER", DEFAULT_PROVIDER),
     )
-    pods = [p.to_dict() for p in client.list(Pod, namespace=namespace, labels={JOB_LABEL: None})]
     nodes = [n.to_dict() for n in client.list(Node)]
     per_pod = cost_so_far_usd(nodes, pods, catalog, time.time())
     costs: dict[str, float] = {}

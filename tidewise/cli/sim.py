@@ -43,12 +43,21 @@ def sim(
     ] = None,
     output: OutputOption = Format.TABLE,
     quiet: QuietOption = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Policies replayed at once, each in its own process (default: one per CPU).",
+        ),
+    ] = None,
 ) -> None:
     """Replay a scenario under each of its policies and compare cost and service."""
     from rich.console import Console
 
     from tidewise.report import render_table, write_html
-    from tidewise.sim.services.runner import attribution, prepare, run
+    from tidewise.sim.services.runner import attribution, default_workers, prepare, run
     from tidewise.sim.services.scenario import ScenarioError, load_scenario
 
     if quiet and json_path is None and report is None and not output.is_document:
@@ -64,7 +73,8 @@ def sim(
     with progress_bars(
         parsed.policies, 1.0, "{task.percentage:>3.0f}% of the simulated horizon", quiet
     ) as bars:
-        result = run(prepared, None if bars is None else bars.update)
+        workers = jobs or default_workers(len(parsed.policies))
+        result = run(prepared, None if bars is None else bars.update, workers)
     document = result.model_dump(mode="json")
     if output.is_document:
         print_document(document, output)

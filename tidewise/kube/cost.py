@@ -106,26 +106,39 @@ def cost_so_far_usd(
     now_unix_s: float,
 ) -> dict[tuple[str, str], float]:
     """USD each pod has cost from its start (``status.startTime``) to its end (its last
-    container's ``finishedAt``) or now: its hourly share of its node, as ``tidewise cost``
-    splits it, times its hours. A pod never moves (a new pod is a new name), so one node
-    prices its whole life; a finished pod is priced alone on its node (its neighbours while it
-    ran are not known now). Keys: (namespace, name); pods never started are left out."""
-    priced = {n.name: n for n in price_nodes(nodes, catalog).nodes}
+    container's ``finishedAt``) or now: its hourly cost as ``tidewise cost`` prices it now
+    (:func:`cluster_cost`: a share of its node, or per pod-second on a virtual node) times its
+    hours. A pod never moves (a new pod is a new name), so one node prices its whole life; a
+    finished pod is priced alone on its node (its neighbours while it ran are not known now).
+    Keys: (namespace, name); pods never started are left out."""
+    now = cluster_cost(nodes, pods, catalog, now_unix_s)
+    hourly = dict(now.allocation.pods)
+    priced = {n.name: n for n in now.priced.nodes}
     prices = unit_prices(catalog.offerings)
-    running = placed_pods(pods)
-    hourly = dict(allocate(list(priced.values()), running, prices).pods)
     for pod in pods:
-        if has_finished(pod) and (placed := _placed(pod)) and placed.node in priced:
+        if not has_finished(pod) or (placed := _placed(pod)) is None:
+            continue
+        if placed.node in priced:
             hourly.update(allocate([priced[placed.node]], [placed], prices).pods)
+        elif placed.node in now.usage.virtual_nodes:
+            hourly.update(serverless_bills([placed], catalog.offerings)[0])
     costs = {}
     for pod in pods:
-        key, status = _key(pod), pod.get("status") or {}
-        start = unix_s(status.get("startTime"))
-        if key not in hourly or start is None:
-            continue
-        end = _finished_s(status) if has_finished(pod) else now_unix_s
-        costs[key] = hourly[key].total * max((end or start) - start, 0.0) / 3600
+        key, ran_s = _key(pod), run_seconds(pod, now_unix_s)
+        if key in hourly and ran_s is not None:
+            costs[key] = hourly[key].total * ran_s / 3600
     return costs
+
+
+def run_seconds(pod: Mapping[str, Any], now_unix_s: float) -> float | None:
+    """Seconds the pod has run: from ``status.startTime`` to its last container's end when it
+    has finished, else to now; None until the kubelet reports a start."""
+    status = pod.get("status") or {}
+    start = unix_s(status.get("startTime"))
+    if start is None:
+        return None
+    end = _finished_s(status) if has_finished(pod) else now_unix_s
+    return max((end or start) - start, 0.0)
 
 
 def _finished_s(status: Mapping[str, Any]) -> float | None:
@@ -157,12 +170,9 @@ def serverless_usage(
     """The placed pods on a virtual node, each with the seconds from its ``status.startTime``
     to ``now_s`` (Unix seconds; 0 until the virtual kubelet reports a start)."""
     virtual = {node_name(n) for n in nodes if is_virtual(n)}
-    started = {_key(pod): unix_s((pod.get("status") or {}).get("startTime")) for pod in pods}
+    ran_s = {_key(pod): run_seconds(pod, now_s) for pod in pods}
     placed = [p for p in placed_pods(pods) if p.node in virtual]
-    seconds = {}
-    for pod in placed:
-        start = started.get((pod.namespace, pod.name))
-        seconds[(pod.namespace, pod.name)] = max(now_s - start, 0.0) if start else 0.0
+    seconds = {(p.namespace, p.name): ran_s.get((p.namespace, p.name)) or 0.0 for p in placed}
     return ServerlessUsage(virtual, placed, seconds)
 
 

@@ -26,7 +26,7 @@ from lightkube.types import PatchType
 from tidewise.kube.api.events import tell
 from tidewise.kube.api.loop import reconcile_all
 from tidewise.kube.api.metrics import ControllerMetrics
-from tidewise.kube.api.status import parse_stamp, set_condition, stamp
+from tidewise.kube.api.status import parse_stamp, set_condition, stamp, unix_s
 from tidewise.kube.controllers import COMPONENT
 from tidewise.kube.controllers.elastic_spec import (
     ElasticSpec,
@@ -38,7 +38,7 @@ from tidewise.kube.controllers.elastic_spec import (
 )
 from tidewise.kube.controllers.headroom import Placeholders, placeholder_name
 from tidewise.kube.controllers.kserve import ServingTargets, UnsupportedMode
-from tidewise.kube.controllers.pods import Usage, epoch, equality_selector, milli, samples
+from tidewise.kube.controllers.pods import Usage, equality_selector, milli, samples
 from tidewise.kube.controllers.prometheus import EndpointRefused, Prometheus, PrometheusError
 from tidewise.kube.controllers.resources import ElasticScalerResource, PodMetrics
 from tidewise.kube.controllers.targets import ScaleState
@@ -371,7 +371,7 @@ class ElasticScalerController:
             raw = item.to_dict()
             total = sum(milli(c["usage"].get(resource, "0")) for c in raw.get("containers", []))
             window = float(str(raw.get("window", "60s")).rstrip("s") or 60)
-            usage[raw["metadata"]["name"]] = (total, epoch(raw.get("timestamp")) or 0.0, window)
+            usage[raw["metadata"]["name"]] = (total, unix_s(raw.get("timestamp")) or 0.0, window)
         return usage
 
     async def _write(self, obj: dict[str, Any], status: dict[str, Any]) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from tidewise.kube.api.status import unix_s
 from tidewise.model.quantity import quantity
 from tidewise.scaling.replica_calculator import PodSample
 
@@ -20,12 +20,6 @@ if TYPE_CHECKING:
 
 Usage = Mapping[str, tuple[int, float, float]]
 """Pod name -> (sample in milli-units, its timestamp, its window in seconds)."""
-
-
-def epoch(text: str | None) -> float | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def milli(text: object) -> int:
@@ -60,8 +54,8 @@ def samples(
                 name,
                 status.get("phase", "Pending"),
                 ready is not None and ready.get("status") == "True",
-                epoch(status.get("startTime")),
-                epoch(ready.get("lastTransitionTime")) if ready else None,
+                unix_s(status.get("startTime")),
+                unix_s(ready.get("lastTransitionTime")) if ready else None,
                 bool(meta.get("deletionTimestamp")),
                 request_of(pod, resource) if resource else None,
                 sample[0] if sample else None,

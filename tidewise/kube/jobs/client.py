@@ -106,11 +106,19 @@ def row(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> dict[str, 
     }
 
 
-def rows(client: Client, namespace: str) -> list[dict[str, Any]]:
+def job_pods(client: Client, namespace: str) -> list[dict[str, Any]]:
+    """Every pod of a job in ``namespace`` (they carry the ``tidewise.io/job`` label)."""
+    return [p.to_dict() for p in client.list(Pod, namespace=namespace, labels={JOB_LABEL: None})]
+
+
+def rows(
+    client: Client, namespace: str, listed: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """One row per job in ``namespace``, its state read from its pods ``listed`` (by
+    :func:`job_pods`, listed once for the rows and the costs)."""
     pods: dict[str, list[dict[str, Any]]] = {}
-    for pod in client.list(Pod, namespace=namespace, labels={JOB_LABEL: None}):
-        body = pod.to_dict()
-        pods.setdefault(body["metadata"]["labels"][JOB_LABEL], []).append(body)
+    for body in listed:
+        pods.setdefault(body["metadata"]["labels"][JOB_LABEL], []).append(dict(body))
     found = _objects(client, namespace)
     return [row(obj, pods.get(obj["metadata"]["name"], [])) for obj in found]
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 from tidewise.kube.api.labels import CAPACITY_TYPE
 from tidewise.kube.api.resources import has_finished, node_capacity, node_name, pod_resources
+from tidewise.kube.api.status import unix_s
 from tidewise.model import (
     DEFAULT_QUEUE,
     Bind,
@@ -43,12 +43,6 @@ PLACEHOLDER_LABEL = "tidewise.io/placeholder-for"
 
 def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return obj.get("metadata") or {}
-
-
-def _stamp(value: Any) -> float:
-    if isinstance(value, datetime):
-        return value.timestamp()
-    return datetime.fromisoformat(value).timestamp() if value else 0.0
 
 
 def suspended(obj: Mapping[str, Any]) -> bool:
@@ -154,7 +148,7 @@ def observed_node(node: Mapping[str, Any]) -> Node:
         offering=offering,
         capacity=capacity,
         state=NodeState.READY if ready and not cordoned else NodeState.CORDONED,
-        launched_s=_stamp(_metadata(node).get("creationTimestamp")),
+        launched_s=unix_s(_metadata(node).get("creationTimestamp")) or 0.0,
     )
 
 
@@ -185,7 +179,7 @@ def snapshot(
         if finished(obj) is not None:
             continue
         spec = job_spec(obj)
-        submitted = _stamp(_metadata(obj).get("creationTimestamp"))
+        submitted = unix_s(_metadata(obj).get("creationTimestamp")) or 0.0
         admitted = admission(obj)
         if suspended(obj) or admitted is None:
             observed.append(Job(spec, JobPhase.QUEUING, submitted))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -21,7 +25,7 @@ from tidewise.catalog import (
     serverless_price_per_hour,
 )
 from tidewise.model import Offering, PurchaseOption, Resources, WorkloadSpec
-from tidewise.model.results import SimReport
+from tidewise.model.results import RunResult, SimReport
 from tidewise.placement import pods_per_node
 from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
 from tidewise.sim.services.cloud import CloudSettings, Shortage, Storm
@@ -40,10 +44,15 @@ from tidewise.sim.traces import (
 Progress = Callable[[str, float], None]
 
 
+class _ProgressQueue(Protocol):
+    def put(self, item: tuple[str, float]) -> None: ...
+
+
 @dataclass(frozen=True)
 class PreparedScenario:
     scenario: Scenario
     setup: TwinSetup
+    base: Path  # where the scenario's relative paths start (a worker process prepares again)
 
 
 def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
@@ -111,27 +120,24 @@ def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
         on_demand_price_of=on_demand_price_of,
         utc_offset_s=_utc_offset_s(scenario.workloads[0].trace.start),
     )
-    return PreparedScenario(scenario, setup)
+    return PreparedScenario(scenario, setup, base)
 
 
-def run(prepared: PreparedScenario, progress: Progress | None = None) -> SimReport:
-    """Replay every policy of the scenario on the same demand and the same seed."""
+def run(
+    prepared: PreparedScenario, progress: Progress | None = None, workers: int = 1
+) -> SimReport:
+    """Replay every policy of the scenario on the same demand and the same seed.
+
+    The policies are independent replays, so with ``workers`` > 1 they run in that many
+    processes (:func:`default_workers` is what ``tidewise sim`` uses); each result is the one a
+    sequential run gives, since each twin starts from the scenario's seed."""
     scenario = prepared.scenario
     setup = prepared.setup
-    prices = unit_prices(setup.offerings)
-    usage = [w.usage for w in scenario.workloads]
-    runs = []
-    for name in scenario.policies:
-        controllers = POLICIES[name][1](setup)
-        twin = Twin(setup, controllers, np.random.default_rng(scenario.seed))
-        report = None if progress is None else _bind_progress(progress, name)
-        result = twin.run(name, report)
-        if result.timeseries is not None:
-            lines = rightsize(setup.workloads, usage, result.timeseries, prices)
-            result = result.model_copy(update={"rightsizing": lines})
-        runs.append(result)
-        if progress is not None:
-            progress(name, 1.0)
+    names = list(scenario.policies)
+    if workers > 1 and len(names) > 1:
+        runs = _replay_in_processes(prepared, names, workers, progress)
+    else:
+        runs = [_replay(prepared, name, progress) for name in names]
     lower_bound = offline_lower_bound(
         setup.workloads, setup.demand_rps, MINUTE_S, setup.offerings, setup.price_of
     )
@@ -151,6 +157,57 @@ def run(prepared: PreparedScenario, progress: Progress | None = None) -> SimRepo
         lower_bound_usd=lower_bound,
         startup_lower_bound_usd=ahead,
     )
+
+
+def default_workers(policies: int) -> int:
+    """One process per policy, at most one per CPU this process may use."""
+    return max(1, min(policies, len(os.sched_getaffinity(0))))
+
+
+def _replay(prepared: PreparedScenario, name: str, progress: Progress | None) -> RunResult:
+    """One policy's week, with its right-sizing table."""
+    setup = prepared.setup
+    controllers = POLICIES[name][1](setup)
+    twin = Twin(setup, controllers, np.random.default_rng(prepared.scenario.seed))
+    result = twin.run(name, None if progress is None else _bind_progress(progress, name))
+    if result.timeseries is not None:
+        usage = [w.usage for w in prepared.scenario.workloads]
+        lines = rightsize(setup.workloads, usage, result.timeseries, unit_prices(setup.offerings))
+        result = result.model_copy(update={"rightsizing": lines})
+    if progress is not None:
+        progress(name, 1.0)
+    return result
+
+
+def _replay_in_processes(
+    prepared: PreparedScenario, names: list[str], workers: int, progress: Progress | None
+) -> list[RunResult]:
+    """Each policy in a worker process (spawned: the parent may run a progress thread, which
+    a fork would copy mid-flight), progress relayed through a queue, results in policy order."""
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(workers, context) as pool:
+        queue = manager.Queue() if progress is not None else None
+        futures = [
+            pool.submit(_replay_prepared_again, prepared.scenario, prepared.base, name, queue)
+            for name in names
+        ]
+        pending: set[Future[RunResult]] = set(futures)
+        while pending:
+            _, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            while queue is not None and progress is not None and not queue.empty():
+                progress(*queue.get())
+            if any(f.done() and f.exception() is not None for f in futures):
+                break
+        return [future.result() for future in futures]
+
+
+def _replay_prepared_again(
+    scenario: Scenario, base: Path, name: str, queue: _ProgressQueue | None
+) -> RunResult:
+    """A worker's replay: the scenario prepared in this process (its setup holds the price
+    functions, which do not pickle), progress put on ``queue``."""
+    report = None if queue is None else (lambda policy, fraction: queue.put((policy, fraction)))
+    return _replay(prepare(scenario, base), name, report)
 
 
 def startup_leads(setup: TwinSetup) -> list[float]:
