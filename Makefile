@@ -29,8 +29,9 @@ demo: setup
 	$(BIN)/tidewise sim --report report.html --json report.json
 
 # CI runs this: the lint first (seconds, or a minute for mypy's first run), then every test
+# (in two processes, a test file each at a time: pytest-xdist; each process has its own control plane)
 test: lint debs controlplane
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # style, format, the package map's contracts (docs/architecture.md), types
 lint: setup
