@@ -68,7 +68,13 @@ BASE: dict[tuple[str, ...], list[str]] = {
     ("fleet", "status"): ["-c", "{traffic.yaml}"],
     ("fleet", "deck"): ["-c", "{traffic.yaml}"],
     ("device-plugin",): ["--node-name", "node-1"],
+    ("capture",): [
+        *("{state/captured.yaml}", "--prometheus", "http://127.0.0.1:9"),
+        *("--kubeconfig", "{kubeconfig.yaml}"),
+    ],
 }
+# positional arguments that name a file the command writes (an option's is in OUTPUTS)
+OUTPUT_ARGUMENTS = {("capture",): {"scenario"}}
 # an option that only means something beside another one: given with it
 WITH = {"--kubeconfig": {("job",): ["--cluster", "kube"]}}
 
@@ -119,6 +125,9 @@ ACCEPTED: dict[tuple[tuple[str, ...], str, str], str] = {
 # option, so the one line names that instead: what it says
 PATHS_AFTER_NVML = "NVML is not available"  # the kubelet's folders matter once NVML answers
 SAYS: dict[tuple[tuple[str, ...], str, str | None], str] = {
+    # a selector of one key (kubectl: the label exists) is a good one; the nowhere kubeconfig
+    # is what refuses it
+    (("capture",), "--selector", "novalue"): "--kubeconfig: the API server is unreachable",
     (("job", "get"), "--state", "{missing}"): "no job 'j1'",  # a new, empty cluster
     (("job", "delete"), "--state", "{missing}"): "no job 'j1'",
     (("fleet", "plan"), "--transform", "{empty}"): "--source: cannot reach",  # no transforms
@@ -199,7 +208,7 @@ def bad_values(param: Any, path: tuple[str, ...]) -> list[str]:
         "choice": ["no-such-choice"],
         "text": texts(name, path),
         "flag": [],
-    }[kind(param)]
+    }["output" if name in OUTPUT_ARGUMENTS.get(path, set()) else kind(param)]
 
 
 def texts(option: str, path: tuple[str, ...]) -> list[str]:
@@ -285,7 +294,10 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     names = {**{n: str(folder / n) for n in good}, "binary": str(folder / "binary")}
     names |= {n: str(folder / n) for n in ("truncated.gz", "folder")}
     # relative to the run's own folder (``isolated``): what one run writes, no other sees
-    names |= {n: n for n in ("state/jobs.json", "state/run.json", "no-such-folder/out")}
+    names |= {
+        n: n
+        for n in ("state/jobs.json", "state/run.json", "state/captured.yaml", "no-such-folder/out")
+    }
     names["missing"] = "does-not-exist.csv"
     return names
 

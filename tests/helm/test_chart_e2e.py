@@ -44,8 +44,8 @@ from tests.kube.gpushare import HALF, gpu_nodes, gpu_pod
 from tests.kube.kwok import tidewise_process, wait_for
 from tests.kube.manifests import ROOT
 from tests.kube.serviceaccount import account_kubeconfig
+from tidewise.kube.api.kinds import CronHpa
 from tidewise.kube.api.resources import GPU_MEM
-from tidewise.kube.controllers.resources import CronHpa
 from tidewise.testenv import Cluster, down, up
 from tidewise.testenv.build import Binaries
 from tidewise.testenv.cluster import free_ports

@@ -24,7 +24,12 @@ KUBE = Path(__file__).resolve().parents[2] / "tidewise/kube"
 # where tidewise patches objects that are not its own (status patches of its own objects and
 # the Events it posts aside); the provisioner's, extender's and device plugin's writes go to
 # Nodes, Pods and Bindings, which are not kept in Git
-WRITING_MODULES = {"controllers/targets.py", "controllers/recommendation.py", "jobs/controller.py"}
+WRITING_MODULES = {
+    "controllers/targets.py",
+    "controllers/kserve.py",
+    "controllers/recommendation.py",
+    "jobs/controller.py",
+}
 # where tidewise patches objects that are its own: the Karpenter controller server-side applies
 # the NodePools and NodeOverlays it renders (labelled managed-by tidewise), whose source is the
 # render, not Git; and an ElasticScaler's placeholder Deployment, which it creates and owns

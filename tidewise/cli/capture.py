@@ -17,7 +17,13 @@ import yaml
 
 from tidewise.cli.cost import DEFAULT_CATALOG, DEFAULT_PROVIDER, configured_catalog
 from tidewise.cli.errors import fail, user_errors
-from tidewise.cli.kube import ContextOption, KubeconfigOption, api_errors, kube_config
+from tidewise.cli.kube import (
+    ContextOption,
+    KubeconfigOption,
+    api_errors,
+    check_name,
+    kube_config,
+)
 from tidewise.cli.output import check_output_folders, note
 from tidewise.files import write_atomically
 
@@ -105,10 +111,12 @@ def capture(
     config = kube_config(kubeconfig, context)
     client = Client(config, field_manager="tidewise-capture")
     where = "*" if all_namespaces else (namespace or client.namespace)
+    if namespace is not None:
+        check_name("--namespace", namespace)
     with api_errors(), user_errors(ValueError):
-        note(f"reading Deployments and StatefulSets in {_namespaces(where)}")
         workloads, notes = read_workloads(client, where, selector)
         nodes = read_nodes(client)
+    note(f"read {len(workloads)} Deployments and StatefulSets in {_namespaces(where)}")
     for line in notes:
         note(f"note: {line}")
     if not workloads:

@@ -82,6 +82,20 @@ WRITES: tuple[Write, ...] = (
     # a CronHPA aimed at an HPA moves its range (and scales its target, above)
     Write("cronhpa", "autoscaling", "HorizontalPodAutoscaler", ("spec", "minReplicas")),
     Write("cronhpa", "autoscaling", "HorizontalPodAutoscaler", ("spec", "maxReplicas")),
+    # an ElasticScaler on a KServe InferenceService in serverless mode sets the predictor's
+    # range (Knative's min-scale and max-scale), docs/serving.md
+    Write(
+        "elasticscaler",
+        "serving.kserve.io",
+        "InferenceService",
+        ("spec", "predictor", "minReplicas"),
+    ),
+    Write(
+        "elasticscaler",
+        "serving.kserve.io",
+        "InferenceService",
+        ("spec", "predictor", "maxReplicas"),
+    ),
     # updateMode OnRollout: the recommended requests, into the template of a new rollout
     *(
         Write(
