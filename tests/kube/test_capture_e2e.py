@@ -257,7 +257,7 @@ def test_capture_then_sim_replays_the_clusters_services(
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     # a progress line per step, the signal each service was read from
-    assert f"reading Deployments and StatefulSets in namespace {shop}" in out.stderr
+    assert f"read 3 Deployments and StatefulSets in namespace {shop}" in out.stderr
     assert f"{shop}/web: 121 of 121 samples of requests (istio)" in out.stderr, out.stderr
     assert f"{shop}/batch: 121 of 121 samples of cpu (cpu)" in out.stderr
     assert f"{shop}/api: " in out.stderr and "of 121 samples of requests (http)" in out.stderr
