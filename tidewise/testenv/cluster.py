@@ -21,6 +21,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -398,3 +400,46 @@ def status(folder: Path) -> dict[str, str]:
         )
         for name in COMPONENTS
     }
+
+
+def answers_ok(url: str) -> bool:
+    """Whether ``url`` (plain HTTP on loopback: a health or readiness endpoint) answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextmanager
+def served_process(
+    name: str,
+    argv: list[str],
+    log: Path,
+    ready_url: str,
+    timeout_s: float,
+    env: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``argv`` running, logging to ``log``, from the moment ``ready_url`` answers 200 until
+    the block ends (terminated, then killed after 15 s); a process that exits or is not ready
+    within ``timeout_s`` is an error quoting the end of its log. The test environment's helper
+    servers (Karpenter, Prometheus) run this way."""
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not answers_ok(ready_url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+                raise ClusterError(f"{name} did not become ready; the end of its log:\n{tail}")
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

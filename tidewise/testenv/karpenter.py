@@ -24,9 +24,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,7 +41,7 @@ from tidewise.testenv.build import (
     required_version,
     stamped,
 )
-from tidewise.testenv.cluster import Cluster, ClusterError, free_ports, log_tail
+from tidewise.testenv.cluster import Cluster, free_ports, served_process
 
 KARPENTER_MODULE = MODULES / "karpenter"
 KARPENTER = "sigs.k8s.io/karpenter"
@@ -168,15 +165,6 @@ def environment(cluster: Cluster, instance_types: Path, ports: dict[str, int]) -
     }
 
 
-def ready(port: int) -> bool:
-    """Karpenter answers ``/readyz`` (its caches are synced and its CRDs are served)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-            return answer.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @contextmanager
 def karpenter_process(
     cluster: Cluster, build: KarpenterBuild, instance_types: Path, command: str = UPSTREAM
@@ -185,29 +173,12 @@ def karpenter_process(
     ``cluster`` until the block ends, logging to ``logs/<command>.log`` in its folder. The
     CRDs must be installed first; the block starts once Karpenter is ready."""
     ports = free_ports(("metrics", "health"))
-    log_name = f"{command}.log"
-    with open(cluster.folder / "logs" / log_name, "ab") as log:
-        process = subprocess.Popen(
-            [str(build.command(command))],
-            env=environment(cluster, instance_types, ports),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not ready(ports["health"]):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise ClusterError(
-                    f"{command} did not become ready; the end of its log:\n"
-                    + log_tail(cluster.folder, command)
-                )
-            time.sleep(0.25)
+    with served_process(
+        command,
+        [str(build.command(command))],
+        cluster.folder / "logs" / f"{command}.log",
+        f"http://127.0.0.1:{ports['health']}/readyz",  # caches synced, CRDs served
+        READY_TIMEOUT,
+        environment(cluster, instance_types, ports),
+    ) as process:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

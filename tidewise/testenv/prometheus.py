@@ -21,7 +21,6 @@ import json
 import math
 import shutil
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from tidewise.testenv.cluster import ClusterError, free_ports
+from tidewise.testenv.cluster import ClusterError, free_ports, served_process
 
 COMMANDS = ("prometheus", "promtool")
 READY_TIMEOUT = 60.0
@@ -145,14 +144,6 @@ def configuration(targets: Sequence[str], interval_s: float) -> dict[str, Any]:
     }
 
 
-def ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as answer:
-            return answer.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @contextmanager
 def prometheus_process(
     binaries: PrometheusBinaries,
@@ -173,31 +164,12 @@ def prometheus_process(
     config.write_text(yaml.safe_dump(configuration(targets, interval_s)))
     port = free_ports(("prometheus",))["prometheus"]
     url = f"http://127.0.0.1:{port}"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [
-                str(binaries.prometheus),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={data}",
-                f"--storage.tsdb.retention.time={RETENTION}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while not ready(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-                raise ClusterError(f"prometheus did not become ready; the end of its log:\n{tail}")
-            time.sleep(0.2)
+    argv = [
+        str(binaries.prometheus),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        f"--storage.tsdb.retention.time={RETENTION}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    with served_process("prometheus", argv, log, f"{url}/-/ready", READY_TIMEOUT):
         yield RunningPrometheus(url, folder)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
