@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from lightkube import ApiError, Client, codecs
+from lightkube import Client, codecs
 from lightkube.models.apps_v1 import DeploymentSpec, StatefulSetSpec
 from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
 from lightkube.models.core_v1 import PodTemplateSpec
@@ -193,23 +193,11 @@ def shop(kube: Client, crds: None, namespace: str) -> Iterator[str]:
                 kube.get(kind, name, namespace=namespace).status.replicas == replicas
             ),
         )
-    # a LIST is served from the API server's watch cache, which an earlier test in this
-    # process may have restarted (storage "(re)initializing" for a while after a GET answers)
-    wait_for("lists served", lambda: _lists_served(kube))
     try:
         yield namespace
     finally:
         for name in nodes:
             kube.delete(Node, name)
-
-
-def _lists_served(kube: Client) -> bool:
-    try:
-        for kind in (Deployment, StatefulSet, Node):
-            list(kube.list(kind, namespace="*") if kind is not Node else kube.list(kind))
-    except ApiError:
-        return False
-    return True
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from lightkube.resources.autoscaling_v2 import HorizontalPodAutoscaler
 from lightkube.resources.core_v1 import Node
 
 from tidewise.kube.api.kinds import CronHpa, ElasticScalerResource
+from tidewise.kube.api.reads import listed
 from tidewise.kube.api.resources import pod_request
 from tidewise.model import Resources
 from tidewise.scaling.captured import Scaling, fixed, from_autoscaler, from_cron
@@ -72,8 +73,7 @@ def read_workloads(
     autoscalers = _autoscalers(client, namespace)
     found, notes = [], []
     for kind, resource in WORKLOAD_KINDS.items():
-        for obj in client.list(resource, namespace=namespace, labels=labels or None):
-            raw = obj.to_dict()  # type: ignore[attr-defined]
+        for raw in listed(client, resource, namespace=namespace, labels=labels or None):
             meta, spec = raw["metadata"], raw.get("spec") or {}
             where = f"{kind} {meta['namespace']}/{meta['name']}"
             template = {"spec": (spec.get("template") or {}).get("spec") or {}}
@@ -98,7 +98,7 @@ def read_workloads(
 
 
 def read_nodes(client: Client) -> list[dict[str, Any]]:
-    return [n.to_dict() for n in client.list(Node)]
+    return listed(client, Node)
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def _autoscalers(client: Client, namespace: str) -> _Autoscalers:
 def _listed(client: Client, resource: Any, namespace: str) -> list[dict[str, Any]]:
     """Every object of ``resource``; none where its CRD is not installed."""
     try:
-        return [o.to_dict() for o in client.list(resource, namespace=namespace)]
+        return listed(client, resource, namespace=namespace)
     except ApiError as error:
         if error.status.code == NOT_FOUND:
             return []
