@@ -17,8 +17,8 @@ from tests.kube.deviceplugin.kubelet import FakeKubelet
 from tests.kube.gpushare import GIB, GPUS_PER_NODE, HALF, ONE, QUARTER, bound, gpu_nodes, gpu_pod
 from tests.kube.kwok import wait_for
 from tidewise.kube.api.annotations import recorded_gpus
+from tidewise.kube.api.gpu import Gpu
 from tidewise.kube.deviceplugin import DevicePlugin, PluginSettings
-from tidewise.kube.deviceplugin.gpus import Gpu
 from tidewise.kube.deviceplugin.podresources import kubelet_view
 
 pytestmark = pytest.mark.e2e

@@ -53,6 +53,7 @@ from tidewise.capacity.karpenter.overlays import gpu_share_overlays
 from tidewise.capacity.node_autoscaler import NodeAutoscalerSettings
 from tidewise.catalog import Catalog
 from tidewise.kube.api.annotations import GPU_INDEX
+from tidewise.kube.api.gpu import Gpu
 from tidewise.kube.api.resources import (
     GPU_COUNT,
     GPU_MEM,
@@ -62,7 +63,6 @@ from tidewise.kube.api.resources import (
     MODEL_LABEL,
 )
 from tidewise.kube.deviceplugin.devices import units
-from tidewise.kube.deviceplugin.gpus import Gpu
 from tidewise.kube.jobs.observe import PLACEHOLDER_LABEL
 from tidewise.kube.jobs.placeholders import PRIORITY_CLASS
 from tidewise.testenv import Cluster

@@ -18,8 +18,8 @@ from lightkube.resources.core_v1 import Event, Pod
 from tests.kube.headroom import CompressedController, PodRecord, placeholders_of
 from tests.kube.karpenter import apply, claims_of, pending_workload, pool
 from tests.kube.kwok import wait_for
+from tidewise.kube.api.kinds import ElasticScalerResource
 from tidewise.kube.controllers.headroom import HEADROOM_FOR, placeholder_name
-from tidewise.kube.controllers.resources import ElasticScalerResource
 from tidewise.model import Resources
 
 pytestmark = pytest.mark.e2e

@@ -21,8 +21,8 @@ from lightkube.models.meta_v1 import LabelSelector, ObjectMeta, OwnerReference
 from lightkube.resources.apps_v1 import Deployment
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from tidewise.kube.api.kinds import ElasticScalerResource
 from tidewise.kube.controllers.kserve import InferenceService
-from tidewise.kube.controllers.resources import ElasticScalerResource
 
 KSERVE_CRD = Path(__file__).parent / "crds/serving.kserve.io_inferenceservices.yaml"
 WAITING_PER_REPLICA, CEILING = 5, 4

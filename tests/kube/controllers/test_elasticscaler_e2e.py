@@ -10,7 +10,7 @@ from lightkube.resources.core_v1 import Event
 
 from tests.kube.controllers.support import ReplicaRecorder, parked_deployment
 from tests.kube.kwok import wait_for
-from tidewise.kube.controllers.resources import ElasticScalerResource
+from tidewise.kube.api.kinds import ElasticScalerResource
 
 pytestmark = pytest.mark.e2e
 

@@ -28,8 +28,8 @@ from tests.kube.controllers.serving import (
 )
 from tests.kube.controllers.support import ReplicaRecorder
 from tests.kube.kwok import apply_crd_file, wait_for
+from tidewise.kube.api.kinds import ElasticScalerResource
 from tidewise.kube.controllers.kserve import InferenceService
-from tidewise.kube.controllers.resources import ElasticScalerResource
 from tidewise.scaling.serving.vllm import scope
 from tidewise.testenv.prometheus import PrometheusBinaries, RunningPrometheus, prometheus_process
 

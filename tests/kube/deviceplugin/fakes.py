@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from tidewise.kube.api.annotations import gpu_annotations
+from tidewise.kube.api.gpu import Gpu
 from tidewise.kube.api.resources import pod_request
-from tidewise.kube.deviceplugin.gpus import Gpu, XidEvent
+from tidewise.kube.deviceplugin.gpus import XidEvent
 from tidewise.kube.extender.state import GpuShareBook
 from tidewise.model import Resources
 

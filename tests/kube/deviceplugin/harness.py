@@ -16,8 +16,8 @@ from typing import Any
 
 from tests.kube.deviceplugin.fakes import FakeNvml, fake_mps_control, kill_daemons
 from tests.kube.deviceplugin.kubelet import FakeKubelet
+from tidewise.kube.api.gpu import Gpu
 from tidewise.kube.deviceplugin import DevicePlugin, PluginSettings
-from tidewise.kube.deviceplugin.gpus import Gpu
 from tidewise.kube.deviceplugin.podresources import kubelet_view
 
 

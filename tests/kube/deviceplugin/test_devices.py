@@ -4,9 +4,9 @@ message limit."""
 import pytest
 
 from tests.kube.deviceplugin.fakes import FakeNvml, a10s
+from tidewise.kube.api.gpu import Gpu
 from tidewise.kube.deviceplugin import DevicePlugin, PluginError, PluginSettings
 from tidewise.kube.deviceplugin.devices import device_ids, preferred, units
-from tidewise.kube.deviceplugin.gpus import Gpu
 
 
 def test_units_per_gpu_follow_each_resource_s_unit():

@@ -24,6 +24,7 @@ from lightkube.resources.core_v1 import Pod
 from lightkube.types import PatchType
 
 from tidewise.kube.api.events import tell
+from tidewise.kube.api.kinds import ElasticScalerResource
 from tidewise.kube.api.loop import reconcile_all
 from tidewise.kube.api.metrics import ControllerMetrics
 from tidewise.kube.api.status import parse_stamp, set_condition, stamp, unix_s
@@ -40,7 +41,7 @@ from tidewise.kube.controllers.headroom import Placeholders, placeholder_name
 from tidewise.kube.controllers.kserve import ServingTargets, UnsupportedMode
 from tidewise.kube.controllers.pods import Usage, equality_selector, milli, samples
 from tidewise.kube.controllers.prometheus import EndpointRefused, Prometheus, PrometheusError
-from tidewise.kube.controllers.resources import ElasticScalerResource, PodMetrics
+from tidewise.kube.controllers.resources import PodMetrics
 from tidewise.kube.controllers.targets import ScaleState
 from tidewise.scaling.cron import CronScaler
 from tidewise.scaling.elastic import ElasticScaler

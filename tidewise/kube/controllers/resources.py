@@ -21,7 +21,6 @@ from tidewise.kube.api.kinds import ELASTIC_GROUP, ELASTIC_VERSION
 
 # the ElasticScaler resource, defined in the runtime layer (capture reads it too), is still
 # imported from here by the ElasticScaler controller
-from tidewise.kube.api.kinds import ElasticScalerResource as ElasticScalerResource
 from tidewise.scaling.cron import ScaleTargetRef
 
 RECOMMENDATION_KIND = "ResourceRecommendation"

@@ -13,9 +13,9 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from tidewise.kube.api.gpu import Gpu
 from tidewise.kube.deviceplugin import devices
 from tidewise.kube.deviceplugin.environment import ContainerEnvironment, Isolation, environment
-from tidewise.kube.deviceplugin.gpus import Gpu
 from tidewise.kube.deviceplugin.health import DAEMON_DOWN, GpuHealth
 from tidewise.kube.deviceplugin.matching import KubeletView, candidates, names
 from tidewise.kube.deviceplugin.share import ContainerShare, ShareError, share_of

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from tidewise.kube.api.gpu import Gpu
 from tidewise.kube.deviceplugin.contract import (
     GPU_COUNT,
     GPU_MEM,
@@ -27,7 +28,6 @@ from tidewise.kube.deviceplugin.contract import (
     HAMI_GPU_MEM,
     NVIDIA_GPU,
 )
-from tidewise.kube.deviceplugin.gpus import Gpu
 
 RESOURCES = (GPU_MEM, GPU_COUNT, NVIDIA_GPU, HAMI_GPU_MEM, HAMI_GPU_CORES)
 """Every resource the plugin can serve, in the order it registers them."""

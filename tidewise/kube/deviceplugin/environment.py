@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tidewise.kube.deviceplugin.gpus import Gpu
+from tidewise.kube.api.gpu import Gpu
 from tidewise.kube.deviceplugin.share import ContainerShare, ShareError
 
 MPS, HAMI_CORE, NONE = "mps", "hami-core", "none"

@@ -12,8 +12,6 @@ from typing import Any, Protocol
 
 from tidewise.kube.api.gpu import Gpu
 
-__all__ = ["APPLICATION_XIDS", "Gpu", "Nvml", "NvmlUnavailable", "PyNvml", "XidEvent"]
-
 APPLICATION_XIDS = frozenset({13, 31, 43, 45, 68, 109})
 """Xids a program causes while the GPU stays sound (graphics engine exception, memory page
 fault, GPU stopped processing, preemptive cleanup, video processor exception, context switch

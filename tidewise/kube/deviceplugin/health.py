@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tidewise.kube.deviceplugin.gpus import APPLICATION_XIDS, Gpu, Nvml
+from tidewise.kube.api.gpu import Gpu
+from tidewise.kube.deviceplugin.gpus import APPLICATION_XIDS, Nvml
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import logging
 import os
 from collections.abc import Sequence
 
+from tidewise.kube.api.gpu import Gpu
 from tidewise.kube.deviceplugin.environment import MpsPaths
-from tidewise.kube.deviceplugin.gpus import Gpu
 from tidewise.kube.deviceplugin.health import DAEMON_DOWN, GpuHealth
 
 log = logging.getLogger(__name__)
