@@ -36,7 +36,7 @@ def plan(tmp_path, *args):
         (("--selector", "app"), "--selector: write key=value (got 'app')"),
         (("--transform", "missing.yaml"), "--transform: missing.yaml does not exist"),
         (("--transform", "bad.yaml"), "replicas.Job/x: name a Deployment"),
-        ((), "--source: cannot reach its API server"),
+        ((), "--source: the API server is unreachable"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_option(tmp_path, nowhere, args, message):

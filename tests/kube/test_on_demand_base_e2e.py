@@ -172,10 +172,15 @@ def test_a_base_of_3_of_10_holds_on_demand_through_a_reclaim_a_rollout_and_a_sca
     assert Counter(r.pinned for r in after) == {"on-demand": 3, "spot": 7}
     assert all(r.node_capacity == r.pinned for r in after)
 
-    # a rollout: the new ReplicaSet's first replicas are pinned to on-demand while the old
-    # one loses its spot replicas first; 3 on on-demand all along
+    # a rollout with maxUnavailable 0 (docs/on-demand-base.md, "Rollouts"): the new
+    # ReplicaSet's first replicas are pinned to on-demand, and the old one loses its spot
+    # replicas first and its base only once the new base is available; 3 on on-demand all
+    # along. (With the default 25 %, the Deployment controller may take the old base while
+    # the new one waits for its node: up to maxUnavailable fewer, which the docs state.)
     template = {"metadata": {"annotations": {"e2e/rollout": "1"}}}
-    kube.patch(Deployment, APP, {"spec": {"template": template}}, namespace=namespace)
+    strategy = {"rollingUpdate": {"maxUnavailable": 0}}
+    rollout = {"spec": {"template": template, "strategy": strategy}}
+    kube.patch(Deployment, APP, rollout, namespace=namespace)
     old = {r.name for r in after}
 
     def rolled() -> bool:

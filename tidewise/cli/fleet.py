@@ -20,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tidewise.cli.errors import fail
-from tidewise.cli.kube import check_name, read_kubeconfig
+from tidewise.cli.kube import api_errors, check_name, read_kubeconfig
 from tidewise.cli.output import Format, OutputOption, print_document
 from tidewise.cli.traffic import app as traffic_app
 from tidewise.files import InputError, read_input
@@ -152,18 +152,11 @@ def make_plan(
     source: Client, selection: Selection, changes: Transform, timeout_s: float, retries: int
 ) -> Plan:
     """Read the selection from the source and plan it (no change anywhere yet)."""
-    import httpx2
-    from lightkube import ApiError
-
     from tidewise.kube.fleet.read import read_selection
 
     with fleet_errors():
-        try:
+        with api_errors("--source"):
             objects = list(read_selection(source, selection))
-        except httpx2.TransportError as error:
-            raise fail(f"--source: cannot reach its API server ({error})") from None
-        except ApiError as error:
-            raise fail(f"--source: the API server refused to list ({error})") from None
         plan = build_plan(objects, selection, changes, timeout_s, retries)
     if not plan.steps:
         raise fail("nothing selected: check --namespace, --selector and --kinds")

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from tidewise.cli.cost import DEFAULT_CATALOG, DEFAULT_PROVIDER
 from tidewise.cli.errors import fail
-from tidewise.cli.kube import DNS_1035_LABEL, ContextOption, check_name, kube_config
+from tidewise.cli.kube import DNS_1035_LABEL, ContextOption, api_errors, check_name, kube_config
 from tidewise.cli.output import Format, OutputOption, print_document
 from tidewise.files import InputError, LockBusy, locked, read_input, write_atomically
 from tidewise.model import (
@@ -219,19 +219,13 @@ def _kube_costs(client: Client, pods: list[dict[str, Any]]) -> dict[str, float]:
 @contextmanager
 def _kube_jobs() -> Iterator[ModuleType]:
     """The cluster's job client; its refusals and unreachability as one line and exit 2."""
-    from httpx2 import HTTPError  # what lightkube speaks HTTP with
-    from lightkube.core.exceptions import ApiError
-
     from tidewise.kube.jobs import client as kube_jobs
 
-    try:
-        yield kube_jobs
-    except kube_jobs.JobClientError as error:
-        raise fail(str(error)) from None
-    except ApiError as error:
-        raise fail(f"the API server refused: {error.status.message}") from None
-    except HTTPError as error:
-        raise fail(f"--kubeconfig: the API server is unreachable ({error})") from None
+    with api_errors():
+        try:
+            yield kube_jobs
+        except kube_jobs.JobClientError as error:
+            raise fail(str(error)) from None
 
 
 def _emit(rows: Any, output: Format, table: Table | None = None) -> None:

@@ -92,6 +92,16 @@ class Node:
         await until(
             "every GPU healthy", lambda: all(plugin.health.healthy(g.index) for g in self.gpus)
         )
+        if self.kubelet is not None:  # and the kubelet told so (ListAndWatch resends lag)
+            kubelet = self.kubelet
+            await until(
+                "the kubelet listing every device healthy",
+                lambda: all(
+                    health == "Healthy"
+                    for endpoint in kubelet.endpoints.values()
+                    for health in endpoint.devices.values()
+                ),
+            )
         return plugin
 
     async def registered(self, count: int) -> None:
