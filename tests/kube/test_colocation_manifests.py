@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.kube.manifests import BASE
+from tests.kube.manifests import BASE, pod_webhook
 from tidewise.cli.compose import OperatorConfig, colocation_settings, enabled_controllers
 from tidewise.kube.colocation.batch import QOS, BatchNames
 from tidewise.kube.colocation.settings import ColocationSettings
@@ -22,22 +22,10 @@ def docs(name: str) -> dict[str, dict]:
 
 
 def test_the_webhook_sees_only_batch_pods_at_creation_and_holds_them_when_down():
-    (hook,) = docs("webhook.yaml")["MutatingWebhookConfiguration"]["webhooks"]
+    hook = pod_webhook("colocation", PATH)
     assert hook["failurePolicy"] == "Fail"
     assert hook["sideEffects"] == "None"
-    (rule,) = hook["rules"]
-    assert rule["operations"] == ["CREATE"] and rule["resources"] == ["pods"]
     assert hook["objectSelector"] == {"matchLabels": {QOS: "batch"}}
-    (exclude,) = hook["namespaceSelector"]["matchExpressions"]
-    assert exclude["operator"] == "NotIn"
-    assert {"kube-system", "tidewise-system"} <= set(exclude["values"])
-    service = docs("webhook.yaml")["Service"]
-    assert hook["clientConfig"]["service"] == {
-        "name": service["metadata"]["name"],
-        "namespace": "tidewise-system",
-        "path": PATH,
-        "port": service["spec"]["ports"][0]["port"],
-    }
 
 
 def test_the_deployment_patch_serves_the_certificate_where_the_operator_reads_it():

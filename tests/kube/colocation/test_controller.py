@@ -127,36 +127,18 @@ def test_an_unchanged_figure_is_not_written_and_a_small_change_is_not_told():
 
 
 def test_online_load_evicts_the_checkpointable_batch_pod_first_and_never_an_online_one():
+    gib2 = str(2 * 2**30)
+    checkpoints = {"annotations": {CHECKPOINTABLE: "true"}}
     pods = [
         pod("web-1", "3", "8Gi"),
-        pod(
-            "train",
-            "1000",
-            str(2 * 2**30),
-            batch=True,
-            meta={"annotations": {CHECKPOINTABLE: "true"}},
-            status={"startTime": "2026-01-01T00:00:00Z"},
-        ),
-        pod(
-            "spark-old",
-            "1000",
-            str(2 * 2**30),
-            batch=True,
-            status={"startTime": "2026-01-01T00:01:00Z"},
-        ),
-        pod(
-            "spark-new",
-            "1000",
-            str(2 * 2**30),
-            batch=True,
-            status={"startTime": "2026-01-01T00:02:00Z"},
-        ),
-        pod(
-            "going",
-            "1000",
-            str(2 * 2**30),
-            batch=True,
-            meta={"deletionTimestamp": "2026-01-01T00:03:00Z"},
+        *(
+            pod(name, "1000", gib2, batch=True, meta=meta, status={"startTime": started})
+            for name, meta, started in (
+                ("train", checkpoints, "2026-01-01T00:00:00Z"),
+                ("spark-old", {}, "2026-01-01T00:01:00Z"),
+                ("spark-new", {}, "2026-01-01T00:02:00Z"),
+                ("going", {"deletionTimestamp": "2026-01-01T00:03:00Z"}, "2026-01-01T00:02:30Z"),
+            )
         ),
     ]
     api = Api(node(), pods)

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import ssl
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,26 @@ class ServingCertificate:
                 log.info("webhook certificate reloaded from %s", self.cert)
         except (OSError, ssl.SSLError) as error:  # half written: try at the next request
             log.warning("webhook certificate not reloaded (%s)", error)
+
+
+Answer = Callable[[Mapping[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def admission_application(path: str, answer: Answer, tls: ServingCertificate) -> web.Application:
+    """``POST path`` answers an AdmissionReview with ``answer``'s reply (the certificate
+    reloaded first if it was renewed); a body that is not JSON is a 400."""
+
+    async def mutate(request: web.Request) -> web.Response:
+        tls.reload_if_changed()
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "an AdmissionReview in JSON"}, status=400)
+        return web.json_response(await answer(body))
+
+    app = web.Application()
+    app.add_routes([web.post(path, mutate)])
+    return app
 
 
 async def serve_https(

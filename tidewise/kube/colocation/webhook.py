@@ -34,7 +34,12 @@ from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.scheduling_v1 import PriorityClass
 
-from tidewise.kube.api.admission import ServingCertificate, admission_reply, serve_https
+from tidewise.kube.api.admission import (
+    ServingCertificate,
+    admission_application,
+    admission_reply,
+    serve_https,
+)
 from tidewise.kube.api.resources import MANAGED_RESOURCES, NVIDIA_GPU
 from tidewise.kube.colocation.batch import BatchNames, is_batch
 from tidewise.kube.colocation.settings import ColocationSettings
@@ -152,26 +157,10 @@ async def review(
     return admission_reply(uid, patch)
 
 
-def application(
-    client: AsyncClient, settings: ColocationSettings, tls: ServingCertificate
-) -> web.Application:
-    async def mutate(request: web.Request) -> web.Response:
-        tls.reload_if_changed()
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "an AdmissionReview in JSON"}, status=400)
-        return web.json_response(await review(client, settings, body))
-
-    app = web.Application()
-    app.add_routes([web.post(PATH, mutate)])
-    return app
-
-
 async def serve(client: AsyncClient, settings: ColocationSettings) -> web.AppRunner:
     """Start serving; the caller cleans the runner up."""
     tls = ServingCertificate(settings.cert, settings.key)
-    app = application(client, settings, tls)
+    app = admission_application(PATH, lambda body: review(client, settings, body), tls)
     runner = await serve_https(app, settings.host, settings.port, tls)
     log.info("co-location webhook on https://%s:%d%s", settings.host, settings.port, PATH)
     return runner

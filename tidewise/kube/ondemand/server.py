@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 from lightkube import AsyncClient
 
-from tidewise.kube.api.admission import ServingCertificate, serve_https
+from tidewise.kube.api.admission import ServingCertificate, admission_application, serve_https
 from tidewise.kube.ondemand.webhook import review
 from tidewise.kube.ondemand.workloads import CapacityLabel
 
@@ -40,27 +40,10 @@ class WebhookSettings:
     period_s: float = 5.0
 
 
-def application(
-    client: AsyncClient, labels: CapacityLabel, tls: ServingCertificate
-) -> web.Application:
-    async def mutate(request: web.Request) -> web.Response:
-        tls.reload_if_changed()
-        try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "an AdmissionReview in JSON"}, status=400)
-        return web.json_response(await review(client, labels, body))
-
-    app = web.Application()
-    app.add_routes([web.post(PATH, mutate)])
-    return app
-
-
 async def serve(client: AsyncClient, settings: WebhookSettings) -> web.AppRunner:
     """Start serving; the caller cleans the runner up."""
     tls = ServingCertificate(settings.cert, settings.key)
-    runner = await serve_https(
-        application(client, settings.labels, tls), settings.host, settings.port, tls
-    )
+    app = admission_application(PATH, lambda body: review(client, settings.labels, body), tls)
+    runner = await serve_https(app, settings.host, settings.port, tls)
     log.info("on-demand base webhook on https://%s:%d%s", settings.host, settings.port, PATH)
     return runner
