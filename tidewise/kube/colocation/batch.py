@@ -1,11 +1,12 @@
 """What makes a pod batch work, and a batch pod in the terms of the reclaim rule.
 
-The names follow Koordinator's co-location model (koordinator.sh/docs/architecture/resource-model,
-"Batch resources"): a node's batch resources are published beside its native ones, in
-milli-CPU (``kubernetes.io/batch-cpu: 1k`` is one core) and bytes (``batch-memory``), and only
-batch pods request them. tidewise's default names are in its own domain
-(``tidewise.io/batch-cpu``, ``tidewise.io/batch-memory``) so that they never clash with a
-Koordinator installed beside it; :class:`BatchNames` sets Koordinator's.
+The model is Koordinator's (as ACK documents its ack-koordinator; docs/colocation.md cites
+it): a node's reclaimable capacity is published beside its native resources as extended
+resources, ``kubernetes.io/batch-cpu`` and ``kubernetes.io/batch-memory``, and only batch pods
+request them. tidewise's default names are in its own domain (``tidewise.io/batch-cpu``,
+``tidewise.io/batch-memory``) so that they never clash with a Koordinator installed beside it;
+:class:`BatchNames` sets Koordinator's. The units are tidewise's: milli-CPU as an integer
+count (``1500`` is 1.5 cores) and bytes.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ MIB = 2**20
 
 @dataclass(frozen=True)
 class BatchNames:
-    """The extended resource names of the batch resources: CPU in milli-CPU, memory in bytes
-    (Koordinator's units)."""
+    """The extended resource names of the batch resources: CPU in milli-CPU, memory in
+    bytes."""
 
     cpu: str = "tidewise.io/batch-cpu"
     memory: str = "tidewise.io/batch-memory"

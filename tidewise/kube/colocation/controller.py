@@ -8,9 +8,9 @@ Per node (``tidewise.capacity.reclaim``'s rule does the arithmetic):
   for counts as using all it requested: nothing is lent from what is not measured);
 * the usage joins the recent peak kept on the Node (``peak``), and the node lends
   ``reclaimable(requests, peak)`` in its status capacity and allocatable, written through
-  ``nodes/status`` as Koordinator's slo-controller writes ``kubernetes.io/batch-cpu``
-  (koordinator.sh/docs/architecture/slo-controller); a change past ``change`` of the last
-  figure is told in a ``BatchResourcesChanged`` Event on the node;
+  ``nodes/status``, as ack-koordinator updates ``kubernetes.io/batch-cpu`` on the Node from
+  the node's load (docs/colocation.md cites it); a change past ``change`` of the last figure
+  is told in a ``BatchResourcesChanged`` Event on the node;
 * ``evictions(requests, usage now, batch pods)`` names the batch pods that no longer fit
   under the online pods' current need (checkpointable first, then newest); each is evicted
   through the Eviction API, told in an ``EvictedForOnlineLoad`` Event on the pod and one on

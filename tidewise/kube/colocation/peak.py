@@ -2,11 +2,9 @@
 
 Why on the Node: the peak is what the lent capacity is measured against; an operator that
 restarts (or a new leader) with an empty memory would lend the gap again at the first quiet
-sample, just after online load peaked. Koordinator's slo-controller keeps its node metric
-history in a NodeMetric object for the same reason (koordinator.sh/docs/architecture/
-slo-controller). The peak is the maximum of fixed buckets (a sixth of the window each), so
-the annotation stays a few short lines however often the controller samples, and a peak
-leaves the window at most a bucket late.
+sample, just after online load peaked. The peak is the maximum of fixed buckets (a sixth of
+the window each), so the annotation stays a few short lines however often the controller
+samples, and a peak leaves the window at most a bucket late.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """The mutating admission webhook of batch pods: a pod labelled ``tidewise.io/qos: batch``
 has its containers' CPU and memory requests and limits moved onto the batch resources and
-runs at the batch PriorityClass (below every online pod's), as Koordinator's webhook does
-for its ``koordinator.sh/qosClass: BE`` pods (koordinator.sh/docs/user-manuals/
-colocation-profile).
+runs at the batch PriorityClass (below every online pod's): what ack-koordinator asks its
+users to write by hand on ``koordinator.sh/qosClass: BE`` pods (docs/colocation.md cites it).
 
 Why requests equal limits: the batch resources are extended resources, which Kubernetes
 never overcommits: a container's request must equal its limit (kubernetes.io/docs/tasks/
