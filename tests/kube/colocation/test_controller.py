@@ -15,6 +15,7 @@ from tidewise.kube.colocation.batch import CHECKPOINTABLE, QOS
 from tidewise.kube.colocation.controller import ColocationController, material
 from tidewise.kube.colocation.peak import ANNOTATION
 from tidewise.kube.colocation.settings import ColocationSettings
+from tidewise.kube.colocation.usage import PodUsage
 from tidewise.model import Resources
 
 NODE = "n1"
@@ -67,8 +68,10 @@ def controller(api: Api, now: float = 1000.0) -> ColocationController:
     return ColocationController(api, fresh_metrics(), settings, clock=lambda: now)  # type: ignore[arg-type]
 
 
-def usage(**pods: tuple[int, int]) -> dict:
-    return {("ns", n): Resources(cpu_milli=c, memory_mib=m) for n, (c, m) in pods.items()}
+def usage(**pods: tuple[int | None, int | None]) -> PodUsage:
+    """Each pod's milli-CPU and MiB (``None``: no sample of it)."""
+    cpu = {("ns", n): c for n, (c, _) in pods.items() if c is not None}
+    return PodUsage(cpu, {("ns", n): m for n, (_, m) in pods.items() if m is not None})
 
 
 def status_patch(api: Api) -> dict:
@@ -99,11 +102,15 @@ def test_a_node_lends_what_online_pods_asked_and_left_idle_with_the_margin():
     assert api.evicted == []
 
 
-def test_an_unmeasured_online_pod_counts_as_using_all_it_asked():
+def test_an_unmeasured_online_pod_counts_as_using_all_it_asked_of_what_is_unmeasured():
     api = Api(node(), [pod("web-1", "2", "4Gi"), pod("web-2", "1", "2Gi")])
     asyncio.run(controller(api).reconcile(api.node, api.pods, usage(**{"web-1": (400, 1024)})))
     # web-2 unmeasured: 1400m and 3072Mi used; 3000 - 1750, 6144 - 3840
     assert status_patch(api)["allocatable"] == {CPU: "1250", MEMORY: str(2304 * 2**20)}
+    # a CPU rate needs two scrapes: memory measured first, the CPU still counts as asked
+    api = Api(node(), [pod("web-1", "2", "4Gi")])
+    asyncio.run(controller(api).reconcile(api.node, api.pods, usage(**{"web-1": (None, 1024)})))
+    assert status_patch(api)["allocatable"] == {CPU: "0", MEMORY: str(2816 * 2**20)}
 
 
 def test_the_peak_on_the_node_holds_the_lent_capacity_down_after_usage_falls():

@@ -5,7 +5,8 @@ Per node (``tidewise.capacity.reclaim``'s rule does the arithmetic):
 
 * online pods are the live pods on it without the ``tidewise.io/qos: batch`` label; their
   requests are summed and their usage read from Prometheus (a pod Prometheus has no sample
-  for counts as using all it requested: nothing is lent from what is not measured);
+  for, in CPU or in memory, counts as using all it requested of it: nothing is lent from
+  what is not measured);
 * the usage joins the recent peak kept on the Node (``peak``), and the node lends
   ``reclaimable(requests, peak)`` in its status capacity and allocatable, written through
   ``nodes/status``, as ack-koordinator updates ``kubernetes.io/batch-cpu`` on the Node from
@@ -41,7 +42,7 @@ from tidewise.kube.api.resources import cpu_and_memory
 from tidewise.kube.colocation.batch import MIB, batch_pod, is_batch, is_live
 from tidewise.kube.colocation.peak import ANNOTATION, read_peak
 from tidewise.kube.colocation.settings import ColocationSettings
-from tidewise.kube.colocation.usage import PodKey, pod_usage
+from tidewise.kube.colocation.usage import PodKey, PodUsage, pod_usage
 from tidewise.model import Resources
 from tidewise.model.quantity import QuantityError, quantity
 
@@ -125,12 +126,12 @@ class ColocationController:
         self,
         node: dict[str, Any],
         pods: list[dict[str, Any]],
-        usage: Mapping[PodKey, Resources],
+        usage: PodUsage,
     ) -> None:
         online = [p for p in pods if not is_batch(p)]
         requests = [cpu_and_memory(p) for p in online]
         requested = _sum(requests)
-        used = _sum([usage.get(_key(p), asked) for p, asked in zip(online, requests, strict=True)])
+        used = _sum([usage.of(_key(p), asked) for p, asked in zip(online, requests, strict=True)])
         peak = await self.sample(node, used)
         await self.publish(node, reclaimable(requested, peak, self.settings.rule))
         names = self.settings.names

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -40,15 +41,29 @@ async def per_pod(
     return found
 
 
+@dataclass(frozen=True)
+class PodUsage:
+    """Each pod's usage by (namespace, pod): milli-CPU and MiB, each only for the pods its
+    query answered for (a series can appear in one query before the other: a rate needs two
+    scrapes)."""
+
+    cpu_milli: Mapping[PodKey, int]
+    memory_mib: Mapping[PodKey, int]
+
+    def of(self, key: PodKey, otherwise: Resources) -> Resources:
+        """The pod's usage, each resource not measured taken from ``otherwise``."""
+        return Resources(
+            cpu_milli=self.cpu_milli.get(key, otherwise.cpu_milli),
+            memory_mib=self.memory_mib.get(key, otherwise.memory_mib),
+        )
+
+
 async def pod_usage(
     url: str, cpu_query: str, memory_query: str, timeout_s: float = 5.0
-) -> Mapping[PodKey, Resources]:
-    """Every pod's usage (milli-CPU, MiB); a pod with one of the two only has the other 0."""
+) -> PodUsage:
+    """Every pod's usage, as the two queries answer now."""
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         cpu = await per_pod(session, url, cpu_query, 1000)
         memory = await per_pod(session, url, memory_query, 1 / 2**20)
-    return {
-        key: Resources(cpu_milli=cpu.get(key, 0), memory_mib=memory.get(key, 0))
-        for key in cpu.keys() | memory.keys()
-    }
+    return PodUsage(cpu, memory)
