@@ -16,14 +16,15 @@ def test_the_peak_is_the_largest_sample_of_each_resource_within_the_window():
     assert peak.peak == Resources(cpu_milli=900, memory_mib=3000)
 
 
-def test_a_bucket_leaves_the_window_once_it_started_a_window_ago():
-    peak = UsagePeak().sampled(100.0, Resources(cpu_milli=900, memory_mib=900), WINDOW)
+def test_a_bucket_leaves_the_window_once_its_last_instant_is_a_window_old():
+    """A peak is kept a window at least, a bucket at most beyond: never let go early."""
+    peak = UsagePeak().sampled(109.0, Resources(cpu_milli=900, memory_mib=900), WINDOW)
     quiet = Resources(cpu_milli=100, memory_mib=100)
-    peak = peak.sampled(159.0, quiet, WINDOW)
+    peak = peak.sampled(169.0, quiet, WINDOW)
     assert peak.peak == Resources(cpu_milli=900, memory_mib=900)
-    peak = peak.sampled(160.0, quiet, WINDOW)
+    peak = peak.sampled(170.0, quiet, WINDOW)
     assert peak.peak == quiet
-    assert [b.start_s for b in peak.buckets] == [150.0, 160.0]
+    assert [b.start_s for b in peak.buckets] == [160.0, 170.0]
 
 
 def test_the_annotation_round_trips_and_an_unreadable_one_starts_again():

@@ -41,11 +41,13 @@ class UsagePeak:
         )
 
     def sampled(self, at_s: float, usage: Resources, window_s: float) -> UsagePeak:
-        """With ``usage`` seen at ``at_s``: its bucket raised, the buckets that left the
-        window dropped."""
+        """With ``usage`` seen at ``at_s``: its bucket raised, the buckets wholly older than
+        the window dropped."""
         width = window_s / BUCKETS
         start = math.floor(at_s / width) * width
-        kept = [b for b in self.buckets if b.start_s > at_s - window_s and b.start_s != start]
+        # a bucket stays until its last instant is a window old: a peak leaves late, never early
+        since = at_s - window_s
+        kept = [b for b in self.buckets if b.start_s + width > since and b.start_s != start]
         own = next((b for b in self.buckets if b.start_s == start), None)
         cpu = max(usage.cpu_milli, own.cpu_milli if own else 0)
         memory = max(usage.memory_mib, own.memory_mib if own else 0)
