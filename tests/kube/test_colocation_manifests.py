@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.kube.manifests import BASE, pod_webhook
+from tests.kube.manifests import BASE, component_file, pod_webhook
 from tidewise.cli.compose import OperatorConfig, colocation_settings, enabled_controllers
 from tidewise.kube.colocation.batch import QOS, BatchNames
 from tidewise.kube.colocation.settings import ColocationSettings
@@ -18,7 +18,7 @@ COMPONENT = BASE / "components/colocation"
 
 
 def docs(name: str) -> dict[str, dict]:
-    return {d["kind"]: d for d in yaml.safe_load_all((COMPONENT / name).read_text())}
+    return component_file("colocation", name)
 
 
 def test_the_webhook_sees_only_batch_pods_at_creation_and_holds_them_when_down():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.kube.manifests import BASE, pod_webhook
+from tests.kube.manifests import BASE, component_file, pod_webhook
 from tidewise.cli.compose import OperatorConfig, enabled_controllers, on_demand_base_settings
 from tidewise.kube.ondemand.server import PATH
 from tidewise.kube.ondemand.workloads import OPT_IN, CapacityLabel
@@ -16,7 +16,7 @@ COMPONENT = BASE / "components/on-demand-base"
 
 
 def docs(name: str) -> dict[str, dict]:
-    return {d["kind"]: d for d in yaml.safe_load_all((COMPONENT / name).read_text())}
+    return component_file("on-demand-base", name)
 
 
 def test_the_webhook_sees_only_opted_in_pods_at_creation_and_admits_them_when_down():
