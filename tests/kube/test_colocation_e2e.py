@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 from lightkube import Client
+from lightkube.core.exceptions import ApiError
 from lightkube.models.core_v1 import PodSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
@@ -279,6 +280,15 @@ def test_batch_pods_run_on_reclaimed_capacity_and_give_it_back_when_online_load_
     assert refused["response"]["status"]["message"] == (
         "tidewise co-location: spec.containers[0] (main).resources: nvidia.com/gpu: batch pods "
         "get no GPUs; remove the qos label"
+    )
+
+    # through the API server, the refusal is the create's error (failurePolicy Fail)
+    asks_gpu = batch("gpu-job", checkpointable=False)
+    asks_gpu.spec.containers[0].resources.limits["nvidia.com/gpu"] = "1"
+    with pytest.raises(ApiError) as refused_create:
+        kube.create(asks_gpu, namespace=namespace)
+    assert "tidewise co-location: spec.containers[0] (main).resources: nvidia.com/gpu: batch " in (
+        refused_create.value.status.message
     )
 
     # online load rises to 800m each: room 3000 - 1600 * 1.1 = 1240m for 2000m of batch
