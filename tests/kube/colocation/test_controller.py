@@ -168,3 +168,20 @@ def test_online_load_evicts_the_checkpointable_batch_pod_first_and_never_an_onli
         "online usage on node n1 rose to 1000m CPU, 1024Mi memory of 3000m CPU, 8192Mi memory "
         "requested: batch pod ns/spark-new evicted"
     )
+
+
+def test_a_pass_lends_nothing_on_a_virtual_node(monkeypatch):
+    """Serverless containers behind a virtual node have no idle requests to lend."""
+    virtual = node()
+    virtual["spec"] = {"taints": [{"key": "virtual-kubelet.io/provider", "effect": "NoSchedule"}]}
+    api = Api(virtual, [pod("web-1", "2", "4Gi")])
+
+    async def measured(*_: object) -> PodUsage:
+        return usage(**{"web-1": (100, 100)})
+
+    monkeypatch.setattr("tidewise.kube.colocation.controller.pod_usage", measured)
+    asyncio.run(controller(api).sync())
+    assert api.patches == [] and api.events == []
+    del virtual["spec"]
+    asyncio.run(controller(api).sync())
+    assert status_patch(api)["allocatable"][CPU] == "1875"  # 2000 - 100 * 1.25

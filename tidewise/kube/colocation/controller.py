@@ -37,6 +37,7 @@ from lightkube.types import PatchType
 from tidewise.capacity.reclaim import evictions, reclaimable
 from tidewise.kube.api.events import event, record
 from tidewise.kube.api.eviction import evict
+from tidewise.kube.api.labels import is_virtual
 from tidewise.kube.api.metrics import ControllerMetrics
 from tidewise.kube.api.resources import cpu_and_memory
 from tidewise.kube.colocation.batch import MIB, batch_pod, is_batch, is_live
@@ -106,7 +107,9 @@ class ColocationController:
             pod = found.to_dict()
             if is_live(pod):
                 pods[pod["spec"]["nodeName"]].append(pod)
+        # a virtual node (serverless containers) has no idle capacity to lend
         nodes = [n.to_dict() async for n in self.client.list(Node)]
+        nodes = [n for n in nodes if not is_virtual(n)]
         self.metrics.objects.labels(controller=NAME).set(len(nodes))
         for node in nodes:
             name = node["metadata"]["name"]
