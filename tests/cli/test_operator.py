@@ -48,6 +48,19 @@ def test_the_on_demand_base_without_its_certificate_is_one_line(tmp_path):
     assert "on_demand_base.spot" in one_line(out)
 
 
+def test_co_location_without_its_prometheus_or_certificate_is_one_line(tmp_path):
+    out = tidewise("operator", "--colocation", "--node-engine", "none", cwd=tmp_path)
+    assert "colocation.prometheus_url: where online usage is read" in one_line(out)
+    (tmp_path / "op.yaml").write_text(f"colocation:\n  cert_file: {tmp_path / 'tls.crt'}\n")
+    args = ("--colocation", "--config", "op.yaml", "--prometheus-url", "http://p:9090")
+    out = tidewise("operator", *args, cwd=tmp_path)
+    line = one_line(out)
+    assert f"colocation.cert_file: file {tmp_path / 'tls.crt'} does not exist" in line
+    (tmp_path / "op.yaml").write_text("colocation:\n  cpu_resource: batch cpu\n")
+    out = tidewise("operator", "--config", "op.yaml", cwd=tmp_path)
+    assert "colocation.cpu_resource" in one_line(out)
+
+
 def test_a_bad_queue_is_one_line_even_without_a_cluster(tmp_path):
     out = tidewise("operator", "--queue", "team-a", cwd=tmp_path)
     assert "--queue: 'team-a' is not NAME=MODEL:GPUS" in one_line(out)

@@ -31,6 +31,7 @@ EVERYTHING = {
                 "cost": True,
             },
             "on_demand_base": {"enabled": True},
+            "colocation": {"enabled": True},
         }
     },
     "devicePlugin": {"enabled": True},

@@ -26,7 +26,6 @@ from tidewise.testenv.helm import HelmBuild
 RELEASE_LABELS = ("app.kubernetes.io/managed-by", "app.kubernetes.io/instance", "helm.sh/chart")
 CHART_ONLY = {("ConfigMap", "tidewise-operator"), ("ConfigMap", "tidewise-scheduler-config")}
 CONFIG_MOUNT = "config"
-ON_DEMAND_BASE = ROOT / "deploy/operator/components/on-demand-base"
 APP_VERSION = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 
@@ -40,8 +39,9 @@ def kustomize_objects(values: dict[str, Any]) -> dict[Key, dict]:
     config = OperatorConfig.model_validate(values.get("operator", {}).get("config", {}))
     components = enabled_controllers(config)
     docs = documents(components)
-    if "on-demand-base" in components:
-        docs = [patched(d) for d in docs]
+    for component in ("on-demand-base", "colocation"):
+        if component in components:
+            docs = [patched(d, component) for d in docs]
     if values.get("extender", {}).get("enabled", True):
         docs += base_documents(ROOT / "deploy/extender")
     if values.get("devicePlugin", {}).get("enabled", False):
@@ -53,15 +53,21 @@ def kustomize_objects(values: dict[str, Any]) -> dict[Key, dict]:
     return objects
 
 
-def patched(doc: dict) -> dict:
-    """The operator's Deployment with components/on-demand-base's JSON patch applied (only
-    its ``add`` operations, the only ones it has)."""
+def patched(doc: dict, component: str) -> dict:
+    """The operator's Deployment with ``component``'s patches applied: a JSON patch's
+    ``add`` operations (the only ones they have), a strategic merge patch's containers'
+    volume mounts and pod volumes (appended: new names, as kustomize merges them by name)."""
     if (doc["kind"], doc["metadata"]["name"]) != ("Deployment", "tidewise-operator"):
         return doc
     doc = copy.deepcopy(doc)
-    kustomization = yaml.safe_load((ON_DEMAND_BASE / "kustomization.yaml").read_text())
+    folder = ROOT / "deploy/operator/components" / component
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
     for patch in kustomization["patches"]:
-        for op in yaml.safe_load(patch["patch"]):
+        body = yaml.safe_load(patch["patch"])
+        if isinstance(body, dict):
+            merged(doc["spec"]["template"]["spec"], body["spec"]["template"]["spec"])
+            continue
+        for op in body:
             assert op["op"] == "add", op
             *parents, last = op["path"].strip("/").split("/")
             target = doc
@@ -72,6 +78,13 @@ def patched(doc: dict) -> dict:
             else:
                 target[last] = op["value"]
     return doc
+
+
+def merged(pod: dict, patch: dict) -> None:
+    for container in patch.get("containers", []):
+        (mine,) = [c for c in pod["containers"] if c["name"] == container["name"]]
+        mine.setdefault("volumeMounts", []).extend(container.get("volumeMounts", []))
+    pod.setdefault("volumes", []).extend(patch.get("volumes", []))
 
 
 def chart_objects(helm_binary: HelmBuild, folder: Path, values: dict) -> dict[Key, dict]:

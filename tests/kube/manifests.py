@@ -58,3 +58,31 @@ def _moved(doc: dict, namespace: str) -> dict:
         if subject.get("kind") == "ServiceAccount":
             subject["namespace"] = namespace
     return doc
+
+
+def component_file(component: str, name: str) -> dict[str, dict]:
+    """The objects of one file of a component, by kind."""
+    text = (BASE / "components" / component / name).read_text()
+    return {d["kind"]: d for d in yaml.safe_load_all(text)}
+
+
+def pod_webhook(component: str, path: str) -> dict:
+    """The one webhook of ``component``'s webhook.yaml, checked for what every pod webhook of
+    the operator shares: pods at their CREATE only, never the system namespaces, reached
+    through the component's Service at ``path`` (the path its server serves)."""
+    docs = component_file(component, "webhook.yaml")
+    (hook,) = docs["MutatingWebhookConfiguration"]["webhooks"]
+    assert hook["admissionReviewVersions"] == ["v1"]
+    (rule,) = hook["rules"]
+    assert rule["operations"] == ["CREATE"] and rule["resources"] == ["pods"]
+    (exclude,) = hook["namespaceSelector"]["matchExpressions"]
+    assert exclude["operator"] == "NotIn"
+    assert {"kube-system", "tidewise-system"} <= set(exclude["values"])
+    service = docs["Service"]
+    assert hook["clientConfig"]["service"] == {
+        "name": service["metadata"]["name"],
+        "namespace": "tidewise-system",
+        "path": path,
+        "port": service["spec"]["ports"][0]["port"],
+    }
+    return hook

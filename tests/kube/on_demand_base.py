@@ -45,13 +45,16 @@ def operator_config(cluster: Cluster, port: int, path: Path) -> Path:
     return path
 
 
-def webhook_configuration(cluster: Cluster, port: int, namespace: str) -> dict:
-    """The shipped MutatingWebhookConfiguration, as the API server reaches a process on this
-    machine: by URL on 127.0.0.1 with the testenv CA as its caBundle (the shipped one names
-    the operator's Service and takes its CA from cert-manager), for ``namespace`` only."""
-    shipped = BASE / "components/on-demand-base/webhook.yaml"
+def webhook_configuration(
+    cluster: Cluster, port: int, namespace: str, component: str = "on-demand-base"
+) -> dict:
+    """The shipped MutatingWebhookConfiguration of ``component``, as the API server reaches a
+    process on this machine: by URL on 127.0.0.1 with the testenv CA as its caBundle (the
+    shipped one names the operator's Service and takes its CA from cert-manager), for
+    ``namespace`` only."""
+    shipped = BASE / f"components/{component}/webhook.yaml"
     (doc,) = [d for d in yaml.safe_load_all(shipped.read_text()) if d["kind"].startswith("Mut")]
-    doc["metadata"] = {"name": f"tidewise-on-demand-base-{namespace}"}
+    doc["metadata"] = {"name": f"{doc['metadata']['name']}-{namespace}"}
     ca = base64.b64encode((cluster.folder / "pki/ca.crt").read_bytes()).decode()
     for hook in doc["webhooks"]:
         hook["clientConfig"] = {"url": f"https://127.0.0.1:{port}/mutate", "caBundle": ca}

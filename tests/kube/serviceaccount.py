@@ -33,6 +33,7 @@ def components_for(options: tuple[str, ...], engine: str = "kwok") -> list[str]:
     component = ENGINE_COMPONENTS[engine]
     extra = ["training-queue"] if "--training-queue" in options else []
     extra += ["on-demand-base"] if "--on-demand-base" in options else []
+    extra += ["colocation"] if "--colocation" in options else []
     return listed + ([component] if component else []) + extra
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.kube.manifests import BASE
+from tests.kube.manifests import BASE, component_file, pod_webhook
 from tidewise.cli.compose import OperatorConfig, enabled_controllers, on_demand_base_settings
 from tidewise.kube.ondemand.server import PATH
 from tidewise.kube.ondemand.workloads import OPT_IN, CapacityLabel
@@ -16,27 +16,14 @@ COMPONENT = BASE / "components/on-demand-base"
 
 
 def docs(name: str) -> dict[str, dict]:
-    return {d["kind"]: d for d in yaml.safe_load_all((COMPONENT / name).read_text())}
+    return component_file("on-demand-base", name)
 
 
 def test_the_webhook_sees_only_opted_in_pods_at_creation_and_admits_them_when_down():
-    (hook,) = docs("webhook.yaml")["MutatingWebhookConfiguration"]["webhooks"]
+    hook = pod_webhook("on-demand-base", PATH)
     assert hook["failurePolicy"] == "Ignore"
     assert hook["sideEffects"] == "NoneOnDryRun"  # Events, never on a dry run
-    assert hook["admissionReviewVersions"] == ["v1"]
-    (rule,) = hook["rules"]
-    assert rule["operations"] == ["CREATE"] and rule["resources"] == ["pods"]
     assert hook["objectSelector"] == {"matchLabels": {OPT_IN: "true"}}
-    (exclude,) = hook["namespaceSelector"]["matchExpressions"]
-    assert exclude["operator"] == "NotIn"
-    assert {"kube-system", "tidewise-system"} <= set(exclude["values"])
-    service = docs("webhook.yaml")["Service"]
-    assert hook["clientConfig"]["service"] == {
-        "name": service["metadata"]["name"],
-        "namespace": "tidewise-system",
-        "path": PATH,
-        "port": service["spec"]["ports"][0]["port"],
-    }
 
 
 def test_the_deployment_patch_serves_the_certificate_where_the_operator_reads_it():

@@ -32,6 +32,7 @@ ENTRIES = {
     "on-demand-base": sorted((KUBE / "ondemand").glob("*.py")),
     "serverless-burst": [KUBE / "controllers/serverless_burst.py"],
     "cost": [KUBE / "cost.py"],
+    "colocation": sorted((KUBE / "colocation").glob("*.py")),
 }
 # what every configuration needs (deploy/operator/rbac.yaml): the Lease and Events
 BASE_MODULES = {KUBE / "api/lease.py", KUBE / "api/events.py"}
@@ -49,6 +50,7 @@ RESOURCES |= {"PodDisruptionBudget": "policy/poddisruptionbudgets"}
 RESOURCES |= {"ReplicaSet": "apps/replicasets", "StatefulSet": "apps/statefulsets"}
 RESOURCES |= {"NodePool": "karpenter.sh/nodepools", "NodeOverlay": "karpenter.sh/nodeoverlays"}
 RESOURCES |= {"Deployment": "apps/deployments"}
+RESOURCES |= {"Node.Status": "/nodes/status", "PriorityClass": "scheduling.k8s.io/priorityclasses"}
 RESOURCES |= {"Machine": "tidewise.io/machines", "record": "tidewise.io/machines"}
 RESOURCES |= {"CronHpa": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers"}
 RESOURCES |= {"CronHpa.Status": "autoscaling.alibabacloud.com/cronhorizontalpodautoscalers/status"}

@@ -75,3 +75,23 @@ def test_the_check_fails_on_a_broken_manifest():
     unknown["spec"]["suspendd"] = True
     with pytest.raises(AssertionError):
         valid_job(unknown)
+
+
+def test_a_checkpointable_job_says_so_on_its_pods_too():
+    """Co-location reads it on the pod (tidewise.io/checkpointable): evicted first."""
+    for workers in (1, 2):
+        spec = JobSpec("etl", Resources(cpu_milli=2000, memory_mib=4096), workers=workers)
+        checkpointed = JobSpec(
+            "etl", Resources(cpu_milli=2000, memory_mib=4096), workers=workers, checkpointable=True
+        )
+        plain, marked = render(spec), render(checkpointed)
+        for manifest, expected in ((plain, None), (marked, {"tidewise.io/checkpointable": "true"})):
+            if workers == 1:
+                templates = [manifest["spec"]["template"]]
+                valid_job(manifest)
+            else:
+                replicas = manifest["spec"]["pytorchReplicaSpecs"].values()
+                templates = [r["template"] for r in replicas]
+            for template in templates:
+                valid_template(template)
+                assert template["metadata"].get("annotations") == expected

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from tidewise.capacity.karpenter import KarpenterPolicy
     from tidewise.catalog import Catalog
+    from tidewise.kube.colocation.settings import ColocationSettings
     from tidewise.kube.controllers.serverless_burst import ServerlessBurstSettings
     from tidewise.kube.ondemand.server import WebhookSettings
     from tidewise.kube.operator import ControllerSettings, CostSettings, Operator
@@ -188,6 +189,34 @@ class OnDemandBaseConfig(Section):
     period_s: PositiveSeconds = 5.0
 
 
+class ColocationConfig(Section):
+    """Online/offline co-location (docs/colocation.md): where online usage is read (the
+    controllers' Prometheus when unset) and with which queries, the reclaim rule's margins and
+    the peak's window, the batch resource names (Koordinator's: ``kubernetes.io/batch-cpu``,
+    ``kubernetes.io/batch-memory``), the batch PriorityClass, the webhook's address and
+    certificate, the controller's period."""
+
+    enabled: bool = False  # the webhook needs a certificate: off unless asked
+    prometheus_url: HttpUrl | None = None
+    cpu_query: Annotated[str, Field(min_length=1)] | None = None
+    memory_query: Annotated[str, Field(min_length=1)] | None = None
+    margin: Annotated[float, Field(ge=0)] = 0.25
+    evict_margin: Annotated[float, Field(ge=0)] = 0.1
+    window_s: PositiveSeconds = 1800.0
+    cpu_resource: Annotated[str, Field(pattern=r"^[a-z0-9.-]+/[a-z0-9.-]+$")] = (
+        "tidewise.io/batch-cpu"
+    )
+    memory_resource: Annotated[str, Field(pattern=r"^[a-z0-9.-]+/[a-z0-9.-]+$")] = (
+        "tidewise.io/batch-memory"
+    )
+    priority_class: Annotated[str, Field(min_length=1)] = "tidewise-batch"
+    webhook_host: str = "0.0.0.0"
+    webhook_port: Annotated[int, Field(ge=1, le=65535)] = 9444
+    cert_file: str = "/etc/tidewise/batch-webhook/tls.crt"
+    key_file: str = "/etc/tidewise/batch-webhook/tls.key"
+    period_s: PositiveSeconds = 10.0
+
+
 class OperatorConfig(Section):
     nodes: NodesConfig = NodesConfig()
     karpenter: KarpenterConfig = KarpenterConfig()
@@ -196,6 +225,7 @@ class OperatorConfig(Section):
     provisioner: ProvisionerConfig = ProvisionerConfig()
     controllers: ControllersConfig = ControllersConfig()
     on_demand_base: OnDemandBaseConfig = OnDemandBaseConfig()
+    colocation: ColocationConfig = ColocationConfig()
 
 
 @dataclass(frozen=True)
@@ -225,6 +255,7 @@ FLAGS: Mapping[str, Flag] = {
     "queue_period": Flag(("controllers", "queue_period_s")),
     "queue": Flag(("controllers", "queues")),
     "on_demand_base": Flag(("on_demand_base", "enabled")),
+    "colocation": Flag(("colocation", "enabled")),
 }
 
 
@@ -287,6 +318,7 @@ CONTROLLERS = (
     "on-demand-base",
     "serverless-burst",
     "cost",
+    "colocation",
 )
 """What ``tidewise operator`` may run; each has its RBAC in deploy/operator/components/<name>."""
 
@@ -307,6 +339,7 @@ def enabled_controllers(config: OperatorConfig) -> list[str]:
         "on-demand-base": config.on_demand_base.enabled,
         "serverless-burst": spec.serverless_burst,
         "cost": spec.cost,
+        "colocation": config.colocation.enabled,
     }
     return [name for name in CONTROLLERS if switches[name]]
 
@@ -471,6 +504,7 @@ def controller_settings(
         cost=_cost(config, base or Path.cwd()),
         karpenter=karpenter,
         karpenter_period_s=config.karpenter.period_s,
+        colocation=colocation_settings(config),
     )
 
 
@@ -502,6 +536,49 @@ def on_demand_base_settings(spec: OnDemandBaseConfig) -> WebhookSettings | None:
         Path(spec.key_file),
         labels,
         spec.period_s,
+    )
+
+
+def colocation_settings(config: OperatorConfig) -> ColocationSettings | None:
+    """Co-location's settings when it is enabled; ``ValueError`` (the field, the fix) for no
+    Prometheus, margins the rule refuses, or certificate files that are not there."""
+    from tidewise.capacity.reclaim import ReclaimRule
+    from tidewise.kube.colocation.batch import BatchNames
+    from tidewise.kube.colocation.settings import ColocationSettings
+    from tidewise.kube.colocation.usage import CPU_QUERY, MEMORY_QUERY
+
+    spec = config.colocation
+    if not spec.enabled:
+        return None
+    url = spec.prometheus_url or config.controllers.prometheus_url
+    if url is None:
+        raise ValueError(
+            "colocation.prometheus_url: where online usage is read; set it or "
+            "controllers.prometheus_url (--prometheus-url)"
+        )
+    try:
+        rule = ReclaimRule(spec.margin, spec.evict_margin)
+    except ValueError as error:
+        raise ValueError(f"colocation.evict_margin: {error}") from None
+    for field in ("cert_file", "key_file"):
+        if not Path(getattr(spec, field)).is_file():
+            raise ValueError(
+                f"colocation.{field}: file {getattr(spec, field)} does not exist; mount the "
+                "webhook's certificate Secret there or set the path (docs/colocation.md)"
+            )
+    return ColocationSettings(
+        url,
+        Path(spec.cert_file),
+        Path(spec.key_file),
+        host=spec.webhook_host,
+        port=spec.webhook_port,
+        names=BatchNames(spec.cpu_resource, spec.memory_resource),
+        rule=rule,
+        window_s=spec.window_s,
+        cpu_query=spec.cpu_query or CPU_QUERY,
+        memory_query=spec.memory_query or MEMORY_QUERY,
+        priority_class=spec.priority_class,
+        period_s=spec.period_s,
     )
 
 

@@ -153,6 +153,13 @@ def operator(
             "(docs/on-demand-base.md; its certificate: the on_demand_base config section)."
         ),
     ] = False,
+    colocation: Annotated[
+        bool,
+        typer.Option(
+            help="Also publish batch resources, evict batch pods under online load and serve "
+            "the batch webhook (docs/colocation.md; the colocation config section)."
+        ),
+    ] = False,
     node_engine: Annotated[
         str,
         typer.Option(

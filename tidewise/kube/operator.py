@@ -46,6 +46,9 @@ from tidewise.catalog import Catalog
 from tidewise.kube.api.lease import LeaseElector
 from tidewise.kube.api.loop import Controller, drive
 from tidewise.kube.api.metrics import ControllerMetrics
+from tidewise.kube.colocation.controller import ColocationController
+from tidewise.kube.colocation.settings import ColocationSettings
+from tidewise.kube.colocation.webhook import serve as serve_colocation
 from tidewise.kube.controllers.cronhpa import CronHpaController
 from tidewise.kube.controllers.defrag import DefragController
 from tidewise.kube.controllers.elastic import ElasticScalerController
@@ -269,6 +272,9 @@ class ControllerSettings:
     serverless_burst: ServerlessBurstSettings | None = None
     # tidewise cost's figures on /metrics (kube/cost.py): reads only
     cost: CostSettings | None = None
+    # co-location (tidewise/kube/colocation): the batch webhook served by every replica,
+    # the controller (batch resources, evictions) on the leader only
+    colocation: ColocationSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -329,6 +335,9 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
             base = settings.on_demand_base
             memo.webhook = await serve(client, base)
             controllers.append(BaseReconciler(client, metrics, base.labels, base.period_s))
+        if settings.colocation is not None:
+            memo.colocation_webhook = await serve_colocation(client, settings.colocation)
+            controllers.append(ColocationController(client, metrics, settings.colocation))
         memo.prometheus = prometheus
         memo.controller_tasks = [
             asyncio.create_task(drive(c, lambda: operator.leading, metrics)) for c in controllers
@@ -345,6 +354,8 @@ def register_controllers(handlers: kopf.OperatorRegistry, settings: ControllerSe
             await memo.prometheus.close()
         if memo.get("webhook") is not None:
             await memo.webhook.cleanup()
+        if memo.get("colocation_webhook") is not None:
+            await memo.colocation_webhook.cleanup()
 
 
 def registry(

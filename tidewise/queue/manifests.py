@@ -77,7 +77,10 @@ def _pod_template(spec: JobSpec, namespace: str, container: str, restart: str) -
                 ]
             }
         }
-    return {"metadata": {"labels": {"tidewise.io/job": spec.name}}, "spec": pod}
+    metadata: dict[str, Any] = {"labels": {"tidewise.io/job": spec.name}}
+    if spec.checkpointable:  # on its pods too: co-location evicts checkpointable ones first
+        metadata["annotations"] = {"tidewise.io/checkpointable": "true"}
+    return {"metadata": metadata, "spec": pod}
 
 
 def render(spec: JobSpec, namespace: str = "default") -> dict[str, Any]:

@@ -17,9 +17,7 @@ with or without labels, annotations or an affinity.
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from typing import Any
 from lightkube import AsyncClient
 
 from tidewise.capacity.ondemand_base import DeletionCost, next_capacity
+from tidewise.kube.api.admission import admission_reply
 from tidewise.kube.api.events import event, record
 from tidewise.kube.ondemand.workloads import (
     DELETION_COST,
@@ -107,14 +106,8 @@ def patch_for(
 
 
 def reply(uid: str, patch: list[dict[str, Any]] | None, warning: str | None = None) -> dict:
-    """An ``admission.k8s.io/v1`` AdmissionReview answer that always admits."""
-    response: dict[str, Any] = {"uid": uid, "allowed": True}
-    if patch:
-        response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(json.dumps(patch).encode()).decode()
-    if warning:
-        response["warnings"] = [warning]
-    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
+    """An AdmissionReview answer that always admits."""
+    return admission_reply(uid, patch, warning)
 
 
 async def decide(

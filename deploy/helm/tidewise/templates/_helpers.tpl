@@ -71,7 +71,8 @@ in the order of tidewise.cli.compose.CONTROLLERS, as enabled_controllers() picks
     (list "defrag" (dig "defrag" false $controllers))
     (list "on-demand-base" (dig "on_demand_base" "enabled" false $config))
     (list "serverless-burst" (dig "serverless_burst" false $controllers))
-    (list "cost" (dig "cost" false $controllers)) }}
+    (list "cost" (dig "cost" false $controllers))
+    (list "colocation" (dig "colocation" "enabled" false $config)) }}
 {{- $enabled := list }}
 {{- range $switches }}
 {{- if index . 1 }}
