@@ -54,8 +54,15 @@ GPU_SHARE = 0.3
 START = "1995-07-01T00:00:00-04:00"
 ZONES = ["use1-az1", "use1-az2", "use1-az4"]
 POOLS = {
-    "general": ["m6i.xlarge", "m6i.2xlarge", "m6i.4xlarge", "c6i.2xlarge", "c6i.4xlarge"]
-    + ["r6i.xlarge", "r6i.2xlarge"],
+    "general": [
+        "m6i.xlarge",
+        "m6i.2xlarge",
+        "m6i.4xlarge",
+        "c6i.2xlarge",
+        "c6i.4xlarge",
+        "r6i.xlarge",
+        "r6i.2xlarge",
+    ],
     "gpu": ["g5.xlarge", "g5.2xlarge", "g6.xlarge"],
 }
 
