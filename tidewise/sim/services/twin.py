@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
@@ -40,7 +40,7 @@ from tidewise.model.results import PURCHASE_OPTIONS, RunResult, TimeSeries, Work
 from tidewise.placement import with_pod
 from tidewise.placement.scheduler import GpuShareScheduler, default_policy, fragment_pct
 from tidewise.sim.services.cloud import CloudSettings, Instance, PriceOf, SimCloud
-from tidewise.sim.services.ledger import CostLedger, ServiceLedger
+from tidewise.sim.services.ledger import CostLedger, CostRates, ServiceLedger
 
 MINUTE_S = 60.0
 FRAGMENT_EVERY_MINUTES = 15  # how often GPU fragmentation is sampled for the report
@@ -78,6 +78,18 @@ class TwinSetup:
     utc_offset_s: float = 0.0  # the scenario's clock, for the report
 
 
+@dataclass(slots=True)
+class _Span:
+    """A stretch of time in one minute with no change: accrued at once when it ends."""
+
+    state: tuple[int, ...]
+    minute: int
+    capacity_rps: np.ndarray
+    rates: CostRates
+    live_nodes: tuple[tuple[PurchaseOption, int], ...]
+    seconds: float = 0.0
+
+
 class Twin:
     def __init__(
         self,
@@ -105,6 +117,7 @@ class Twin:
         self.pods_on_node: dict[str, set[str]] = {}
         self.members: list[dict[str, None]] = [{} for _ in setup.workloads]
         self.index = {w.name: i for i, w in enumerate(setup.workloads)}
+        self._rps_per_replica = np.array([w.rps_per_replica for w in setup.workloads])
         self.desired = [w.min_replicas for w in setup.workloads]  # as the Deployment is created
         self.ready = [0] * len(setup.workloads)
         self.starting = [0] * len(setup.workloads)
@@ -123,8 +136,10 @@ class Twin:
         self._pod_count = 0
         self._version = 0
         self._snapshot: tuple[int, tuple[Node, ...], tuple[Pod, ...]] = (-1, (), ())
+        self._statuses: tuple[Hashable, tuple[WorkloadStatus, ...]] = (None, ())
         self._instant = False
         self._placeable = False  # something changed that may let a pending pod fit
+        self._span = _Span((), 0, np.zeros(0), CostRates((), 0.0, 0), ())
 
     # -- running -------------------------------------------------------------------------
 
@@ -156,6 +171,7 @@ class Twin:
             if progress is not None and kind is Event.MINUTE and self.minute % 60 == 0:
                 progress(self.now / horizon)
         self._advance(horizon)
+        self._close_span()
         for instance in list(self.instances.values()):
             self.cloud.release(instance, horizon, self.minutes - 1)
         return self._result(policy, time.perf_counter() - started)
@@ -184,16 +200,32 @@ class Twin:
         heapq.heappush(self._heap, (t, self._seq, kind, arg))
 
     def _advance(self, t: float) -> None:
+        """Time passes to ``t``. Service and cost accrue per span of unchanged state (no pod,
+        node, rate or minute changed): most events, a controller tick that decides nothing,
+        change nothing, and accruing at each would cost a pass over every workload."""
         dt = t - self.now
         if dt > 0:
-            capacity = [
-                r * w.rps_per_replica for r, w in zip(self.ready, self.setup.workloads, strict=True)
-            ]
-            self.service.accrue(self.minute, dt, capacity)
-            self.costs.accrue(self.minute, dt)
-            for option, count in self.live_nodes.items():
-                self.node_seconds[option] += count * dt
+            state = (self._version, self.costs.changes, self.minute)
+            if state != self._span.state:
+                self._close_span()
+                self._span = _Span(
+                    state,
+                    self.minute,
+                    np.array(self.ready) * self._rps_per_replica,
+                    self.costs.rates(),
+                    tuple(self.live_nodes.items()),
+                )
+            self._span.seconds += dt
             self.now = t
+
+    def _close_span(self) -> None:
+        span = self._span
+        if span.seconds > 0:
+            self.service.accrue(span.minute, span.seconds, span.capacity_rps)
+            self.costs.accrue(span.minute, span.seconds, span.rates)
+            for option, count in span.live_nodes:
+                self.node_seconds[option] += count * span.seconds
+            span.seconds = 0.0
 
     # -- events --------------------------------------------------------------------------
 
@@ -269,21 +301,33 @@ class Twin:
         if self._snapshot[0] != self._version:
             self._snapshot = (self._version, tuple(self.nodes.values()), tuple(self.pods.values()))
         _, nodes, pods = self._snapshot
-        minute = min(self.minute, self.minutes - 1)
-        statuses = tuple(
-            WorkloadStatus(
-                spec=spec,
-                desired=self.desired[i],
-                ready=self.ready[i],
-                starting=self.starting[i],
-                pending=len(self.members[i]) - self.ready[i] - self.starting[i],
-                demand_rps=float(self.setup.demand_rps[i, minute]),
-            )
-            for i, spec in enumerate(self.setup.workloads)
-        )
         now = self.now
         unavailable = frozenset(k for k, until in self.unavailable.items() if until > now)
-        return ClusterView(now, nodes, pods, statuses, self.setup.offerings, unavailable)
+        return ClusterView(
+            now, nodes, pods, self._workload_statuses(), self.setup.offerings, unavailable
+        )
+
+    def _workload_statuses(self) -> tuple[WorkloadStatus, ...]:
+        """The workloads' statuses, built again only when a count or the minute's demand
+        changed: most controller ticks see the same ones (the pods' version counts every
+        change of ready, starting and pending; ``desired`` is compared as it is)."""
+        minute = min(self.minute, self.minutes - 1)
+        key = (self._version, minute, tuple(self.desired))
+        if self._statuses[0] != key:
+            demand = self.setup.demand_rps[:, minute].tolist()
+            statuses = tuple(
+                WorkloadStatus(
+                    spec=spec,
+                    desired=self.desired[i],
+                    ready=self.ready[i],
+                    starting=self.starting[i],
+                    pending=len(self.members[i]) - self.ready[i] - self.starting[i],
+                    demand_rps=demand[i],
+                )
+                for i, spec in enumerate(self.setup.workloads)
+            )
+            self._statuses = (key, statuses)
+        return self._statuses[1]
 
     def apply(self, decisions: Iterable[Decision]) -> None:
         for decision in decisions:
