@@ -9,6 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from tests.factories import CPU4, node, offering, pod
 from tidewise.capacity.reclaim import ReclaimRule
@@ -226,3 +229,23 @@ def test_a_bad_batch_load_is_refused_in_one_line(tmp_path, change, message):
     with pytest.raises(ScenarioError, match=message.replace("[", r"\[").replace("]", r"\]")) as err:
         prepare(*load_scenario(_write(tmp_path, scenario)))
     assert "\n" not in str(err.value)
+
+
+@hypothesis_settings(max_examples=40, deadline=None)
+@given(
+    usage=st.lists(st.integers(0, 4000), min_size=5, max_size=90),
+    checkpoint=st.sampled_from([None, 300.0]),
+)
+def test_evictions_never_leave_batch_past_capacity_and_lose_at_most_a_checkpoint(usage, checkpoint):
+    tasks = [task(f"t{i}", 1200.0 * (1 + i), checkpoint) for i in range(3)]
+    layer = BatchLayer(tasks, settings(True), np.random.default_rng(0))
+    for minute, cpu in enumerate(usage, start=1):
+        layer.step(60.0 * minute, online(cpu))
+    result = layer.finish()
+    assert result.contention_node_minutes == 0  # online use + batch <= capacity at each look
+    assert 0 <= result.done_core_hours <= result.offered_core_hours
+    if checkpoint is not None:  # each eviction loses less than one checkpoint interval
+        assert result.lost_core_hours < result.evictions * checkpoint / HOUR + 1e-9
+    else:  # ... or the pod's whole run, at most its work
+        assert result.lost_core_hours <= result.evictions * max(t.work_s for t in tasks) / HOUR
+    assert result.lost_core_hours == 0 or result.evictions > 0
