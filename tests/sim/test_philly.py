@@ -26,8 +26,9 @@ def test_rows_arriving_in_the_window_are_read_in_file_order(tmp_path):
 def test_a_bad_row_is_refused_with_the_file_and_line(tmp_path, text, message):
     path = tmp_path / "jobs.csv"
     path.write_text(HEADER + text)
-    with pytest.raises(PhillyError, match=message):
-        read_rows(path, 0, 100, "x")
+    with pytest.raises(PhillyError, match=message) as err:
+        read_rows(path, 0, 100, "--jobs")
+    assert str(err.value).startswith("--jobs: ")
 
 
 def test_a_missing_file_names_the_input_that_gave_it(tmp_path):

@@ -31,8 +31,8 @@ class PhillyRow:
 
 
 def read_rows(path: Path, start_s: float, end_s: float, label: str) -> list[PhillyRow]:
-    """The rows arriving in [start_s, end_s), in file (arrival) order; ``label`` names the
-    input in the error for a file that cannot be read (the flag or field that gave it)."""
+    """The rows arriving in [start_s, end_s), in file (arrival) order; ``label`` (the flag
+    or field that gave the path) begins every error's one line."""
     try:
         text = read_input(path)
     except InputError as err:
@@ -43,16 +43,16 @@ def read_rows(path: Path, start_s: float, end_s: float, label: str) -> list[Phil
             if not row or row[0].startswith("#"):
                 continue
             if len(row) != 6:
-                raise PhillyError(f"{path}:{line}: expected 6 columns, got {len(row)}")
+                raise PhillyError(f"{label}: {path}:{line}: expected 6 columns, got {len(row)}")
             arrival = float(row[1])
             if not start_s <= arrival < end_s:
                 continue
             gpus, duration = int(row[4]), float(row[5])
             if gpus < 1 or duration < 0:
-                raise PhillyError(f"{path}:{line}: size must be >= 1, duration >= 0")
+                raise PhillyError(f"{label}: {path}:{line}: size must be >= 1, duration >= 0")
             rows.append(PhillyRow(int(row[0]), arrival, gpus, duration))
     except (ValueError, csv.Error) as err:
         if isinstance(err, PhillyError):
             raise
-        raise PhillyError(f"{path}: not a job trace ({err})") from None
+        raise PhillyError(f"{label}: {path}: not a job trace ({err})") from None
     return rows

@@ -109,7 +109,7 @@ def batch_load(scenario: Scenario, base: Path) -> tuple[BatchTask, ...]:
     try:
         rows = read_rows(path, spec.start, spec.start + spec.arrivals, "batch.trace")
     except PhillyError as err:
-        raise ScenarioError(f"batch.trace: {err}") from None
+        raise ScenarioError(str(err)) from None
     tasks = tuple(spark_like(rows, spec, scenario.seed))
     if not tasks:
         raise ScenarioError(
