@@ -112,3 +112,20 @@ def test_what_stays_after_evictions_fits_and_no_more_is_evicted_than_needed(
             sum(p.requests.cpu_milli for p in kept) > room.cpu_milli
             or sum(p.requests.memory_mib for p in kept) > room.memory_mib
         )
+
+
+def test_from_the_allocatable_a_node_also_lends_what_no_online_pod_requested() -> None:
+    # 8 CPU / 16 GiB node, online pods ask 4 CPU / 8 GiB and peaked at 1.2 CPU / 3 GiB:
+    # 8000 - 1500 and 16384 - 3840; without the allocatable, only the requests' part
+    lent = reclaimable(res(4000, 8192), res(1200, 3072), RULE, allocatable=res(8000, 16384))
+    assert lent == res(6500, 12544)
+    assert reclaimable(res(4000, 8192), res(1200, 3072), RULE) == res(2500, 4352)
+
+
+def test_from_the_allocatable_evictions_take_back_only_past_the_node() -> None:
+    batch = [BatchPod("b1", res(3000, 1024), 0.0), BatchPod("b2", res(3000, 1024), 1.0)]
+    # online uses 2 CPU: 8000 - 2200 = 5800 of room: the newest (b2) goes, not both
+    chosen = evictions(res(4000, 8192), res(2000, 2048), batch, RULE, allocatable=res(8000, 16384))
+    assert [p.name for p in chosen] == ["b2"]
+    # from the requests alone (4000 - 2200 = 1800 of room) both go
+    assert len(evictions(res(4000, 8192), res(2000, 2048), batch, RULE)) == 2

@@ -114,3 +114,27 @@ def test_horizon_reads_like_a_person_says_it():
 
 def test_summary_marks_cheapest_row(report):
     assert policy_summary(report).cheapest == 1
+
+
+def test_a_batch_load_gets_its_table_with_both_bills(report):
+    from tidewise.model.results import BatchResult
+
+    assert "batch load" not in _render(report)  # no run had one
+    batch = BatchResult(
+        jobs=12,
+        jobs_completed=11,
+        offered_core_hours=1500.0,
+        done_core_hours=1400.4,
+        shared_core_hours=900.0,
+        evictions=7,
+        lost_core_hours=2.25,
+        own_node_launches=3,
+        cost_usd=20.5,
+        contention_node_minutes=0,
+    )
+    runs = [report.runs[0].model_copy(update={"batch": batch}), report.runs[1]]
+    text = _render(report.model_copy(update={"runs": runs}))
+    assert "batch load" in text
+    row = _row(text[text.index("batch load") :], "fixed-nodes")
+    for cell in ("11/12", "1,400/1,500", "900", "7", "2.2", "$20.50", "$1,020.50"):
+        assert cell in row

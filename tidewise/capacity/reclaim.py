@@ -14,10 +14,15 @@ The rule, per node and per resource (CPU and memory alike)::
     reclaimable = max(0, online requests - reference * (1 + margin))
 
 so batch work only ever gets what online pods asked for and are not expected to use, with a
-margin kept for them. Eviction uses a smaller margin than lending (``evict_margin``): a node
-lends up to ``usage * (1 + margin)`` below the requests but only takes back when usage comes
-within ``usage * (1 + evict_margin)``, so a small rise in online load does not evict a batch
-pod that was just admitted (the hysteresis every kubelet eviction threshold has).
+margin kept for them. Given the node's ``allocatable``, the rule lends from that instead of
+the online requests: what no online pod asked for is lent too, as Koordinator's default
+batch allocatable does (node total minus online usage), and taken back the same way once
+online pods scheduled there use it.
+
+Eviction uses a smaller margin than lending (``evict_margin``): a node lends up to
+``usage * (1 + margin)`` below the requests but only takes back when usage comes within
+``usage * (1 + evict_margin)``, so a small rise in online load does not evict a batch pod
+that was just admitted (the hysteresis every kubelet eviction threshold has).
 """
 
 from __future__ import annotations
@@ -59,9 +64,13 @@ def reclaimable(
     usage_peak: Resources,
     rule: ReclaimRule,
     forecast: Resources | None = None,
+    *,
+    allocatable: Resources | None = None,
 ) -> Resources:
-    """The CPU and memory a node lends to batch pods (GPUs are never lent here)."""
-    return _headroom(online_requested, _reference(usage_peak, forecast), rule.margin)
+    """The CPU and memory a node lends to batch pods (GPUs are never lent here); from its
+    ``allocatable`` where given, else from the online requests."""
+    base = online_requested if allocatable is None else allocatable
+    return _headroom(base, _reference(usage_peak, forecast), rule.margin)
 
 
 def evictions(
@@ -69,14 +78,18 @@ def evictions(
     usage_now: Resources,
     batch: Sequence[BatchPod],
     rule: ReclaimRule,
+    *,
+    allocatable: Resources | None = None,
 ) -> list[BatchPod]:
     """The batch pods to evict so the rest fit under the online pods' current need.
 
     Checkpointable pods go first (they lose only the work since their last checkpoint), then
     the newest (they have done the least); within that order pods are taken until what is
-    left fits in both CPU and memory. An empty list when everything still fits.
+    left fits in both CPU and memory. An empty list when everything still fits. With the
+    node's ``allocatable``, the room is taken from it, as :func:`reclaimable` lends it.
     """
-    room = _headroom(online_requested, usage_now, rule.evict_margin)
+    base = online_requested if allocatable is None else allocatable
+    room = _headroom(base, usage_now, rule.evict_margin)
     cpu = sum(pod.requests.cpu_milli for pod in batch)
     memory = sum(pod.requests.memory_mib for pod in batch)
     chosen: list[BatchPod] = []

@@ -64,6 +64,25 @@ class RightsizingLine(BaseModel):
     reclaimable_usd_per_month: float | None
 
 
+class BatchResult(BaseModel):
+    """The batch load of a co-location policy (docs/colocation.md). Work in core-hours of
+    executor pods' CPU requests; ``cost_usd`` is what the batch's own nodes cost (the
+    online nodes it shared are the online cost, already paid)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    jobs: int
+    jobs_completed: int
+    offered_core_hours: float
+    done_core_hours: float  # completed pods' work, each counted once
+    shared_core_hours: float  # of the work run (kept or lost), what ran on online nodes
+    evictions: int  # executor pods evicted (online usage rose, or their node went)
+    lost_core_hours: float  # work since each evicted pod's last checkpoint, done again
+    own_node_launches: int
+    cost_usd: float
+    contention_node_minutes: int  # shared nodes whose online usage plus batch passed capacity
+
+
 class RunResult(BaseModel):
     """One policy's replay. Costs in USD, hours of provisioned capacity (paid for)."""
 
@@ -84,6 +103,7 @@ class RunResult(BaseModel):
     pods_lost: int = 0  # evicted pods not running again by the end, and still wanted
     workloads: list[WorkloadResult]
     rightsizing: list[RightsizingLine] = []
+    batch: BatchResult | None = None  # the colocation policies' batch load
     wall_s: float = Field(exclude=True)
     timeseries: TimeSeries | None = Field(default=None, exclude=True)
 

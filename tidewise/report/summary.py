@@ -185,3 +185,38 @@ def rightsizing_rows(report: SimReport) -> list[tuple[str, ...]]:
                 )
             )
     return rows
+
+
+BATCH_HEADERS = (
+    "Policy",
+    "Jobs done",
+    "Core-h done",
+    "On online nodes",
+    "Evictions",
+    "Core-h lost",
+    "Batch cost",
+    "Online + batch",
+)
+
+
+def batch_rows(report: SimReport) -> list[tuple[str, ...]]:
+    """Per run with a batch load (docs/colocation.md): the work done, where it ran, what
+    evictions cost it, and what the batch's own nodes cost beside the online bill."""
+    rows: list[tuple[str, ...]] = []
+    for run in report.runs:
+        batch = run.batch
+        if batch is None:
+            continue
+        rows.append(
+            (
+                run.policy,
+                f"{batch.jobs_completed:,}/{batch.jobs:,}",
+                f"{batch.done_core_hours:,.0f}/{batch.offered_core_hours:,.0f}",
+                f"{batch.shared_core_hours:,.0f}",
+                f"{batch.evictions:,}",
+                f"{batch.lost_core_hours:,.1f}",
+                usd(batch.cost_usd),
+                usd(run.cost_usd + batch.cost_usd),
+            )
+        )
+    return rows

@@ -14,11 +14,13 @@ from rich.text import Text
 
 from tidewise.model.results import SimReport
 from tidewise.report.summary import (
+    BATCH_HEADERS,
     COST_COLUMN,
     MINUS,
     RIGHTSIZING_HEADERS,
     VS_FIRST_COLUMN,
     WORKLOAD_HEADERS,
+    batch_rows,
     bounds,
     horizon,
     policy_summary,
@@ -52,6 +54,17 @@ def render_table(report: SimReport, console: Console, wide: bool = False) -> Non
             table.add_column(RIGHTSIZING_HEADERS[i], justify="left" if i < 2 else "right")
         for row in rows:
             table.add_row(*(row[i] for i in kept))
+        console.print(table)
+    batch = batch_rows(report)
+    if batch:
+        table = Table(
+            title="batch load: work done, evictions and cost (docs/colocation.md)",
+            caption="core-hours of executor CPU; batch cost is the batch's own nodes",
+        )
+        for i, header in enumerate(BATCH_HEADERS):
+            table.add_column(header, justify="left" if i == 0 else "right")
+        for row in batch:
+            table.add_row(*row)
         console.print(table)
 
 

@@ -1,9 +1,8 @@
 """Training-job traces: arrival, gang size and run time per job (the Philly-derived CSV).
 
-Format (``shared/data/philly-jobs-derived``): a ``#`` header line, then ``job id, arrival
-time (sec), topology, shape, size, duration (sec)``; ``topology`` and ``shape`` are the RFold
-simulator's and ignored. A window of arrivals is cut out and thinned to one job in
-``sample``, so a small cluster sees the trace's mix at a rate it can be contended by.
+The rows are read by the shared reader (``tidewise.sim.philly``). A window of arrivals is
+cut out and thinned to one job in ``sample``, so a small cluster sees the trace's mix at a
+rate it can be contended by.
 
 Each job becomes a JobSpec: up to 8 GPUs one pod, wider jobs the fewest equal workers of at
 most 8 GPUs each (one per 8-GPU node); 4 CPUs and 32 GiB per GPU (a third of an 8-GPU
@@ -19,24 +18,22 @@ target of offered GPU-hours: the offered load is then what was asked, give or ta
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tidewise.files import InputError, read_input
 from tidewise.model import JobSpec, Resources
+from tidewise.sim.philly import PhillyError, read_rows
 
 NODE_GPUS = 8
 CPU_MILLI_PER_GPU = 4000
 MEMORY_MIB_PER_GPU = 32 * 1024
 
 
-class JobTraceError(ValueError):
-    pass
+JobTraceError = PhillyError
+"""A job trace that cannot be replayed (the shared reader's error, and an empty window)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,42 +84,17 @@ def job_spec(job_id: int, gpus: int, window: TraceWindow) -> JobSpec:
 
 def load_job_trace(path: Path, window: TraceWindow) -> tuple[list[TraceJob], int]:
     """The window's jobs in arrival order, and how many were dropped as wider than allowed."""
-    end = window.start_s + window.hours * 3600
+    rows = read_rows(path, window.start_s, window.start_s + window.hours * 3600, "--jobs")
     jobs: list[TraceJob] = []
     dropped = 0
-    kept = 0
-    try:
-        text = read_input(path)
-    except InputError as err:
-        raise JobTraceError(f"--jobs: {err}") from None
-    try:
-        for line, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
-            if not row or row[0].startswith("#"):
-                continue
-            if len(row) != 6:
-                raise JobTraceError(f"{path}:{line}: expected 6 columns, got {len(row)}")
-            job_id, arrival, gpus, duration = (
-                int(row[0]),
-                float(row[1]),
-                int(row[4]),
-                float(row[5]),
-            )
-            if not window.start_s <= arrival < end:
-                continue
-            kept += 1
-            if (kept - 1) % window.sample:
-                continue
-            if gpus < 1 or duration < 0:
-                raise JobTraceError(f"{path}:{line}: size must be >= 1, duration >= 0")
-            if window.max_gpus is not None and gpus > window.max_gpus:
-                dropped += 1
-                continue
-            spec = job_spec(job_id, gpus, window)
-            jobs.append(TraceJob(spec, arrival - window.start_s, duration))
-    except (ValueError, csv.Error) as err:
-        if isinstance(err, JobTraceError):
-            raise
-        raise JobTraceError(f"{path}: not a job trace ({err})") from None
+    for kept, row in enumerate(rows):
+        if kept % window.sample:
+            continue
+        if window.max_gpus is not None and row.gpus > window.max_gpus:
+            dropped += 1
+            continue
+        spec = job_spec(row.job_id, row.gpus, window)
+        jobs.append(TraceJob(spec, row.arrival_s - window.start_s, row.duration_s))
     if not jobs:
         raise JobTraceError(f"{path}: no job arrives in the window; move --start or widen --hours")
     return jobs, dropped

@@ -174,4 +174,14 @@ POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
         "interruption handling, consolidation",
         tidewise_controllers,
     ),
+    "no-colocation": (
+        "the scenario's batch jobs on their own on-demand nodes, bought for pending batch "
+        "pods and given back when empty; online as batch.online (default tidewise)",
+        tidewise_controllers,
+    ),
+    "colocation": (
+        "batch jobs on what online nodes leave idle first, evicted when online usage rises, "
+        "the rest on their own nodes; online as batch.online (default tidewise)",
+        tidewise_controllers,
+    ),
 }

@@ -50,9 +50,7 @@ def rightsize(
         util = np.divide(demand, capacity, out=np.zeros_like(demand), where=capacity > 0)
         util = np.minimum(util, 1.0)
         cpu = spec.requests.cpu_milli * util
-        memory = spec.requests.memory_mib * (
-            use.memory_idle + (use.memory_at_capacity - use.memory_idle) * util
-        )
+        memory = spec.requests.memory_mib * use.memory_share(util)
         for step in np.flatnonzero(capacity > 0):
             recommender.add_usage(
                 key,

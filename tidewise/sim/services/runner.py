@@ -28,6 +28,13 @@ from tidewise.model import Offering, PurchaseOption, Resources, WorkloadSpec
 from tidewise.model.results import RunResult, SimReport
 from tidewise.placement import pods_per_node
 from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
+from tidewise.sim.services.batch import (
+    BatchTask,
+    batch_layer,
+    batch_load,
+    observer,
+    online_policy,
+)
 from tidewise.sim.services.cloud import CloudSettings, Shortage, Storm
 from tidewise.sim.services.policies import POLICIES
 from tidewise.sim.services.rightsizing import rightsize
@@ -53,6 +60,7 @@ class PreparedScenario:
     scenario: Scenario
     setup: TwinSetup
     base: Path  # where the scenario's relative paths start (a worker process prepares again)
+    batch: tuple[BatchTask, ...] = ()  # the batch load's executor pods (scenario.batch)
 
 
 def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
@@ -120,7 +128,7 @@ def prepare(scenario: Scenario, base: Path) -> PreparedScenario:
         on_demand_price_of=on_demand_price_of,
         utc_offset_s=_utc_offset_s(scenario.workloads[0].trace.start),
     )
-    return PreparedScenario(scenario, setup, base)
+    return PreparedScenario(scenario, setup, base, batch_load(scenario, base))
 
 
 def run(
@@ -167,9 +175,14 @@ def default_workers(policies: int) -> int:
 def _replay(prepared: PreparedScenario, name: str, progress: Progress | None) -> RunResult:
     """One policy's week, with its right-sizing table."""
     setup = prepared.setup
-    controllers = POLICIES[name][1](setup)
-    twin = Twin(setup, controllers, np.random.default_rng(prepared.scenario.seed))
+    controllers = POLICIES[online_policy(prepared.scenario, name)][1](setup)
+    layer = batch_layer(prepared.scenario, setup, prepared.batch, name)
+    usages = {w.name: w.usage for w in prepared.scenario.workloads}
+    look = None if layer is None else observer(layer, usages)
+    twin = Twin(setup, controllers, np.random.default_rng(prepared.scenario.seed), look)
     result = twin.run(name, None if progress is None else _bind_progress(progress, name))
+    if layer is not None:
+        result = result.model_copy(update={"batch": layer.finish()})
     if result.timeseries is not None:
         usage = [w.usage for w in prepared.scenario.workloads]
         lines = rightsize(setup.workloads, usage, result.timeseries, unit_prices(setup.offerings))

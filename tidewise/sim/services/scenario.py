@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
+import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
@@ -43,6 +44,9 @@ def _memory(value: Any) -> int:
 Seconds = Annotated[float, BeforeValidator(_duration)]
 CpuMilli = Annotated[int, BeforeValidator(_cpu)]
 MemoryMiB = Annotated[int, BeforeValidator(_memory)]
+
+
+Utilization = TypeVar("Utilization", float, np.ndarray)
 
 
 class Strict(BaseModel):
@@ -190,6 +194,11 @@ class UsageSpec(Strict):
     memory_idle: float = Field(0.35, gt=0, le=2)
     memory_at_capacity: float = Field(0.5, gt=0, le=2)
 
+    def memory_share(self, utilization: Utilization) -> Utilization:
+        """Memory in use as a share of the request, at a utilisation in [0, 1] (a number or
+        an array of them)."""
+        return self.memory_idle + (self.memory_at_capacity - self.memory_idle) * utilization
+
 
 class CapacitySpec(Strict):
     """The guarantees of one service (see ``CapacityRules``): an on-demand base as a count
@@ -241,6 +250,56 @@ class WorkloadSpecIn(Strict):
         return value
 
 
+class ReclaimSpec(Strict):
+    """The co-location rule's margins (``tidewise.capacity.reclaim``), the window over
+    which a node's online usage peak is taken, and what a node lends from: what its online
+    pods requested, or its whole allocatable (Koordinator's default)."""
+
+    lend: Literal["requested", "allocatable"] = "requested"
+    margin: float = Field(0.25, ge=0)
+    evict_margin: float = Field(0.1, ge=0)
+    window: Seconds = 3600.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReclaimSpec:
+        if self.evict_margin > self.margin:
+            raise ValueError("evict_margin must be at most margin (evict only nearer the usage)")
+        if self.window < 60:
+            raise ValueError("give a window of at least 1m, e.g. 1h")
+        return self
+
+
+class BatchSpec(Strict):
+    """A batch load: Spark-like jobs built from the Philly job trace (docs/scenarios.md).
+
+    Each Philly job arriving in ``[start, start + arrivals)`` of the trace is one batch job
+    arriving as long after t = 0 as it did after ``start``, with ``executors_per_gpu``
+    executor pods per GPU it asked for (at most ``max_executors``), each ``executor`` in
+    size and running the job's duration, cut at ``max_duration``; jobs are kept in a seeded
+    order while the offered work stays within ``core_hours``.
+    """
+
+    trace: str
+    online: str = "tidewise"  # the online services' policy under the co-location policies
+    start: Seconds = 0.0
+    arrivals: Seconds = 6 * 86400.0
+    core_hours: float = Field(gt=0)
+    executor: RequestsSpec = RequestsSpec(cpu="1", memory="2Gi")
+    executors_per_gpu: int = Field(1, ge=1)
+    max_executors: int = Field(16, ge=1)
+    max_duration: Seconds = 6 * 3600.0
+    checkpoint_share: float = Field(0.5, ge=0, le=1)
+    checkpoint_every: Seconds = 600.0
+    reclaim: ReclaimSpec = ReclaimSpec()
+
+    @field_validator("arrivals", "max_duration", "checkpoint_every")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("give a positive duration, e.g. 6h")
+        return value
+
+
 class Scenario(Strict):
     name: str
     description: str = ""
@@ -252,6 +311,7 @@ class Scenario(Strict):
     node_pools: list[NodePoolSpec] = Field(min_length=1)
     workloads: list[WorkloadSpecIn] = Field(min_length=1)
     policies: list[str] = Field(min_length=1)
+    batch: BatchSpec | None = None
 
     @field_validator("horizon")
     @classmethod

@@ -96,8 +96,10 @@ class Twin:
         setup: TwinSetup,
         controllers: Sequence[Controller],
         rng: np.random.Generator,
+        observer: Callable[[Twin], None] | None = None,
     ) -> None:
         self.setup = setup
+        self.observer = observer  # looks at the cluster each minute (a batch load's layer)
         self.controllers = list(controllers)
         self.scheduler = GpuShareScheduler(default_policy)
         self.gpu_fragment_pct: list[float] = []
@@ -238,6 +240,8 @@ class Twin:
         self.minute += 1
         if self.minute < self.minutes:
             self._push(self.now + MINUTE_S, Event.MINUTE, None)
+            if self.observer is not None:
+                self.observer(self)
 
     def _on_tick(self, i: object) -> None:
         assert isinstance(i, int)
