@@ -33,7 +33,10 @@ from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
 
 EXACT_MAX_PODS = 200
 EXACT_MAX_OFFERINGS = 40
-EXACT_TIME_LIMIT_S = 2.0
+EXACT_NODE_LIMIT = 1000
+"""Branch-and-bound nodes HiGHS may explore: a bound on the work, not on the time, so that a
+plan (and every replay of the twin) is the same on a loaded machine as on an idle one; the
+default week's 326 solves each need at most 1."""
 _COST_TOLERANCE = 1e-9
 
 Shapes = list[tuple[Resources, int]]
@@ -159,7 +162,7 @@ def plan_launches(
     shapes, unplaceable, usable = _prepare(pending, offerings, unavailable)
     pods = sum(count for _, count in shapes)
     if pods <= EXACT_MAX_PODS and len(usable) <= EXACT_MAX_OFFERINGS:
-        plan = _plan_exact(shapes, usable, EXACT_TIME_LIMIT_S)
+        plan = _plan_exact(shapes, usable, EXACT_NODE_LIMIT)
     else:
         plan = _plan_greedy(shapes, usable)
     return _launches(plan), unplaceable
@@ -169,11 +172,11 @@ def plan_launches_exact(
     pending: Sequence[Resources],
     offerings: Sequence[Offering],
     unavailable: frozenset[str] = frozenset(),
-    time_limit_s: float = EXACT_TIME_LIMIT_S,
+    node_limit: int = EXACT_NODE_LIMIT,
 ) -> tuple[list[Launch], list[Resources]]:
     """The integer-programme plan whatever the batch size (:func:`plan_launches` bounds it)."""
     shapes, unplaceable, usable = _prepare(pending, offerings, unavailable)
-    return _launches(_plan_exact(shapes, usable, time_limit_s)), unplaceable
+    return _launches(_plan_exact(shapes, usable, node_limit)), unplaceable
 
 
 def plan_launches_greedy(
@@ -261,7 +264,7 @@ def _dominates(a: Offering, b: Offering, a_first: bool) -> bool:
     return strictly or a_first
 
 
-def _plan_exact(shapes: Shapes, offerings: Sequence[Offering], time_limit_s: float) -> list[Node]:
+def _plan_exact(shapes: Shapes, offerings: Sequence[Offering], node_limit: int) -> list[Node]:
     """Nodes from the integer programme, packed for real; the greedy plan where it is cheaper.
 
     Variables: ``n[o]`` nodes of offering ``o`` and ``x[s, o]`` pods of shape ``s`` on them.
@@ -275,7 +278,7 @@ def _plan_exact(shapes: Shapes, offerings: Sequence[Offering], time_limit_s: flo
     greedy = _plan_greedy(shapes, offerings)
     if not shapes:
         return greedy
-    solved = _solve(shapes, offerings, time_limit_s)
+    solved = _solve(shapes, offerings, node_limit)
     if solved is None:
         return greedy
     opened = [_empty_node(o) for o, n in zip(offerings, solved, strict=True) for _ in range(n)]
@@ -283,8 +286,9 @@ def _plan_exact(shapes: Shapes, offerings: Sequence[Offering], time_limit_s: flo
     return packed if _cost(packed) <= _cost(greedy) + _COST_TOLERANCE else greedy
 
 
-def _solve(shapes: Shapes, offerings: Sequence[Offering], time_limit_s: float) -> list[int] | None:
-    """Node counts per offering at least cost, or ``None`` if HiGHS finds no solution in time."""
+def _solve(shapes: Shapes, offerings: Sequence[Offering], node_limit: int) -> list[int] | None:
+    """Node counts per offering at least cost, or ``None`` if HiGHS finds no solution within
+    ``node_limit`` branch-and-bound nodes."""
     # imported here: scipy.optimize is most of a `tidewise` command's start-up otherwise
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import lil_matrix
@@ -342,7 +346,7 @@ def _solve(shapes: Shapes, offerings: Sequence[Offering], time_limit_s: float) -
         constraints=LinearConstraint(rows.tocsr(), low, high),
         integrality=np.ones(size, dtype=np.int_),
         bounds=Bounds(np.zeros(size), upper),
-        options={"time_limit": time_limit_s},
+        options={"node_limit": node_limit},
     )
     if result.x is None:
         return None
