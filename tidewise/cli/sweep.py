@@ -101,6 +101,7 @@ def sweep(
         RayTasks,
         Store,
         Sweep,
+        apply,
         check_params,
         grid,
         parse_param,
@@ -127,6 +128,9 @@ def sweep(
         if ray is not None:
             import ray as _ray  # noqa: F401
         check_params(data, base, params)
+        if search is Search.GRID:
+            for setting in grid(params):  # two values fine alone may clash (min > max)
+                apply(data, setting)
         store = Store(out, parsed, policy)
     plan = Sweep(
         parsed,
@@ -142,7 +146,11 @@ def sweep(
     executor: Executor = (
         RayTasks(ray) if ray is not None else LocalProcesses(jobs or default_workers(total))
     )
-    with progress_bars([RUNS], total, "{task.completed:.0f} runs", quiet) as bars:
+    # an NSGA-II trial's values may clash, met as its setting is applied: the same one line
+    with (
+        user_errors(ScenarioError),
+        progress_bars([RUNS], total, "{task.completed:.0f} runs", quiet) as bars,
+    ):
         result = run_sweep(
             plan,
             search.value,

@@ -134,6 +134,10 @@ def test_apply_sets_by_name_by_star_by_index_and_in_a_section_left_at_its_defaul
             "workloads[0].target_utilization: Input should be less than or equal to 1",
         ),
         ({"workloads.*.overload_risk": 0.7}, "above 0 and below 0.5"),
+        (  # two values fine alone, clashing together: both named
+            {"workloads.web.replicas.min": 9, "workloads.web.replicas.max": 5},
+            "replicas.min=9, workloads.web.replicas.max=5: workloads[0].replicas: max must be",
+        ),
     ],
 )
 def test_a_bad_setting_names_the_parameter_and_the_fix(setting, says):
