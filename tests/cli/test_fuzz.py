@@ -68,10 +68,10 @@ BASE: dict[tuple[str, ...], list[str]] = {
     ("fleet", "status"): ["-c", "{traffic.yaml}"],
     ("fleet", "deck"): ["-c", "{traffic.yaml}"],
     ("device-plugin",): ["--node-name", "node-1"],
-    # the cheapest sweep there is, in this process: an hour, one setting
+    # the cheapest sweep there is, in this process: one run of an hour (no baseline)
     ("sweep",): [
         *("{scenario.yaml}", "--param", "workloads.web.target_utilization=0.6"),
-        *("--jobs", "1"),
+        *("--jobs", "1", "--policy", "reactive", "--violation-budget", "0"),
     ],
     ("capture",): [
         *("{state/captured.yaml}", "--prometheus", "http://127.0.0.1:9"),
@@ -102,6 +102,8 @@ TEXTS: dict[str | tuple[tuple[str, ...], str], list[str]] = {
     (("sweep",), "--param"): [
         *("no-equals-sign", "workloads.web.no_such=1", "workloads.web.target_utilization=2"),
         "workloads.web.target_utilization=0.9:0.1:0.1",
+        "policy.nodes.unneeded_s=60",  # the base's reactive policy has no settings
+        "policy.unneeded_s=60",
     ],
     "--ray": ["not an address"],
     "--cpu": ["lots"],

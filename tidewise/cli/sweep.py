@@ -47,7 +47,8 @@ def sweep(
             "--param",
             "-p",
             help="NAME=LOW:HIGH:STEP or NAME=A,B,C; NAME a dotted path into the scenario "
-            "(workloads.web.target_utilization, workloads.*.overload_risk). Repeat for more.",
+            "(workloads.web.target_utilization, workloads.*.overload_risk) or, after policy., "
+            "into the policy's settings (policy.vm_level.overload_risk). Repeat for more.",
         ),
     ],
     policy: Annotated[str, typer.Option(help="The policy every run replays.")] = "tidewise",
@@ -105,6 +106,7 @@ def sweep(
         check_params,
         grid,
         parse_param,
+        policy_kwargs,
         run_sweep,
     )
 
@@ -127,10 +129,11 @@ def sweep(
             import optuna  # noqa: F401
         if ray is not None:
             import ray as _ray  # noqa: F401
-        check_params(data, base, params)
+        check_params(data, base, policy, params)
         if search is Search.GRID:
             for setting in grid(params):  # two values fine alone may clash (min > max)
                 apply(data, setting)
+                policy_kwargs(policy, setting)
         store = Store(out, parsed, policy)
     plan = Sweep(
         parsed,

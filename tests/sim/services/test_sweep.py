@@ -23,6 +23,7 @@ from tidewise.sim.services.sweep import (
     key_of,
     pareto_front,
     parse_param,
+    policy_kwargs,
     recommend,
     run_sweep,
 )
@@ -147,13 +148,20 @@ def test_a_bad_setting_names_the_parameter_and_the_fix(setting, says):
 
 
 def test_check_params_prepares_every_value_before_any_run():
-    check_params(DATA, HERE, [parse_param("node_pools.general.instance_types.0=m6i.2xlarge")])
+    check_params(
+        DATA, HERE, "reactive", [parse_param("node_pools.general.instance_types.0=m6i.2xlarge")]
+    )
     with pytest.raises(ScenarioError) as error:
-        check_params(DATA, HERE, [parse_param("node_pools.*.instance_types.0=m6i.xlarge,no.such")])
+        check_params(
+            DATA,
+            HERE,
+            "reactive",
+            [parse_param("node_pools.*.instance_types.0=m6i.xlarge,no.such")],
+        )
     assert str(error.value).startswith("--param node_pools.*.instance_types.0=no.such: ")
     assert "'no.such' is not in the catalog" in str(error.value)
     with pytest.raises(ScenarioError, match="given twice"):
-        check_params(DATA, HERE, [parse_param("seed=1"), parse_param("seed=2")])
+        check_params(DATA, HERE, "reactive", [parse_param("seed=1"), parse_param("seed=2")])
 
 
 def test_the_grid_is_every_combination_first_parameter_slowest():
@@ -301,3 +309,54 @@ def test_nsga2_is_reproducible_with_its_seed():
     other = Sweep(apply(reseeded, AS_WRITTEN), reseeded, HERE, plan.params, "reactive", (1,), 5.0)
     third = run_sweep(other, "nsga2", 8, LocalProcesses(2), Store(None, other.scenario, "reactive"))
     assert [p.setting for p in third.points] != [p.setting for p in first.points]
+
+
+def test_policy_paths_set_the_policy_builders_settings():
+    kwargs = policy_kwargs(
+        "tidewise",
+        {
+            "policy.break_even_overhead_s": 120,
+            "policy.vm_level.overload_risk": 0.002,
+            "policy.nodes.unneeded_s": 60,
+            "policy.nodes.max_empty_bulk": 3,
+            "policy.serverless": False,
+            "workloads.web.startup": "1m",  # the scenario's, not the policy's
+        },
+    )
+    assert set(kwargs) == {"break_even_overhead_s", "vm_level", "nodes", "serverless"}
+    assert kwargs["break_even_overhead_s"] == 120 and kwargs["serverless"] is False
+    assert kwargs["vm_level"].overload_risk == 0.002
+    assert (kwargs["nodes"].unneeded_s, kwargs["nodes"].max_empty_bulk) == (60, 3)
+    assert kwargs["nodes"].delay_after_add_s == 180.0  # the rest: the policy's defaults
+    assert apply(DATA, {"policy.serverless": False}) == apply(DATA, AS_WRITTEN)
+
+
+@pytest.mark.parametrize(
+    ("policy", "setting", "says"),
+    [
+        ("tidewise", {"policy.headroom": 1}, "has no setting 'headroom'; known: serverless,"),
+        ("reactive", {"policy.nodes.unneeded_s": 1}, "reactive policy has no setting 'nodes'"),
+        ("tidewise", {"policy.vm_level": 0.1}, "give a field of vm_level: vm_level.overload"),
+        ("tidewise", {"policy.serverless.x": True}, "serverless is a value, it has no fields"),
+        ("tidewise", {"policy.serverless": 1}, "give true or false"),
+        ("tidewise", {"policy.nodes.max_empty_bulk": 2.5}, "give a whole number"),
+        ("tidewise", {"policy.nodes.unneeded_s": -1}, "give a number, 0 or more"),
+        ("tidewise", {"policy.vm_level.overload_risk": 0.7}, "overload_risk must be in (0, 0.5)"),
+    ],
+)
+def test_a_bad_policy_setting_names_the_parameter(policy, setting, says):
+    with pytest.raises(ScenarioError, match=r"^--param policy\.") as error:
+        policy_kwargs(policy, setting)
+    assert says in str(error.value)
+
+
+def test_a_policy_setting_changes_the_runs():
+    """The burst level sizes web's VMs under ``tidewise`` (serverless can host it): a
+    riskier level buys fewer."""
+    plan = sweep_of(
+        ["policy.burst_level.overload_risk=0.0002,0.2"], seeds=(1,), budget=0.0, policy="tidewise"
+    )
+    report = run_sweep(plan, "grid", 0, LocalProcesses(1), Store(None, plan.scenario, "tidewise"))
+    careful, risky = report.points
+    assert all(r.run.policy == "tidewise" for r in report.runs)
+    assert careful.cost_usd > risky.cost_usd

@@ -9,7 +9,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -164,10 +164,16 @@ def default_workers(policies: int) -> int:
     return max(1, min(policies, len(os.sched_getaffinity(0))))
 
 
-def _replay(prepared: PreparedScenario, name: str, progress: Progress | None) -> RunResult:
-    """One policy's week, with its right-sizing table."""
+def _replay(
+    prepared: PreparedScenario,
+    name: str,
+    progress: Progress | None,
+    settings: PolicySettings | None = None,
+) -> RunResult:
+    """One policy's week, with its right-sizing table; ``settings``: the policy builder's
+    keyword arguments (a sweep's), its defaults otherwise."""
     setup = prepared.setup
-    controllers = POLICIES[name][1](setup)
+    controllers = POLICIES[name][1](setup, **(settings or {}))
     twin = Twin(setup, controllers, np.random.default_rng(prepared.scenario.seed))
     result = twin.run(name, None if progress is None else _bind_progress(progress, name))
     if result.timeseries is not None:
@@ -179,14 +185,16 @@ def _replay(prepared: PreparedScenario, name: str, progress: Progress | None) ->
     return result
 
 
-Task = tuple[Scenario, Path, str]
-"""One replay a worker does: a scenario, the folder its paths start from, a policy."""
+PolicySettings = dict[str, Any]
+Task = tuple[Scenario, Path, str, PolicySettings]
+"""One replay a worker does: a scenario, the folder its paths start from, a policy and its
+settings."""
 
 
 def _replay_in_processes(
     prepared: PreparedScenario, names: list[str], workers: int, progress: Progress | None
 ) -> list[RunResult]:
-    tasks = [(prepared.scenario, prepared.base, name) for name in names]
+    tasks: list[Task] = [(prepared.scenario, prepared.base, name, {}) for name in names]
     return replay_in_processes(tasks, workers, progress)
 
 
@@ -203,8 +211,8 @@ def replay_in_processes(
     with context.Manager() as manager, ProcessPoolExecutor(workers, context) as pool:
         queue = manager.Queue() if progress is not None else None
         futures = [
-            pool.submit(_replay_prepared_again, scenario, base, name, queue)
-            for scenario, base, name in tasks
+            pool.submit(_replay_prepared_again, scenario, base, name, queue, settings)
+            for scenario, base, name, settings in tasks
         ]
         index = {future: i for i, future in enumerate(futures)}
         pending: set[Future[RunResult]] = set(futures)
@@ -223,18 +231,24 @@ def replay_in_processes(
         return [future.result() for future in futures]
 
 
-def replay(scenario: Scenario, base: Path, name: str) -> RunResult:
+def replay(
+    scenario: Scenario, base: Path, name: str, settings: PolicySettings | None = None
+) -> RunResult:
     """One policy's replay of ``scenario``, prepared here: what a worker process or a Ray
     task runs (the prepared setup holds price functions, which do not pickle)."""
-    return _replay_prepared_again(scenario, base, name, None)
+    return _replay_prepared_again(scenario, base, name, None, settings)
 
 
 def _replay_prepared_again(
-    scenario: Scenario, base: Path, name: str, queue: _ProgressQueue | None
+    scenario: Scenario,
+    base: Path,
+    name: str,
+    queue: _ProgressQueue | None,
+    settings: PolicySettings | None = None,
 ) -> RunResult:
     """A worker's replay: the scenario prepared in this process, progress put on ``queue``."""
     report = None if queue is None else (lambda policy, fraction: queue.put((policy, fraction)))
-    return _replay(prepare(scenario, base), name, report)
+    return _replay(prepare(scenario, base), name, report, settings)
 
 
 def startup_leads(setup: TwinSetup) -> list[float]:

@@ -17,6 +17,7 @@ for less".
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import json
 import math
@@ -32,10 +33,18 @@ from pydantic import ValidationError
 from tidewise.files import write_atomically
 from tidewise.model.results import RunResult
 from tidewise.model.sweep import SweepPoint, SweepReport, SweepRun, Value
-from tidewise.sim.services.runner import Task, prepare, replay, replay_in_processes
+from tidewise.sim.services.policies import policy_settings
+from tidewise.sim.services.runner import (
+    PolicySettings,
+    Task,
+    prepare,
+    replay,
+    replay_in_processes,
+)
 from tidewise.sim.services.scenario import Scenario, ScenarioError, describe
 
 MAX_VALUES = 1000  # values of one range: a typo like 0:1:0.0001 must not start 10,000 runs
+POLICY = "policy."  # a parameter of the policy's settings, not of the scenario
 AS_WRITTEN: dict[str, Value] = {}
 """The baseline's setting: the scenario unchanged."""
 
@@ -120,6 +129,8 @@ def apply(data: dict[str, Any], setting: dict[str, Value]) -> Scenario:
     raw = copy.deepcopy(data)
     shape = Scenario.model_validate(data).model_dump(mode="json")
     for path, value in setting.items():
+        if path.startswith(POLICY):
+            continue  # the policy's, not the scenario's: policy_kwargs
         for holder, key in _targets(shape, raw, path.split("."), path):
             holder[key] = value
     try:
@@ -165,21 +176,79 @@ def _items(shape: list[Any], head: str, path: str) -> list[int]:
     return named[:1]
 
 
-def check_params(data: dict[str, Any], base: Path, params: Sequence[Param]) -> None:
-    """Every value of every parameter applied alone, validated and prepared (catalog,
-    traces, cross-references): the errors a run would meet, met before the first."""
+def policy_kwargs(policy: str, setting: dict[str, Value]) -> PolicySettings:
+    """The ``policy.`` paths of ``setting`` as the policy builder's keyword arguments: a
+    number or flag in place of its default (``policy.break_even_overhead_s``), or a field of
+    a default that is a dataclass (``policy.vm_level.overload_risk``, ``policy.nodes.
+    unneeded_s``); ``ScenarioError`` naming the parameter and what the policy has."""
+    defaults = policy_settings(policy)
+    kwargs: PolicySettings = {}
+    for path, value in setting.items():
+        if not path.startswith(POLICY):
+            continue
+        name, _, field = path.removeprefix(POLICY).partition(".")
+        if name not in defaults:
+            known = ", ".join(defaults) or "none"
+            raise ScenarioError(
+                f"--param {path}: the {policy} policy has no setting {name!r}; known: {known}"
+            )
+        current = kwargs.get(name, defaults[name])
+        if not dataclasses.is_dataclass(current) or isinstance(current, type):
+            if field:
+                raise ScenarioError(f"--param {path}: {name} is a value, it has no fields")
+            kwargs[name] = _typed(path, current, value)
+            continue
+        fields = [f.name for f in dataclasses.fields(current)]
+        if field not in fields:
+            known = ", ".join(f"{name}.{f}" for f in fields)
+            raise ScenarioError(f"--param {path}: give a field of {name}: {known}")
+        typed = _typed(path, getattr(current, field), value)
+        try:
+            kwargs[name] = dataclasses.replace(current, **{field: typed})
+        except ValueError as err:
+            raise ScenarioError(f"--param {path}={value}: {err}") from None
+    return kwargs
+
+
+def _typed(path: str, default: Any, value: Value) -> Value:
+    """``value`` where ``default`` stood: a flag for a flag, else a number, 0 or more (a
+    whole one for a count)."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ScenarioError(f"--param {path}={value}: give true or false")
+        return value
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ScenarioError(f"--param {path}={value}: give a number, 0 or more")
+    if isinstance(default, int) and not isinstance(value, int):
+        raise ScenarioError(f"--param {path}={value}: give a whole number")
+    return value
+
+
+def check_params(data: dict[str, Any], base: Path, policy: str, params: Sequence[Param]) -> None:
+    """Every value of every parameter applied alone and validated, then each scenario it
+    makes prepared (catalog, traces, cross-references): the errors a run would meet, met
+    before the first, the cheap ones first."""
     paths = [p.path for p in params]
     if len(set(paths)) != len(paths):
         raise ScenarioError("--param: a parameter is given twice; give each path once")
-    for param in params:
-        for value in param.values:
-            try:
-                prepare(apply(data, {param.path: value}), base)
-            except ScenarioError as err:
-                message = str(err)
-                if not message.startswith("--param"):
-                    message = f"--param {param.path}={value}: {message}"
-                raise ScenarioError(message) from None
+    singles = [{p.path: value} for p in params for value in p.values]
+    for setting in singles:
+        apply(data, setting)
+        policy_kwargs(policy, setting)
+    scenario_paths = [s for s in singles if not next(iter(s)).startswith(POLICY)]
+    for setting in scenario_paths or [AS_WRITTEN]:
+        try:
+            prepare(apply(data, setting), base)
+        except ScenarioError as err:
+            if not setting or str(err).startswith("--param"):
+                raise
+            ((path, value),) = setting.items()
+            raise ScenarioError(f"--param {path}={value}: {err}") from None
 
 
 def grid(params: Sequence[Param]) -> list[dict[str, Value]]:
@@ -294,6 +363,11 @@ class LocalProcesses:
             replay_in_processes(tasks, min(self.workers, len(tasks)), done=done)
 
 
+def _replay_task(task: Task) -> RunResult:
+    """A Ray task's body: one replay."""
+    return replay(*task)
+
+
 @dataclass(frozen=True)
 class RayTasks:
     """Every run a Ray task on the cluster ``address`` (``auto``, ``ray://host:10001``...);
@@ -306,8 +380,8 @@ class RayTasks:
 
         if not ray.is_initialized():
             ray.init(address=self.address, log_to_driver=False)
-        remote = ray.remote(replay)
-        pending = {remote.remote(*task): i for i, task in enumerate(tasks)}
+        remote = ray.remote(_replay_task)
+        pending = {remote.remote(task): i for i, task in enumerate(tasks)}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
@@ -352,6 +426,7 @@ def run_settings(
             ),
             sweep.base,
             sweep.policy,
+            policy_kwargs(sweep.policy, setting),
         )
         for setting, seed in todo
     ]
