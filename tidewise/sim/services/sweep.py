@@ -299,14 +299,18 @@ class Store:
         header = {"scenario": scenario.model_dump(mode="json"), "policy": policy}
         head = folder / "sweep.json"
         if head.is_file():
-            if json.loads(head.read_text()) != header:
+            try:
+                same = json.loads(head.read_text()) == header
+            except ValueError:
+                same = False
+            if not same:
                 raise ScenarioError(
                     f"--out: {folder} holds a sweep of another scenario or policy; "
                     "give a new folder to start one"
                 )
         else:
             folder.mkdir(exist_ok=True)
-            head.write_text(json.dumps(header, indent=2) + "\n")
+            write_atomically(head, json.dumps(header, indent=2) + "\n")
         self._file = folder / "runs.jsonl"
         if self._file.is_file():
             text = self._file.read_text()
