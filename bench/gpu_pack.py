@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from tidewise.cli.bench import parse_seeds, parse_share
+from tidewise.cli.bench import parse_share
+from tidewise.cli.params import parse_seeds
 from tidewise.sim.gpupack.bench import GPU_POLICIES, run_benchmark
 from tidewise.sim.gpupack.bench.moves import MOVERS, Mover, run_moves_benchmark
 from tidewise.sim.gpupack.openb import load_nodes, load_pods

@@ -68,6 +68,11 @@ BASE: dict[tuple[str, ...], list[str]] = {
     ("fleet", "status"): ["-c", "{traffic.yaml}"],
     ("fleet", "deck"): ["-c", "{traffic.yaml}"],
     ("device-plugin",): ["--node-name", "node-1"],
+    # the cheapest sweep there is, in this process: one run of an hour (no baseline)
+    ("sweep",): [
+        *("{scenario.yaml}", "--param", "workloads.web.target_utilization=0.6"),
+        *("--jobs", "1", "--policy", "reactive", "--violation-budget", "0"),
+    ],
     ("capture",): [
         *("{state/captured.yaml}", "--prometheus", "http://127.0.0.1:9"),
         *("--kubeconfig", "{kubeconfig.yaml}"),
@@ -94,6 +99,13 @@ TEXTS: dict[str | tuple[tuple[str, ...], str], list[str]] = {
     "--forecaster": ["crystal-ball"],
     "--time-zone": ["Mars/Olympus_Mons"],
     "--policy": ["no-such-policy"],
+    (("sweep",), "--param"): [
+        *("no-equals-sign", "workloads.web.no_such=1", "workloads.web.target_utilization=2"),
+        "workloads.web.target_utilization=0.9:0.1:0.1",
+        "policy.nodes.unneeded_s=60",  # the base's reactive policy has no settings
+        "policy.unneeded_s=60",
+    ],
+    "--ray": ["not an address"],
     "--cpu": ["lots"],
     "--memory": ["-1Gi"],
     "--namespace": ["Not_A_DNS_Label"],
@@ -120,6 +132,7 @@ ACCEPTED: dict[tuple[tuple[str, ...], str, str], str] = {
     (("job", "submit"), "--state", "{missing}"): "no state file yet: a new simulated cluster",
     (("job", "list"), "--state", "{missing}"): "no state file yet: a new simulated cluster",
     (("job", "top"), "--state", "{missing}"): "no state file yet: a new simulated cluster",
+    (("sweep",), "--out", "{folder}"): "an empty folder: a new sweep keeps its runs there",
 }
 # (command, option, value or None for any) refused, rightly, by something other than the
 # option, so the one line names that instead: what it says
@@ -282,6 +295,23 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         ),
         "llm.csv": "TIMESTAMP,ContextTokens,GeneratedTokens\n"
         + "".join(f"2023-11-16 18:15:{s:02d}.000000,{200 + s},{20 + s}\n" for s in range(0, 60, 5)),
+        "scenario.yaml": yaml.safe_dump(
+            {
+                "name": "fuzz",
+                "horizon": "1h",
+                "catalog": {"zones": ["use1-az1"]},
+                "node_pools": [{"name": "general", "instance_types": ["m6i.xlarge"]}],
+                "workloads": [
+                    {
+                        "name": "web",
+                        "trace": {"start": "1995-07-13T08:00:00-04:00"},
+                        "rps_per_replica": 20,
+                        "requests": {"cpu": "1", "memory": "2Gi"},
+                    }
+                ],
+                "policies": ["reactive"],
+            }
+        ),
         "empty": "",
         "list.yaml": "- a\n- b\n",
         "cut.csv": rates[: rates.index("\n", len(rates) // 2) + 3],  # cut in a row's time

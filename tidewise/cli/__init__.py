@@ -32,6 +32,12 @@ COMMANDS = {
         "Replay a scenario under each of its policies and compare cost and service.",
         group=False,
     ),
+    "sweep": Lazy(
+        "tidewise.cli.sweep",
+        "app",
+        "Replay a scenario over settings and seeds; the Pareto front and the setting to run.",
+        group=False,
+    ),
     "policies": Lazy(
         "tidewise.cli.policies", "app", "List the policies a scenario can compare.", group=False
     ),

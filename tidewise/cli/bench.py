@@ -23,9 +23,9 @@ from tidewise.cli.output import (
     show,
     write_json,
 )
+from tidewise.cli.params import parse_seeds
 
 DEFAULT_FORECASTER = "holt-winters"
-MAX_SEEDS = 1000
 
 app = typer.Typer(
     help="Benchmarks on published traces.", no_args_is_help=True, add_completion=False
@@ -34,28 +34,6 @@ app = typer.Typer(
 PolicyOption = Annotated[
     list[str] | None, typer.Option(help="Policy to run; repeat for several (default: all).")
 ]
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``42-51`` or ``42,45,50`` to a list of seeds (at most :data:`MAX_SEEDS`: each is a
-    whole run of every policy, and a typo like 1-1000000000 must not fill the memory)."""
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            low, _, high = part.partition("-")
-            first, last = int(low), int(high or low)
-            if last - first + 1 + len(seeds) > MAX_SEEDS:
-                raise ValueError(f"--seeds: at most {MAX_SEEDS} seeds (got {text})")
-            seeds.extend(range(first, last + 1))
-    except ValueError as error:
-        if str(error).startswith("--seeds"):
-            raise
-        raise ValueError("--seeds: give a range like 42-51 or a list like 42,43") from None
-    if not seeds:
-        raise ValueError("--seeds: give at least one seed, e.g. 42-51")
-    if min(seeds) < 0:
-        raise ValueError(f"--seeds: seeds are 0 or more (got {min(seeds)})")
-    return seeds
 
 
 def parse_share(text: str, option: str) -> float:

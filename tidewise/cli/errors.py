@@ -24,6 +24,8 @@ EXTRA_OF_MODULE = {
     "lightkube": "kube",
     "prometheus_client": "kube",
     "pynvml": "kube",
+    "optuna": "sweep",
+    "ray": "sweep",
 }
 
 

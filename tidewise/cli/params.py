@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 MAX_WHOLE = 2**31 - 1
+MAX_SEEDS = 1000
 
 
 def check_numbers(command: Any) -> Any:
@@ -57,3 +58,25 @@ def _types(annotation: Any) -> set[Any]:
     """The plain types in an annotation (``float | None`` -> float; ``list[int]`` -> int)."""
     inner = typing.get_args(annotation)
     return {t for a in inner for t in _types(a)} if inner else {annotation}
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``42-51`` or ``42,45,50`` to a list of seeds (at most :data:`MAX_SEEDS`: each is a
+    whole run of every policy, and a typo like 1-1000000000 must not fill the memory)."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            low, _, high = part.partition("-")
+            first, last = int(low), int(high or low)
+            if last - first + 1 + len(seeds) > MAX_SEEDS:
+                raise ValueError(f"--seeds: at most {MAX_SEEDS} seeds (got {text})")
+            seeds.extend(range(first, last + 1))
+    except ValueError as error:
+        if str(error).startswith("--seeds"):
+            raise
+        raise ValueError("--seeds: give a range like 42-51 or a list like 42,43") from None
+    if not seeds:
+        raise ValueError("--seeds: give at least one seed, e.g. 42-51")
+    if min(seeds) < 0:
+        raise ValueError(f"--seeds: seeds are 0 or more (got {min(seeds)})")
+    return seeds

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from tidewise.capacity import FixedCapacity, NodeAutoscaler, NodeAutoscalerSettings
 from tidewise.capacity.consolidation import Consolidator
@@ -147,7 +149,7 @@ def _elastic(setup: TwinSetup) -> list[Controller]:
     ]
 
 
-POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
+POLICIES: dict[str, tuple[str, Callable[..., list[Controller]]]] = {
     "fixed-on-demand": (
         "static on-demand nodes and replicas sized for the observed peak",
         _fixed(PurchaseOption.ON_DEMAND),
@@ -185,3 +187,11 @@ POLICIES: dict[str, tuple[str, Callable[[TwinSetup], list[Controller]]]] = {
         tidewise_controllers,
     ),
 }
+
+
+def policy_settings(name: str) -> dict[str, Any]:
+    """What a sweep may set on the policy ``name`` (``--param policy.FIELD``): its builder's
+    keyword arguments and their defaults (``tidewise`` has its parts' flags, its service
+    levels, the serverless break-even, its node autoscaler's settings; the baselines none)."""
+    parameters = inspect.signature(POLICIES[name][1]).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}

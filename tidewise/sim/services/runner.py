@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -172,10 +172,16 @@ def default_workers(policies: int) -> int:
     return max(1, min(policies, len(os.sched_getaffinity(0))))
 
 
-def _replay(prepared: PreparedScenario, name: str, progress: Progress | None) -> RunResult:
-    """One policy's week, with its right-sizing table."""
+def _replay(
+    prepared: PreparedScenario,
+    name: str,
+    progress: Progress | None,
+    settings: PolicySettings | None = None,
+) -> RunResult:
+    """One policy's week, with its right-sizing table; ``settings``: the policy builder's
+    keyword arguments (a sweep's), its defaults otherwise."""
     setup = prepared.setup
-    controllers = POLICIES[online_policy(prepared.scenario, name)][1](setup)
+    controllers = POLICIES[online_policy(prepared.scenario, name)][1](setup, **(settings or {}))
     layer = batch_layer(prepared.scenario, setup, prepared.batch, name)
     usages = {w.name: w.usage for w in prepared.scenario.workloads}
     look = None if layer is None else observer(layer, usages)
@@ -192,35 +198,70 @@ def _replay(prepared: PreparedScenario, name: str, progress: Progress | None) ->
     return result
 
 
+PolicySettings = dict[str, Any]
+Task = tuple[Scenario, Path, str, PolicySettings]
+"""One replay a worker does: a scenario, the folder its paths start from, a policy and its
+settings."""
+
+
 def _replay_in_processes(
     prepared: PreparedScenario, names: list[str], workers: int, progress: Progress | None
 ) -> list[RunResult]:
-    """Each policy in a worker process (spawned: the parent may run a progress thread, which
-    a fork would copy mid-flight), progress relayed through a queue, results in policy order."""
+    tasks: list[Task] = [(prepared.scenario, prepared.base, name, {}) for name in names]
+    return replay_in_processes(tasks, workers, progress)
+
+
+def replay_in_processes(
+    tasks: Sequence[Task],
+    workers: int,
+    progress: Progress | None = None,
+    done: Callable[[int, RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Each task in a worker process (spawned: the parent may run a progress thread, which
+    a fork would copy mid-flight), progress relayed through a queue, ``done`` told of each
+    result as it comes (the sweep writes it at once), results in task order."""
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager, ProcessPoolExecutor(workers, context) as pool:
         queue = manager.Queue() if progress is not None else None
         futures = [
-            pool.submit(_replay_prepared_again, prepared.scenario, prepared.base, name, queue)
-            for name in names
+            pool.submit(_replay_prepared_again, scenario, base, name, queue, settings)
+            for scenario, base, name, settings in tasks
         ]
+        index = {future: i for i, future in enumerate(futures)}
         pending: set[Future[RunResult]] = set(futures)
         while pending:
-            _, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
             while queue is not None and progress is not None and not queue.empty():
                 progress(*queue.get())
-            if any(f.done() and f.exception() is not None for f in futures):
-                break
+            for future in sorted(finished, key=index.__getitem__):
+                error = future.exception()
+                if error is not None:
+                    for waiting in pending:
+                        waiting.cancel()
+                    raise error
+                if done is not None:
+                    done(index[future], future.result())
         return [future.result() for future in futures]
 
 
-def _replay_prepared_again(
-    scenario: Scenario, base: Path, name: str, queue: _ProgressQueue | None
+def replay(
+    scenario: Scenario, base: Path, name: str, settings: PolicySettings | None = None
 ) -> RunResult:
-    """A worker's replay: the scenario prepared in this process (its setup holds the price
-    functions, which do not pickle), progress put on ``queue``."""
+    """One policy's replay of ``scenario``, prepared here: what a worker process or a Ray
+    task runs (the prepared setup holds price functions, which do not pickle)."""
+    return _replay_prepared_again(scenario, base, name, None, settings)
+
+
+def _replay_prepared_again(
+    scenario: Scenario,
+    base: Path,
+    name: str,
+    queue: _ProgressQueue | None,
+    settings: PolicySettings | None = None,
+) -> RunResult:
+    """A worker's replay: the scenario prepared in this process, progress put on ``queue``."""
     report = None if queue is None else (lambda policy, fraction: queue.put((policy, fraction)))
-    return _replay(prepare(scenario, base), name, report)
+    return _replay(prepare(scenario, base), name, report, settings)
 
 
 def startup_leads(setup: TwinSetup) -> list[float]:

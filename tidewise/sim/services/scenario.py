@@ -352,6 +352,12 @@ def resolve_path(text: str, base: Path, builtins: dict[str, Any] | None = None) 
 
 def load_scenario(path: Path) -> tuple[Scenario, Path]:
     """Parse and validate a scenario file; returns it with the folder its paths are relative to."""
+    return validate_scenario(scenario_data(path), path)
+
+
+def scenario_data(path: Path) -> dict[str, Any]:
+    """A scenario file's fields as written (what ``tidewise sweep`` changes and validates
+    again: the validated model holds parsed values, ``2Gi`` as 2048, that do not parse)."""
     try:
         raw = yaml.safe_load(read_input(path))
     except InputError as err:
@@ -362,6 +368,11 @@ def load_scenario(path: Path) -> tuple[Scenario, Path]:
         raise ScenarioError(f"{path}:{where} is not valid YAML") from None
     if not isinstance(raw, dict):
         raise ScenarioError(f"{path}: expected a mapping of scenario fields at the top level")
+    return raw
+
+
+def validate_scenario(raw: dict[str, Any], path: Path) -> tuple[Scenario, Path]:
+    """``raw`` (a scenario file's fields, from ``path``) validated, its trace files found."""
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as err:
