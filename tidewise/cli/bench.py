@@ -24,7 +24,7 @@ from tidewise.cli.output import (
     write_json,
 )
 
-DEFAULT_FORECASTER = "holt-winters"
+DEFAULT_FORECASTER = "seasonal-level"
 MAX_SEEDS = 1000
 
 app = typer.Typer(
