@@ -1,15 +1,14 @@
 """Simulated pods as metrics-server reports them: what the HPA's replica calculator reads in
 the twins."""
 
+import numpy as np
 import pytest
 
 from tidewise.model import Resources, WorkloadSpec, WorkloadStatus
+from tidewise.scaling.hpa import HorizontalPodAutoscaler
 from tidewise.scaling.metrics import Metric, MetricKind, TargetType
 from tidewise.scaling.observation import ServiceModel
 from tidewise.scaling.replica_calculator import ReplicaCalculationError
-import numpy as np
-
-from tidewise.scaling.hpa import HorizontalPodAutoscaler
 from tidewise.sim.pod_metrics import ReplayPods, StatusMetrics, pod_samples
 
 CPU = Metric.cpu_utilization(50)
