@@ -35,6 +35,7 @@ from tidewise.scaling.forecast import (
     Forecaster,
     HoltWinters,
     RecentLevel,
+    SeasonalLevel,
     SeasonalNaive,
 )
 from tidewise.sim.traces import STEP_S, load_minute_trace
@@ -52,6 +53,7 @@ FORECASTERS: tuple[Forecaster, ...] = (
     SeasonalNaive(),
     SeasonalNaive(cycles=2),
     HoltWinters(),
+    SeasonalLevel(),
     DSP(estimator="max"),
     DSP(estimator="fft"),
 )

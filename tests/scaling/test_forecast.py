@@ -5,6 +5,7 @@ from tidewise.scaling.forecast import (
     DSP,
     HoltWinters,
     RecentLevel,
+    SeasonalLevel,
     SeasonalNaive,
     clean_history,
     forecaster_named,
@@ -14,7 +15,14 @@ from tidewise.scaling.forecast import (
 STEP = 60.0
 DAY = 1440
 WEEK = 7 * DAY
-SEASONAL = [SeasonalNaive(), SeasonalNaive(cycles=2), HoltWinters(), DSP(), DSP(estimator="fft")]
+SEASONAL = [
+    SeasonalNaive(),
+    SeasonalNaive(cycles=2),
+    HoltWinters(),
+    SeasonalLevel(),
+    DSP(),
+    DSP(estimator="fft"),
+]
 WEEKLY = [SeasonalNaive(), SeasonalNaive(cycles=2), DSP(), DSP(estimator="fft")]
 ALL = [RecentLevel(), *SEASONAL]
 
@@ -158,3 +166,16 @@ def test_forecasters_by_name():
     assert forecaster_named("holt-winters").name == "holt-winters"
     with pytest.raises(ValueError, match="unknown forecaster"):
         forecaster_named("prophet")
+
+
+def test_seasonal_level_carries_a_shifted_level_along_the_day():
+    # the last two hours ran 20 above the usual day: the next hour follows the day's shape
+    # at the offset from the profile (the 3 days' mean, which took in 1/3 of the 20)
+    n = 3 * DAY
+    history = demand(0, n)
+    history[-120:] += 20
+    shift = SeasonalLevel().forecast(history, STEP, 60) - demand(n, 60)
+    assert abs(shift.mean() - 20 * 2 / 3) < 1.5 and np.all((shift > 10) & (shift < 18))
+    assert SeasonalLevel().forecast(demand(0, n), STEP, 60) == pytest.approx(
+        demand(n, 60), rel=0.01
+    )

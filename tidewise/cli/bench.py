@@ -25,7 +25,7 @@ from tidewise.cli.output import (
 )
 from tidewise.cli.params import parse_seeds
 
-DEFAULT_FORECASTER = "holt-winters"
+DEFAULT_FORECASTER = "seasonal-level"
 
 app = typer.Typer(
     help="Benchmarks on published traces.", no_args_is_help=True, add_completion=False

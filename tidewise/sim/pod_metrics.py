@@ -1,13 +1,15 @@
 """Simulated pods as a metrics pipeline reports them, for the replica policies of ``scaling``.
 
 The twins know replica counts and load, not pods; the HPA's replica calculator reads pods.
-``pod_samples`` gives the autoscale replay's pods from their creation times, ``StatusMetrics``
-the week twin's from a workload's counts; both follow the same rule: Ready pods share the load
-evenly, starting pods are Running, not Ready, and nearly idle.
+``pod_samples`` gives the autoscale replay's pods from their creation times (``ReplayPods``
+serves them to an HPA with a fingerprint, so repeated states are not recomputed),
+``StatusMetrics`` the week twin's from a workload's counts; both follow the same rule: Ready
+pods share the load evenly, starting pods are Running, not Ready, and nearly idle.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -15,7 +17,11 @@ from dataclasses import dataclass
 from tidewise.model import WorkloadStatus
 from tidewise.scaling.metrics import Metric
 from tidewise.scaling.observation import ServiceModel
-from tidewise.scaling.replica_calculator import PodSample, ReplicaCalculationError
+from tidewise.scaling.replica_calculator import (
+    DEFAULT_SETTINGS,
+    PodSample,
+    ReplicaCalculationError,
+)
 
 STARTING_CPU_FRACTION = 0.1  # of its request: what a pod that is not Ready yet burns
 READY_CACHE_SIZE = 4096
@@ -37,6 +43,47 @@ def pod_samples(
         else PodSample(f"pod-{i}", "Running", False, born, born, False, request, idle, now_s)
         for i, born in enumerate(created)
     )
+
+
+SAMPLE_WINDOW_S = PodSample._field_defaults["window_s"]
+
+
+@dataclass(frozen=True)
+class ReplayPods:
+    """The autoscale replay's pods (``pod_samples``) as a ``MetricsSource`` for the HPA.
+
+    The replica calculator compares a pod's times only with each other and with now, and a
+    pod older than ``settled_s`` reads the same at any age: Ready, past the CPU initialisation
+    period and a full sample window after Ready. So the answer depends on the young pods'
+    ages, the number of settled ones and the CPU each burns, which is the ``fingerprint``:
+    the HPA answers a repeated one from its memo without building the pods (on the NASA
+    trace most syncs repeat an earlier state).
+    """
+
+    created: Sequence[float]  # creation times, oldest first
+    now_s: float
+    service: ServiceModel
+    load: float
+    settled_s: float = max(
+        DEFAULT_SETTINGS.cpu_initialization_period_s,
+        DEFAULT_SETTINGS.initial_readiness_delay_s,
+    )
+
+    def pods(self, metric: Metric) -> Sequence[PodSample]:
+        return pod_samples(self.created, self.now_s, self.service, self.load)
+
+    def fingerprint(self) -> Hashable:
+        startup = self.service.startup_s
+        settled = max(self.settled_s, startup + SAMPLE_WINDOW_S)
+        old = bisect.bisect_right(self.created, self.now_s - settled)
+        ready = bisect.bisect_right(self.created, self.now_s - startup)
+        request = self.service.cpu_request_milli
+        busy = round(request * self.load / (ready * self.service.replica_capacity)) if ready else 0
+        young = tuple(self.now_s - born for born in self.created[old:])
+        return (old, young, busy, startup, request, self.service.replica_capacity)
+
+    def value(self, metric: Metric) -> int:
+        raise ReplicaCalculationError(f"no value for {metric.kind} metric {metric.name}")
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,20 @@ def test_fgd_reports_fragmentation_from_its_own_index_as_a_separate_one_would():
     separate = run_once(nodes, pods, lambda r, m: Wrapped(FgdPolicy(r, m)), 3, 1.3, mix)
     assert shared.frag_pct_at == separate.frag_pct_at
     assert shared.alloc_pct_at == separate.alloc_pct_at
+
+
+def test_runs_in_worker_processes_give_the_sequential_summaries_in_order():
+    nodes = [Resources(16000, 65536, gpu_count=2, gpu_model="T4")] * 4
+    pods = [SHARE, WHOLE, CPU, Resources(1000, gpu_milli=250)] * 3
+    policies, seeds = ["fgd", "best-fit"], [1, 2, 3]
+    told = []
+    parallel = run_benchmark(
+        nodes, pods, "tiny", policies, seeds, 1.3, lambda p, s: told.append((p, s)), workers=2
+    )
+    sequential = run_benchmark(nodes, pods, "tiny", policies, seeds, 1.3, workers=1)
+    assert told == [(p, s) for p in policies for s in seeds]
+
+    def figures(summary):
+        return summary.model_dump(exclude={"pods_per_second"})
+
+    assert [figures(s) for s in parallel] == [figures(s) for s in sequential]

@@ -73,7 +73,7 @@ class AutoscaleSettings:
     max_replicas: int = 1000
     warmup_days: float = 14.0
     margin_s: float = 120.0  # forecast lead beyond the start-up time
-    forecaster: str = "holt-winters"
+    forecaster: str = "seasonal-level"
     time_zone: str = "UTC"
     overload_risk: float = 0.005  # the ``slo`` policy's risk per minute
     serverless: bool = False  # the load the VM replicas miss bursts onto serverless

@@ -31,7 +31,7 @@ from tidewise.scaling.observation import (
     ServiceObservation,
 )
 from tidewise.sim.autoscale.serverless import Burst
-from tidewise.sim.pod_metrics import pod_samples
+from tidewise.sim.pod_metrics import ReplayPods
 from tidewise.sim.rate_trace import RateTrace
 
 SERVED_OK = 0.999
@@ -130,8 +130,9 @@ def replay(
                 now_s=now,
                 wall=epoch + timedelta(seconds=now),
                 replicas=desired,
-                pods=pod_samples(pods.created, now, service, load if seen else 0.0),
+                pods=(),
                 load=load if seen else None,
+                source=ReplayPods(pods.created, now, service, load if seen else 0.0),
             )
             decision: ReplicaDecision = policy.recommend(obs)
             wanted = decision.replicas

@@ -11,8 +11,11 @@ arrived % rounds to it.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -189,15 +192,43 @@ def run_benchmark(
     seeds: Sequence[int],
     ratio: float,
     progress: Callable[[str, int], None] | None = None,
+    workers: int | None = None,
 ) -> list[GpuPackSummary]:
-    """Every policy on every seed, on the same tuned and shuffled workloads."""
+    """Every policy on every seed, on the same tuned and shuffled workloads.
+
+    The runs are independent, so they go to ``workers`` processes (default: one per CPU;
+    1 runs them here); results come back in policy and seed order, as sequential ones.
+    """
     mix = ShapeMix.from_pods(pods)
-    summaries = []
-    for name in policies:
-        runs = []
-        for seed in seeds:
-            runs.append(run_once(nodes, pods, GPU_POLICIES[name], seed, ratio, mix))
+    tasks = [(name, seed) for name in policies for seed in seeds]
+    workers = min(workers or os.cpu_count() or 1, len(tasks))
+    runs: dict[str, list[PackRun]] = {name: [] for name in policies}
+    if workers <= 1:
+        for name, seed in tasks:
+            runs[name].append(run_once(nodes, pods, GPU_POLICIES[name], seed, ratio, mix))
             if progress is not None:
                 progress(name, seed)
-        summaries.append(summarise(workload, runs))
-    return summaries
+        return [summarise(workload, runs[name]) for name in policies]
+    # spawned: the parent may run a progress thread, which a fork would copy mid-flight
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, context) as pool:
+        futures = [
+            pool.submit(_run_named, nodes, pods, name, seed, ratio, mix) for name, seed in tasks
+        ]
+        for (name, seed), future in zip(tasks, futures, strict=True):
+            runs[name].append(future.result())
+            if progress is not None:
+                progress(name, seed)
+    return [summarise(workload, runs[name]) for name in policies]
+
+
+def _run_named(
+    nodes: Sequence[Resources],
+    pods: Sequence[Resources],
+    name: str,
+    seed: int,
+    ratio: float,
+    mix: ShapeMix,
+) -> PackRun:
+    """``run_once`` by policy name: a worker process cannot be sent the factory lambdas."""
+    return run_once(nodes, pods, GPU_POLICIES[name], seed, ratio, mix)
