@@ -8,9 +8,8 @@ JSON object per online policy: the online figures without batch and under each b
 policy (violation minutes, online cost), the batch figures of each (work done, evictions,
 lost work, own nodes' cost) and the co-location saving on the batch's cost.
 
-    python -P bench/colocation.py [scenario.yaml] [--online fixed-on-demand,tidewise] [-j 3]
+    python bench/colocation.py [scenario.yaml] [--online fixed-on-demand,tidewise] [-j 3]
 
-(``-P``: this folder has a ``queue.py``, which would shadow the standard library's.)
 """
 
 from __future__ import annotations

@@ -36,19 +36,14 @@ from dataclasses import replace
 from multiprocessing import Pool
 from pathlib import Path
 
-# python puts this folder first on the path, where bench/queue.py would stand in for the
-# standard library's queue that multiprocessing imports
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from tidewise.model.inference import ServiceObjective  # noqa: E402
-from tidewise.scaling.observation import ReplicaDecision  # noqa: E402
-from tidewise.sim.serving import bench  # noqa: E402
-from tidewise.sim.serving.engine import ReplaySettings, replay  # noqa: E402
-from tidewise.sim.serving.metrics import summary  # noqa: E402
-from tidewise.sim.serving.profiles import profile  # noqa: E402
+from tidewise.model.inference import ServiceObjective
+from tidewise.scaling.observation import ReplicaDecision
+from tidewise.sim.serving import bench
+from tidewise.sim.serving.engine import ReplaySettings, replay
+from tidewise.sim.serving.metrics import summary
+from tidewise.sim.serving.profiles import profile
 
 DATA = Path(
     os.environ.get("TIDEWISE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared/data")

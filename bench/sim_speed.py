@@ -133,8 +133,7 @@ def _rss() -> dict[str, float]:
 
 def measure(tree: Path, argv: list[str]) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    # -P: not the bench folder on the path (its queue.py would hide the standard one)
-    command = [sys.executable, "-P", str(Path(__file__).resolve()), "--child", *argv]
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", *argv]
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"{' '.join(argv)} failed under {tree}:\n{done.stderr[-2000:]}")

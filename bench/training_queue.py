@@ -1,6 +1,6 @@
 """Queue policies on the Philly-derived trace, fixed and elastic GPU pool, as JSON.
 
-    python bench/queue.py [--jobs PATH] [--gpus 64] [--start 1176] [--hours 168]
+    python bench/training_queue.py [--jobs PATH] [--gpus 64] [--start 1176] [--hours 168]
                           [--load 0.95 | --sample 12] [--seed 0] [--overestimate 0]
 
 The defaults are the recorded run of bench/RESULTS.md: one week of arrivals from hour 1,176
