@@ -15,7 +15,10 @@ from tidewise.capacity.reserved_base import ReservedBase
 from tidewise.capacity.serverless import BREAK_EVEN_OVERHEAD_S, ServerlessBurst, hosts
 from tidewise.capacity.spot_pools import SpotPoolRules
 from tidewise.model import ClusterView, Controller, Decision, PurchaseOption, WorkloadSpec
+from tidewise.scaling.behavior import HpaBehavior
+from tidewise.scaling.elastic import TIDEWISE_BEHAVIOR
 from tidewise.scaling.forecast import forecaster_named
+from tidewise.scaling.predictive import REFIT_S
 from tidewise.scaling.slo import ServiceLevel
 from tidewise.sim.services.replicas import ElasticController, FixedReplicas, HpaController
 from tidewise.sim.services.twin import TwinSetup
@@ -90,11 +93,13 @@ def tidewise_controllers(
     burst_level: ServiceLevel = BURST_LEVEL,
     break_even_overhead_s: float = BREAK_EVEN_OVERHEAD_S,
     nodes: NodeAutoscalerSettings = TIDEWISE_NODES,
+    behavior: HpaBehavior = TIDEWISE_BEHAVIOR,
+    refit_s: float = REFIT_S,
 ) -> list[Controller]:
     """Replicas sized to each workload's service level (``slo``; else those of ``elastic``)
     on the whole capacity stack (docs/capacity.md); the flags take parts out, for the
-    ablation in ``bench/tidewise_parts.py``; the levels, the break-even and the node settings
-    are its sweep.
+    ablation in ``bench/tidewise_parts.py``; the levels, the break-even, the node settings, the
+    scale-down window and the forecast's refit period are its sweep (``--sweep`` there).
 
     Pending pods that serverless can host burst there first (listed before the node
     autoscaler, so it sees them first); the node autoscaler buys the cheapest offering, spot
@@ -107,7 +112,7 @@ def tidewise_controllers(
     pools = SpotPoolRules() if spot_pools else None
     levels = service_levels(setup, vm_level, burst_level if serverless else None) if slo else {}
     return [
-        ElasticController(epoch, forecast, levels=levels),
+        ElasticController(epoch, forecast, levels=levels, behavior=behavior, refit_s=refit_s),
         *([ReservedBase()] if reserved_floor else []),
         *([ServerlessBurst(options, break_even_overhead_s)] if serverless else []),
         NodeAutoscaler(options, nodes, spot_pools=pools),
