@@ -42,9 +42,14 @@ from tidewise.cli.sim import default_scenario_path
 from tidewise.model import ClusterView, Controller, Decision, Node, NodeState, PurchaseOption
 from tidewise.scaling.behavior import HpaBehavior, ScalingRules
 from tidewise.scaling.elastic import TIDEWISE_BEHAVIOR
-from tidewise.scaling.predictive import REFIT_S
 from tidewise.scaling.slo import ServiceLevel
-from tidewise.sim.services.policies import BURST_LEVEL, POLICIES, VM_LEVEL, tidewise_controllers
+from tidewise.sim.services.policies import (
+    BURST_LEVEL,
+    POLICIES,
+    TIDEWISE_REFIT_S,
+    VM_LEVEL,
+    tidewise_controllers,
+)
 from tidewise.sim.services.runner import prepare
 from tidewise.sim.services.scenario import load_scenario
 from tidewise.sim.services.twin import Twin, TwinSetup
@@ -212,11 +217,12 @@ def main() -> None:
     parser.add_argument("scenario", nargs="?", type=Path, default=default_scenario_path())
     parser.add_argument("--where", action="store_true", help="where the dollars go")
     parser.add_argument("--sweep", action="store_true", help="tidewise on a grid of settings")
+    parser.add_argument("--variant", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     grid = {
         "--vm-risk": [VM_LEVEL.overload_risk],
         "--burst-risk": [BURST_LEVEL.overload_risk],
         "--overhead": [BREAK_EVEN_OVERHEAD_S],
-        "--refit": [REFIT_S],
+        "--refit": [TIDEWISE_REFIT_S],
     }
     for flag, default in grid.items():
         parser.add_argument(flag, type=float, nargs="+", default=default)
@@ -235,9 +241,17 @@ def main() -> None:
             row = run(policy, setup, controllers, scenario.seed, scenario.name)
             print(json.dumps(row | probe.summary()), flush=True)
         return
-    for name, parts in VARIANTS.items():
+    for name in args.variant:
+        parts = VARIANTS[name]
         run_setup = without_bases(setup) if name == NO_BASE else setup
-        controllers = tidewise_controllers(run_setup, **parts)
+        controllers = tidewise_controllers(
+            run_setup,
+            serverless=parts.get("serverless", True),
+            spot_pools=parts.get("spot_pools", True),
+            consolidation=parts.get("consolidation", True),
+            reserved_floor=parts.get("reserved_floor", True),
+            slo=parts.get("slo", True),
+        )
         print(
             json.dumps(run(name, run_setup, controllers, scenario.seed, scenario.name)), flush=True
         )
