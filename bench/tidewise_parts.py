@@ -13,12 +13,21 @@ per tier (GPU nodes, CPU nodes, serverless), per node state (booting, empty, the
 share of a busy node, its idle rest), per instance type and purchase option, and each
 workload's replicas against the replicas its load needs.
 
-    python bench/tidewise_parts.py [scenario.yaml] [--where]
+With ``--sweep``, replays ``tidewise`` alone on every combination of the settings given
+(``--vm-risk``, ``--burst-risk``, ``--overhead``, ``--scale-down-window``, ``--refit``; each
+defaults to
+the policy's own), one row per combination: how its levels, break-even and scale-down window
+were chosen.
+
+    python -P bench/tidewise_parts.py [scenario.yaml] [--where | --sweep ...]
+
+(``-P``: this folder's ``queue.py`` would otherwise shadow the standard library's.)
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from collections import defaultdict
@@ -28,9 +37,19 @@ from pathlib import Path
 
 import numpy as np
 
+from tidewise.capacity.serverless import BREAK_EVEN_OVERHEAD_S
 from tidewise.cli.sim import default_scenario_path
 from tidewise.model import ClusterView, Controller, Decision, Node, NodeState, PurchaseOption
-from tidewise.sim.services.policies import POLICIES, tidewise_controllers
+from tidewise.scaling.behavior import HpaBehavior, ScalingRules
+from tidewise.scaling.elastic import TIDEWISE_BEHAVIOR
+from tidewise.scaling.slo import ServiceLevel
+from tidewise.sim.services.policies import (
+    BURST_LEVEL,
+    POLICIES,
+    TIDEWISE_REFIT_S,
+    VM_LEVEL,
+    tidewise_controllers,
+)
 from tidewise.sim.services.runner import prepare
 from tidewise.sim.services.scenario import load_scenario
 from tidewise.sim.services.twin import Twin, TwinSetup
@@ -163,13 +182,58 @@ def run(
     }
 
 
+def with_window(window_s: int) -> HpaBehavior:
+    """tidewise's replica behaviour with another scale-down stabilisation window (on a
+    cluster: the ElasticScaler's ``spec.behavior.scaleDown.stabilizationWindowSeconds``)."""
+    down = TIDEWISE_BEHAVIOR.scale_down
+    return replace(
+        TIDEWISE_BEHAVIOR, scale_down=ScalingRules(window_s, down.policies, down.select_policy)
+    )
+
+
+def sweep(args: argparse.Namespace, setup: TwinSetup, seed: int, scenario: str) -> None:
+    """One ``tidewise`` run per combination of the settings, each row naming its settings."""
+    grid = itertools.product(
+        args.vm_risk, args.burst_risk, args.overhead, args.scale_down_window, args.refit
+    )
+    for vm, burst, overhead, window, refit in grid:
+        controllers = tidewise_controllers(
+            setup,
+            vm_level=ServiceLevel(overload_risk=vm),
+            burst_level=ServiceLevel(overload_risk=burst),
+            break_even_overhead_s=overhead,
+            behavior=with_window(window),
+            refit_s=refit,
+        )
+        settings = {"vm_risk": vm, "burst_risk": burst, "overhead_s": overhead, "window_s": window}
+        settings["refit_s"] = refit
+        print(
+            json.dumps(settings | run("tidewise", setup, controllers, seed, scenario)), flush=True
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", nargs="?", type=Path, default=default_scenario_path())
     parser.add_argument("--where", action="store_true", help="where the dollars go")
+    parser.add_argument("--sweep", action="store_true", help="tidewise on a grid of settings")
+    parser.add_argument("--variant", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    grid = {
+        "--vm-risk": [VM_LEVEL.overload_risk],
+        "--burst-risk": [BURST_LEVEL.overload_risk],
+        "--overhead": [BREAK_EVEN_OVERHEAD_S],
+        "--refit": [TIDEWISE_REFIT_S],
+    }
+    for flag, default in grid.items():
+        parser.add_argument(flag, type=float, nargs="+", default=default)
+    window = TIDEWISE_BEHAVIOR.scale_down.stabilization_window_s
+    parser.add_argument("--scale-down-window", type=int, nargs="+", default=[window])
     args = parser.parse_args()
     scenario, base = load_scenario(args.scenario)
     setup = prepare(scenario, base).setup
+    if args.sweep:
+        sweep(args, setup, scenario.seed, scenario.name)
+        return
     if args.where:
         for policy in WHERE_POLICIES:
             probe = Spend(setup)
@@ -177,9 +241,17 @@ def main() -> None:
             row = run(policy, setup, controllers, scenario.seed, scenario.name)
             print(json.dumps(row | probe.summary()), flush=True)
         return
-    for name, parts in VARIANTS.items():
+    for name in args.variant:
+        parts = VARIANTS[name]
         run_setup = without_bases(setup) if name == NO_BASE else setup
-        controllers = tidewise_controllers(run_setup, **parts)
+        controllers = tidewise_controllers(
+            run_setup,
+            serverless=parts.get("serverless", True),
+            spot_pools=parts.get("spot_pools", True),
+            consolidation=parts.get("consolidation", True),
+            reserved_floor=parts.get("reserved_floor", True),
+            slo=parts.get("slo", True),
+        )
         print(
             json.dumps(run(name, run_setup, controllers, scenario.seed, scenario.name)), flush=True
         )

@@ -56,7 +56,7 @@ def test_serverless_pods_move_back_when_a_vm_has_room_and_not_before():
 
 def test_a_pod_past_the_break_even_gets_vm_capacity_bought_once():
     """s = 0.04, v = 0.02 USD/h: serverless wins for spikes under v * 330 / (s - v) = 330 s."""
-    burst = ServerlessBurst(SPOT_OD)
+    burst = ServerlessBurst(SPOT_OD, overhead_s=330.0)
     pods = [running("a", "c1")]
     assert burst.decide(view(300, [container("c1")], pods, [SPOT4, SERVERLESS])) == []
     assert burst.decide(view(331, [container("c1")], pods, [SPOT4, SERVERLESS])) == [

@@ -21,7 +21,7 @@ from tidewise.model import Pod, PodPhase, PurchaseOption, Resources
 
 SERVERLESS = serverless(0.03 / 3600, 0.005 / 3600)  # 1 vCPU + 2 GiB: 0.04 USD/h
 SPOT4 = offering(CPU4, PurchaseOption.SPOT, price=0.08)  # four web pods: 0.02 USD/h each
-RULES = BurstRules(bound_s=30.0)
+RULES = BurstRules(bound_s=30.0, overhead_s=330.0)
 SHARE = Resources(cpu_milli=1000, memory_mib=4096, gpu_milli=500, gpu_memory_mib=8192)
 ROOM = Resources(cpu_milli=1000, memory_mib=2048)
 

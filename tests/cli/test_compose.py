@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from tidewise.capacity.karpenter import NodeClassRef
+from tidewise.capacity.serverless import BREAK_EVEN_OVERHEAD_S
 from tidewise.capacity.spot_pools import SpotPoolRules
 from tidewise.catalog import builtin_catalog_path, load_catalog
 from tidewise.cli.compose import (
@@ -168,6 +169,7 @@ def test_serverless_bursts_take_their_prices_from_the_configured_catalog(tmp_pat
     assert "serverless-burst" in enabled_controllers(configured.config)
     burst = controller_settings(configured.config, configured.base).serverless_burst
     assert burst is not None and burst.rules.bound_s == 12 and not burst.rules.everyone
+    assert burst.rules.overhead_s == BREAK_EVEN_OVERHEAD_S  # the twin's break-even by default
     assert burst.serverless.option is PurchaseOption.SERVERLESS
     assert {(o.instance_type.name, o.option) for o in burst.vms} == {
         ("m6i.large", PurchaseOption.SPOT)

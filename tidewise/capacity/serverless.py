@@ -38,9 +38,10 @@ from tidewise.model import (
     Resources,
 )
 
-BREAK_EVEN_OVERHEAD_S = 330.0
+BREAK_EVEN_OVERHEAD_S = 180.0
 """What a VM bought for a spike costs beyond the spike: boot (~90 s), billing minimum (60 s),
-the unneeded wait before it goes (180 s)."""
+the unneeded wait before it goes (30 s, the twin's ``TIDEWISE_NODES``; 330 s while that wait
+was 180 s: measured alike on the default week, bench/RESULTS.md, issue 21 final)."""
 
 
 @dataclass

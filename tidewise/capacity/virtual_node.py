@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from tidewise.capacity.serverless import break_even_s, hostable
+from tidewise.capacity.serverless import BREAK_EVEN_OVERHEAD_S, break_even_s, hostable
 from tidewise.model import Offering, Pod, Resources
 
 
@@ -33,7 +33,7 @@ class BurstRules:
 
     bound_s: float = 30.0  # a pod pending this long goes to the virtual node
     everyone: bool = False  # every hostable pod, not only the workloads that opt in
-    overhead_s: float = 330.0  # the twin's (ServerlessBurst.overhead_s): boot, billing, idle
+    overhead_s: float = BREAK_EVEN_OVERHEAD_S  # the twin's: boot, billing, idle
 
     def __post_init__(self) -> None:
         if self.bound_s < 0 or self.overhead_s < 0:

@@ -162,7 +162,7 @@ class ControllersConfig(Section):
     serverless_burst: bool = False
     serverless_burst_all: bool = False  # every workload, not only the annotated ones
     serverless_burst_bound_s: Annotated[float, Field(ge=0)] = 30.0
-    serverless_burst_overhead_s: Annotated[float, Field(ge=0)] = 330.0  # the break-even's
+    serverless_burst_overhead_s: Annotated[float, Field(ge=0)] = 180.0  # the twin's break-even
     serverless_burst_period_s: PositiveSeconds = 5.0
     # tidewise cost's figures as metrics on /metrics (docs/cost.md): reads only
     cost: bool = False

@@ -35,6 +35,9 @@ DAY_S = 86_400.0
 UPPER_Z = 3.09  # one-sided 99.9 %: the served share a violation minute is measured against
 LEVEL_STEPS = 15  # the local level the noise is measured around
 MEDIAN_CHI2_1 = 0.455  # median of a squared standard normal: turns a median into a variance
+REFIT_S = 900.0
+"""How often the forecaster is refit by default: a Holt-Winters fit takes 40-130 ms, so every
+15 minutes. A cheap forecaster may be refit more often (``refit_s``): its level then lags less."""
 
 
 def dispersion(history: np.ndarray) -> float:
@@ -60,7 +63,7 @@ class PredictiveScaler:
     forecast: Forecast
     lead_s: float
     step_s: float = 60.0
-    refit_s: float = 900.0
+    refit_s: float = REFIT_S
     history_s: float = 14 * DAY_S
     min_history_s: float = DAY_S
     z: float = UPPER_Z

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from tidewise.model import ClusterView, Resources, ScaleTo, WorkloadSpec, WorkloadStatus
+from tidewise.scaling.elastic import TIDEWISE_BEHAVIOR
 from tidewise.scaling.metrics import Metric, MetricKind, TargetType
 from tidewise.scaling.slo import ServiceLevel
 from tidewise.sim.services.replicas import ElasticController, FixedReplicas, HpaController
@@ -110,3 +111,52 @@ def test_with_a_service_level_the_hpa_is_a_floor_only_when_asked():
         run(ElasticController(EPOCH, lambda h, s, a: np.full(a, 20.0), levels=levels), floored)
         == []
     )
+
+
+def test_the_scale_down_window_is_the_behaviour_given():
+    """The same fall (4 replicas wanted, then 3) is followed after tidewise's 180 s window by
+    default, and after 30 s with a behaviour whose scale-down window is 30 s."""
+    spec = WorkloadSpec("web", Resources(cpu_milli=1000), 10.0, 20, 1, 50, 0.5)
+    levels = {"web": ServiceLevel(overload_risk=0.05)}
+    short = replace(
+        TIDEWISE_BEHAVIOR,
+        scale_down=replace(TIDEWISE_BEHAVIOR.scale_down, stabilization_window_s=30),
+    )
+
+    def first_scale_down(controller):
+        for tick in range(20):
+            status = WorkloadStatus(spec, 4, 4, 0, 0, 20.0)
+            if controller.decide(ClusterView(tick * 15.0, (), (), (status,), ())):
+                return tick * 15.0
+        return None
+
+    def forecast(history, step_s, ahead):
+        return np.full(ahead, 20.0)
+
+    assert first_scale_down(ElasticController(EPOCH, forecast, levels=levels)) == 180.0
+    assert (
+        first_scale_down(ElasticController(EPOCH, forecast, levels=levels, behavior=short)) == 30.0
+    )
+
+
+def test_the_forecast_is_refit_as_often_as_asked():
+    """After the first day, a forecast is refit every 15 minutes by default and every minute
+    with ``refit_s=60``: half an hour asks it 2 and 30 more times."""
+    spec = WorkloadSpec("web", Resources(cpu_milli=1000), 10.0, 20, 1, 50, 0.5)
+    levels = {"web": ServiceLevel(overload_risk=0.01)}
+
+    def calls_in_half_an_hour(**refit):
+        calls = []
+
+        def forecast(history, step_s, ahead):
+            calls.append(len(history))
+            return np.full(ahead, 20.0)
+
+        controller = ElasticController(EPOCH, forecast, levels=levels, **refit)
+        for minute in range(1440 + 31):
+            status = WorkloadStatus(spec, 4, 4, 0, 0, 20.0)
+            controller.decide(ClusterView(minute * 60.0, (), (), (status,), ()))
+        return len(calls) - 1  # the first fit, at the end of the first day
+
+    assert calls_in_half_an_hour() == 2
+    assert calls_in_half_an_hour(refit_s=60.0) == 30

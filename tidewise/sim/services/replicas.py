@@ -19,7 +19,7 @@ from tidewise.scaling.elastic import FORECAST_MARGIN_S, TIDEWISE_BEHAVIOR, Elast
 from tidewise.scaling.hpa import SYNC_PERIOD_S, HorizontalPodAutoscaler
 from tidewise.scaling.metrics import Metric
 from tidewise.scaling.observation import ServiceModel, ServiceObservation
-from tidewise.scaling.predictive import Forecast, PredictiveScaler
+from tidewise.scaling.predictive import REFIT_S, Forecast, PredictiveScaler
 from tidewise.scaling.replica_calculator import PodSample
 from tidewise.scaling.slo import ServiceLevel
 from tidewise.sim.pod_metrics import StatusMetrics
@@ -93,6 +93,8 @@ class ElasticController:
     forecast: Forecast
     period_s: float = SYNC_PERIOD_S
     levels: Mapping[str, ServiceLevel] = field(default_factory=dict)
+    behavior: HpaBehavior = TIDEWISE_BEHAVIOR  # on a cluster: the ElasticScaler's spec.behavior
+    refit_s: float = REFIT_S  # how often the forecast's level is refreshed
     _scalers: dict[str, ElasticScaler] = field(default_factory=dict, init=False)
     _ready: dict[tuple[int, int, int], tuple[PodSample, ...]] = field(
         default_factory=dict, init=False
@@ -117,12 +119,13 @@ class ElasticController:
                     spec.min_replicas,
                     spec.max_replicas,
                     spec.target_utilization,
-                    TIDEWISE_BEHAVIOR,
+                    self.behavior,
                 )
                 predictive = PredictiveScaler(
                     service,
                     self.forecast,
                     lead_s=spec.startup_s + FORECAST_MARGIN_S,
+                    refit_s=self.refit_s,
                     level=level,
                 )
                 reactive = level is None or spec.hpa_floor
