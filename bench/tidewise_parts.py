@@ -19,7 +19,7 @@ defaults to
 the policy's own), one row per combination: how its levels, break-even and scale-down window
 were chosen.
 
-    python -P bench/tidewise_parts.py [scenario.yaml] [--where | --sweep ...]
+    python bench/tidewise_parts.py [scenario.yaml] [--where | --sweep ...]
 
 (``-P``: this folder's ``queue.py`` would otherwise shadow the standard library's.)
 """
