@@ -38,6 +38,12 @@ MEDIAN_CHI2_1 = 0.455  # median of a squared standard normal: turns a median int
 REFIT_S = 900.0
 """How often the forecaster is refit by default: a Holt-Winters fit takes 40-130 ms, so every
 15 minutes. A cheap forecaster may be refit more often (``refit_s``): its level then lags less."""
+TIDEWISE_REFIT_S = 60.0
+"""tidewise's refit period, in the twin's policy and in the ElasticScaler alike: a level up to
+15 minutes stale is what most overloaded minutes came from; on the default week refitting
+every minute bought 48 fewer violation minutes for the same cost, which the GPU tier's looser
+level (0.3 %) turned into 3.5 % off the bill (bench/RESULTS.md, issue 21 final). A fit a
+minute per scaler is cheap next to a reconcile (40-130 ms for Holt-Winters)."""
 
 
 def dispersion(history: np.ndarray) -> float:

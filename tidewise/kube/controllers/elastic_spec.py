@@ -30,7 +30,7 @@ from tidewise.scaling.forecast import forecaster_named
 from tidewise.scaling.headroom import Headroom
 from tidewise.scaling.metrics import Metric, MetricError, MetricKind
 from tidewise.scaling.observation import ServiceModel
-from tidewise.scaling.predictive import PredictiveScaler
+from tidewise.scaling.predictive import TIDEWISE_REFIT_S, PredictiveScaler
 from tidewise.scaling.serving.vllm import VllmSignals, VllmSpecError, scope, signals_from_spec
 
 FORECASTER = "holt-winters"  # the bench's default (tidewise/sim/autoscale/bench.py)
@@ -61,7 +61,12 @@ class PredictiveSpec:
         it has ``min_history_s`` of load (a day)."""
         forecast = forecaster_named(FORECASTER).forecast
         return PredictiveScaler(
-            self.service, forecast, lead_s=self.lead_s, origin_s=origin_s, horizon_s=horizon_s
+            self.service,
+            forecast,
+            lead_s=self.lead_s,
+            origin_s=origin_s,
+            horizon_s=horizon_s,
+            refit_s=TIDEWISE_REFIT_S,
         )
 
 

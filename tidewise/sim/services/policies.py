@@ -20,6 +20,7 @@ from tidewise.model import ClusterView, Controller, Decision, PurchaseOption, Wo
 from tidewise.scaling.behavior import HpaBehavior
 from tidewise.scaling.elastic import TIDEWISE_BEHAVIOR
 from tidewise.scaling.forecast import forecaster_named
+from tidewise.scaling.predictive import TIDEWISE_REFIT_S
 from tidewise.scaling.slo import ServiceLevel
 from tidewise.sim.services.replicas import ElasticController, FixedReplicas, HpaController
 from tidewise.sim.services.twin import TwinSetup
@@ -63,12 +64,6 @@ def _reactive(setup: TwinSetup) -> list[Controller]:
 VM_LEVEL = ServiceLevel(overload_risk=0.003)
 """The service level of a workload only VMs can host (a GPU server): tuned on the twin
 (bench/RESULTS.md, issue 21; 0.1 % while the level was refit every 15 minutes)."""
-TIDEWISE_REFIT_S = 60.0
-"""The recent-level forecast (a 15-minute mean, 0.05 ms a fit) is refreshed every minute, not
-every 15: a level up to 15 minutes stale is what most overloaded minutes came from. On the
-default week the same cost bought 48 fewer violation minutes, which the GPU tier's looser
-level (0.3 %) turned into 3.5 % off the bill (bench/RESULTS.md, issue 21 final). On a
-cluster: the ElasticScaler's predictive part refitting at each reconcile."""
 BURST_LEVEL = ServiceLevel(overload_risk=0.0002)
 """The level of a workload serverless can host: its VMs are sized for the forecast's likely
 range, and what outgrows them bursts onto serverless within its start-up (tuned likewise)."""
