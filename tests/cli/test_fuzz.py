@@ -143,9 +143,17 @@ SAYS: dict[tuple[tuple[str, ...], str, str | None], str] = {
     (("capture",), "--selector", "novalue"): "--kubeconfig: the API server is unreachable",
     (("job", "get"), "--state", "{missing}"): "no job 'j1'",  # a new, empty cluster
     (("job", "delete"), "--state", "{missing}"): "no job 'j1'",
-    (("fleet", "plan"), "--transform", "{empty}"): "--source: cannot reach",  # no transforms
-    (("fleet", "sync"), "--transform", "{empty}"): "--source: cannot reach",
-    (("fleet", "sync"), "--run-file", "{missing}"): "--source: cannot reach",  # a new run
+    (
+        ("fleet", "plan"),
+        "--transform",
+        "{empty}",
+    ): "--source: the API server is unreachable",  # no transforms
+    (("fleet", "sync"), "--transform", "{empty}"): "--source: the API server is unreachable",
+    (
+        ("fleet", "sync"),
+        "--run-file",
+        "{missing}",
+    ): "--source: the API server is unreachable",  # a new run
     (("operator",), "--config", "{empty}"): "--kubeconfig",  # every default
     (("provisioner", "run"), "--config", "{empty}"): "--kubeconfig",
     **{
