@@ -29,15 +29,10 @@ demo: setup
 	$(BIN)/tidewise sim --report report.html --json report.json
 
 # CI runs this: the lint first (seconds, or a minute for mypy's first run), then every test
-# (in two processes, a test file each at a time: pytest-xdist; each process has its own control plane).
-# The slowest files are handed out first (pytest collects a path named twice once), so that
-# neither process is left with a two-minute file at the end while the other idles.
-SLOWEST = tests/sim/services/test_default_week.py tests/kube/test_headroom_e2e.py \
-	tests/kube/test_operator_faults_e2e.py tests/kube/test_apiserver_restart_e2e.py \
-	tests/kube/test_serverless_burst_e2e.py tests/kube/test_colocation_e2e.py \
-	tests/sim/services/test_sweep.py
+# (in two processes, a test file each at a time: pytest-xdist; each process has its own control plane;
+# the slowest files go first: tests/conftest.py)
 test: lint debs controlplane
-	$(BIN)/pytest -q -n 2 --dist loadfile $(SLOWEST) tests
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 # style, format, the package map's contracts (docs/architecture.md), types
 lint: setup
