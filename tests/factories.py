@@ -138,3 +138,27 @@ TOY_SERVER = InferenceProfile(
     max_num_seqs=8,
     max_batched_tokens=512,
 )
+
+
+def tiny_scenario(
+    horizon: str, policies: list[str], extra_workloads: tuple[dict, ...] = ()
+) -> dict:
+    """A scenario small enough for a CLI test: one web tier on NASA's morning of 13 July 1995,
+    two CPU instance types in one zone (plus ``extra_workloads``)."""
+    web = {
+        "name": "web",
+        "trace": {"start": "1995-07-13T08:00:00-04:00", "scale": 60},
+        "rps_per_replica": 20,
+        "requests": {"cpu": "1", "memory": "2Gi"},
+        "startup": "20s",
+        "replicas": {"min": 1, "max": 50},
+    }
+    return {
+        "name": "tiny",
+        "seed": 3,
+        "horizon": horizon,
+        "catalog": {"zones": ["use1-az1"]},
+        "node_pools": [{"name": "general", "instance_types": ["m6i.xlarge", "c6i.2xlarge"]}],
+        "workloads": [web, *extra_workloads],
+        "policies": policies,
+    }

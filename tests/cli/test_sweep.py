@@ -12,27 +12,11 @@ import pytest
 import yaml
 
 from tests.cli.run import tidewise
+from tests.factories import tiny_scenario
 
 pytestmark = pytest.mark.e2e
 
-TINY = {
-    "name": "tiny",
-    "seed": 3,
-    "horizon": "90m",
-    "catalog": {"zones": ["use1-az1"]},
-    "node_pools": [{"name": "general", "instance_types": ["m6i.xlarge", "c6i.2xlarge"]}],
-    "workloads": [
-        {
-            "name": "web",
-            "trace": {"start": "1995-07-13T08:00:00-04:00", "scale": 60},
-            "rps_per_replica": 20,
-            "requests": {"cpu": "1", "memory": "2Gi"},
-            "startup": "20s",
-            "replicas": {"min": 1, "max": 50},
-        }
-    ],
-    "policies": ["reactive"],
-}
+TINY = tiny_scenario("90m", ["reactive"])
 ARGS = (
     *("--policy", "reactive", "--seeds", "1-2", "-j", "2"),
     *("-p", "workloads.web.target_utilization=0.5:0.8:0.3"),

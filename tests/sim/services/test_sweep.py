@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import tiny_scenario
 from tidewise.model.sweep import SweepPoint, SweepRun
 from tidewise.sim.services.runner import replay
 from tidewise.sim.services.scenario import ScenarioError
@@ -28,21 +29,10 @@ from tidewise.sim.services.sweep import (
     run_sweep,
 )
 
-DATA = {
-    "name": "tiny",
-    "seed": 3,
-    "horizon": "2h",
-    "catalog": {"zones": ["use1-az1"]},
-    "node_pools": [{"name": "general", "instance_types": ["m6i.xlarge", "c6i.2xlarge"]}],
-    "workloads": [
-        {
-            "name": "web",
-            "trace": {"start": "1995-07-13T08:00:00-04:00", "scale": 60},
-            "rps_per_replica": 20,
-            "requests": {"cpu": "1", "memory": "2Gi"},
-            "startup": "20s",
-            "replicas": {"min": 1, "max": 50},
-        },
+DATA = tiny_scenario(
+    "2h",
+    ["reactive"],
+    (
         {
             "name": "api",
             "trace": {"start": "1995-07-13T08:00:00-04:00", "scale": 20},
@@ -50,9 +40,8 @@ DATA = {
             "requests": {"cpu": "500m", "memory": "1Gi"},
             "capacity": {"on_demand_base": 1},
         },
-    ],
-    "policies": ["reactive"],
-}
+    ),
+)
 HERE = Path(__file__).parent
 
 
