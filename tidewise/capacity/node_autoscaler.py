@@ -10,6 +10,7 @@ failed (``--scale-down-unready-time``), is given back, and what it was for is bo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -25,6 +26,7 @@ from tidewise.model import (
     Offering,
     Pod,
     PurchaseOption,
+    rests_until,
 )
 
 
@@ -54,31 +56,59 @@ class NodeAutoscaler:
     _unneeded_since: dict[str, float] = field(default_factory=dict, init=False)
     _plans: PlanMemo = field(default_factory=PlanMemo, init=False)
     _last_scale_up_s: float = field(default=float("-inf"), init=False)
+    _scale_down_due: float = field(default=math.inf, init=False)  # the last scan's, below
+    _wakes_s: float = field(default=math.inf, init=False)  # see rests
 
     @property
     def period_s(self) -> float | None:
         return self.settings.period_s
 
     def decide(self, view: ClusterView) -> Sequence[Decision]:
+        now = view.time_s
         stuck = [
             Drain(node=n.name, reason="never became ready")
             for n in view.nodes
             if n.state is NodeState.LAUNCHING
-            and view.time_s - n.launched_s > self.settings.max_node_provision_s
+            and now - n.launched_s > self.settings.max_node_provision_s
         ] + [
             Drain(node=n.name, reason="not ready")
             for n in view.nodes
-            if n.failed_s is not None and view.time_s - n.failed_s > self.settings.max_not_ready_s
+            if n.failed_s is not None and now - n.failed_s > self.settings.max_not_ready_s
         ]
         if stuck:
             return stuck  # their pods are planned for again on the next scan
         scale_up = self._scale_up(view)
         if scale_up:
-            self._last_scale_up_s = view.time_s
+            self._last_scale_up_s = now
             return scale_up
+        stuck_due = self._stuck_due(view)
         if not self.scale_down:
+            self._wakes_s = stuck_due
             return []
-        return self._scale_down(view)
+        drains = self._scale_down(view)
+        self._wakes_s = min(stuck_due, self._scale_down_due)
+        return drains
+
+    def rests(self, now_s: float) -> bool:
+        """On an unchanged cluster the answer changes only when a node overstays its boot or
+        its failure, or a node's unneeded time or the pause after a scale-up runs out."""
+        return rests_until(now_s, self._wakes_s)
+
+    def _stuck_due(self, view: ClusterView) -> float:
+        """When the first node still booting or failed is given back, if nothing changes."""
+        return min(
+            [
+                n.launched_s + self.settings.max_node_provision_s
+                for n in view.nodes
+                if n.state is NodeState.LAUNCHING
+            ]
+            + [
+                n.failed_s + self.settings.max_not_ready_s
+                for n in view.nodes
+                if n.failed_s is not None
+            ],
+            default=math.inf,
+        )
 
     def _offerings(self, view: ClusterView) -> list[Offering]:
         return [o for o in view.offerings if o.option in self.options]
@@ -114,7 +144,10 @@ class NodeAutoscaler:
         return short >= self.settings.spot_short_pools
 
     def _scale_down(self, view: ClusterView) -> list[Decision]:
+        """Empty nodes in bulk, else one node whose pods fit elsewhere; notes in
+        ``_scale_down_due`` when the answer could next change on the same cluster."""
         now = view.time_s
+        self._scale_down_due = math.inf
         ready = [n for n in view.nodes if n.state is NodeState.READY]
         unneeded = {
             n.name
@@ -126,12 +159,16 @@ class NodeAutoscaler:
             name: self._unneeded_since.get(name, now) for name in sorted(unneeded)
         }
         if now - self._last_scale_up_s < self.settings.delay_after_add_s:
+            self._scale_down_due = self._last_scale_up_s + self.settings.delay_after_add_s
             return []
+        wait = self.settings.unneeded_s
         due = [
-            n
-            for n in ready
-            if n.name in unneeded and now - self._unneeded_since[n.name] >= self.settings.unneeded_s
+            n for n in ready if n.name in unneeded and now - self._unneeded_since[n.name] >= wait
         ]
+        self._scale_down_due = min(
+            (since + wait for since in self._unneeded_since.values() if now - since < wait),
+            default=math.inf,
+        )
         empty = [n for n in due if n.pod_count == 0][: self.settings.max_empty_bulk]
         if empty:
             return [Drain(node=n.name, reason="empty") for n in empty]

@@ -14,15 +14,16 @@ spike: VM capacity is bought for it. Whenever Ready VMs have room, serverless po
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
 from tidewise.capacity.disruption import DisruptionBudget
 from tidewise.capacity.provisioning import (
+    PlanMemo,
     absorb_into_launching,
     cheapest_offering,
     first_fit,
-    plan_for_pods,
 )
 from tidewise.catalog import serverless_price_per_hour
 from tidewise.model import (
@@ -36,6 +37,7 @@ from tidewise.model import (
     Pod,
     PurchaseOption,
     Resources,
+    rests_until,
 )
 
 BREAK_EVEN_OVERHEAD_S = 180.0
@@ -53,8 +55,11 @@ class ServerlessBurst:
     period_s: float = 10.0
     _settling: set[str] = field(default_factory=set, init=False)  # VM capacity bought
     _break_even: dict[Hashable, float] = field(default_factory=dict, init=False)
+    _plans: PlanMemo = field(default_factory=PlanMemo, init=False)
+    _wakes_s: float = field(default=math.inf, init=False)  # see rests
 
     def decide(self, view: ClusterView) -> Sequence[Decision]:
+        self._wakes_s = math.inf
         on_serverless = [
             n
             for n in view.nodes
@@ -78,6 +83,11 @@ class ServerlessBurst:
         if serverless:
             decisions += self._burst(view, serverless[0])
         return decisions
+
+    def rests(self, now_s: float) -> bool:
+        """On an unchanged cluster the answer changes only when a pod on serverless passes
+        its break-even."""
+        return rests_until(now_s, self._wakes_s)
 
     def _burst(self, view: ClusterView, offering: Offering) -> list[Decision]:
         fitting = [p for p in view.pending_pods() if hostable(p, offering)]
@@ -116,14 +126,18 @@ class ServerlessBurst:
             if node.name in self._settling:
                 continue
             pods = budget.pods_on(node)
-            if pods and view.time_s - (node.ready_s or node.launched_s) >= self._break_even_s(
-                pods[0], offering, vms, view.unavailable_offerings
-            ):
+            if not pods:
+                continue
+            since = node.ready_s or node.launched_s
+            wait = self._break_even_s(pods[0], offering, vms, view.unavailable_offerings)
+            if view.time_s - since >= wait:
                 self._settling.add(node.name)
                 due += pods
+            else:
+                self._wakes_s = min(self._wakes_s, since + wait)
         if not due:
             return []
-        return list(plan_for_pods(due, vms, view.unavailable_offerings))
+        return list(self._plans.plan(due, vms, view.unavailable_offerings))
 
     def _break_even_s(
         self, pod: Pod, offering: Offering, vms: list[Offering], unavailable: frozenset[str]

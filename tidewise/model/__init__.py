@@ -4,7 +4,7 @@ from tidewise.model.cluster import Node, NodeState, Pod, PodPhase
 from tidewise.model.decisions import Bind, Decision, Drain, Launch, ScaleTo
 from tidewise.model.job import DEFAULT_QUEUE, Job, JobPhase, JobSpec
 from tidewise.model.offering import Billing, InstanceType, Offering, PurchaseOption
-from tidewise.model.policy import Controller
+from tidewise.model.policy import Controller, Resting, rests_until
 from tidewise.model.resources import (
     MILLI_PER_GPU,
     Resources,
@@ -38,10 +38,12 @@ __all__ = [
     "PodPhase",
     "PurchaseOption",
     "Resources",
+    "Resting",
     "ScaleTo",
     "WorkloadSpec",
     "WorkloadStatus",
     "parse_cpu",
     "parse_duration",
     "parse_memory",
+    "rests_until",
 ]

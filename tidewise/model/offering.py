@@ -26,15 +26,19 @@ class InstanceType:
     gpu_model: str | None = None
     gpu_memory_mib: int = 0
 
-    @property
-    def capacity(self) -> Resources:
-        return Resources(
+    capacity: Resources = field(init=False, repr=False, compare=False)
+    """What a node of this type offers, built once: placement and planning read it for every
+    candidate offering."""
+
+    def __post_init__(self) -> None:
+        capacity = Resources(
             cpu_milli=round(self.vcpus * 1000),
             memory_mib=self.memory_mib,
             gpu_count=self.gpu_count,
             gpu_memory_mib=self.gpu_memory_mib,
             gpu_model=self.gpu_model,
         )
+        object.__setattr__(self, "capacity", capacity)
 
 
 @dataclass(frozen=True, slots=True)

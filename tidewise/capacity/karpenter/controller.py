@@ -96,6 +96,18 @@ class Karpenter:
     def decide(self, view: ClusterView) -> Sequence[Decision]:
         return self.step(view, batch=True)
 
+    def rests(self, now_s: float) -> bool:
+        """On a cluster unchanged since a tick that decided nothing (:class:`Resting`): no
+        batch window is open, no replacement is waiting, no remembered unavailable offering
+        runs out, and neither a command's validation nor the next consolidation poll is due.
+        A poll itself is always decided: its answer depends on how long nodes have settled."""
+        if self._batch is not None or self._replacing:
+            return False
+        if any(until <= now_s for until in self._unavailable.values()):
+            return False
+        due = self._next_poll_s if self._validating is None else self._validating[1]
+        return now_s < due
+
     def step(self, view: ClusterView, batch: bool) -> list[Decision]:
         """One tick; ``batch=False`` provisions for every pending pod at once (a window
         that has closed)."""

@@ -138,6 +138,9 @@ class WarmStartedKarpenter:
     def decide(self, view: ClusterView) -> Sequence[Decision]:
         return self.karpenter.step(view, batch=view.time_s > 0)
 
+    def rests(self, now_s: float) -> bool:
+        return self.karpenter.rests(now_s)
+
 
 def _karpenter(setup: TwinSetup) -> list[Controller]:
     """The HPA (exact, as in ``reactive``) with Karpenter's defaults on a NodePool of every

@@ -142,6 +142,13 @@ class Twin:
         self._instant = False
         self._placeable = False  # something changed that may let a pending pod fit
         self._span = _Span((), 0, np.zeros(0), CostRates((), 0.0, 0), ())
+        # per controller: its ``rests`` (None: it has none) and the cluster it last decided
+        # nothing on (None: it decided something, or has not decided yet)
+        self._rests: list[Callable[[float], bool] | None] = [
+            getattr(c, "rests", None) for c in self.controllers
+        ]
+        self._quiet: list[Hashable] = [None] * len(self.controllers)
+        self._periods = [c.period_s for c in self.controllers]
 
     # -- running -------------------------------------------------------------------------
 
@@ -150,9 +157,9 @@ class Twin:
         self._bootstrap()
         horizon = self.setup.horizon_s
         self._push(MINUTE_S, Event.MINUTE, None)
-        for i, controller in enumerate(self.controllers):
-            if controller.period_s is not None:
-                self._push(controller.period_s, Event.TICK, i)
+        for i, period in enumerate(self._periods):
+            if period is not None:
+                self._push(period, Event.TICK, i)
         handlers = {
             Event.MINUTE: self._on_minute,
             Event.TICK: self._on_tick,
@@ -244,11 +251,23 @@ class Twin:
                 self.observer(self)
 
     def _on_tick(self, i: object) -> None:
+        """The controller decides on the view, unless it rests (:class:`Resting`): the
+        cluster is as it was when it last decided nothing, and it says its tick would
+        change nothing."""
         assert isinstance(i, int)
         controller = self.controllers[i]
-        self.apply(controller.decide(self.view()))
-        assert controller.period_s is not None
-        self._push(self.now + controller.period_s, Event.TICK, i)
+        rests = self._rests[i]
+        if rests is None:
+            self.apply(controller.decide(self.view()))
+        else:
+            seen = self._cluster_state()
+            if self._quiet[i] != seen or not rests(self.now):
+                decisions = controller.decide(self.view())
+                self._quiet[i] = None if decisions else seen
+                self.apply(decisions)
+        period = self._periods[i]
+        assert period is not None
+        self._push(self.now + period, Event.TICK, i)
 
     def _on_node_ready(self, name: object) -> None:
         node = self.nodes.get(str(name))
@@ -311,6 +330,14 @@ class Twin:
             now, nodes, pods, self._workload_statuses(), self.setup.offerings, unavailable
         )
 
+    def _cluster_state(self) -> Hashable:
+        """What a view holds besides time and demand: the pods, nodes and desired replicas
+        (their version) and the offerings unavailable now."""
+        if not self.unavailable:
+            return self._version
+        now = self.now
+        return self._version, frozenset(k for k, until in self.unavailable.items() if until > now)
+
     def _workload_statuses(self) -> tuple[WorkloadStatus, ...]:
         """The workloads' statuses, built again only when a count or the minute's demand
         changed: most controller ticks see the same ones (the pods' version counts every
@@ -338,7 +365,9 @@ class Twin:
             match decision:
                 case ScaleTo(workload, replicas):
                     i = self.index[workload]
-                    self.desired[i] = replicas
+                    if self.desired[i] != replicas:
+                        self.desired[i] = replicas
+                        self._version += 1
                     self._reconcile(i)
                 case Launch(offering, count, size):
                     for _ in range(count):
