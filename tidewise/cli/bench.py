@@ -11,6 +11,7 @@ from tidewise.cli.errors import user_errors
 from tidewise.cli.output import (
     STDOUT,
     Format,
+    JobsOption,
     JsonOption,
     OutputOption,
     QuietOption,
@@ -189,6 +190,7 @@ def autoscale(
     ] = None,
     quiet: QuietOption = False,
     output: OutputOption = Format.TABLE,
+    jobs: JobsOption = None,
 ) -> None:
     """Replica policies on one service replaying a request-rate trace, side by side."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -203,6 +205,7 @@ def autoscale(
         demand_replicas,
         run_autoscale,
     )
+    from tidewise.sim.processes import default_workers
     from tidewise.sim.rate_trace import TraceError, load_rate_trace
 
     names = policy or list(AUTOSCALE_POLICIES)
@@ -249,7 +252,11 @@ def autoscale(
         check_warmup(rates, settings)  # before the bars: the one error line stays alone
         with progress_bars(names, rates.duration_s, "{task.percentage:>3.0f}%", quiet) as bars:
             service, results = run_autoscale(
-                rates, settings, names, None if bars is None else bars.update
+                rates,
+                settings,
+                names,
+                None if bars is None else bars.update,
+                jobs or default_workers(len(names)),
             )
     rows = [r.summary() for r in results]
     measured = int(settings.warmup_s // rates.step_s)

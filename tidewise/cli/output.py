@@ -44,6 +44,15 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, n
 JsonOption = Annotated[
     Path | None, typer.Option("--json", help="Write results here as JSON ('-': stdout).")
 ]
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Policies replayed at once, each in its own process (default: one per CPU).",
+    ),
+]
 STDOUT = Path("-")
 
 

@@ -12,6 +12,7 @@ from tidewise.cli.errors import fail, user_errors
 from tidewise.cli.output import (
     STDOUT,
     Format,
+    JobsOption,
     JsonOption,
     OutputOption,
     QuietOption,
@@ -43,21 +44,14 @@ def sim(
     ] = None,
     output: OutputOption = Format.TABLE,
     quiet: QuietOption = False,
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            "--jobs",
-            "-j",
-            min=1,
-            help="Policies replayed at once, each in its own process (default: one per CPU).",
-        ),
-    ] = None,
+    jobs: JobsOption = None,
 ) -> None:
     """Replay a scenario under each of its policies and compare cost and service."""
     from rich.console import Console
 
     from tidewise.report import render_table, write_html
-    from tidewise.sim.services.runner import attribution, default_workers, prepare, run
+    from tidewise.sim.processes import default_workers
+    from tidewise.sim.services.runner import attribution, prepare, run
     from tidewise.sim.services.scenario import ScenarioError, load_scenario
 
     if quiet and json_path is None and report is None and not output.is_document:

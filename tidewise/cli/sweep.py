@@ -93,8 +93,8 @@ def sweep(
 ) -> None:
     """Replay a scenario over settings and seeds; the Pareto front and the setting to run."""
     from tidewise.report.sweep import sweep_table, write_sweep_html
+    from tidewise.sim.processes import default_workers
     from tidewise.sim.services.policies import POLICIES
-    from tidewise.sim.services.runner import default_workers
     from tidewise.sim.services.scenario import ScenarioError, scenario_data, validate_scenario
     from tidewise.sim.services.sweep import (
         Executor,

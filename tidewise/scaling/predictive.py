@@ -84,6 +84,7 @@ class PredictiveScaler:
     _predicted: np.ndarray = field(default_factory=lambda: np.empty(0), init=False)
     _predicted_from: int = field(default=0, init=False)  # step index of _predicted[0]
     _fitted_at: float = field(default=-math.inf, init=False)
+    _peak: tuple[int, int, float | None] = field(default=(-1, -1, None), init=False)
 
     def observe(self, obs: ServiceObservation) -> None:
         """Record the load; call once per tick, ticks in time order."""
@@ -133,12 +134,13 @@ class PredictiveScaler:
             self._refit(obs.now_s, forecast=enough)
         if not enough:
             return None
-        first = self._step_of(obs.now_s) - self._predicted_from
+        first = max(self._step_of(obs.now_s) - self._predicted_from, 0)
         last = self._step_of(obs.now_s + lead_s) - self._predicted_from
-        window = self._predicted[max(first, 0) : last + 1]
-        if not len(window) or np.all(np.isnan(window)):
-            return None
-        return float(np.nanmax(window))
+        if self._peak[:2] != (first, last):  # ticks within one step look at the same window
+            window = self._predicted[first : last + 1]
+            empty = not len(window) or np.all(np.isnan(window))
+            self._peak = (first, last, None if empty else float(np.nanmax(window)))
+        return self._peak[2]
 
     def _step_of(self, now_s: float) -> int:
         return int((now_s - self.origin_s) // self.step_s)
@@ -153,3 +155,4 @@ class PredictiveScaler:
             ahead = math.ceil((self.refit_s + lead_s) / self.step_s) + 1
             self._predicted = np.asarray(self.forecast(history, self.step_s, ahead), dtype=float)
             self._predicted_from = len(self._history)
+            self._peak = (-1, -1, None)

@@ -51,6 +51,7 @@ from tidewise.scaling.schedule_learning import learn_cron
 from tidewise.scaling.slo import ServiceLevel
 from tidewise.sim.autoscale.replay import ReplayResult, replay
 from tidewise.sim.autoscale.serverless import Burst, BurstPricing, burst_pricing
+from tidewise.sim.processes import ProgressQueue, relay, run_in_processes
 from tidewise.sim.rate_trace import RateTrace
 
 AUTOSCALE_POLICIES = ("hpa", "cron", "predictive", "combined", "slo", "oracle")
@@ -185,20 +186,40 @@ def run_autoscale(
     settings: AutoscaleSettings,
     policies: Sequence[str] = AUTOSCALE_POLICIES,
     progress: Callable[[str, float], None] | None = None,
+    workers: int = 1,
 ) -> tuple[ServiceModel, list[ReplayResult]]:
+    """Every policy's replay of ``trace``, in ``workers`` processes when more than one (each
+    replay is independent, so the results are those of one process, in policy order);
+    ``progress(policy, seconds replayed)``."""
     check_warmup(trace, settings)
     service = service_for(trace, settings)
-    pricing = burst_pricing_for(settings) if settings.serverless else None
-    results = []
-    for name in policies:
-        policy = build_policy(name, trace, service, settings)
-        model = replace(service, startup_s=0.0) if name == "oracle" else service
-        report = None if progress is None else (lambda t, n=name: progress(n, t))
-        burst = None if pricing is None or name == "oracle" else Burst(pricing)
-        results.append(
-            replay(trace, model, policy, name, settings.period_s, settings.warmup_s, report, burst)
-        )
-    return service, results
+    if workers > 1 and len(policies) > 1:
+        tasks = [(trace, settings, name) for name in policies]
+        return service, run_in_processes(_replay_in_worker, tasks, workers, progress)
+    return service, [replay_policy(trace, settings, name, progress) for name in policies]
+
+
+def replay_policy(
+    trace: RateTrace,
+    settings: AutoscaleSettings,
+    name: str,
+    progress: Callable[[str, float], None] | None = None,
+) -> ReplayResult:
+    """One policy's replay of ``trace`` after the warm-up; VM replicas and, with
+    ``settings.serverless``, serverless bursts (never for the oracle)."""
+    service = service_for(trace, settings)
+    policy = build_policy(name, trace, service, settings)
+    model = replace(service, startup_s=0.0) if name == "oracle" else service
+    report = None if progress is None else (lambda t: progress(name, t))
+    serverless = settings.serverless and name != "oracle"
+    burst = Burst(burst_pricing_for(settings)) if serverless else None
+    return replay(trace, model, policy, name, settings.period_s, settings.warmup_s, report, burst)
+
+
+def _replay_in_worker(
+    trace: RateTrace, settings: AutoscaleSettings, name: str, queue: ProgressQueue | None
+) -> ReplayResult:
+    return replay_policy(trace, settings, name, relay(queue))
 
 
 def burst_pricing_for(settings: AutoscaleSettings) -> BurstPricing:

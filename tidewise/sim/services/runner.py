@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +25,7 @@ from tidewise.model import Offering, PurchaseOption, Resources, WorkloadSpec
 from tidewise.model.results import RunResult, SimReport
 from tidewise.placement import pods_per_node
 from tidewise.placement.scheduler import CPU_PODS_ON_GPU_NODES
+from tidewise.sim.processes import Progress, ProgressQueue, relay, run_in_processes
 from tidewise.sim.services.batch import (
     BatchTask,
     batch_layer,
@@ -47,12 +45,6 @@ from tidewise.sim.traces import (
     builtin_trace_path,
     load_minute_trace,
 )
-
-Progress = Callable[[str, float], None]
-
-
-class _ProgressQueue(Protocol):
-    def put(self, item: tuple[str, float]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -137,8 +129,8 @@ def run(
     """Replay every policy of the scenario on the same demand and the same seed.
 
     The policies are independent replays, so with ``workers`` > 1 they run in that many
-    processes (:func:`default_workers` is what ``tidewise sim`` uses); each result is the one a
-    sequential run gives, since each twin starts from the scenario's seed."""
+    processes (``tidewise sim`` uses one per CPU); each result is the one a sequential run
+    gives, since each twin starts from the scenario's seed."""
     scenario = prepared.scenario
     setup = prepared.setup
     names = list(scenario.policies)
@@ -165,11 +157,6 @@ def run(
         lower_bound_usd=lower_bound,
         startup_lower_bound_usd=ahead,
     )
-
-
-def default_workers(policies: int) -> int:
-    """One process per policy, at most one per CPU this process may use."""
-    return max(1, min(policies, len(os.sched_getaffinity(0))))
 
 
 def _replay(
@@ -217,31 +204,9 @@ def replay_in_processes(
     progress: Progress | None = None,
     done: Callable[[int, RunResult], None] | None = None,
 ) -> list[RunResult]:
-    """Each task in a worker process (spawned: the parent may run a progress thread, which
-    a fork would copy mid-flight), progress relayed through a queue, ``done`` told of each
-    result as it comes (the sweep writes it at once), results in task order."""
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, ProcessPoolExecutor(workers, context) as pool:
-        queue = manager.Queue() if progress is not None else None
-        futures = [
-            pool.submit(_replay_prepared_again, scenario, base, name, queue, settings)
-            for scenario, base, name, settings in tasks
-        ]
-        index = {future: i for i, future in enumerate(futures)}
-        pending: set[Future[RunResult]] = set(futures)
-        while pending:
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-            while queue is not None and progress is not None and not queue.empty():
-                progress(*queue.get())
-            for future in sorted(finished, key=index.__getitem__):
-                error = future.exception()
-                if error is not None:
-                    for waiting in pending:
-                        waiting.cancel()
-                    raise error
-                if done is not None:
-                    done(index[future], future.result())
-        return [future.result() for future in futures]
+    """Each task in a worker process (:func:`tidewise.sim.processes.run_in_processes`),
+    results in task order, ``done`` told of each as it comes (the sweep writes it at once)."""
+    return run_in_processes(_replay_prepared_again, tasks, workers, progress, done)
 
 
 def replay(
@@ -249,19 +214,18 @@ def replay(
 ) -> RunResult:
     """One policy's replay of ``scenario``, prepared here: what a worker process or a Ray
     task runs (the prepared setup holds price functions, which do not pickle)."""
-    return _replay_prepared_again(scenario, base, name, None, settings)
+    return _replay_prepared_again(scenario, base, name, settings, None)
 
 
 def _replay_prepared_again(
     scenario: Scenario,
     base: Path,
     name: str,
-    queue: _ProgressQueue | None,
-    settings: PolicySettings | None = None,
+    settings: PolicySettings | None,
+    queue: ProgressQueue | None,
 ) -> RunResult:
     """A worker's replay: the scenario prepared in this process, progress put on ``queue``."""
-    report = None if queue is None else (lambda policy, fraction: queue.put((policy, fraction)))
-    return _replay(prepare(scenario, base), name, report, settings)
+    return _replay(prepare(scenario, base), name, relay(queue), settings)
 
 
 def startup_leads(setup: TwinSetup) -> list[float]:
