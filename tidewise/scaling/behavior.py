@@ -381,15 +381,16 @@ def stabilize_legacy(
     cutoff = now_s - window_s
     highest = desired_replicas
     stale: int | None = None
-    for i, rec in enumerate(history.recommendations):
+    for i, rec in enumerate(history.recommendations):  # every HPA, every sync: kept lean
         if rec.at_s < cutoff:
             stale = i
-        else:
-            highest = max(highest, rec.replicas)
+        elif rec.replicas > highest:
+            highest = rec.replicas
     recommendations = _put(
         history.recommendations, stale, TimedRecommendation(desired_replicas, now_s)
     )
-    return highest, replace(history, recommendations=recommendations)
+    kept = ScalingHistory(recommendations, history.scale_up_events, history.scale_down_events)
+    return highest, kept
 
 
 def legacy_scale_up_limit(current_replicas: int) -> int:
