@@ -13,13 +13,22 @@ in flight at a time, as in Karpenter.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from tidewise.capacity.disruption import DisruptionBudget
 from tidewise.capacity.node_autoscaler import fits_elsewhere
 from tidewise.capacity.provisioning import PlanMemo, first_fit, plan_cost
-from tidewise.model import ClusterView, Decision, Drain, Node, NodeState, PurchaseOption
+from tidewise.model import (
+    ClusterView,
+    Decision,
+    Drain,
+    Node,
+    NodeState,
+    PurchaseOption,
+    rests_until,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +47,16 @@ class Consolidator:
     settings: ConsolidationSettings = field(default_factory=ConsolidationSettings)
     _replacing: dict[str, float] = field(default_factory=dict, init=False)  # node -> since
     _plans: PlanMemo = field(default_factory=PlanMemo, init=False)
+    _wakes_s: float = field(default=math.inf, init=False)  # see rests
 
     @property
     def period_s(self) -> float | None:
         return self.settings.period_s
+
+    def rests(self, now_s: float) -> bool:
+        """On an unchanged cluster with no replacement in flight, the answer changes only
+        when a node grows old enough to be a candidate."""
+        return not self._replacing and rests_until(now_s, self._wakes_s)
 
     def decide(self, view: ClusterView) -> Sequence[Decision]:
         budget = DisruptionBudget.of(view)
@@ -60,6 +75,14 @@ class Consolidator:
                 return [Drain(node=name, reason="consolidation: replaced by a cheaper node")]
         if self._replacing:
             return []
+        self._wakes_s = min(
+            (
+                born + self.settings.min_age_s
+                for n in ready
+                if view.time_s - (born := n.ready_s or n.launched_s) < self.settings.min_age_s
+            ),
+            default=math.inf,
+        )
         offerings = [o for o in view.offerings if o.option in self.options]
         cheapest = {
             gpu: min(

@@ -36,6 +36,11 @@ class InterruptionHandler:
     period_s: float = 5.0
     _replaced: set[str] = field(default_factory=set, init=False)
 
+    def rests(self, now_s: float) -> bool:
+        """On an unchanged cluster with no node replaced (so none noticed: a noticed node
+        not yet replaced is replaced at once), there is nothing to do."""
+        return not self._replaced
+
     def decide(self, view: ClusterView) -> Sequence[Decision]:
         noticed = [
             n for n in view.nodes if n.state is NodeState.CORDONED and n.notice_s is not None
