@@ -222,21 +222,20 @@ def stabilize(
     down_cutoff = now_s - behavior.scale_down.stabilization_window_s
     lowest = highest = desired_replicas
     stale: int | None = None
-    for i, rec in enumerate(history.recommendations):
-        if rec.at_s > up_cutoff:
-            lowest = min(lowest, rec.replicas)
-        if rec.at_s > down_cutoff:
-            highest = max(highest, rec.replicas)
-        if rec.at_s < up_cutoff and rec.at_s < down_cutoff:
+    for i, rec in enumerate(history.recommendations):  # every HPA, every sync: kept lean
+        at, replicas = rec.at_s, rec.replicas
+        if at > up_cutoff and replicas < lowest:
+            lowest = replicas
+        if at > down_cutoff and replicas > highest:
+            highest = replicas
+        if at < up_cutoff and at < down_cutoff:
             stale = i
     stabilized = min(max(current_replicas, lowest), highest)
 
-    history = replace(
-        history,
-        recommendations=_put(
-            history.recommendations, stale, TimedRecommendation(desired_replicas, now_s)
-        ),
+    recommendations = _put(
+        history.recommendations, stale, TimedRecommendation(desired_replicas, now_s)
     )
+    history = ScalingHistory(recommendations, history.scale_up_events, history.scale_down_events)
     if stabilized == desired_replicas:
         reason = StabilizationReason.READY_FOR_NEW_SCALE
     elif desired_replicas >= current_replicas:

@@ -249,6 +249,7 @@ class CronScaler:
     floor: int | None = None
     last_job: str | None = None
     _next: dict[str, datetime | None] = field(default_factory=dict, init=False)
+    _soonest: datetime | None = field(default=None, init=False)  # min of _next
 
     @property
     def zone(self) -> ZoneInfo:
@@ -273,12 +274,15 @@ class CronScaler:
                     f"(now {local:%Y-%m-%d %H:%M:%S %Z}); give a future date or remove the job"
                 )
             self._next[job.name] = fire
+        self._soonest = self.next_firing()
 
     def advance(self, now: datetime) -> list[Firing]:
         if self.added is None:
             self.start(now)
         assert self.added is not None
         local = now.astimezone(self.zone)
+        if self._soonest is None or local < self._soonest:
+            return []  # most ticks: nothing due (a learnt schedule has dozens of jobs)
         due: list[tuple[datetime, CronJob]] = []
         for job in self.spec.jobs:
             fire = self._next.get(job.name)
@@ -286,6 +290,7 @@ class CronScaler:
                 due.append((fire, job))
                 fire = None if job.run_once else job.schedule.next_after(fire, self.added)
             self._next[job.name] = fire
+        self._soonest = self.next_firing()
         firings = []
         for fire, job in sorted(due, key=lambda d: d[0]):
             skip = excluded(fire, self.spec.exclude_dates)
