@@ -182,6 +182,23 @@ class FragmentationIndex:
         fragment = np.where(hostable, partial, total[..., None])
         return fragment @ self.mix.weights
 
+    def _share_trials(self, pod: Resources, nodes: np.ndarray) -> np.ndarray:
+        """F_n(M) were the share ``pod`` placed on each GPU of each of ``nodes``: k x G.
+
+        Each node's G x M block is its own matrix-vector product, so a node's row does not
+        depend on which nodes are computed with it (a 2-D product's rows do: see
+        :meth:`scores_cached`).
+        """
+        cpu = self.cluster.cpu_free[nodes] - pod.cpu_milli
+        total = self.gpu_total[nodes] - pod.gpu_milli_total
+        free = self.cluster.gpu_free[nodes]  # k x G
+        partial_step, fit_step = self._share_step(pod.gpu_milli)
+        # per (node, GPU, shape): partial and count_fit if the share lands on that GPU
+        partial_g = self.partial[nodes][:, None, :] + partial_step[free]
+        count_g = self.count_fit[nodes][:, None, :] + fit_step[free]
+        gpu_ok = self.gpu_ok[nodes][:, None, :]
+        return self._fragments(cpu[:, None], total[:, None], partial_g, count_g, gpu_ok)
+
     def after(self, pod: Resources, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """F_n(M) after placing ``pod`` on each of ``nodes``, and the GPU chosen there.
 
@@ -190,27 +207,40 @@ class FragmentationIndex:
         lowest-numbered idle ones (idle GPUs are alike, the choice does not change F).
         Returns (fragmentation, gpu index or -1) per node.
         """
-        cpu = self.cluster.cpu_free[nodes] - pod.cpu_milli
-        total = self.gpu_total[nodes] - pod.gpu_milli_total
-        partial = self.partial[nodes]
-        count_fit = self.count_fit[nodes]
         if not pod.is_gpu_share:
+            cpu = self.cluster.cpu_free[nodes] - pod.cpu_milli
+            total = self.gpu_total[nodes] - pod.gpu_milli_total
             # idle GPUs count towards every shape's fit and never towards a partial fragment
-            count_fit = count_fit - pod.gpu_devices
-            frag = self._fragments(cpu, total, partial, count_fit, self.gpu_ok[nodes])
+            count_fit = self.count_fit[nodes] - pod.gpu_devices
+            frag = self._fragments(cpu, total, self.partial[nodes], count_fit, self.gpu_ok[nodes])
             return frag, np.full(len(nodes), -1, dtype=np.int64)
-        free = self.cluster.gpu_free[nodes]  # k x G
-        partial_step, fit_step = self._share_step(pod.gpu_milli)
-        # per (node, GPU, shape): partial and count_fit if the share lands on that GPU
-        partial_g = partial[:, None, :] + partial_step[free]
-        count_g = count_fit[:, None, :] + fit_step[free]
-        frag = self._fragments(
-            cpu[:, None], total[:, None], partial_g, count_g, self.gpu_ok[nodes][:, None, :]
-        )  # k x G
-        fits = self.cluster.fitting_gpus(pod, nodes)
+        c = self.cluster
+        if len(nodes) >= DISTINCT_FROM:
+            # nodes alike in free CPU, GPU model and free shares have the same trials; when a
+            # shape first asks, a thousand nodes are often a few dozen states
+            first, alike = distinct_rows(
+                np.column_stack((c.cpu_free[nodes], c.model_id[nodes], c.gpu_free[nodes]))
+            )
+            frag = self._share_trials(pod, nodes[first])[alike]
+        else:
+            frag = self._share_trials(pod, nodes)
+        fits = c.fitting_gpus(pod, nodes)
         score = np.where(fits, fgd_score(frag - self.fragments[nodes, None]), -1)
         best = np.argmax(score, axis=1)
         return frag[np.arange(len(nodes)), best], best
+
+
+DISTINCT_FROM = 32
+"""From this many nodes a share's trials are computed once per distinct node state (below,
+finding the distinct states costs more than it saves)."""
+
+
+def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first index of each distinct row, and per row which of those it equals."""
+    packed = np.ascontiguousarray(rows)
+    whole = packed.view(np.dtype((np.void, packed.itemsize * packed.shape[1]))).ravel()
+    _, first, alike = np.unique(whole, return_index=True, return_inverse=True)
+    return first, alike.ravel()
 
 
 @dataclass
