@@ -119,8 +119,9 @@ class FragmentationIndex:
 
     def update(self, node: int) -> None:
         """Call after a bind or release on ``node``."""
-        self._refresh(slice(node, node + 1))
-        self.fragments[node] = self._fragments_of(np.array([node]))[0]
+        row = slice(node, node + 1)  # views, not copies: this runs once per pod
+        self._refresh(row)
+        self.fragments[node] = self._fragments_of(row)[0]
         self.version[node] += 1
 
     def of_state(self, node: int, cpu_free: int, gpu_free: np.ndarray) -> float:
@@ -159,7 +160,7 @@ class FragmentationIndex:
             cache.stamp[stale] = self.version[stale]
         return cache.score[nodes], cache.gpu
 
-    def _fragments_of(self, nodes: np.ndarray) -> np.ndarray:
+    def _fragments_of(self, nodes: np.ndarray | slice) -> np.ndarray:
         return self._fragments(
             self.cluster.cpu_free[nodes],
             self.gpu_total[nodes],
