@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.factories import GPU1, node
@@ -105,3 +105,33 @@ def test_loaded_from_nodes_it_holds_their_free_resources():
     assert list(cluster.cpu_free) == [4000, 3000]
     assert cluster.gpu_free[1, 0] == 500 and cluster.gpu_memory_free[1, 0] == 24576 - 8192
     assert cluster.gpu_allocated == 500
+
+
+GPU_REQUESTS = (
+    Resources(1000, 1024, gpu_milli=300),
+    Resources(1000, 1024, gpu_milli=700, gpu_memory_mib=8192),
+    Resources(1000, 1024, gpu_count=2),
+)
+
+
+@settings(max_examples=40)
+@given(
+    binds=st.lists(
+        st.tuples(st.integers(0, len(NODES) - 1), st.sampled_from(GPU_REQUESTS)), max_size=10
+    )
+)
+def test_feasible_after_binds_and_releases_is_what_a_fresh_count_says(binds):
+    # feasible keeps its per-GPU counts per request; a scratch copy counts afresh
+    cluster = GpuCluster(NODES, cpu_pods_on_gpu_nodes=True)
+    bound = []
+    for row, pod in binds:
+        for asked in GPU_REQUESTS:
+            assert np.array_equal(cluster.feasible(asked), cluster.copy().feasible(asked))
+        if cluster.feasible(pod)[row]:
+            gpus = cluster.tightest_gpus(row, pod)
+            cluster.bind(row, pod, gpus)
+            bound.append((row, pod, gpus))
+        elif bound:
+            cluster.release(*bound.pop(0))
+    for asked in GPU_REQUESTS:
+        assert np.array_equal(cluster.feasible(asked), cluster.copy().feasible(asked))

@@ -7,7 +7,13 @@ from hypothesis import strategies as st
 
 from tidewise.model import Resources
 from tidewise.placement.cluster import GpuCluster
-from tidewise.placement.frag import FragmentationIndex, ShapeMix, fgd_score
+from tidewise.placement.frag import (
+    DISTINCT_FROM,
+    FragmentationIndex,
+    ShapeMix,
+    distinct_rows,
+    fgd_score,
+)
 
 HALF = Resources(1000, gpu_milli=500)
 WHOLE = Resources(1000, gpu_count=1)
@@ -93,3 +99,63 @@ def test_predicted_fragmentation_equals_the_real_one_after_binding(nodes, cpu, p
         assert index.fragments[node] == pytest.approx(predicted[k])
         cluster.release(int(node), pod, gpus)
         index.update(int(node))
+
+
+ODD_MIX = ShapeMix(
+    (HALF, WHOLE, Resources(8000), Resources(2000, gpu_milli=250), Resources(500, gpu_milli=700)),
+    np.array([0.37, 0.29, 0.17, 0.11, 0.06]),
+)
+node_states = st.tuples(
+    st.sampled_from([1000, 9000, 32000]), st.sampled_from([[1000, 1000], [500, 1000], [300, 700]])
+)
+
+
+@settings(max_examples=40)
+@given(
+    states=st.lists(node_states, min_size=DISTINCT_FROM, max_size=3 * DISTINCT_FROM),
+    pod=st.sampled_from([HALF, Resources(500, gpu_milli=250), Resources(100, gpu_milli=300)]),
+)
+def test_a_share_trial_is_the_same_bits_whatever_nodes_are_tried_with_it(states, pod):
+    # FGD's scores are whole numbers: an unchanged F scores 50 and one a last bit higher 49,
+    # so a trial must not round differently when nodes are batched or deduplicated
+    cluster = two_gpu_nodes(*(free for _, free in states))
+    cluster.cpu_free[:] = [cpu for cpu, _ in states]
+    index = FragmentationIndex(cluster, ODD_MIX)
+    candidates = np.flatnonzero(cluster.feasible(pod))
+    together, gpus = index.after(pod, candidates)
+    for k, node in enumerate(candidates):
+        alone, gpu = index.after(pod, np.array([node]))
+        assert together[k].tobytes() == alone[0].tobytes()
+        assert gpus[k] == gpu[0]
+
+
+def test_distinct_rows_finds_the_first_of_each_and_maps_every_row_to_it():
+    rows = np.array([[1, 2], [3, 4], [1, 2], [1, 3], [3, 4]])
+    first, alike = distinct_rows(rows)
+    assert np.array_equal(rows[first][alike], rows)
+    assert sorted(first) == [0, 1, 3]
+
+
+@settings(max_examples=40)
+@given(
+    binds=st.lists(st.tuples(st.integers(0, 5), st.sampled_from([HALF, WHOLE])), max_size=12),
+    pod=st.sampled_from([HALF, Resources(500, gpu_milli=250)]),
+)
+def test_cached_scores_follow_every_bind_as_a_fresh_index_would(binds, pod):
+    cluster = two_gpu_nodes(*([[1000, 1000]] * 6))
+    index = FragmentationIndex(cluster, ODD_MIX)
+    for node, bound in binds:
+        candidates = np.flatnonzero(cluster.feasible(pod))
+        index.scores_cached(pod, candidates)  # fills the cache at the state before the bind
+        gpus = cluster.tightest_gpus(node, bound)
+        if cluster.feasible(bound)[node]:
+            cluster.bind(node, bound, gpus)
+            index.update(node)
+    candidates = np.flatnonzero(cluster.feasible(pod))
+    if not len(candidates):
+        return
+    score, gpu = index.scores_cached(pod, candidates)
+    fresh = FragmentationIndex(cluster, ODD_MIX)
+    after, fresh_gpu = fresh.after(pod, candidates)
+    assert np.array_equal(score, fgd_score(after - fresh.fragments[candidates]))
+    assert np.array_equal(gpu[candidates], fresh_gpu)

@@ -44,6 +44,19 @@ def test_ties_go_to_the_first_ranked_node():
     assert first_ranked(np.array([5.0, 7.0]), np.array([0, 2]), rank) == 2
 
 
+@given(
+    scores=st.lists(st.integers(-1, 100), min_size=1, max_size=30),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_first_ranked_is_the_best_score_then_the_best_rank(scores, seed):
+    rng = np.random.default_rng(seed)
+    rank = rng.permutation(64)
+    candidates = np.sort(rng.choice(64, size=len(scores), replace=False))
+    values = np.floor(np.array(scores, dtype=np.float64))
+    best = candidates[values == values.max()]
+    assert first_ranked(values, candidates, rank) == best[np.argmin(rank[best])]
+
+
 def test_fgd_fills_the_half_used_gpu():
     cluster = cluster_of([1000, 1000], [500, 1000])
     assert place(FgdPolicy(np.array([0, 1]), MIX), cluster, HALF) == Placement(1, (0,))

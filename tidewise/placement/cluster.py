@@ -25,7 +25,9 @@ class GpuCluster:
     """Mutable free-resource arrays of a node pool; policies read them, ``bind`` writes.
 
     ``cpu_pods_on_gpu_nodes`` is the fit rule's choice for CPU-only pods
-    (:mod:`tidewise.placement.fit`).
+    (:mod:`tidewise.placement.fit`). Once queried, change the GPU arrays only by ``bind`` and
+    ``release``: ``feasible`` keeps its per-GPU counts and refreshes only the nodes these
+    touched (a scratch ``copy`` starts afresh and may be written directly).
     """
 
     def __init__(self, nodes: Sequence[Resources], *, cpu_pods_on_gpu_nodes: bool) -> None:
@@ -50,6 +52,8 @@ class GpuCluster:
         self.gpu_allocated = 0
         self._admitted: dict[tuple[bool, frozenset[str] | None], np.ndarray | bool] = {}
         self._ones = np.ones(width, dtype=np.uint8)
+        self.version = np.zeros(len(nodes), dtype=np.int64)  # bumped by every bind, release
+        self._counts: dict[tuple[bool, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     @classmethod
     def of_nodes(cls, nodes: Sequence[Node], *, cpu_pods_on_gpu_nodes: bool) -> GpuCluster:
@@ -68,8 +72,9 @@ class GpuCluster:
         """A scratch cluster with the same free resources, to try a change on (the
         defragmenter's moves) without touching this one; capacities are shared, not copied."""
         twin = copy.copy(self)
-        for name in ("cpu_free", "memory_free", "gpu_free", "gpu_memory_free"):
+        for name in ("cpu_free", "memory_free", "gpu_free", "gpu_memory_free", "version"):
             setattr(twin, name, getattr(self, name).copy())
+        twin._counts = {}
         return twin
 
     def __len__(self) -> int:
@@ -96,7 +101,7 @@ class GpuCluster:
 
     def feasible(self, pod: Resources) -> np.ndarray:
         """Nodes that can host the pod now."""
-        gpus_ok = self.fitting_count(pod) >= pod.gpu_devices if pod.wants_gpu else True
+        gpus_ok = self._counted(pod) >= pod.gpu_devices if pod.wants_gpu else True
         ok = node_fits(pod, self.admitted(pod), self.cpu_free, self.memory_free, gpus_ok)
         return np.asarray(ok, dtype=bool)
 
@@ -111,6 +116,22 @@ class GpuCluster:
         """Per node: how many of its GPUs one of the pod's GPUs fits (a matrix product: numpy's
         reductions along rows of 8 take three times as long)."""
         return self.fitting_gpus(pod, nodes).view(np.uint8) @ self._ones
+
+    def _counted(self, pod: Resources) -> np.ndarray:
+        """``fitting_count`` of every node, kept per GPU request (what ``gpu_fits`` reads)
+        and recomputed only for the nodes bound or released since: a pod changes one node,
+        so most of the count over every GPU of the cluster is the one the last pod saw."""
+        key = (pod.gpu_count > 0, pod.gpu_milli, pod.gpu_memory_mib)
+        kept = self._counts.get(key)
+        if kept is None:
+            kept = self._counts[key] = (self.fitting_count(pod), self.version.copy())
+            return kept[0]
+        counts, stamp = kept
+        stale = np.flatnonzero(stamp != self.version)
+        if len(stale):
+            counts[stale] = self.fitting_count(pod, stale)
+            stamp[stale] = self.version[stale]
+        return counts
 
     def tightest_gpus(self, node: int, pod: Resources) -> tuple[int, ...]:
         """The default GPU choice on ``node`` (fit.pick_gpus); ``()`` if too few GPUs fit."""
@@ -155,3 +176,4 @@ class GpuCluster:
             self.gpu_free[node, g] = m
             self.gpu_memory_free[node, g] = gm
         self.gpu_allocated -= sign * pod.gpu_milli_total
+        self.version[node] += 1

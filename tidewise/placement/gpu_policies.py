@@ -20,7 +20,6 @@ from tidewise.placement.frag import (
     MAX_SCORE,
     FragmentationIndex,
     ShapeMix,
-    fgd_score,
     without_memory,
 )
 
@@ -57,9 +56,11 @@ class GpuPolicy(Protocol):
 
 
 def first_ranked(scores: np.ndarray, candidates: np.ndarray, rank: np.ndarray) -> int:
-    """The candidate with the highest score; among equals the one ranked first."""
-    best = candidates[scores == scores.max()]
-    return int(best[np.argmin(rank[best])])
+    """The candidate with the highest score; among equals the one ranked first.
+
+    Scores are whole numbers, so one pass finds both: a score step outweighs any rank gap.
+    """
+    return int(candidates[np.argmax(scores * len(rank) - rank[candidates])])
 
 
 class Stateless:
@@ -132,13 +133,10 @@ class FgdPolicy(Stateless):
     def place(
         self, cluster: GpuCluster, pod: Resources, candidates: np.ndarray, rng: np.random.Generator
     ) -> Placement:
-        index = self.index_for(cluster)
-        before = index.fragments[candidates]
-        after, gpu = index.after_cached(pod, candidates)
-        score = fgd_score(after - before)
+        score, gpu = self.index_for(cluster).scores_cached(pod, candidates)
         node = first_ranked(score, candidates, self.rank)
         if pod.is_gpu_share:
-            return Placement(node, (int(gpu[np.flatnonzero(candidates == node)[0]]),))
+            return Placement(node, (int(gpu[node]),))
         return Placement(node, cluster.tightest_gpus(node, pod))
 
     def bound(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
@@ -202,9 +200,7 @@ class TidewisePolicy:
     def place(
         self, cluster: GpuCluster, pod: Resources, candidates: np.ndarray, rng: np.random.Generator
     ) -> Placement:
-        index = self._frag(cluster)
-        after, gpu = index.after_cached(pod, candidates)
-        score = fgd_score(after - index.fragments[candidates])
+        score, gpu = self._frag(cluster).scores_cached(pod, candidates)
         if pod.wants_gpu:
             node = first_ranked(score, candidates, self.rank)
         else:
@@ -212,7 +208,7 @@ class TidewisePolicy:
             covered = (self._cpu_to_spare(cluster, pod, top) >= 0).astype(np.int64)
             node = first_ranked(covered, top, self.rank)
         if pod.is_gpu_share:
-            return Placement(node, (int(gpu[np.flatnonzero(candidates == node)[0]]),))
+            return Placement(node, (int(gpu[node]),))
         return Placement(node, cluster.tightest_gpus(node, pod))
 
     def bound(self, cluster: GpuCluster, pod: Resources, placement: Placement) -> None:
