@@ -56,7 +56,6 @@ class NodeAutoscaler:
     _unneeded_since: dict[str, float] = field(default_factory=dict, init=False)
     _plans: PlanMemo = field(default_factory=PlanMemo, init=False)
     _last_scale_up_s: float = field(default=float("-inf"), init=False)
-    _scale_down_due: float = field(default=math.inf, init=False)  # the last scan's, below
     _wakes_s: float = field(default=math.inf, init=False)  # see rests
 
     @property
@@ -85,8 +84,8 @@ class NodeAutoscaler:
         if not self.scale_down:
             self._wakes_s = stuck_due
             return []
-        drains = self._scale_down(view)
-        self._wakes_s = min(stuck_due, self._scale_down_due)
+        drains, scale_down_due = self._scale_down(view)
+        self._wakes_s = min(stuck_due, scale_down_due)
         return drains
 
     def rests(self, now_s: float) -> bool:
@@ -143,11 +142,10 @@ class NodeAutoscaler:
         )
         return short >= self.settings.spot_short_pools
 
-    def _scale_down(self, view: ClusterView) -> list[Decision]:
-        """Empty nodes in bulk, else one node whose pods fit elsewhere; notes in
-        ``_scale_down_due`` when the answer could next change on the same cluster."""
+    def _scale_down(self, view: ClusterView) -> tuple[list[Decision], float]:
+        """Empty nodes in bulk, else one node whose pods fit elsewhere; and when the answer
+        could next change on the same cluster."""
         now = view.time_s
-        self._scale_down_due = math.inf
         ready = [n for n in view.nodes if n.state is NodeState.READY]
         unneeded = {
             n.name
@@ -159,25 +157,24 @@ class NodeAutoscaler:
             name: self._unneeded_since.get(name, now) for name in sorted(unneeded)
         }
         if now - self._last_scale_up_s < self.settings.delay_after_add_s:
-            self._scale_down_due = self._last_scale_up_s + self.settings.delay_after_add_s
-            return []
+            return [], self._last_scale_up_s + self.settings.delay_after_add_s
         wait = self.settings.unneeded_s
         due = [
             n for n in ready if n.name in unneeded and now - self._unneeded_since[n.name] >= wait
         ]
-        self._scale_down_due = min(
+        due_s = min(
             (since + wait for since in self._unneeded_since.values() if now - since < wait),
             default=math.inf,
         )
         empty = [n for n in due if n.pod_count == 0][: self.settings.max_empty_bulk]
         if empty:
-            return [Drain(node=n.name, reason="empty") for n in empty]
+            return [Drain(node=n.name, reason="empty") for n in empty], due_s
         others = [n for n in ready if n.name not in unneeded]
         budget = DisruptionBudget.of(view)
         for node in sorted(due, key=lambda n: n.utilisation):
             if budget.permits(node) and fits_elsewhere(budget.pods_on(node), others):
-                return [Drain(node=node.name, reason="underutilized")]
-        return []
+                return [Drain(node=node.name, reason="underutilized")], due_s
+        return [], due_s
 
 
 def fits_elsewhere(pods: Sequence[Pod], nodes: Sequence[Node]) -> bool:

@@ -193,33 +193,39 @@ def run_autoscale(
     ``progress(policy, seconds replayed)``."""
     check_warmup(trace, settings)
     service = service_for(trace, settings)
+    pricing = burst_pricing_for(settings) if settings.serverless else None
+    tasks = [(trace, settings, service, pricing, name) for name in policies]
     if workers > 1 and len(policies) > 1:
-        tasks = [(trace, settings, name) for name in policies]
         return service, run_in_processes(_replay_in_worker, tasks, workers, progress)
-    return service, [replay_policy(trace, settings, name, progress) for name in policies]
+    return service, [_replay_policy(*task, progress) for task in tasks]
 
 
-def replay_policy(
+def _replay_policy(
     trace: RateTrace,
     settings: AutoscaleSettings,
+    service: ServiceModel,
+    pricing: BurstPricing | None,
     name: str,
-    progress: Callable[[str, float], None] | None = None,
+    progress: Callable[[str, float], None] | None,
 ) -> ReplayResult:
     """One policy's replay of ``trace`` after the warm-up; VM replicas and, with
-    ``settings.serverless``, serverless bursts (never for the oracle)."""
-    service = service_for(trace, settings)
+    ``pricing``, serverless bursts (never for the oracle)."""
     policy = build_policy(name, trace, service, settings)
     model = replace(service, startup_s=0.0) if name == "oracle" else service
     report = None if progress is None else (lambda t: progress(name, t))
-    serverless = settings.serverless and name != "oracle"
-    burst = Burst(burst_pricing_for(settings)) if serverless else None
+    burst = None if pricing is None or name == "oracle" else Burst(pricing)
     return replay(trace, model, policy, name, settings.period_s, settings.warmup_s, report, burst)
 
 
 def _replay_in_worker(
-    trace: RateTrace, settings: AutoscaleSettings, name: str, queue: ProgressQueue | None
+    trace: RateTrace,
+    settings: AutoscaleSettings,
+    service: ServiceModel,
+    pricing: BurstPricing | None,
+    name: str,
+    queue: ProgressQueue | None,
 ) -> ReplayResult:
-    return replay_policy(trace, settings, name, relay(queue))
+    return _replay_policy(trace, settings, service, pricing, name, relay(queue))
 
 
 def burst_pricing_for(settings: AutoscaleSettings) -> BurstPricing:
